@@ -1,0 +1,80 @@
+//! The engine's error type. Messages are lowercase, say what failed and on what, and never end
+//! with a period, so callers can prefix or wrap them.
+
+use std::io;
+
+use oci_spec::image::Digest;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A name that is not a valid image reference.
+    #[error("invalid reference format: {0}")]
+    InvalidReference(String),
+    /// No image by that name, ID or ID prefix (Docker's wording).
+    #[error("No such image: {0}")]
+    ImageNotFound(String),
+    /// Content did not hash to the digest it was announced with.
+    #[error("digest mismatch for {what}: expected {expected}, got {actual}")]
+    DigestMismatch { what: String, expected: Digest, actual: Digest },
+    #[error("blob {0} not found in the content store")]
+    BlobNotFound(Digest),
+    /// The operation would break something that is in use (an image used by a container, ...).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A layer tar entry that would touch the host outside the target, or is not allowed.
+    #[error("unsafe layer entry {entry:?}: {reason}")]
+    UnsafeEntry { entry: String, reason: String },
+    /// Bad input from the caller: a malformed archive, manifest, `--change`, ...
+    #[error("{0}")]
+    InvalidInput(String),
+    /// Input in a format or media type the engine does not handle.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// How a caller (the API) should classify an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    NotFound,
+    InvalidInput,
+    Conflict,
+    Internal,
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::ImageNotFound(_) => ErrorKind::NotFound,
+            Error::InvalidReference(_)
+            | Error::DigestMismatch { .. }
+            | Error::UnsafeEntry { .. }
+            | Error::InvalidInput(_)
+            | Error::Unsupported(_) => ErrorKind::InvalidInput,
+            Error::Conflict(_) => ErrorKind::Conflict,
+            Error::BlobNotFound(_) | Error::Io { .. } => ErrorKind::Internal,
+        }
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Error {
+        Error::Io { context: context.into(), source }
+    }
+}
+
+/// Adds a description of what was being done to an `io::Error`.
+pub(crate) trait IoContext<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| Error::io(what(), e))
+    }
+}

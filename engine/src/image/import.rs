@@ -1,0 +1,2 @@
+//! `import`: a root filesystem tarball becomes a one-layer image, with `--change` instructions
+//! applied to its config.

@@ -1,0 +1,1 @@
+//! `load`: images from an OCI image layout or a `docker save` tarball.

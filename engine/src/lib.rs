@@ -1,0 +1,94 @@
+//! berth's node engine: everything that happens on the node, as a library. It knows nothing of
+//! HTTP, SQL or users; the daemon (`api/`) drives it through [`Engine`].
+//!
+//! State lives under one root directory (default `/var/lib/berth`):
+//!
+//! ```text
+//! blobs/sha256/<hex>     content store: manifests, configs, layer blobs (store::content)
+//! ingest/                blobs being written; emptied on open
+//! images.json            images and tags (store::images)
+//! snapshots/             unpacked layers and writable layers (snapshot)
+//! ```
+
+pub mod digest;
+pub mod error;
+pub mod fsutil;
+pub mod image;
+pub mod layer;
+pub mod reference;
+pub mod snapshot;
+pub mod store;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use error::{Error, ErrorKind, Result};
+pub use reference::Reference;
+pub use snapshot::SnapshotterKind;
+
+use snapshot::SnapshotStore;
+use store::{ContentStore, ImageStore};
+
+/// Where the engine keeps its state and how it assembles root filesystems.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// State directory, e.g. `/var/lib/berth`.
+    pub root: PathBuf,
+    /// `None` picks overlay where the kernel supports it, else copy.
+    pub snapshotter: Option<SnapshotterKind>,
+}
+
+/// The engine. Cheap to clone; every clone is the same engine.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<EngineInner>,
+}
+
+/// The engine's stores. Public so that engine modules and tests can reach them; the API uses
+/// [`Engine`]'s methods only.
+pub struct EngineInner {
+    pub config: EngineConfig,
+    pub content: ContentStore,
+    pub images: ImageStore,
+    pub snapshots: SnapshotStore,
+}
+
+impl Engine {
+    /// Opens the state under `config.root`, creating it on first use, and cleans up what an
+    /// interrupted run left behind (unfinished blob writes and unpacks).
+    pub async fn open(config: EngineConfig) -> Result<Engine> {
+        tokio::task::spawn_blocking(move || Engine::open_blocking(config))
+            .await
+            .expect("engine open task panicked")
+    }
+
+    /// [`Engine::open`] for callers that are not async (tests, benchmarks).
+    pub fn open_blocking(config: EngineConfig) -> Result<Engine> {
+        fsutil::create_private_dir(&config.root)?;
+        let content = ContentStore::open(&config.root)?;
+        let images = ImageStore::open(&config.root)?;
+        let snapshots = SnapshotStore::open(&config.root.join("snapshots"), config.snapshotter)?;
+        Ok(Engine { inner: Arc::new(EngineInner { config, content, images, snapshots }) })
+    }
+
+    pub fn inner(&self) -> &EngineInner {
+        &self.inner
+    }
+
+    pub fn root(&self) -> &std::path::Path {
+        &self.inner.config.root
+    }
+
+    pub fn snapshotter(&self) -> SnapshotterKind {
+        self.inner.snapshots.kind()
+    }
+
+    /// Runs blocking engine work (file system, tar, hashing) off the async reactor.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&EngineInner) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || f(&inner)).await.expect("engine task panicked")
+    }
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Installs everything berth needs to build, serve and test on Debian 12 (root). Idempotent:
+# every step checks first and skips what is already there, so a re-run takes seconds.
+#
+#   scripts/setup.sh          what `berth serve` needs: Rust wasm target, trunk, wasm-bindgen-cli,
+#                             wasm-opt (npm binaryen), busybox-static for the local busybox image
+#   scripts/setup.sh --test   also the peers the test suite compares against (skopeo, umoci, ...)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+WITH_TEST=0
+[ "${1:-}" = "--test" ] && WITH_TEST=1
+
+# trunk 0.22 needs rustc >= 1.96; 0.21.14 is the newest that builds with this toolchain.
+TRUNK_VERSION=0.21.14
+
+export PATH="$HOME/.cargo/bin:$PATH"
+log() { printf '== setup: %s\n' "$*"; }
+
+# ---- Debian packages ------------------------------------------------------------------------
+PACKAGES=(busybox-static pkg-config ca-certificates)
+if [ "$WITH_TEST" = 1 ]; then
+  # Peers the tests interoperate with and benchmarks compare against.
+  PACKAGES+=(skopeo umoci oci-image-tool runc pigz hyperfine)
+fi
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "apt-get install ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# ---- Rust target for the dashboard ----------------------------------------------------------
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  log "rustup target add wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+
+# has_exact BINARY "exact first line of BINARY --version"
+has_exact() { command -v "$1" >/dev/null && [ "$("$1" --version 2>/dev/null | head -n1)" = "$2" ]; }
+
+# ---- trunk ------------------------------------------------------------------------------------
+if ! has_exact trunk "trunk $TRUNK_VERSION"; then
+  log "cargo install trunk $TRUNK_VERSION (about 5 minutes)"
+  cargo install trunk --version "$TRUNK_VERSION" --locked
+fi
+
+# ---- wasm-bindgen-cli: must equal the wasm-bindgen crate in Cargo.lock ---------------------
+WBG="$(awk '$0=="name = \"wasm-bindgen\"" {getline; gsub(/version = |"/, ""); print; exit}' "$ROOT/Cargo.lock")"
+if [ -z "$WBG" ]; then echo "setup: no wasm-bindgen in Cargo.lock" >&2; exit 1; fi
+if ! has_exact wasm-bindgen "wasm-bindgen $WBG"; then
+  log "cargo install wasm-bindgen-cli $WBG (about 2 minutes)"
+  # With --locked, some versions want crates this registry lacks; a fresh resolve works.
+  cargo install wasm-bindgen-cli --version "$WBG" --locked \
+    || cargo install wasm-bindgen-cli --version "$WBG"
+fi
+
+# ---- npm: wasm-opt from binaryen (Debian's wasm-opt 108 produces a wasm that fails to start) --
+if [ ! -x "$ROOT/node_modules/.bin/wasm-opt" ] \
+  || ! cmp -s "$ROOT/package-lock.json" "$ROOT/node_modules/.package-lock.json.installed" 2>/dev/null; then
+  log "npm ci"
+  (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$ROOT/package-lock.json" "$ROOT/node_modules/.package-lock.json.installed"
+fi
+
+log "ready"
