@@ -51,6 +51,10 @@ pub struct EngineInner {
     pub content: ContentStore,
     pub images: ImageStore,
     pub snapshots: SnapshotStore,
+    /// Garbage collection takes this for writing; everything that writes blobs or layers before
+    /// an image record points at them (import, load, pull, build) holds it for reading, so a
+    /// collection never removes content that is about to be referenced.
+    pub gc_lock: std::sync::RwLock<()>,
 }
 
 impl Engine {
@@ -68,7 +72,7 @@ impl Engine {
         let content = ContentStore::open(&config.root)?;
         let images = ImageStore::open(&config.root)?;
         let snapshots = SnapshotStore::open(&config.root.join("snapshots"), config.snapshotter)?;
-        Ok(Engine { inner: Arc::new(EngineInner { config, content, images, snapshots }) })
+        Ok(Engine { inner: Arc::new(EngineInner { config, content, images, snapshots, gc_lock: Default::default() }) })
     }
 
     pub fn inner(&self) -> &EngineInner {
