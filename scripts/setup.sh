@@ -39,6 +39,14 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
+# ---- rustfmt and clippy (the test command checks both) ---------------------------------------
+for component in rustfmt clippy; do
+  if ! rustup component list --installed | grep -q "^$component"; then
+    log "rustup component add $component"
+    rustup component add "$component"
+  fi
+done
+
 # has_exact BINARY "exact first line of BINARY --version"
 has_exact() { command -v "$1" >/dev/null && [ "$("$1" --version 2>/dev/null | head -n1)" = "$2" ]; }
 
@@ -64,6 +72,12 @@ if [ ! -x "$ROOT/node_modules/.bin/wasm-opt" ] \
   log "npm ci"
   (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
   cp "$ROOT/package-lock.json" "$ROOT/node_modules/.package-lock.json.installed"
+fi
+
+# ---- cargo-nextest runs the test suite --------------------------------------------------------
+if [ "$WITH_TEST" = 1 ] && ! cargo nextest --version >/dev/null 2>&1; then
+  log "cargo install cargo-nextest (about 3 minutes)"
+  cargo install cargo-nextest --locked
 fi
 
 log "ready"
