@@ -10,6 +10,7 @@
 //! snapshots/             unpacked layers and writable layers (snapshot)
 //! ```
 
+pub mod archive;
 pub mod digest;
 pub mod error;
 pub mod fsutil;
