@@ -1,1 +1,137 @@
-fn main() {}
+//! `berth`: the daemon (`berth serve`) and the command-line client (every other subcommand),
+//! in one binary.
+
+mod cli;
+mod serve;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use cli::client::{Client, DEFAULT_HOST};
+use cli::ImageCommand;
+
+#[derive(Debug, Parser)]
+#[command(name = "berth", version, about = "A container platform for one Linux node")]
+struct Cli {
+    /// Daemon socket to connect to: unix:///path or tcp://host:port
+    #[arg(short = 'H', long, global = true, env = "BERTH_HOST", default_value = DEFAULT_HOST)]
+    host: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon: the HTTP API on a unix socket and on TCP, and the dashboard
+    Serve(ServeArgs),
+    /// List images
+    Images(cli::ImagesArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(cli::TagArgs),
+    /// Remove one or more images
+    Rmi(cli::RmiArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(cli::ImportArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(cli::LoadArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(cli::SaveArgs),
+    /// Show the berth version information
+    Version,
+    /// Display system-wide information
+    Info,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Engine state directory
+    #[arg(long, env = "BERTH_ROOT", default_value = "/var/lib/berth")]
+    root: PathBuf,
+    /// Runtime state directory; the API socket is <run-dir>/berth.sock
+    #[arg(long, env = "BERTH_RUN_DIR", default_value = "/run/berth")]
+    run_dir: PathBuf,
+    /// TCP address of the API and the dashboard
+    #[arg(long, env = "BERTH_LISTEN", default_value = "127.0.0.1:7380")]
+    listen: SocketAddr,
+    /// How container root filesystems are assembled (default: overlay where the kernel has it)
+    #[arg(long, value_enum)]
+    snapshotter: Option<Snapshotter>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Snapshotter {
+    Overlay,
+    Copy,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("starting the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let code = runtime.block_on(run(cli));
+    // Do not wait for blocking tasks still draining a pipe (an interrupted save, ...).
+    runtime.shutdown_background();
+    std::process::exit(code);
+}
+
+async fn run(cli: Cli) -> i32 {
+    if let Command::Serve(args) = cli.command {
+        return serve(args).await;
+    }
+    let client = match Client::new(&cli.host) {
+        Ok(c) => c,
+        Err(e) => return cli::report(Err(e)),
+    };
+    let result = match cli.command {
+        Command::Serve(_) => unreachable!("handled above"),
+        Command::Images(args) | Command::Image(ImageCommand::Ls(args)) => cli::images(&client, args).await,
+        Command::Image(ImageCommand::Inspect(args)) => cli::inspect(&client, args).await,
+        Command::Rmi(args) | Command::Image(ImageCommand::Rm(args)) => cli::rmi(&client, args).await,
+        Command::Image(ImageCommand::Prune(args)) => cli::prune(&client, args).await,
+        Command::Tag(args) | Command::Image(ImageCommand::Tag(args)) => cli::tag(&client, args).await,
+        Command::Import(args) | Command::Image(ImageCommand::Import(args)) => {
+            cli::import(&client, args).await
+        }
+        Command::Load(args) | Command::Image(ImageCommand::Load(args)) => cli::load(&client, args).await,
+        Command::Save(args) | Command::Image(ImageCommand::Save(args)) => cli::save(&client, args).await,
+        Command::Version => cli::version(&client).await,
+        Command::Info => cli::info(&client).await,
+    };
+    cli::report(result)
+}
+
+async fn serve(args: ServeArgs) -> i32 {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = serve::ServeConfig {
+        root: args.root,
+        run_dir: args.run_dir,
+        listen: args.listen,
+        snapshotter: args.snapshotter.map(|s| match s {
+            Snapshotter::Overlay => berth_engine::SnapshotterKind::Overlay,
+            Snapshotter::Copy => berth_engine::SnapshotterKind::Copy,
+        }),
+    };
+    match serve::run(config).await {
+        Ok(()) => 0,
+        Err(message) => {
+            eprintln!("berth serve: {message}");
+            1
+        }
+    }
+}

@@ -161,3 +161,24 @@ pub struct GcReport {
     pub layers_removed: usize,
     pub space_reclaimed: u64,
 }
+
+/// One entry of the daemon's history (`GET /api/v1/events`): a mutating operation and how it
+/// ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Increases with every event; `before=ID` pages back through older ones.
+    pub id: i64,
+    /// When the operation ended, RFC 3339.
+    pub time: String,
+    /// What kind of object it touched, e.g. `image`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// What was done, e.g. `import`, `tag`, `untag`, `delete`, `load`, `prune`.
+    pub action: String,
+    /// The object's name as the caller gave it or as the engine reported it.
+    pub subject: String,
+    /// `success` or `failure`.
+    pub outcome: String,
+    /// Details: the error message on failure, what changed on success.
+    pub message: String,
+}

@@ -1,0 +1,512 @@
+//! The command-line client: every subcommand but `serve` talks to the daemon's API, with
+//! Docker's command names, flags, output and error wording.
+
+pub mod client;
+pub mod format;
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use berth_types::{
+    ImageDeleteItem, ImageInspect, ImagePruneReport, ImageSummary, ImportReport, LoadReport, SystemInfo,
+    TagRequest, VersionInfo,
+};
+use clap::{Args, Subcommand};
+use hyper::Method;
+
+use client::{empty_body, json_body, path_segment, query, stream_body, CliError, Client};
+use format::{
+    created_at, created_since, familiar_repo_tag, human_size, human_size_with_precision, short_id, Table,
+};
+
+/// Image subcommands, under `berth image`.
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// List images
+    #[command(visible_alias = "list")]
+    Ls(ImagesArgs),
+    /// Display detailed information on one or more images
+    Inspect(InspectArgs),
+    /// Remove one or more images
+    #[command(visible_alias = "remove")]
+    Rm(RmiArgs),
+    /// Remove unused images
+    Prune(PruneArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(TagArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(ImportArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Show all images (default hides intermediate images)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only show image IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Don't truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Format output: "table" (default) or "json" (one JSON object per line)
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    #[arg(required = true, value_name = "IMAGE")]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmiArgs {
+    /// Force removal of the image
+    #[arg(short, long)]
+    pub force: bool,
+    #[arg(required = true, value_name = "IMAGE")]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove all unused images, not just dangling ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    #[arg(value_name = "SOURCE_IMAGE[:TAG]")]
+    pub source: String,
+    #[arg(value_name = "TARGET_IMAGE[:TAG]")]
+    pub target: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short, long = "change", value_name = "CHANGE")]
+    pub changes: Vec<String>,
+    /// Set commit message for imported image
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// A rootfs tarball, or - for STDIN
+    #[arg(value_name = "file|-")]
+    pub file: String,
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Read from tar archive file (or an OCI image layout directory), instead of STDIN
+    #[arg(short, long, value_name = "FILE|DIR")]
+    pub input: Option<PathBuf>,
+    /// Suppress the load output
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// Write to a file (or, for an existing directory or a path ending in /, an OCI image
+    /// layout directory), instead of STDOUT
+    #[arg(short, long, value_name = "FILE|DIR")]
+    pub output: Option<PathBuf>,
+    #[arg(required = true, value_name = "IMAGE")]
+    pub names: Vec<String>,
+}
+
+/// Turns an error into Docker's way of reporting it: the message on stderr, exit code 1.
+pub fn report(result: Result<(), CliError>) -> i32 {
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    }
+}
+
+/// Prints to stdout; a closed pipe (`berth images | head -1`) ends quietly as with Docker.
+fn out(text: &str) -> Result<(), CliError> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CliError::Local(format!("writing to stdout: {e}"))),
+    }
+}
+
+/// `berth images`, `berth image ls`.
+pub async fn images(client: &Client, args: ImagesArgs) -> Result<(), CliError> {
+    let json = match args.format.as_deref() {
+        None | Some("table") => false,
+        Some("json") | Some("{{json .}}") => true,
+        Some(other) => {
+            return Err(CliError::Usage(format!(
+                "unsupported --format {other:?}: use \"table\" or \"json\""
+            )));
+        }
+    };
+    // No intermediate images exist without builds, so --all shows what the default shows.
+    let _ = args.all;
+    let images: Vec<ImageSummary> = client.get_json("/api/v1/images").await?;
+    let now = chrono::Utc::now();
+    let id_of = |id: &str| if args.no_trunc { id.to_string() } else { short_id(id) };
+
+    let mut rows = Vec::new();
+    for image in &images {
+        let names: Vec<(String, String)> = if image.repo_tags.is_empty() {
+            vec![("<none>".into(), "<none>".into())]
+        } else {
+            image.repo_tags.iter().map(|t| familiar_repo_tag(t)).collect()
+        };
+        for (repository, tag) in names {
+            rows.push((repository, tag, image));
+        }
+    }
+
+    let mut text = String::new();
+    if args.quiet {
+        for (_, _, image) in &rows {
+            text.push_str(&id_of(&image.id));
+            text.push('\n');
+        }
+    } else if json {
+        for (repository, tag, image) in &rows {
+            let size = human_size_with_precision(image.size, 3);
+            let digest =
+                image.repo_digests.first().and_then(|d| d.split_once('@')).map(|(_, d)| d.to_string());
+            // The keys and values of Docker's `{{json .}}`, sorted as Go prints a map.
+            let line = serde_json::json!({
+                "Containers": "N/A",
+                "CreatedAt": created_at(&image.created),
+                "CreatedSince": created_since(&image.created, now),
+                "Digest": digest.unwrap_or_else(|| "<none>".into()),
+                "ID": id_of(&image.id),
+                "Repository": repository,
+                "SharedSize": "N/A",
+                "Size": size,
+                "Tag": tag,
+                "UniqueSize": "N/A",
+                "VirtualSize": size,
+            });
+            text.push_str(&line.to_string());
+            text.push('\n');
+        }
+    } else {
+        let mut table = Table::new(&["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]);
+        for (repository, tag, image) in rows {
+            table.row(vec![
+                repository,
+                tag,
+                id_of(&image.id),
+                created_since(&image.created, now),
+                human_size_with_precision(image.size, 3),
+            ]);
+        }
+        text = table.render();
+    }
+    out(&text)
+}
+
+/// `berth image inspect`: a JSON array of what was found; every name not found is reported
+/// and makes the exit code 1, as with Docker.
+pub async fn inspect(client: &Client, args: InspectArgs) -> Result<(), CliError> {
+    let mut found: Vec<ImageInspect> = Vec::new();
+    let mut errors = Vec::new();
+    for name in &args.names {
+        match client.get_json(&format!("/api/v1/images/{}", path_segment(name))).await {
+            Ok(image) => found.push(image),
+            Err(e @ CliError::Connect { .. }) => return Err(e),
+            Err(e) => errors.push(e),
+        }
+    }
+    let mut json = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut json, formatter);
+    serde::Serialize::serialize(&found, &mut ser).expect("inspect output serialises");
+    json.push(b'\n');
+    out(&String::from_utf8_lossy(&json))?;
+    last_error(errors)
+}
+
+/// Prints all but the last error; returns the last (printed by the caller).
+fn last_error(mut errors: Vec<CliError>) -> Result<(), CliError> {
+    let last = errors.pop();
+    for e in errors {
+        eprintln!("{e}");
+    }
+    last.map_or(Ok(()), Err)
+}
+
+/// `berth tag`.
+pub async fn tag(client: &Client, args: TagArgs) -> Result<(), CliError> {
+    let path = format!("/api/v1/images/{}/tag", path_segment(&args.source));
+    client
+        .request(
+            Method::POST,
+            &path,
+            Some("application/json"),
+            json_body(&TagRequest { target: args.target }),
+        )
+        .await?;
+    Ok(())
+}
+
+/// `berth rmi`, `berth image rm`: each name in turn; failures are reported and the others go on.
+pub async fn rmi(client: &Client, args: RmiArgs) -> Result<(), CliError> {
+    let mut errors = Vec::new();
+    for name in &args.names {
+        let force = if args.force { "true" } else { "false" };
+        let path = format!("/api/v1/images/{}{}", path_segment(name), query([("force", force)]));
+        match client.call_json::<Vec<ImageDeleteItem>>(Method::DELETE, &path, None, empty_body()).await {
+            Ok(items) => out(&delete_lines(&items, "Untagged", "Deleted"))?,
+            Err(e @ CliError::Connect { .. }) => return Err(e),
+            Err(e) => errors.push(e),
+        }
+    }
+    last_error(errors)
+}
+
+fn delete_lines(items: &[ImageDeleteItem], untagged: &str, deleted: &str) -> String {
+    let mut text = String::new();
+    for item in items {
+        match item {
+            ImageDeleteItem::Untagged(r) => {
+                let shown =
+                    berth_engine::Reference::parse(r).map(|r| r.familiar()).unwrap_or_else(|_| r.clone());
+                text.push_str(&format!("{untagged}: {shown}\n"));
+            }
+            ImageDeleteItem::Deleted(id) => text.push_str(&format!("{deleted}: {id}\n")),
+        }
+    }
+    text
+}
+
+/// `berth image prune`: asks first unless `-f`, as Docker does.
+pub async fn prune(client: &Client, args: PruneArgs) -> Result<(), CliError> {
+    if !args.force {
+        let warning = if args.all {
+            "WARNING! This will remove all images without at least one container associated to them."
+        } else {
+            "WARNING! This will remove all dangling images."
+        };
+        if !confirm(warning)? {
+            return out("Total reclaimed space: 0B\n");
+        }
+    }
+    let path = format!("/api/v1/images/prune{}", query(args.all.then_some(("all", "true"))));
+    let report: ImagePruneReport = client.call_json(Method::POST, &path, None, empty_body()).await?;
+    let mut text = String::new();
+    if !report.images_deleted.is_empty() {
+        text.push_str("Deleted Images:\n");
+        text.push_str(&delete_lines(&report.images_deleted, "untagged", "deleted"));
+        text.push('\n');
+    }
+    text.push_str(&format!("Total reclaimed space: {}\n", human_size(report.space_reclaimed)));
+    out(&text)
+}
+
+/// Docker's prompt: anything but y/Y (including no input at all) is a no.
+fn confirm(warning: &str) -> Result<bool, CliError> {
+    out(&format!("{warning}\nAre you sure you want to continue? [y/N] "))?;
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| CliError::Local(format!("reading the answer: {e}")))?;
+    Ok(matches!(answer.trim(), "y" | "Y"))
+}
+
+/// `berth import FILE|- [REF]`: streams the tarball to the daemon.
+pub async fn import(client: &Client, args: ImportArgs) -> Result<(), CliError> {
+    let body = if args.file == "-" {
+        stream_body(tokio::io::stdin())
+    } else {
+        let file = tokio::fs::File::open(&args.file)
+            .await
+            .map_err(|e| CliError::Local(format!("open {}: {e}", args.file)))?;
+        stream_body(file)
+    };
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    if let Some(r) = &args.reference {
+        pairs.push(("reference", r));
+    }
+    for c in &args.changes {
+        pairs.push(("change", c));
+    }
+    if let Some(m) = &args.message {
+        pairs.push(("message", m));
+    }
+    let path = format!("/api/v1/images/import{}", query(pairs));
+    let report: ImportReport = client.call_json(Method::POST, &path, Some("application/x-tar"), body).await?;
+    out(&format!("{}\n", report.id))
+}
+
+/// `berth load [-i FILE|DIR]`: a directory (an OCI image layout) is packed into a tar on the fly.
+pub async fn load(client: &Client, args: LoadArgs) -> Result<(), CliError> {
+    let _ = args.quiet; // Nothing is printed but the result, which -q keeps, as Docker does.
+    let body = match &args.input {
+        None => {
+            if std::io::stdin().is_terminal() {
+                return Err(CliError::Usage("requested load from stdin, but stdin is empty".into()));
+            }
+            stream_body(tokio::io::stdin())
+        }
+        Some(path) if path.is_dir() => stream_body(pack_dir(path.clone())),
+        Some(path) => {
+            let file = tokio::fs::File::open(path)
+                .await
+                .map_err(|e| CliError::Local(format!("open {}: {e}", path.display())))?;
+            stream_body(file)
+        }
+    };
+    let report: LoadReport =
+        client.call_json(Method::POST, "/api/v1/images/load", Some("application/x-tar"), body).await?;
+    let mut text = String::new();
+    for image in &report.loaded {
+        match &image.reference {
+            Some(r) => {
+                let shown =
+                    berth_engine::Reference::parse(r).map(|r| r.familiar()).unwrap_or_else(|_| r.clone());
+                text.push_str(&format!("Loaded image: {shown}\n"));
+            }
+            None => text.push_str(&format!("Loaded image ID: {}\n", image.id)),
+        }
+    }
+    out(&text)
+}
+
+/// A tar of `dir`, produced by a blocking thread while the request streams it.
+fn pack_dir(dir: PathBuf) -> tokio::io::DuplexStream {
+    let (writer, reader) = tokio::io::duplex(256 * 1024);
+    tokio::task::spawn_blocking(move || {
+        let bridge = tokio_util::io::SyncIoBridge::new(writer);
+        match berth_engine::archive::pack_dir(&dir, bridge) {
+            Ok(mut bridge) => {
+                let _ = bridge.shutdown();
+            }
+            // The request then ends early and the daemon refuses the truncated tar; say why.
+            Err(e) => eprintln!("packing {}: {e}", dir.display()),
+        }
+    });
+    reader
+}
+
+/// `berth save`: to a file (written atomically), a directory (unpacked), or stdout.
+pub async fn save(client: &Client, args: SaveArgs) -> Result<(), CliError> {
+    let target = match &args.output {
+        None => {
+            if std::io::stdout().is_terminal() {
+                return Err(CliError::Usage(
+                    "cowardly refusing to save to a terminal. Use the -o flag or redirect".into(),
+                ));
+            }
+            SaveTarget::Stdout
+        }
+        Some(p) if p.is_dir() || p.as_os_str().to_string_lossy().ends_with('/') => SaveTarget::Dir(p.clone()),
+        Some(p) => SaveTarget::File(p.clone()),
+    };
+    let path = format!("/api/v1/images/save{}", query(args.names.iter().map(|n| ("name", n.as_str()))));
+    let response = client.request(Method::GET, &path, None, empty_body()).await?;
+    let body = response_reader(response);
+    match target {
+        SaveTarget::Stdout => {
+            let mut body = body;
+            tokio::io::copy(&mut { body }, &mut tokio::io::stdout())
+                .await
+                .map_err(|e| CliError::Local(format!("saving: {e}")))?;
+            Ok(())
+        }
+        SaveTarget::File(path) => save_to_file(body, &path).await,
+        SaveTarget::Dir(dir) => tokio::task::spawn_blocking(move || {
+            let bridge = tokio_util::io::SyncIoBridge::new(body);
+            berth_engine::archive::unpack_into_dir(bridge, &dir)
+                .map_err(|e| CliError::Local(format!("saving into {}: {e}", dir.display())))
+        })
+        .await
+        .map_err(|e| CliError::Local(format!("saving: {e}")))?,
+    }
+}
+
+enum SaveTarget {
+    Stdout,
+    File(PathBuf),
+    Dir(PathBuf),
+}
+
+/// Writes to a temporary file beside `path` and renames it into place only when the whole
+/// stream arrived, so an interrupted save never leaves a truncated tar under the name.
+async fn save_to_file(mut body: impl tokio::io::AsyncRead + Unpin, path: &Path) -> Result<(), CliError> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name =
+        path.file_name().ok_or_else(|| CliError::Usage(format!("invalid output file {}", path.display())))?;
+    let tmp = dir.join(format!(".{}.berth-save-{}", name.to_string_lossy(), std::process::id()));
+    let result = async {
+        let mut file = tokio::fs::File::create(&tmp).await?;
+        tokio::io::copy(&mut body, &mut file).await?;
+        file.sync_all().await?;
+        tokio::fs::rename(&tmp, path).await
+    }
+    .await;
+    if let Err(e) = result {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        return Err(CliError::Local(format!("saving to {}: {e}", path.display())));
+    }
+    Ok(())
+}
+
+/// The response body as an `AsyncRead`; a body cut short is an error, not an end.
+fn response_reader(
+    response: hyper::Response<hyper::body::Incoming>,
+) -> impl tokio::io::AsyncRead + Send + Unpin {
+    use futures_util::TryStreamExt;
+    use http_body_util::BodyExt;
+    let stream = response.into_body().into_data_stream().map_err(std::io::Error::other);
+    tokio_util::io::StreamReader::new(stream)
+}
+
+/// `berth version`: the client's part always, the daemon's when it answers.
+pub async fn version(client: &Client) -> Result<(), CliError> {
+    let mut text = String::new();
+    text.push_str("Client:\n");
+    text.push_str(&format!(" Version:           {}\n", env!("CARGO_PKG_VERSION")));
+    text.push_str(&format!(" API version:       {}\n", crate::serve::API_VERSION));
+    text.push_str(&format!(
+        " OS/Arch:           {}/{}\n",
+        std::env::consts::OS,
+        crate::serve::go_arch(std::env::consts::ARCH)
+    ));
+    out(&text)?;
+    let server: VersionInfo = client.get_json("/api/v1/version").await?;
+    out(&format!(
+        "\nServer:\n Version:           {}\n API version:       {}\n OS/Arch:           {}/{}\n",
+        server.version, server.api_version, server.os, server.arch
+    ))
+}
+
+/// `berth info`.
+pub async fn info(client: &Client) -> Result<(), CliError> {
+    let info: SystemInfo = client.get_json("/api/v1/info").await?;
+    out(&format!(
+        "Server Version: {}\nImages: {}\nStorage Driver: {}\nBerth Root Dir: {}\nRun Dir: {}\n\
+         Content Store Size: {}\nLayers Size: {}\n",
+        info.version,
+        info.images,
+        info.snapshotter,
+        info.root,
+        info.run_dir,
+        human_size(info.blobs_size),
+        human_size(info.layers_size),
+    ))
+}

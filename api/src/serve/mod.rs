@@ -1,0 +1,188 @@
+//! `berth serve`: the daemon. The HTTP API on a unix socket under the run directory and on TCP,
+//! the engine under the root directory, the history in SQLite beside it.
+
+mod dashboard;
+mod error;
+mod events;
+mod routes;
+
+use std::fs::{self, File, OpenOptions};
+use std::future::IntoFuture;
+use std::io::{Read, Seek, Write};
+use std::net::SocketAddr;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use berth_engine::{Engine, EngineConfig, SnapshotterKind};
+use nix::fcntl::{Flock, FlockArg};
+use tokio_util::sync::CancellationToken;
+
+pub use routes::{go_arch, API_VERSION};
+
+/// Where and how the daemon runs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub root: PathBuf,
+    pub run_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub snapshotter: Option<SnapshotterKind>,
+}
+
+/// The socket's name under the run directory.
+pub const SOCKET_NAME: &str = "berth.sock";
+/// Holds the daemon's pid and its lock: one daemon per run directory.
+const PID_FILE: &str = "berth.pid";
+/// Held by the daemon that uses a root: two daemons on one store would corrupt it.
+const ROOT_LOCK: &str = "berth.lock";
+/// How long a stop waits for requests in flight (a long import) before it cuts them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Runs the daemon until SIGTERM or SIGINT. Errors are one line for the operator.
+pub async fn run(config: ServeConfig) -> Result<(), String> {
+    if !config.listen.ip().is_loopback() {
+        tracing::warn!(
+            listen = %config.listen,
+            "listening on a non-loopback address: the API has no authentication yet, anyone who reaches \
+             this address controls the daemon"
+        );
+    }
+
+    create_dir(&config.run_dir, 0o711)?;
+    let socket_path = config.run_dir.join(SOCKET_NAME);
+    let _run_lock = lock(&config.run_dir.join(PID_FILE), || {
+        format!("another berth daemon is already running on {}", socket_path.display())
+    })?;
+    create_dir(&config.root, 0o700)?;
+    let _root_lock = lock(&config.root.join(ROOT_LOCK), || {
+        format!("another berth daemon is already using the root {}", config.root.display())
+    })?;
+
+    let engine = Engine::open(EngineConfig { root: config.root.clone(), snapshotter: config.snapshotter })
+        .await
+        .map_err(|e| format!("opening the engine at {}: {e}", config.root.display()))?;
+    let events = events::EventLog::open(&config.root.join("berth.db")).await?;
+
+    let tcp = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("listening on {}: {e}", config.listen))?;
+    // We hold the run directory's lock, so a socket file left there is stale: a daemon that
+    // died without cleaning up.
+    match fs::remove_file(&socket_path) {
+        Ok(()) => tracing::info!(path = %socket_path.display(), "removed a stale socket"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("removing the stale socket {}: {e}", socket_path.display())),
+    }
+    let unix = bind_unix(&socket_path)?;
+
+    let state = routes::AppState {
+        engine,
+        events: events.clone(),
+        root: config.root.clone(),
+        run_dir: config.run_dir.clone(),
+    };
+    let app = routes::router(state);
+    let stop = CancellationToken::new();
+    tokio::spawn(wait_for_signal(stop.clone()));
+
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        root = %config.root.display(),
+        socket = %socket_path.display(),
+        listen = %config.listen,
+        "berth daemon ready"
+    );
+    let unix_server = axum::serve(unix, app.clone()).with_graceful_shutdown(stop.clone().cancelled_owned());
+    let tcp_server = axum::serve(tcp, app).with_graceful_shutdown(stop.clone().cancelled_owned());
+    let servers = async {
+        let (u, t) = tokio::join!(unix_server.into_future(), tcp_server.into_future());
+        u.and(t)
+    };
+    tokio::pin!(servers);
+    let result = tokio::select! {
+        r = &mut servers => r.map_err(|e| format!("serving: {e}")),
+        () = async { stop.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
+            tracing::warn!("requests still running {SHUTDOWN_GRACE:?} after the stop signal; cutting them");
+            Ok(())
+        }
+    };
+
+    let _ = fs::remove_file(&socket_path);
+    let _ = fs::remove_file(config.run_dir.join(PID_FILE));
+    events.close().await;
+    tracing::info!("berth daemon stopped");
+    result
+}
+
+fn create_dir(dir: &Path, mode: u32) -> Result<(), String> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(dir)
+        .map_err(|e| format!("creating {}: {e}", dir.display()))
+}
+
+/// Takes an exclusive lock on `path` and writes our pid into it. The lock dies with the process,
+/// so a daemon killed with -9 does not block the next one.
+fn lock(path: &Path, busy: impl FnOnce() -> String) -> Result<Flock<File>, String> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| format!("opening {}: {e}", path.display()))?;
+    let mut locked = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(l) => l,
+        Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let pid = pid.trim();
+            return Err(if pid.is_empty() { busy() } else { format!("{} (pid {pid})", busy()) });
+        }
+        Err((_, e)) => return Err(format!("locking {}: {e}", path.display())),
+    };
+    let write_pid = |f: &mut File| -> std::io::Result<()> {
+        f.set_len(0)?;
+        f.rewind()?;
+        writeln!(f, "{}", std::process::id())?;
+        f.sync_all()
+    };
+    write_pid(&mut locked).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(locked)
+}
+
+/// Binds the API socket with mode 0660 from the start (the umask covers the moment between
+/// bind and chmod, when the socket would otherwise be open to everyone).
+fn bind_unix(path: &Path) -> Result<tokio::net::UnixListener, String> {
+    // SAFETY: umask only swaps the process's file creation mask; nothing else creates files
+    // while the daemon is starting.
+    let old = unsafe { libc::umask(0o117) };
+    let listener = tokio::net::UnixListener::bind(path);
+    unsafe { libc::umask(old) };
+    let listener = listener.map_err(|e| format!("listening on {}: {e}", path.display()))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o660))
+        .map_err(|e| format!("setting the mode of {}: {e}", path.display()))?;
+    Ok(listener)
+}
+
+/// Cancels `stop` on the first SIGTERM or SIGINT; a second one ends the process at once.
+async fn wait_for_signal(stop: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        tracing::error!("cannot install signal handlers; stop the daemon with SIGKILL");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        _ = int.recv() => tracing::info!("SIGINT: stopping"),
+    }
+    stop.cancel();
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::warn!("second signal: exiting now");
+    std::process::exit(130);
+}
