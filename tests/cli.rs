@@ -1,0 +1,439 @@
+//! The `berth` CLI against a real daemon: every image command, their output, their failures, both
+//! transports, and the HTTP surface the dashboard and scripts use.
+
+use berth_tests::{berth_at, busybox_rootfs, Daemon};
+use serde_json::Value;
+
+/// Imports the busybox rootfs as `busybox:latest` with a CMD and an ENV; returns the image ID.
+fn import_busybox(daemon: &Daemon) -> String {
+    let rootfs = busybox_rootfs(daemon.dir());
+    let out = daemon
+        .berth(&[
+            "import",
+            "--change",
+            r#"CMD ["sh"]"#,
+            "-c",
+            "ENV GREETING=hello world",
+            "--message",
+            "busybox for the tests",
+            rootfs.to_str().unwrap(),
+            "busybox:latest",
+        ])
+        .ok();
+    let id = out.stdout.trim().to_string();
+    assert!(id.starts_with("sha256:") && id.len() == 71, "import prints the image ID: {id:?}");
+    id
+}
+
+fn short(id: &str) -> &str {
+    &id["sha256:".len().."sha256:".len() + 12]
+}
+
+#[test]
+fn import_then_list_and_inspect() {
+    let daemon = Daemon::start();
+    assert_eq!(daemon.berth(&["images"]).ok().stdout, "REPOSITORY   TAG       IMAGE ID   CREATED   SIZE\n");
+    let id = import_busybox(&daemon);
+
+    // The table, aligned like Docker's.
+    let table = daemon.berth(&["images"]).ok();
+    let lines = table.lines();
+    assert_eq!(lines.len(), 2, "{}", table.stdout);
+    assert!(lines[0].starts_with("REPOSITORY   TAG       IMAGE ID       CREATED"), "{}", lines[0]);
+    let cells: Vec<&str> = lines[1].split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
+    assert_eq!(cells[0], "busybox");
+    assert_eq!(cells[1], "latest");
+    assert_eq!(cells[2], short(&id));
+    assert!(cells[3].ends_with(" ago"), "CREATED: {}", cells[3]);
+    assert!(cells[4].ends_with("MB") || cells[4].ends_with("kB"), "SIZE: {}", cells[4]);
+    // Columns line up: each header starts where its cells start.
+    let col = |line: &str, text: &str| line.find(text).unwrap();
+    assert_eq!(col(lines[0], "IMAGE ID"), col(lines[1], short(&id)));
+    assert_eq!(col(lines[0], "TAG"), col(lines[1], "latest"));
+
+    // `image ls` is the same command; -q and --no-trunc.
+    assert_eq!(daemon.berth(&["image", "ls"]).ok().stdout, daemon.berth(&["images"]).ok().stdout);
+    assert_eq!(daemon.berth(&["images", "-q"]).ok().stdout, format!("{}\n", short(&id)));
+    assert_eq!(daemon.berth(&["images", "-q", "--no-trunc"]).ok().stdout, format!("{id}\n"));
+    assert_eq!(daemon.berth(&["images", "-a", "--format", "table"]).ok().stdout, table.stdout);
+
+    // --format json: one object per line, Docker's keys.
+    let json = daemon.berth(&["images", "--format", "json"]).ok();
+    let rows: Vec<Value> = json.lines().iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["Repository"], "busybox");
+    assert_eq!(rows[0]["Tag"], "latest");
+    assert_eq!(rows[0]["ID"], short(&id));
+    assert!(rows[0]["CreatedSince"].as_str().unwrap().ends_with(" ago"));
+    assert!(rows[0]["CreatedAt"].as_str().unwrap().ends_with("+0000 UTC"));
+    assert_eq!(rows[0]["Size"], rows[0]["VirtualSize"]);
+    daemon.berth(&["images", "--format", "{{.ID}}"]).fails_with("unsupported --format");
+
+    // inspect: a JSON array with the changes and the message applied.
+    let inspect = daemon.berth(&["image", "inspect", "busybox"]).ok();
+    let images: Vec<Value> = serde_json::from_str(&inspect.stdout).unwrap();
+    assert_eq!(images.len(), 1);
+    let image = &images[0];
+    assert_eq!(image["id"], id.as_str());
+    assert_eq!(image["repo_tags"], serde_json::json!(["docker.io/library/busybox:latest"]));
+    assert_eq!(image["config"]["cmd"], serde_json::json!(["sh"]));
+    assert!(image["config"]["env"].as_array().unwrap().contains(&Value::from("GREETING=hello world")));
+    assert_eq!(image["layers"].as_array().unwrap().len(), 1);
+    assert_eq!(image["history"][0]["comment"], "busybox for the tests");
+    assert!(image["size"].as_u64().unwrap() > 100_000);
+    // By ID, by ID prefix, by full name: the same image; several names give several entries.
+    for name in [id.as_str(), short(&id), "docker.io/library/busybox:latest"] {
+        let again: Vec<Value> =
+            serde_json::from_str(&daemon.berth(&["image", "inspect", name]).ok().stdout).unwrap();
+        assert_eq!(again[0]["id"], id.as_str(), "inspect {name}");
+    }
+    let two: Vec<Value> =
+        serde_json::from_str(&daemon.berth(&["image", "inspect", "busybox", &id]).ok().stdout).unwrap();
+    assert_eq!(two.len(), 2);
+
+    // The same over TCP.
+    assert_eq!(daemon.berth_tcp(&["images", "-q"]).ok().stdout, format!("{}\n", short(&id)));
+    let info = daemon.berth_tcp(&["info"]).ok();
+    assert!(info.stdout.contains("Images: 1"), "{}", info.stdout);
+    let version = daemon.berth_tcp(&["version"]).ok();
+    assert!(version.stdout.contains("Client:") && version.stdout.contains("Server:"), "{}", version.stdout);
+}
+
+#[test]
+fn import_from_stdin_without_a_name_is_dangling() {
+    let daemon = Daemon::start();
+    let rootfs = std::fs::read(busybox_rootfs(daemon.dir())).unwrap();
+    let id = daemon.berth_stdin(&["import", "-"], &rootfs).ok().stdout.trim().to_string();
+    assert!(id.starts_with("sha256:"), "{id}");
+    let table = daemon.berth(&["images"]).ok();
+    assert!(table.lines()[1].starts_with("<none>       <none>    "), "{}", table.stdout);
+    let json = daemon.berth(&["images", "--format", "json"]).ok();
+    let row: Value = serde_json::from_str(json.lines()[0]).unwrap();
+    assert_eq!(row["Repository"], "<none>");
+    assert_eq!(row["Tag"], "<none>");
+}
+
+#[test]
+fn tag_and_rmi() {
+    let daemon = Daemon::start();
+    let id = import_busybox(&daemon);
+    daemon.berth(&["tag", "busybox", "localhost:5000/tools/busybox:1"]).ok();
+    daemon.berth(&["image", "tag", short(&id), "extra"]).ok();
+    let table = daemon.berth(&["images"]).ok();
+    assert_eq!(table.lines().len(), 4, "{}", table.stdout);
+    assert!(table.stdout.contains("localhost:5000/tools/busybox   1 "), "{}", table.stdout);
+    assert!(table.stdout.contains("\nextra "), "{}", table.stdout);
+    assert_eq!(daemon.berth(&["images", "-q"]).ok().lines(), vec![short(&id); 3]);
+
+    // A tag of an image with other tags: only untagged.
+    let out = daemon.berth(&["rmi", "localhost:5000/tools/busybox:1"]).ok();
+    assert_eq!(out.stdout, "Untagged: localhost:5000/tools/busybox:1\n");
+    // By ID while two tags remain: refused, as Docker does, and nothing changes.
+    daemon.berth(&["rmi", short(&id)]).fails_with("Error response from daemon: conflict: unable to delete");
+    assert_eq!(daemon.berth(&["images", "-q"]).ok().lines().len(), 2);
+    daemon.berth(&["image", "rm", "extra"]).ok();
+    // The last tag: untagged and deleted, with the blobs.
+    let out = daemon.berth(&["rmi", "busybox"]).ok();
+    assert!(out.stdout.starts_with("Untagged: busybox:latest\n"), "{}", out.stdout);
+    assert!(out.stdout.contains(&format!("Deleted: {id}\n")), "{}", out.stdout);
+    assert_eq!(daemon.berth(&["images", "-q"]).ok().stdout, "");
+    assert_eq!(daemon.verify_blobs(), 0, "rmi of the only image leaves no blob behind");
+
+    // By ID with several tags and -f: everything goes at once.
+    let id = import_busybox(&daemon);
+    daemon.berth(&["tag", "busybox", "other:2"]).ok();
+    let out = daemon.berth(&["rmi", "-f", &id]).ok();
+    assert!(out.stdout.contains(&format!("Deleted: {id}")), "{}", out.stdout);
+    assert_eq!(daemon.berth(&["images", "-q"]).ok().stdout, "");
+
+    // rmi of several names: the unknown one is reported, the others removed, exit 1.
+    import_busybox(&daemon);
+    daemon.berth(&["tag", "busybox", "second"]).ok();
+    let out = daemon
+        .berth(&["rmi", "nope", "second"])
+        .fails_with("Error response from daemon: No such image: nope");
+    assert_eq!(out.stdout, "Untagged: second:latest\n");
+
+    // Every mutation is in the history, newest first.
+    let events = daemon.http("GET", "/api/v1/events?limit=1000", &[], b"").json();
+    let events = events.as_array().unwrap();
+    let has = |action: &str, subject: &str, outcome: &str| {
+        events.iter().any(|e| e["action"] == action && e["subject"] == subject && e["outcome"] == outcome)
+    };
+    assert!(has("tag", "localhost:5000/tools/busybox:1", "success"), "{events:?}");
+    assert!(has("untag", "localhost:5000/tools/busybox:1", "success"), "{events:?}");
+    assert!(has("delete", short(&id), "failure") || events.iter().any(|e| e["outcome"] == "failure"));
+    assert!(has("delete", "nope", "failure"), "{events:?}");
+    assert!(events.iter().all(|e| e["type"] == "image"));
+    let ids: Vec<i64> = events.iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first: {ids:?}");
+}
+
+#[test]
+fn prune_dangling_and_all() {
+    let daemon = Daemon::start();
+    let tagged = import_busybox(&daemon);
+    // The same rootfs under a different CMD gives a second image; without a name it dangles.
+    let rootfs = busybox_rootfs(daemon.dir());
+    let dangling = daemon.berth(&["import", "-c", "CMD [\"true\"]", rootfs.to_str().unwrap()]).ok();
+    let dangling = dangling.stdout.trim().to_string();
+    assert_ne!(dangling, tagged);
+
+    // Without -f it asks; anything but y keeps everything.
+    let out = daemon.berth_stdin(&["image", "prune"], b"n\n").ok();
+    assert!(out.stdout.starts_with(
+        "WARNING! This will remove all dangling images.\nAre you sure you want to continue? [y/N] "
+    ));
+    assert_eq!(daemon.berth(&["images", "-q"]).ok().lines().len(), 2);
+
+    let out = daemon.berth_stdin(&["image", "prune"], b"y\n").ok();
+    assert!(out.stdout.contains(&format!("Deleted Images:\ndeleted: {dangling}\n")), "{}", out.stdout);
+    assert!(out.stdout.contains("Total reclaimed space: "), "{}", out.stdout);
+    assert_eq!(daemon.berth(&["images", "-q", "--no-trunc"]).ok().stdout, format!("{tagged}\n"));
+    // Nothing dangling left: nothing to do.
+    assert_eq!(daemon.berth(&["image", "prune", "-f"]).ok().stdout, "Total reclaimed space: 0B\n");
+
+    // -a takes the tagged image too.
+    let out = daemon.berth(&["image", "prune", "-a", "-f"]).ok();
+    assert!(out.stdout.contains("untagged: busybox:latest"), "{}", out.stdout);
+    assert!(out.stdout.contains(&format!("deleted: {tagged}")), "{}", out.stdout);
+    assert_eq!(daemon.berth(&["images", "-q"]).ok().stdout, "");
+    assert_eq!(daemon.verify_blobs(), 0);
+}
+
+#[test]
+fn save_then_load_file_dir_and_stdin() {
+    let daemon = Daemon::start();
+    let id = import_busybox(&daemon);
+    let tar = daemon.dir().join("busybox.tar");
+    let layout = daemon.dir().join("layout");
+    daemon.berth(&["save", "-o", tar.to_str().unwrap(), "busybox"]).ok();
+    daemon.berth(&["image", "save", "-o", &format!("{}/", layout.display()), "busybox"]).ok();
+    assert!(layout.join("oci-layout").is_file() && layout.join("index.json").is_file());
+    assert!(tar.metadata().unwrap().len() > 100_000);
+    // No temporary file is left beside the output.
+    let leftovers: Vec<_> = std::fs::read_dir(daemon.dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("berth-save"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // To stdout when it is not a terminal.
+    let streamed = std::process::Command::new(berth_tests::berth_binary())
+        .args(["save", "busybox"])
+        .env("BERTH_HOST", daemon.unix_host())
+        .output()
+        .unwrap();
+    assert!(streamed.status.success());
+    assert_eq!(streamed.stdout.len() as u64, tar.metadata().unwrap().len());
+
+    for (how, args, stdin) in [
+        ("file", vec!["load", "-i", tar.to_str().unwrap()], None),
+        ("dir", vec!["image", "load", "-i", layout.to_str().unwrap()], None),
+        ("stdin", vec!["load", "-q"], Some(streamed.stdout.clone())),
+    ] {
+        daemon.berth(&["rmi", "busybox"]).ok();
+        assert_eq!(daemon.berth(&["images", "-q"]).ok().stdout, "", "{how}");
+        let out = match stdin {
+            Some(bytes) => daemon.berth_stdin(&args, &bytes),
+            None => daemon.berth(&args),
+        }
+        .ok();
+        assert_eq!(out.stdout, "Loaded image: busybox:latest\n", "load from {how}");
+        assert_eq!(daemon.berth(&["images", "-q", "--no-trunc"]).ok().stdout, format!("{id}\n"), "{how}");
+        let image: Vec<Value> =
+            serde_json::from_str(&daemon.berth(&["image", "inspect", "busybox"]).ok().stdout).unwrap();
+        assert_eq!(image[0]["config"]["cmd"], serde_json::json!(["sh"]), "{how}");
+    }
+    daemon.verify_blobs();
+
+    // Saving by ID names no tag in the archive: it loads back untagged.
+    let by_id = daemon.dir().join("by-id.tar");
+    daemon.berth(&["save", "-o", by_id.to_str().unwrap(), &id]).ok();
+    daemon.berth(&["rmi", "busybox"]).ok();
+    let out = daemon.berth(&["load", "-i", by_id.to_str().unwrap()]).ok();
+    assert_eq!(out.stdout, format!("Loaded image ID: {id}\n"));
+}
+
+#[test]
+fn save_refuses_a_terminal() {
+    let daemon = Daemon::start();
+    import_busybox(&daemon);
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let out = std::process::Command::new(berth_tests::berth_binary())
+        .args(["save", "busybox"])
+        .env("BERTH_HOST", daemon.unix_host())
+        .stdout(std::process::Stdio::from(pty.slave))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "cowardly refusing to save to a terminal. Use the -o flag or redirect\n"
+    );
+}
+
+#[test]
+fn bad_input_fails_with_clear_messages() {
+    let daemon = Daemon::start();
+    import_busybox(&daemon);
+    daemon.berth(&["image", "inspect", "nope"]).fails_with("Error response from daemon: No such image: nope");
+    let out = daemon.berth(&["image", "inspect", "busybox", "nope"]).fails_with("No such image: nope");
+    assert_eq!(
+        serde_json::from_str::<Vec<Value>>(&out.stdout).unwrap().len(),
+        1,
+        "found ones are still printed"
+    );
+    daemon.berth(&["rmi", "nope:1"]).fails_with("Error response from daemon: No such image: nope:1");
+    daemon.berth(&["tag", "nope", "x"]).fails_with("No such image: nope");
+    daemon
+        .berth(&["tag", "busybox", "Busybox:Upper"])
+        .fails_with("Error response from daemon: invalid reference format");
+    daemon.berth(&["image", "inspect", "UPPER"]).fails_with("Error response from daemon:");
+    let out = daemon.berth(&["save", "-o", daemon.dir().join("x.tar").to_str().unwrap(), "nope"]);
+    out.fails_with("No such image: nope");
+    assert!(!daemon.dir().join("x.tar").exists(), "a failed save leaves no file");
+
+    // Malformed import: not a tar, an empty body, a bad --change, an upper-case name.
+    let junk = daemon.dir().join("junk.tar");
+    std::fs::write(&junk, vec![0x5au8; 64 * 1024]).unwrap();
+    daemon.berth(&["import", junk.to_str().unwrap(), "junk"]).fails_with("not a tar archive");
+    let empty = daemon.dir().join("empty.tar");
+    std::fs::write(&empty, b"").unwrap();
+    daemon.berth(&["import", empty.to_str().unwrap()]).fails_with("Error response from daemon:");
+    let rootfs = busybox_rootfs(daemon.dir());
+    daemon
+        .berth(&["import", "-c", "FROB x", rootfs.to_str().unwrap()])
+        .fails_with("Error response from daemon:");
+    daemon.berth(&["import", rootfs.to_str().unwrap(), "Upper:Case"]).fails_with("invalid reference format");
+    daemon.berth(&["import", "/nonexistent/rootfs.tar"]).fails_with("open /nonexistent/rootfs.tar");
+    daemon.berth(&["load", "-i", junk.to_str().unwrap()]).fails_with("Error response from daemon:");
+    daemon.berth_stdin(&["load"], b"").fails_with("Error response from daemon:");
+    assert_eq!(daemon.berth(&["images", "-q"]).ok().lines().len(), 1, "failed commands changed nothing");
+    daemon.verify_blobs();
+
+    // Failures are recorded too.
+    let events = daemon.http("GET", "/api/v1/events", &[], b"").json();
+    assert!(events.as_array().unwrap().iter().any(|e| e["action"] == "import" && e["outcome"] == "failure"));
+
+    // Hosts: malformed, or nobody listening.
+    let out = berth_at("foo://x", &["images"], None).fails_with("invalid host \"foo://x\"");
+    assert_eq!(out.code, 1);
+    let missing = daemon.dir().join("missing.sock");
+    let host = format!("unix://{}", missing.display());
+    let out = berth_at(&host, &["images"], None);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        format!("Cannot connect to the berth daemon at {host}. Is the berth daemon running?\n")
+    );
+    let port = berth_tests::free_port();
+    berth_at(&format!("tcp://127.0.0.1:{port}"), &["images"], None)
+        .fails_with("Cannot connect to the berth daemon");
+    // -H wins over BERTH_HOST.
+    berth_at("foo://x", &["-H", &daemon.tcp_host(), "images", "-q"], None).ok();
+    // Usage errors are clap's (exit 2).
+    assert_eq!(daemon.berth(&["rmi"]).code, 2);
+    assert_eq!(daemon.berth(&["images", "--bogus"]).code, 2);
+}
+
+#[test]
+fn http_api_and_dashboard() {
+    let daemon = Daemon::start();
+    let ping = daemon.http("GET", "/_ping", &[], b"");
+    assert_eq!((ping.status, ping.text().as_str()), (200, "OK"));
+
+    // The dashboard, and the app's own routes answered by its index page.
+    for path in ["/", "/images", "/some/app/route"] {
+        let page = daemon.http("GET", path, &[], b"");
+        assert_eq!(page.status, 200, "{path}");
+        assert!(page.header("content-type").unwrap().starts_with("text/html"), "{path}");
+        assert!(page.text().to_lowercase().contains("<html"), "{path}");
+    }
+
+    let version = daemon.http("GET", "/api/v1/version", &[], b"").json();
+    assert_eq!(version["api_version"], "v1");
+    let info = daemon.http("GET", "/api/v1/info", &[], b"").json();
+    assert_eq!(info["images"], 0);
+    assert_eq!(info["root"], daemon.root().display().to_string());
+    assert!(info["snapshotter"] == "overlay" || info["snapshotter"] == "copy");
+    assert_eq!(daemon.http("GET", "/api/v1/images", &[], b"").json(), serde_json::json!([]));
+
+    // Errors: JSON bodies with the engine's classification.
+    let missing = daemon.http("GET", "/api/v1/images/nope", &[], b"");
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json()["message"], "No such image: nope");
+    let unknown = daemon.http("GET", "/api/v1/nothing-here", &[], b"");
+    assert_eq!(unknown.status, 404);
+    assert!(unknown.json()["message"].is_string());
+    let bad_query = daemon.http("DELETE", "/api/v1/images/x?forse=true", &[], b"");
+    assert_eq!(bad_query.status, 400);
+    assert!(bad_query.json()["message"].as_str().unwrap().contains("forse"));
+    let save_none = daemon.http("GET", "/api/v1/images/save", &[], b"");
+    assert_eq!(save_none.status, 400);
+    let save_unknown = daemon.http("GET", "/api/v1/images/save?name=nope", &[], b"");
+    assert_eq!(save_unknown.status, 404, "refused before streaming");
+
+    // JSON bodies: unknown fields refused, over 1 MiB refused with 413.
+    let json = [("content-type", "application/json")];
+    let tag = daemon.http("POST", "/api/v1/images/x/tag", &json, br#"{"target":"y","extra":1}"#);
+    assert_eq!(tag.status, 400);
+    assert!(tag.json()["message"].as_str().unwrap().contains("extra"), "{}", tag.text());
+    let huge = format!(r#"{{"target":"{}"}}"#, "a".repeat(1024 * 1024 + 10));
+    let tag = daemon.http("POST", "/api/v1/images/x/tag", &json, huge.as_bytes());
+    assert_eq!(tag.status, 413);
+    assert!(tag.json()["message"].is_string());
+    let tag = daemon.http("POST", "/api/v1/images/x/tag", &json, br#"{"target":"y"}"#);
+    assert_eq!(tag.status, 404);
+
+    // Names with `/`, `:` and `@` travel as one percent-encoded segment; a name equal to a
+    // fixed path (`save`) still reaches the image route when encoded.
+    import_busybox(&daemon);
+    daemon.berth(&["tag", "busybox", "localhost:5000/a/save:1"]).ok();
+    daemon.berth(&["tag", "busybox", "save"]).ok();
+    let inspect = daemon.http("GET", "/api/v1/images/localhost%3A5000%2Fa%2Fsave%3A1", &[], b"");
+    assert_eq!(inspect.status, 200, "{}", inspect.text());
+    daemon.berth(&["image", "inspect", "save"]).ok();
+    daemon.berth(&["rmi", "save"]).ok();
+
+    // Events page back with before=.
+    let all = daemon.http("GET", "/api/v1/events?limit=1000", &[], b"").json();
+    let all = all.as_array().unwrap();
+    assert!(all.len() >= 4, "{all:?}");
+    let first_two = daemon.http("GET", "/api/v1/events?limit=2", &[], b"").json();
+    assert_eq!(first_two.as_array().unwrap().len(), 2);
+    assert_eq!(first_two[0], all[0]);
+    let before = first_two[1]["id"].as_i64().unwrap();
+    let next = daemon.http("GET", &format!("/api/v1/events?limit=2&before={before}"), &[], b"").json();
+    assert_eq!(next[0], all[2]);
+    assert_eq!(daemon.http("GET", "/api/v1/events?limit=0", &[], b"").status, 400);
+    assert_eq!(daemon.http("GET", "/api/v1/events?before=x", &[], b"").status, 400);
+}
+
+#[test]
+fn one_daemon_per_run_dir_and_clean_stop() {
+    let mut daemon = Daemon::start();
+    let (code, stderr) = daemon.serve_once(berth_tests::free_port());
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("another berth daemon is already running on"), "{stderr}");
+    assert!(stderr.contains(&format!("(pid {})", daemon.pid().unwrap())), "{stderr}");
+    // The first daemon is unharmed.
+    daemon.berth(&["images"]).ok();
+
+    // SIGTERM: exit 0, socket removed.
+    assert_eq!(daemon.stop(), Some(0));
+    assert!(!daemon.socket().exists(), "the socket is removed on stop");
+    let host = daemon.unix_host();
+    berth_at(&host, &["images"], None).fails_with("Cannot connect to the berth daemon");
+
+    // A socket left by a daemon that died is replaced.
+    daemon.start_again();
+    daemon.kill9();
+    assert!(daemon.socket().exists());
+    daemon.start_again();
+    daemon.berth(&["images"]).ok();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(daemon.socket()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660);
+}
