@@ -1,0 +1,260 @@
+//! overlayfs mounts: probing whether overlayfs works under the store, and mounting a writable
+//! layer over its layers.
+//!
+//! The classic `mount(2)` takes all options in one string of at most a page (4096 bytes on
+//! x86-64), which fits only a few dozen layer paths. The new mount API (`fsopen` + `fsconfig`,
+//! Linux 5.2) passes each lower directory separately with `lowerdir+` (Linux 6.8), so there the
+//! only bound is overlayfs' own stack depth of 500. Older kernels fall back to `mount(2)` and get
+//! a clear error, naming the bound, when the options would not fit.
+
+use std::ffi::CString;
+use std::fs;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// overlayfs stacks at most this many lower layers (`OVL_MAX_STACK`).
+const MAX_LOWER_LAYERS: usize = 500;
+
+// From <linux/mount.h>; not all libc versions export them.
+const FSOPEN_CLOEXEC: libc::c_uint = 1;
+const FSCONFIG_SET_STRING: libc::c_uint = 1;
+const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
+
+/// Refuses stacks overlayfs cannot mount, before anything is created.
+pub(super) fn check_layer_count(layers: usize) -> Result<()> {
+    if layers > MAX_LOWER_LAYERS {
+        return Err(Error::InvalidInput(format!(
+            "an image of {layers} layers cannot be mounted with overlayfs (at most {MAX_LOWER_LAYERS})"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that overlayfs is known to the kernel and that a trial mount works in `dir` (on the
+/// store's file system, which must support it as an upper layer). Removes `dir` afterwards.
+pub(super) fn probe(dir: &super::TmpDir) -> std::result::Result<(), String> {
+    let listed = fs::read_to_string("/proc/filesystems")
+        .map(|list| list.lines().any(|line| line.split_whitespace().last() == Some("overlay")))
+        .unwrap_or(false);
+    if !listed {
+        // Not an answer on its own: the module loads on first mount.
+        tracing::debug!("overlay is not in /proc/filesystems yet; trying a mount");
+    }
+    let path = dir.path();
+    let sub = |name: &str| path.join(name);
+    for name in ["lower", "upper", "work", "merged"] {
+        fs::create_dir(sub(name)).map_err(|e| format!("creating {}: {e}", sub(name).display()))?;
+    }
+    fs::write(sub("lower").join("probe"), b"lower").map_err(|e| format!("writing a probe file: {e}"))?;
+    mount(&[sub("lower")], &sub("upper"), &sub("work"), &sub("merged")).map_err(|e| e.to_string())?;
+    let seen = fs::read(sub("merged").join("probe"));
+    let unmounted = nix::mount::umount2(&sub("merged"), nix::mount::MntFlags::MNT_DETACH);
+    match (seen, unmounted) {
+        (Ok(content), Ok(())) if content == b"lower" => Ok(()),
+        (Ok(_), Ok(())) => Err("overlay mount shows wrong content".to_string()),
+        (Err(e), _) => Err(format!("reading through the overlay mount: {e}")),
+        (_, Err(e)) => Err(format!("unmounting the probe: {e}")),
+    }
+}
+
+/// Mounts overlayfs at `target` with `lowers` (top first), `upper` and `work`.
+pub(super) fn mount(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
+    check_layer_count(lowers.len())?;
+    match mount_new_api(lowers, upper, work, target) {
+        Ok(()) => Ok(()),
+        // No new mount API (before 5.2, or filtered by seccomp), or no `lowerdir+` (before 6.8).
+        Err(NewApiError::Unavailable(reason)) => {
+            tracing::debug!(%reason, "new mount API unavailable, using mount(2)");
+            mount_classic(lowers, upper, work, target)
+        }
+        Err(NewApiError::Failed(e)) => Err(e),
+    }
+}
+
+enum NewApiError {
+    Unavailable(String),
+    Failed(Error),
+}
+
+fn c_path(path: &Path) -> Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| Error::InvalidInput(format!("path {} holds a NUL byte", path.display())))
+}
+
+fn mount_new_api(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+) -> std::result::Result<(), NewApiError> {
+    let failed = |what: String, e: io::Error| NewApiError::Failed(Error::io(what, e));
+    let fstype = c"overlay";
+    // SAFETY: fsopen with a NUL-terminated name; the result is checked before use.
+    let fd = unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) };
+    if fd < 0 {
+        return Err(NewApiError::Unavailable(format!("fsopen: {}", io::Error::last_os_error())));
+    }
+    // SAFETY: fsopen returned a new fd that nothing else owns.
+    let context = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let set = |key: &std::ffi::CStr, value: &Path| -> std::result::Result<(), io::Error> {
+        let value = CString::new(value.as_os_str().as_bytes())
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: valid fd, NUL-terminated key and value.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                context.as_raw_fd(),
+                FSCONFIG_SET_STRING,
+                key.as_ptr(),
+                value.as_ptr(),
+                0,
+            )
+        };
+        if rc < 0 {
+            Err(with_kernel_message(io::Error::last_os_error(), &context))
+        } else {
+            Ok(())
+        }
+    };
+    for (i, lower) in lowers.iter().enumerate() {
+        if let Err(e) = set(c"lowerdir+", lower) {
+            if i == 0 && e.raw_os_error() == Some(libc::EINVAL) {
+                return Err(NewApiError::Unavailable(format!("lowerdir+: {e}")));
+            }
+            return Err(failed(format!("adding overlay lower layer {}", lower.display()), e));
+        }
+    }
+    set(c"upperdir", upper)
+        .map_err(|e| failed(format!("setting overlay upper directory {}", upper.display()), e))?;
+    set(c"workdir", work)
+        .map_err(|e| failed(format!("setting overlay work directory {}", work.display()), e))?;
+    // SAFETY: valid fd; CMD_CREATE takes no key or value.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            context.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        )
+    };
+    if rc < 0 {
+        let e = with_kernel_message(io::Error::last_os_error(), &context);
+        return Err(failed(format!("creating the overlay for {}", target.display()), e));
+    }
+    // SAFETY: valid fd, no attributes.
+    let mnt = unsafe { libc::syscall(libc::SYS_fsmount, context.as_raw_fd(), FSMOUNT_CLOEXEC, 0) };
+    if mnt < 0 {
+        return Err(failed(
+            format!("mounting the overlay for {}", target.display()),
+            io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: fsmount returned a new fd that nothing else owns.
+    let mnt = unsafe { OwnedFd::from_raw_fd(mnt as i32) };
+    let target_c = c_path(target).map_err(NewApiError::Failed)?;
+    // SAFETY: valid fds and NUL-terminated paths.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            mnt.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            target_c.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    if rc < 0 {
+        return Err(failed(
+            format!("attaching the overlay at {}", target.display()),
+            io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
+/// Adds the kernel's own explanation, which the fs context fd holds after a failed `fsconfig`.
+fn with_kernel_message(e: io::Error, context: &OwnedFd) -> io::Error {
+    let mut buf = [0u8; 512];
+    // SAFETY: reading into a local buffer of the given length.
+    let n = unsafe { libc::read(context.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n > 2 {
+        let message = String::from_utf8_lossy(&buf[2..n as usize]).trim().to_string();
+        io::Error::new(e.kind(), format!("{e} ({message})"))
+    } else {
+        e
+    }
+}
+
+fn mount_classic(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
+    let mut lowerdir = Vec::new();
+    for (i, lower) in lowers.iter().enumerate() {
+        let bytes = lower.as_os_str().as_bytes();
+        if bytes.iter().any(|b| matches!(b, b':' | b',')) {
+            return Err(Error::Unsupported(format!(
+                "overlay lower directory {} has ':' or ',' in its path, which mount(2) options cannot carry",
+                lower.display()
+            )));
+        }
+        if i > 0 {
+            lowerdir.push(b':');
+        }
+        lowerdir.extend_from_slice(bytes);
+    }
+    let mut options = b"lowerdir=".to_vec();
+    options.extend_from_slice(&lowerdir);
+    options.extend_from_slice(b",upperdir=");
+    options.extend_from_slice(upper.as_os_str().as_bytes());
+    options.extend_from_slice(b",workdir=");
+    options.extend_from_slice(work.as_os_str().as_bytes());
+    // SAFETY: sysconf has no preconditions.
+    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+    if options.len() >= page {
+        return Err(Error::InvalidInput(format!(
+            "{} layers are too many to mount with this kernel: the overlay mount options take {} bytes and \
+             mount(2) accepts {} (Linux 6.8 or later lifts this bound)",
+            lowers.len(),
+            options.len(),
+            page - 1
+        )));
+    }
+    let options = std::ffi::OsStr::from_bytes(&options);
+    nix::mount::mount(Some("overlay"), target, Some("overlay"), nix::mount::MsFlags::empty(), Some(options))
+        .map_err(|e| Error::io(format!("mounting overlay at {}", target.display()), e.into()))
+}
+
+/// Whether `path` is a mount point in this mount namespace.
+pub(super) fn is_mountpoint(path: &Path) -> bool {
+    let Ok(path) = fs::canonicalize(path) else { return false };
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else { return false };
+    info.lines().any(|line| {
+        line.split(' ').nth(4).map(unescape_mountinfo).as_deref() == Some(path.as_os_str().as_bytes())
+    })
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(field: &str) -> Vec<u8> {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b))
+        {
+            out.push((bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
