@@ -183,12 +183,12 @@ fn safe_relative(path: &Path) -> Option<PathBuf> {
     Some(out)
 }
 
+/// A stream whose first bytes were read ahead and are given back first.
+pub(crate) type HeadAndRest<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
+
 /// Reads up to `n` bytes from the start of `reader` (fewer only at the end of the stream) and
 /// returns them with a reader that yields the whole stream again, those bytes included.
-pub(crate) fn read_head<R: Read>(
-    mut reader: R,
-    n: usize,
-) -> io::Result<(Vec<u8>, io::Chain<io::Cursor<Vec<u8>>, R>)> {
+pub(crate) fn read_head<R: Read>(mut reader: R, n: usize) -> io::Result<(Vec<u8>, HeadAndRest<R>)> {
     let mut head = Vec::with_capacity(n);
     (&mut reader).take(n as u64).read_to_end(&mut head)?;
     Ok((head.clone(), io::Cursor::new(head).chain(reader)))

@@ -71,12 +71,7 @@ fn import_blocking(
     let _gc = inner.gc_lock.read().expect("gc lock poisoned");
     let mut blob = inner.content.writer()?;
     let mut tee = TeeReader { inner: body, copy: &mut blob };
-    let diff_id = inner.snapshots.unpack_layer(&mut tee, compression, None).map_err(|e| match e {
-        Error::Io { context, source } if source.kind() == io::ErrorKind::InvalidData => {
-            Error::InvalidInput(format!("importing the tarball: {context}: {source}"))
-        }
-        e => e,
-    })?;
+    let diff_id = inner.snapshots.unpack_layer(&mut tee, compression, None)?;
     // Whatever the unpack did not need (tar padding after the end marker) is part of the blob.
     io::copy(&mut tee, &mut io::sink()).context(|| "reading the import body".into())?;
     let (layer_digest, layer_size) = blob.commit(None)?;
@@ -129,15 +124,13 @@ fn check_tarball_head(head: &[u8]) -> Result<Compression> {
     // A head cut off in the middle of a compressed stream may fail to decompress although the
     // whole stream is fine; only a complete input that fails, or a header that is not one, is
     // surely bad.
-    if block.len() == 512 || complete || read.is_ok() {
-        if !is_tar_header(&block) {
-            let what = match compression {
-                Compression::None => "",
-                Compression::Gzip => "gzip-compressed ",
-                Compression::Zstd => "zstd-compressed ",
-            };
-            return Err(Error::InvalidInput(format!("the {what}input is not a tar archive")));
-        }
+    if (block.len() == 512 || complete || read.is_ok()) && !is_tar_header(&block) {
+        let what = match compression {
+            Compression::None => "",
+            Compression::Gzip => "gzip-compressed ",
+            Compression::Zstd => "zstd-compressed ",
+        };
+        return Err(Error::InvalidInput(format!("the {what}input is not a tar archive")));
     }
     Ok(compression)
 }
