@@ -287,10 +287,17 @@ impl Extractor {
     fn meta<R: Read>(&self, entry: &mut tar::Entry<R>, name: &str) -> Result<Meta> {
         let bad = |e: std::io::Error| Error::InvalidInput(format!("layer entry {name:?}: {e}"));
         let header = entry.header();
-        let mode = header.mode().map_err(bad)? & 0o7777;
-        let mut uid = header.uid().map_err(bad)?;
-        let mut gid = header.gid().map_err(bad)?;
-        let mut mtime = TimeSpec::new(header.mtime().map_err(bad)? as i64, 0);
+        let raw = header.as_old();
+        // An empty numeric field (all NULs or spaces) reads as 0, as Go's archive/tar (and so
+        // Docker) reads it; the tar crate calls it an error.
+        let lenient = |value: std::io::Result<u64>, field: &[u8]| match value {
+            Err(_) if field.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
+            other => other.map_err(bad),
+        };
+        let mode = lenient(header.mode().map(u64::from), &raw.mode)? as u32 & 0o7777;
+        let mut uid = lenient(header.uid(), &raw.uid)?;
+        let mut gid = lenient(header.gid(), &raw.gid)?;
+        let mut mtime = TimeSpec::new(lenient(header.mtime(), &raw.mtime)? as i64, 0);
         let mut xattrs = Vec::new();
         if let Some(pax) = entry.pax_extensions().map_err(bad)? {
             for record in pax {
