@@ -375,6 +375,19 @@ async fn skopeo_reads_the_saved_archive_both_ways() {
     let manifest: Value =
         serde_json::from_slice(&fs::read(docker_dir.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["config"]["digest"], gz_id);
+
+    // A one-image archive needs no reference; saved by ID it carries no name at all.
+    let single = env.path("single.tar");
+    env.save(&[&id], &single).await;
+    for (n, source) in
+        [format!("docker-archive:{}", single.display()), format!("oci-archive:{}", single.display())]
+            .into_iter()
+            .enumerate()
+    {
+        let dir = env.path(&format!("single-{n}"));
+        run(Command::new("skopeo").arg("copy").arg(&source).arg(format!("dir:{}", dir.display())));
+        assert!(dir.join(hex(&id)).is_file(), "{source}: config {id} missing in skopeo's copy");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
