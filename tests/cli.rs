@@ -13,7 +13,7 @@ fn import_busybox(daemon: &Daemon) -> String {
             "--change",
             r#"CMD ["sh"]"#,
             "-c",
-            "ENV GREETING=hello world",
+            r#"ENV GREETING="hello world""#,
             "--message",
             "busybox for the tests",
             rootfs.to_str().unwrap(),

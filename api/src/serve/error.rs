@@ -71,5 +71,11 @@ where
 }
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
-    ApiError { status: rejection.status(), message: rejection.body_text() }
+    // axum answers well-formed JSON of the wrong shape (an unknown field, a missing one) with
+    // 422; the API's convention is 400 for every bad input.
+    let status = match rejection {
+        JsonRejection::JsonDataError(_) => StatusCode::BAD_REQUEST,
+        ref other => other.status(),
+    };
+    ApiError { status, message: rejection.body_text() }
 }
