@@ -9,6 +9,8 @@ mod format;
 mod pages;
 
 use leptos::prelude::*;
+use leptos::wasm_bindgen::JsCast;
+use leptos::web_sys::HtmlElement;
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::path;
 
@@ -22,7 +24,9 @@ fn main() {
 fn App() -> impl IntoView {
     view! {
         <Router>
-            <a class="skip-link" href="#main">"Skip to content"</a>
+            <a class="skip-link" href="#main" on:click=skip_to_main>
+                "Skip to content"
+            </a>
             <header class="topbar">
                 <div class="topbar-inner">
                     <a class="brand" href="/">
@@ -44,6 +48,18 @@ fn App() -> impl IntoView {
                 </Routes>
             </main>
         </Router>
+    }
+}
+
+/// Moves keyboard focus to `<main>`. The router handles every same-origin link click itself, so
+/// the browser's own jump to `#main` (which would move focus there) never happens.
+fn skip_to_main(event: leptos::ev::MouseEvent) {
+    event.prevent_default();
+    if let Some(main) =
+        document().get_element_by_id("main").and_then(|element| element.dyn_into::<HtmlElement>().ok())
+    {
+        // Focus fails only for an element that cannot take it; then the link just does nothing.
+        let _ = main.focus();
     }
 }
 

@@ -155,21 +155,21 @@ fn ImageTableRow(row: ImageRow, now: DateTime<Utc>) -> impl IntoView {
     let ago = format::time_ago(&row.created, now);
     view! {
         <tr>
-            <td class=repository_class title=row.full_repository>
+            <td class=repository_class data-label="Repository" title=row.full_repository>
                 {row.repository.clone()}
             </td>
-            <td class=tag_class>{row.tag.clone()}</td>
-            <td>
+            <td class=tag_class data-label="Tag">{row.tag.clone()}</td>
+            <td data-label="Image ID">
                 <code class="id" title=row.id.clone()>
                     {format::short_id(&row.id).to_owned()}
                 </code>
             </td>
-            <td>
+            <td data-label="Created">
                 <time datetime=row.created.clone() title=row.created>
                     {ago}
                 </time>
             </td>
-            <td class="num" title=bytes_title(row.size)>
+            <td class="num" data-label="Size" title=bytes_title(row.size)>
                 {human_size(row.size)}
             </td>
         </tr>
