@@ -179,11 +179,15 @@ fn ids(t: &TestEngine) -> Vec<Digest> {
     t.engine.inner().images.list().into_iter().map(|(r, _)| r.id).collect()
 }
 
-/// Bytes that removing `blobs` and `layers` frees, measured before.
+/// Bytes that removing `blobs` and `layers` frees, measured before: blob sizes, and the disk
+/// usage of each unpacked layer's directory (its files and the store's record of it).
 fn footprint(t: &TestEngine, blobs: &[&Digest], layers: &[&Digest]) -> u64 {
     let inner = t.engine.inner();
     blobs.iter().map(|b| inner.content.size(b).unwrap()).sum::<u64>()
-        + layers.iter().map(|l| inner.snapshots.layer_size(l).unwrap()).sum::<u64>()
+        + layers
+            .iter()
+            .map(|l| berth_engine::fsutil::disk_usage(inner.snapshots.layer_path(l).parent().unwrap()))
+            .sum::<u64>()
 }
 
 #[tokio::test]
@@ -339,7 +343,7 @@ async fn tag_adds_latest_moves_tags_and_refuses_digests() {
     assert_eq!(images.tags(&a.record.id), vec!["docker.io/library/app:v1", "localhost:5000/app:latest"]);
 
     // Moving both tags to b leaves a dangling: still there, with no tags.
-    t.engine.tag_image(&b.record.id.to_string(), "app:v1").await.unwrap();
+    t.engine.tag_image(b.record.id.as_ref(), "app:v1").await.unwrap();
     t.engine.tag_image(&b.record.id.digest()[..12], "localhost:5000/app:latest").await.unwrap();
     assert!(images.tags(&a.record.id).is_empty());
     assert_eq!(images.tags(&b.record.id), vec!["docker.io/library/app:v1", "localhost:5000/app:latest"]);
@@ -396,7 +400,7 @@ async fn rmi_by_id_or_prefix_deletes_the_image_with_its_tag() {
     let b = ImageSpec::new(vec![layer(&[("b", "b")])]).build(&t);
     let c = ImageSpec::new(vec![layer(&[("c", "c")])]).tags(&["c:1"]).build(&t);
 
-    let items = t.engine.remove_image(&a.record.id.to_string(), false).await.unwrap();
+    let items = t.engine.remove_image(a.record.id.as_ref(), false).await.unwrap();
     assert_eq!(
         items,
         vec![Untagged("a:1".into()), Deleted(a.record.id.to_string()), Deleted(a.layers[0].to_string())]
@@ -465,7 +469,7 @@ async fn rmi_by_id_of_an_image_in_several_repositories_needs_force() {
     assert_eq!(t.engine.inner().images.tags(&id).len(), 2);
     assert!(blobs(&t).contains(&img.layers[0]));
 
-    let items = t.engine.remove_image(&id.to_string(), true).await.unwrap();
+    let items = t.engine.remove_image(id.as_ref(), true).await.unwrap();
     assert_eq!(
         items,
         vec![

@@ -420,12 +420,18 @@ fn collect_garbage_locked(inner: &EngineInner, _guard: &RwLockWriteGuard<'_, ()>
     let mut blobs = HashSet::new();
     let mut layers = inner.snapshots.layers_in_use()?;
     for (record, _) in inner.images.list() {
-        let content = read_image(inner, &record).map_err(|e| match e {
-            Error::Io { context, source } => Error::Io {
-                context: format!("garbage collection stopped: image {}: {context}", record.id),
-                source,
-            },
-            other => Error::InvalidInput(format!("garbage collection stopped: {other}")),
+        let content = read_image(inner, &record).map_err(|e| {
+            let stopped = format!("garbage collection stopped: image {} cannot be read", record.id);
+            match e {
+                Error::Io { context, source } => {
+                    Error::Io { context: format!("{stopped}: {context}"), source }
+                }
+                // read_image's own messages already name the image.
+                Error::InvalidInput(message) => {
+                    Error::InvalidInput(format!("garbage collection stopped: {message}"))
+                }
+                other => Error::InvalidInput(format!("{stopped}: {other}")),
+            }
         })?;
         blobs.insert(record.manifest.clone());
         blobs.insert(record.id.clone());
