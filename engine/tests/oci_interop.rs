@@ -349,6 +349,13 @@ async fn saved_archive_is_a_valid_oci_layout_for_umoci_and_oci_image_tool() {
     let fresh = Env::new();
     let report = fresh.load(&repacked).await.unwrap();
     assert_eq!(report.loaded[0].id, id);
+    // And so does GNU tar's `tar -C DIR -cf FILE .`, whose paths start with `./`.
+    let gnu = env.path("gnu.tar");
+    run(Command::new("tar").arg("-C").arg(&layout).arg("-cf").arg(&gnu).arg("."));
+    let fresh = Env::new();
+    let report = fresh.load(&gnu).await.unwrap();
+    assert_eq!(report.loaded[0].id, id);
+    assert_eq!(report.loaded[0].reference.as_deref(), Some("docker.io/library/bb:v1"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
