@@ -414,10 +414,21 @@ fn http_api_and_dashboard() {
 #[test]
 fn one_daemon_per_run_dir_and_clean_stop() {
     let mut daemon = Daemon::start();
-    let (code, stderr) = daemon.serve_once(berth_tests::free_port());
+    let port = berth_tests::free_port();
+    let (code, stderr) = daemon.serve_once(&daemon.root(), &daemon.run_dir(), port);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("another berth daemon is already running on"), "{stderr}");
     assert!(stderr.contains(&format!("(pid {})", daemon.pid().unwrap())), "{stderr}");
+    // Another run directory does not make a second daemon on the same store acceptable.
+    let (code, stderr) = daemon.serve_once(&daemon.root(), &daemon.dir().join("run2"), port);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("another berth daemon is already using the root"), "{stderr}");
+    assert!(!daemon.dir().join("run2/berth.sock").exists());
+    // A TCP address in use is reported as such.
+    let (code, stderr) =
+        daemon.serve_once(&daemon.dir().join("root3"), &daemon.dir().join("run3"), daemon.port());
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains(&format!("listening on 127.0.0.1:{}", daemon.port())), "{stderr}");
     // The first daemon is unharmed.
     daemon.berth(&["images"]).ok();
 

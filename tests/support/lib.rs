@@ -146,6 +146,10 @@ impl Daemon {
     }
 
     fn serve_command(&self, port: u16, extra: &[&str]) -> Command {
+        self.serve_command_on(&self.root(), &self.run_dir(), port, extra)
+    }
+
+    fn serve_command_on(&self, root: &Path, run_dir: &Path, port: u16, extra: &[&str]) -> Command {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -154,9 +158,9 @@ impl Daemon {
         let mut cmd = Command::new(berth_binary());
         cmd.arg("serve")
             .arg("--root")
-            .arg(self.root())
+            .arg(root)
             .arg("--run-dir")
-            .arg(self.run_dir())
+            .arg(run_dir)
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .args(extra)
@@ -168,10 +172,14 @@ impl Daemon {
         cmd
     }
 
-    /// Runs `berth serve` on this daemon's directories without waiting for it: for tests of
-    /// start-up failures. Returns its exit code and what it printed, waiting at most 20 s.
-    pub fn serve_once(&self, port: u16) -> (i32, String) {
-        let out = self.serve_command(port, &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
+    /// Runs `berth serve` on the given directories (this daemon's log file) until it exits: for
+    /// tests of start-up failures. Returns its exit code and what it printed, waiting at most 20 s.
+    pub fn serve_once(&self, root: &Path, run_dir: &Path, port: u16) -> (i32, String) {
+        let out = self
+            .serve_command_on(root, run_dir, port, &[])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn();
         let mut child = out.expect("spawning berth serve");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
