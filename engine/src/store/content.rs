@@ -86,6 +86,7 @@ impl ContentStore {
             store: self.clone(),
             path,
             out: Some(Sha256Writer::new(io::BufWriter::with_capacity(1 << 20, file))),
+            committed: false,
         })
     }
 
@@ -131,6 +132,8 @@ pub struct BlobWriter {
     store: ContentStore,
     path: PathBuf,
     out: Option<Sha256Writer<io::BufWriter<File>>>,
+    /// Set once the file is renamed into `blobs/`; until then, drop removes it.
+    committed: bool,
 }
 
 impl BlobWriter {
@@ -158,6 +161,7 @@ impl BlobWriter {
         drop(file);
         let target = self.store.path(&digest);
         fs::rename(&self.path, &target).context(|| format!("storing blob {digest}"))?;
+        self.committed = true;
         sync_dir(&self.store.blobs)?;
         Ok((digest, size))
     }
@@ -175,7 +179,7 @@ impl Write for BlobWriter {
 
 impl Drop for BlobWriter {
     fn drop(&mut self) {
-        if self.out.is_some() {
+        if !self.committed {
             let _ = fs::remove_file(&self.path);
         }
     }
