@@ -116,3 +116,50 @@ fn refused_upload_gets_an_answer() {
     assert_eq!(answer.status, 400, "{}", answer.text());
     assert!(answer.json()["message"].as_str().unwrap().contains("not a tar archive"), "{}", answer.text());
 }
+
+/// A client that goes away in the middle of an upload, right at a tar entry boundary (where
+/// the part sent looks like a complete archive), imports nothing.
+#[test]
+fn upload_cut_at_an_entry_boundary_imports_nothing() {
+    let daemon = Daemon::start();
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut boundary = 0;
+    for name in ["first.bin", "second.bin"] {
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(0o644);
+        header.set_size(1 << 20);
+        builder.append_data(&mut header, name, &vec![7u8; 1 << 20][..]).unwrap();
+        if boundary == 0 {
+            boundary = builder.get_ref().len();
+        }
+    }
+    let tar = builder.into_inner().unwrap();
+
+    let mut s = TcpStream::connect(("127.0.0.1", daemon.port())).unwrap();
+    write!(
+        s,
+        "POST /api/v1/images/import?reference=cut:1 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n",
+        tar.len()
+    )
+    .unwrap();
+    s.write_all(&tar[..boundary]).unwrap();
+    s.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(s);
+
+    // The daemon records the failed import once it noticed.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let events = daemon.http("GET", "/api/v1/events", &[], b"").json();
+        if let Some(e) = events.as_array().unwrap().iter().find(|e| e["action"] == "import") {
+            assert_eq!(e["outcome"], "failure", "{e}");
+            assert_eq!(e["subject"], "cut:1", "{e}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no import event after the client went away");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(daemon.berth(&["images", "-q"]).ok().stdout, "");
+    daemon.berth(&["image", "inspect", "cut:1"]).fails_with("No such image");
+    assert_eq!(daemon.verify_blobs(), 0, "no blob of the cut upload is kept");
+}

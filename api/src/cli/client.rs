@@ -103,6 +103,13 @@ pub fn stream_body(reader: impl AsyncRead + Send + Sync + 'static) -> RequestBod
     BodyExt::boxed(StreamBody::new(stream))
 }
 
+/// Streams chunks as the request body; an `Err` chunk aborts the request.
+pub fn channel_body(
+    chunks: impl futures_util::Stream<Item = io::Result<Bytes>> + Send + Sync + 'static,
+) -> RequestBody {
+    BodyExt::boxed(StreamBody::new(chunks.map_ok(Frame::data)))
+}
+
 /// A connection target for the daemon's API.
 #[derive(Debug, Clone)]
 pub struct Client {

@@ -14,7 +14,9 @@ use berth_types::{
 use clap::{Args, Subcommand};
 use hyper::Method;
 
-use client::{empty_body, json_body, path_segment, query, stream_body, CliError, Client};
+use client::{
+    channel_body, empty_body, json_body, path_segment, query, stream_body, CliError, Client, RequestBody,
+};
 use format::{
     created_at, created_since, familiar_repo_tag, human_size, human_size_with_precision, short_id, Table,
 };
@@ -363,7 +365,7 @@ pub async fn load(client: &Client, args: LoadArgs) -> Result<(), CliError> {
             }
             stream_body(tokio::io::stdin())
         }
-        Some(path) if path.is_dir() => stream_body(pack_dir(path.clone())),
+        Some(path) if path.is_dir() => pack_dir(path.clone()),
         Some(path) => {
             let file = tokio::fs::File::open(path)
                 .await
@@ -387,20 +389,39 @@ pub async fn load(client: &Client, args: LoadArgs) -> Result<(), CliError> {
     out(&text)
 }
 
-/// A tar of `dir`, produced by a blocking thread while the request streams it.
-fn pack_dir(dir: PathBuf) -> tokio::io::DuplexStream {
-    let (writer, reader) = tokio::io::duplex(256 * 1024);
+/// A tar of `dir`, produced by a blocking thread while the request streams it. When packing
+/// fails half-way, the body ends in an error, so the request is cut off and the daemon never
+/// takes the part it got for a whole archive.
+fn pack_dir(dir: PathBuf) -> RequestBody {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(8);
     tokio::task::spawn_blocking(move || {
-        let bridge = tokio_util::io::SyncIoBridge::new(writer);
-        match berth_engine::archive::pack_dir(&dir, bridge) {
-            Ok(mut bridge) => {
-                let _ = bridge.shutdown();
-            }
-            // The request then ends early and the daemon refuses the truncated tar; say why.
-            Err(e) => eprintln!("packing {}: {e}", dir.display()),
+        let writer = std::io::BufWriter::with_capacity(256 * 1024, ChannelWriter(tx.clone()));
+        let packed = berth_engine::archive::pack_dir(&dir, writer).and_then(|w| {
+            w.into_inner().map_err(|e| berth_engine::Error::InvalidInput(e.error().to_string()))
+        });
+        if let Err(e) = packed {
+            let _ = tx.blocking_send(Err(std::io::Error::other(format!("packing {}: {e}", dir.display()))));
         }
     });
-    reader
+    let chunks =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    channel_body(chunks)
+}
+
+/// `std::io::Write` into a channel of body chunks, for blocking producers.
+struct ChannelWriter(tokio::sync::mpsc::Sender<std::io::Result<bytes::Bytes>>);
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Ok(bytes::Bytes::copy_from_slice(buf)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the request ended"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// `berth save`: to a file (written atomically), a directory (unpacked), or stdout.

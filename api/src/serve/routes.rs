@@ -2,6 +2,7 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -15,9 +16,9 @@ use berth_types::{
     Event, ImageDeleteItem, ImageInspect, ImagePruneReport, ImageSummary, ImportReport, LoadReport,
     SystemInfo, TagRequest, VersionInfo,
 };
-use futures_util::StreamExt;
-use tokio::io::AsyncWriteExt;
-use tokio_util::io::ReaderStream;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use tokio_util::io::{ReaderStream, StreamReader};
 use tower_http::trace::TraceLayer;
 
 use super::dashboard;
@@ -329,33 +330,50 @@ const STREAM_BUFFER: usize = 256 * 1024;
 /// sending, receives the error answer instead of a reset connection.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Feeds a request body to the engine through a pipe. When the engine stops reading early (it
-/// refused the input), the pump keeps reading the body and throws it away: answering while the
-/// client is still sending would make the kernel reset the connection, and the client would see
-/// a broken pipe instead of the error message.
+/// Request body chunks buffered between the connection and the engine.
+const PUMP_CHUNKS: usize = 32;
+
+/// What the engine reads a request body from.
+type BodyReader = StreamReader<Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>, Bytes>;
+
+/// Feeds a request body to the engine through a channel. Two things a plain pipe would get
+/// wrong: when the client goes away mid-upload, the engine must see an error, not an end of
+/// input (a tar cut at an entry boundary looks complete); and when the engine stops reading
+/// early (it refused the input), the rest of the body is still read and thrown away, because
+/// answering while the client is still sending makes the kernel reset the connection and the
+/// client would see a broken pipe instead of the error message.
 struct BodyPump {
     task: tokio::task::JoinHandle<()>,
 }
 
 impl BodyPump {
-    fn start(body: Body) -> (tokio::io::DuplexStream, BodyPump) {
-        let (mut writer, reader) = tokio::io::duplex(STREAM_BUFFER);
+    fn start(body: Body) -> (BodyReader, BodyPump) {
+        let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(PUMP_CHUNKS);
         let task = tokio::spawn(async move {
             let mut stream = body.into_data_stream();
             let mut engine_reading = true;
             while let Some(chunk) = stream.next().await {
-                let Ok(chunk) = chunk else {
-                    // The client went away; the engine sees the pipe end early and fails on
-                    // the truncated input.
-                    break;
-                };
-                if engine_reading && writer.write_all(&chunk).await.is_err() {
-                    engine_reading = false;
+                match chunk {
+                    Ok(chunk) => {
+                        if engine_reading && tx.send(Ok(chunk)).await.is_err() {
+                            engine_reading = false;
+                        }
+                    }
+                    Err(e) => {
+                        let e = io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            format!("the request body broke off: {e}"),
+                        );
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
                 }
             }
-            let _ = writer.shutdown().await;
         });
-        (reader, BodyPump { task })
+        let chunks =
+            futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+        let chunks: Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>> = Box::pin(chunks);
+        (StreamReader::new(chunks), BodyPump { task })
     }
 
     /// Waits (bounded) until the body has been read to its end.
