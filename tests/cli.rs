@@ -67,7 +67,19 @@ fn import_then_list_and_inspect() {
     assert!(rows[0]["CreatedSince"].as_str().unwrap().ends_with(" ago"));
     assert!(rows[0]["CreatedAt"].as_str().unwrap().ends_with("+0000 UTC"));
     assert_eq!(rows[0]["Size"], rows[0]["VirtualSize"]);
-    daemon.berth(&["images", "--format", "{{.ID}}"]).fails_with("unsupported --format");
+    // Templates, as Docker users write them.
+    assert_eq!(daemon.berth(&["images", "--format", "{{.ID}}"]).ok().stdout, format!("{}\n", short(&id)));
+    let out = daemon.berth(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.Size}}"]).ok();
+    assert!(out.stdout.starts_with("busybox:latest ") && out.lines().len() == 1, "{}", out.stdout);
+    let out = daemon.berth(&["images", "--format", r"table {{.Tag}}\t{{.Repository}}"]).ok();
+    assert_eq!(out.stdout, "TAG       REPOSITORY\nlatest    busybox\n");
+    assert_eq!(daemon.berth(&["images", "--format", "{{json .}}"]).ok().stdout, json.stdout);
+    daemon.berth(&["images", "--format", "{{.Nope}}"]).fails_with("unsupported action {{.Nope}}");
+    // The REPOSITORY[:TAG] filter.
+    for (filter, rows) in [("busybox", 2), ("busy*", 2), ("busybox:latest", 2), ("busybox:1", 1), ("nope", 1)]
+    {
+        assert_eq!(daemon.berth(&["images", filter]).ok().lines().len(), rows, "images {filter}");
+    }
 
     // inspect: a JSON array with the changes and the message applied.
     let inspect = daemon.berth(&["image", "inspect", "busybox"]).ok();

@@ -165,6 +165,113 @@ pub fn short_id(id: &str) -> String {
     hex.chars().take(12).collect()
 }
 
+/// A `--format` Go template, the subset Docker users write: literal text, `{{.Field}}`,
+/// `{{json .}}`, the `table ` prefix (a header row and aligned columns), and `\t` / `\n`
+/// escapes. Hand-written: a full Go template engine is far more than these forms need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    table: bool,
+    parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Text(String),
+    Field(String),
+    Json,
+}
+
+impl Template {
+    /// Parses `format`; `fields` are the names `{{.Name}}` may use.
+    pub fn parse(format: &str, fields: &[&str]) -> Result<Template, String> {
+        let (table, body) = match format.strip_prefix("table") {
+            Some(rest) if rest.is_empty() || rest.starts_with(' ') => (true, rest),
+            _ => (false, format),
+        };
+        let body = body.trim_matches(' ').replace("\\t", "\t").replace("\\n", "\n");
+        let mut parts = Vec::new();
+        let mut rest = body.as_str();
+        while let Some(open) = rest.find("{{") {
+            if open > 0 {
+                parts.push(Part::Text(rest[..open].to_string()));
+            }
+            let close =
+                rest[open..].find("}}").ok_or_else(|| format!("template {format:?}: unclosed action"))?;
+            let action = rest[open + 2..open + close].trim();
+            let part = if action == "json ." {
+                Part::Json
+            } else if let Some(name) = action.strip_prefix('.').filter(|n| fields.contains(n)) {
+                Part::Field(name.to_string())
+            } else {
+                return Err(format!(
+                    "template {format:?}: unsupported action {{{{{action}}}}}; use {{{{json .}}}} or one of {}",
+                    fields.iter().map(|f| format!("{{{{.{f}}}}}")).collect::<Vec<_>>().join(", ")
+                ));
+            };
+            parts.push(part);
+            rest = &rest[open + close + 2..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Text(rest.to_string()));
+        }
+        Ok(Template { table, parts })
+    }
+
+    pub fn is_table(&self) -> bool {
+        self.table
+    }
+
+    /// The template applied to one object: `fields` by name, `json` for `{{json .}}`.
+    pub fn render(&self, fields: &serde_json::Map<String, serde_json::Value>) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(t) => out.push_str(t),
+                Part::Field(name) => match fields.get(name) {
+                    Some(serde_json::Value::String(s)) => out.push_str(s),
+                    Some(other) => out.push_str(&other.to_string()),
+                    None => {}
+                },
+                Part::Json => out.push_str(&serde_json::Value::Object(fields.clone()).to_string()),
+            }
+        }
+        out
+    }
+
+    /// The header row of a table: each field's header (`headers`), the text between them kept.
+    pub fn header(&self, headers: &[(&str, &str)]) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(t) => out.push_str(t),
+                Part::Field(name) => {
+                    out.push_str(headers.iter().find(|(f, _)| f == name).map_or(name.as_str(), |(_, h)| h))
+                }
+                Part::Json => {}
+            }
+        }
+        out
+    }
+}
+
+/// Go's `path.Match` for the `images [REPOSITORY[:TAG]]` filter: `*` is any run of characters
+/// but `/`, `?` one such character; everything else matches itself.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    fn go(p: &[char], n: &[char]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some(('*', rest)) => {
+                (0..=n.len()).take_while(|&i| i == 0 || n[i - 1] != '/').any(|i| go(rest, &n[i..]))
+            }
+            Some(('?', rest)) => n.first().is_some_and(|&c| c != '/') && go(rest, &n[1..]),
+            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    go(&p, &n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +312,37 @@ mod tests {
         let mut t = Table::new(&["REPOSITORY", "TAG", "IMAGE ID"]);
         t.row(vec!["busybox".into(), "latest".into(), "0123456789ab".into()]);
         assert_eq!(t.render(), "REPOSITORY   TAG       IMAGE ID\nbusybox      latest    0123456789ab\n");
+    }
+
+    #[test]
+    fn templates() {
+        let fields = ["ID", "Repository", "Tag"];
+        let mut row = serde_json::Map::new();
+        row.insert("ID".into(), "0123".into());
+        row.insert("Repository".into(), "busybox".into());
+        row.insert("Tag".into(), "latest".into());
+        let t = Template::parse("{{.Repository}}:{{ .Tag }}", &fields).unwrap();
+        assert!(!t.is_table());
+        assert_eq!(t.render(&row), "busybox:latest");
+        let t = Template::parse("table {{.ID}}\\t{{.Repository}}", &fields).unwrap();
+        assert!(t.is_table());
+        assert_eq!(t.render(&row), "0123\tbusybox");
+        assert_eq!(t.header(&[("ID", "IMAGE ID")]), "IMAGE ID\tRepository");
+        let t = Template::parse("{{json .}}", &fields).unwrap();
+        assert_eq!(t.render(&row), r#"{"ID":"0123","Repository":"busybox","Tag":"latest"}"#);
+        assert!(Template::parse("{{.Nope}}", &fields).unwrap_err().contains("unsupported action {{.Nope}}"));
+        assert!(Template::parse("{{.ID", &fields).unwrap_err().contains("unclosed"));
+        assert!(Template::parse("{{range .}}{{end}}", &fields).is_err());
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("busybox", "busybox"));
+        assert!(glob_match("busy*", "busybox"));
+        assert!(glob_match("*/app", "team/app"));
+        assert!(!glob_match("*", "team/app"));
+        assert!(glob_match("b?sybox", "busybox"));
+        assert!(!glob_match("busybox", "busybox2"));
     }
 
     #[test]

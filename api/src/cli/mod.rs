@@ -18,7 +18,8 @@ use client::{
     channel_body, empty_body, json_body, path_segment, query, stream_body, CliError, Client, RequestBody,
 };
 use format::{
-    created_at, created_since, familiar_repo_tag, human_size, human_size_with_precision, short_id, Table,
+    created_at, created_since, familiar_repo_tag, glob_match, human_size, human_size_with_precision,
+    short_id, Table, Template,
 };
 
 /// Image subcommands, under `berth image`.
@@ -55,9 +56,13 @@ pub struct ImagesArgs {
     /// Don't truncate output
     #[arg(long)]
     pub no_trunc: bool,
-    /// Format output: "table" (default) or "json" (one JSON object per line)
+    /// Format output: "table" (default), "json" (one JSON object per line), or a template
+    /// such as 'table {{.Repository}}\t{{.Tag}}' or '{{.ID}}'
     #[arg(long)]
     pub format: Option<String>,
+    /// Show only images of this repository (and tag); * and ? match as in Docker
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub reference: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -149,17 +154,33 @@ fn out(text: &str) -> Result<(), CliError> {
     }
 }
 
+/// The fields of one `images` row, as Docker's `--format` knows them, and their table headers.
+const IMAGE_FIELDS: [(&str, &str); 11] = [
+    ("Containers", "CONTAINERS"),
+    ("CreatedAt", "CREATED AT"),
+    ("CreatedSince", "CREATED"),
+    ("Digest", "DIGEST"),
+    ("ID", "IMAGE ID"),
+    ("Repository", "REPOSITORY"),
+    ("SharedSize", "SHARED SIZE"),
+    ("Size", "SIZE"),
+    ("Tag", "TAG"),
+    ("UniqueSize", "UNIQUE SIZE"),
+    ("VirtualSize", "VIRTUAL SIZE"),
+];
+
+/// Docker's default `images` table.
+const IMAGES_TABLE: &str = "table {{.Repository}}\\t{{.Tag}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}";
+
 /// `berth images`, `berth image ls`.
 pub async fn images(client: &Client, args: ImagesArgs) -> Result<(), CliError> {
-    let json = match args.format.as_deref() {
-        None | Some("table") => false,
-        Some("json") | Some("{{json .}}") => true,
-        Some(other) => {
-            return Err(CliError::Usage(format!(
-                "unsupported --format {other:?}: use \"table\" or \"json\""
-            )));
-        }
+    let names: Vec<&str> = IMAGE_FIELDS.iter().map(|(f, _)| *f).collect();
+    let format = match args.format.as_deref() {
+        None | Some("table") => IMAGES_TABLE,
+        Some("json") => "{{json .}}",
+        Some(other) => other,
     };
+    let template = Template::parse(format, &names).map_err(CliError::Usage)?;
     // No intermediate images exist without builds, so --all shows what the default shows.
     let _ = args.all;
     let images: Vec<ImageSummary> = client.get_json("/api/v1/images").await?;
@@ -174,6 +195,11 @@ pub async fn images(client: &Client, args: ImagesArgs) -> Result<(), CliError> {
             image.repo_tags.iter().map(|t| familiar_repo_tag(t)).collect()
         };
         for (repository, tag) in names {
+            if let Some(filter) = &args.reference {
+                if !matches_reference(filter, &repository, &tag) {
+                    continue;
+                }
+            }
             rows.push((repository, tag, image));
         }
     }
@@ -184,42 +210,58 @@ pub async fn images(client: &Client, args: ImagesArgs) -> Result<(), CliError> {
             text.push_str(&id_of(&image.id));
             text.push('\n');
         }
-    } else if json {
-        for (repository, tag, image) in &rows {
-            let size = human_size_with_precision(image.size, 3);
-            let digest =
-                image.repo_digests.first().and_then(|d| d.split_once('@')).map(|(_, d)| d.to_string());
-            // The keys and values of Docker's `{{json .}}`, sorted as Go prints a map.
-            let line = serde_json::json!({
-                "Containers": "N/A",
-                "CreatedAt": created_at(&image.created),
-                "CreatedSince": created_since(&image.created, now),
-                "Digest": digest.unwrap_or_else(|| "<none>".into()),
-                "ID": id_of(&image.id),
-                "Repository": repository,
-                "SharedSize": "N/A",
-                "Size": size,
-                "Tag": tag,
-                "UniqueSize": "N/A",
-                "VirtualSize": size,
-            });
-            text.push_str(&line.to_string());
-            text.push('\n');
-        }
-    } else {
-        let mut table = Table::new(&["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]);
-        for (repository, tag, image) in rows {
-            table.row(vec![
-                repository,
-                tag,
-                id_of(&image.id),
-                created_since(&image.created, now),
-                human_size_with_precision(image.size, 3),
-            ]);
+        return out(&text);
+    }
+    let mut lines = Vec::new();
+    for (repository, tag, image) in rows {
+        let size = human_size_with_precision(image.size, 3);
+        let digest = image.repo_digests.first().and_then(|d| d.split_once('@')).map(|(_, d)| d.to_string());
+        // The keys and values of Docker's `{{json .}}`, sorted as Go prints a map.
+        let serde_json::Value::Object(fields) = serde_json::json!({
+            "Containers": "N/A",
+            "CreatedAt": created_at(&image.created),
+            "CreatedSince": created_since(&image.created, now),
+            "Digest": digest.unwrap_or_else(|| "<none>".into()),
+            "ID": id_of(&image.id),
+            "Repository": repository,
+            "SharedSize": "N/A",
+            "Size": size,
+            "Tag": tag,
+            "UniqueSize": "N/A",
+            "VirtualSize": size,
+        }) else {
+            unreachable!("json! of an object is an object")
+        };
+        lines.push(template.render(&fields));
+    }
+    if template.is_table() {
+        let header = template.header(&IMAGE_FIELDS);
+        let mut table = Table::new(&header.split('\t').collect::<Vec<_>>());
+        for line in lines {
+            table.row(line.split('\t').map(str::to_string).collect());
         }
         text = table.render();
+    } else {
+        for line in lines {
+            text.push_str(&line);
+            text.push('\n');
+        }
     }
     out(&text)
+}
+
+/// Docker's `images REPOSITORY[:TAG]` filter: the repository (and the tag, when given) match,
+/// with `*` and `?` wildcards; `busybox` also matches `docker.io/library/busybox`.
+fn matches_reference(filter: &str, repository: &str, tag: &str) -> bool {
+    let last_slash = filter.rfind('/').map_or(0, |i| i + 1);
+    let (repo_pattern, tag_pattern) = match filter[last_slash..].rfind(':') {
+        Some(i) => (&filter[..last_slash + i], Some(&filter[last_slash + i + 1..])),
+        None => (filter, None),
+    };
+    let repo_ok = glob_match(repo_pattern, repository)
+        || berth_engine::Reference::parse(repository)
+            .is_ok_and(|r| glob_match(repo_pattern, &r.repository()) || glob_match(repo_pattern, r.path()));
+    repo_ok && tag_pattern.is_none_or(|t| glob_match(t, tag))
 }
 
 /// `berth image inspect`: a JSON array of what was found; every name not found is reported
