@@ -374,13 +374,14 @@ fn confirm(warning: &str) -> Result<bool, CliError> {
 
 /// `berth import FILE|- [REF]`: streams the tarball to the daemon.
 pub async fn import(client: &Client, args: ImportArgs) -> Result<(), CliError> {
-    let body = if args.file == "-" {
-        stream_body(tokio::io::stdin())
+    let (body, bar) = if args.file == "-" {
+        upload(tokio::io::stdin(), None, "Importing", false)
     } else {
         let file = tokio::fs::File::open(&args.file)
             .await
             .map_err(|e| CliError::Local(format!("open {}: {e}", args.file)))?;
-        stream_body(file)
+        let size = file.metadata().await.ok().map(|m| m.len());
+        upload(file, size, "Importing", false)
     };
     let mut pairs: Vec<(&str, &str)> = Vec::new();
     if let Some(r) = &args.reference {
@@ -393,30 +394,35 @@ pub async fn import(client: &Client, args: ImportArgs) -> Result<(), CliError> {
         pairs.push(("message", m));
     }
     let path = format!("/api/v1/images/import{}", query(pairs));
-    let report: ImportReport = client.call_json(Method::POST, &path, Some("application/x-tar"), body).await?;
-    out(&format!("{}\n", report.id))
+    let report = client.call_json::<ImportReport>(Method::POST, &path, Some("application/x-tar"), body).await;
+    finish(bar);
+    out(&format!("{}\n", report?.id))
 }
 
 /// `berth load [-i FILE|DIR]`: a directory (an OCI image layout) is packed into a tar on the fly.
 pub async fn load(client: &Client, args: LoadArgs) -> Result<(), CliError> {
-    let _ = args.quiet; // Nothing is printed but the result, which -q keeps, as Docker does.
-    let body = match &args.input {
+    // -q hides the progress bar; the result lines stay, as with Docker.
+    let (body, bar) = match &args.input {
         None => {
             if std::io::stdin().is_terminal() {
                 return Err(CliError::Usage("requested load from stdin, but stdin is empty".into()));
             }
-            stream_body(tokio::io::stdin())
+            upload(tokio::io::stdin(), None, "Loading", args.quiet)
         }
-        Some(path) if path.is_dir() => pack_dir(path.clone()),
+        Some(path) if path.is_dir() => (pack_dir(path.clone()), None),
         Some(path) => {
             let file = tokio::fs::File::open(path)
                 .await
                 .map_err(|e| CliError::Local(format!("open {}: {e}", path.display())))?;
-            stream_body(file)
+            let size = file.metadata().await.ok().map(|m| m.len());
+            upload(file, size, "Loading", args.quiet)
         }
     };
-    let report: LoadReport =
-        client.call_json(Method::POST, "/api/v1/images/load", Some("application/x-tar"), body).await?;
+    let report = client
+        .call_json::<LoadReport>(Method::POST, "/api/v1/images/load", Some("application/x-tar"), body)
+        .await;
+    finish(bar);
+    let report = report?;
     let mut text = String::new();
     for image in &report.loaded {
         match &image.reference {
@@ -429,6 +435,36 @@ pub async fn load(client: &Client, args: LoadArgs) -> Result<(), CliError> {
         }
     }
     out(&text)
+}
+
+/// A request body streaming `reader`, with a progress bar on stderr when it is a terminal
+/// (and not `quiet`): bytes sent of `total`, or a running count when the size is unknown.
+fn upload(
+    reader: impl tokio::io::AsyncRead + Send + Sync + Unpin + 'static,
+    total: Option<u64>,
+    what: &'static str,
+    quiet: bool,
+) -> (RequestBody, Option<indicatif::ProgressBar>) {
+    if quiet || !std::io::stderr().is_terminal() {
+        return (stream_body(reader), None);
+    }
+    let (bar, template) = match total {
+        Some(total) => {
+            (indicatif::ProgressBar::new(total), "{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec})")
+        }
+        None => (indicatif::ProgressBar::no_length(), "{msg} {bytes} ({bytes_per_sec})"),
+    };
+    let style =
+        indicatif::ProgressStyle::with_template(template).expect("valid template").progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_message(what);
+    (stream_body(bar.wrap_async_read(reader)), Some(bar))
+}
+
+fn finish(bar: Option<indicatif::ProgressBar>) {
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
 }
 
 /// A tar of `dir`, produced by a blocking thread while the request streams it. When packing
