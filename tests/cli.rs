@@ -460,3 +460,12 @@ fn one_daemon_per_run_dir_and_clean_stop() {
     let mode = std::fs::metadata(daemon.socket()).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o660);
 }
+
+#[test]
+fn copy_snapshotter_is_selectable() {
+    let daemon = Daemon::start_with_args(&["--snapshotter", "copy"]);
+    assert!(daemon.berth(&["info"]).ok().stdout.contains("Storage Driver: copy\n"));
+    let id = import_busybox(&daemon);
+    assert_eq!(daemon.berth(&["images", "-q", "--no-trunc"]).ok().stdout, format!("{id}\n"));
+    assert!(daemon.http("GET", "/api/v1/info", &[], b"").json()["layers_size"].as_u64().unwrap() > 100_000);
+}
