@@ -313,11 +313,13 @@ fn bad_input_fails_with_clear_messages() {
     daemon.berth(&["import", junk.to_str().unwrap(), "junk"]).fails_with("not a tar archive");
     let empty = daemon.dir().join("empty.tar");
     std::fs::write(&empty, b"").unwrap();
-    daemon.berth(&["import", empty.to_str().unwrap()]).fails_with("Error response from daemon:");
+    daemon
+        .berth(&["import", empty.to_str().unwrap()])
+        .fails_with("Error response from daemon: the tarball is empty");
     let rootfs = busybox_rootfs(daemon.dir());
     daemon
         .berth(&["import", "-c", "FROB x", rootfs.to_str().unwrap()])
-        .fails_with("Error response from daemon:");
+        .fails_with("Error response from daemon: frob is not a valid change command");
     daemon.berth(&["import", rootfs.to_str().unwrap(), "Upper:Case"]).fails_with("invalid reference format");
     daemon.berth(&["import", "/nonexistent/rootfs.tar"]).fails_with("open /nonexistent/rootfs.tar");
     daemon.berth(&["load", "-i", junk.to_str().unwrap()]).fails_with("Error response from daemon:");
