@@ -264,6 +264,7 @@ fn media_types_map_to_compressions() {
         ("application/vnd.oci.image.layer.v1.tar+zstd", Compression::Zstd),
         ("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", Compression::Gzip),
         ("application/vnd.docker.image.rootfs.diff.tar.gzip", Compression::Gzip),
+        ("application/vnd.docker.image.rootfs.diff.tar", Compression::None),
         ("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", Compression::Gzip),
     ];
     for (media_type, want) in cases {
