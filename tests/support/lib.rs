@@ -156,6 +156,19 @@ impl Daemon {
             .open(self.dir().join("daemon.log"))
             .expect("daemon log file");
         let mut cmd = Command::new(berth_binary());
+        // If the test process dies without running Drop (a harness timeout, a kill), the daemon
+        // goes with it instead of lingering. The signal follows the spawning thread, which is the
+        // test's own thread, and that thread outlives the Daemon.
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         cmd.arg("serve")
             .arg("--root")
             .arg(root)
