@@ -33,6 +33,9 @@ fn run(blob: &Path, target: &Path) -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(target)?;
     let options = UnpackOptions { allow_device_nodes: true };
     let stats = layer::unpack(BufReader::with_capacity(1 << 20, file), compression, target, options)?;
-    println!("{} blob={} tar={} content={}", stats.diff_id, stats.blob_bytes, stats.tar_bytes, stats.content_bytes);
+    println!(
+        "{} blob={} tar={} content={}",
+        stats.diff_id, stats.blob_bytes, stats.tar_bytes, stats.content_bytes
+    );
     Ok(())
 }

@@ -73,7 +73,9 @@ impl Engine {
         let content = ContentStore::open(&config.root)?;
         let images = ImageStore::open(&config.root)?;
         let snapshots = SnapshotStore::open(&config.root.join("snapshots"), config.snapshotter)?;
-        Ok(Engine { inner: Arc::new(EngineInner { config, content, images, snapshots, gc_lock: Default::default() }) })
+        Ok(Engine {
+            inner: Arc::new(EngineInner { config, content, images, snapshots, gc_lock: Default::default() }),
+        })
     }
 
     pub fn inner(&self) -> &EngineInner {
