@@ -5,11 +5,18 @@
 #   scripts/setup.sh          what `berth serve` needs: Rust wasm target, trunk, wasm-bindgen-cli,
 #                             wasm-opt (npm binaryen), busybox-static for the local busybox image
 #   scripts/setup.sh --test   also the peers the test suite compares against (skopeo, umoci, ...)
+#   scripts/setup.sh --bench  also the peers only the benchmarks run (crun, podman, ...)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WITH_TEST=0
-[ "${1:-}" = "--test" ] && WITH_TEST=1
+WITH_BENCH=0
+case "${1:-}" in
+  --test) WITH_TEST=1 ;;
+  --bench) WITH_TEST=1; WITH_BENCH=1 ;;
+  "") ;;
+  *) echo "usage: scripts/setup.sh [--test|--bench]" >&2; exit 2 ;;
+esac
 
 # trunk 0.22 needs rustc >= 1.96; 0.21.14 is the newest that builds with this toolchain.
 TRUNK_VERSION=0.21.14
@@ -22,6 +29,9 @@ PACKAGES=(busybox-static pkg-config ca-certificates)
 if [ "$WITH_TEST" = 1 ]; then
   # Peers the tests interoperate with and benchmarks compare against.
   PACKAGES+=(skopeo umoci oci-image-tool runc pigz hyperfine)
+fi
+if [ "$WITH_BENCH" = 1 ]; then
+  PACKAGES+=(crun podman)
 fi
 missing=()
 for p in "${PACKAGES[@]}"; do
