@@ -6,6 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod container;
+pub use container::*;
+
 /// The body of every error answer: `{"message": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {

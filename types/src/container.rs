@@ -1,0 +1,232 @@
+//! Containers on the wire: what `create`/`run` ask for, what `ps` and `inspect` show, and the
+//! streams of `logs`, `stats`, `attach` and `exec`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// `POST /api/v1/containers`: everything `berth create` / `berth run` can ask for. Fields left
+/// empty take the image's values (cmd, entrypoint, env, working dir, user, stop signal) or
+/// Docker's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContainerConfig {
+    /// Image reference or ID.
+    pub image: String,
+    /// `--name`; generated (Docker-style adjective_name) when empty.
+    pub name: Option<String>,
+    /// Replaces the image's CMD when not empty.
+    pub cmd: Vec<String>,
+    /// `--entrypoint`; `Some(vec![])` clears the image's entrypoint (as `--entrypoint ""` does).
+    pub entrypoint: Option<Vec<String>>,
+    /// `KEY=VALUE` entries merged over the image's env (`-e`, `--env-file`, resolved by the CLI).
+    pub env: Vec<String>,
+    /// `-w`.
+    pub working_dir: Option<String>,
+    /// `-u`: `name`, `uid`, `name:group`, `uid:gid`, resolved in the image's /etc/passwd and /etc/group.
+    pub user: Option<String>,
+    /// `--hostname`; the short container ID when empty, as Docker does.
+    pub hostname: Option<String>,
+    /// `-l`.
+    pub labels: BTreeMap<String, String>,
+    /// `-t`: a pseudo-terminal for the process.
+    pub tty: bool,
+    /// `-i`: keep stdin open.
+    pub open_stdin: bool,
+    /// `--rm`.
+    pub auto_remove: bool,
+    /// `--restart`.
+    pub restart_policy: RestartPolicy,
+    /// `--runtime`: `berth` (built-in, the default), `runc` or `crun`.
+    pub runtime: Option<String>,
+    /// `--read-only`: the root filesystem is mounted read-only.
+    pub read_only: bool,
+    /// `--cap-add` / `--cap-drop`, e.g. `NET_ADMIN`, `CAP_NET_ADMIN` or `ALL`.
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    /// `--init`: run a minimal init as PID 1 that reaps zombies and forwards signals.
+    pub init: bool,
+    /// `--stop-signal`; the image's STOPSIGNAL or SIGTERM when empty.
+    pub stop_signal: Option<String>,
+    /// `--stop-timeout` in seconds (default 10).
+    pub stop_timeout: Option<u32>,
+    pub resources: Resources,
+}
+
+/// Limits applied through cgroups. `None` means no limit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Resources {
+    /// `-m`, bytes.
+    pub memory: Option<u64>,
+    /// `--cpus`, e.g. 1.5.
+    pub cpus: Option<f64>,
+    /// `--pids-limit`.
+    pub pids_limit: Option<i64>,
+}
+
+/// `--restart`: `no`, `on-failure[:max-retries]`, `always`, `unless-stopped`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum RestartPolicy {
+    #[default]
+    No,
+    OnFailure {
+        /// 0 means no limit.
+        #[serde(default)]
+        max_retries: u32,
+    },
+    Always,
+    UnlessStopped,
+}
+
+/// `created`, `running`, `paused`, `restarting`, `removing`, `exited`, `dead`, as Docker names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerStatus {
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+}
+
+/// The state part of `inspect`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerState {
+    pub status: ContainerStatus,
+    /// Host PID of the container's first process while it runs, else 0.
+    pub pid: i32,
+    /// Exit code of the last run (128+signal when killed by a signal).
+    pub exit_code: i32,
+    pub oom_killed: bool,
+    /// Why the last start failed, if it did (e.g. `exec: "nope": executable file not found in $PATH`).
+    pub error: String,
+    /// RFC 3339; empty until the first start / exit.
+    pub started_at: String,
+    pub finished_at: String,
+    pub restart_count: u32,
+}
+
+/// One row of `berth ps`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerSummary {
+    /// 64 hex digits.
+    pub id: String,
+    pub name: String,
+    /// The image as the user named it.
+    pub image: String,
+    pub image_id: String,
+    /// Entrypoint and command, as `ps` shows them.
+    pub command: String,
+    pub created: String,
+    pub state: ContainerState,
+    /// Docker's human status column, e.g. `Up 2 minutes`, `Exited (0) 3 seconds ago`.
+    pub status: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `berth inspect CONTAINER`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerInspect {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    pub image: String,
+    pub image_id: String,
+    /// What the process runs: entrypoint + cmd after merging with the image.
+    pub path: String,
+    pub args: Vec<String>,
+    pub state: ContainerState,
+    /// The request as stored (after defaults from the image were applied).
+    pub config: ContainerConfig,
+    /// `berth`, `runc` or `crun`.
+    pub runtime: String,
+    pub snapshotter: String,
+    pub log_path: String,
+    pub restart_count: u32,
+}
+
+/// One line of a container's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// `stdout` or `stderr`.
+    pub stream: String,
+    /// RFC 3339 with nanoseconds.
+    pub time: String,
+    /// The line, including its trailing newline when it had one.
+    pub line: String,
+}
+
+/// One sample of `berth stats`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerStats {
+    pub id: String,
+    pub name: String,
+    pub read: String,
+    /// CPU use since the previous sample, in percent of one CPU × CPUs (as Docker computes it).
+    pub cpu_percent: f64,
+    /// Total CPU time used, nanoseconds.
+    pub cpu_usage_ns: u64,
+    pub memory_usage: u64,
+    /// The memory limit, or the host's memory when there is none.
+    pub memory_limit: u64,
+    pub pids: u64,
+}
+
+/// `POST /api/v1/containers/{id}/exec`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExecConfig {
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub user: Option<String>,
+    pub working_dir: Option<String>,
+    pub tty: bool,
+    pub open_stdin: bool,
+}
+
+/// `berth top`: `ps`-like titles and rows for the processes in a container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopReport {
+    pub titles: Vec<String>,
+    pub processes: Vec<Vec<String>>,
+}
+
+/// Result of `POST /api/v1/containers` and of `run`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedContainer {
+    pub id: String,
+    pub warnings: Vec<String>,
+}
+
+/// Result of `POST /api/v1/containers/{id}/wait`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitResult {
+    pub status_code: i32,
+}
+
+/// `POST /api/v1/containers/prune`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerPruneReport {
+    pub containers_deleted: Vec<String>,
+    pub space_reclaimed: u64,
+}
+
+/// Control messages on an attach or exec WebSocket (text frames; data travels in binary frames).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StreamControl {
+    /// Client → daemon: the terminal's new size.
+    Resize { cols: u16, rows: u16 },
+    /// Client → daemon: no more stdin.
+    CloseStdin,
+    /// Daemon → client: the process ended; the last message before the close.
+    Exit { code: i32 },
+    /// Daemon → client: output was dropped because the client read too slowly.
+    Dropped { bytes: u64 },
+    /// Daemon → client: something failed; the stream ends.
+    Error { message: String },
+}
