@@ -1,0 +1,188 @@
+//! Image routes: list, inspect, tag, remove, prune, import, load, save.
+
+use std::io;
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use berth_types::{
+    ImageDeleteItem, ImageInspect, ImagePruneReport, ImageSummary, ImportReport, LoadReport, TagRequest,
+};
+use futures_util::StreamExt;
+use tokio_util::io::ReaderStream;
+
+use super::body::{BodyPump, STREAM_BUFFER};
+use super::query::QueryParams;
+use super::AppState;
+use crate::serve::error::{ApiError, ApiJson};
+use crate::serve::events::Outcome;
+
+pub(super) async fn list_images(State(state): State<AppState>) -> Result<Json<Vec<ImageSummary>>, ApiError> {
+    Ok(Json(state.engine.list_images().await?))
+}
+
+pub(super) async fn inspect_image(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<ImageInspect>, ApiError> {
+    Ok(Json(state.engine.inspect_image(&name).await?))
+}
+
+pub(super) async fn tag_image(
+    State(state): State<AppState>,
+    Path(source): Path<String>,
+    ApiJson(request): ApiJson<TagRequest>,
+) -> Result<StatusCode, ApiError> {
+    let result = state.engine.tag_image(&source, &request.target).await;
+    match &result {
+        Ok(()) => {
+            state
+                .events
+                .record("image", "tag", &request.target, Outcome::Success, &format!("tagged {source}"))
+                .await
+        }
+        Err(e) => {
+            state.events.record("image", "tag", &request.target, Outcome::Failure, &e.to_string()).await
+        }
+    }
+    result?;
+    Ok(StatusCode::CREATED)
+}
+
+pub(super) async fn remove_image(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<ImageDeleteItem>>, ApiError> {
+    let query = QueryParams::parse(query, &["force"])?;
+    let force = query.flag("force")?;
+    match state.engine.remove_image(&name, force).await {
+        Ok(items) => {
+            for item in &items {
+                let (action, subject) = match item {
+                    ImageDeleteItem::Untagged(r) => ("untag", r),
+                    ImageDeleteItem::Deleted(id) => ("delete", id),
+                };
+                state.events.record("image", action, subject, Outcome::Success, &format!("rmi {name}")).await;
+            }
+            Ok(Json(items))
+        }
+        Err(e) => {
+            state.events.record("image", "delete", &name, Outcome::Failure, &e.to_string()).await;
+            Err(e.into())
+        }
+    }
+}
+
+pub(super) async fn prune_images(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<ImagePruneReport>, ApiError> {
+    let query = QueryParams::parse(query, &["all"])?;
+    let all = query.flag("all")?;
+    let subject = if all { "all unused images" } else { "dangling images" };
+    match state.engine.prune_images(all).await {
+        Ok(report) => {
+            let deleted =
+                report.images_deleted.iter().filter(|i| matches!(i, ImageDeleteItem::Deleted(_))).count();
+            let message = format!("{deleted} images deleted, {} bytes reclaimed", report.space_reclaimed);
+            state.events.record("image", "prune", subject, Outcome::Success, &message).await;
+            Ok(Json(report))
+        }
+        Err(e) => {
+            state.events.record("image", "prune", subject, Outcome::Failure, &e.to_string()).await;
+            Err(e.into())
+        }
+    }
+}
+
+pub(super) async fn import_image(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Result<Json<ImportReport>, ApiError> {
+    let query = QueryParams::parse(query, &["reference", "change", "message"])?;
+    let reference = query.one("reference")?.filter(|r| !r.is_empty()).map(str::to_string);
+    let changes: Vec<String> = query.all("change").map(str::to_string).collect();
+    let message = query.one("message")?.map(str::to_string);
+    let subject = reference.clone().unwrap_or_default();
+
+    let (reader, pump) = BodyPump::start(body);
+    let result = state.engine.import_image(reader, reference, changes, message).await;
+    pump.finish().await;
+    match result {
+        Ok(report) => {
+            let subject = report.reference.clone().unwrap_or_else(|| report.id.clone());
+            state
+                .events
+                .record("image", "import", &subject, Outcome::Success, &format!("imported {}", report.id))
+                .await;
+            Ok(Json(report))
+        }
+        Err(e) => {
+            state.events.record("image", "import", &subject, Outcome::Failure, &e.to_string()).await;
+            Err(e.into())
+        }
+    }
+}
+
+pub(super) async fn load_images(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Result<Json<LoadReport>, ApiError> {
+    QueryParams::parse(query, &[])?;
+    let (reader, pump) = BodyPump::start(body);
+    let result = state.engine.load_images(reader).await;
+    pump.finish().await;
+    match result {
+        Ok(report) => {
+            for image in &report.loaded {
+                let subject = image.reference.clone().unwrap_or_else(|| image.id.clone());
+                state
+                    .events
+                    .record("image", "load", &subject, Outcome::Success, &format!("loaded {}", image.id))
+                    .await;
+            }
+            Ok(Json(report))
+        }
+        Err(e) => {
+            state.events.record("image", "load", "", Outcome::Failure, &e.to_string()).await;
+            Err(e.into())
+        }
+    }
+}
+
+pub(super) async fn save_images(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let query = QueryParams::parse(query, &["name"])?;
+    let names: Vec<String> = query.all("name").map(str::to_string).collect();
+    // Everything that can be refused (unknown names, ...) is refused here, before the 200.
+    let plan = state.engine.prepare_save(names).await?;
+
+    let (writer, reader) = tokio::io::duplex(STREAM_BUFFER);
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let engine = state.engine.clone();
+    tokio::spawn(async move {
+        let _ = done_tx.send(plan.write_to(&engine, writer).await);
+    });
+    // When the writer fails half-way, the body must end in an error (the connection is cut),
+    // not in a clean end that the client would take for a complete tar.
+    let tail = futures_util::stream::once(async move {
+        match done_rx.await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "save failed while streaming");
+                Some(Err(io::Error::other(e.to_string())))
+            }
+            Err(_) => Some(Err(io::Error::other("save ended unexpectedly"))),
+        }
+    })
+    .filter_map(|item| async move { item });
+    let stream = ReaderStream::with_capacity(reader, STREAM_BUFFER).chain(tail);
+    Ok(([(header::CONTENT_TYPE, "application/x-tar")], Body::from_stream(stream)).into_response())
+}

@@ -1,0 +1,155 @@
+//! The REST API under `/api/v1`, plus `/_ping` and the dashboard.
+
+use std::path::PathBuf;
+
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use berth_engine::{Engine, SnapshotterKind};
+use berth_types::{Event, SystemInfo, VersionInfo};
+use tower_http::trace::TraceLayer;
+
+use super::dashboard;
+use super::error::ApiError;
+use super::events::EventLog;
+
+mod body;
+mod images;
+mod query;
+
+use query::QueryParams;
+
+/// JSON request bodies larger than this are refused with 413. Streamed bodies (import, load)
+/// are not limited: they are read as streams, not buffered.
+pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Version of the HTTP API, as `version` reports it.
+pub const API_VERSION: &str = "v1";
+
+/// What every handler works with.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub events: EventLog,
+    pub root: PathBuf,
+    pub run_dir: PathBuf,
+}
+
+/// The whole HTTP surface of the daemon.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/_ping", get(ping))
+        .route("/api/v1/version", get(version))
+        .route("/api/v1/info", get(info))
+        .route("/api/v1/events", get(events))
+        .route("/api/v1/images", get(images::list_images))
+        // Fixed paths win over `{name}` in the router, so an image literally named `prune`
+        // must be sent percent-encoded (the CLI does that).
+        .route("/api/v1/images/prune", post(images::prune_images))
+        .route("/api/v1/images/import", post(images::import_image))
+        .route("/api/v1/images/load", post(images::load_images))
+        .route("/api/v1/images/save", get(images::save_images))
+        .route("/api/v1/images/{name}", get(images::inspect_image).delete(images::remove_image))
+        .route("/api/v1/images/{name}/tag", post(images::tag_image))
+        .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn fallback(method: Method, uri: Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        return ApiError::not_found(format!("page not found: {}", uri.path())).into_response();
+    }
+    if method != Method::GET && method != Method::HEAD {
+        return method_not_allowed().await;
+    }
+    dashboard::serve(uri).await
+}
+
+async fn method_not_allowed() -> Response {
+    ApiError { status: StatusCode::METHOD_NOT_ALLOWED, message: "method not allowed".into() }.into_response()
+}
+
+async fn ping() -> &'static str {
+    "OK"
+}
+
+fn version_info() -> VersionInfo {
+    VersionInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        api_version: API_VERSION.to_string(),
+        os: std::env::consts::OS.to_string(),
+        arch: go_arch(std::env::consts::ARCH).to_string(),
+    }
+}
+
+/// Architecture names as OCI (and Docker) spell them.
+pub fn go_arch(rust_arch: &str) -> &str {
+    match rust_arch {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
+}
+
+async fn version() -> Json<VersionInfo> {
+    Json(version_info())
+}
+
+async fn info(State(state): State<AppState>) -> Result<Json<SystemInfo>, ApiError> {
+    let images = state.engine.list_images().await?.len();
+    let root = state.root.clone();
+    // Disk usage walks the trees: keep it off the reactor.
+    let (blobs_size, layers_size) = tokio::task::spawn_blocking(move || {
+        (
+            berth_engine::fsutil::disk_usage(&root.join("blobs")),
+            berth_engine::fsutil::disk_usage(&root.join("snapshots")),
+        )
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("measuring disk usage: {e}")))?;
+    Ok(Json(SystemInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        root: state.root.display().to_string(),
+        run_dir: state.run_dir.display().to_string(),
+        snapshotter: snapshotter_name(state.engine.snapshotter()).to_string(),
+        images,
+        blobs_size,
+        layers_size,
+    }))
+}
+
+/// The name `--snapshotter` takes and `info` shows.
+pub fn snapshotter_name(kind: SnapshotterKind) -> &'static str {
+    match kind {
+        SnapshotterKind::Overlay => "overlay",
+        SnapshotterKind::Copy => "copy",
+    }
+}
+
+async fn events(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<Event>>, ApiError> {
+    let query = QueryParams::parse(query, &["limit", "before"])?;
+    let limit = query.number("limit")?.unwrap_or(100);
+    if !(1..=super::events::MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {}",
+            super::events::MAX_LIMIT
+        )));
+    }
+    let before = query.number("before")?;
+    let events = state
+        .events
+        .list(limit, before)
+        .await
+        .map_err(|e| ApiError::internal(format!("reading events: {e}")))?;
+    Ok(Json(events))
+}
