@@ -70,6 +70,12 @@ enum Snapshotter {
 }
 
 fn main() {
+    // `berth monitor ...`: a container's monitor, started by the daemon (hidden, no async
+    // runtime: it must stay small).
+    let mut args = std::env::args();
+    if args.nth(1).as_deref() == Some("monitor") {
+        std::process::exit(berth_engine::monitor::main(args.collect()));
+    }
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

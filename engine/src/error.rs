@@ -15,6 +15,9 @@ pub enum Error {
     /// No image by that name, ID or ID prefix (Docker's wording).
     #[error("No such image: {0}")]
     ImageNotFound(String),
+    /// No container by that name, ID or ID prefix (Docker's wording).
+    #[error("No such container: {0}")]
+    ContainerNotFound(String),
     /// Content did not hash to the digest it was announced with.
     #[error("digest mismatch for {what}: expected {expected}, got {actual}")]
     DigestMismatch { what: String, expected: Digest, actual: Digest },
@@ -52,7 +55,7 @@ pub enum ErrorKind {
 impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::ImageNotFound(_) => ErrorKind::NotFound,
+            Error::ImageNotFound(_) | Error::ContainerNotFound(_) => ErrorKind::NotFound,
             Error::InvalidReference(_)
             | Error::DigestMismatch { .. }
             | Error::UnsafeEntry { .. }

@@ -11,11 +11,13 @@
 //! ```
 
 pub mod archive;
+pub mod container;
 pub mod digest;
 pub mod error;
 pub mod fsutil;
 pub mod image;
 pub mod layer;
+pub mod monitor;
 pub mod reference;
 pub mod snapshot;
 pub mod store;
@@ -37,6 +39,24 @@ pub struct EngineConfig {
     pub root: PathBuf,
     /// `None` picks overlay where the kernel supports it, else copy.
     pub snapshotter: Option<SnapshotterKind>,
+    /// Runtime state (monitor sockets, runtime state), e.g. `/run/berth`.
+    pub run_dir: PathBuf,
+    /// The program started as each container's monitor, with `monitor` and its arguments
+    /// (the `berth` binary itself: `berth monitor ...`).
+    pub monitor_exe: PathBuf,
+}
+
+impl EngineConfig {
+    /// A configuration with state under `root`, runtime state under `run_dir`, the default
+    /// snapshotter, and the running program as the monitor.
+    pub fn new(root: impl Into<PathBuf>, run_dir: impl Into<PathBuf>) -> EngineConfig {
+        EngineConfig {
+            root: root.into(),
+            snapshotter: None,
+            run_dir: run_dir.into(),
+            monitor_exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe")),
+        }
+    }
 }
 
 /// The engine. Cheap to clone; every clone is the same engine.

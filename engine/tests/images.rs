@@ -24,8 +24,8 @@ struct TestEngine {
 fn engine() -> TestEngine {
     let root = tempfile::tempdir().unwrap();
     let engine = Engine::open_blocking(EngineConfig {
-        root: root.path().to_path_buf(),
         snapshotter: Some(SnapshotterKind::Copy),
+        ..EngineConfig::new(root.path(), root.path().join("run"))
     })
     .unwrap();
     TestEngine { engine, _root: root }

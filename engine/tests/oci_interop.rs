@@ -29,7 +29,7 @@ impl Env {
     fn new() -> Env {
         let root = tempfile::tempdir().unwrap();
         let engine =
-            Engine::open_blocking(EngineConfig { root: root.path().to_path_buf(), snapshotter: None })
+            Engine::open_blocking(EngineConfig::new(root.path(), root.path().join("run")))
                 .unwrap();
         Env { engine, _root: root, scratch: tempfile::tempdir().unwrap() }
     }
@@ -698,7 +698,7 @@ impl tokio::io::AsyncRead for Stalling {
 async fn kill_9_during_import_leaves_a_store_that_works() {
     if let Ok(root) = std::env::var(CHILD_ROOT_ENV) {
         // The child: import a body that stops in the middle of the busybox binary, and hang.
-        let engine = Engine::open_blocking(EngineConfig { root: root.into(), snapshotter: None }).unwrap();
+        let engine = Engine::open_blocking(EngineConfig::new(&root, std::path::Path::new(&root).join("run"))).unwrap();
         let tar = std::env::var("BERTH_OCI_INTEROP_TAR").unwrap();
         let data = fs::read(tar).unwrap();
         let body = Stalling { data: data[..1_600_000].to_vec(), at: 0 };
@@ -741,7 +741,7 @@ async fn kill_9_during_import_leaves_a_store_that_works() {
     assert!(partial > 0);
 
     // Reopened, the store holds nothing half-done and works.
-    let engine = Engine::open_blocking(EngineConfig { root: root.clone(), snapshotter: None }).unwrap();
+    let engine = Engine::open_blocking(EngineConfig::new(root.clone(), root.join("run"))).unwrap();
     let inner = engine.inner();
     assert!(inner.images.list().is_empty());
     assert!(inner.content.list().unwrap().is_empty(), "a half-written blob is visible");

@@ -58,8 +58,12 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
         format!("another berth daemon is already using the root {}", config.root.display())
     })?;
 
-    let engine = Engine::open(EngineConfig { root: config.root.clone(), snapshotter: config.snapshotter })
-        .await
+    // Each container's monitor is this same binary, re-executed as `berth monitor ...`.
+    let engine = Engine::open(EngineConfig {
+        snapshotter: config.snapshotter,
+        ..EngineConfig::new(config.root.clone(), config.run_dir.clone())
+    })
+    .await
         .map_err(|e| format!("opening the engine at {}: {e}", config.root.display()))?;
     let events = events::EventLog::open(&config.root.join("berth.db")).await?;
 
