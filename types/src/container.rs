@@ -230,3 +230,12 @@ pub enum StreamControl {
     /// Daemon → client: something failed; the stream ends.
     Error { message: String },
 }
+
+/// The error answer (HTTP 400) of `start` and `exec` when the command could not be executed: the
+/// message plus Docker's exit code for it (126 not executable, 127 not found), which `run` exits
+/// with. Readable as an [`crate::ErrorBody`] too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandError {
+    pub message: String,
+    pub exit_code: i32,
+}

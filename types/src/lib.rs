@@ -7,7 +7,10 @@
 use serde::{Deserialize, Serialize};
 
 pub mod container;
+pub mod format;
 pub use container::*;
+pub mod registry;
+pub use registry::*;
 
 /// The body of every error answer: `{"message": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

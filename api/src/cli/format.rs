@@ -1,7 +1,7 @@
 //! Output the way Docker's CLI prints it: tab-aligned tables, human sizes ("4.26MB") and ages
 //! ("2 hours ago"), familiar image names ("busybox" for docker.io/library/busybox).
 
-use std::time::Duration;
+pub use berth_types::format::{human_size, human_size_with_precision, short_id, time_ago};
 
 /// A table aligned like Go's `tabwriter` as Docker configures it (minimum width 10, padding 3,
 /// the last column unpadded).
@@ -43,98 +43,6 @@ impl Table {
     }
 }
 
-/// Go's `%.{precision}g`: `precision` significant digits, trailing zeros dropped, exponent form
-/// for very large or small values.
-fn format_g(value: f64, precision: usize) -> String {
-    if value == 0.0 {
-        return "0".into();
-    }
-    let sci = format!("{:.*e}", precision - 1, value);
-    let (mantissa, exponent) = sci.split_once('e').expect("{:e} has an exponent");
-    let exponent: i32 = exponent.parse().expect("{:e} exponent is a number");
-    if exponent < -4 || exponent >= precision as i32 {
-        let mantissa = trim_zeros(mantissa);
-        let sign = if exponent < 0 { '-' } else { '+' };
-        return format!("{mantissa}e{sign}{:02}", exponent.abs());
-    }
-    let decimals = (precision as i32 - 1 - exponent).max(0) as usize;
-    trim_zeros(&format!("{value:.decimals$}")).to_string()
-}
-
-fn trim_zeros(s: &str) -> &str {
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        s
-    }
-}
-
-/// Docker's `units.HumanSizeWithPrecision`: decimal units (kB = 1000 B).
-pub fn human_size_with_precision(bytes: u64, precision: usize) -> String {
-    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
-    let mut size = bytes as f64;
-    let mut unit = 0;
-    while size >= 1000.0 && unit < UNITS.len() - 1 {
-        size /= 1000.0;
-        unit += 1;
-    }
-    format!("{}{}", format_g(size, precision), UNITS[unit])
-}
-
-/// Docker's `units.HumanSize` (4 significant digits), as `image prune` prints space reclaimed.
-pub fn human_size(bytes: u64) -> String {
-    human_size_with_precision(bytes, 4)
-}
-
-/// Docker's `units.HumanDuration`.
-pub fn human_duration(d: Duration) -> String {
-    let seconds = d.as_secs();
-    if seconds < 1 {
-        return "Less than a second".into();
-    }
-    if seconds == 1 {
-        return "1 second".into();
-    }
-    if seconds < 60 {
-        return format!("{seconds} seconds");
-    }
-    let minutes = seconds / 60;
-    if minutes == 1 {
-        return "About a minute".into();
-    }
-    if minutes < 60 {
-        return format!("{minutes} minutes");
-    }
-    let hours = (d.as_secs_f64() / 3600.0 + 0.5) as u64;
-    if hours == 1 {
-        return "About an hour".into();
-    }
-    if hours < 48 {
-        return format!("{hours} hours");
-    }
-    if hours < 24 * 7 * 2 {
-        return format!("{} days", hours / 24);
-    }
-    if hours < 24 * 30 * 2 {
-        return format!("{} weeks", hours / 24 / 7);
-    }
-    if hours < 24 * 365 * 2 {
-        return format!("{} months", hours / 24 / 30);
-    }
-    format!("{} years", seconds / 3600 / 24 / 365)
-}
-
-/// "2 hours ago" for an RFC 3339 time, "N/A" when there is none.
-pub fn created_since(created: &str, now: chrono::DateTime<chrono::Utc>) -> String {
-    match chrono::DateTime::parse_from_rfc3339(created) {
-        Ok(t) => {
-            let age = (now - t.with_timezone(&chrono::Utc)).to_std().unwrap_or_default();
-            format!("{} ago", human_duration(age))
-        }
-        Err(_) => "N/A".into(),
-    }
-}
-
 /// Go's `time.Time.String()` form Docker's `{{json .}}` uses for CreatedAt, in UTC.
 pub fn created_at(created: &str) -> String {
     match chrono::DateTime::parse_from_rfc3339(created) {
@@ -157,12 +65,6 @@ pub fn familiar_repo_tag(reference: &str) -> (String, String) {
         Some(i) => (name[..last_slash + i].to_string(), name[last_slash + i + 1..].to_string()),
         None => (name.to_string(), "<none>".to_string()),
     }
-}
-
-/// The short image ID: 12 hex digits without `sha256:`.
-pub fn short_id(id: &str) -> String {
-    let hex = id.strip_prefix("sha256:").unwrap_or(id);
-    hex.chars().take(12).collect()
 }
 
 /// A `--format` Go template, the subset Docker users write: literal text, `{{.Field}}`,
@@ -277,37 +179,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_like_docker() {
-        assert_eq!(human_size_with_precision(0, 3), "0B");
-        assert_eq!(human_size_with_precision(999, 3), "999B");
-        assert_eq!(human_size_with_precision(1000, 3), "1kB");
-        assert_eq!(human_size_with_precision(1_234_567, 3), "1.23MB");
-        assert_eq!(human_size_with_precision(4_261_000, 3), "4.26MB");
-        assert_eq!(human_size_with_precision(12_000_000, 3), "12MB");
-        assert_eq!(human_size_with_precision(123_456_789, 3), "123MB");
-        assert_eq!(human_size_with_precision(999_999, 3), "1e+03kB");
-        assert_eq!(human_size(1_234_567), "1.235MB");
-        assert_eq!(human_size(0), "0B");
-    }
-
-    #[test]
-    fn durations_like_docker() {
-        let s = Duration::from_secs;
-        assert_eq!(human_duration(Duration::from_millis(300)), "Less than a second");
-        assert_eq!(human_duration(s(1)), "1 second");
-        assert_eq!(human_duration(s(59)), "59 seconds");
-        assert_eq!(human_duration(s(60)), "About a minute");
-        assert_eq!(human_duration(s(59 * 60)), "59 minutes");
-        assert_eq!(human_duration(s(3600)), "About an hour");
-        assert_eq!(human_duration(s(2 * 3600)), "2 hours");
-        assert_eq!(human_duration(s(47 * 3600)), "47 hours");
-        assert_eq!(human_duration(s(3 * 86400)), "3 days");
-        assert_eq!(human_duration(s(20 * 86400)), "2 weeks");
-        assert_eq!(human_duration(s(90 * 86400)), "3 months");
-        assert_eq!(human_duration(s(800 * 86400)), "2 years");
-    }
-
-    #[test]
     fn table_aligns_like_tabwriter() {
         let mut t = Table::new(&["REPOSITORY", "TAG", "IMAGE ID"]);
         t.row(vec!["busybox".into(), "latest".into(), "0123456789ab".into()]);
@@ -347,11 +218,6 @@ mod tests {
 
     #[test]
     fn ids_and_times() {
-        assert_eq!(short_id("sha256:0123456789abcdef"), "0123456789ab");
         assert_eq!(created_at("2024-01-01T00:00:00Z"), "2024-01-01 00:00:00 +0000 UTC");
-        let now =
-            chrono::DateTime::parse_from_rfc3339("2024-01-01T02:00:00Z").unwrap().with_timezone(&chrono::Utc);
-        assert_eq!(created_since("2024-01-01T00:00:00Z", now), "2 hours ago");
-        assert_eq!(created_since("", now), "N/A");
     }
 }

@@ -18,8 +18,8 @@ use client::{
     channel_body, empty_body, json_body, path_segment, query, stream_body, CliError, Client, RequestBody,
 };
 use format::{
-    created_at, created_since, familiar_repo_tag, glob_match, human_size, human_size_with_precision,
-    short_id, Table, Template,
+    created_at, familiar_repo_tag, glob_match, human_size, human_size_with_precision, short_id, time_ago,
+    Table, Template,
 };
 
 /// Image subcommands, under `berth image`.
@@ -185,7 +185,7 @@ pub async fn images(client: &Client, args: ImagesArgs) -> Result<(), CliError> {
     let _ = args.all;
     let images: Vec<ImageSummary> = client.get_json("/api/v1/images").await?;
     let now = chrono::Utc::now();
-    let id_of = |id: &str| if args.no_trunc { id.to_string() } else { short_id(id) };
+    let id_of = |id: &str| if args.no_trunc { id.to_string() } else { short_id(id).to_string() };
 
     let mut rows = Vec::new();
     for image in &images {
@@ -220,7 +220,7 @@ pub async fn images(client: &Client, args: ImagesArgs) -> Result<(), CliError> {
         let serde_json::Value::Object(fields) = serde_json::json!({
             "Containers": "N/A",
             "CreatedAt": created_at(&image.created),
-            "CreatedSince": created_since(&image.created, now),
+            "CreatedSince": time_ago(&image.created, now),
             "Digest": digest.unwrap_or_else(|| "<none>".into()),
             "ID": id_of(&image.id),
             "Repository": repository,
