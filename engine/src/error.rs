@@ -35,6 +35,14 @@ pub enum Error {
     /// Input in a format or media type the engine does not handle.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// The container's command could not be executed: Docker's exit code (127 not found, 126
+    /// not executable) and message, e.g. `exec: "nope": executable file not found in $PATH`.
+    #[error("{message}")]
+    CommandFailed { exit_code: i32, message: String },
+    /// An OCI runtime failed to set up or control a container (namespaces, mounts, cgroups, a
+    /// failing runc/crun).
+    #[error("runtime: {0}")]
+    Runtime(String),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -60,9 +68,10 @@ impl Error {
             | Error::DigestMismatch { .. }
             | Error::UnsafeEntry { .. }
             | Error::InvalidInput(_)
-            | Error::Unsupported(_) => ErrorKind::InvalidInput,
+            | Error::Unsupported(_)
+            | Error::CommandFailed { .. } => ErrorKind::InvalidInput,
             Error::Conflict(_) => ErrorKind::Conflict,
-            Error::BlobNotFound(_) | Error::Io { .. } => ErrorKind::Internal,
+            Error::BlobNotFound(_) | Error::Runtime(_) | Error::Io { .. } => ErrorKind::Internal,
         }
     }
 

@@ -19,6 +19,7 @@ pub mod image;
 pub mod layer;
 pub mod monitor;
 pub mod reference;
+pub mod runtime;
 pub mod snapshot;
 pub mod store;
 

@@ -1,0 +1,446 @@
+//! A container's cgroup on cgroup v1, v2 or both (hybrid: v1 controllers plus a cgroup2 mount
+//! at /sys/fs/cgroup/unified).
+//!
+//! Hand-written rather than libcgroups or cgroups-rs: starting a container must cost a handful of
+//! syscalls (crun's budget), and both crates create and configure a directory in every mounted
+//! v1 hierarchy, take a dbus/systemd dependency (libcgroups) or do not treat the hybrid layout
+//! the way runc does (cgroups-rs picks v1 or v2 for the whole machine). What berth needs is
+//! small: create `<hierarchy>/<path>` for memory, cpu/cpuacct, pids, freezer and devices (v1)
+//! or one directory (v2), write a few limit files, and read a few counters. The layout is
+//! runc's cgroupfs layout, so a container looks the same under either runtime.
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources};
+
+use super::CgroupStats;
+use crate::error::{Error, IoContext, Result};
+
+const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// The v1 controllers berth uses, by the name of the hierarchy file that proves them.
+const V1_CONTROLLERS: &[&str] = &["memory", "cpu", "cpuacct", "pids", "freezer", "devices"];
+
+/// How this machine's cgroups are mounted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// Mount point of the cgroup2 hierarchy, if any (`/sys/fs/cgroup` when unified,
+    /// `/sys/fs/cgroup/unified` in hybrid mode).
+    pub unified: Option<PathBuf>,
+    /// v1 hierarchies: their controllers (e.g. `["cpu", "cpuacct"]`) and mount point.
+    pub v1: Vec<(Vec<String>, PathBuf)>,
+}
+
+impl Layout {
+    /// True when /sys/fs/cgroup is cgroup2 only.
+    pub fn is_unified(&self) -> bool {
+        self.v1.is_empty() && self.unified.as_deref() == Some(Path::new(CGROUP_ROOT))
+    }
+
+    /// Mount point of the v1 hierarchy carrying `controller`.
+    pub fn v1_mount(&self, controller: &str) -> Option<&Path> {
+        self.v1.iter().find(|(c, _)| c.iter().any(|n| n == controller)).map(|(_, p)| p.as_path())
+    }
+}
+
+/// The machine's cgroup layout, read once per process from /proc/self/mountinfo.
+pub fn layout() -> &'static Layout {
+    static LAYOUT: OnceLock<Layout> = OnceLock::new();
+    LAYOUT.get_or_init(|| detect().unwrap_or(Layout { unified: None, v1: Vec::new() }))
+}
+
+/// True when the host is cgroup v2 only (then containers get a cgroup namespace).
+pub fn is_unified() -> bool {
+    layout().is_unified()
+}
+
+fn detect() -> io::Result<Layout> {
+    let root_is_v2 = nix::sys::statfs::statfs(CGROUP_ROOT)
+        .map(|s| s.filesystem_type().0 as i64 == CGROUP2_SUPER_MAGIC)
+        .unwrap_or(false);
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo")?;
+    let mut layout = Layout { unified: None, v1: Vec::new() };
+    for line in mountinfo.lines() {
+        // id parent major:minor root mountpoint options [optional...] - fstype source superoptions
+        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let mount_point = left.split(' ').nth(4).unwrap_or_default();
+        let mut r = right.split(' ');
+        let fstype = r.next().unwrap_or_default();
+        let super_opts = r.nth(1).unwrap_or_default();
+        match fstype {
+            "cgroup2" if layout.unified.is_none() => layout.unified = Some(PathBuf::from(mount_point)),
+            "cgroup" => {
+                let controllers: Vec<String> =
+                    super_opts.split(',').filter(|o| V1_CONTROLLERS.contains(o)).map(String::from).collect();
+                if !controllers.is_empty() && !layout.v1.iter().any(|(c, _)| *c == controllers) {
+                    layout.v1.push((controllers, PathBuf::from(mount_point)));
+                }
+            }
+            _ => {}
+        }
+    }
+    if root_is_v2 {
+        layout.unified = Some(PathBuf::from(CGROUP_ROOT));
+        layout.v1.clear();
+    }
+    Ok(layout)
+}
+
+/// One container's cgroup: a directory per v1 hierarchy it uses and/or one in the v2 hierarchy.
+#[derive(Debug, Clone)]
+pub struct Cgroup {
+    /// Relative path under each hierarchy, e.g. `berth/<id>`.
+    rel: PathBuf,
+    /// v1 directories by controller hierarchy (deduplicated: cpu and cpuacct share one).
+    v1: Vec<(Vec<String>, PathBuf)>,
+    /// The v2 directory (unified, or hybrid's unified mount).
+    v2: Option<PathBuf>,
+    /// Controllers are v2 (unified host), not v1.
+    unified: bool,
+}
+
+impl Cgroup {
+    /// The cgroup at `cgroups_path` (the spec's `linux.cgroupsPath`, e.g. `/berth/<id>`) in every
+    /// hierarchy berth uses on this machine. Nothing is created yet.
+    pub fn new(cgroups_path: &Path) -> Result<Cgroup> {
+        let rel = super::spec::clean_relative(cgroups_path);
+        if rel.as_os_str().is_empty() {
+            return Err(Error::InvalidInput(format!("invalid cgroups path {}", cgroups_path.display())));
+        }
+        let layout = layout();
+        let v1 = layout.v1.iter().map(|(c, mount)| (c.clone(), mount.join(&rel))).collect();
+        let v2 = layout.unified.as_ref().map(|m| m.join(&rel));
+        if layout.v1.is_empty() && layout.unified.is_none() {
+            return Err(Error::Runtime("no cgroup hierarchy is mounted under /sys/fs/cgroup".into()));
+        }
+        Ok(Cgroup { rel, v1, v2, unified: layout.is_unified() })
+    }
+
+    /// The path relative to each hierarchy's root.
+    pub fn rel(&self) -> &Path {
+        &self.rel
+    }
+
+    /// Is this the v2-only layout?
+    pub fn is_unified(&self) -> bool {
+        self.unified
+    }
+
+    /// Directory of the hierarchy carrying `controller` (v2: the one directory).
+    pub fn dir(&self, controller: &str) -> Option<&Path> {
+        if self.unified {
+            return self.v2.as_deref();
+        }
+        self.v1.iter().find(|(c, _)| c.iter().any(|n| n == controller)).map(|(_, p)| p.as_path())
+    }
+
+    /// Every directory of this cgroup (v1 hierarchies, then v2).
+    pub fn dirs(&self) -> impl Iterator<Item = &Path> {
+        self.v1.iter().map(|(_, p)| p.as_path()).chain(self.v2.as_deref())
+    }
+
+    /// The v1 hierarchies: controllers and directory.
+    pub fn v1_dirs(&self) -> &[(Vec<String>, PathBuf)] {
+        &self.v1
+    }
+
+    /// Creates the directories and applies `resources`. On failure, what was created is
+    /// removed again.
+    pub fn create(&self, resources: Option<&LinuxResources>) -> Result<()> {
+        let result = self.create_inner(resources);
+        if result.is_err() {
+            let _ = self.remove();
+        }
+        result
+    }
+
+    fn create_inner(&self, resources: Option<&LinuxResources>) -> Result<()> {
+        if self.unified {
+            let v2 = self.v2.as_ref().expect("unified layout has a v2 directory");
+            enable_v2_controllers(Path::new(CGROUP_ROOT), &self.rel)?;
+            fs::create_dir_all(v2).context(|| format!("creating cgroup {}", v2.display()))?;
+        } else {
+            for dir in self.dirs() {
+                fs::create_dir_all(dir).context(|| format!("creating cgroup {}", dir.display()))?;
+            }
+        }
+        let Some(res) = resources else { return Ok(()) };
+        if let Some(mem) = res.memory() {
+            if let Some(limit) = mem.limit().filter(|l| *l > 0) {
+                self.set_memory(limit, mem.swap())?;
+            }
+        }
+        if let Some(cpu) = res.cpu() {
+            if let (Some(quota), Some(period)) = (cpu.quota().filter(|q| *q > 0), cpu.period()) {
+                if self.unified {
+                    self.write("cpu", "cpu.max", &format!("{quota} {period}"))?;
+                } else {
+                    self.write("cpu", "cpu.cfs_period_us", &period.to_string())?;
+                    self.write("cpu", "cpu.cfs_quota_us", &quota.to_string())?;
+                }
+            }
+        }
+        if let Some(pids) = res.pids() {
+            if pids.limit() > 0 {
+                self.write("pids", "pids.max", &pids.limit().to_string())?;
+            }
+        }
+        if !self.unified {
+            if let Some(devices) = res.devices() {
+                self.set_devices_v1(devices)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn set_memory(&self, limit: i64, swap: Option<i64>) -> Result<()> {
+        let invalid = |e: Error| match &e {
+            Error::Io { source, .. }
+                if matches!(source.raw_os_error(), Some(libc::EBUSY) | Some(libc::EINVAL)) =>
+            {
+                Error::InvalidInput(format!(
+                    "memory limit {limit} is below what the container already uses or the kernel allows"
+                ))
+            }
+            _ => e,
+        };
+        if self.unified {
+            self.write("memory", "memory.max", &limit.to_string()).map_err(invalid)?;
+            // No swap on top of the limit unless asked: an over-limit container is OOM-killed
+            // instead of slowly swapping (the kernel may have no swap controller: ignore).
+            let swap_extra = swap.map(|s| (s - limit).max(0)).unwrap_or(0);
+            let _ = self.write("memory", "memory.swap.max", &swap_extra.to_string());
+        } else {
+            self.write("memory", "memory.limit_in_bytes", &limit.to_string()).map_err(invalid)?;
+            let memsw = swap.filter(|s| *s >= limit).unwrap_or(limit);
+            // Without swap accounting the file does not exist; that is fine.
+            match self.write("memory", "memory.memsw.limit_in_bytes", &memsw.to_string()) {
+                Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
+                r => r?,
+            }
+        }
+        Ok(())
+    }
+
+    fn set_devices_v1(&self, rules: &[LinuxDeviceCgroup]) -> Result<()> {
+        if self.dir("devices").is_none() {
+            return Ok(());
+        }
+        for rule in rules {
+            let typ = rule.typ().map(|t| t.as_str().to_string()).unwrap_or_else(|| "a".into());
+            let major = rule.major().map(|m| m.to_string()).unwrap_or_else(|| "*".into());
+            let minor = rule.minor().map(|m| m.to_string()).unwrap_or_else(|| "*".into());
+            let access = rule.access().clone().unwrap_or_else(|| "rwm".into());
+            let line = if typ == "a" { "a".to_string() } else { format!("{typ} {major}:{minor} {access}") };
+            let file = if rule.allow() { "devices.allow" } else { "devices.deny" };
+            self.write("devices", file, &line)?;
+        }
+        Ok(())
+    }
+
+    fn write(&self, controller: &str, file: &str, value: &str) -> Result<()> {
+        let dir = self
+            .dir(controller)
+            .ok_or_else(|| Error::Runtime(format!("the {controller} cgroup controller is not available")))?;
+        let path = dir.join(file);
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .context(|| format!("opening {}", path.display()))?;
+        f.write_all(value.as_bytes()).context(|| format!("writing {value:?} to {}", path.display()))
+    }
+
+    fn read(&self, controller: &str, file: &str) -> Result<String> {
+        let dir = self
+            .dir(controller)
+            .ok_or_else(|| Error::Runtime(format!("the {controller} cgroup controller is not available")))?;
+        let path = dir.join(file);
+        fs::read_to_string(&path).context(|| format!("reading {}", path.display()))
+    }
+
+    /// Opens `cgroup.procs` of every directory for writing, so that a forked child can join
+    /// by writing "0" to each without touching the file system by path.
+    pub fn open_procs(&self) -> Result<Vec<OwnedFd>> {
+        self.dirs()
+            .map(|d| {
+                let p = d.join("cgroup.procs");
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(&p)
+                    .map(OwnedFd::from)
+                    .context(|| format!("opening {}", p.display()))
+            })
+            .collect()
+    }
+
+    /// Moves process `pid` into every directory of this cgroup.
+    pub fn add_pid(&self, pid: i32) -> Result<()> {
+        for dir in self.dirs() {
+            let p = dir.join("cgroup.procs");
+            fs::write(&p, pid.to_string()).context(|| format!("adding {pid} to {}", p.display()))?;
+        }
+        Ok(())
+    }
+
+    /// PIDs of every process in the cgroup.
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        let dir = self.dir("pids").or_else(|| self.dir("memory")).or_else(|| self.dirs().next());
+        let Some(dir) = dir else { return Ok(Vec::new()) };
+        let path = dir.join("cgroup.procs");
+        match fs::read_to_string(&path) {
+            Ok(text) => Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
+        }
+    }
+
+    /// Sends `signal` to every process in the cgroup.
+    pub fn kill_all(&self, signal: i32) -> Result<()> {
+        for pid in self.pids()? {
+            // SAFETY: kill(2) with a PID read from the cgroup; ESRCH (already gone) is fine.
+            unsafe { libc::kill(pid, signal) };
+        }
+        Ok(())
+    }
+
+    /// Freezes (`true`) or thaws the cgroup and waits until the kernel reports it done.
+    pub fn freeze(&self, frozen: bool) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        if self.unified {
+            self.write("freezer", "cgroup.freeze", if frozen { "1" } else { "0" })?;
+            let want = if frozen { "frozen 1" } else { "frozen 0" };
+            loop {
+                if self.read("freezer", "cgroup.events")?.lines().any(|l| l.trim() == want) {
+                    return Ok(());
+                }
+                if Instant::now() > deadline {
+                    return Err(Error::Runtime("timed out waiting for the cgroup to freeze".into()));
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        let want = if frozen { "FROZEN" } else { "THAWED" };
+        self.write("freezer", "freezer.state", want)?;
+        loop {
+            if self.read("freezer", "freezer.state")?.trim() == want {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let _ = self.write("freezer", "freezer.state", "THAWED");
+                return Err(Error::Runtime("timed out waiting for the cgroup to freeze".into()));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+            // Freezing can stall on a task in an uninterruptible sleep: ask again, as runc does.
+            let _ = self.write("freezer", "freezer.state", want);
+        }
+    }
+
+    /// Is the cgroup frozen?
+    pub fn is_frozen(&self) -> Result<bool> {
+        if self.unified {
+            return Ok(self.read("freezer", "cgroup.events")?.lines().any(|l| l.trim() == "frozen 1"));
+        }
+        Ok(self.read("freezer", "freezer.state")?.trim() == "FROZEN")
+    }
+
+    /// One sample of resource use.
+    pub fn stats(&self) -> Result<CgroupStats> {
+        let num = |s: &str| s.trim().parse::<u64>().ok();
+        let key = |text: &str, k: &str| {
+            text.lines().find_map(|l| l.strip_prefix(k).and_then(|v| v.strip_prefix(' ')).and_then(num))
+        };
+        let mut stats = CgroupStats::default();
+        if self.unified {
+            stats.cpu_usage_ns = key(&self.read("cpu", "cpu.stat")?, "usage_usec").unwrap_or(0) * 1000;
+            stats.memory_usage = num(&self.read("memory", "memory.current")?).unwrap_or(0);
+            stats.memory_limit = num(&self.read("memory", "memory.max")?);
+            stats.pids = num(&self.read("pids", "pids.current")?).unwrap_or(0);
+            stats.oom_kills = key(&self.read("memory", "memory.events")?, "oom_kill").unwrap_or(0);
+        } else {
+            stats.cpu_usage_ns = num(&self.read("cpuacct", "cpuacct.usage")?).unwrap_or(0);
+            stats.memory_usage = num(&self.read("memory", "memory.usage_in_bytes")?).unwrap_or(0);
+            // v1 reports "no limit" as a huge page-aligned number.
+            stats.memory_limit =
+                num(&self.read("memory", "memory.limit_in_bytes")?).filter(|l| *l < (1 << 62));
+            stats.pids = num(&self.read("pids", "pids.current")?).unwrap_or(0);
+            stats.oom_kills = key(&self.read("memory", "memory.oom_control")?, "oom_kill").unwrap_or(0);
+        }
+        Ok(stats)
+    }
+
+    /// Kills every process left, waits for the cgroup to empty and removes its directories.
+    /// Missing directories are fine.
+    pub fn remove(&self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        if self.dirs().any(|d| d.exists()) {
+            // A frozen cgroup's processes cannot die.
+            if self.dir("freezer").is_some_and(|d| d.exists()) && self.is_frozen().unwrap_or(false) {
+                let _ = self.freeze(false);
+            }
+            loop {
+                let pids = self.pids()?;
+                if pids.is_empty() {
+                    break;
+                }
+                self.kill_all(libc::SIGKILL)?;
+                if Instant::now() > deadline {
+                    return Err(Error::Runtime(format!(
+                        "processes {pids:?} of cgroup {} did not die",
+                        self.rel.display()
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        for dir in self.dirs() {
+            loop {
+                match fs::remove_dir(dir) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                    // The last task may still be exiting (zombies keep a v1 cgroup busy).
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    Err(e) => return Err(Error::io(format!("removing cgroup {}", dir.display()), e)),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Enables the memory, cpu and pids controllers for the children of every cgroup from `root`
+/// down to the parent of `rel` (v2 needs each level's `cgroup.subtree_control`).
+fn enable_v2_controllers(root: &Path, rel: &Path) -> Result<()> {
+    let mut dir = root.to_path_buf();
+    let parents: Vec<_> = rel.components().collect();
+    for (i, c) in parents.iter().enumerate() {
+        let available = fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+        let wanted: Vec<String> = ["memory", "cpu", "pids"]
+            .iter()
+            .filter(|c| available.split_whitespace().any(|a| a == **c))
+            .map(|c| format!("+{c}"))
+            .collect();
+        if !wanted.is_empty() {
+            let path = dir.join("cgroup.subtree_control");
+            let current = fs::read_to_string(&path).unwrap_or_default();
+            if !wanted.iter().all(|w| current.split_whitespace().any(|c| c == &w[1..])) {
+                fs::write(&path, wanted.join(" "))
+                    .context(|| format!("enabling controllers in {}", path.display()))?;
+            }
+        }
+        if i + 1 < parents.len() {
+            dir.push(c);
+            if !dir.exists() {
+                fs::create_dir(&dir).context(|| format!("creating cgroup {}", dir.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
