@@ -43,6 +43,9 @@ pub enum Error {
     /// failing runc/crun).
     #[error("runtime: {0}")]
     Runtime(String),
+    /// A registry refused or failed a request (pull, push, login); `kind` says how to answer.
+    #[error("{message}")]
+    Registry { message: String, kind: ErrorKind },
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -72,6 +75,7 @@ impl Error {
             | Error::CommandFailed { .. } => ErrorKind::InvalidInput,
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::BlobNotFound(_) | Error::Runtime(_) | Error::Io { .. } => ErrorKind::Internal,
+            Error::Registry { kind, .. } => *kind,
         }
     }
 

@@ -19,6 +19,7 @@ pub mod image;
 pub mod layer;
 pub mod monitor;
 pub mod reference;
+pub mod registry;
 pub mod runtime;
 pub mod snapshot;
 pub mod store;
@@ -77,6 +78,8 @@ pub struct EngineInner {
     /// an image record points at them (import, load, pull, build) holds it for reading, so a
     /// collection never removes content that is about to be referenced.
     pub gc_lock: std::sync::RwLock<()>,
+    /// Registry client state: endpoints, tokens, credentials, downloads in flight.
+    pub registries: registry::Registries,
 }
 
 impl Engine {
@@ -94,8 +97,16 @@ impl Engine {
         let content = ContentStore::open(&config.root)?;
         let images = ImageStore::open(&config.root)?;
         let snapshots = SnapshotStore::open(&config.root.join("snapshots"), config.snapshotter)?;
+        let registries = registry::Registries::open(&config.root)?;
         Ok(Engine {
-            inner: Arc::new(EngineInner { config, content, images, snapshots, gc_lock: Default::default() }),
+            inner: Arc::new(EngineInner {
+                config,
+                content,
+                images,
+                snapshots,
+                gc_lock: Default::default(),
+                registries,
+            }),
         })
     }
 
