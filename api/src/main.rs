@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use cli::client::{Client, DEFAULT_HOST};
+use cli::containers::ContainerCommand;
 use cli::ImageCommand;
 
 #[derive(Debug, Parser)]
@@ -45,6 +46,43 @@ enum Command {
     Version,
     /// Display system-wide information
     Info,
+    /// Create and run a new container from an image
+    Run(cli::containers::RunArgs),
+    /// Create a new container
+    Create(cli::containers::CreateArgs),
+    /// Start one or more stopped containers
+    Start(cli::containers::StartArgs),
+    /// Stop one or more running containers
+    Stop(cli::containers::StopArgs),
+    /// Restart one or more containers
+    Restart(cli::containers::StopArgs),
+    /// Kill one or more running containers
+    Kill(cli::containers::KillArgs),
+    /// Pause all processes within one or more containers
+    Pause(cli::containers::NamesArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(cli::containers::NamesArgs),
+    /// Remove one or more containers
+    Rm(cli::containers::RmArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(cli::containers::NamesArgs),
+    /// Return low-level information on containers or images
+    Inspect(cli::containers::InspectArgs),
+    /// Display the running processes of a container
+    Top(cli::containers::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(cli::containers::StatsArgs),
+    /// Rename a container
+    Rename(cli::containers::RenameArgs),
+    /// Fetch the logs of a container
+    Logs(cli::containers::LogsArgs),
+    /// Execute a command in a running container
+    Exec(cli::containers::ExecArgs),
+    /// List containers
+    Ps(cli::containers::PsArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(cli::containers::ContainerCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -76,7 +114,20 @@ fn main() {
     if args.nth(1).as_deref() == Some("monitor") {
         std::process::exit(berth_engine::monitor::main(args.collect()));
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Docker's `run`, `create` and `exec` exit 125 on bad flags, so that scripts can tell
+            // them from the container's own exit codes.
+            let code = match e.exit_code() {
+                0 => 0,
+                _ if cli::containers::exits_125_on_usage_errors(std::env::args()) => 125,
+                other => other,
+            };
+            std::process::exit(code);
+        }
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -112,6 +163,60 @@ async fn run(cli: Cli) -> i32 {
         Command::Save(args) | Command::Image(ImageCommand::Save(args)) => cli::save(&client, args).await,
         Command::Version => cli::version(&client).await,
         Command::Info => cli::info(&client).await,
+        Command::Run(args) | Command::Container(ContainerCommand::Run(args)) => {
+            return cli::containers::run(&client, args).await
+        }
+        Command::Create(args) | Command::Container(ContainerCommand::Create(args)) => {
+            return cli::containers::create(&client, args).await
+        }
+        Command::Start(args) | Command::Container(ContainerCommand::Start(args)) => {
+            return cli::containers::start(&client, args).await
+        }
+        Command::Exec(args) | Command::Container(ContainerCommand::Exec(args)) => {
+            return cli::containers::exec(&client, args).await
+        }
+        Command::Stop(args) | Command::Container(ContainerCommand::Stop(args)) => {
+            cli::containers::stop(&client, args).await
+        }
+        Command::Restart(args) | Command::Container(ContainerCommand::Restart(args)) => {
+            cli::containers::restart(&client, args).await
+        }
+        Command::Kill(args) | Command::Container(ContainerCommand::Kill(args)) => {
+            cli::containers::kill(&client, args).await
+        }
+        Command::Pause(args) | Command::Container(ContainerCommand::Pause(args)) => {
+            cli::containers::pause(&client, args).await
+        }
+        Command::Unpause(args) | Command::Container(ContainerCommand::Unpause(args)) => {
+            cli::containers::unpause(&client, args).await
+        }
+        Command::Rm(args) | Command::Container(ContainerCommand::Rm(args)) => {
+            cli::containers::rm(&client, args).await
+        }
+        Command::Wait(args) | Command::Container(ContainerCommand::Wait(args)) => {
+            cli::containers::wait(&client, args).await
+        }
+        Command::Inspect(args) => cli::containers::inspect(&client, args).await,
+        Command::Container(ContainerCommand::Inspect(mut args)) => {
+            args.kind = Some("container".into());
+            cli::containers::inspect(&client, args).await
+        }
+        Command::Top(args) | Command::Container(ContainerCommand::Top(args)) => {
+            cli::containers::top(&client, args).await
+        }
+        Command::Stats(args) | Command::Container(ContainerCommand::Stats(args)) => {
+            cli::containers::stats(&client, args).await
+        }
+        Command::Rename(args) | Command::Container(ContainerCommand::Rename(args)) => {
+            cli::containers::rename(&client, args).await
+        }
+        Command::Logs(args) | Command::Container(ContainerCommand::Logs(args)) => {
+            cli::containers::logs(&client, args).await
+        }
+        Command::Ps(args) | Command::Container(ContainerCommand::Ls(args)) => {
+            cli::containers::ps(&client, args).await
+        }
+        Command::Container(ContainerCommand::Prune(args)) => cli::containers::prune(&client, args).await,
     };
     cli::report(result)
 }

@@ -239,3 +239,96 @@ pub struct CommandError {
     pub message: String,
     pub exit_code: i32,
 }
+
+impl ContainerState {
+    /// Docker's human status column at `now`: `Created`, `Up 2 minutes`, `Up 5 seconds
+    /// (Paused)`, `Restarting (1) 3 seconds ago`, `Exited (0) 3 seconds ago`, `Removal In
+    /// Progress`, `Dead`.
+    pub fn human_status(&self, now: chrono::DateTime<chrono::Utc>) -> String {
+        use crate::format::{human_duration, parse_time};
+        let since = |time: &str| parse_time(time).map(|t| human_duration((now - t).num_seconds()));
+        match self.status {
+            ContainerStatus::Running => format!("Up {}", since(&self.started_at).unwrap_or_default()),
+            ContainerStatus::Paused => {
+                format!("Up {} (Paused)", since(&self.started_at).unwrap_or_default())
+            }
+            ContainerStatus::Restarting => format!(
+                "Restarting ({}) {} ago",
+                self.exit_code,
+                since(&self.finished_at).unwrap_or_default()
+            ),
+            ContainerStatus::Removing => "Removal In Progress".into(),
+            ContainerStatus::Dead => "Dead".into(),
+            // A container whose start failed was never up: Docker still calls it created.
+            ContainerStatus::Created => "Created".into(),
+            ContainerStatus::Exited if parse_time(&self.started_at).is_none() => "Created".into(),
+            ContainerStatus::Exited => match since(&self.finished_at) {
+                Some(ago) => format!("Exited ({}) {ago} ago", self.exit_code),
+                None => format!("Exited ({})", self.exit_code),
+            },
+        }
+    }
+}
+
+impl ContainerStatus {
+    /// The name as the API and `ps --filter status=` spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContainerStatus::Created => "created",
+            ContainerStatus::Running => "running",
+            ContainerStatus::Paused => "paused",
+            ContainerStatus::Restarting => "restarting",
+            ContainerStatus::Removing => "removing",
+            ContainerStatus::Exited => "exited",
+            ContainerStatus::Dead => "dead",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(status: ContainerStatus, exit_code: i32, started: &str, finished: &str) -> ContainerState {
+        ContainerState {
+            status,
+            pid: 0,
+            exit_code,
+            oom_killed: false,
+            error: String::new(),
+            started_at: started.into(),
+            finished_at: finished.into(),
+            restart_count: 0,
+        }
+    }
+
+    #[test]
+    fn statuses_read_like_docker() {
+        let now = chrono::DateTime::parse_from_rfc3339("2024-01-01T01:00:00Z").unwrap().to_utc();
+        let cases = [
+            (state(ContainerStatus::Created, 0, "", ""), "Created"),
+            (state(ContainerStatus::Running, 0, "2024-01-01T00:58:00Z", ""), "Up 2 minutes"),
+            (state(ContainerStatus::Running, 0, "2024-01-01T00:59:59.5Z", ""), "Up Less than a second"),
+            (state(ContainerStatus::Paused, 0, "2024-01-01T00:59:30Z", ""), "Up 30 seconds (Paused)"),
+            (
+                state(ContainerStatus::Restarting, 1, "2024-01-01T00:00:00Z", "2024-01-01T00:59:57Z"),
+                "Restarting (1) 3 seconds ago",
+            ),
+            (
+                state(ContainerStatus::Exited, 0, "2024-01-01T00:00:00Z", "2024-01-01T00:59:57Z"),
+                "Exited (0) 3 seconds ago",
+            ),
+            (
+                state(ContainerStatus::Exited, 137, "2024-01-01T00:00:00Z", "2024-01-01T00:00:00Z"),
+                "Exited (137) About an hour ago",
+            ),
+            // The start failed (exit 127): never up, so still "Created" as Docker shows it.
+            (state(ContainerStatus::Exited, 127, "", ""), "Created"),
+            (state(ContainerStatus::Dead, 0, "", ""), "Dead"),
+            (state(ContainerStatus::Removing, 0, "", ""), "Removal In Progress"),
+        ];
+        for (state, want) in cases {
+            assert_eq!(state.human_status(now), want, "{state:?}");
+        }
+    }
+}

@@ -132,6 +132,32 @@ impl Client {
         content_type: Option<&str>,
         body: RequestBody,
     ) -> Result<Response<Incoming>, CliError> {
+        let response = self.send(method, path_and_query, content_type, body).await?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        Err(error_response(response).await)
+    }
+
+    /// The daemon's address, for connections that are not plain requests (WebSockets).
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    /// The `-H` value as given, for messages.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    /// Sends one request on a new connection and returns whatever the daemon answered, errors
+    /// included, for callers that read more than the message from an error answer.
+    pub async fn send(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        content_type: Option<&str>,
+        body: RequestBody,
+    ) -> Result<Response<Incoming>, CliError> {
         let connect_error = |e: io::Error| CliError::Connect { host: self.shown.clone(), cause: e };
         let (mut sender, authority) = match &self.host {
             Host::Unix(path) => {
@@ -154,13 +180,9 @@ impl Client {
         }
         let request =
             request.body(body).map_err(|e| CliError::Local(format!("building the request: {e}")))?;
-        let response = sender.send_request(request).await.map_err(|e| {
+        sender.send_request(request).await.map_err(|e| {
             CliError::Local(format!("talking to the berth daemon at {}: {}", self.shown, error_chain(&e)))
-        })?;
-        if response.status().is_success() {
-            return Ok(response);
-        }
-        Err(error_response(response).await)
+        })
     }
 
     /// GET and decode a JSON answer.
@@ -197,7 +219,7 @@ where
 }
 
 /// The daemon's `{"message": ...}`, or the status line when the body is something else.
-async fn error_response(response: Response<Incoming>) -> CliError {
+pub async fn error_response(response: Response<Incoming>) -> CliError {
     let status = response.status();
     let body = match response.into_body().collect().await {
         Ok(b) => b.to_bytes(),
@@ -228,7 +250,7 @@ pub async fn read_json<T: DeserializeOwned>(response: Response<Incoming>) -> Res
 }
 
 /// hyper's errors keep their cause (the I/O error) in `source()`.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(s) = cur {

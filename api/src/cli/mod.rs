@@ -2,7 +2,10 @@
 //! Docker's command names, flags, output and error wording.
 
 pub mod client;
+pub mod containers;
 pub mod format;
+pub mod opts;
+pub mod stream;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};

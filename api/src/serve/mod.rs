@@ -85,6 +85,7 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
         root: config.root.clone(),
         run_dir: config.run_dir.clone(),
     };
+    routes::containers::record_engine_events(&state.engine, events.clone());
     let app = routes::router(state);
     let stop = CancellationToken::new();
     tokio::spawn(wait_for_signal(stop.clone()));

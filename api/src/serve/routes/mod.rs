@@ -16,8 +16,10 @@ use super::error::ApiError;
 use super::events::EventLog;
 
 mod body;
+pub mod containers;
 mod images;
 mod query;
+mod session;
 
 use query::QueryParams;
 
@@ -53,6 +55,27 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/images/save", get(images::save_images))
         .route("/api/v1/images/{name}", get(images::inspect_image).delete(images::remove_image))
         .route("/api/v1/images/{name}/tag", post(images::tag_image))
+        // Containers. As with images, fixed paths win over `{name}`: a container named `prune`
+        // is sent percent-encoded.
+        .route("/api/v1/containers", get(containers::list_containers).post(containers::create_container))
+        .route("/api/v1/containers/prune", post(containers::prune_containers))
+        .route(
+            "/api/v1/containers/{name}",
+            get(containers::inspect_container).delete(containers::remove_container),
+        )
+        .route("/api/v1/containers/{name}/start", post(containers::start_container))
+        .route("/api/v1/containers/{name}/stop", post(containers::stop_container))
+        .route("/api/v1/containers/{name}/restart", post(containers::restart_container))
+        .route("/api/v1/containers/{name}/kill", post(containers::kill_container))
+        .route("/api/v1/containers/{name}/pause", post(containers::pause_container))
+        .route("/api/v1/containers/{name}/unpause", post(containers::unpause_container))
+        .route("/api/v1/containers/{name}/rename", post(containers::rename_container))
+        .route("/api/v1/containers/{name}/wait", post(containers::wait_container))
+        .route("/api/v1/containers/{name}/top", get(containers::top_container))
+        .route("/api/v1/containers/{name}/stats", get(containers::container_stats))
+        .route("/api/v1/containers/{name}/logs", get(containers::container_logs))
+        .route("/api/v1/containers/{name}/attach", get(containers::attach_container))
+        .route("/api/v1/containers/{name}/exec", get(containers::exec_container))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))

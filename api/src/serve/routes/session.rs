@@ -1,0 +1,108 @@
+//! A process's stdio over a WebSocket (`attach`, `exec`).
+//!
+//! Framing, the same both ways for every client (CLI, dashboard, scripts):
+//! - binary frames carry data. Daemon → client: for a process without a tty, one byte of stream
+//!   id (1 stdout, 2 stderr) and then the payload; with a tty, the terminal's raw bytes. Client →
+//!   daemon: raw stdin bytes.
+//! - text frames carry [`StreamControl`] JSON: `resize` and `close_stdin` from the client;
+//!   `dropped`, `error` and, last of all, `exit` from the daemon, which then closes the socket.
+//!
+//! A client that closes the socket (or goes away) before the exit detaches: the process goes on.
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use berth_engine::container::{OutputStream, ProcessSession, SessionOutput};
+use berth_types::StreamControl;
+use futures_util::{SinkExt, StreamExt};
+
+/// Stream id byte of stdout data in a binary frame.
+pub const STDOUT_ID: u8 = 1;
+/// Stream id byte of stderr data in a binary frame.
+pub const STDERR_ID: u8 = 2;
+
+/// Connects `session` to `socket` until the process exits (then `exit` is sent and the socket
+/// closed) or the client goes away. Stdin from the client is passed on only if `stdin`.
+pub async fn pump(socket: WebSocket, session: ProcessSession, stdin: bool) {
+    let ProcessSession { id, tty, mut output, input, exit } = session;
+    let (mut sink, mut incoming) = socket.split();
+
+    let to_client = async {
+        while let Some(item) = output.recv().await {
+            let message = match item {
+                SessionOutput::Data { stream, data } => Message::Binary(frame(tty, stream, data).into()),
+                SessionOutput::Dropped { bytes } => control(&StreamControl::Dropped { bytes }),
+            };
+            if sink.send(message).await.is_err() {
+                return;
+            }
+        }
+        let last = match exit.await {
+            Ok(code) => StreamControl::Exit { code },
+            Err(e) => StreamControl::Error { message: e.to_string() },
+        };
+        let _ = sink.send(control(&last)).await;
+        let _ = sink.send(Message::Close(Some(CloseFrame { code: 1000, reason: "".into() }))).await;
+    };
+
+    let from_client = async {
+        while let Some(message) = incoming.next().await {
+            let result = match message {
+                Ok(Message::Binary(data)) if stdin => input.write(data.to_vec()).await,
+                Ok(Message::Binary(_)) => Ok(()),
+                Ok(Message::Text(text)) => match serde_json::from_str::<StreamControl>(&text) {
+                    Ok(StreamControl::Resize { cols, rows }) => input.resize(cols, rows).await,
+                    Ok(StreamControl::CloseStdin) => input.close_stdin().await,
+                    Ok(other) => {
+                        tracing::debug!(session = %id, message = ?other, "ignoring a daemon-side control message");
+                        Ok(())
+                    }
+                    Err(e) => {
+                        tracing::debug!(session = %id, error = %e, "ignoring a malformed control message");
+                        Ok(())
+                    }
+                },
+                Ok(Message::Close(_)) | Err(_) => return,
+                Ok(Message::Ping(_) | Message::Pong(_)) => Ok(()),
+            };
+            // The process ended: its exit is on the way to the client; keep reading so a close
+            // from the client is noticed, but there is nothing more to deliver.
+            if let Err(e) = result {
+                tracing::debug!(session = %id, error = %e, "input not delivered");
+            }
+        }
+    };
+
+    // The output side ends the session when the process exits; the input side ends it when
+    // the client closes or goes away (a detach).
+    tokio::select! {
+        () = to_client => {}
+        () = from_client => tracing::debug!(session = %id, "client detached"),
+    }
+}
+
+/// A binary data frame's payload.
+fn frame(tty: bool, stream: OutputStream, mut data: Vec<u8>) -> Vec<u8> {
+    let id = match stream {
+        _ if tty => return data,
+        OutputStream::Stdout | OutputStream::Tty => STDOUT_ID,
+        OutputStream::Stderr => STDERR_ID,
+    };
+    data.insert(0, id);
+    data
+}
+
+fn control(message: &StreamControl) -> Message {
+    Message::Text(serde_json::to_string(message).expect("control messages serialise").into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames() {
+        assert_eq!(frame(false, OutputStream::Stdout, b"hi".to_vec()), b"\x01hi");
+        assert_eq!(frame(false, OutputStream::Stderr, b"oops".to_vec()), b"\x02oops");
+        assert_eq!(frame(true, OutputStream::Tty, b"\x1b[1m".to_vec()), b"\x1b[1m");
+        assert_eq!(frame(false, OutputStream::Stdout, Vec::new()), b"\x01");
+    }
+}
