@@ -46,6 +46,14 @@ enum Command {
     Version,
     /// Display system-wide information
     Info,
+    /// Download an image from a registry
+    Pull(cli::registry::PullArgs),
+    /// Upload an image to a registry
+    Push(cli::registry::PushArgs),
+    /// Log in to a registry
+    Login(cli::registry::LoginArgs),
+    /// Log out from a registry
+    Logout(cli::registry::LogoutArgs),
     /// Create and run a new container from an image
     Run(cli::containers::RunArgs),
     /// Create a new container
@@ -99,6 +107,10 @@ struct ServeArgs {
     /// How container root filesystems are assembled (default: overlay where the kernel has it)
     #[arg(long, value_enum)]
     snapshotter: Option<Snapshotter>,
+    /// A registry that may be reached over plain HTTP (host, host:port or IPv4 CIDR);
+    /// localhost and 127.0.0.0/8 always may. Repeat for several
+    #[arg(long = "insecure-registry", value_name = "REGISTRY")]
+    insecure_registries: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -163,6 +175,10 @@ async fn run(cli: Cli) -> i32 {
         Command::Save(args) | Command::Image(ImageCommand::Save(args)) => cli::save(&client, args).await,
         Command::Version => cli::version(&client).await,
         Command::Info => cli::info(&client).await,
+        Command::Pull(args) => cli::registry::pull(&client, args).await,
+        Command::Push(args) => cli::registry::push(&client, args).await,
+        Command::Login(args) => cli::registry::login(&client, args).await,
+        Command::Logout(args) => cli::registry::logout(&client, args).await,
         Command::Run(args) | Command::Container(ContainerCommand::Run(args)) => {
             return cli::containers::run(&client, args).await
         }
@@ -238,6 +254,7 @@ async fn serve(args: ServeArgs) -> i32 {
             Snapshotter::Overlay => berth_engine::SnapshotterKind::Overlay,
             Snapshotter::Copy => berth_engine::SnapshotterKind::Copy,
         }),
+        insecure_registries: args.insecure_registries,
     };
     match serve::run(config).await {
         Ok(()) => 0,

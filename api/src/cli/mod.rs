@@ -4,6 +4,7 @@
 pub mod client;
 pub mod containers;
 pub mod format;
+pub mod registry;
 pub mod opts;
 pub mod stream;
 

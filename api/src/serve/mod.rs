@@ -27,6 +27,8 @@ pub struct ServeConfig {
     pub run_dir: PathBuf,
     pub listen: SocketAddr,
     pub snapshotter: Option<SnapshotterKind>,
+    /// Registries reached over plain HTTP besides loopback (`--insecure-registry`).
+    pub insecure_registries: Vec<String>,
 }
 
 /// The socket's name under the run directory.
@@ -65,6 +67,7 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
     })
     .await
         .map_err(|e| format!("opening the engine at {}: {e}", config.root.display()))?;
+    engine.set_insecure_registries(config.insecure_registries.clone()).map_err(|e| e.to_string())?;
     let events = events::EventLog::open(&config.root.join("berth.db")).await?;
 
     let tcp = tokio::net::TcpListener::bind(config.listen)

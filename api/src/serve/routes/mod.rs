@@ -19,6 +19,7 @@ mod body;
 pub mod containers;
 mod images;
 mod query;
+mod registry;
 mod session;
 
 use query::QueryParams;
@@ -53,6 +54,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/images/import", post(images::import_image))
         .route("/api/v1/images/load", post(images::load_images))
         .route("/api/v1/images/save", get(images::save_images))
+        .route("/api/v1/images/pull", post(registry::pull_image))
+        .route("/api/v1/images/push", post(registry::push_image))
+        .route("/api/v1/registry/login", post(registry::login))
+        .route("/api/v1/registry/logout", post(registry::logout))
         .route("/api/v1/images/{name}", get(images::inspect_image).delete(images::remove_image))
         .route("/api/v1/images/{name}/tag", post(images::tag_image))
         // Containers. As with images, fixed paths win over `{name}`: a container named `prune`
