@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+pub mod pty;
+
 /// The repository's top directory.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
@@ -64,8 +66,17 @@ impl Output {
     }
 }
 
+/// How long one CLI command may take before the test gives up on it (a hang is a failure, not
+/// a test that never ends).
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Runs the CLI with `BERTH_HOST=host` and `stdin` as standard input.
 pub fn berth_at(host: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    berth_at_within(host, args, stdin, COMMAND_TIMEOUT)
+}
+
+/// [`berth_at`], killing the command and panicking when it runs longer than `timeout`.
+pub fn berth_at_within(host: &str, args: &[&str], stdin: Option<&[u8]>, timeout: Duration) -> Output {
     let mut cmd = Command::new(berth_binary());
     cmd.args(args).env("BERTH_HOST", host).stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
@@ -78,11 +89,36 @@ pub fn berth_at(host: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
             let _ = pipe.write_all(&input);
         });
     }
-    let out = child.wait_with_output().expect("waiting for berth");
+    // Read both pipes on threads so a chatty command cannot fill one and stall.
+    let read_all = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let stdout = read_all(Box::new(child.stdout.take().expect("stdout piped")));
+    let stderr = read_all(Box::new(child.stderr.take().expect("stderr piped")));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for berth") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "berth {args:?} did not finish within {timeout:?}\nstdout: {}\nstderr: {}",
+                String::from_utf8_lossy(&stdout.join().unwrap_or_default()),
+                String::from_utf8_lossy(&stderr.join().unwrap_or_default())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
     Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout.join().expect("stdout reader")).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr.join().expect("stderr reader")).into_owned(),
     }
 }
 
@@ -297,6 +333,33 @@ impl Daemon {
         berth_at(&self.unix_host(), args, Some(stdin))
     }
 
+    /// Runs the CLI on a new pseudo-terminal (see [`pty::Pty`]), as someone at a terminal would.
+    pub fn berth_pty(&self, args: &[&str]) -> pty::Pty {
+        let mut cmd = Command::new(berth_binary());
+        cmd.args(args).env("BERTH_HOST", self.unix_host()).env("TERM", "xterm");
+        pty::Pty::spawn(cmd)
+    }
+
+    /// Removes every container with `rm -f` (monitors outlive the daemon, so a test's
+    /// containers must be removed through it). Failures are printed, not raised: this runs in
+    /// `Drop`.
+    pub fn remove_all_containers(&self) {
+        let ids = self.berth(&["ps", "-a", "-q", "--no-trunc"]);
+        if ids.code != 0 {
+            return;
+        }
+        let ids: Vec<&str> = ids.lines();
+        if ids.is_empty() {
+            return;
+        }
+        let mut args = vec!["rm", "-f"];
+        args.extend(ids);
+        let out = self.berth(&args);
+        if out.code != 0 {
+            eprintln!("removing the test's containers failed: {}", out.stderr);
+        }
+    }
+
     /// One HTTP/1.1 request over TCP; the whole answer.
     pub fn http(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connecting to the daemon");
@@ -328,6 +391,9 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        if self.child.is_some() {
+            self.remove_all_containers();
+        }
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
