@@ -8,6 +8,7 @@
 //! ingest/                blobs being written; emptied on open
 //! images.json            images and tags (store::images)
 //! snapshots/             unpacked layers and writable layers (snapshot)
+//! containers/<id>/       container record, state, log, OCI bundle + rootfs mount (container)
 //! ```
 
 pub mod archive;
@@ -31,6 +32,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use reference::Reference;
 pub use snapshot::SnapshotterKind;
 
+use container::ContainerStore;
 use snapshot::SnapshotStore;
 use store::{ContentStore, ImageStore};
 
@@ -74,6 +76,8 @@ pub struct EngineInner {
     pub content: ContentStore,
     pub images: ImageStore,
     pub snapshots: SnapshotStore,
+    /// Container records, names, and the daemon's side of the monitors.
+    pub containers: ContainerStore,
     /// Garbage collection takes this for writing; everything that writes blobs or layers before
     /// an image record points at them (import, load, pull, build) holds it for reading, so a
     /// collection never removes content that is about to be referenced.
@@ -98,16 +102,22 @@ impl Engine {
         let images = ImageStore::open(&config.root)?;
         let snapshots = SnapshotStore::open(&config.root.join("snapshots"), config.snapshotter)?;
         let registries = registry::Registries::open(&config.root)?;
-        Ok(Engine {
+        let containers = ContainerStore::open(&config.root, &config.run_dir)?;
+        let engine = Engine {
             inner: Arc::new(EngineInner {
                 config,
                 content,
                 images,
                 snapshots,
+                containers,
                 gc_lock: Default::default(),
                 registries,
             }),
-        })
+        };
+        // Monitors survive the daemon: find them again (and follow them when called within a
+        // tokio runtime, as `open` is).
+        container::lifecycle::recover(&engine);
+        Ok(engine)
     }
 
     pub fn inner(&self) -> &EngineInner {

@@ -7,23 +7,26 @@
 //! socket under the run directory and reads the state file it keeps, so containers keep running
 //! (and stay visible) across a restart of the daemon.
 
+mod client;
 pub mod events;
+pub(crate) mod lifecycle;
+mod logs;
+mod names;
 pub mod session;
+pub mod store;
+mod top;
 
 use std::pin::Pin;
 
-use berth_types::{
-    ContainerConfig, ContainerInspect, ContainerPruneReport, ContainerStats, ContainerSummary,
-    CreatedContainer, ExecConfig, LogEntry, TopReport, WaitResult,
-};
+use berth_types::LogEntry;
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
 
 use crate::error::Result;
-use crate::Engine;
 
 pub use events::{ContainerAction, ContainerEvent, EngineEvent};
 pub use session::{OutputStream, ProcessSession, SessionInput, SessionOutput};
+pub use store::{ContainerPaths, ContainerRecord, ContainerStore};
 
 /// What `logs` returns: entries in order; with `follow`, it ends when the container stops.
 pub type LogStream = Pin<Box<dyn Stream<Item = Result<LogEntry>> + Send>>;
@@ -76,129 +79,5 @@ impl std::str::FromStr for WaitCondition {
                 "invalid condition: {other:?} (choose not-running, next-exit or removed)"
             ))),
         }
-    }
-}
-
-impl Engine {
-    /// `berth create`: resolves the image, checks the name, creates the writable layer and the
-    /// OCI bundle. Nothing is left behind when it fails.
-    pub async fn create_container(&self, config: ContainerConfig) -> Result<CreatedContainer> {
-        let _ = config;
-        todo!("create_container")
-    }
-
-    /// Starts a created or exited container (a no-op for a running one, as Docker). Fails with
-    /// the runtime's error (e.g. exit code 127, `exec: "nope": executable file not found in
-    /// $PATH`) when the process cannot be started.
-    pub async fn start_container(&self, name: &str) -> Result<()> {
-        let _ = name;
-        todo!("start_container")
-    }
-
-    /// Sends the stop signal (config > image STOPSIGNAL > SIGTERM), then SIGKILL after `timeout`
-    /// seconds (config's stop timeout, else 10). Disables the restart policy until the next start.
-    pub async fn stop_container(&self, name: &str, timeout: Option<u32>) -> Result<()> {
-        let _ = (name, timeout);
-        todo!("stop_container")
-    }
-
-    /// Sends `signal` (a name like `KILL`/`SIGKILL` or a number; SIGKILL when `None`).
-    pub async fn kill_container(&self, name: &str, signal: Option<String>) -> Result<()> {
-        let _ = (name, signal);
-        todo!("kill_container")
-    }
-
-    /// Stops (with `timeout`, as [`Engine::stop_container`]) and starts again.
-    pub async fn restart_container(&self, name: &str, timeout: Option<u32>) -> Result<()> {
-        let _ = (name, timeout);
-        todo!("restart_container")
-    }
-
-    /// Freezes every process of a running container.
-    pub async fn pause_container(&self, name: &str) -> Result<()> {
-        let _ = name;
-        todo!("pause_container")
-    }
-
-    /// Thaws a paused container.
-    pub async fn unpause_container(&self, name: &str) -> Result<()> {
-        let _ = name;
-        todo!("unpause_container")
-    }
-
-    /// `berth rm`: refused for a running or paused container unless `force` (which kills it).
-    /// Removes the writable layer, bundle, log and record.
-    pub async fn remove_container(&self, name: &str, force: bool) -> Result<()> {
-        let _ = (name, force);
-        todo!("remove_container")
-    }
-
-    /// Waits for `condition`; the result carries the exit code of the last run.
-    pub async fn wait_container(&self, name: &str, condition: WaitCondition) -> Result<WaitResult> {
-        let _ = (name, condition);
-        todo!("wait_container")
-    }
-
-    /// `berth inspect CONTAINER`.
-    pub async fn inspect_container(&self, name: &str) -> Result<ContainerInspect> {
-        let _ = name;
-        todo!("inspect_container")
-    }
-
-    /// `berth ps`: running containers (all with `all`), newest first. Filters are the caller's.
-    pub async fn list_containers(&self, all: bool) -> Result<Vec<ContainerSummary>> {
-        let _ = all;
-        todo!("list_containers")
-    }
-
-    /// `berth top`: the container's processes as `ps -ef` shows them.
-    pub async fn top_container(&self, name: &str) -> Result<TopReport> {
-        let _ = name;
-        todo!("top_container")
-    }
-
-    /// One stats sample; `cpu_percent` is computed against the previous sample of the same
-    /// container taken through this engine (0 for the first one).
-    pub async fn container_stats(&self, name: &str) -> Result<ContainerStats> {
-        let _ = name;
-        todo!("container_stats")
-    }
-
-    /// Renames a container; the new name must be valid and unused.
-    pub async fn rename_container(&self, name: &str, new_name: &str) -> Result<()> {
-        let _ = (name, new_name);
-        todo!("rename_container")
-    }
-
-    /// Removes every stopped (created, exited or dead) container.
-    pub async fn prune_containers(&self) -> Result<ContainerPruneReport> {
-        todo!("prune_containers")
-    }
-
-    /// The container's log as a stream of entries (see [`LogOptions`]).
-    pub async fn container_logs(&self, name: &str, options: LogOptions) -> Result<LogStream> {
-        let _ = (name, options);
-        todo!("container_logs")
-    }
-
-    /// Attaches to the container's stdio through its monitor. Attach before
-    /// [`Engine::start_container`] to see all of a new run's output (as `run -it` and `start -a`
-    /// do); the session's exit resolves when the container's process exits.
-    pub async fn attach_container(&self, name: &str) -> Result<ProcessSession> {
-        let _ = name;
-        todo!("attach_container")
-    }
-
-    /// Runs another process in a running container. The daemon owns exec processes (through a
-    /// small helper process it starts): they end when the daemon does, as Docker's do.
-    pub async fn exec_container(&self, name: &str, config: ExecConfig) -> Result<ProcessSession> {
-        let _ = (name, config);
-        todo!("exec_container")
-    }
-
-    /// Engine events (container create/start/die/oom/restart/stop/kill/pause/unpause/destroy/
-    /// rename) from now on. A receiver that falls behind gets `RecvError::Lagged`.
-    pub fn subscribe_events(&self) -> tokio::sync::broadcast::Receiver<EngineEvent> {
-        todo!("subscribe_events")
     }
 }

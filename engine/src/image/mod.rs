@@ -183,13 +183,16 @@ impl Engine {
 }
 
 /// Images that containers were created from; `rmi` and `prune` refuse to (or, with force, may)
-/// delete them. This is the seam for containers, which arrive with the next issue: they will
-/// record the ID of their image, and this function will collect those IDs. Until then no
-/// container exists, so no image is in use and the set is empty. (The layers a container stands
-/// on are protected separately, through [`crate::snapshot::SnapshotStore::layers_in_use`].)
+/// delete them. (The layers a container stands on are protected separately, through
+/// [`crate::snapshot::SnapshotStore::layers_in_use`].)
 pub(crate) fn images_used_by_containers(inner: &EngineInner) -> HashSet<Digest> {
-    let _ = inner;
-    HashSet::new()
+    // Every container counts, running or not, as Docker's: its record names the image ID.
+    inner
+        .containers
+        .list()
+        .into_iter()
+        .filter_map(|record| crate::digest::parse_sha256(&record.image_id).ok())
+        .collect()
 }
 
 /// Takes the garbage collection lock for writing. It guards no data (only the moment blobs become
