@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# Container start benchmark, side by side in one run, alternating, N rounds, medians:
+#
+#   berth-e2e   `berth run --rm busybox true`: CLI → daemon → monitor → built-in runtime, and back
+#   berth-rt    the built-in runtime alone on a prepared bundle (engine/examples/run_bundle.rs,
+#               when the runtime's example exists)
+#   runc        `runc run` on the same bundle
+#   crun        `crun run` on the same bundle (inside `unshare -m` with the hybrid cgroup2 mount
+#               unmounted: crun 1.8 refuses hybrid cgroups, see shared/setup-notes/PEERS.md)
+#   podman      `podman run --rm` of the same rootfs (imported), runc runtime, no network
+#
+# then the memory of the per-container supervisor: berth's monitor next to podman's conmon,
+# RSS and PSS (from /proc/PID/smaps_rollup) with K containers running `sleep`.
+#
+#   benches/run.sh [ROUNDS] [K]        (default 20 rounds, 5 containers; root; python3)
+#
+# `scripts/setup.sh --bench` installs crun and podman; a peer that is missing is skipped.
+# Work files live in $BENCH_DIR (default /var/tmp/berth-run-bench), deleted at the end.
+set -euo pipefail
+
+rounds=${1:-20}
+k=${2:-5}
+bench_dir=${BENCH_DIR:-/var/tmp/berth-run-bench}
+repo=$(cd "$(dirname "$0")/.." && pwd)
+
+[ "$(id -u)" = 0 ] || { echo "run.sh: run as root (namespaces, cgroups, mounts)" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "run.sh: python3 is not installed" >&2; exit 1; }
+
+echo "building berth (release)..." >&2
+(cd "$repo" && cargo build --release --quiet -p berth)
+target_dir=$(cd "$repo" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+berth=$target_dir/release/berth
+run_bundle=""
+if [ -f "$repo/engine/examples/run_bundle.rs" ]; then
+    (cd "$repo" && cargo build --release --quiet -p berth-engine --example run_bundle)
+    run_bundle=$target_dir/release/examples/run_bundle
+fi
+
+work=$bench_dir/run-$$
+mkdir -p "$work"
+# Short: the unix socket path and podman's runroot must stay under ~100 / 50 characters.
+run_dir=/run/berth-bench-$$
+podman_run=/run/pm-bench-$$
+daemon_pid=""
+cleanup() {
+    set +e
+    echo "cleaning up..." >&2
+    if [ -n "$daemon_pid" ]; then
+        BERTH_HOST=unix://$run_dir/berth.sock "$berth" ps -aq --no-trunc 2>/dev/null |
+            xargs -r env BERTH_HOST=unix://$run_dir/berth.sock "$berth" rm -f >/dev/null 2>&1
+        kill "$daemon_pid" 2>/dev/null
+        wait "$daemon_pid" 2>/dev/null
+    fi
+    if command -v podman >/dev/null; then
+        podman --root "$work/podman" --runroot "$podman_run" rm -af -t 0 >/dev/null 2>&1
+        podman --root "$work/podman" --runroot "$podman_run" system reset -f >/dev/null 2>&1
+    fi
+    grep -o " $work[^ ]*\| $run_dir[^ ]*\| $podman_run[^ ]*" /proc/self/mounts | sort -r |
+        xargs -r -n1 umount -l 2>/dev/null
+    rm -rf "$work" "$run_dir" "$podman_run"
+}
+trap cleanup EXIT
+
+# ---- the image and the bundle ------------------------------------------------------------------
+"$repo/scripts/busybox-rootfs.sh" "$work/busybox.tar" >/dev/null
+bundle=$work/bundle
+mkdir -p "$bundle/rootfs"
+tar -xf "$work/busybox.tar" -C "$bundle/rootfs"
+(cd "$bundle" && runc spec)
+# `true`, no terminal, rlimits within this machine's hard limits (no CAP_SYS_RESOURCE here).
+python3 - "$bundle/config.json" <<'EOF'
+import json, resource, sys
+path = sys.argv[1]
+spec = json.load(open(path))
+spec["process"]["args"] = ["true"]
+spec["process"]["terminal"] = False
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+spec["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "hard": hard, "soft": min(1024, hard)}]
+json.dump(spec, open(path, "w"), indent=2)
+EOF
+
+# ---- the daemon --------------------------------------------------------------------------------
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$berth" serve --root "$work/root" --run-dir "$run_dir" --listen "127.0.0.1:$port" >"$work/daemon.log" 2>&1 &
+daemon_pid=$!
+export BERTH_HOST=unix://$run_dir/berth.sock
+for _ in $(seq 1 100); do "$berth" version >/dev/null 2>&1 && break; sleep 0.1; done
+"$berth" import -c 'CMD ["sh"]' "$work/busybox.tar" busybox:latest >/dev/null
+
+# ---- the peers ---------------------------------------------------------------------------------
+tools=(berth-e2e)
+[ -n "$run_bundle" ] && tools+=(berth-rt)
+tools+=(runc)
+command -v crun >/dev/null && tools+=(crun)
+podman_args=()
+if command -v podman >/dev/null; then
+    podman_args=(--root "$work/podman" --runroot "$podman_run" --cgroup-manager cgroupfs --events-backend none)
+    podman "${podman_args[@]}" import "$work/busybox.tar" localhost/busybox-bench >/dev/null
+    tools+=(podman)
+fi
+[ -z "$run_bundle" ] && echo "note: engine/examples/run_bundle.rs is missing: the built-in runtime alone is not measured" >&2
+
+# ---- start → exit, alternating -----------------------------------------------------------------
+BERTH=$berth BUNDLE=$bundle WORK=$work RUN_BUNDLE=$run_bundle python3 - "$rounds" "${tools[@]}" -- "${podman_args[@]}" <<'EOF' | tee "$work/results"
+import os, statistics, subprocess, sys, time
+
+args = sys.argv[1:]
+rounds = int(args[0])
+sep = args.index("--")
+tools, podman_args = args[1:sep], args[sep + 1:]
+berth, bundle, work, run_bundle = (os.environ[k] for k in ("BERTH", "BUNDLE", "WORK", "RUN_BUNDLE"))
+podman_flags = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768", "--runtime", "runc",
+                "--network", "none"]
+
+def command(tool, i):
+    name = f"bench-{os.getpid()}-{i}"
+    if tool == "berth-e2e":
+        return [berth, "run", "--rm", "busybox", "true"]
+    if tool == "berth-rt":
+        return [run_bundle, bundle, name]
+    if tool == "runc":
+        return ["runc", "--root", f"{work}/runc-state", "run", "--bundle", bundle, name]
+    if tool == "crun":
+        return ["unshare", "-m", "--", "sh", "-c",
+                f"umount /sys/fs/cgroup/unified && exec crun --root {work}/crun-state run --bundle {bundle} {name}"]
+    if tool == "podman":
+        return ["podman", *podman_args, "run", "--rm", *podman_flags, "localhost/busybox-bench", "true"]
+    raise ValueError(tool)
+
+def timed(cmd):
+    before = os.times()
+    start = time.perf_counter()
+    done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wall = time.perf_counter() - start
+    after = os.times()
+    if done.returncode != 0:
+        sys.exit(f"{cmd[0]} failed ({done.returncode}): {done.stderr.decode(errors='replace')}")
+    return wall, (after.children_user - before.children_user) + (after.children_system - before.children_system)
+
+def daemon_cpu():
+    """utime+stime of the daemon (berth's work happens there, not in the CLI), seconds."""
+    pid = subprocess.run(["pgrep", "-f", f"serve --root {work}/root"], capture_output=True, text=True).stdout.split()[0]
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+# One warm-up run each (page cache, first cgroup creation), not counted.
+for tool in tools:
+    timed(command(tool, "warm"))
+walls = {t: [] for t in tools}
+cpus = {t: [] for t in tools}
+daemon_total = 0.0
+for r in range(rounds):
+    order = tools if r % 2 == 0 else list(reversed(tools))
+    for tool in order:
+        d0 = daemon_cpu() if tool == "berth-e2e" else 0
+        wall, cpu = timed(command(tool, r))
+        if tool == "berth-e2e":
+            daemon_total += daemon_cpu() - d0
+        walls[tool].append(wall)
+        cpus[tool].append(cpu)
+    print(f"round {r + 1}: " + " ".join(f"{t}={walls[t][-1] * 1000:.1f}ms" for t in tools), file=sys.stderr)
+
+med = {t: statistics.median(walls[t]) * 1000 for t in tools}
+print(f"\nstart → exit of `true`, {rounds} rounds, alternating; medians")
+print(f"{'tool':10} {'wall ms':>9} {'min ms':>8} {'cpu ms (children)':>18}")
+for t in tools:
+    print(f"{t:10} {med[t]:9.1f} {min(walls[t]) * 1000:8.1f} {statistics.median(cpus[t]) * 1000:18.1f}")
+print(f"berth daemon cpu per `berth run --rm`: {daemon_total / rounds * 1000:.1f} ms (not in the children column)")
+print("ratios of medians (wall):")
+for a, b in [("berth-rt", "crun"), ("berth-rt", "runc"), ("berth-e2e", "runc"), ("berth-e2e", "crun"),
+             ("berth-e2e", "podman")]:
+    if a in med and b in med:
+        print(f"  {a}/{b}: {med[a] / med[b]:.2f}")
+EOF
+
+# ---- supervisor memory -------------------------------------------------------------------------
+pss_rss() { # PID → "rss_kb pss_kb"
+    awk '/^Rss:/ { r = $2 } /^Pss:/ { p = $2 } END { print r, p }' "/proc/$1/smaps_rollup"
+}
+report_memory() { # NAME PID...
+    local name=$1
+    shift
+    for pid in "$@"; do pss_rss "$pid"; done | python3 -c "
+import statistics, sys
+rows = [list(map(int, l.split())) for l in sys.stdin if l.strip()]
+rss = statistics.median(r[0] for r in rows); pss = statistics.median(r[1] for r in rows)
+print(f'$name: {len(rows)} processes, median RSS {rss:.0f} kB, median PSS {pss:.0f} kB')
+" | tee -a "$work/results"
+}
+
+echo >&2
+echo "starting $k sleeping containers with each tool..." >&2
+for i in $(seq 1 "$k"); do "$berth" run -d --name "mem-$i" busybox sleep 100000 >/dev/null; done
+sleep 1
+monitors=()
+for i in $(seq 1 "$k"); do
+    cpid=$("$berth" inspect -f '{{.State.Pid}}' "mem-$i")
+    # The monitor is the container process's parent (or, with runc/crun, its subreaper).
+    monitors+=("$(awk '{ print $4 }' "/proc/$cpid/stat")")
+done
+echo >>"$work/results"
+report_memory "berth monitor" "${monitors[@]}"
+if command -v podman >/dev/null; then
+    for i in $(seq 1 "$k"); do
+        podman "${podman_args[@]}" run -d --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 --runtime runc \
+            --network none --name "mem-$i" localhost/busybox-bench sleep 100000 >/dev/null
+    done
+    sleep 1
+    conmons=()
+    for i in $(seq 1 "$k"); do
+        cpid=$(podman "${podman_args[@]}" inspect -f '{{.State.Pid}}' "mem-$i")
+        conmons+=("$(awk '{ print $4 }' "/proc/$cpid/stat")")
+    done
+    report_memory "podman conmon" "${conmons[@]}"
+fi
+echo
+echo "results:"
+cat "$work/results"
