@@ -21,7 +21,6 @@ use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources};
 use super::CgroupStats;
 use crate::error::{Error, IoContext, Result};
 
-const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 /// The v1 controllers berth uses, by the name of the hierarchy file that proves them.
@@ -62,7 +61,7 @@ pub fn is_unified() -> bool {
 
 fn detect() -> io::Result<Layout> {
     let root_is_v2 = nix::sys::statfs::statfs(CGROUP_ROOT)
-        .map(|s| s.filesystem_type().0 as i64 == CGROUP2_SUPER_MAGIC)
+        .map(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
         .unwrap_or(false);
     let mountinfo = fs::read_to_string("/proc/self/mountinfo")?;
     let mut layout = Layout { unified: None, v1: Vec::new() };

@@ -43,8 +43,11 @@
 //! Runtime state (PIDs, cgroup paths, runc's `--root`) lives under [`RuntimeConfig::state_root`],
 //! e.g. `/run/berth/runtime`, so a new daemon or monitor finds running containers again.
 
+pub mod builtin;
 pub mod cgroup;
 pub mod spec;
+#[cfg(test)]
+pub(crate) mod testutil;
 
 use std::fmt;
 use std::os::fd::OwnedFd;
@@ -64,8 +67,12 @@ use oci_spec::runtime::Spec;
 
 /// The runtime of `kind`, keeping its state under `config.state_root`.
 pub fn new_runtime(kind: RuntimeKind, config: &RuntimeConfig) -> Result<Box<dyn Runtime>> {
-    let _ = config;
-    Err(Error::Unsupported(format!("the {kind} runtime is being built")))
+    match kind {
+        RuntimeKind::Builtin => Ok(Box::new(builtin::Builtin::new(config)?)),
+        RuntimeKind::Runc | RuntimeKind::Crun => {
+            Err(Error::Unsupported(format!("the {kind} runtime is being built")))
+        }
+    }
 }
 
 /// Which OCI runtime runs a container (`--runtime`).

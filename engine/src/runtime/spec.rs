@@ -7,7 +7,6 @@ use std::ffi::CString;
 use std::fs;
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::str::FromStr;
 
@@ -51,9 +50,9 @@ const DEFAULT_CAPS: &[&str] = &[
     "AUDIT_WRITE",
 ];
 
-/// Every capability `--cap-add ALL` grants: those up to CAP_CHECKPOINT_RESTORE (Linux 5.9);
-/// later ones are left out as Docker leaves out what the kernel may not know.
-const ALL_CAPS: &[&str] = &[
+/// Every capability `--cap-add ALL` grants, indexed by capability number: those up to
+/// CAP_CHECKPOINT_RESTORE (Linux 5.9).
+pub(crate) const CAP_NAMES: &[&str] = &[
     "CHOWN",
     "DAC_OVERRIDE",
     "DAC_READ_SEARCH",
@@ -408,7 +407,7 @@ fn capabilities(add: &[String], drop: &[String], root: bool) -> Result<LinuxCapa
     };
     let mut set: HashSet<Capability> = HashSet::new();
     if all(add) {
-        for c in ALL_CAPS {
+        for c in CAP_NAMES {
             set.insert(parse_cap(c)?);
         }
     } else {
@@ -687,12 +686,6 @@ pub fn clean_relative(path: &Path) -> PathBuf {
         }
     }
     out
-}
-
-/// The bytes of a path, for passing to the kernel.
-pub(crate) fn path_cstring(path: &Path) -> Result<CString> {
-    CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| Error::InvalidInput(format!("path {} contains a NUL byte", path.display())))
 }
 
 #[cfg(test)]

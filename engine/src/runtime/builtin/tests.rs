@@ -1,0 +1,312 @@
+//! The built-in runtime against a real busybox bundle (needs root, as the engine's other
+//! runtime tests do).
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use berth_types::container::{ContainerConfig, ExecConfig, Resources};
+use oci_spec::runtime::{PosixRlimitBuilder, PosixRlimitType};
+
+use super::*;
+use crate::runtime::testutil::{capture, read_all, sh, Bundle, Guard};
+use crate::runtime::{build_exec_process, Runtime, Stdio};
+
+fn runtime() -> (tempfile::TempDir, Builtin) {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = Builtin::new(&RuntimeConfig { state_root: dir.path().to_path_buf() }).unwrap();
+    (dir, rt)
+}
+
+/// Runs a bundle to its end: (exit code, output).
+fn run(rt: &Builtin, bundle: &Bundle) -> (i32, String) {
+    let mut guard = Guard::new(rt, &bundle.id);
+    let (stdio, out) = capture();
+    let started = rt.start(&bundle.id, bundle.path(), stdio).unwrap();
+    guard.track(started.pid);
+    let output = read_all(out);
+    (guard.wait(started.pid), output)
+}
+
+#[test]
+fn runs_isolated_with_docker_defaults() {
+    let (_s, rt) = runtime();
+    let config = ContainerConfig {
+        hostname: Some("box".into()),
+        resources: Resources { memory: Some(64 << 20), cpus: None, pids_limit: Some(50) },
+        ..sh("echo pid=$$; hostname; id; grep -E '^Cap(Bnd|Eff|Prm)' /proc/self/status; \
+              cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; \
+              ls /dev; cat /proc/keys | wc -c; grep -c ' /proc/sys ro,' /proc/self/mountinfo; ulimit -n; \
+              ls -l /dev/ptmx; echo $HOSTNAME")
+    };
+    let bundle = Bundle::new(&config);
+    let (code, out) = run(&rt, &bundle);
+    assert_eq!(code, 0, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "pid=1");
+    assert_eq!(lines[1], "box");
+    assert!(lines[2].starts_with("uid=0(root) gid=0(root)"), "{out}");
+    // Docker's 14 default capabilities.
+    assert_eq!(lines[3], "CapPrm:\t00000000a80425fb");
+    assert_eq!(lines[4], "CapEff:\t00000000a80425fb");
+    assert_eq!(lines[5], "CapBnd:\t00000000a80425fb");
+    if !crate::runtime::cgroup::is_unified() {
+        assert_eq!(lines[6], (64u64 << 20).to_string());
+        assert_eq!(lines[7], "50");
+    }
+    for dev in ["null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "mqueue", "fd", "stdin"] {
+        assert!(lines.contains(&dev), "/dev/{dev} missing: {out}");
+    }
+    let after_dev = lines.iter().position(|l| *l == "zero").unwrap();
+    assert_eq!(lines[after_dev + 1], "0", "/proc/keys is masked: {out}");
+    assert_eq!(lines[after_dev + 2], "1", "/proc/sys is read-only: {out}");
+    assert!(out.contains("/dev/ptmx -> pts/ptmx"), "{out}");
+    assert!(out.ends_with("box\n"), "{out}");
+    // The cgroup is gone after delete (the guard deleted it).
+    let cgroup = Cgroup::new(Path::new(&format!("/berth/{}", bundle.id))).unwrap();
+    assert!(cgroup.dirs().all(|d| !d.exists()));
+}
+
+#[test]
+fn exit_codes_and_signals() {
+    let (_s, rt) = runtime();
+    let (code, _) = run(&rt, &Bundle::new(&sh("exit 3")));
+    assert_eq!(code, 3);
+    // A signal from inside the PID namespace cannot kill its init; a child can be killed.
+    let (code, out) = run(&rt, &Bundle::new(&sh("kill -9 $$; sh -c 'kill -9 $$'; echo child $?")));
+    assert_eq!(code, 0);
+    assert!(out.ends_with("child 137\n"), "{out}");
+}
+
+#[test]
+fn command_not_found_is_127_and_not_executable_126() {
+    let (_s, rt) = runtime();
+    let cases = [
+        (vec!["nope"], 127, "exec: \"nope\": executable file not found in $PATH"),
+        (vec!["/nope"], 127, "exec: \"/nope\": stat /nope: no such file or directory"),
+        (vec!["/etc"], 126, "exec: \"/etc\": permission denied"),
+        (vec!["/etc/passwd"], 126, "exec: \"/etc/passwd\": permission denied"),
+    ];
+    for (cmd, want_code, want_msg) in cases {
+        let config = ContainerConfig {
+            image: "busybox".into(),
+            cmd: cmd.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        let bundle = Bundle::new(&config);
+        let _guard = Guard::new(&rt, &bundle.id);
+        let (stdio, _out) = capture();
+        match rt.start(&bundle.id, bundle.path(), stdio) {
+            Err(Error::CommandFailed { exit_code, message }) => {
+                assert_eq!((exit_code, message.as_str()), (want_code, want_msg));
+            }
+            other => panic!("{cmd:?}: {other:?}"),
+        }
+        // Nothing is left behind: no cgroup, no state.
+        let cgroup = Cgroup::new(Path::new(&format!("/berth/{}", bundle.id))).unwrap();
+        assert!(cgroup.dirs().all(|d| !d.exists()), "{cmd:?} left its cgroup");
+        assert!(rt.read_state(&bundle.id).unwrap().is_none());
+    }
+}
+
+#[test]
+fn user_groups_cwd_and_read_only_root() {
+    let (_s, rt) = runtime();
+    let config = ContainerConfig {
+        user: Some("www-data".into()),
+        working_dir: Some("/made/here".into()),
+        read_only: true,
+        ..sh(
+            "id; pwd; grep -E '^Cap(Eff|Prm)' /proc/self/status; touch /x 2>&1; touch /tmp/x 2>&1; echo done",
+        )
+    };
+    let (code, out) = run(&rt, &Bundle::new(&config));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("uid=33(www-data) gid=33(www-data)"), "{out}");
+    assert!(out.contains("/made/here\n"), "{out}");
+    assert!(out.contains("CapPrm:\t0000000000000000\nCapEff:\t0000000000000000"), "{out}");
+    assert!(out.contains("touch: /x: Read-only file system"), "{out}");
+    assert!(out.ends_with("done\n"));
+}
+
+#[test]
+fn rlimits_above_the_hard_limit_are_clamped() {
+    let (_s, rt) = runtime();
+    let mut cur = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut cur) }, 0);
+    let bundle = Bundle::with(&sh("ulimit -Hn; ulimit -n"), |spec| {
+        let mut process = spec.process().clone().unwrap();
+        let huge = cur.rlim_max.saturating_mul(4).max(1 << 20);
+        process.set_rlimits(Some(vec![PosixRlimitBuilder::default()
+            .typ(PosixRlimitType::RlimitNofile)
+            .soft(huge)
+            .hard(huge)
+            .build()
+            .unwrap()]));
+        spec.set_process(Some(process));
+    });
+    let (code, out) = run(&rt, &bundle);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out, format!("{0}\n{0}\n", cur.rlim_max));
+}
+
+#[test]
+fn exec_joins_the_container() {
+    let (_s, rt) = runtime();
+    let bundle =
+        Bundle::new(&ContainerConfig { hostname: Some("inside".into()), ..sh("echo ready; exec sleep 100") });
+    let mut guard = Guard::new(&rt, &bundle.id);
+    let (stdio, out) = capture();
+    let started = rt.start(&bundle.id, bundle.path(), stdio).unwrap();
+    guard.track(started.pid);
+    let mut first = [0u8; 6];
+    std::fs::File::from(out).read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"ready\n");
+
+    let rootfs = bundle.path().join("rootfs");
+    let exec = ExecConfig {
+        cmd: vec![
+            "sh".into(),
+            "-c".into(),
+            "hostname; cat /proc/1/cmdline | tr '\\0' ' '; echo; id -u; pwd; echo $FOO".into(),
+        ],
+        env: vec!["FOO=bar".into()],
+        user: Some("33".into()),
+        working_dir: Some("/tmp".into()),
+        ..Default::default()
+    };
+    let process = build_exec_process(&bundle.spec, &rootfs, &exec).unwrap();
+    let (stdio, out) = capture();
+    let p = rt.exec(&bundle.id, &process, stdio).unwrap();
+    guard.track(p.pid);
+    let text = read_all(out);
+    assert_eq!(guard.wait(p.pid), 0, "{text}");
+    assert_eq!(text, "inside\nsleep 100 \n33\n/tmp\nbar\n");
+    assert!(rt.pids(&bundle.id).unwrap().contains(&started.pid));
+
+    let nope = build_exec_process(
+        &bundle.spec,
+        &rootfs,
+        &ExecConfig { cmd: vec!["nope".into()], ..Default::default() },
+    )
+    .unwrap();
+    let (stdio, _out) = capture();
+    match rt.exec(&bundle.id, &nope, stdio) {
+        Err(Error::CommandFailed { exit_code: 127, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+
+    // SIGKILL through the runtime; the first process dies with it.
+    rt.kill(&bundle.id, libc::SIGKILL, false).unwrap();
+    assert_eq!(guard.wait(started.pid), 128 + 9);
+    let (stdio, _out) = capture();
+    assert!(matches!(rt.exec(&bundle.id, &process, stdio), Err(Error::Conflict(_))));
+}
+
+#[test]
+fn terminal_is_the_containers_pty() {
+    let (_s, rt) = runtime();
+    let bundle =
+        Bundle::new(&ContainerConfig { tty: true, ..sh("tty; stty size; read line; echo got $line") });
+    let mut guard = Guard::new(&rt, &bundle.id);
+    let started = rt.start(&bundle.id, bundle.path(), Stdio::Terminal { cols: 100, rows: 30 }).unwrap();
+    guard.track(started.pid);
+    let mut master = std::fs::File::from(started.terminal.expect("a pty master"));
+    master.write_all(b"hello\n").unwrap();
+    let mut text = Vec::new();
+    let mut buf = [0u8; 256];
+    // Read until the shell is done; EIO means the slave side closed.
+    while let Ok(n) = master.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        text.extend_from_slice(&buf[..n]);
+        if String::from_utf8_lossy(&text).contains("got hello") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&text).replace('\r', "");
+    assert!(text.contains("/dev/pts/0\n"), "{text}");
+    assert!(text.contains("30 100\n"), "{text}");
+    assert!(text.contains("got hello"), "{text}");
+    assert_eq!(guard.wait(started.pid), 0);
+}
+
+#[test]
+fn pause_resume_and_stats() {
+    let (_s, rt) = runtime();
+    let bundle = Bundle::new(&sh("while :; do :; done"));
+    let mut guard = Guard::new(&rt, &bundle.id);
+    let (stdio, _out) = capture();
+    let started = rt.start(&bundle.id, bundle.path(), stdio).unwrap();
+    guard.track(started.pid);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    rt.pause(&bundle.id).unwrap();
+    let cgroup = Cgroup::new(Path::new(&format!("/berth/{}", bundle.id))).unwrap();
+    assert!(cgroup.is_frozen().unwrap());
+    let a = rt.stats(&bundle.id).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let b = rt.stats(&bundle.id).unwrap();
+    assert_eq!(a.cpu_usage_ns, b.cpu_usage_ns, "a frozen container uses no CPU");
+    rt.resume(&bundle.id).unwrap();
+    assert!(!cgroup.is_frozen().unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let c = rt.stats(&bundle.id).unwrap();
+    assert!(c.cpu_usage_ns > b.cpu_usage_ns);
+    assert!(c.pids >= 1 && c.memory_usage > 0);
+    assert_eq!(c.memory_limit, None);
+    assert_eq!(rt.pids(&bundle.id).unwrap(), vec![started.pid]);
+    // delete kills what runs (also when paused).
+    rt.pause(&bundle.id).unwrap();
+    rt.delete(&bundle.id).unwrap();
+    assert_eq!(guard.wait(started.pid), 128 + 9);
+    assert!(cgroup.dirs().all(|d| !d.exists()));
+}
+
+#[test]
+fn memory_hog_is_oom_killed_and_counted() {
+    let (_s, rt) = runtime();
+    let config = ContainerConfig {
+        resources: Resources { memory: Some(16 << 20), ..Default::default() },
+        ..sh("dd if=/dev/zero of=/dev/null bs=64M count=1")
+    };
+    let bundle = Bundle::new(&config);
+    let mut guard = Guard::new(&rt, &bundle.id);
+    let (stdio, out) = capture();
+    let started = rt.start(&bundle.id, bundle.path(), stdio).unwrap();
+    guard.track(started.pid);
+    let _ = read_all(out);
+    assert_eq!(guard.wait(started.pid), 128 + 9);
+    assert!(rt.stats(&bundle.id).unwrap().oom_kills >= 1);
+}
+
+#[test]
+fn bad_input_is_refused_cleanly() {
+    let (_s, rt) = runtime();
+    let (stdio, _) = capture();
+    assert!(matches!(rt.start("../x", Path::new("/nonexistent"), stdio), Err(Error::InvalidInput(_))));
+    let (stdio, _) = capture();
+    assert!(rt.start("missing", Path::new("/nonexistent"), stdio).is_err());
+    let (stdio, _) = capture();
+    assert!(matches!(rt.kill("missing", libc::SIGTERM, false), Err(Error::Conflict(_))));
+    rt.delete("missing").unwrap();
+    drop(stdio);
+
+    // A mount onto an image symlink that points at the host stays inside the rootfs.
+    let bundle = Bundle::new(&sh("ls /escape"));
+    let rootfs = bundle.path().join("rootfs");
+    let host = tempfile::tempdir().unwrap();
+    std::fs::remove_dir(rootfs.join("proc")).unwrap();
+    std::os::unix::fs::symlink(host.path(), rootfs.join("proc")).unwrap();
+    let mut guard = Guard::new(&rt, &bundle.id);
+    let (stdio, out) = capture();
+    if let Ok(started) = rt.start(&bundle.id, bundle.path(), stdio) {
+        guard.track(started.pid);
+        let _ = read_all(out);
+        guard.wait(started.pid);
+    }
+    assert_eq!(
+        std::fs::read_dir(host.path()).unwrap().count(),
+        0,
+        "nothing was mounted on the host directory"
+    );
+}
