@@ -23,8 +23,24 @@ use crate::error::{Error, IoContext, Result};
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
-/// The v1 controllers berth uses, by the name of the hierarchy file that proves them.
-const V1_CONTROLLERS: &[&str] = &["memory", "cpu", "cpuacct", "pids", "freezer", "devices"];
+/// v1 controllers. A container gets a directory in every mounted v1 hierarchy (as runc gives
+/// it), so that its /sys/fs/cgroup shows its own cgroup in each.
+const V1_CONTROLLERS: &[&str] = &[
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "memory",
+    "devices",
+    "freezer",
+    "net_cls",
+    "net_prio",
+    "blkio",
+    "perf_event",
+    "hugetlb",
+    "pids",
+    "rdma",
+    "misc",
+];
 
 /// How this machine's cgroups are mounted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,8 +91,11 @@ fn detect() -> io::Result<Layout> {
         match fstype {
             "cgroup2" if layout.unified.is_none() => layout.unified = Some(PathBuf::from(mount_point)),
             "cgroup" => {
-                let controllers: Vec<String> =
-                    super_opts.split(',').filter(|o| V1_CONTROLLERS.contains(o)).map(String::from).collect();
+                let controllers: Vec<String> = super_opts
+                    .split(',')
+                    .filter(|o| V1_CONTROLLERS.contains(o) || o.starts_with("name="))
+                    .map(String::from)
+                    .collect();
                 if !controllers.is_empty() && !layout.v1.iter().any(|(c, _)| *c == controllers) {
                     layout.v1.push((controllers, PathBuf::from(mount_point)));
                 }
@@ -167,6 +186,9 @@ impl Cgroup {
         } else {
             for dir in self.dirs() {
                 fs::create_dir_all(dir).context(|| format!("creating cgroup {}", dir.display()))?;
+            }
+            if let Some(mount) = layout().v1_mount("cpuset") {
+                init_cpuset(mount, &self.rel)?;
             }
         }
         let Some(res) = resources else { return Ok(()) };
@@ -412,6 +434,26 @@ impl Cgroup {
         }
         Ok(())
     }
+}
+
+/// A new v1 cpuset has no CPUs and memory nodes, and a process cannot join it: copy them down
+/// from the parent at each level that lacks them.
+fn init_cpuset(mount: &Path, rel: &Path) -> Result<()> {
+    let mut parent = mount.to_path_buf();
+    for c in rel.components() {
+        let dir = parent.join(c);
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            let current = fs::read_to_string(dir.join(file)).unwrap_or_default();
+            if current.trim().is_empty() {
+                let value = fs::read_to_string(parent.join(file))
+                    .context(|| format!("reading {}", parent.join(file).display()))?;
+                fs::write(dir.join(file), value.trim())
+                    .context(|| format!("writing {}", dir.join(file).display()))?;
+            }
+        }
+        parent = dir;
+    }
+    Ok(())
 }
 
 /// Enables the memory, cpu and pids controllers for the children of every cgroup from `root`

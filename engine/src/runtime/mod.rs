@@ -45,6 +45,9 @@
 
 pub mod builtin;
 pub mod cgroup;
+#[cfg(test)]
+mod compare_tests;
+pub mod external;
 pub mod spec;
 #[cfg(test)]
 pub(crate) mod testutil;
@@ -69,9 +72,7 @@ use oci_spec::runtime::Spec;
 pub fn new_runtime(kind: RuntimeKind, config: &RuntimeConfig) -> Result<Box<dyn Runtime>> {
     match kind {
         RuntimeKind::Builtin => Ok(Box::new(builtin::Builtin::new(config)?)),
-        RuntimeKind::Runc | RuntimeKind::Crun => {
-            Err(Error::Unsupported(format!("the {kind} runtime is being built")))
-        }
+        RuntimeKind::Runc | RuntimeKind::Crun => Ok(Box::new(external::External::new(kind, config)?)),
     }
 }
 

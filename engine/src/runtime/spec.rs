@@ -596,6 +596,22 @@ struct GroupEntry {
     members: Vec<String>,
 }
 
+/// The home directory of `uid` in the root filesystem's /etc/passwd, `/` when it has none (as
+/// runc sets `HOME` for a process whose environment lacks it).
+pub fn home_dir(rootfs: &Path, uid: u32) -> String {
+    read_in_root(rootfs, "/etc/passwd")
+        .ok()
+        .flatten()
+        .and_then(|text| {
+            text.lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.get(2).and_then(|u| u.parse::<u32>().ok()) == Some(uid))
+                .and_then(|f| f.get(5).filter(|h| !h.is_empty()).map(|h| h.to_string()))
+        })
+        .unwrap_or_else(|| "/".to_string())
+}
+
 fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
     text.lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))

@@ -103,11 +103,6 @@ pub(super) enum Step {
         /// MS_PRIVATE, MS_SLAVE, ... (with MS_REC) applied after the mount.
         propagation: c_ulong,
     },
-    /// A read-only (or otherwise) remount of an earlier mount.
-    Remount {
-        target: CString,
-        flags: c_ulong,
-    },
     Symlink {
         target: CString,
         link: CString,
@@ -680,21 +675,6 @@ fn run_step(root: RawFd, step: &Step) -> Result<(), i32> {
             // SAFETY: closing our descriptor.
             unsafe { libc::close(fd) };
             result
-        }
-        Step::Remount { target, flags } => {
-            let fd = open_in_root(root, target, libc::O_PATH)?;
-            let mut buf = [0u8; 32];
-            let t = fd_path(&mut buf, fd);
-            // SAFETY: mount with NUL-terminated strings or NULL.
-            let r = unsafe { libc::mount(null, t.as_ptr(), null, *flags, NO_DATA) };
-            let e = errno();
-            // SAFETY: closing our descriptor.
-            unsafe { libc::close(fd) };
-            if r < 0 {
-                Err(e)
-            } else {
-                Ok(())
-            }
         }
         Step::Symlink { target, link } => {
             let (parent, name) = parent_in_root(root, link)?;

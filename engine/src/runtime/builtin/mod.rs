@@ -23,7 +23,9 @@ use serde::{Deserialize, Serialize};
 
 use self::child::{Create, Failure, Plan, ProcessPlan, RootfsPlan, Stage, Step};
 use super::cgroup::{layout, Cgroup};
-use super::spec::{clamp_rlimit, clean_relative, read_bundle, CAP_NAMES, CGROUP_PARENT, DEFAULT_PATH};
+use super::spec::{
+    clamp_rlimit, clean_relative, home_dir, read_bundle, CAP_NAMES, CGROUP_PARENT, DEFAULT_PATH,
+};
 use super::{CgroupStats, Runtime, RuntimeConfig, RuntimeKind, Started, Stdio};
 use crate::error::{Error, IoContext, Result};
 
@@ -92,7 +94,7 @@ fn write_state(path: &Path, bytes: &[u8]) -> Result<()> {
     fs::rename(&tmp, path).context(|| format!("renaming {} into place", tmp.display()))
 }
 
-fn validate_id(id: &str) -> Result<()> {
+pub(crate) fn validate_id(id: &str) -> Result<()> {
     if id.is_empty()
         || id.len() > 128
         || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
@@ -273,6 +275,10 @@ fn rootfs_steps(spec: &Spec, bundle: &Path, cgroup: &Cgroup) -> Result<(Vec<Step
             ("pts/ptmx", "dev/ptmx"),
             ("/proc/kcore", "dev/core"),
         ] {
+            // runc links /dev/core only where the kernel has /proc/kcore.
+            if link == "dev/core" && !Path::new("/proc/kcore").exists() {
+                continue;
+            }
             steps.push(Step::Symlink { target: cstring(target, "link")?, link: cstring(link, "link")? });
             what.push(format!("linking /{link} to {target}"));
         }
@@ -301,7 +307,6 @@ fn cgroup_steps(m: &Mount, cgroup: &Cgroup, steps: &mut Vec<Step>, what: &mut Ve
         what.push(format!("mounting cgroup2 on {}", base.display()));
         return Ok(());
     }
-    let ro = flags & libc::MS_RDONLY;
     steps.push(Step::Mount {
         source: Some(cstring("tmpfs", "")?),
         target: target.clone(),
@@ -324,11 +329,6 @@ fn cgroup_steps(m: &Mount, cgroup: &Cgroup, steps: &mut Vec<Step>, what: &mut Ve
             .unwrap_or_else(|| controllers.join(","));
         hierarchies.push((name, controllers.clone(), dir.clone()));
     }
-    if let Some(unified) = &layout.unified {
-        if let Some(dir) = cgroup.dirs().find(|d| d.starts_with(unified)) {
-            hierarchies.push(("unified".into(), Vec::new(), dir.to_path_buf()));
-        }
-    }
     for (name, controllers, dir) in hierarchies {
         let sub = base.join(&name);
         steps.push(Step::Mount {
@@ -348,10 +348,8 @@ fn cgroup_steps(m: &Mount, cgroup: &Cgroup, steps: &mut Vec<Step>, what: &mut Ve
             what.push(format!("linking {} to {name}", link.display()));
         }
     }
-    if ro != 0 {
-        steps.push(Step::Remount { target, flags: libc::MS_REMOUNT | flags });
-        what.push(format!("remounting {} read-only", base.display()));
-    }
+    // The tmpfs itself stays writable, as runc (and so Docker on cgroup v1) leaves it; the
+    // hierarchies in it are read-only.
     Ok(())
 }
 
@@ -405,6 +403,7 @@ struct Held {
 
 fn process_plan(
     process: &Process,
+    rootfs: &Path,
     stdio: &Stdio,
     terminal_socket: Option<RawFd>,
     bind_console: bool,
@@ -413,7 +412,11 @@ fn process_plan(
     let Some(cmd) = args.first().filter(|a| !a.is_empty()) else {
         return Err(Error::InvalidInput("no command specified".into()));
     };
-    let env = process.env().clone().unwrap_or_default();
+    let mut env = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        // As runc does: HOME from the user's passwd entry when the environment has none.
+        env.push(format!("HOME={}", home_dir(rootfs, process.user().uid())));
+    }
     let argv: Vec<CString> = args.iter().map(|a| cstring(a, "argument")).collect::<Result<_>>()?;
     let envp: Vec<CString> = env.iter().map(|e| cstring(e, "environment variable")).collect::<Result<_>>()?;
     let is_path = cmd.contains('/');
@@ -497,8 +500,9 @@ fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// Receives one descriptor sent with SCM_RIGHTS.
-fn recv_fd(sock: &OwnedFd) -> Result<OwnedFd> {
+/// Receives one descriptor sent with SCM_RIGHTS (the message body, e.g. runc's pty name, is
+/// left unread).
+pub(crate) fn recv_fd(sock: &OwnedFd) -> Result<OwnedFd> {
     #[repr(C, align(8))]
     struct Cmsg([u8; 64]);
     let mut cmsg_buf = Cmsg([0; 64]);
@@ -720,6 +724,10 @@ impl Runtime for Builtin {
         }
         let cgroup = Cgroup::new(&state.cgroups_path)?;
         let procs = cgroup.open_procs()?;
+        let rootfs = read_bundle(&state.bundle)
+            .ok()
+            .and_then(|spec| spec.root().as_ref().map(|r| state.bundle.join(r.path())))
+            .unwrap_or_default();
         let open_ns = |name: &str| -> Result<OwnedFd> {
             let p = format!("/proc/{}/ns/{name}", state.pid);
             fs::File::open(&p).map(OwnedFd::from).context(|| format!("opening {p}"))
@@ -755,7 +763,13 @@ impl Runtime for Builtin {
             join,
             unshare: 0,
             rootfs: None,
-            process: process_plan(process, &stdio, sock_child.as_ref().map(|s| s.as_raw_fd()), false)?,
+            process: process_plan(
+                process,
+                &rootfs,
+                &stdio,
+                sock_child.as_ref().map(|s| s.as_raw_fd()),
+                false,
+            )?,
         };
         let cmd = process.args().as_ref().and_then(|a| a.first().cloned()).unwrap_or_default();
         // The new process must be created in the container's PID namespace: switch this
@@ -895,7 +909,7 @@ impl Builtin {
                 hostname,
                 cwd: cstring(process.cwd().as_os_str().as_bytes(), "working directory")?,
             }),
-            process: process_plan(process, &stdio, sock_child.as_ref().map(|s| s.as_raw_fd()), true)?,
+            process: process_plan(process, rootfs, &stdio, sock_child.as_ref().map(|s| s.as_raw_fd()), true)?,
         };
         let cmd = process.args().as_ref().and_then(|a| a.first().cloned()).unwrap_or_default();
         let pid = spawn(clone_flags, &plan, error_read, error_write, &|f| {
