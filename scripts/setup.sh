@@ -29,6 +29,8 @@ PACKAGES=(busybox-static pkg-config ca-certificates)
 if [ "$WITH_TEST" = 1 ]; then
   # Peers the tests interoperate with and benchmarks compare against.
   PACKAGES+=(skopeo umoci oci-image-tool runc pigz hyperfine)
+  # The registry the pull/push tests run (distribution 2.8), and htpasswd for its Basic auth.
+  PACKAGES+=(docker-registry apache2-utils)
 fi
 if [ "$WITH_BENCH" = 1 ]; then
   PACKAGES+=(crun podman)
