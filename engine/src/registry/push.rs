@@ -192,7 +192,8 @@ async fn push_blob(ctx: &PushCtx, blob: &Descriptor) -> Result<BlobOutcome> {
     // answers 201 (mounted) or 202 (no mount: here is an upload session instead).
     let sources = ctx.engine.inner.registries.mount_sources(&digest, &ctx.registry, &ctx.path);
     let mut location = None;
-    for source in sources {
+    // One attempt: a refused mount already opens the upload session the blob goes to.
+    if let Some(source) = sources.into_iter().next() {
         let url_path = format!("{}/blobs/uploads/", ctx.path);
         let response = ctx
             .client()
@@ -210,7 +211,6 @@ async fn push_blob(ctx: &PushCtx, blob: &Descriptor) -> Result<BlobOutcome> {
             }
             StatusCode::ACCEPTED => {
                 location = Some(upload_location(ctx, &response).await?);
-                break;
             }
             _ => return Err(answer_error(response, &format!("mounting blob {digest} from {source}")).await),
         }
