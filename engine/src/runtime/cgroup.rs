@@ -42,6 +42,23 @@ const V1_CONTROLLERS: &[&str] = &[
     "misc",
 ];
 
+/// runc's default device rules: mknod of anything, and use of null, zero, full, random,
+/// urandom, tty, console, ptmx, the pty slaves and tun.
+const DEFAULT_ALLOWED_DEVICES: &[&str] = &[
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:1 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
+    "c 10:200 rwm",
+];
+
 /// How this machine's cgroups are mounted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
@@ -261,6 +278,11 @@ impl Cgroup {
             let line = if typ == "a" { "a".to_string() } else { format!("{typ} {major}:{minor} {access}") };
             let file = if rule.allow() { "devices.allow" } else { "devices.deny" };
             self.write("devices", file, &line)?;
+        }
+        // The devices every container has, allowed whatever the spec says (as runc does), so
+        // that a spec that denies everything still gets a working /dev/null.
+        for line in DEFAULT_ALLOWED_DEVICES {
+            self.write("devices", "devices.allow", line)?;
         }
         Ok(())
     }

@@ -333,8 +333,11 @@ fn set_caps(p: &ProcessPlan) -> ChildResult {
     // SAFETY: capset with a v3 header and two data structs, as the kernel expects.
     let r = unsafe { libc::syscall(libc::SYS_capset, &header as *const Header, data.as_ptr()) };
     check(r as c_int, Stage::Capabilities, 200)?;
+    // The kernel allows ambient only what is both permitted and inheritable; runc skips the
+    // rest (its default spec asks for ambient caps without inheritable ones), and so do we.
+    let ambient = p.ambient & p.permitted & p.inheritable;
     for cap in 0..=p.last_cap {
-        if p.ambient & (1u64 << cap) != 0 {
+        if ambient & (1u64 << cap) != 0 {
             // SAFETY: prctl with integer arguments.
             let r = unsafe {
                 libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE as c_ulong, cap as c_ulong, 0, 0)

@@ -247,9 +247,14 @@ fn rootfs_steps(spec: &Spec, bundle: &Path, cgroup: &Cgroup) -> Result<(Vec<Step
         }
     }
     if has_dev {
-        for d in
-            spec.linux().as_ref().and_then(|l| l.devices().as_ref()).map(|v| v.as_slice()).unwrap_or_default()
-        {
+        let spec_devices = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.devices().as_ref())
+            .map(|v| v.as_slice())
+            .unwrap_or_default();
+        let mut devices: Vec<(PathBuf, libc::mode_t, u32, u32, u32, u32)> = Vec::new();
+        for d in spec_devices {
             let kind = match d.typ().as_str() {
                 "c" | "u" => libc::S_IFCHR,
                 "b" => libc::S_IFBLK,
@@ -257,14 +262,31 @@ fn rootfs_steps(spec: &Spec, bundle: &Path, cgroup: &Cgroup) -> Result<(Vec<Step
                 other => return Err(Error::InvalidInput(format!("invalid device type {other:?}"))),
             };
             let mode = kind | d.file_mode().unwrap_or(0o666);
+            let (major, minor) = (d.major() as u32, d.minor() as u32);
+            devices.push((d.path().clone(), mode, major, minor, d.uid().unwrap_or(0), d.gid().unwrap_or(0)));
+        }
+        // Every container gets these, whatever the spec lists (runc's default devices).
+        for (path, major, minor) in [
+            ("/dev/null", 1, 3),
+            ("/dev/zero", 1, 5),
+            ("/dev/full", 1, 7),
+            ("/dev/random", 1, 8),
+            ("/dev/urandom", 1, 9),
+            ("/dev/tty", 5, 0),
+        ] {
+            if !devices.iter().any(|d| d.0 == Path::new(path)) {
+                devices.push((PathBuf::from(path), libc::S_IFCHR | 0o666, major, minor, 0, 0));
+            }
+        }
+        for (path, mode, major, minor, uid, gid) in devices {
             steps.push(Step::Mknod {
-                path: rel_cstring(d.path())?,
+                path: rel_cstring(&path)?,
                 mode,
-                dev: libc::makedev(d.major() as u32, d.minor() as u32),
-                uid: d.uid().unwrap_or(0),
-                gid: d.gid().unwrap_or(0),
+                dev: libc::makedev(major, minor),
+                uid,
+                gid,
             });
-            what.push(format!("creating device {}", d.path().display()));
+            what.push(format!("creating device {}", path.display()));
         }
         // The links every Linux program expects in /dev (runc's set).
         for (target, link) in [
