@@ -368,6 +368,11 @@ fn short(id: &str) -> &str {
 /// Turns the flags into the request. Errors are the CLI's (bad flag values).
 fn container_config(args: &CreateArgs) -> Result<ContainerConfig, String> {
     let (image, cmd) = args.image_and_command.split_first().ok_or("\"run\" requires at least 1 argument")?;
+    // The image and command take hyphen values (the command's own flags), so an unknown flag
+    // before the image lands here.
+    if image.starts_with('-') {
+        return Err(format!("unknown flag: {image}"));
+    }
     let lookup = |k: &str| std::env::var(k).ok();
     let mut env = Vec::new();
     // As Docker: env files first, then -e, so that -e wins.
@@ -827,15 +832,15 @@ const PS_FIELDS: [(&str, &str); 10] = [
 const PS_TABLE: &str =
     "table {{.ID}}\\t{{.Image}}\\t{{.Command}}\\t{{.RunningFor}}\\t{{.Status}}\\t{{.Ports}}\\t{{.Names}}";
 
-/// Go's `strconv.Quote` for the COMMAND column, then Docker's 20-character ellipsis.
+/// The COMMAND column: Docker's 20-character ellipsis, then Go's `strconv.Quote` (Rust's
+/// debug quoting escapes the same characters for what commands hold).
 fn command_cell(command: &str, no_trunc: bool) -> String {
-    let quoted = format!("{command:?}");
-    if no_trunc || quoted.chars().count() <= 20 {
-        return quoted;
+    if no_trunc || command.chars().count() <= 20 {
+        return format!("{command:?}");
     }
-    let mut cut: String = quoted.chars().take(19).collect();
+    let mut cut: String = command.chars().take(19).collect();
     cut.push('…');
-    cut
+    format!("{cut:?}")
 }
 
 /// `berth ps`.
@@ -1274,8 +1279,9 @@ mod tests {
     fn command_column() {
         assert_eq!(command_cell("sh", false), "\"sh\"");
         assert_eq!(command_cell("sh -c 'echo \"hi\"'", true), "\"sh -c 'echo \\\"hi\\\"'\"");
-        assert_eq!(command_cell("sleep 1000000000000000", false), "\"sleep 100000000000…");
-        assert_eq!(command_cell("sleep 1000000000000000", false).chars().count(), 20);
+        assert_eq!(command_cell("sleep 1000000000000000", false), "\"sleep 1000000000000…\"");
+        assert_eq!(command_cell("sleep 1000000000000000", false).chars().count(), 22);
+        assert_eq!(command_cell("sleep 1000000000000000", true), "\"sleep 1000000000000000\"");
     }
 
     #[test]
