@@ -28,8 +28,17 @@ async fn open(socket: &Path, request: &Request) -> Result<(BufReader<OwnedReadHa
     let (read, mut write) = stream.into_split();
     let mut line = serde_json::to_vec(request).expect("requests serialise");
     line.push(b'\n');
-    write.write_all(&line).await.map_err(|e| Error::io(format!("writing to {}", socket.display()), e))?;
+    write.write_all(&line).await.map_err(|e| io_error(socket, "writing to", e))?;
     Ok((BufReader::new(read), write))
+}
+
+/// A monitor that exits while a request is on its way resets the connection: that is a
+/// monitor that is gone, not an I/O failure.
+fn io_error(socket: &Path, doing: &str, e: std::io::Error) -> Error {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => monitor_gone(socket),
+        _ => Error::io(format!("{doing} {}", socket.display()), e),
+    }
 }
 
 fn monitor_gone(socket: &Path) -> Error {
@@ -43,7 +52,7 @@ async fn read_reply(reader: &mut BufReader<OwnedReadHalf>, socket: &Path) -> Res
         .map_err(|_| {
             Error::Runtime(format!("the container's monitor did not answer ({})", socket.display()))
         })?
-        .map_err(|e| Error::io(format!("reading from {}", socket.display()), e))?;
+        .map_err(|e| io_error(socket, "reading from", e))?;
     if n == 0 {
         return Err(monitor_gone(socket));
     }
@@ -61,12 +70,14 @@ pub(crate) async fn request(socket: &Path, request: &Request) -> Result<i32> {
     }
 }
 
-/// Opens a state watch: the monitor's current state, then one line per change.
-pub(crate) async fn watch(socket: &Path) -> Result<tokio::io::Lines<BufReader<OwnedReadHalf>>> {
+/// Opens a state watch: the monitor's current state, then one line per change. Keep the write
+/// half: dropping it shuts the connection down for writing, which the monitor takes for a
+/// client that left.
+pub(crate) async fn watch(
+    socket: &Path,
+) -> Result<(tokio::io::Lines<BufReader<OwnedReadHalf>>, OwnedWriteHalf)> {
     let (reader, write) = open(socket, &Request::Watch).await?;
-    // The write half is not needed; the monitor ends the stream when it exits.
-    drop(write);
-    Ok(reader.lines())
+    Ok((reader.lines(), write))
 }
 
 /// Opens an attach (`Request::Attach`) or exec (`Request::Exec`) session.

@@ -22,7 +22,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use super::events::{ContainerAction, ContainerEvent, EngineEvent};
 use super::session::ProcessSession;
-use super::store::{read_state_file, validate_name, ContainerRecord};
+use super::store::{read_state_file, validate_name, ContainerRecord, Seen};
 use super::{client, logs, top, LogOptions, LogStream, WaitCondition};
 use crate::error::{Error, IoContext, Result};
 use crate::monitor::protocol::{MonitorConfig, Request, RunState};
@@ -34,6 +34,8 @@ use crate::{fsutil, Engine, EngineInner};
 const DEFAULT_STOP_TIMEOUT: u32 = 10;
 /// How long a SIGKILLed container may take to be reported gone.
 const KILL_WAIT: Duration = Duration::from_secs(30);
+/// How long a monitor may take to answer a watch with its state.
+const WATCH_ANSWER: Duration = Duration::from_secs(5);
 /// How often a waiter re-reads the state file when no task follows the container's monitor.
 const STATE_POLL: Duration = Duration::from_millis(200);
 
@@ -75,7 +77,10 @@ impl Engine {
             let socket = self.ensure_monitor(&record).await?;
             match client::request(&socket, &Request::Start).await {
                 Ok(_) => break,
-                Err(Error::Runtime(m)) if attempts < 3 && m.contains("monitor is not running") => continue,
+                Err(Error::Runtime(m)) if attempts < 20 && m.contains("monitor is not running") => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -101,7 +106,8 @@ impl Engine {
         let timeout = Duration::from_secs(timeout.unwrap_or(record.stop_timeout).into());
         let signal = if state.status == ContainerStatus::Restarting { 0 } else { record.stop_signal };
         match client::request(&socket, &Request::Kill { signal, stop: true }).await {
-            Ok(_) | Err(Error::Conflict(_)) => {}
+            // Not running any more, or a monitor that is finishing: the state tells.
+            Ok(_) | Err(Error::Conflict(_)) | Err(Error::Runtime(_)) => {}
             Err(e) => return Err(e),
         }
         if signal != 0 {
@@ -109,7 +115,7 @@ impl Engine {
         }
         if self.wait_until(&record.id, Some(timeout), |s| !is_live(s)).await.is_none() {
             match client::request(&socket, &Request::Kill { signal: libc::SIGKILL, stop: true }).await {
-                Ok(_) | Err(Error::Conflict(_)) => {}
+                Ok(_) | Err(Error::Conflict(_)) | Err(Error::Runtime(_)) => {}
                 Err(e) => return Err(e),
             }
             self.emit(record, ContainerAction::Kill { signal: libc::SIGKILL.to_string() });
@@ -224,7 +230,7 @@ impl Engine {
         if let Some(sender) =
             self.inner.containers.states.lock().unwrap_or_else(|p| p.into_inner()).remove(&id)
         {
-            sender.send_replace(None);
+            sender.send_modify(|seen| seen.removed = true);
         }
         self.emit(record, ContainerAction::Destroy);
         Ok(())
@@ -238,21 +244,19 @@ impl Engine {
         if self.socket_alive(&id).await {
             self.ensure_watcher(&id);
         }
-        let code = |s: &Option<RunState>, fallback: &RunState| WaitResult {
-            status_code: s.as_ref().map(|s| s.exit_code).unwrap_or(fallback.exit_code),
-        };
         let last = match condition {
             WaitCondition::NotRunning => self.wait_until(&id, None, |s| !is_live(s)).await,
             WaitCondition::NextExit => {
                 let before = current.finished_at;
                 self.wait_until(&id, None, move |s| {
-                    s.as_ref().is_none_or(|s| s.finished_at != before && !s.is_live())
+                    s.removed || (s.state.finished_at != before && !s.state.is_live())
                 })
                 .await
             }
-            WaitCondition::Removed => self.wait_until(&id, None, Option::is_none).await,
+            WaitCondition::Removed => self.wait_until(&id, None, |s| s.removed).await,
         };
-        Ok(code(&last.flatten(), &current))
+        let state = last.map(|seen| seen.state).unwrap_or(current);
+        Ok(WaitResult { status_code: state.exit_code })
     }
 
     /// `berth inspect CONTAINER`.
@@ -436,8 +440,19 @@ impl Engine {
         let _guard = lock.lock().await;
         let id = record.id.clone();
         self.blocking(move |inner| ensure_mounted(inner, &id)).await?;
-        let socket = self.ensure_monitor(&record).await?;
-        client::session(&socket, &Request::Attach { stdin: true }, record.id.clone(), record.config.tty).await
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let socket = self.ensure_monitor(&record).await?;
+            let request = Request::Attach { stdin: true };
+            match client::session(&socket, &request, record.id.clone(), record.config.tty).await {
+                // A monitor that was just finishing: a new one serves the next run.
+                Err(Error::Runtime(m)) if attempts < 20 && m.contains("monitor is not running") => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                result => return result,
+            }
+        }
     }
 
     /// Runs another process in a running container. The container's monitor starts and owns
@@ -525,24 +540,24 @@ impl Engine {
         });
     }
 
-    /// A receiver of the container's run state (`None` once removed).
-    fn subscribe_state(&self, id: &str) -> watch::Receiver<Option<RunState>> {
+    /// A receiver of the container's run state.
+    fn subscribe_state(&self, id: &str) -> watch::Receiver<Seen> {
         let store = &self.inner.containers;
         let mut states = store.states.lock().unwrap_or_else(|p| p.into_inner());
         states
             .entry(id.to_string())
-            .or_insert_with(|| watch::channel(Some(store.read_state(id))).0)
+            .or_insert_with(|| watch::channel(Seen { state: store.read_state(id), removed: false }).0)
             .subscribe()
     }
 
-    /// Waits until `done` holds for the container's state, at most `timeout`. Returns the state
-    /// that satisfied it (`Some(None)`: the container was removed), or `None` on timeout.
+    /// Waits until `done` holds for what was seen of the container, at most `timeout`. Returns
+    /// what satisfied it, or `None` on timeout.
     async fn wait_until(
         &self,
         id: &str,
         timeout: Option<Duration>,
-        done: impl Fn(&Option<RunState>) -> bool,
-    ) -> Option<Option<RunState>> {
+        done: impl Fn(&Seen) -> bool,
+    ) -> Option<Seen> {
         let mut rx = self.subscribe_state(id);
         let wait = async {
             loop {
@@ -553,7 +568,9 @@ impl Engine {
                 tokio::select! {
                     changed = rx.changed() => {
                         if changed.is_err() {
-                            return None;
+                            // The sender went with the container.
+                            let last = rx.borrow().clone();
+                            return Seen { state: last.state, removed: true };
                         }
                     }
                     _ = tokio::time::sleep(STATE_POLL) => {
@@ -563,7 +580,7 @@ impl Engine {
                             .unwrap_or_else(|p| p.into_inner()).contains(id);
                         if !followed {
                             if self.inner.containers.get(id).is_none() {
-                                return None;
+                                return Seen { state: current.state, removed: true };
                             }
                             let state = self.inner.containers.read_state(id);
                             observe(&self.inner, id, state);
@@ -747,12 +764,32 @@ fn spawn_monitor(inner: &EngineInner, record: &ContainerRecord) -> Result<()> {
 
 /// Follows a monitor's state lines until it exits, then settles what it left.
 async fn follow_monitor(weak: Weak<EngineInner>, id: String, socket: PathBuf) {
-    if let Ok(mut lines) = client::watch(&socket).await {
-        while let Ok(Some(line)) = lines.next_line().await {
-            let Ok(state) = serde_json::from_str::<RunState>(&line) else { continue };
-            let Some(inner) = weak.upgrade() else { return };
-            observe(&inner, &id, state);
+    // A watch that ends or stays silent while the monitor still answers is opened again: only
+    // a monitor that is gone ends the following.
+    for _ in 0..20 {
+        if let Ok((mut lines, _write)) = client::watch(&socket).await {
+            // The monitor answers a watch with its current state at once.
+            let mut first = true;
+            loop {
+                let next = if first {
+                    match tokio::time::timeout(WATCH_ANSWER, lines.next_line()).await {
+                        Ok(next) => next,
+                        Err(_) => break,
+                    }
+                } else {
+                    lines.next_line().await
+                };
+                first = false;
+                let Ok(Some(line)) = next else { break };
+                let Ok(state) = serde_json::from_str::<RunState>(&line) else { continue };
+                let Some(inner) = weak.upgrade() else { return };
+                observe(&inner, &id, state);
+            }
         }
+        if client::connect(&socket).await.is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let Some(inner) = weak.upgrade() else { return };
     let engine = Engine { inner };
@@ -815,25 +852,28 @@ fn settle_dead_monitor(inner: &EngineInner, id: &str) -> Option<RunState> {
     Some(state)
 }
 
-/// Records a new state and emits the events its change means (die, oom, restart).
+/// Records a new state and emits the events its change means (die, oom, restart), before
+/// waiters see the state, so that a waiter finds the events of what it waited for.
 fn observe(inner: &EngineInner, id: &str, new: RunState) {
     let store = &inner.containers;
-    let previous = {
-        let mut states = store.states.lock().unwrap_or_else(|p| p.into_inner());
-        let sender = states.entry(id.to_string()).or_insert_with(|| watch::channel(None).0);
-        sender.send_replace(Some(new.clone()))
+    let mut states = store.states.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(sender) = states.get(id) else {
+        states.insert(id.to_string(), watch::channel(Seen { state: new, removed: false }).0);
+        return;
     };
-    let Some(previous) = previous else { return };
-    let Some(record) = store.get(id) else { return };
-    if new.finished_at.is_some() && new.finished_at != previous.finished_at {
-        if new.oom_killed {
-            emit(inner, &record, ContainerAction::Oom);
+    let previous = sender.borrow().state.clone();
+    if let Some(record) = store.get(id) {
+        if new.finished_at.is_some() && new.finished_at != previous.finished_at {
+            if new.oom_killed {
+                emit(inner, &record, ContainerAction::Oom);
+            }
+            emit(inner, &record, ContainerAction::Die { exit_code: new.exit_code });
         }
-        emit(inner, &record, ContainerAction::Die { exit_code: new.exit_code });
+        if new.restart_count > previous.restart_count && new.status == ContainerStatus::Running {
+            emit(inner, &record, ContainerAction::Restart);
+        }
     }
-    if new.restart_count > previous.restart_count && new.status == ContainerStatus::Running {
-        emit(inner, &record, ContainerAction::Restart);
-    }
+    sender.send_replace(Seen { state: new, removed: false });
 }
 
 fn emit(inner: &EngineInner, record: &ContainerRecord, action: ContainerAction) {
@@ -885,8 +925,8 @@ pub(crate) fn recover(engine: &Engine) {
     }
 }
 
-fn is_live(state: &Option<RunState>) -> bool {
-    state.as_ref().is_some_and(RunState::is_live)
+fn is_live(seen: &Seen) -> bool {
+    !seen.removed && seen.state.is_live()
 }
 
 fn rfc3339(time: chrono::DateTime<Utc>) -> String {

@@ -19,6 +19,13 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::monitor::protocol::RunState;
 
+/// The last run state the daemon saw of a container, and whether it was removed since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Seen {
+    pub state: RunState,
+    pub removed: bool,
+}
+
 /// What the engine keeps about a container besides its run state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContainerRecord {
@@ -66,8 +73,8 @@ pub struct ContainerStore {
     run_dir: PathBuf,
     records: Mutex<BTreeMap<String, ContainerRecord>>,
     pub(crate) events: broadcast::Sender<EngineEvent>,
-    /// Last known run state of each container that someone watched; `None` once removed.
-    pub(crate) states: Mutex<HashMap<String, watch::Sender<Option<RunState>>>>,
+    /// Last known run state of each container that someone watched.
+    pub(crate) states: Mutex<HashMap<String, watch::Sender<Seen>>>,
     /// Containers with a task following their monitor.
     pub(crate) watchers: Mutex<HashSet<String>>,
     /// Previous CPU sample per container, for `cpu_percent`.
@@ -202,9 +209,9 @@ impl ContainerStore {
         let mut records = self.lock();
         let mut record = records.get(id).cloned().ok_or_else(|| Error::ContainerNotFound(id.to_string()))?;
         if record.name == new_name {
-            return Err(Error::Conflict(format!(
-                "Renaming a container with the same name as its current name"
-            )));
+            return Err(Error::Conflict(
+                "Renaming a container with the same name as its current name".into(),
+            ));
         }
         check_name_free(&records, new_name)?;
         let old = std::mem::replace(&mut record.name, new_name.to_string());
