@@ -559,6 +559,10 @@ impl Engine {
         done: impl Fn(&Seen) -> bool,
     ) -> Option<Seen> {
         let mut rx = self.subscribe_state(id);
+        // The state file may be ahead of the watch: start from it.
+        if self.inner.containers.get(id).is_some() {
+            observe(&self.inner, id, self.inner.containers.read_state(id));
+        }
         let wait = async {
             loop {
                 let current = rx.borrow_and_update().clone();
@@ -845,6 +849,7 @@ fn settle_dead_monitor(inner: &EngineInner, id: &str) -> Option<RunState> {
         state.error = "the container's monitor exited unexpectedly".into();
     }
     state.monitor_pid = 0;
+    state.seq += 1;
     let json = serde_json::to_vec_pretty(&state).expect("state serialises");
     if let Err(e) = fsutil::write_atomic(&paths.state, &json) {
         tracing::warn!(container = %id, error = %e, "recording a dead monitor");
@@ -862,6 +867,10 @@ fn observe(inner: &EngineInner, id: &str, new: RunState) {
         return;
     };
     let previous = sender.borrow().state.clone();
+    if new.seq <= previous.seq && previous.seq != 0 {
+        // Already seen (or older than what was seen: a watch line behind the state file).
+        return;
+    }
     if let Some(record) = store.get(id) {
         if new.finished_at.is_some() && new.finished_at != previous.finished_at {
             if new.oom_killed {

@@ -76,6 +76,10 @@ pub struct RunState {
     pub monitor_pid: i32,
     /// Stopped or killed by the user: the restart policy does not apply to this exit.
     pub stopped_by_user: bool,
+    /// Incremented on every write, so that a reader can tell a newer state from an older one
+    /// (the state file and the watch lines race).
+    #[serde(default)]
+    pub seq: u64,
 }
 
 impl RunState {
@@ -92,6 +96,7 @@ impl RunState {
             restart_count: 0,
             monitor_pid: 0,
             stopped_by_user: false,
+            seq: 0,
         }
     }
 

@@ -78,6 +78,7 @@ pub fn run(dir: &Path) -> Result<()> {
     if let Some(mut ready) = ready {
         let _ = ready.write_all(b"ok\n");
     }
+    release_file_pages();
     let result = monitor.serve();
     monitor.finish();
     result
@@ -717,6 +718,7 @@ impl Monitor {
                 self.state.error.clear();
                 self.state.stopped_by_user = false;
                 self.started_at = Some(Instant::now());
+                release_file_pages();
             }
             Err(e) => {
                 let code = match e {
@@ -1031,6 +1033,7 @@ impl Monitor {
     }
 
     fn save_state(&mut self) -> Result<()> {
+        self.state.seq += 1;
         let json = serde_json::to_vec_pretty(&self.state).expect("state serialises");
         fsutil::write_atomic(&self.config.state, &json)?;
         let state = self.state.clone();
@@ -1064,4 +1067,50 @@ impl Monitor {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
+}
+
+/// Drops this process's mappings of read-only file pages (program and library code, read-only
+/// data) that are not copies: they stay in the page cache and fault back in when used.
+///
+/// Set-up and a container start touch a lot of the program (runtime, JSON, errors) that the
+/// idle poll loop never runs again; without this those pages stay mapped for the container's
+/// whole life, and with one monitor per container they add up. Only mappings without any
+/// private (copied) page are touched, so no content is lost: for a read-only private file
+/// mapping `MADV_DONTNEED` just unmaps page-cache pages.
+fn release_file_pages() {
+    let Ok(smaps) = fs::read_to_string("/proc/self/smaps") else { return };
+    let release = |mapping: Option<(usize, usize, bool)>, anonymous: u64| {
+        if let Some((start, end, true)) = mapping {
+            if anonymous == 0 {
+                unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+            }
+        }
+    };
+    let mut current: Option<(usize, usize, bool)> = None;
+    let mut anonymous = 0u64;
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let Some(first) = fields.next() else { continue };
+        if let Some((start, end)) = first.split_once('-') {
+            if let (Ok(start), Ok(end)) = (usize::from_str_radix(start, 16), usize::from_str_radix(end, 16)) {
+                release(current.take(), anonymous);
+                anonymous = 0;
+                let perms = fields.next().unwrap_or("");
+                let inode = fields.nth(2).unwrap_or("0");
+                let path = fields.next().unwrap_or("");
+                // Read-only, private, backed by a file (not [vdso], not anonymous memory).
+                let candidate = perms.starts_with('r')
+                    && !perms.contains('w')
+                    && perms.ends_with('p')
+                    && inode != "0"
+                    && path.starts_with('/');
+                current = Some((start, end, candidate));
+                continue;
+            }
+        }
+        if first == "Anonymous:" {
+            anonymous = fields.next().and_then(|v| v.parse().ok()).unwrap_or(u64::MAX);
+        }
+    }
+    release(current, anonymous);
 }
