@@ -403,3 +403,102 @@ fn the_api_streams_pull_and_push_progress_as_json_lines() {
         daemon.http("POST", "/api/v1/images/pull", &[("Content-Type", "application/json")], body.as_bytes());
     assert_eq!(answer.status, 400);
 }
+
+#[test]
+fn a_corrupt_layer_is_refused_by_name_and_nothing_of_it_is_kept() {
+    let registry = Registry::start();
+    let source = Daemon::start();
+    import_big(&source, "big:1", 4 << 20, "x");
+    let pushed = format!("{}/bad/big:1", registry.host());
+    source.berth(&["tag", "big:1", &pushed]).ok();
+    source.berth(&["push", &pushed]).ok();
+    let layer = inspect(&source, "big:1")["layers"][0]["digest"].as_str().unwrap().to_string();
+
+    // One byte of file content flipped: the tar still parses, the digests do not match.
+    let proxy = CuttingProxy::corrupting(registry.port(), &layer, 2 << 20);
+    let daemon = Daemon::start();
+    let out = daemon.berth(&["pull", &format!("{}/bad/big:1", proxy.host())]).fails_with("digest mismatch");
+    assert!(
+        out.stderr.contains(&format!("layer {layer}")),
+        "the error does not name the layer: {}",
+        out.stderr
+    );
+    assert!(berth_tests::image_ids(&daemon).is_empty());
+    let hex = layer.strip_prefix("sha256:").unwrap();
+    assert!(!daemon.root().join("blobs/sha256").join(hex).exists());
+    assert_eq!(std::fs::read_dir(daemon.root().join("snapshots/layers")).unwrap().count(), 0);
+    assert_no_leftovers(&daemon);
+}
+
+/// Writes `bytes` as a blob of the OCI layout `dir`; returns its digest.
+fn layout_blob(dir: &Path, bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let hex = hex::encode(sha2::Sha256::digest(bytes));
+    std::fs::write(dir.join("blobs/sha256").join(&hex), bytes).unwrap();
+    format!("sha256:{hex}")
+}
+
+#[test]
+fn an_image_index_gives_this_platform_or_the_one_asked_for() {
+    let registry = Registry::start();
+    let source = Daemon::start();
+    import_busybox(&source, "busybox:latest");
+    // An OCI layout of busybox, with an index listing its manifest for two platforms.
+    let layout = source.dir().join("layout");
+    source.berth(&["save", "-o", &format!("{}/", layout.display()), "busybox"]).ok();
+    let top: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let manifest = &top["manifests"][0];
+    let entry = |arch: &str| {
+        serde_json::json!({
+            "mediaType": manifest["mediaType"], "digest": manifest["digest"], "size": manifest["size"],
+            "platform": {"os": "linux", "architecture": arch},
+        })
+    };
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [entry("arm64"), entry("amd64")],
+    });
+    let index_bytes = serde_json::to_vec(&index).unwrap();
+    let index_digest = layout_blob(&layout, &index_bytes);
+    let new_top = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.index.v1+json", "digest": index_digest,
+            "size": index_bytes.len(), "annotations": {"org.opencontainers.image.ref.name": "multi"},
+        }],
+    });
+    std::fs::write(layout.join("index.json"), serde_json::to_vec(&new_top).unwrap()).unwrap();
+    let reference = format!("{}/multi/busybox:1", registry.host());
+    skopeo(&[
+        "copy",
+        "--all",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:multi", layout.display()),
+        &format!("docker://{reference}"),
+    ]);
+
+    // skopeo compresses the layer on the way, so the registry's index and manifest are its own.
+    let raw = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false", &format!("docker://{reference}")])
+        .output()
+        .unwrap();
+    let pushed_index: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
+    let pushed_index_digest = {
+        use sha2::Digest;
+        format!("sha256:{}", hex::encode(sha2::Sha256::digest(&raw.stdout)))
+    };
+    assert_eq!(pushed_index["manifests"].as_array().unwrap().len(), 2);
+
+    let daemon = Daemon::start();
+    let out = daemon.berth(&["pull", &reference]).ok();
+    assert!(out.stdout.contains(&format!("Digest: {pushed_index_digest}")), "{}", out.stdout);
+    let image = inspect(&daemon, &reference);
+    assert_eq!(image["manifest_digest"], pushed_index["manifests"][1]["digest"], "not the amd64 entry");
+    assert_eq!(image["id"], inspect(&source, "busybox")["id"]);
+    daemon.berth(&["pull", "--platform", "linux/arm64", &reference]).ok();
+    daemon
+        .berth(&["pull", "--platform", "linux/s390x", &reference])
+        .fails_with("no matching manifest for linux/s390x");
+}

@@ -412,9 +412,17 @@ pub enum AfterCut {
     CutAll,
 }
 
+/// What the proxy does to the downloads of the blob it watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// The first download is cut after `after` bytes of body; later ones as `then` says.
+    Cut { after: u64, then: AfterCut },
+    /// Every download has the body byte at `at` flipped (a registry serving corrupt data).
+    Flip { at: u64 },
+}
+
 /// A TCP proxy in front of a registry, one request per connection (it adds
-/// `Connection: close`). The first `GET` of a blob whose path contains `blob` is cut after
-/// `cut_after` bytes of body; what happens to later ones is `after`.
+/// `Connection: close`), that breaks the downloads of one blob: cut short, or corrupted.
 pub struct CuttingProxy {
     port: u16,
     stop: Arc<AtomicBool>,
@@ -425,7 +433,18 @@ pub struct CuttingProxy {
 }
 
 impl CuttingProxy {
+    /// The first `GET` of a blob whose path contains `blob` is cut after `cut_after` bytes of
+    /// body; what happens to later ones is `after`.
     pub fn start(upstream_port: u16, blob: &str, cut_after: u64, after: AfterCut) -> CuttingProxy {
+        Self::with_fault(upstream_port, blob, Fault::Cut { after: cut_after, then: after })
+    }
+
+    /// Every `GET` of the blob passes whole, with the body byte at `at` flipped.
+    pub fn corrupting(upstream_port: u16, blob: &str, at: u64) -> CuttingProxy {
+        Self::with_fault(upstream_port, blob, Fault::Flip { at })
+    }
+
+    fn with_fault(upstream_port: u16, blob: &str, fault: Fault) -> CuttingProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding the proxy");
         listener.set_nonblocking(true).expect("nonblocking");
         let port = listener.local_addr().expect("addr").port();
@@ -440,7 +459,7 @@ impl CuttingProxy {
                     Ok((client, _)) => {
                         let (gets, cuts, blob) = (gets2.clone(), cuts2.clone(), blob.clone());
                         workers.push(std::thread::spawn(move || {
-                            let _ = proxy_one(client, upstream_port, &blob, cut_after, after, &gets, &cuts);
+                            let _ = proxy_one(client, upstream_port, &blob, fault, &gets, &cuts);
                         }));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
@@ -477,8 +496,7 @@ fn proxy_one(
     client: TcpStream,
     upstream_port: u16,
     blob: &str,
-    cut_after: u64,
-    after: AfterCut,
+    fault: Fault,
     gets: &Mutex<Vec<Option<String>>>,
     cuts: &AtomicUsize,
 ) -> std::io::Result<()> {
@@ -495,10 +513,10 @@ fn proxy_one(
     let cut_at = if is_blob_get {
         gets.lock().unwrap().push(range);
         let first = cuts.load(Ordering::SeqCst) == 0;
-        match (first, after) {
-            (true, _) => Some(cut_after),
-            (false, AfterCut::CutAll) => Some(0),
-            (false, AfterCut::PassThrough) => None,
+        match (fault, first) {
+            (Fault::Cut { after, .. }, true) => Some(after),
+            (Fault::Cut { then: AfterCut::CutAll, .. }, false) => Some(0),
+            (Fault::Cut { then: AfterCut::PassThrough, .. }, false) | (Fault::Flip { .. }, _) => None,
         }
     } else {
         None
@@ -536,6 +554,11 @@ fn proxy_one(
             return Ok(());
         }
         let mut n = n as u64;
+        if let (true, Fault::Flip { at }) = (is_blob_get, fault) {
+            if (sent..sent + n).contains(&at) {
+                buf[(at - sent) as usize] ^= 0x55;
+            }
+        }
         if let Some(limit) = cut_at {
             if sent + n >= limit {
                 n = limit - sent;

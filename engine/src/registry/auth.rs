@@ -42,13 +42,13 @@ impl Credentials {
     }
 }
 
-#[derive(Default, Serialize, Deserialize)]
+#[derive(Default, Clone, Serialize, Deserialize)]
 struct AuthFile {
     #[serde(default)]
     auths: BTreeMap<String, AuthEntry>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct AuthEntry {
     auth: String,
 }
@@ -56,8 +56,10 @@ struct AuthEntry {
 /// The credentials file.
 pub struct CredentialStore {
     path: PathBuf,
-    /// Serialises read-modify-write cycles of the file.
-    lock: Mutex<()>,
+    /// Serialises read-modify-write cycles of the file, and holds what it last read or wrote:
+    /// every registry request asks for credentials, and the async reactor should not read a
+    /// file each time.
+    lock: Mutex<Option<AuthFile>>,
 }
 
 impl std::fmt::Debug for CredentialStore {
@@ -69,7 +71,7 @@ impl std::fmt::Debug for CredentialStore {
 impl CredentialStore {
     /// The store under `<root>/registry/`; the directory is created (0700) on first write.
     pub fn new(root: &Path) -> CredentialStore {
-        CredentialStore { path: root.join("registry").join("auth.json"), lock: Mutex::new(()) }
+        CredentialStore { path: root.join("registry").join("auth.json"), lock: Mutex::new(None) }
     }
 
     fn read(&self) -> Result<AuthFile> {
@@ -90,8 +92,11 @@ impl CredentialStore {
 
     /// The credentials stored for `server`, if any.
     pub fn get(&self, server: &str) -> Result<Option<Credentials>> {
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let file = self.read()?;
+        let mut cached = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let file = match &*cached {
+            Some(file) => file,
+            None => cached.insert(self.read()?),
+        };
         let Some(entry) = file.auths.get(server) else { return Ok(None) };
         let bad =
             || Error::InvalidInput(format!("corrupt credentials for {server} in {}", self.path.display()));
@@ -103,25 +108,28 @@ impl CredentialStore {
 
     /// Stores (or replaces) the credentials for `server`.
     pub fn set(&self, server: &str, credentials: &Credentials) -> Result<()> {
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cached = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut file = self.read()?;
         let raw = format!("{}:{}", credentials.username, credentials.password);
         file.auths.insert(
             server.to_string(),
             AuthEntry { auth: base64::engine::general_purpose::STANDARD.encode(raw) },
         );
-        self.write(&file)
+        self.write(&file)?;
+        *cached = Some(file);
+        Ok(())
     }
 
     /// Removes the credentials for `server`; returns whether there were any.
     pub fn remove(&self, server: &str) -> Result<bool> {
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cached = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut file = self.read()?;
-        if file.auths.remove(server).is_none() {
-            return Ok(false);
+        let removed = file.auths.remove(server).is_some();
+        if removed {
+            self.write(&file)?;
         }
-        self.write(&file)?;
-        Ok(true)
+        *cached = Some(file);
+        Ok(removed)
     }
 
     /// Writes the file atomically with mode 0600 from its creation on (fsutil::write_atomic

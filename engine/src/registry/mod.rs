@@ -113,7 +113,7 @@ impl Registries {
 
     /// Records that `digests` are in `registry/path` (best effort: a failed write only costs
     /// mounts later).
-    fn record_sources<'a>(&self, digests: impl IntoIterator<Item = &'a Digest>, registry: &str, path: &str) {
+    fn record_sources(&self, digests: &[Digest], registry: &str, path: &str) {
         let repository = format!("{registry}/{path}");
         let mut sources = self.sources.lock().unwrap_or_else(|p| p.into_inner());
         for d in digests {

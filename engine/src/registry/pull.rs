@@ -193,12 +193,15 @@ pub(super) async fn pull(
             Ok(())
         })
         .await?;
-    let registries = &engine.inner.registries;
-    registries.record_sources(
-        layers.iter().map(|(l, _)| l.digest()).chain([&config_digest]),
-        &ctx.registry,
-        &ctx.path,
-    );
+    let mut blobs: Vec<Digest> = layers.iter().map(|(l, _)| l.digest().clone()).collect();
+    blobs.push(config_digest.clone());
+    let (registry, path) = (ctx.registry.clone(), ctx.path.clone());
+    engine
+        .blocking(move |inner| {
+            inner.registries.record_sources(&blobs, &registry, &path);
+            Ok(())
+        })
+        .await?;
     let report = PullReport {
         reference: reference.to_string(),
         digest: digest.to_string(),

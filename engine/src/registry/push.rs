@@ -145,7 +145,14 @@ pub(super) async fn push(engine: &Engine, name: &str, progress: Progress) -> Res
             tracing::warn!(expected = %record.manifest, registry_says = echoed, "registry stored the manifest under another digest");
         }
     }
-    registries.record_sources(blobs.iter().map(|b| b.digest()), &ctx.registry, &ctx.path);
+    let digests: Vec<Digest> = blobs.iter().map(|b| b.digest().clone()).collect();
+    let (registry, path) = (ctx.registry.clone(), ctx.path.clone());
+    engine
+        .blocking(move |inner| {
+            inner.registries.record_sources(&digests, &registry, &path);
+            Ok(())
+        })
+        .await?;
     let report = PushReport {
         reference: reference.to_string(),
         digest: record.manifest.to_string(),
