@@ -43,6 +43,10 @@ fn main() {
         ("attach_with_a_tty_runs_a_shell", attach_with_a_tty_runs_a_shell),
         ("exec_with_and_without_tty", exec_with_and_without_tty),
         ("auto_remove_and_rename_and_prune", auto_remove_and_rename_and_prune),
+        (
+            "runc_and_crun_run_containers_through_the_monitor",
+            runc_and_crun_run_containers_through_the_monitor,
+        ),
     ];
     let trials = tests
         .into_iter()
@@ -567,6 +571,32 @@ fn a_dead_monitor_marks_its_container_dead(env: &Env) {
     assert!(zombie, "the container's process survived its monitor");
     let engine = env.engine();
     env.block(engine.remove_container(&id, false)).unwrap();
+
+    // With `--restart always`, a container whose monitor died (as in a reboot) runs again when
+    // an engine opens.
+    let mut config = busybox(&["sleep", "300"]);
+    config.restart_policy = RestartPolicy::Always;
+    let id = env.run(config);
+    let state: serde_json::Value =
+        serde_json::from_slice(&fs::read(&state_file_of(env, &id)).unwrap()).unwrap();
+    let monitor = state["monitor_pid"].as_i64().unwrap() as i32;
+    let old_pid = env.state(&id).pid;
+    env.engine.borrow_mut().take();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(monitor), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::os::unix::net::UnixStream::connect(socket_of(env, &id)).is_ok() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    env.reopen();
+    env.wait_for(&id, 20, "running again", |s| s.status == ContainerStatus::Running && s.pid != old_pid);
+}
+
+fn state_file_of(env: &Env, id: &str) -> PathBuf {
+    env.dir.path().join("root/containers").join(id).join("state.json")
+}
+
+fn socket_of(env: &Env, id: &str) -> PathBuf {
+    env.dir.path().join("run/containers").join(format!("{}.sock", &id[..16]))
 }
 
 fn attach_with_a_tty_runs_a_shell(env: &Env) {
@@ -690,4 +720,59 @@ fn auto_remove_and_rename_and_prune(env: &Env) {
     assert_eq!(report.containers_deleted, vec![a]);
     let left: Vec<_> = env.block(engine.list_containers(true)).unwrap().into_iter().map(|c| c.id).collect();
     assert_eq!(left, vec![b]);
+}
+
+fn runc_and_crun_run_containers_through_the_monitor(env: &Env) {
+    let engine = env.engine();
+    let installed = |tool: &str| {
+        Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().unwrap().status.success()
+    };
+    assert!(installed("runc"), "runc is not installed: run scripts/setup.sh --test");
+    let mut runtimes = vec!["runc"];
+    // crun comes with `scripts/setup.sh --bench` only.
+    if installed("crun") {
+        runtimes.push("crun");
+    } else {
+        eprintln!("crun is not installed: only runc is tested");
+    }
+    for runtime in runtimes {
+        let mut config = busybox(&["sh", "-c", "echo up; exec sleep 300"]);
+        config.runtime = Some(runtime.into());
+        let id = env.run(config);
+        let inspect = env.block(engine.inspect_container(&id)).unwrap();
+        assert_eq!(inspect.runtime, runtime);
+        assert_eq!(inspect.state.status, ContainerStatus::Running);
+        env.wait_for(&id, 10, "output", |_| !env.logs(&id).is_empty());
+        assert_eq!(env.logs(&id)[0].line, "up\n");
+        let top = env.block(engine.top_container(&id)).unwrap();
+        assert!(top.processes.iter().any(|p| p[7].contains("sleep 300")), "{runtime}: {top:?}");
+        let (out, code) = env.block(async {
+            let exec = ExecConfig {
+                cmd: vec!["sh".into(), "-c".into(), "hostname; exit 2".into()],
+                ..ExecConfig::default()
+            };
+            let mut session = engine.exec_container(&id, exec).await.unwrap();
+            let mut out = Vec::new();
+            while let Some(SessionOutput::Data { data, .. }) = session.output.recv().await {
+                out.extend(data);
+            }
+            (String::from_utf8(out).unwrap(), session.exit.await.unwrap())
+        });
+        assert_eq!(out, format!("{}\n", &id[..12]), "{runtime}");
+        assert_eq!(code, 2, "{runtime}");
+        env.block(engine.pause_container(&id)).unwrap();
+        env.block(engine.unpause_container(&id)).unwrap();
+        env.block(engine.stop_container(&id, Some(1))).unwrap();
+        assert_eq!(env.state(&id).exit_code, 137, "{runtime}");
+        env.block(engine.remove_container(&id, false)).unwrap();
+
+        let mut config = busybox(&["nope"]);
+        config.runtime = Some(runtime.into());
+        let id = env.block(engine.create_container(config)).unwrap().id;
+        match env.block(engine.start_container(&id)) {
+            Err(Error::CommandFailed { exit_code: 127, .. }) => {}
+            other => panic!("{runtime}: expected exit code 127, got {other:?}"),
+        }
+        env.block(engine.remove_container(&id, false)).unwrap();
+    }
 }

@@ -803,7 +803,22 @@ async fn follow_monitor(weak: Weak<EngineInner>, id: String, socket: PathBuf) {
         _ => return,
     };
     observe(&engine.inner, &id, state.clone());
+    if restarts_after_dead_monitor(&engine.inner, &id, &state) {
+        if let Err(e) = engine.start_container(&id).await {
+            tracing::warn!(container = %id, error = %e, "restarting after its monitor died failed");
+        }
+        return;
+    }
     auto_remove(&engine, &id, &state).await;
+}
+
+/// Whether a container that was marked dead because its monitor died is started again: with
+/// `always` or `unless-stopped`, unless the user stopped it, as Docker restarts such containers.
+fn restarts_after_dead_monitor(inner: &EngineInner, id: &str, state: &RunState) -> bool {
+    let Some(record) = inner.containers.get(id) else { return false };
+    state.status == ContainerStatus::Dead
+        && !state.stopped_by_user
+        && matches!(record.config.restart_policy, RestartPolicy::Always | RestartPolicy::UnlessStopped)
 }
 
 /// `--rm`: a container that is done (exited, or failed to start) goes.
@@ -921,12 +936,24 @@ pub(crate) fn recover(engine: &Engine) {
         let _ = inner.snapshots.remove_writable(&id);
         let _ = fs::remove_dir_all(inner.containers.paths(&id).dir);
     }
+    let handle = tokio::runtime::Handle::try_current().ok();
     for record in inner.containers.list() {
         let Some(state) = settle_dead_monitor(inner, &record.id) else { continue };
         if state.monitor_pid != 0 {
             engine.ensure_watcher(&record.id);
+        } else if restarts_after_dead_monitor(inner, &record.id, &state) {
+            // Its monitor is gone (a reboot, a killed monitor) while it ran: as Docker does at
+            // start for these policies, run it again.
+            if let Some(handle) = &handle {
+                let engine = engine.clone();
+                handle.spawn(async move {
+                    if let Err(e) = engine.start_container(&record.id).await {
+                        tracing::warn!(container = %record.id, error = %e, "restarting after recovery failed");
+                    }
+                });
+            }
         } else if record.config.auto_remove && (state.finished_at.is_some() || !state.error.is_empty()) {
-            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            if let Some(handle) = &handle {
                 let engine = engine.clone();
                 handle.spawn(async move { auto_remove(&engine, &record.id, &state).await });
             }
