@@ -578,7 +578,7 @@ fn a_dead_monitor_marks_its_container_dead(env: &Env) {
     config.restart_policy = RestartPolicy::Always;
     let id = env.run(config);
     let state: serde_json::Value =
-        serde_json::from_slice(&fs::read(&state_file_of(env, &id)).unwrap()).unwrap();
+        serde_json::from_slice(&fs::read(state_file_of(env, &id)).unwrap()).unwrap();
     let monitor = state["monitor_pid"].as_i64().unwrap() as i32;
     let old_pid = env.state(&id).pid;
     env.engine.borrow_mut().take();
