@@ -182,7 +182,7 @@ fn detached_container_lifecycle() {
     // inspect, with Docker-style templates.
     assert_eq!(
         daemon.berth(&["inspect", "-f", "{{.State.Status}} {{.Name}}", "web"]).ok().stdout,
-        "running web\n"
+        "running /web\n"
     );
     let details = inspect(&daemon, "web");
     assert_eq!(details["id"], id.as_str());
@@ -500,4 +500,28 @@ fn bad_input_leaves_nothing_behind() {
     for want in [("create", "success"), ("start", "success"), ("create", "failure")] {
         assert!(seen.contains(&(want.0.into(), want.1.into())), "{want:?} not in {seen:?}");
     }
+}
+
+#[test]
+fn attached_run_forwards_signals_to_the_container() {
+    let daemon = daemon_with_busybox();
+    let script = "trap 'echo got INT; exit 9' INT; echo ready; while true; do sleep 0.1; done";
+    let mut cli = std::process::Command::new(berth_tests::berth_binary())
+        .args(["run", "--name", "trapper", "busybox", "sh", "-c", script])
+        .env("BERTH_HOST", daemon.unix_host())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawning berth run");
+    eventually(Duration::from_secs(20), "the container to be ready", || {
+        daemon.berth(&["logs", "trapper"]).stdout.contains("ready").then_some(())
+    });
+    // ^C on the CLI goes to the container, whose trap answers; run returns its exit code.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(cli.id() as i32), nix::sys::signal::SIGINT).unwrap();
+    let status = eventually(Duration::from_secs(20), "berth run to exit", || cli.try_wait().unwrap());
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(cli.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    assert_eq!(status.code(), Some(9), "stdout: {stdout}");
+    assert_eq!(stdout, "ready\ngot INT\n");
 }

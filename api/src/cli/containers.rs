@@ -515,18 +515,50 @@ async fn run_inner(client: &Client, args: RunArgs) -> Result<i32, Failure> {
         remove_after_failed_start(client, &id, config.auto_remove).await;
         return Err(f);
     }
-    let code = stream::run_session(socket, Streams { tty: config.tty, stdin: config.open_stdin })
-        .await
-        .map_err(Failure::daemon)?;
+    let proxy = (!config.tty).then(|| proxy_signals(client, &id));
+    let code = stream::run_session(socket, Streams { tty: config.tty, stdin: config.open_stdin }).await;
+    proxy.into_iter().flatten().for_each(|task| task.abort());
+    let code = code.map_err(Failure::daemon)?;
     if config.auto_remove {
         // `run --rm` returns when the container is gone, as Docker's does.
-        let path = container_path(&id, &query([("condition", "removed")]));
+        let path = container_path(&id, &format!("/wait{}", query([("condition", "removed")])));
         match client.call_json::<WaitResult>(Method::POST, &path, None, empty_body()).await {
-            Ok(_) | Err(CliError::Daemon(_)) => {}
+            // Already gone is what was waited for.
+            Ok(_) => {}
+            Err(CliError::Daemon(m)) if m.starts_with("No such container") => {}
             Err(e) => return Err(Failure::daemon(e)),
         }
     }
     Ok(code)
+}
+
+/// Docker's signal proxy for an attached container without a tty: a SIGINT, SIGTERM, ... the
+/// CLI receives is sent to the container instead of ending the CLI. (With a tty, ^C reaches the
+/// container through the raw terminal.)
+fn proxy_signals(client: &Client, id: &str) -> Vec<tokio::task::JoinHandle<()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let kinds = [
+        (SignalKind::interrupt(), "INT"),
+        (SignalKind::terminate(), "TERM"),
+        (SignalKind::hangup(), "HUP"),
+        (SignalKind::quit(), "QUIT"),
+        (SignalKind::user_defined1(), "USR1"),
+        (SignalKind::user_defined2(), "USR2"),
+    ];
+    let mut tasks = Vec::new();
+    for (kind, name) in kinds {
+        let Ok(mut received) = signal(kind) else { continue };
+        let client = client.clone();
+        let path = container_path(id, &format!("/kill{}", query([("signal", name)])));
+        tasks.push(tokio::spawn(async move {
+            while received.recv().await.is_some() {
+                if let Err(e) = client.request(Method::POST, &path, None, empty_body()).await {
+                    eprintln!("forwarding SIG{name}: {e}");
+                }
+            }
+        }));
+    }
+    tasks
 }
 
 async fn open_attach(client: &Client, id: &str, stdin: bool) -> Result<stream::Socket, Failure> {
@@ -566,9 +598,10 @@ pub async fn start(client: &Client, args: StartArgs) -> i32 {
             let stdin = args.interactive && inspect.config.open_stdin;
             let socket = open_attach(client, &inspect.id, stdin).await?;
             start_container(client, &inspect.id).await?;
-            stream::run_session(socket, Streams { tty: inspect.config.tty, stdin })
-                .await
-                .map_err(Failure::daemon)
+            let proxy = (!inspect.config.tty).then(|| proxy_signals(client, &inspect.id));
+            let code = stream::run_session(socket, Streams { tty: inspect.config.tty, stdin }).await;
+            proxy.into_iter().flatten().for_each(|task| task.abort());
+            code.map_err(Failure::daemon)
         }
         .await;
         return match result {
