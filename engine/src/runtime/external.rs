@@ -172,12 +172,14 @@ impl External {
         let pid_text = fs::read_to_string(&pid_file).unwrap_or_default();
         let _ = fs::remove_file(&pid_file);
         if !status.success() {
+            reap_helpers(0);
             return Err(classify(self.kind, cmd_name, &self.logged_error(id, &[])));
         }
         let pid: i32 = pid_text
             .trim()
             .parse()
             .map_err(|_| Error::Runtime(format!("{} wrote no PID for {id}", self.kind)))?;
+        reap_helpers(pid);
         let terminal = match listener {
             Some(l) => {
                 l.set_nonblocking(true).context(|| "console socket".into())?;
@@ -199,6 +201,45 @@ fn set_subreaper() -> Result<()> {
         return Err(Error::io("PR_SET_CHILD_SUBREAPER", std::io::Error::last_os_error()));
     }
     Ok(())
+}
+
+/// Reaps the runtime's own helper processes that were re-parented to this (subreaper) process:
+/// `runc`/`crun` children that exit after the container's process started, or after an exec
+/// failed. Left alone they stay zombies, and a zombie in the container's PID namespace keeps its
+/// init from ever finishing to die. Only children named like the runtimes are touched (never
+/// `keep`, the container's or exec's process), so processes the caller tracks are safe.
+fn reap_helpers(keep: i32) {
+    let me = std::process::id() as i32;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let mut pending = false;
+        let Ok(dir) = fs::read_dir("/proc") else { return };
+        for entry in dir.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+            if pid == keep {
+                continue;
+            }
+            let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+            let comm = &stat[open + 1..close];
+            let mut rest = stat[close + 2..].split(' ');
+            let (state, ppid) = (rest.next().unwrap_or(""), rest.next().and_then(|p| p.parse::<i32>().ok()));
+            if ppid != Some(me) || !(comm.starts_with("runc") || comm.starts_with("crun")) {
+                continue;
+            }
+            if state == "Z" {
+                let mut status = 0;
+                // SAFETY: reaping our own (re-parented) zombie child by PID.
+                unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+            } else {
+                pending = true;
+            }
+        }
+        if !pending || std::time::Instant::now() > deadline {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
 }
 
 /// Maps runc's and crun's exec failures to Docker's 127/126 and wording.

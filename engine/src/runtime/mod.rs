@@ -21,7 +21,8 @@
 //!   runtimes start and reap helper processes of their own (`runc`, `crun`, intermediate forks)
 //!   *by PID*, so the caller must not reap children it does not know with `waitpid(-1)` while a
 //!   runtime call is in progress (reaping by PID, or `waitpid(-1)` between calls, is fine).
-//!   When `start`/`exec` fail, nothing is left to reap.
+//!   When `start`/`exec` fail, nothing is left to reap. Reap exec'd processes promptly: a zombie
+//!   in the container's PID namespace keeps the container's init from finishing to die.
 //! - **File descriptors.** [`Stdio::Fds`] hands over three descriptors that become the process's
 //!   stdin, stdout and stderr; the runtime consumes them (they are closed in the caller when the
 //!   call returns). With [`Stdio::Terminal`] the runtime allocates a pseudo-terminal, makes its
@@ -48,6 +49,8 @@ pub mod cgroup;
 #[cfg(test)]
 mod compare_tests;
 pub mod external;
+#[cfg(test)]
+mod external_tests;
 pub mod spec;
 #[cfg(test)]
 pub(crate) mod testutil;
