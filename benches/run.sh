@@ -181,6 +181,69 @@ for a, b in [("berth-rt", "crun"), ("berth-rt", "runc"), ("berth-e2e", "runc"), 
         print(f"  {a}/{b}: {med[a] / med[b]:.2f}")
 EOF
 
+# ---- the runtimes alone, in one mount namespace -------------------------------------------------
+# Above, crun pays for an `unshare` + `sh` wrapper on every run (crun 1.8 refuses hybrid cgroups).
+# Here the built-in runtime, runc and crun run the same bundle directly, alternating, inside one
+# private mount namespace where (on a hybrid host) the cgroup2 mount is detached for all three
+# alike. Wall time, and CPU time (user+sys of the runtime and of the container, which it reaps).
+bench_runtimes() {
+    local rt_tools=(berth-rt runc)
+    command -v crun >/dev/null && rt_tools+=(crun)
+    echo >&2
+    echo "the runtimes alone: ${rt_tools[*]}, $rounds rounds..." >&2
+    BUNDLE=$bundle WORK=$work RUN_BUNDLE=$run_bundle unshare -m -- python3 - "$rounds" "${rt_tools[@]}" <<'EOF' | tee -a "$work/results"
+import os, resource, statistics, subprocess, sys, time
+
+rounds, tools = int(sys.argv[1]), sys.argv[2:]
+bundle, work, run_bundle = (os.environ[k] for k in ("BUNDLE", "WORK", "RUN_BUNDLE"))
+subprocess.run(["mount", "--make-rprivate", "/"], check=True)
+hybrid = subprocess.run(["mountpoint", "-q", "/sys/fs/cgroup/unified"]).returncode == 0
+if hybrid:
+    subprocess.run(["umount", "/sys/fs/cgroup/unified"], check=True)
+
+def command(tool, i):
+    name = f"rt-{os.getpid()}-{i}"
+    return {
+        "berth-rt": [run_bundle, "--state", f"{work}/berth-rt-state", bundle, name],
+        "runc": ["runc", "--root", f"{work}/runc-rt-state", "run", "--bundle", bundle, name],
+        "crun": ["crun", "--root", f"{work}/crun-rt-state", "run", "--bundle", bundle, name],
+    }[tool]
+
+def timed(cmd):
+    # getrusage, not os.times: microseconds rather than clock ticks.
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        sys.exit(f"{cmd[0]} failed ({done.returncode}): {done.stderr.decode(errors='replace')}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+for tool in tools:
+    timed(command(tool, "warm"))
+walls = {t: [] for t in tools}
+cpus = {t: [] for t in tools}
+for r in range(rounds):
+    for tool in (tools if r % 2 == 0 else list(reversed(tools))):
+        wall, cpu = timed(command(tool, r))
+        walls[tool].append(wall)
+        cpus[tool].append(cpu)
+med = {t: statistics.median(walls[t]) * 1000 for t in tools}
+cpu_med = {t: statistics.median(cpus[t]) * 1000 for t in tools}
+print(f"\nthe runtimes alone on one bundle (`true`), {rounds} rounds, alternating, one mount namespace"
+      f"{' (cgroup2 detached: hybrid host)' if hybrid else ''}; medians")
+print(f"{'runtime':10} {'wall ms':>9} {'min ms':>8} {'cpu ms':>8}")
+for t in tools:
+    print(f"{t:10} {med[t]:9.1f} {min(walls[t]) * 1000:8.1f} {cpu_med[t]:8.1f}")
+for other in ("crun", "runc"):
+    if other in med:
+        print(f"  berth-rt/{other}: wall {med['berth-rt'] / med[other]:.2f}, "
+              f"cpu {cpu_med['berth-rt'] / max(cpu_med[other], 1e-9):.2f}")
+EOF
+}
+[ -n "$run_bundle" ] && bench_runtimes
+
 # ---- supervisor memory -------------------------------------------------------------------------
 pss_rss() { # PID → "rss_kb pss_kb"
     awk '/^Rss:/ { r = $2 } /^Pss:/ { p = $2 } END { print r, p }' "/proc/$1/smaps_rollup"
