@@ -169,6 +169,11 @@ fn what_skopeo_pushes_berth_pulls_in_docker_and_oci_zstd_forms() {
     assert_eq!(std::fs::read_dir(&layer_dir).unwrap().count(), 1);
     // Schema 2 keeps Docker's config as it was: the same image ID.
     assert_eq!(image["id"], inspect(&source, "busybox")["id"]);
+    // And what was pulled runs.
+    for reference in [&docker_ref, &zstd_ref] {
+        let out = daemon.berth(&["run", "--rm", reference, "echo", "hello from a pulled image"]).ok();
+        assert_eq!(out.stdout, "hello from a pulled image\n");
+    }
     assert_no_leftovers(&daemon);
 }
 
@@ -213,9 +218,13 @@ fn layers_in_the_store_are_not_downloaded_and_concurrent_pulls_share_one_downloa
     assert!(out.stdout.contains(": Already exists"), "{}", out.stdout);
     assert!(!out.stdout.contains("Pull complete"), "{}", out.stdout);
     assert_eq!(registry.requests("GET", &format!("/blobs/{layer}")) - gets_before, 1);
-    // Pulling again what is there says so.
+    // Pulling again what is there says so; by digest too.
     let out = daemon.berth(&["pull", &a]).ok();
     assert!(out.stdout.contains(&format!("Status: Image is up to date for {a}")), "{}", out.stdout);
+    let digest = inspect(&daemon, &a)["manifest_digest"].as_str().unwrap().to_string();
+    let by_digest = format!("{}/big/a@{digest}", registry.host());
+    let out = daemon.berth(&["pull", &by_digest]).ok();
+    assert!(out.stdout.contains("Status: Image is up to date"), "{}", out.stdout);
     assert_no_leftovers(&daemon);
 }
 
