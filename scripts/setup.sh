@@ -31,6 +31,8 @@ if [ "$WITH_TEST" = 1 ]; then
   PACKAGES+=(skopeo umoci oci-image-tool runc pigz hyperfine)
   # The registry the pull/push tests run (distribution 2.8), and htpasswd for its Basic auth.
   PACKAGES+=(docker-registry apache2-utils)
+  # The builder the build tests compare berth's images with (`buildah bud --layers`).
+  PACKAGES+=(buildah)
 fi
 if [ "$WITH_BENCH" = 1 ]; then
   PACKAGES+=(crun podman)

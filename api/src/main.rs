@@ -91,6 +91,10 @@ enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(cli::containers::ContainerCommand),
+    /// Build an image from a Dockerfile
+    Build(cli::build::BuildArgs),
+    /// Show the history of an image
+    History(cli::build::HistoryArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -123,8 +127,11 @@ fn main() {
     // `berth monitor ...`: a container's monitor, started by the daemon (hidden, no async
     // runtime: it must stay small).
     let mut args = std::env::args();
-    if args.nth(1).as_deref() == Some("monitor") {
-        std::process::exit(berth_engine::monitor::main(args.collect()));
+    match args.nth(1).as_deref() {
+        Some("monitor") => std::process::exit(berth_engine::monitor::main(args.collect())),
+        // `berth build-step ...`: a RUN or COPY step of a build, started by the daemon (hidden).
+        Some("build-step") => std::process::exit(berth_engine::build::step::main(args.collect())),
+        _ => {}
     }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -233,6 +240,10 @@ async fn run(cli: Cli) -> i32 {
             cli::containers::ps(&client, args).await
         }
         Command::Container(ContainerCommand::Prune(args)) => cli::containers::prune(&client, args).await,
+        Command::Build(args) | Command::Image(ImageCommand::Build(args)) => cli::build::build(&client, args).await,
+        Command::History(args) | Command::Image(ImageCommand::History(args)) => {
+            cli::build::history(&client, args).await
+        }
     };
     cli::report(result)
 }

@@ -12,6 +12,7 @@
 //! ```
 
 pub mod archive;
+pub mod build;
 pub mod container;
 pub mod digest;
 pub mod error;

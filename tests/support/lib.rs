@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 pub mod registry;
+pub mod build;
 
 pub mod pty;
 

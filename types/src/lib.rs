@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod build;
 pub mod container;
 pub mod format;
 pub use container::*;

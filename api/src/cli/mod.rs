@@ -1,6 +1,7 @@
 //! The command-line client: every subcommand but `serve` talks to the daemon's API, with
 //! Docker's command names, flags, output and error wording.
 
+pub mod build;
 pub mod client;
 pub mod containers;
 pub mod format;
@@ -47,6 +48,10 @@ pub enum ImageCommand {
     Load(LoadArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
     Save(SaveArgs),
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
+    /// Show the history of an image
+    History(build::HistoryArgs),
 }
 
 #[derive(Debug, Args)]

@@ -243,6 +243,32 @@ impl SnapshotStore {
         Ok(stats.diff_id)
     }
 
+    /// Takes the directory `diff` (a layer's content in overlayfs' format, e.g. a build step's
+    /// upper directory, on this store's file system) as the unpacked layer `diff_id`, moving it
+    /// rather than unpacking the layer's tar again. When the layer is already there, `diff` is
+    /// left where it is. `size` and `tar_bytes` are what [`SnapshotStore::layer_size`] reports.
+    pub fn adopt_layer(&self, diff: &Path, diff_id: &Digest, size: u64, tar_bytes: u64) -> Result<()> {
+        if self.has_layer(diff_id) {
+            return Ok(());
+        }
+        let work = self.tmp_dir("adopt")?;
+        let fs_dir = work.path().join("fs");
+        fs::rename(diff, &fs_dir).context(|| format!("moving {} into the layer store", diff.display()))?;
+        let record = LayerRecord { size, tar_bytes };
+        let json = serde_json::to_vec_pretty(&record).expect("layer record serialises");
+        fsutil::write_atomic(&work.path().join("layer.json"), &json)?;
+        syncfs(work.path())?;
+        let target = self.layer_dir(diff_id);
+        match rename_noreplace(work.path(), &target) {
+            Ok(()) => {
+                work.keep();
+                fsutil::sync_dir(&self.root.join("layers"))
+            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EEXIST | libc::ENOTEMPTY)) => Ok(()),
+            Err(e) => Err(Error::io(format!("renaming into {}", target.display()), e)),
+        }
+    }
+
     pub fn list_layers(&self) -> Result<Vec<Digest>> {
         let dir = self.root.join("layers");
         let mut layers = Vec::new();

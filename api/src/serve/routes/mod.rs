@@ -16,6 +16,7 @@ use super::error::ApiError;
 use super::events::EventLog;
 
 mod body;
+mod build;
 pub mod containers;
 mod images;
 mod query;
@@ -60,6 +61,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/registry/logout", post(registry::logout))
         .route("/api/v1/images/{name}", get(images::inspect_image).delete(images::remove_image))
         .route("/api/v1/images/{name}/tag", post(images::tag_image))
+        .route("/api/v1/images/{name}/history", get(build::image_history))
+        .route("/api/v1/build", post(build::build_image))
         // Containers. As with images, fixed paths win over `{name}`: a container named `prune`
         // is sent percent-encoded.
         .route("/api/v1/containers", get(containers::list_containers).post(containers::create_container))
