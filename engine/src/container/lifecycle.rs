@@ -18,7 +18,7 @@ use berth_types::container::{
 };
 use chrono::{SecondsFormat, Utc};
 use nix::sys::signal::Signal;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::events::{ContainerAction, ContainerEvent, EngineEvent};
 use super::session::ProcessSession;
@@ -242,7 +242,7 @@ impl Engine {
         let id = record.id;
         let current = self.inner.containers.read_state(&id);
         if self.socket_alive(&id).await {
-            self.ensure_watcher(&id);
+            let _ = self.ensure_watcher(&id);
         }
         let last = match condition {
             WaitCondition::NotRunning => self.wait_until(&id, None, |s| !is_live(s)).await,
@@ -513,18 +513,24 @@ impl Engine {
             let record = record.clone();
             self.blocking(move |inner| spawn_monitor(inner, &record)).await?;
         }
-        self.ensure_watcher(&record.id);
+        if let Some(following) = self.ensure_watcher(&record.id) {
+            // Follow the monitor before asking it for anything: a container that exits and
+            // restarts quickly must not change state before the watch sees it (events).
+            let _ = tokio::time::timeout(WATCH_ANSWER, following).await;
+        }
         Ok(socket)
     }
 
     /// Starts a task that follows the monitor's state (events, waiters, `--rm`), unless one
-    /// runs. Needs a tokio runtime; without one there is nothing to follow with.
-    pub(crate) fn ensure_watcher(&self, id: &str) {
-        let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
+    /// runs. Needs a tokio runtime; without one there is nothing to follow with. A new task
+    /// comes with a receiver that completes once it has the monitor's first answer.
+    pub(crate) fn ensure_watcher(&self, id: &str) -> Option<oneshot::Receiver<()>> {
+        let handle = tokio::runtime::Handle::try_current().ok()?;
         let store = &self.inner.containers;
         if !store.watchers.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_string()) {
-            return;
+            return None;
         }
+        let (following_tx, following) = oneshot::channel();
         let weak = Arc::downgrade(&self.inner);
         let cancel = store.cancel.clone();
         let id = id.to_string();
@@ -532,12 +538,13 @@ impl Engine {
         handle.spawn(async move {
             tokio::select! {
                 _ = cancel.cancelled() => {}
-                _ = follow_monitor(weak.clone(), id.clone(), socket) => {}
+                _ = follow_monitor(weak.clone(), id.clone(), socket, following_tx) => {}
             }
             if let Some(inner) = weak.upgrade() {
                 inner.containers.watchers.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
             }
         });
+        Some(following)
     }
 
     /// A receiver of the container's run state.
@@ -767,7 +774,13 @@ fn spawn_monitor(inner: &EngineInner, record: &ContainerRecord) -> Result<()> {
 }
 
 /// Follows a monitor's state lines until it exits, then settles what it left.
-async fn follow_monitor(weak: Weak<EngineInner>, id: String, socket: PathBuf) {
+async fn follow_monitor(
+    weak: Weak<EngineInner>,
+    id: String,
+    socket: PathBuf,
+    following: oneshot::Sender<()>,
+) {
+    let mut following = Some(following);
     // A watch that ends or stays silent while the monitor still answers is opened again: only
     // a monitor that is gone ends the following.
     for _ in 0..20 {
@@ -788,6 +801,9 @@ async fn follow_monitor(weak: Weak<EngineInner>, id: String, socket: PathBuf) {
                 let Ok(state) = serde_json::from_str::<RunState>(&line) else { continue };
                 let Some(inner) = weak.upgrade() else { return };
                 observe(&inner, &id, state);
+                if let Some(tx) = following.take() {
+                    let _ = tx.send(());
+                }
             }
         }
         if client::connect(&socket).await.is_none() {
@@ -940,7 +956,7 @@ pub(crate) fn recover(engine: &Engine) {
     for record in inner.containers.list() {
         let Some(state) = settle_dead_monitor(inner, &record.id) else { continue };
         if state.monitor_pid != 0 {
-            engine.ensure_watcher(&record.id);
+            let _ = engine.ensure_watcher(&record.id);
         } else if restarts_after_dead_monitor(inner, &record.id, &state) {
             // Its monitor is gone (a reboot, a killed monitor) while it ran: as Docker does at
             // start for these policies, run it again.
