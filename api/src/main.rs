@@ -182,8 +182,12 @@ async fn run(cli: Cli) -> i32 {
         Command::Save(args) | Command::Image(ImageCommand::Save(args)) => cli::save(&client, args).await,
         Command::Version => cli::version(&client).await,
         Command::Info => cli::info(&client).await,
-        Command::Pull(args) => cli::registry::pull(&client, args).await,
-        Command::Push(args) => cli::registry::push(&client, args).await,
+        Command::Pull(args) | Command::Image(ImageCommand::Pull(args)) => {
+            cli::registry::pull(&client, args).await
+        }
+        Command::Push(args) | Command::Image(ImageCommand::Push(args)) => {
+            cli::registry::push(&client, args).await
+        }
         Command::Login(args) => cli::registry::login(&client, args).await,
         Command::Logout(args) => cli::registry::logout(&client, args).await,
         Command::Run(args) | Command::Container(ContainerCommand::Run(args)) => {

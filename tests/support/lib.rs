@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-pub mod registry;
 pub mod build;
+pub mod registry;
 
 pub mod pty;
 

@@ -5,8 +5,8 @@ pub mod build;
 pub mod client;
 pub mod containers;
 pub mod format;
-pub mod registry;
 pub mod opts;
+pub mod registry;
 pub mod stream;
 
 use std::io::{IsTerminal, Write};
@@ -48,6 +48,10 @@ pub enum ImageCommand {
     Load(LoadArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
     Save(SaveArgs),
+    /// Download an image from a registry
+    Pull(registry::PullArgs),
+    /// Upload an image to a registry
+    Push(registry::PushArgs),
     /// Build an image from a Dockerfile
     Build(build::BuildArgs),
     /// Show the history of an image
