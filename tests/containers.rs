@@ -329,7 +329,7 @@ fn exec_with_and_without_a_tty() {
     let out = exits(daemon.berth(&["exec", "box", "nope"]), 127);
     assert!(out.stderr.contains("executable file not found"), "{}", out.stderr);
     // The same process tree: the exec sees the container's first process as PID 1.
-    assert_eq!(daemon.berth(&["exec", "box", "cat", "/proc/1/cmdline"]).ok().stdout, "sleep\01000\0");
+    assert_eq!(daemon.berth(&["exec", "box", "cat", "/proc/1/cmdline"]).ok().stdout, "sleep\x001000\x00");
 
     // An interactive exec on a real terminal.
     let mut term = daemon.berth_pty(&["exec", "-it", "box", "sh"]);

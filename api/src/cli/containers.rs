@@ -790,8 +790,12 @@ pub async fn inspect(client: &Client, args: InspectArgs) -> Result<(), CliError>
 /// match the JSON's snake_case ones ignoring case and underscores, so Docker users' templates
 /// (`{{.State.ExitCode}}`) work. Hand-written: a Go template engine is far more than this.
 struct InspectTemplate {
-    parts: Vec<(String, Option<(bool, Vec<String>)>)>,
+    /// Literal text, each followed by the action after it (none after the last).
+    parts: Vec<(String, Option<Action>)>,
 }
+
+/// `{{.A.B}}` (`json` false) or `{{json .A.B}}`: whether to print JSON, and the field path.
+type Action = (bool, Vec<String>);
 
 impl InspectTemplate {
     fn parse(format: &str) -> Result<InspectTemplate, String> {
