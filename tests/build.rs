@@ -85,6 +85,24 @@ fn escape_directive_matches_buildah() {
 }
 
 #[test]
+fn escape_directive_applies_to_env_and_label_words_as_docker_documents() {
+    let daemon = daemon_with_busybox();
+    let work = tempfile::tempdir().unwrap();
+    let ctx = work.path().join("ctx");
+    std::fs::create_dir(&ctx).unwrap();
+    let text = "# escape=`\nFROM busybox\nENV WINPATH=C:\\app\\bin GREETING=\"say `\"hi`\"\"\nLABEL quoted=\"a `\"quoted`\" word\" `\n      path=C:\\app\n";
+    std::fs::write(ctx.join("Dockerfile"), text).unwrap();
+    build(&daemon, &ctx, &["-t", "esc:1"]).ok();
+    let inspect = daemon.berth(&["image", "inspect", "esc:1"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&inspect.stdout).unwrap();
+    let env = v[0]["config"]["env"].as_array().unwrap();
+    assert!(env.contains(&serde_json::json!("WINPATH=C:\\app\\bin")), "{env:?}");
+    assert!(env.contains(&serde_json::json!("GREETING=say \"hi\"")), "{env:?}");
+    assert_eq!(v[0]["config"]["labels"]["quoted"], "a \"quoted\" word");
+    assert_eq!(v[0]["config"]["labels"]["path"], "C:\\app");
+}
+
+#[test]
 fn from_scratch_matches_buildah() {
     compare_with_buildah("scratch", &[], &[]);
 }
