@@ -158,6 +158,11 @@ pub(super) struct Plan {
     pub error_fd: RawFd,
     /// `cgroup.procs` of each cgroup directory, open for writing.
     pub cgroup_procs: Vec<RawFd>,
+    /// When set, the parent joins the child to its cgroup (v1: one write per hierarchy, the
+    /// first of which can wait for an RCU grace period) while the child sets up the rootfs; the
+    /// child reads one byte from this pipe before going on, and creates the cgroup namespace
+    /// after that.
+    pub go_fd: Option<RawFd>,
     /// Namespaces to join (exec, or namespaces given by path), with their CLONE_NEW* type.
     pub join: Vec<(RawFd, c_int)>,
     /// Namespaces to create after joining the cgroup (CLONE_NEWCGROUP).
@@ -228,12 +233,25 @@ fn run_inner(plan: &Plan) -> ChildResult {
         // SAFETY: setns with a namespace descriptor.
         check(unsafe { libc::setns(*fd, *typ) }, Stage::JoinNamespace, i as u32)?;
     }
-    if plan.unshare != 0 {
+    if plan.unshare != 0 && plan.go_fd.is_none() {
         // SAFETY: plain syscall.
         check(unsafe { libc::unshare(plan.unshare) }, Stage::Unshare, 0)?;
     }
     if let Some(rootfs) = &plan.rootfs {
         setup_rootfs(rootfs)?;
+    }
+    if let Some(go) = plan.go_fd {
+        // The parent moves us into the cgroup while we set up the rootfs; wait until it has.
+        let mut byte = 0u8;
+        // SAFETY: reading one byte from our pipe into a local.
+        let n = unsafe { libc::read(go, (&mut byte as *mut u8).cast(), 1) };
+        if n != 1 {
+            return Err((Stage::JoinCgroup, 1, if n < 0 { errno() } else { libc::EPIPE }));
+        }
+        if plan.unshare != 0 {
+            // SAFETY: plain syscall.
+            check(unsafe { libc::unshare(plan.unshare) }, Stage::Unshare, 0)?;
+        }
     }
     let p = &plan.process;
     // SAFETY: setsid has no memory effects. Fails only if already a group leader (exec of a

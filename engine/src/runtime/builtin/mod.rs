@@ -552,11 +552,19 @@ pub(crate) fn recv_fd(sock: &OwnedFd) -> Result<OwnedFd> {
 
 /// Forks the child (with `flags` for new namespaces) and runs the plan in it. Returns its PID
 /// once it executed the command; on failure the child is reaped and the error returned.
+/// The parent's share of joining the child to its cgroup: the `cgroup.procs` files to write
+/// its PID to, then the pipe to release it.
+struct ParentJoin<'a> {
+    procs: &'a [OwnedFd],
+    go: OwnedFd,
+}
+
 fn spawn(
     flags: c_int,
     plan: &Plan,
     error_read: OwnedFd,
     error_write: OwnedFd,
+    join: Option<ParentJoin<'_>>,
     describe: &dyn Fn(Failure) -> Error,
 ) -> Result<i32> {
     // SAFETY: clone without CLONE_VM and without a new stack behaves like fork: the child runs
@@ -573,6 +581,24 @@ fn spawn(
     }
     let pid = pid as i32;
     drop(error_write);
+    let mut join_error = None;
+    if let Some(join) = join {
+        let text = pid.to_string();
+        for fd in join.procs {
+            // SAFETY: writing our buffer to a descriptor we own.
+            if unsafe { libc::write(fd.as_raw_fd(), text.as_ptr().cast(), text.len()) } < 0 {
+                // The child may have failed already (then its own report below says why).
+                join_error = Some(std::io::Error::last_os_error());
+                // SAFETY: killing our own child; it is reaped below.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                break;
+            }
+        }
+        if join_error.is_none() {
+            // SAFETY: writing one byte to our pipe; the child reads it.
+            unsafe { libc::write(join.go.as_raw_fd(), b"1".as_ptr().cast(), 1) };
+        }
+    }
     let mut buf = [0u8; std::mem::size_of::<Failure>()];
     let mut file = fs::File::from(error_read);
     let mut n = 0;
@@ -587,10 +613,13 @@ fn spawn(
             }
         }
     }
-    if n == 0 {
+    if n == 0 && join_error.is_none() {
         return Ok(pid);
     }
     reap(pid);
+    if let (Some(err), true) = (join_error, n < buf.len()) {
+        return Err(Error::io("moving the container into its cgroup", err));
+    }
     if n < buf.len() {
         return Err(Error::Runtime("the container's setup ended with a partial status".into()));
     }
@@ -782,6 +811,7 @@ impl Runtime for Builtin {
         let plan = Plan {
             error_fd: error_write.as_raw_fd(),
             cgroup_procs: procs.iter().map(|f| f.as_raw_fd()).collect(),
+            go_fd: None,
             join,
             unshare: 0,
             rootfs: None,
@@ -800,7 +830,8 @@ impl Runtime for Builtin {
         if unsafe { libc::setns(target_pid_ns.as_raw_fd(), libc::CLONE_NEWPID) } < 0 {
             return Err(Error::io("joining the container's PID namespace", std::io::Error::last_os_error()));
         }
-        let result = spawn(0, &plan, error_read, error_write, &|f| describe_failure(f, &cmd, &[], &[], &[]));
+        let result =
+            spawn(0, &plan, error_read, error_write, None, &|f| describe_failure(f, &cmd, &[], &[], &[]));
         // SAFETY: as above, back to this process's own PID namespace (always allowed).
         let restored = unsafe { libc::setns(own_pid_ns.as_raw_fd(), libc::CLONE_NEWPID) };
         if restored < 0 {
@@ -916,9 +947,23 @@ impl Builtin {
             Stdio::Fds(_) => (None, None),
         };
         let (error_read, error_write) = pipe()?;
+        // On v1 (and hybrid) the parent joins the child to its cgroups while the child sets up
+        // the rootfs. With cgroup v2 alone the child joins first: a cgroup namespace, which its
+        // cgroup2 mount needs, must be made inside the cgroup.
+        let (go_read, go_write) = if cgroup.is_unified() {
+            (None, None)
+        } else {
+            let (r, w) = pipe()?;
+            (Some(r), Some(w))
+        };
         let plan = Plan {
             error_fd: error_write.as_raw_fd(),
-            cgroup_procs: procs.iter().map(|f| f.as_raw_fd()).collect(),
+            cgroup_procs: if go_read.is_some() {
+                Vec::new()
+            } else {
+                procs.iter().map(|f| f.as_raw_fd()).collect()
+            },
+            go_fd: go_read.as_ref().map(|f| f.as_raw_fd()),
             join,
             unshare,
             rootfs: Some(RootfsPlan {
@@ -934,7 +979,8 @@ impl Builtin {
             process: process_plan(process, rootfs, &stdio, sock_child.as_ref().map(|s| s.as_raw_fd()), true)?,
         };
         let cmd = process.args().as_ref().and_then(|a| a.first().cloned()).unwrap_or_default();
-        let pid = spawn(clone_flags, &plan, error_read, error_write, &|f| {
+        let parent_join = go_write.map(|go| ParentJoin { procs: &procs, go });
+        let pid = spawn(clone_flags, &plan, error_read, error_write, parent_join, &|f| {
             describe_failure(f, &cmd, &step_names, &masked, &readonly)
         })?;
         drop(sock_child);

@@ -291,6 +291,33 @@ fn bad_input_is_refused_cleanly() {
     rt.delete("missing").unwrap();
     drop(stdio);
 
+    // A setup step that fails reports itself (not the cgroup join racing with it), and leaves
+    // no cgroup behind.
+    let bundle = Bundle::with(&sh("true"), |spec| {
+        let mut mounts = spec.mounts().clone().unwrap();
+        mounts.push(
+            oci_spec::runtime::MountBuilder::default()
+                .destination("/weird")
+                .typ("nosuchfs")
+                .source("none")
+                .build()
+                .unwrap(),
+        );
+        spec.set_mounts(Some(mounts));
+    });
+    for _ in 0..5 {
+        let _guard = Guard::new(&rt, &bundle.id);
+        let (stdio, _out) = capture();
+        match rt.start(&bundle.id, bundle.path(), stdio) {
+            Err(Error::Runtime(m)) => {
+                assert_eq!(m, "mounting nosuchfs on /weird: No such device (os error 19)")
+            }
+            other => panic!("{other:?}"),
+        }
+        let cgroup = Cgroup::new(Path::new(&format!("/berth/{}", bundle.id))).unwrap();
+        assert!(cgroup.dirs().all(|d| !d.exists()));
+    }
+
     // A mount onto an image symlink that points at the host stays inside the rootfs.
     let bundle = Bundle::new(&sh("ls /escape"));
     let rootfs = bundle.path().join("rootfs");
