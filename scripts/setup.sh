@@ -33,6 +33,8 @@ if [ "$WITH_TEST" = 1 ]; then
   PACKAGES+=(docker-registry apache2-utils)
   # The builder the build tests compare berth's images with (`buildah bud --layers`).
   PACKAGES+=(buildah)
+  # The API tests: schemathesis in a virtual environment (below), curl as a TLS client.
+  PACKAGES+=(python3-venv curl)
 fi
 if [ "$WITH_BENCH" = 1 ]; then
   PACKAGES+=(crun podman)
@@ -92,6 +94,22 @@ fi
 if [ "$WITH_TEST" = 1 ] && ! cargo nextest --version >/dev/null 2>&1; then
   log "cargo install cargo-nextest (about 3 minutes)"
   cargo install cargo-nextest --locked
+fi
+
+# ---- Python tools of the API tests (schemathesis against the OpenAPI document) and of the API
+# benchmark (a WebSocket client), in their own virtual environment ------------------------------
+if [ "$WITH_TEST" = 1 ]; then
+  VENV=/opt/berth-test-venv
+  ST_VERSION=3.39.16
+  if ! "$VENV/bin/st" --version 2>/dev/null | grep -qx "st, version $ST_VERSION"; then
+    log "pip install schemathesis $ST_VERSION (in $VENV)"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet "schemathesis==$ST_VERSION"
+  fi
+  if [ "$WITH_BENCH" = 1 ] && ! "$VENV/bin/python" -c 'import websockets' 2>/dev/null; then
+    log "pip install websockets (in $VENV)"
+    "$VENV/bin/pip" install --quiet "websockets>=13"
+  fi
 fi
 
 log "ready"

@@ -95,6 +95,9 @@ enum Command {
     Build(cli::build::BuildArgs),
     /// Show the history of an image
     History(cli::build::HistoryArgs),
+    /// Manage the API's users, teams and tokens (admins)
+    #[command(subcommand)]
+    Admin(cli::admin::AdminCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -115,6 +118,12 @@ struct ServeArgs {
     /// localhost and 127.0.0.0/8 always may. Repeat for several
     #[arg(long = "insecure-registry", value_name = "REGISTRY")]
     insecure_registries: Vec<String>,
+    /// PEM certificate (chain) for TLS on the TCP listener; needs --tls-key
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -248,6 +257,7 @@ async fn run(cli: Cli) -> i32 {
         Command::History(args) | Command::Image(ImageCommand::History(args)) => {
             cli::build::history(&client, args).await
         }
+        Command::Admin(command) => cli::admin::run(&client, command).await,
     };
     cli::report(result)
 }
@@ -270,6 +280,7 @@ async fn serve(args: ServeArgs) -> i32 {
             Snapshotter::Copy => berth_engine::SnapshotterKind::Copy,
         }),
         insecure_registries: args.insecure_registries,
+        tls: args.tls_cert.zip(args.tls_key),
     };
     match serve::run(config).await {
         Ok(()) => 0,

@@ -17,7 +17,14 @@ use sha2::{Digest, Sha256};
 pub mod build;
 pub mod registry;
 
+pub mod api;
 pub mod pty;
+
+/// The admin API token every test daemon is started with (`BERTH_ADMIN_TOKEN`); the CLI and
+/// [`Daemon::http`] send it over TCP unless told otherwise.
+pub const ADMIN_TOKEN: &str = "berth_e2e0000000000000000000000000000000000000000000000000000000000";
+/// The `admin` user's password in every test daemon (`BERTH_ADMIN_PASSWORD`).
+pub const ADMIN_PASSWORD: &str = "e2e-admin-password";
 
 /// The repository's top directory.
 pub fn repo_root() -> PathBuf {
@@ -82,6 +89,9 @@ pub fn berth_at(host: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
 pub fn berth_at_within(host: &str, args: &[&str], stdin: Option<&[u8]>, timeout: Duration) -> Output {
     let mut cmd = Command::new(berth_binary());
     cmd.args(args).env("BERTH_HOST", host).stdout(Stdio::piped()).stderr(Stdio::piped());
+    if std::env::var_os("BERTH_TOKEN").is_none() {
+        cmd.env("BERTH_TOKEN", ADMIN_TOKEN);
+    }
     cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
     let mut child = cmd.spawn().expect("spawning berth");
     if let Some(input) = stdin {
@@ -217,6 +227,8 @@ impl Daemon {
             .arg(format!("127.0.0.1:{port}"))
             .args(extra)
             .env("RUST_LOG", "info,tower_http=debug,sqlx=warn")
+            .env("BERTH_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env_remove("BERTH_HOST")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log fd"))
@@ -368,6 +380,14 @@ impl Daemon {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connecting to the daemon");
         s.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
         let mut request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+        // As the admin, unless the test sends its own credentials (or `Authorization: none`).
+        match headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("authorization")) {
+            None => request.push_str(&format!("Authorization: Bearer {ADMIN_TOKEN}\r\n")),
+            Some((_, "none")) => {}
+            Some(_) => {}
+        }
+        let headers: Vec<&(&str, &str)> =
+            headers.iter().filter(|(k, v)| !(k.eq_ignore_ascii_case("authorization") && *v == "none")).collect();
         for (k, v) in headers {
             request.push_str(&format!("{k}: {v}\r\n"));
         }

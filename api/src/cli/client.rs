@@ -116,11 +116,15 @@ pub struct Client {
     host: Host,
     /// The `-H` value as given, for messages.
     shown: String,
+    /// An API token (`BERTH_TOKEN`), sent as `Authorization: Bearer` over TCP; the unix socket
+    /// needs none.
+    token: Option<String>,
 }
 
 impl Client {
     pub fn new(host: &str) -> Result<Client, CliError> {
-        Ok(Client { host: Host::parse(host)?, shown: host.to_string() })
+        let token = std::env::var("BERTH_TOKEN").ok().filter(|t| !t.trim().is_empty());
+        Ok(Client { host: Host::parse(host)?, shown: host.to_string(), token })
     }
 
     /// Sends one request on a new connection and returns the response if it is a success;
@@ -142,6 +146,14 @@ impl Client {
     /// The daemon's address, for connections that are not plain requests (WebSockets).
     pub fn host(&self) -> &Host {
         &self.host
+    }
+
+    /// The `Authorization` header value for this host, if any.
+    pub fn authorization(&self) -> Option<String> {
+        match (&self.host, &self.token) {
+            (Host::Tcp(_), Some(token)) => Some(format!("Bearer {}", token.trim())),
+            _ => None,
+        }
     }
 
     /// The `-H` value as given, for messages.
@@ -177,6 +189,9 @@ impl Client {
             .header(hyper::header::USER_AGENT, concat!("berth-cli/", env!("CARGO_PKG_VERSION")));
         if let Some(ct) = content_type {
             request = request.header(hyper::header::CONTENT_TYPE, ct);
+        }
+        if let Some(auth) = self.authorization() {
+            request = request.header(hyper::header::AUTHORIZATION, auth);
         }
         let request =
             request.body(body).map_err(|e| CliError::Local(format!("building the request: {e}")))?;

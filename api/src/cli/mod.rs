@@ -1,6 +1,7 @@
 //! The command-line client: every subcommand but `serve` talks to the daemon's API, with
 //! Docker's command names, flags, output and error wording.
 
+pub mod admin;
 pub mod build;
 pub mod client;
 pub mod containers;

@@ -48,7 +48,15 @@ pub async fn connect(client: &Client, path_and_query: &str) -> Result<Socket, Op
         }
     };
     let url = format!("ws://{authority}{path_and_query}");
-    match tokio_tungstenite::client_async(url, stream).await {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = url
+        .into_client_request()
+        .map_err(|e| CliError::Local(format!("building the WebSocket request: {e}")))?;
+    if let Some(auth) = client.authorization() {
+        let value = auth.parse().map_err(|_| CliError::Local("BERTH_TOKEN is not a valid header value".into()))?;
+        request.headers_mut().insert(hyper::header::AUTHORIZATION, value);
+    }
+    match tokio_tungstenite::client_async(request, stream).await {
         Ok((socket, _)) => Ok(socket),
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             let status = response.status();

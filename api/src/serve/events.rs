@@ -15,7 +15,13 @@ pub const MAX_LIMIT: i64 = 1000;
 #[derive(Clone)]
 pub struct EventLog {
     pool: SqlitePool,
+    /// Every recorded event, live, for the events WebSocket. Bounded: a subscriber that falls
+    /// behind loses the oldest events and is told how many.
+    live: tokio::sync::broadcast::Sender<Event>,
 }
+
+/// Events a live subscriber may fall behind by before it loses some.
+const LIVE_CAPACITY: usize = 1024;
 
 /// How an operation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +60,17 @@ impl EventLog {
             .run(&pool)
             .await
             .map_err(|e| format!("migrating {}: {e}", path.display()))?;
-        Ok(EventLog { pool })
+        Ok(EventLog { pool, live: tokio::sync::broadcast::channel(LIVE_CAPACITY).0 })
+    }
+
+    /// The database, for the other history tables (audit, access, finished containers).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Every event recorded from now on.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.live.subscribe()
     }
 
     /// Appends an event. A failure to record is logged, not returned: the operation itself has
@@ -80,8 +96,18 @@ impl EventLog {
         .execute(&self.pool)
         .await;
         match result {
-            Ok(_) => {
-                tracing::info!(event_type, action, subject, outcome = outcome.as_str(), message, "event")
+            Ok(done) => {
+                tracing::info!(event_type, action, subject, outcome = outcome.as_str(), message, "event");
+                // No subscriber is not an error.
+                let _ = self.live.send(Event {
+                    id: done.last_insert_rowid(),
+                    time,
+                    event_type: event_type.to_string(),
+                    action: action.to_string(),
+                    subject: subject.to_string(),
+                    outcome: outcome.as_str().to_string(),
+                    message: message.to_string(),
+                });
             }
             Err(e) => tracing::error!(error = %e, event_type, action, subject, "recording an event failed"),
         }

@@ -1,10 +1,15 @@
 //! `berth serve`: the daemon. The HTTP API on a unix socket under the run directory and on TCP,
 //! the engine under the root directory, the history in SQLite beside it.
 
+pub mod auth;
 mod dashboard;
 mod error;
 mod events;
+pub mod history;
+pub mod openapi;
 mod routes;
+mod tls;
+mod ws;
 
 use std::fs::{self, File, OpenOptions};
 use std::future::IntoFuture;
@@ -29,6 +34,8 @@ pub struct ServeConfig {
     pub snapshotter: Option<SnapshotterKind>,
     /// Registries reached over plain HTTP besides loopback (`--insecure-registry`).
     pub insecure_registries: Vec<String>,
+    /// PEM certificate chain and private key: TCP speaks TLS (`--tls-cert`, `--tls-key`).
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// The socket's name under the run directory.
@@ -42,13 +49,17 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Runs the daemon until SIGTERM or SIGINT. Errors are one line for the operator.
 pub async fn run(config: ServeConfig) -> Result<(), String> {
-    if !config.listen.ip().is_loopback() {
+    if !config.listen.ip().is_loopback() && config.tls.is_none() {
         tracing::warn!(
             listen = %config.listen,
-            "listening on a non-loopback address: the API has no authentication yet, anyone who reaches \
-             this address controls the daemon"
+            "listening on a non-loopback address without TLS: passwords and API tokens cross the network \
+             in clear; give --tls-cert and --tls-key"
         );
     }
+    let tls = match &config.tls {
+        Some((cert, key)) => Some(tls::server_config(cert, key)?),
+        None => None,
+    };
 
     create_dir(&config.run_dir, 0o711)?;
     let socket_path = config.run_dir.join(SOCKET_NAME);
@@ -69,6 +80,15 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
         .map_err(|e| format!("opening the engine at {}: {e}", config.root.display()))?;
     engine.set_insecure_registries(config.insecure_registries.clone()).map_err(|e| e.to_string())?;
     let events = events::EventLog::open(&config.root.join("berth.db")).await?;
+    let auth = auth::AuthStore::new(events.pool().clone());
+    // The first admin: a password from the environment, or one made up and shown once.
+    let admin_password = std::env::var("BERTH_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
+    let admin_token = std::env::var("BERTH_ADMIN_TOKEN").ok().filter(|t| !t.is_empty());
+    if let Some(generated) = auth.bootstrap(admin_password, admin_token).await? {
+        // Printed on stdout, once: it is not kept anywhere in clear.
+        println!("berth: created the admin account \"admin\" with the password: {generated}");
+        println!("berth: change it with `berth admin user update admin --password-stdin`");
+    }
 
     let tcp = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -87,9 +107,17 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
         events: events.clone(),
         root: config.root.clone(),
         run_dir: config.run_dir.clone(),
+        auth,
+        audit: history::Audit::new(events.pool().clone()),
     };
     routes::containers::record_engine_events(&state.engine, events.clone());
+    history::record_finished_containers(&state.engine, events.pool().clone());
     let app = routes::router(state);
+    // The progress WebSockets run REST calls in-process through the same router.
+    let app = app.clone().layer(axum::Extension(ws::InnerRouter(app)));
+    // Which listener a request came on decides how it is authenticated (see `auth`).
+    let unix_app = app.clone().layer(axum::Extension(auth::Transport::Unix));
+    let tcp_app = app.layer(axum::Extension(auth::Transport::Tcp { tls: tls.is_some() }));
     let stop = CancellationToken::new();
     tokio::spawn(wait_for_signal(stop.clone()));
 
@@ -100,10 +128,18 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
         listen = %config.listen,
         "berth daemon ready"
     );
-    let unix_server = axum::serve(unix, app.clone()).with_graceful_shutdown(stop.clone().cancelled_owned());
-    let tcp_server = axum::serve(tcp, app).with_graceful_shutdown(stop.clone().cancelled_owned());
+    let unix_server = axum::serve(unix, unix_app).with_graceful_shutdown(stop.clone().cancelled_owned());
     let servers = async {
-        let (u, t) = tokio::join!(unix_server.into_future(), tcp_server.into_future());
+        let tcp_server = async {
+            match tls {
+                Some(config) => {
+                    let listener = tls::TlsListener::new(tcp, config)?;
+                    axum::serve(listener, tcp_app).with_graceful_shutdown(stop.clone().cancelled_owned()).await
+                }
+                None => axum::serve(tcp, tcp_app).with_graceful_shutdown(stop.clone().cancelled_owned()).await,
+            }
+        };
+        let (u, t) = tokio::join!(unix_server.into_future(), tcp_server);
         u.and(t)
     };
     tokio::pin!(servers);

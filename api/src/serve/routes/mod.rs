@@ -19,7 +19,7 @@ mod body;
 mod build;
 pub mod containers;
 mod images;
-mod query;
+pub(crate) mod query;
 mod registry;
 mod session;
 
@@ -39,6 +39,10 @@ pub struct AppState {
     pub events: EventLog,
     pub root: PathBuf,
     pub run_dir: PathBuf,
+    /// Users, teams, tokens, sessions and ownership (see `serve::auth`).
+    pub auth: crate::serve::auth::AuthStore,
+    /// The audit log of mutating calls and exec sessions.
+    pub audit: crate::serve::history::Audit,
 }
 
 /// The whole HTTP surface of the daemon.
@@ -84,8 +88,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/containers/{name}/logs", get(containers::container_logs))
         .route("/api/v1/containers/{name}/attach", get(containers::attach_container))
         .route("/api/v1/containers/{name}/exec", get(containers::exec_container))
+        // Access, history, API description and the event/log/stats/progress WebSockets.
+        .merge(crate::serve::auth::routes::router())
+        .merge(crate::serve::history::router())
+        .merge(crate::serve::openapi::router())
+        .merge(crate::serve::ws::router())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
+        // Every route, the fallback included, is authorised (see `serve::auth::policy`).
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::serve::auth::authorize))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

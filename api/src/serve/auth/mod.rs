@@ -1,0 +1,664 @@
+//! Access control of the API: who is calling (unix socket = root, a Bearer API token, or a
+//! browser session cookie), whether their role allows the route, and whether the container or
+//! image the route names belongs to one of their teams.
+//!
+//! Everything is decided in one middleware ([`authorize`]) in front of every route, from the
+//! method and the path, so that a route added later is covered without touching it: a new
+//! route is open to viewers if it is a GET and to operators otherwise, until [`policy`] says
+//! more. Every mutating call (and every exec session) is written to the audit log.
+
+pub mod routes;
+pub mod store;
+
+use std::collections::HashSet;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::ApiError;
+use super::routes::{AppState, JSON_BODY_LIMIT};
+pub use store::AuthStore;
+use store::OwnedKind;
+
+/// The browser session cookie.
+pub const SESSION_COOKIE: &str = "berth_session";
+/// The header a browser page echoes the session's CSRF token in, on every mutating request.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// Which of the caller's teams a new container or image goes to (the first team if absent).
+pub const TEAM_HEADER: &str = "x-berth-team";
+
+/// What a caller may do. Ordered: each role can do all that the one before it can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Read: lists, inspect, stats, events, history.
+    Viewer,
+    /// Run and act on containers, logs, exec, attach, pull, push, build.
+    Operator,
+    /// Users, teams, tokens, registry credentials, prune, and all teams' resources.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Role, ApiError> {
+        match s {
+            "viewer" => Ok(Role::Viewer),
+            "operator" => Ok(Role::Operator),
+            "admin" => Ok(Role::Admin),
+            other => Err(ApiError::bad_request(format!("invalid role {other:?}: viewer, operator or admin"))),
+        }
+    }
+}
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    /// The unix socket: root, trusted like Docker's socket.
+    Socket,
+    Token,
+    Session,
+}
+
+/// The caller of a request, in its extensions for handlers that need it.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: String,
+    pub role: Role,
+    /// (id, name) of the teams the user is a member of.
+    pub teams: Vec<(i64, String)>,
+    pub via: Via,
+}
+
+impl Principal {
+    /// Whoever talks over the unix socket.
+    pub fn root() -> Principal {
+        Principal { user: "root".into(), role: Role::Admin, teams: Vec::new(), via: Via::Socket }
+    }
+
+    fn team_ids(&self) -> Vec<i64> {
+        self.teams.iter().map(|(id, _)| *id).collect()
+    }
+}
+
+/// Which listener a request came in on; set by the daemon on each listener's router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Unix,
+    Tcp { tls: bool },
+}
+
+/// A user as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    /// Names of the user's teams.
+    pub teams: Vec<String>,
+    pub created: String,
+}
+
+/// A team as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Team {
+    pub id: i64,
+    pub name: String,
+    /// Names of its members.
+    pub members: Vec<String>,
+    pub created: String,
+}
+
+/// An API token, without its secret.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Token {
+    pub id: i64,
+    pub user: String,
+    pub name: String,
+    pub role: Role,
+    pub created: String,
+    pub last_used: Option<String>,
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, logged in or not: liveness, version, login, the API description, the dashboard.
+    Public,
+    /// At least this role.
+    Role(Role),
+}
+
+/// The role a route needs, from its method and path.
+pub fn policy(method: &Method, path: &str) -> Access {
+    let read = matches!(*method, Method::GET | Method::HEAD);
+    if !path.starts_with("/api/") {
+        // `/_ping` and the dashboard's files; anything else there is 404 or 405.
+        return Access::Public;
+    }
+    match path {
+        "/api/v1/version" | "/api/v1/openapi.json" | "/api/v1/docs" if read => return Access::Public,
+        "/api/v1/auth/login" => return Access::Public,
+        "/api/v1/auth/session" | "/api/v1/auth/logout" => return Access::Role(Role::Viewer),
+        _ => {}
+    }
+    let admin_prefixes =
+        ["/api/v1/users", "/api/v1/teams", "/api/v1/tokens", "/api/v1/registry/", "/api/v1/history/audit"];
+    if admin_prefixes.iter().any(|p| path.starts_with(p)) || path.ends_with("/prune") {
+        return Access::Role(Role::Admin);
+    }
+    if !read {
+        return Access::Role(Role::Operator);
+    }
+    // Reads that act or show what a viewer may not: a container's output and processes'
+    // stdio, an image's whole content, and the progress streams of operations.
+    let operator_reads = ["/logs", "/attach", "/exec"];
+    if operator_reads.iter().any(|s| path.ends_with(s))
+        || path == "/api/v1/images/save"
+        || path.starts_with("/api/v1/ws/progress")
+    {
+        return Access::Role(Role::Operator);
+    }
+    Access::Role(Role::Viewer)
+}
+
+/// A container or image that a path names, for the team check.
+#[derive(Debug, PartialEq, Eq)]
+enum Named {
+    Container(String),
+    Image(String),
+}
+
+/// Fixed names under `/containers/` and `/images/` that are operations, not objects.
+const CONTAINER_OPS: &[&str] = &["prune", "create"];
+const IMAGE_OPS: &[&str] = &["prune", "import", "load", "save", "pull", "push", "build"];
+
+fn named(path: &str) -> Option<Named> {
+    let rest = path.strip_prefix("/api/v1/").map(|r| r.strip_prefix("ws/").unwrap_or(r))?;
+    let mut parts = rest.split('/');
+    let kind = parts.next()?;
+    let name = parts.next().filter(|n| !n.is_empty())?;
+    let name = percent_encoding::percent_decode_str(name).decode_utf8().ok()?.into_owned();
+    match kind {
+        "containers" if !CONTAINER_OPS.contains(&name.as_str()) => Some(Named::Container(name)),
+        "images" if !IMAGE_OPS.contains(&name.as_str()) => Some(Named::Image(name)),
+        _ => None,
+    }
+}
+
+fn unauthorized(message: &str) -> Response {
+    let mut response = ApiError { status: StatusCode::UNAUTHORIZED, message: message.into() }.into_response();
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"berth\""));
+    response
+}
+
+fn forbidden(message: String) -> Response {
+    ApiError { status: StatusCode::FORBIDDEN, message }.into_response()
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// Equal, in a time that does not depend on where the first difference is.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A browser's request carries `Origin`; it must be this daemon's own (the `Host` it was sent
+/// to), or a page on another site is using the user's cookie.
+fn same_origin(headers: &HeaderMap) -> Option<bool> {
+    let origin = headers.get(header::ORIGIN)?.to_str().ok()?;
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or("");
+    Some(!host.is_empty() && origin_host.eq_ignore_ascii_case(host))
+}
+
+/// A request the daemon makes to itself on behalf of a caller already authenticated (the
+/// progress WebSockets run the REST POST in-process). Only the daemon can set extensions.
+#[derive(Debug, Clone)]
+pub struct Preauthenticated(pub Principal);
+
+/// Who the request is from; `Ok(None)` for no credentials at all.
+/// (The request's parts are passed separately: a `&Request` cannot be held across an await,
+/// its body is not `Sync`.)
+async fn authenticate(
+    state: &AppState,
+    transport: Transport,
+    preauthenticated: Option<Preauthenticated>,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<Option<Principal>, Response> {
+    if let Some(Preauthenticated(p)) = preauthenticated {
+        return Ok(Some(p));
+    }
+    if transport == Transport::Unix {
+        return Ok(Some(Principal::root()));
+    }
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .ok_or_else(|| unauthorized("the Authorization header must be \"Bearer <API token>\""))?;
+        return match state.auth.authenticate_token(token).await {
+            Ok(Some(p)) => Ok(Some(p)),
+            Ok(None) => Err(unauthorized("invalid API token")),
+            Err(e) => Err(e.into_response()),
+        };
+    }
+    let Some(secret) = cookie(headers, SESSION_COOKIE) else { return Ok(None) };
+    let (principal, csrf) = match state.auth.session(&secret).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Err(unauthorized("the session has expired; log in again")),
+        Err(e) => return Err(e.into_response()),
+    };
+    let websocket = headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    match same_origin(headers) {
+        Some(false) => return Err(forbidden("cross-origin request refused".into())),
+        // Browsers always send Origin on a WebSocket handshake; one without it is not from a
+        // page of ours (WebSockets are not covered by SameSite in every browser).
+        None if websocket => {
+            return Err(forbidden("a WebSocket with a session cookie needs an Origin header".into()))
+        }
+        _ => {}
+    }
+    let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe && path != "/api/v1/auth/logout" {
+        let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !same_secret(sent, &csrf) {
+            return Err(forbidden(format!(
+                "missing or wrong {CSRF_HEADER} header (see GET /api/v1/auth/session)"
+            )));
+        }
+    }
+    Ok(Some(principal))
+}
+
+/// The team a new resource goes to: the one named in [`TEAM_HEADER`] (which the caller must
+/// be in, unless admin), or the caller's first team. `Ok(None)`: no team (admins, root).
+async fn target_team(
+    state: &AppState,
+    principal: &Principal,
+    headers: &HeaderMap,
+) -> Result<Option<i64>, ApiError> {
+    if let Some(name) = headers.get(TEAM_HEADER) {
+        let name = name.to_str().map_err(|_| ApiError::bad_request(format!("{TEAM_HEADER}: not text")))?;
+        if let Some((id, _)) = principal.teams.iter().find(|(_, n)| n == name) {
+            return Ok(Some(*id));
+        }
+        if principal.role == Role::Admin {
+            return Ok(Some(state.auth.team(name).await?.id));
+        }
+        return Err(ApiError {
+            status: StatusCode::FORBIDDEN,
+            message: format!("you are not a member of team {name:?}"),
+        });
+    }
+    if principal.role == Role::Admin {
+        return Ok(None);
+    }
+    match principal.teams.first() {
+        Some((id, _)) => Ok(Some(*id)),
+        None => Err(ApiError {
+            status: StatusCode::FORBIDDEN,
+            message: format!("{} is in no team: an admin must add them to one first", principal.user),
+        }),
+    }
+}
+
+/// Whether a non-admin may touch the named object. Unknown objects pass: the handler answers
+/// 404 in its own words, and the same words are used here for someone else's object, so that a
+/// caller cannot tell the two apart.
+async fn may_access(state: &AppState, principal: &Principal, named: &Named) -> Result<bool, ApiError> {
+    let teams = principal.team_ids();
+    match named {
+        Named::Container(name) => {
+            let Ok(c) = state.engine.inspect_container(name).await else { return Ok(true) };
+            Ok(state.auth.container_owner(&c.id).await?.is_some_and(|t| teams.contains(&t)))
+        }
+        Named::Image(name) => {
+            let Ok(image) = state.engine.inspect_image(name).await else { return Ok(true) };
+            Ok(state.auth.image_owners(&image.id).await?.iter().any(|t| teams.contains(t)))
+        }
+    }
+}
+
+/// The middleware in front of every route: authenticate, check the role and the team, audit
+/// mutating calls, and scope lists and new resources to the caller's team.
+pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let transport = req.extensions().get::<Transport>().copied().unwrap_or(Transport::Tcp { tls: false });
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(String::from);
+    let access = policy(&method, &path);
+    let preauthenticated = req.extensions().get::<Preauthenticated>().cloned();
+    let headers = req.headers().clone();
+    let principal = match authenticate(&state, transport, preauthenticated, &method, &path, &headers).await {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
+    let principal = match (access, principal) {
+        (Access::Public, p) => {
+            if let Some(p) = p {
+                req.extensions_mut().insert(p);
+            }
+            return next.run(req).await;
+        }
+        (Access::Role(_), None) => {
+            return unauthorized(
+                "authentication required: send \"Authorization: Bearer <API token>\" or log in",
+            )
+        }
+        (Access::Role(needed), Some(p)) if p.role < needed => {
+            let response = forbidden(format!(
+                "permission denied: {} has the role {}, {method} {path} needs {}",
+                p.user,
+                p.role.as_str(),
+                needed.as_str()
+            ));
+            audit(&state, &p, &method, &path, response.status(), "", "").await;
+            return response;
+        }
+        (Access::Role(_), Some(p)) => p,
+    };
+
+    if principal.role < Role::Admin {
+        if let Some(named) = named(&path) {
+            match may_access(&state, &principal, &named).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    let message = match &named {
+                        Named::Container(n) => format!("No such container: {n}"),
+                        Named::Image(n) => format!("No such image: {n}"),
+                    };
+                    return ApiError::not_found(message).into_response();
+                }
+                Err(e) => return e.into_response(),
+            }
+        }
+    }
+
+    let creates = creates(&method, &path);
+    let team = match creates {
+        Some(_) => match target_team(&state, &principal, &headers).await {
+            Ok(t) => t,
+            Err(e) => return e.into_response(),
+        },
+        None => None,
+    };
+    // A pull's reference is in its JSON body, which the handler reads too: take it and put it back.
+    let mut pulled = None;
+    if creates == Some(Creates::Image) && team.is_some() {
+        let (parts, body) = req.into_parts();
+        let bytes = match axum::body::to_bytes(body, JSON_BODY_LIMIT).await {
+            Ok(b) => b,
+            Err(_) => {
+                return ApiError {
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    message: "request body too large".into(),
+                }
+                .into_response()
+            }
+        };
+        pulled = image_reference(&path, parts.uri.query(), &bytes);
+        req = Request::from_parts(parts, Body::from(bytes));
+    }
+
+    let exec = (method == Method::GET && path.ends_with("/exec")).then(|| exec_command(req.uri().query()));
+    let audit_entry = if let Some(command) = &exec {
+        let container = match named(&path) {
+            Some(Named::Container(n)) => n,
+            _ => String::new(),
+        };
+        let id = state.audit.exec_started(&principal.user, &path, &container, command).await;
+        id.map(AuditEntry)
+    } else {
+        None
+    };
+    if let Some(entry) = audit_entry {
+        req.extensions_mut().insert(entry);
+    }
+    req.extensions_mut().insert(principal.clone());
+    let response = next.run(req).await;
+    let status = response.status();
+
+    if let (Some(entry), false) = (audit_entry, status == StatusCode::SWITCHING_PROTOCOLS) {
+        // The exec never started: close its audit row with the refusal.
+        state.audit.exec_ended(entry.0, None, &format!("refused: {status}")).await;
+    }
+    if !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        audit(&state, &principal, &method, &path, status, "", "").await;
+    }
+
+    match (creates, team) {
+        (Some(Creates::Container), Some(team)) if status.is_success() => {
+            return record_container_owner(&state, response, team).await;
+        }
+        (Some(Creates::Image), Some(team)) if status.is_success() => {
+            if let Some(reference) = pulled {
+                return owned_when_done(state, response, reference, team);
+            }
+        }
+        (Some(Creates::Build), team) if status.is_success() => {
+            let tags = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+                .filter(|(k, _)| k == "t")
+                .map(|(_, v)| v.into_owned())
+                .collect();
+            return super::history::record_build(state, response, principal.user.clone(), tags, team).await;
+        }
+        _ => {}
+    }
+    if principal.role < Role::Admin && method == Method::GET {
+        let kind = match path.as_str() {
+            "/api/v1/containers" => Some(OwnedKind::Containers),
+            "/api/v1/images" => Some(OwnedKind::Images),
+            _ => None,
+        };
+        if let (Some(kind), true) = (kind, status.is_success()) {
+            return filter_list(&state, &principal, response, kind).await;
+        }
+    }
+    response
+}
+
+/// The audit row of a running exec session, in the request's extensions: the exec handler
+/// closes it with the exit code ([`Audit::exec_ended`]).
+#[derive(Debug, Clone, Copy)]
+pub struct AuditEntry(pub i64);
+
+async fn audit(
+    state: &AppState,
+    p: &Principal,
+    method: &Method,
+    path: &str,
+    status: StatusCode,
+    container: &str,
+    command: &str,
+) {
+    state.audit.call(&p.user, method.as_str(), path, status.as_u16(), container, command).await;
+}
+
+/// `cmd=sh&cmd=-c&cmd=...` as one line, for the audit log.
+fn exec_command(query: Option<&str>) -> String {
+    form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .filter(|(k, _)| k == "cmd")
+        .map(|(_, v)| v.into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Creates {
+    Container,
+    Image,
+    Build,
+}
+
+fn creates(method: &Method, path: &str) -> Option<Creates> {
+    if *method != Method::POST {
+        return None;
+    }
+    match path {
+        "/api/v1/containers" | "/api/v1/containers/create" => Some(Creates::Container),
+        "/api/v1/images/pull" | "/api/v1/images/import" => Some(Creates::Image),
+        "/api/v1/build" => Some(Creates::Build),
+        _ => None,
+    }
+}
+
+/// The image a pull (JSON body `reference`) or an import (query `reference`) makes.
+fn image_reference(path: &str, query: Option<&str>, body: &[u8]) -> Option<String> {
+    if path.ends_with("/pull") {
+        let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+        return v.get("reference")?.as_str().map(String::from);
+    }
+    form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "reference")
+        .map(|(_, v)| v.into_owned())
+}
+
+async fn record_container_owner(state: &AppState, response: Response, team: i64) -> Response {
+    let (parts, body) = response.into_parts();
+    let bytes = match axum::body::to_bytes(body, JSON_BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(e) => return ApiError::internal(format!("reading the created container: {e}")).into_response(),
+    };
+    if let Some(id) = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("id").or_else(|| v.get("Id")).and_then(|i| i.as_str()).map(String::from))
+    {
+        if let Err(e) = state.auth.set_container_owner(&id, team).await {
+            tracing::error!(container = %id, error = %e.message, "recording the container's team failed");
+        }
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+/// Passes a pull's or import's streamed answer through, and when it has ended records that the
+/// image belongs to `team` (the stream's end is when the image exists).
+fn owned_when_done(state: AppState, response: Response, reference: String, team: i64) -> Response {
+    use futures_util::StreamExt;
+    let (parts, body) = response.into_parts();
+    let done = futures_util::stream::once(async move {
+        match state.engine.inspect_image(&reference).await {
+            Ok(image) => {
+                if let Err(e) = state.auth.add_image_owner(&image.id, team).await {
+                    tracing::error!(image = %image.id, error = %e.message, "recording the image's team failed");
+                }
+            }
+            Err(e) => tracing::debug!(reference, error = %e, "no image after the pull or import"),
+        }
+        None
+    })
+    .filter_map(|x: Option<Result<bytes::Bytes, axum::Error>>| async move { x });
+    let stream = body.into_data_stream().chain(done);
+    Response::from_parts(parts, Body::from_stream(stream))
+}
+
+/// Keeps only the caller's teams' objects in a list answer (a JSON array of objects with `id`).
+async fn filter_list(
+    state: &AppState,
+    principal: &Principal,
+    response: Response,
+    kind: OwnedKind,
+) -> Response {
+    let owned: HashSet<String> = match state.auth.owned(kind, &principal.team_ids()).await {
+        Ok(o) => o,
+        Err(e) => return e.into_response(),
+    };
+    let (mut parts, body) = response.into_parts();
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(e) => return ApiError::internal(format!("reading the list: {e}")).into_response(),
+    };
+    let Ok(serde_json::Value::Array(items)) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return ApiError::internal("the list answer is not a JSON array").into_response();
+    };
+    let kept: Vec<serde_json::Value> = items
+        .into_iter()
+        .filter(|item| item.get("id").and_then(|i| i.as_str()).is_some_and(|id| owned.contains(id)))
+        .collect();
+    let body = serde_json::to_vec(&kept).expect("JSON values serialise");
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies() {
+        let get = Method::GET;
+        let post = Method::POST;
+        assert_eq!(policy(&get, "/_ping"), Access::Public);
+        assert_eq!(policy(&get, "/index.html"), Access::Public);
+        assert_eq!(policy(&get, "/api/v1/version"), Access::Public);
+        assert_eq!(policy(&post, "/api/v1/version"), Access::Role(Role::Operator));
+        assert_eq!(policy(&get, "/api/v1/containers"), Access::Role(Role::Viewer));
+        assert_eq!(policy(&post, "/api/v1/containers"), Access::Role(Role::Operator));
+        assert_eq!(policy(&get, "/api/v1/containers/a/logs"), Access::Role(Role::Operator));
+        assert_eq!(policy(&get, "/api/v1/containers/a/exec"), Access::Role(Role::Operator));
+        assert_eq!(policy(&get, "/api/v1/ws/containers/a/logs"), Access::Role(Role::Operator));
+        assert_eq!(policy(&get, "/api/v1/ws/events"), Access::Role(Role::Viewer));
+        assert_eq!(policy(&post, "/api/v1/containers/prune"), Access::Role(Role::Admin));
+        assert_eq!(policy(&get, "/api/v1/users"), Access::Role(Role::Admin));
+        assert_eq!(policy(&Method::DELETE, "/api/v1/tokens/3"), Access::Role(Role::Admin));
+        assert_eq!(policy(&post, "/api/v1/registry/login"), Access::Role(Role::Admin));
+        assert_eq!(policy(&post, "/api/v1/auth/login"), Access::Public);
+    }
+
+    #[test]
+    fn named_objects() {
+        assert_eq!(named("/api/v1/containers/web/start"), Some(Named::Container("web".into())));
+        assert_eq!(named("/api/v1/ws/containers/web/logs"), Some(Named::Container("web".into())));
+        assert_eq!(named("/api/v1/containers/prune"), None);
+        assert_eq!(named("/api/v1/containers"), None);
+        assert_eq!(named("/api/v1/images/pull"), None);
+        assert_eq!(named("/api/v1/images/a%2Fb%3A1/tag"), Some(Named::Image("a/b:1".into())));
+    }
+
+    #[test]
+    fn cookies_and_origins() {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_static("a=1; berth_session=xyz; b=2"));
+        assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("xyz"));
+        assert_eq!(same_origin(&h), None);
+        h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:7380"));
+        h.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:7380"));
+        assert_eq!(same_origin(&h), Some(true));
+        h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
+        assert_eq!(same_origin(&h), Some(false));
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", "ab"));
+    }
+}

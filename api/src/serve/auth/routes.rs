@@ -1,0 +1,310 @@
+//! Routes of access: browser login/logout and the current session, and (admins) users, teams,
+//! memberships and API tokens.
+
+use axum::extract::{Extension, Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{Principal, Role, Team, Token, Transport, User, Via, SESSION_COOKIE};
+use crate::serve::error::{ApiError, ApiJson};
+use crate::serve::openapi::ErrorBody;
+use crate::serve::routes::AppState;
+
+/// `POST /api/v1/auth/login`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+/// Who is logged in, and the CSRF token a page sends back in `X-CSRF-Token`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SessionInfo {
+    pub user: String,
+    pub role: Role,
+    pub teams: Vec<String>,
+    pub via: Via,
+    /// Only for a browser session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csrf_token: Option<String>,
+}
+
+/// `POST /api/v1/users`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    pub name: String,
+    pub role: Role,
+    /// 8 to 1024 characters; without one, the user can only use API tokens.
+    pub password: Option<String>,
+}
+
+/// `PATCH /api/v1/users/{name}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    pub role: Option<Role>,
+    pub password: Option<String>,
+}
+
+/// `POST /api/v1/teams`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTeam {
+    pub name: String,
+}
+
+/// `POST /api/v1/tokens`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    /// Whose token it is.
+    pub user: String,
+    /// What it is for (`ci`, `deploy`, ...).
+    pub name: String,
+    /// At most the user's role; the user's role if absent.
+    pub role: Option<Role>,
+}
+
+/// A new token: the secret is shown here once and never again.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreatedToken {
+    #[serde(flatten)]
+    pub token: Token,
+    pub secret: String,
+}
+
+fn session_info(p: &Principal, csrf: Option<String>) -> SessionInfo {
+    SessionInfo {
+        user: p.user.clone(),
+        role: p.role,
+        teams: p.teams.iter().map(|(_, n)| n.clone()).collect(),
+        via: p.via,
+        csrf_token: csrf,
+    }
+}
+
+/// Logs in with a password and sets the session cookie: HttpOnly (no script reads it),
+/// SameSite=Strict (no other site sends it), Secure when the API is on TLS.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = SessionInfo, description = "logged in; the session cookie is set"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn login(
+    State(state): State<AppState>,
+    transport: Option<Extension<Transport>>,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let Some((secret, csrf, principal)) = state.auth.login(&request.username, &request.password).await?
+    else {
+        return Err(ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            message: "wrong user name or password".into(),
+        });
+    };
+    let secure = matches!(transport.map(|t| t.0), Some(Transport::Tcp { tls: true }));
+    let cookie = format!(
+        "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200{}",
+        if secure { "; Secure" } else { "" }
+    );
+    let mut response = Json(session_info(&principal, Some(csrf))).into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(|e| ApiError::internal(e.to_string()))?,
+    );
+    Ok(response)
+}
+
+/// Ends the browser session (its cookie is cleared).
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    responses((status = 204, description = "logged out"), (status = 401, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(secret) = super::cookie(&headers, SESSION_COOKIE) {
+        state.auth.logout(&secret).await?;
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("berth_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    Ok(response)
+}
+
+/// Who the caller is; for a browser session, also its CSRF token.
+#[utoipa::path(get, path = "/api/v1/auth/session", tag = "auth",
+    responses((status = 200, body = SessionInfo), (status = 401, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub async fn session(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<SessionInfo>, ApiError> {
+    let csrf = match (principal.via, super::cookie(&headers, SESSION_COOKIE)) {
+        (Via::Session, Some(secret)) => state.auth.session(&secret).await?.map(|(_, csrf)| csrf),
+        _ => None,
+    };
+    Ok(Json(session_info(&principal, csrf)))
+}
+
+#[utoipa::path(get, path = "/api/v1/users", tag = "users",
+    responses((status = 200, body = Vec<User>), (status = 403, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub async fn list_users(State(state): State<AppState>) -> Result<Json<Vec<User>>, ApiError> {
+    Ok(Json(state.auth.list_users().await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUser,
+    responses((status = 201, body = User), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub async fn create_user(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<CreateUser>,
+) -> Result<(StatusCode, Json<User>), ApiError> {
+    let user = state.auth.create_user(&request.name, request.password, request.role).await?;
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{name}", tag = "users",
+    params(("name" = String, Path)),
+    responses((status = 200, body = User), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub async fn get_user(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<User>, ApiError> {
+    Ok(Json(state.auth.user(&name).await?))
+}
+
+#[utoipa::path(patch, path = "/api/v1/users/{name}", tag = "users", request_body = UpdateUser,
+    params(("name" = String, Path)),
+    responses((status = 200, body = User), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub async fn update_user(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(request): ApiJson<UpdateUser>,
+) -> Result<Json<User>, ApiError> {
+    Ok(Json(state.auth.update_user(&name, request.role, request.password).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/users/{name}", tag = "users",
+    params(("name" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub async fn delete_user(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.auth.delete_user(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/teams", tag = "teams",
+    responses((status = 200, body = Vec<Team>), (status = 403, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub async fn list_teams(State(state): State<AppState>) -> Result<Json<Vec<Team>>, ApiError> {
+    Ok(Json(state.auth.list_teams().await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/teams", tag = "teams", request_body = CreateTeam,
+    responses((status = 201, body = Team), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub async fn create_team(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<CreateTeam>,
+) -> Result<(StatusCode, Json<Team>), ApiError> {
+    Ok((StatusCode::CREATED, Json(state.auth.create_team(&request.name).await?)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/teams/{name}", tag = "teams",
+    params(("name" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub async fn delete_team(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.auth.delete_team(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(put, path = "/api/v1/teams/{name}/members/{user}", tag = "teams",
+    params(("name" = String, Path), ("user" = String, Path)),
+    responses((status = 200, body = Team), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub async fn add_member(
+    State(state): State<AppState>,
+    Path((team, user)): Path<(String, String)>,
+) -> Result<Json<Team>, ApiError> {
+    Ok(Json(state.auth.add_member(&team, &user).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/teams/{name}/members/{user}", tag = "teams",
+    params(("name" = String, Path), ("user" = String, Path)),
+    responses((status = 200, body = Team), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub async fn remove_member(
+    State(state): State<AppState>,
+    Path((team, user)): Path<(String, String)>,
+) -> Result<Json<Team>, ApiError> {
+    Ok(Json(state.auth.remove_member(&team, &user).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
+    responses((status = 200, body = Vec<Token>), (status = 403, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub async fn list_tokens(State(state): State<AppState>) -> Result<Json<Vec<Token>>, ApiError> {
+    Ok(Json(state.auth.list_tokens().await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateToken,
+    responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub async fn create_token(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<CreateToken>,
+) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
+    let role = match request.role {
+        Some(r) => r,
+        None => state.auth.user(&request.user).await?.role,
+    };
+    let (token, secret) = state.auth.create_token(&request.user, &request.name, role).await?;
+    Ok((StatusCode::CREATED, Json(CreatedToken { token, secret })))
+}
+
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens",
+    params(("id" = i64, Path)),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub async fn delete_token(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id: i64 = id.parse().map_err(|_| ApiError::bad_request(format!("invalid token id {id:?}")))?;
+    state.auth.delete_token(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The access routes.
+pub fn router() -> axum::Router<AppState> {
+    use axum::routing::{get, post, put};
+    axum::Router::new()
+        .route("/api/v1/auth/login", post(login))
+        .route("/api/v1/auth/logout", post(logout))
+        .route("/api/v1/auth/session", get(session))
+        .route("/api/v1/users", get(list_users).post(create_user))
+        .route("/api/v1/users/{name}", get(get_user).patch(update_user).delete(delete_user))
+        .route("/api/v1/teams", get(list_teams).post(create_team))
+        .route("/api/v1/teams/{name}", axum::routing::delete(delete_team))
+        .route("/api/v1/teams/{name}/members/{user}", put(add_member).delete(remove_member))
+        .route("/api/v1/tokens", get(list_tokens).post(create_token))
+        .route("/api/v1/tokens/{id}", axum::routing::delete(delete_token))
+}

@@ -1,0 +1,618 @@
+//! The HTTP API over real TCP and WebSocket connections to a running daemon: what each role may
+//! and may not do, team scoping, browser sessions (cookie, CSRF, Origin), log follow, exec with
+//! a pty, live events, the history after a restart, bad input, TLS, and schemathesis against
+//! the served OpenAPI document.
+
+use std::time::Duration;
+
+use berth_tests::api::{bearer, next_json, wait_for};
+use berth_tests::{busybox_rootfs, Daemon, ADMIN_PASSWORD, ADMIN_TOKEN};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+/// A daemon with the busybox image imported as `busybox:latest`.
+fn daemon_with_busybox() -> Daemon {
+    let daemon = Daemon::start();
+    let rootfs = busybox_rootfs(daemon.dir());
+    daemon.berth(&["import", "-c", r#"CMD ["sh"]"#, rootfs.to_str().unwrap(), "busybox:latest"]).ok();
+    daemon
+}
+
+fn ids(list: &Value) -> Vec<String> {
+    list.as_array().expect("a list").iter().map(|c| c["id"].as_str().unwrap().to_string()).collect()
+}
+
+/// Creates a container (as `token`) running `cmd`; its id.
+fn create(daemon: &Daemon, token: &str, name: &str, cmd: &[&str]) -> String {
+    let r = daemon.call(
+        Some(token),
+        "POST",
+        "/api/v1/containers",
+        Some(json!({"image": "busybox", "name": name, "cmd": cmd})),
+    );
+    assert_eq!(r.status, 201, "create {name}: {}", r.text());
+    r.json()["id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn roles_and_teams() {
+    let daemon = daemon_with_busybox();
+    let vera = daemon.user_with_token("vera", "viewer", None);
+    let otto = daemon.user_with_token("otto", "operator", Some("blue"));
+    let olga = daemon.user_with_token("olga", "operator", Some("red"));
+    let lone = daemon.user_with_token("lone", "operator", None);
+
+    // No credentials: only the public routes.
+    assert_eq!(daemon.call(None, "GET", "/_ping", None).status, 200);
+    assert_eq!(daemon.call(None, "GET", "/api/v1/version", None).status, 200);
+    assert_eq!(daemon.call(None, "GET", "/api/v1/openapi.json", None).status, 200);
+    let anonymous = daemon.call(None, "GET", "/api/v1/containers", None);
+    assert_eq!(anonymous.status, 401, "{}", anonymous.text());
+    assert!(anonymous.header("www-authenticate").is_some());
+    assert!(anonymous.json()["message"].as_str().unwrap().contains("authentication required"));
+    let forged = daemon.call(Some("berth_0000"), "GET", "/api/v1/containers", None);
+    assert_eq!(forged.status, 401);
+    assert_eq!(forged.json()["message"], "invalid API token");
+    let malformed = daemon.http("GET", "/api/v1/containers", &[("Authorization", "Basic YTpi")], b"");
+    assert_eq!(malformed.status, 401);
+
+    // Operators of team blue run containers; the container is blue's.
+    let web = create(&daemon, &otto, "web", &["sleep", "300"]);
+    assert_eq!(daemon.call(Some(&otto), "POST", "/api/v1/containers/web/start", None).status, 204);
+    assert_eq!(ids(&daemon.call(Some(&otto), "GET", "/api/v1/containers", None).json()), vec![web.clone()]);
+    // An operator in no team cannot create anything (it would belong to nobody).
+    let orphan = daemon.call(
+        Some(&lone),
+        "POST",
+        "/api/v1/containers",
+        Some(json!({"image": "busybox", "cmd": ["true"]})),
+    );
+    assert_eq!(orphan.status, 403, "{}", orphan.text());
+    assert!(orphan.text().contains("in no team"));
+
+    // Team red sees nothing of blue's, and cannot act on it: the answer is the same as for a
+    // container that does not exist.
+    assert_eq!(
+        ids(&daemon.call(Some(&olga), "GET", "/api/v1/containers?all=1", None).json()),
+        Vec::<String>::new()
+    );
+    for (method, path) in [
+        ("GET", "/api/v1/containers/web"),
+        ("POST", "/api/v1/containers/web/stop"),
+        ("DELETE", "/api/v1/containers/web?force=1"),
+        ("GET", "/api/v1/containers/web/logs"),
+    ] {
+        let r = daemon.call(Some(&olga), method, path, None);
+        assert_eq!(r.status, 404, "{method} {path} as red: {}", r.text());
+        assert_eq!(r.json()["message"], "No such container: web");
+    }
+    let red_own = create(&daemon, &olga, "redbox", &["true"]);
+    assert_eq!(
+        ids(&daemon.call(Some(&olga), "GET", "/api/v1/containers?all=1", None).json()),
+        vec![red_own.clone()]
+    );
+
+    // A viewer reads but does not act; outside any team, sees nothing.
+    assert_eq!(daemon.call(Some(&vera), "GET", "/api/v1/containers", None).json(), json!([]));
+    let denied = daemon.call(Some(&vera), "POST", "/api/v1/containers", Some(json!({"image": "busybox"})));
+    assert_eq!(denied.status, 403);
+    assert_eq!(
+        denied.json()["message"],
+        "permission denied: vera has the role viewer, POST /api/v1/containers needs operator"
+    );
+    // In team blue, the viewer sees blue's container, inspects it, but may not stop it or read
+    // its output.
+    assert_eq!(daemon.call(Some(ADMIN_TOKEN), "PUT", "/api/v1/teams/blue/members/vera", None).status, 200);
+    assert_eq!(ids(&daemon.call(Some(&vera), "GET", "/api/v1/containers", None).json()), vec![web.clone()]);
+    assert_eq!(daemon.call(Some(&vera), "GET", "/api/v1/containers/web", None).status, 200);
+    assert_eq!(daemon.call(Some(&vera), "POST", "/api/v1/containers/web/stop", None).status, 403);
+    assert_eq!(daemon.call(Some(&vera), "GET", "/api/v1/containers/web/logs", None).status, 403);
+    assert_eq!(daemon.call(Some(&vera), "GET", "/api/v1/containers/web/top", None).status, 200);
+
+    // Operators do not manage users, teams, tokens, registry credentials, or prune.
+    for (method, path) in [
+        ("GET", "/api/v1/users"),
+        ("POST", "/api/v1/teams"),
+        ("GET", "/api/v1/tokens"),
+        ("POST", "/api/v1/containers/prune"),
+        ("POST", "/api/v1/registry/logout"),
+        ("GET", "/api/v1/history/audit"),
+    ] {
+        assert_eq!(daemon.call(Some(&otto), method, path, Some(json!({}))).status, 403, "{method} {path}");
+    }
+    // A token never has more power than its user: an operator's admin token is refused.
+    let escalate = daemon.call(
+        Some(ADMIN_TOKEN),
+        "POST",
+        "/api/v1/tokens",
+        Some(json!({"user": "otto", "name": "up", "role": "admin"})),
+    );
+    assert_eq!(escalate.status, 400, "{}", escalate.text());
+
+    // Admins see and act on all teams' containers; the unix socket is root.
+    let all = ids(&daemon.call(Some(ADMIN_TOKEN), "GET", "/api/v1/containers?all=1", None).json());
+    assert!(all.contains(&web) && all.contains(&red_own), "{all:?}");
+    assert!(daemon.berth(&["ps", "-a", "-q", "--no-trunc"]).stdout.contains(&web));
+    let users = daemon.call(Some(ADMIN_TOKEN), "GET", "/api/v1/users", None).json();
+    let names: Vec<&str> = users.as_array().unwrap().iter().map(|u| u["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["admin", "lone", "olga", "otto", "vera"]);
+
+    // The operator stops their own container; the audit log has who did it.
+    assert_eq!(daemon.call(Some(&otto), "POST", "/api/v1/containers/web/stop?t=1", None).status, 204);
+    let audit =
+        daemon.call(Some(ADMIN_TOKEN), "GET", "/api/v1/history/audit?user=otto&method=POST", None).json();
+    let paths: Vec<&str> =
+        audit["items"].as_array().unwrap().iter().map(|a| a["path"].as_str().unwrap()).collect();
+    assert!(paths.contains(&"/api/v1/containers/web/stop"), "{paths:?}");
+    let refused = daemon.call(Some(ADMIN_TOKEN), "GET", "/api/v1/history/audit?user=vera", None).json();
+    assert!(refused["items"].as_array().unwrap().iter().any(|a| a["status"] == 403), "{refused}");
+
+    // A revoked token stops working at once.
+    let tokens = daemon.call(Some(ADMIN_TOKEN), "GET", "/api/v1/tokens", None).json();
+    let otto_token = tokens.as_array().unwrap().iter().find(|t| t["user"] == "otto").unwrap()["id"].clone();
+    assert_eq!(
+        daemon.call(Some(ADMIN_TOKEN), "DELETE", &format!("/api/v1/tokens/{otto_token}"), None).status,
+        204
+    );
+    assert_eq!(daemon.call(Some(&otto), "GET", "/api/v1/containers", None).status, 401);
+    // The last admin cannot be removed.
+    assert_eq!(daemon.call(Some(ADMIN_TOKEN), "DELETE", "/api/v1/users/admin", None).status, 409);
+}
+
+#[test]
+fn cli_uses_berth_token_over_tcp() {
+    let daemon = Daemon::start();
+    let viewer = daemon.user_with_token("vic", "viewer", None);
+    let out = berth_tests::berth_at(&daemon.tcp_host(), &["images"], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // As a viewer: reads pass, writes are refused with the daemon's message.
+    std::env::set_var("BERTH_TOKEN", &viewer);
+    let listed = berth_tests::berth_at(&daemon.tcp_host(), &["images", "-q"], None);
+    let tagged = berth_tests::berth_at(&daemon.tcp_host(), &["tag", "a", "b"], None);
+    std::env::set_var("BERTH_TOKEN", "berth_wrong");
+    let wrong = berth_tests::berth_at(&daemon.tcp_host(), &["images"], None);
+    std::env::remove_var("BERTH_TOKEN");
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert_ne!(tagged.code, 0);
+    assert!(tagged.stderr.contains("permission denied: vic has the role viewer"), "{}", tagged.stderr);
+    assert_ne!(wrong.code, 0);
+    assert!(wrong.stderr.contains("invalid API token"), "{}", wrong.stderr);
+    // The admin CLI over the socket (root).
+    daemon.berth(&["admin", "team", "create", "ops"]).ok();
+    daemon.berth(&["admin", "team", "add", "ops", "vic"]).ok();
+    let teams = daemon.berth(&["admin", "team", "ls"]).ok();
+    assert!(teams.stdout.lines().any(|l| l.starts_with("ops") && l.contains("vic")), "{}", teams.stdout);
+    let token = daemon.berth(&["admin", "token", "create", "vic", "--name", "ci"]).ok();
+    assert!(token.stdout.trim().starts_with("berth_"), "{}", token.stdout);
+    let bad = daemon.berth(&["admin", "user", "create", "no/slash"]);
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("invalid user name"), "{}", bad.stderr);
+}
+
+/// `Set-Cookie` → `name=value`.
+fn session_cookie(response: &berth_tests::HttpResponse) -> String {
+    let cookie = response.header("set-cookie").expect("a session cookie");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "no Secure flag without TLS: {cookie}");
+    cookie.split(';').next().unwrap().to_string()
+}
+
+#[test]
+fn browser_session_with_csrf_and_origin() {
+    let daemon = Daemon::start();
+    let json_ct = ("Content-Type", "application/json");
+    let wrong = daemon.http(
+        "POST",
+        "/api/v1/auth/login",
+        &[json_ct, ("Authorization", "none")],
+        br#"{"username":"admin","password":"nope-nope"}"#,
+    );
+    assert_eq!(wrong.status, 401);
+    assert_eq!(wrong.json()["message"], "wrong user name or password");
+    let nobody = daemon.http(
+        "POST",
+        "/api/v1/auth/login",
+        &[json_ct, ("Authorization", "none")],
+        br#"{"username":"nobody","password":"nope-nope"}"#,
+    );
+    assert_eq!(nobody.json()["message"], "wrong user name or password");
+    let login = daemon.http(
+        "POST",
+        "/api/v1/auth/login",
+        &[json_ct, ("Authorization", "none")],
+        format!(r#"{{"username":"admin","password":"{ADMIN_PASSWORD}"}}"#).as_bytes(),
+    );
+    assert_eq!(login.status, 200, "{}", login.text());
+    let cookie = session_cookie(&login);
+    let csrf = login.json()["csrf_token"].as_str().unwrap().to_string();
+    let as_browser = |method: &str, path: &str, extra: &[(&str, &str)], body: &[u8]| {
+        let mut headers = vec![("Authorization", "none"), ("Cookie", cookie.as_str())];
+        headers.extend_from_slice(extra);
+        daemon.http(method, path, &headers, body)
+    };
+    let me = as_browser("GET", "/api/v1/auth/session", &[], b"");
+    assert_eq!(me.json()["user"], "admin");
+    assert_eq!(me.json()["via"], "session");
+    assert_eq!(me.json()["csrf_token"], csrf.as_str());
+    // Mutating calls need the CSRF token in its header.
+    let body = br#"{"name":"green"}"#;
+    let no_csrf = as_browser("POST", "/api/v1/teams", &[json_ct], body);
+    assert_eq!(no_csrf.status, 403);
+    assert!(no_csrf.text().contains("x-csrf-token"), "{}", no_csrf.text());
+    let bad_csrf = as_browser("POST", "/api/v1/teams", &[json_ct, ("X-CSRF-Token", "0000")], body);
+    assert_eq!(bad_csrf.status, 403);
+    let ok = as_browser("POST", "/api/v1/teams", &[json_ct, ("X-CSRF-Token", &csrf)], body);
+    assert_eq!(ok.status, 201, "{}", ok.text());
+    // Another site's page cannot use the cookie, even with the token.
+    let cross = as_browser(
+        "POST",
+        "/api/v1/teams",
+        &[json_ct, ("X-CSRF-Token", &csrf), ("Origin", "http://evil.example")],
+        br#"{"name":"evil"}"#,
+    );
+    assert_eq!(cross.status, 403);
+    // WebSockets with the cookie: the Origin must be ours and present.
+    let ours = format!("http://127.0.0.1:{}", daemon.port());
+    let host = format!("127.0.0.1:{}", daemon.port());
+    assert!(daemon
+        .ws("/api/v1/ws/events", &[("Cookie", &cookie), ("Origin", &ours), ("Host", &host)])
+        .is_ok());
+    let (status, _) =
+        daemon.ws("/api/v1/ws/events", &[("Cookie", &cookie)]).err().expect("refused without Origin");
+    assert_eq!(status, 403);
+    let (status, _) = daemon
+        .ws("/api/v1/ws/events", &[("Cookie", &cookie), ("Origin", "http://evil.example")])
+        .err()
+        .expect("refused from another origin");
+    assert_eq!(status, 403);
+    // Logout ends the session.
+    assert_eq!(as_browser("POST", "/api/v1/auth/logout", &[], b"").status, 204);
+    assert_eq!(as_browser("GET", "/api/v1/auth/session", &[], b"").status, 401);
+}
+
+#[test]
+fn logs_follow_events_and_stats_over_websockets() {
+    let daemon = daemon_with_busybox();
+    let otto = daemon.user_with_token("otto", "operator", Some("blue"));
+    let olga = daemon.user_with_token("olga", "operator", Some("red"));
+    let mut events = daemon.ws_as(&otto, "/api/v1/ws/events");
+    let mut red_events = daemon.ws_as(&olga, "/api/v1/ws/events");
+
+    let id = create(
+        &daemon,
+        &otto,
+        "talker",
+        &["sh", "-c", "for i in 1 2 3; do echo line$i; done; sleep 2; echo late"],
+    );
+    let created = wait_for(&mut events, Duration::from_secs(10), |m| m["type"] == "event");
+    assert_eq!(created["event"]["action"], "create");
+    assert!(created["event"]["message"].as_str().unwrap().contains(&id));
+
+    // Attach the log before the start: tail of nothing, then follow.
+    assert_eq!(daemon.call(Some(&otto), "POST", "/api/v1/containers/talker/start", None).status, 204);
+    let mut logs = daemon.ws_as(&otto, "/api/v1/ws/containers/talker/logs?follow=1&tail=all");
+    let mut lines = Vec::new();
+    loop {
+        let m = next_json(&mut logs).expect("the log stream ends with an end message");
+        match m["type"].as_str().unwrap() {
+            "logs" => {
+                for e in m["entries"].as_array().unwrap() {
+                    lines.push(e["line"].as_str().unwrap().trim_end().to_string());
+                }
+            }
+            "end" => break,
+            other => panic!("unexpected {other}: {m}"),
+        }
+    }
+    assert_eq!(lines, ["line1", "line2", "line3", "late"]);
+    assert!(next_json(&mut logs).is_none(), "closed after the end message");
+
+    // The tail of a finished log, without follow.
+    let mut tail = daemon.ws_as(&otto, "/api/v1/ws/containers/talker/logs?tail=1");
+    let m = next_json(&mut tail).unwrap();
+    assert_eq!(m["entries"][0]["line"], "late\n");
+    assert_eq!(next_json(&mut tail).unwrap()["type"], "end");
+
+    let started = wait_for(&mut events, Duration::from_secs(10), |m| m["event"]["action"] == "start");
+    assert_eq!(started["event"]["subject"], "talker");
+    let died = wait_for(&mut events, Duration::from_secs(10), |m| m["event"]["action"] == "die");
+    assert!(died["event"]["message"].as_str().unwrap().contains("exitCode=0"), "{died}");
+
+    // Team red saw none of it: its first message is its own container's.
+    create(&daemon, &olga, "redone", &["true"]);
+    let first = wait_for(&mut red_events, Duration::from_secs(10), |m| m["type"] == "event");
+    assert_eq!(first["event"]["subject"], "redone");
+
+    // Stats: samples while it runs, `end` when it stops.
+    create(&daemon, &otto, "sleeper", &["sleep", "3"]);
+    assert_eq!(daemon.call(Some(&otto), "POST", "/api/v1/containers/sleeper/start", None).status, 204);
+    let mut stats = daemon.ws_as(&otto, "/api/v1/ws/containers/sleeper/stats");
+    let sample = next_json(&mut stats).unwrap();
+    assert_eq!(sample["type"], "stats", "{sample}");
+    let end = wait_for(&mut stats, Duration::from_secs(15), |m| m["type"] == "end");
+    assert_eq!(end["reason"], "the container stopped");
+
+    // Bad requests are refused before the upgrade.
+    let (status, body) =
+        daemon.ws("/api/v1/ws/containers/nope/logs", &[("Authorization", &bearer(&otto))]).err().unwrap();
+    assert_eq!(status, 404, "{body}");
+    let (status, _) = daemon
+        .ws("/api/v1/ws/containers/talker/logs?tail=x", &[("Authorization", &bearer(&otto))])
+        .err()
+        .unwrap();
+    assert_eq!(status, 400);
+    let (status, _) = daemon.ws("/api/v1/ws/events", &[]).err().unwrap();
+    assert_eq!(status, 401);
+    daemon.remove_all_containers();
+}
+
+#[test]
+fn exec_with_a_pty_is_audited() {
+    let daemon = daemon_with_busybox();
+    let otto = daemon.user_with_token("otto", "operator", Some("blue"));
+    create(&daemon, &otto, "box", &["sleep", "300"]);
+    assert_eq!(daemon.call(Some(&otto), "POST", "/api/v1/containers/box/start", None).status, 204);
+    let mut exec = daemon.ws_as(&otto, "/api/v1/containers/box/exec?cmd=sh&tty=1&stdin=1");
+    exec.send(Message::Text(r#"{"type":"resize","cols":100,"rows":30}"#.into())).unwrap();
+    exec.send(Message::Binary(b"stty size; tty; exit 3\n".to_vec().into())).unwrap();
+    let mut output = Vec::new();
+    let code = loop {
+        match exec.read().expect("reading the exec stream") {
+            Message::Binary(data) => output.extend_from_slice(&data),
+            Message::Text(t) => {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                if v["type"] == "exit" {
+                    break v["code"].as_i64().unwrap();
+                }
+            }
+            Message::Close(_) => {
+                panic!("closed before the exit; output: {}", String::from_utf8_lossy(&output))
+            }
+            _ => {}
+        }
+    };
+    let output = String::from_utf8_lossy(&output);
+    assert_eq!(code, 3, "{output}");
+    assert!(output.contains("30 100"), "{output}");
+    assert!(output.contains("/dev/pts/"), "{output}");
+    let audit = daemon.call(Some(ADMIN_TOKEN), "GET", "/api/v1/history/audit?method=EXEC", None).json();
+    let row = &audit["items"][0];
+    assert_eq!(row["user"], "otto");
+    assert_eq!(row["container"], "box");
+    assert_eq!(row["command"], "sh");
+    // A viewer may not exec.
+    let vera = daemon.user_with_token("vera", "viewer", Some("blue"));
+    let (status, _) =
+        daemon.ws("/api/v1/containers/box/exec?cmd=sh", &[("Authorization", &bearer(&vera))]).err().unwrap();
+    assert_eq!(status, 403);
+    daemon.remove_all_containers();
+}
+
+#[test]
+fn history_survives_a_restart() {
+    let mut daemon = daemon_with_busybox();
+    let otto = daemon.user_with_token("otto", "operator", Some("blue"));
+    for (name, code) in [("ha", 0), ("hb", 7), ("hc", 7)] {
+        create(&daemon, &otto, name, &["sh", "-c", &format!("exit {code}")]);
+        assert_eq!(
+            daemon.call(Some(&otto), "POST", &format!("/api/v1/containers/{name}/start"), None).status,
+            204
+        );
+        let waited = daemon.call(Some(&otto), "POST", &format!("/api/v1/containers/{name}/wait"), None);
+        assert_eq!(waited.status, 200, "{}", waited.text());
+    }
+    let finished = |daemon: &Daemon, query: &str| {
+        // The die event is recorded asynchronously: poll a little.
+        for _ in 0..50 {
+            let page =
+                daemon.call(Some(&otto), "GET", &format!("/api/v1/history/containers{query}"), None).json();
+            if page["items"].as_array().is_some_and(|i| !i.is_empty()) {
+                return page;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("no finished containers for {query}");
+    };
+    let sevens = finished(&daemon, "?exit_code=7");
+    let names: Vec<&str> =
+        sevens["items"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["hc", "hb"]);
+
+    daemon.restart();
+    // A token made before the restart still works, and the history is all there, in pages.
+    let page1 = daemon.call(Some(&otto), "GET", "/api/v1/history/containers?limit=2", None).json();
+    assert_eq!(page1["items"].as_array().unwrap().len(), 2, "{page1}");
+    let before = page1["next_before"].as_i64().expect("a next page");
+    let page2 = daemon
+        .call(Some(&otto), "GET", &format!("/api/v1/history/containers?limit=2&before={before}"), None)
+        .json();
+    assert_eq!(page2["items"][0]["name"], "ha");
+    assert_eq!(page2["items"][0]["exit_code"], 0);
+    assert!(page2["next_before"].is_null());
+    let events = daemon.call(Some(&otto), "GET", "/api/v1/history/events?action=die&limit=10", None).json();
+    assert_eq!(events["items"].as_array().unwrap().len(), 3, "{events}");
+    let audit = daemon.call(Some(ADMIN_TOKEN), "GET", "/api/v1/history/audit?user=otto", None).json();
+    assert!(audit["items"].as_array().unwrap().len() >= 9, "{audit}");
+    // Another team's member sees none of blue's history.
+    let olga = daemon.user_with_token("olga", "operator", Some("red"));
+    assert_eq!(
+        daemon.call(Some(&olga), "GET", "/api/v1/history/containers", None).json()["items"],
+        json!([])
+    );
+    daemon.remove_all_containers();
+}
+
+#[test]
+fn bad_input_is_a_clear_4xx() {
+    let daemon = Daemon::start();
+    let admin = Some(ADMIN_TOKEN);
+    let json_ct = [("Content-Type", "application/json")];
+    let cases: Vec<(&str, &str, Vec<u8>, u16, &str)> = vec![
+        ("POST", "/api/v1/users", b"{not json".to_vec(), 400, "parse the request body as JSON"),
+        (
+            "POST",
+            "/api/v1/users",
+            br#"{"name":"x","role":"viewer","extra":1}"#.to_vec(),
+            400,
+            "unknown field",
+        ),
+        ("POST", "/api/v1/users", br#"{"name":"x","role":"king"}"#.to_vec(), 400, "unknown variant"),
+        ("POST", "/api/v1/users", br#"{"name":"../x","role":"viewer"}"#.to_vec(), 400, "invalid user name"),
+        (
+            "POST",
+            "/api/v1/users",
+            br#"{"name":"x","role":"viewer","password":"short"}"#.to_vec(),
+            400,
+            "8 to 1024",
+        ),
+        ("POST", "/api/v1/teams", vec![b' '; 2 * 1024 * 1024], 413, ""),
+        ("GET", "/api/v1/history/events?limit=0", Vec::new(), 400, "limit must be between"),
+        ("GET", "/api/v1/history/events?limit=x", Vec::new(), 400, "is not a number"),
+        ("GET", "/api/v1/history/events?since=yesterday", Vec::new(), 400, "RFC 3339"),
+        ("GET", "/api/v1/history/events?colour=red", Vec::new(), 400, "unknown query parameter"),
+        ("GET", "/api/v1/history/builds/abc", Vec::new(), 400, "invalid build id"),
+        ("DELETE", "/api/v1/tokens/99", Vec::new(), 404, "no such token"),
+        ("PUT", "/api/v1/teams/nope/members/admin", Vec::new(), 404, "no such team"),
+        ("GET", "/api/v1/ws/progress/dance", Vec::new(), 400, ""),
+    ];
+    for (method, path, body, status, needle) in cases {
+        let r = daemon.http(method, path, &json_ct, &body);
+        assert_eq!(r.status, status, "{method} {path}: {}", r.text());
+        assert!(r.text().contains(needle), "{method} {path}: {}", r.text());
+    }
+    let dup = daemon.call(admin, "POST", "/api/v1/teams", Some(json!({"name": "t"})));
+    assert_eq!(dup.status, 201);
+    let dup = daemon.call(admin, "POST", "/api/v1/teams", Some(json!({"name": "t"})));
+    assert_eq!(dup.status, 409);
+    assert_eq!(dup.json()["message"], "team \"t\" already exists");
+}
+
+#[test]
+fn tls_when_a_certificate_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let (cert_path, key_path) = (dir.path().join("api.crt"), dir.path().join("api.key"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let daemon = Daemon::start_with_args(&[
+        "--tls-cert",
+        cert_path.to_str().unwrap(),
+        "--tls-key",
+        key_path.to_str().unwrap(),
+    ]);
+    let curl = |extra: &[&str]| {
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "--max-time", "20", "--cacert", cert_path.to_str().unwrap()])
+            .args(["--resolve", &format!("localhost:{}:127.0.0.1", daemon.port())])
+            .args(extra)
+            .output()
+            .expect("running curl");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let base = format!("https://localhost:{}", daemon.port());
+    let (code, body, err) = curl(&[
+        &format!("{base}/api/v1/auth/session"),
+        "-H",
+        &format!("Authorization: Bearer {ADMIN_TOKEN}"),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["user"], "admin");
+    // The session cookie is Secure on TLS.
+    let (code, _, err) = curl(&[
+        "-D",
+        "-",
+        "-o",
+        "/dev/null",
+        "-H",
+        "Content-Type: application/json",
+        "--data",
+        &format!(r#"{{"username":"admin","password":"{ADMIN_PASSWORD}"}}"#),
+        &format!("{base}/api/v1/auth/login"),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let (_, headers, _) = curl(&[
+        "-D",
+        "-",
+        "-o",
+        "/dev/null",
+        "-H",
+        "Content-Type: application/json",
+        "--data",
+        &format!(r#"{{"username":"admin","password":"{ADMIN_PASSWORD}"}}"#),
+        &format!("{base}/api/v1/auth/login"),
+    ]);
+    let cookie =
+        headers.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie")).expect("set-cookie");
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    // Plain HTTP on the TLS port gets nothing.
+    let plain = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "5", &format!("http://127.0.0.1:{}/_ping", daemon.port())])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("OK"));
+}
+
+#[test]
+fn first_start_generates_and_prints_an_admin_password() {
+    let daemon = Daemon::start();
+    // The test daemon's password comes from BERTH_ADMIN_PASSWORD: nothing is generated.
+    assert!(!daemon.log().contains("created the admin account"));
+    let dir = tempfile::tempdir().unwrap();
+    let port = berth_tests::free_port();
+    let mut child = std::process::Command::new(berth_tests::berth_binary())
+        .args(["serve", "--root"])
+        .arg(dir.path().join("root"))
+        .arg("--run-dir")
+        .arg(dir.path().join("run"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env_remove("BERTH_ADMIN_PASSWORD")
+        .env_remove("BERTH_ADMIN_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut first).unwrap();
+    let password = first.trim().rsplit(' ').next().unwrap().to_string();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::SIGTERM);
+    let _ = child.wait();
+    assert!(first.starts_with("berth: created the admin account \"admin\" with the password: "), "{first}");
+    assert!(password.len() >= 16, "{password}");
+}
+
+#[test]
+fn schemathesis_finds_no_server_errors() {
+    let st = std::path::Path::new("/opt/berth-test-venv/bin/st");
+    assert!(st.exists(), "schemathesis is missing: run scripts/setup.sh --test");
+    let daemon = Daemon::start();
+    let out = std::process::Command::new(st)
+        .args(["run", &format!("http://127.0.0.1:{}/api/v1/openapi.json", daemon.port())])
+        .arg("--experimental=openapi-3.1")
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+        ])
+        .args(["--hypothesis-max-examples", "30", "--hypothesis-seed", "1", "--request-timeout", "20000"])
+        .args(["-H", &format!("Authorization: Bearer {ADMIN_TOKEN}")])
+        // Not the calls that end the test's own access.
+        .args([
+            "--exclude-path-regex",
+            "/api/v1/(tokens/\\{id\\}|users/\\{name\\}|auth/logout)$",
+            "--exclude-method",
+            "DELETE",
+        ])
+        .env("SCHEMATHESIS_HOOKS", "")
+        .output()
+        .expect("running schemathesis");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "schemathesis failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!daemon.log().contains("panicked"), "{}", daemon.log());
+}
