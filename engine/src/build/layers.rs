@@ -178,11 +178,7 @@ fn tree_changes(tree: &Path, base: &BTreeMap<String, TreeEntry>) -> Result<Vec<(
         };
         if replaced {
             deleted_prefix = Some(path.clone());
-            if now.get(path).is_none() {
-                out.push((path.clone(), Change::Whiteout));
-            } else {
-                out.push((path.clone(), Change::Whiteout));
-            }
+            out.push((path.clone(), Change::Whiteout));
         }
     }
     for (path, new) in now {

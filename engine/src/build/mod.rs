@@ -1420,7 +1420,8 @@ impl Builder<'_> {
                     fingerprint.push(format!("{path} {:o} {}", mode(m.mode), m.hash));
                     if spec.add && self.is_local_archive(&m.source, m.size) {
                         ops.push(CopyOp::Extract {
-                            path: if dest_is_dir { dest.clone() } else { dest.clone() },
+                            // An archive is extracted into the destination directory.
+                            path: dest.clone(),
                             source: m.source.clone(),
                             owner: None,
                         });
