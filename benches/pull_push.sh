@@ -46,8 +46,13 @@ fi
 run=$(mktemp -d /var/tmp/berth-pull-push.XXXXXX)
 pids=()
 cleanup() {
+    # Registries are started in command substitutions (subshells): their pids are in files.
+    for f in "$run"/*/registry.pid; do [ -e "$f" ] && pids+=("$(cat "$f")"); done
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    # Bounded: a registry reparented to a PID 1 that does not reap stays a zombie.
+    for pid in "${pids[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    done
     echo "deleting the bench trees..." >&2
     for m in $(awk -v d="$run" '$5 ~ "^"d {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m" || true; done
     rm -rf "$run" /run/bpb-*
@@ -77,7 +82,7 @@ http:
   secret: berth-bench
 EOF
     docker-registry serve "$run/$name/config.yml" >"$run/$name/log" 2>&1 &
-    pids+=($!)
+    echo $! >"$run/$name/registry.pid"
     for _ in $(seq 100); do
         curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
         sleep 0.05
