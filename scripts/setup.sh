@@ -31,6 +31,9 @@ if [ "$WITH_TEST" = 1 ]; then
   PACKAGES+=(skopeo umoci oci-image-tool runc pigz hyperfine)
   # The registry the pull/push tests run (distribution 2.8), and htpasswd for its Basic auth.
   PACKAGES+=(docker-registry apache2-utils)
+  # The dashboard's browser tests drive Debian's chromium with playwright-core (npm), never a
+  # browser Playwright downloads itself.
+  PACKAGES+=(chromium)
   # The builder the build tests compare berth's images with (`buildah bud --layers`).
   PACKAGES+=(buildah)
   # The API tests: schemathesis in a virtual environment (below), curl as a TLS client.
@@ -82,7 +85,8 @@ if ! has_exact wasm-bindgen "wasm-bindgen $WBG"; then
     || cargo install wasm-bindgen-cli --version "$WBG"
 fi
 
-# ---- npm: wasm-opt from binaryen (Debian's wasm-opt 108 produces a wasm that fails to start) --
+# ---- npm: wasm-opt from binaryen (Debian's wasm-opt 108 produces a wasm that fails to start),
+# xterm.js for the dashboard's terminal, playwright-core for its browser tests --------------------
 if [ ! -x "$ROOT/node_modules/.bin/wasm-opt" ] \
   || ! cmp -s "$ROOT/package-lock.json" "$ROOT/node_modules/.package-lock.json.installed" 2>/dev/null; then
   log "npm ci"

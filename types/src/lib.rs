@@ -6,12 +6,15 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod auth;
 pub mod build;
 pub mod container;
 pub mod format;
+pub mod history;
 pub use container::*;
 pub mod registry;
 pub use registry::*;
+pub mod stream;
 
 /// The body of every error answer: `{"message": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,11 +1,45 @@
 //! Calls to the daemon's HTTP API. The daemon serves this page itself, so every URL is relative
-//! to the page's origin (`/api/v1/...`) and needs no CORS.
+//! to the page's origin (`/api/v1/...`) and needs no CORS. The browser session is a cookie the
+//! page never sees; every mutating call echoes the session's CSRF token in `X-CSRF-Token`.
 
+use std::cell::RefCell;
 use std::fmt;
 
-use berth_types::{ErrorBody, ImageSummary, SystemInfo};
-use gloo_net::http::Request;
+use berth_types::auth::{LoginRequest, SessionInfo};
+use berth_types::ErrorBody;
+use gloo_net::http::{Method, Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
+use serde::Serialize;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+/// The header the daemon checks the CSRF token in.
+const CSRF_HEADER: &str = "X-CSRF-Token";
+
+thread_local! {
+    /// The CSRF token of the current session (the page is single-threaded).
+    static CSRF: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Called when the daemon says the session is gone (401), so the app shows the login.
+    static ON_UNAUTHORIZED: RefCell<Option<Box<dyn Fn()>>> = const { RefCell::new(None) };
+}
+
+/// Remembers the session's CSRF token for later mutating calls.
+pub fn set_csrf(token: Option<String>) {
+    CSRF.with(|c| *c.borrow_mut() = token);
+}
+
+/// Registers what to do when any call finds the session expired.
+pub fn on_unauthorized(callback: impl Fn() + 'static) {
+    ON_UNAUTHORIZED.with(|c| *c.borrow_mut() = Some(Box::new(callback)));
+}
+
+fn unauthorized() {
+    ON_UNAUTHORIZED.with(|c| {
+        if let Some(callback) = c.borrow().as_ref() {
+            callback();
+        }
+    });
+}
 
 /// Why an API call gave no answer the page can show.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,29 +64,68 @@ impl fmt::Display for ApiError {
     }
 }
 
-/// `GET /api/v1/info`.
-pub async fn system_info() -> Result<SystemInfo, ApiError> {
-    get_json("/api/v1/info").await
-}
-
-/// `GET /api/v1/images`.
-pub async fn images() -> Result<Vec<ImageSummary>, ApiError> {
-    get_json("/api/v1/images").await
-}
-
-async fn get_json<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
-    let response = Request::get(path)
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .map_err(|e| ApiError::Unreachable(e.to_string()))?;
-    // Read the body as text first: an error body may not be JSON at all (a proxy's HTML page),
-    // and a decode error should say what was wrong with it.
-    let body = response.text().await.map_err(|e| ApiError::Unreachable(e.to_string()))?;
-    if !response.ok() {
-        return Err(status_error(response.status(), &response.status_text(), &body));
+impl ApiError {
+    /// The daemon's words only, for a message next to a form field.
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::Status { message, .. } => message.clone(),
+            other => other.to_string(),
+        }
     }
-    serde_json::from_str(&body).map_err(|e| ApiError::Unexpected(format!("GET {path}: {e}")))
+}
+
+/// Percent-encodes one path segment or query value (a container or image name may hold `/`
+/// and `:`).
+pub fn enc(value: &str) -> String {
+    String::from(js_sys::encode_uri_component(value))
+}
+
+/// `GET path`, decoded as JSON.
+pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
+    let request = Request::get(path).header("Accept", "application/json");
+    decode(path, send(request.build()).await?).await
+}
+
+/// `METHOD path` with a JSON body, decoded as JSON.
+pub async fn send_json<B: Serialize, T: DeserializeOwned>(
+    method: Method,
+    path: &str,
+    body: &B,
+) -> Result<T, ApiError> {
+    let request = with_csrf(RequestBuilder::new(path).method(method)).json(body);
+    decode(path, send(request).await?).await
+}
+
+/// `METHOD path` without a body, for answers that carry nothing the page needs (204).
+pub async fn act(method: Method, path: &str) -> Result<(), ApiError> {
+    send(with_csrf(RequestBuilder::new(path).method(method)).build()).await.map(drop)
+}
+
+fn with_csrf(builder: RequestBuilder) -> RequestBuilder {
+    match CSRF.with(|c| c.borrow().clone()) {
+        Some(token) => builder.header(CSRF_HEADER, &token),
+        None => builder,
+    }
+}
+
+/// Sends a request; a non-2xx answer becomes an [`ApiError::Status`] with the daemon's message.
+async fn send(request: Result<Request, gloo_net::Error>) -> Result<Response, ApiError> {
+    let request = request.map_err(|e| ApiError::Unexpected(e.to_string()))?;
+    let response = request.send().await.map_err(|e| ApiError::Unreachable(e.to_string()))?;
+    if response.ok() {
+        return Ok(response);
+    }
+    // Read the body as text first: an error body may not be JSON at all (a proxy's HTML page).
+    let body = response.text().await.unwrap_or_default();
+    if response.status() == 401 {
+        unauthorized();
+    }
+    Err(status_error(response.status(), &response.status_text(), &body))
+}
+
+async fn decode<T: DeserializeOwned>(path: &str, response: Response) -> Result<T, ApiError> {
+    let body = response.text().await.map_err(|e| ApiError::Unreachable(e.to_string()))?;
+    serde_json::from_str(&body).map_err(|e| ApiError::Unexpected(format!("{path}: {e}")))
 }
 
 /// The error for a non-2xx answer: the daemon's own message if the body carries one.
@@ -65,6 +138,115 @@ fn status_error(status: u16, status_text: &str, body: &str) -> ApiError {
     ApiError::Status { status, message }
 }
 
+/// The current session, or `None` when nobody is logged in.
+pub async fn session() -> Result<Option<SessionInfo>, ApiError> {
+    // Not through `send`: a 401 here is the ordinary "not logged in", not an expiry.
+    let response = Request::get("/api/v1/auth/session")
+        .send()
+        .await
+        .map_err(|e| ApiError::Unreachable(e.to_string()))?;
+    if response.status() == 401 {
+        return Ok(None);
+    }
+    let body = response.text().await.map_err(|e| ApiError::Unreachable(e.to_string()))?;
+    if !response.ok() {
+        return Err(status_error(response.status(), &response.status_text(), &body));
+    }
+    serde_json::from_str(&body).map(Some).map_err(|e| ApiError::Unexpected(format!("session: {e}")))
+}
+
+/// Logs in; the daemon sets the session cookie.
+pub async fn login(username: String, password: String) -> Result<SessionInfo, ApiError> {
+    let body = LoginRequest { username, password };
+    let request = Request::post("/api/v1/auth/login").json(&body);
+    let request = request.map_err(|e| ApiError::Unexpected(e.to_string()))?;
+    let response = request.send().await.map_err(|e| ApiError::Unreachable(e.to_string()))?;
+    let text = response.text().await.map_err(|e| ApiError::Unreachable(e.to_string()))?;
+    if !response.ok() {
+        return Err(status_error(response.status(), &response.status_text(), &text));
+    }
+    serde_json::from_str(&text).map_err(|e| ApiError::Unexpected(format!("login: {e}")))
+}
+
+/// Ends the session (the daemon clears the cookie).
+pub async fn logout() -> Result<(), ApiError> {
+    act(Method::POST, "/api/v1/auth/logout").await
+}
+
+/// `METHOD path` with `body`, reading the answer as JSON lines as they arrive (a build's
+/// output): `on_line` gets each line. gloo-net reads whole bodies only, so this uses the
+/// browser's fetch and the body's stream reader directly.
+pub async fn stream_lines(
+    path: &str,
+    body: &JsValue,
+    content_type: &str,
+    mut on_line: impl FnMut(&str),
+) -> Result<(), ApiError> {
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_body(body);
+    let headers = web_sys::Headers::new().map_err(js_error)?;
+    headers.set("Content-Type", content_type).map_err(js_error)?;
+    if let Some(token) = CSRF.with(|c| c.borrow().clone()) {
+        headers.set(CSRF_HEADER, &token).map_err(js_error)?;
+    }
+    init.set_headers(&headers);
+    let window = web_sys::window().ok_or_else(|| ApiError::Unexpected("no window".into()))?;
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str_and_init(path, &init))
+        .await
+        .map_err(|e| ApiError::Unreachable(js_text(&e)))?
+        .unchecked_into();
+    if !response.ok() {
+        let text = match response.text() {
+            Ok(promise) => JsFuture::from(promise).await.ok().and_then(|t| t.as_string()).unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if response.status() == 401 {
+            unauthorized();
+        }
+        return Err(status_error(response.status(), &response.status_text(), &text));
+    }
+    let stream = response.body().ok_or_else(|| ApiError::Unexpected("an empty answer".into()))?;
+    let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        let chunk = JsFuture::from(reader.read()).await.map_err(|e| ApiError::Unreachable(js_text(&e)))?;
+        let done = js_sys::Reflect::get(&chunk, &"done".into()).map(|d| d.is_truthy()).unwrap_or(true);
+        if let Ok(value) = js_sys::Reflect::get(&chunk, &"value".into()) {
+            if let Some(bytes) = value.dyn_ref::<js_sys::Uint8Array>() {
+                pending.extend(bytes.to_vec());
+            }
+        }
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&line[..line.len() - 1]);
+            if !line.trim().is_empty() {
+                on_line(&line);
+            }
+        }
+        if done {
+            let rest = String::from_utf8_lossy(&pending);
+            if !rest.trim().is_empty() {
+                on_line(&rest);
+            }
+            return Ok(());
+        }
+    }
+}
+
+fn js_error(e: JsValue) -> ApiError {
+    ApiError::Unexpected(js_text(&e))
+}
+
+/// A thrown JavaScript value as text.
+pub fn js_text(value: &JsValue) -> String {
+    value
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| value.as_string())
+        .unwrap_or_else(|| format!("{value:?}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +256,7 @@ mod tests {
         let err = status_error(404, "Not Found", r#"{"message":"no such image: x"}"#);
         assert_eq!(err, ApiError::Status { status: 404, message: "no such image: x".to_owned() });
         assert_eq!(err.to_string(), "no such image: x (HTTP 404)");
+        assert_eq!(err.message(), "no such image: x");
     }
 
     #[test]

@@ -1,13 +1,23 @@
 //! berth's dashboard: a Leptos app rendered in the browser (CSR), built to wasm by Trunk and
 //! served by the daemon (`berth serve`) at `/` on the same origin as its API.
 //!
-//! The shell (header, navigation, `<main>`) is here; each page is a route in [`pages`]. A new
-//! page is one `<Route>` below and one link in the navigation.
+//! The shell (header, navigation, `<main>`, the login gate) is here; each page is a route in
+//! its module. A new page is one `<Route>` below and one link in the navigation.
 
+mod admin;
 mod api;
+mod container;
+mod containers;
 mod format;
+mod history;
+mod images;
 mod pages;
+mod run;
+mod tar;
+mod ws;
+mod xterm;
 
+use berth_types::auth::{Role, SessionInfo};
 use leptos::prelude::*;
 use leptos::wasm_bindgen::JsCast;
 use leptos::web_sys::HtmlElement;
@@ -19,35 +29,193 @@ fn main() {
     leptos::mount::mount_to_body(App);
 }
 
-/// The whole page: header with navigation, and the current route in `<main>`.
+/// Who is logged in, for every page: `None` until the session is known, then `Some(None)` for
+/// nobody.
+#[derive(Clone, Copy)]
+pub struct Session(pub RwSignal<Option<Option<SessionInfo>>>);
+
+impl Session {
+    /// The logged-in user's role (viewer when unknown, so nothing is offered by mistake).
+    pub fn role(&self) -> Role {
+        self.0.with(|s| s.as_ref().and_then(|s| s.as_ref()).map(|s| s.role).unwrap_or(Role::Viewer))
+    }
+
+    /// Whether the user's role is at least `role`.
+    pub fn allows(&self, role: Role) -> bool {
+        self.role() >= role
+    }
+}
+
+/// The session from the page's context.
+pub fn session() -> Session {
+    expect_context::<Session>()
+}
+
+/// The whole page: the login form, or the header with navigation and the current route.
 #[component]
 fn App() -> impl IntoView {
+    let state = RwSignal::new(None::<Option<SessionInfo>>);
+    let error = RwSignal::new(None::<String>);
+    provide_context(Session(state));
+    api::on_unauthorized(move || {
+        api::set_csrf(None);
+        state.set(Some(None));
+    });
+    leptos::task::spawn_local(async move {
+        match api::session().await {
+            Ok(session) => {
+                api::set_csrf(session.as_ref().and_then(|s| s.csrf_token.clone()));
+                state.set(Some(session));
+            }
+            Err(e) => error.set(Some(e.to_string())),
+        }
+    });
     view! {
         <Router>
-            <a class="skip-link" href="#main" on:click=skip_to_main>
-                "Skip to content"
-            </a>
-            <header class="topbar">
-                <div class="topbar-inner">
-                    <a class="brand" href="/">
-                        <BrandMark/>
-                        <span>"berth"</span>
-                    </a>
-                    <nav class="nav" aria-label="Main">
-                        <A href="/" exact=true>
-                            "Overview"
-                        </A>
-                        <A href="/images">"Images"</A>
-                    </nav>
-                </div>
-            </header>
-            <main id="main" class="content" tabindex="-1">
-                <Routes fallback=|| view! { <pages::NotFound/> }>
-                    <Route path=path!("/") view=pages::Overview/>
-                    <Route path=path!("/images") view=pages::Images/>
-                </Routes>
-            </main>
+            {move || match (state.get(), error.get()) {
+                (_, Some(error)) => view! {
+                    <main id="main" class="content">
+                        <div class="state error" role="alert">
+                            <h1>"Cannot reach the berth daemon"</h1>
+                            <p>{error}</p>
+                            <button type="button" class="button" on:click=|_| reload()>"Try again"</button>
+                        </div>
+                    </main>
+                }
+                .into_any(),
+                (None, None) => view! {
+                    <main id="main" class="content">
+                        <pages::Loading what="your session"/>
+                    </main>
+                }
+                .into_any(),
+                (Some(None), None) => view! { <Login/> }.into_any(),
+                (Some(Some(user)), None) => view! { <Shell user/> }.into_any(),
+            }}
         </Router>
+    }
+}
+
+fn reload() {
+    if let Some(window) = web_sys::window() {
+        let _ = window.location().reload();
+    }
+}
+
+/// The login form: user name and password, the daemon's error under it.
+#[component]
+fn Login() -> impl IntoView {
+    pages::set_title("Log in");
+    let session = session();
+    let username = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let submit = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        if username.get_untracked().trim().is_empty() || password.get_untracked().is_empty() {
+            error.set(Some("enter your user name and password".into()));
+            return;
+        }
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            match api::login(username.get_untracked().trim().to_owned(), password.get_untracked()).await {
+                Ok(info) => {
+                    api::set_csrf(info.csrf_token.clone());
+                    session.0.set(Some(Some(info)));
+                }
+                Err(e) => {
+                    error.set(Some(e.message()));
+                    busy.set(false);
+                }
+            }
+        });
+    };
+    view! {
+        <main id="main" class="login-page">
+            <form class="login panel" on:submit=submit>
+                <div class="login-brand">
+                    <BrandMark/>
+                    <h1>"Log in to berth"</h1>
+                </div>
+                <label for="login-user">"User name"</label>
+                <input
+                    id="login-user"
+                    name="username"
+                    autocomplete="username"
+                    autofocus
+                    prop:value=username
+                    on:input=move |e| username.set(event_target_value(&e))
+                />
+                <label for="login-password">"Password"</label>
+                <input
+                    id="login-password"
+                    name="password"
+                    type="password"
+                    autocomplete="current-password"
+                    prop:value=password
+                    on:input=move |e| password.set(event_target_value(&e))
+                />
+                {move || error.get().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
+                <button type="submit" class="button primary" disabled=busy>
+                    {move || if busy.get() { "Logging in…" } else { "Log in" }}
+                </button>
+            </form>
+        </main>
+    }
+}
+
+/// Header, navigation (only the pages the role may use), the user menu and the routes.
+#[component]
+fn Shell(user: SessionInfo) -> impl IntoView {
+    let session = session();
+    let is_admin = user.role == Role::Admin;
+    let logout = move |_| {
+        leptos::task::spawn_local(async move {
+            // Even if the call fails (the daemon is gone), the page forgets the session.
+            let _ = api::logout().await;
+            api::set_csrf(None);
+            session.0.set(Some(None));
+        });
+    };
+    view! {
+        <a class="skip-link" href="#main" on:click=skip_to_main>
+            "Skip to content"
+        </a>
+        <header class="topbar">
+            <div class="topbar-inner">
+                <a class="brand" href="/">
+                    <BrandMark/>
+                    <span>"berth"</span>
+                </a>
+                <nav class="nav" aria-label="Main">
+                    <A href="/" exact=true>"Overview"</A>
+                    <A href="/containers">"Containers"</A>
+                    <A href="/images">"Images"</A>
+                    <A href="/history">"History"</A>
+                    {is_admin.then(|| view! { <A href="/admin">"Admin"</A> })}
+                </nav>
+                <div class="user-menu">
+                    <span class="user" title=format!("teams: {}", user.teams.join(", "))>
+                        {user.user.clone()}
+                        <span class=format!("role role-{}", user.role.as_str())>{user.role.as_str()}</span>
+                    </span>
+                    <button type="button" class="button small" on:click=logout>"Log out"</button>
+                </div>
+            </div>
+        </header>
+        <main id="main" class="content" tabindex="-1">
+            <Routes fallback=|| view! { <pages::NotFound/> }>
+                <Route path=path!("/") view=pages::Overview/>
+                <Route path=path!("/containers") view=containers::Containers/>
+                <Route path=path!("/containers/:name") view=container::ContainerPage/>
+                <Route path=path!("/run") view=run::RunPage/>
+                <Route path=path!("/images") view=images::Images/>
+                <Route path=path!("/images/:name") view=images::ImagePage/>
+                <Route path=path!("/history") view=history::History/>
+                <Route path=path!("/admin") view=admin::Admin/>
+            </Routes>
+        </main>
     }
 }
 

@@ -1,0 +1,155 @@
+//! The dashboard in a real browser: Debian's chromium driven by playwright-core (npm) through
+//! tests/browser/dashboard.mjs, against a `berth serve` this test starts on a temporary root.
+//! Screenshots of every main page, and the containers page figure, go to
+//! target/browser-artifacts/.
+//!
+//! Needs what `scripts/setup.sh --test` installs (chromium, node, `npm ci`) and the dashboard
+//! built into dist/ (`trunk build --release --offline`; scripts/test.sh does it first).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use berth_tests::registry::Registry;
+use berth_tests::{big_rootfs_tar, busybox_rootfs, Daemon, ADMIN_PASSWORD};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const VIEWER: (&str, &str) = ("viewer1", "viewer-password-1");
+/// Containers on the page whose load time is measured.
+const PERF_CONTAINERS: usize = 200;
+
+/// The checkout this test was built from (the dashboard, the script and node_modules are there).
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+fn artifacts() -> PathBuf {
+    repo_root().join("target/browser-artifacts")
+}
+
+/// Runs the browser script for `phase`; its output is printed, and a failure fails the test
+/// with it. Killed (by its PID) after `limit`.
+fn run_script(daemon: &Daemon, phase: &str, env: &[(&str, String)], limit: Duration) -> String {
+    let root = repo_root();
+    let mut child = Command::new("node")
+        .arg(root.join("tests/browser/dashboard.mjs"))
+        .arg(phase)
+        .current_dir(&root)
+        .env("BERTH_URL", format!("http://127.0.0.1:{}", daemon.port()))
+        .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("BERTH_VIEWER_USER", VIEWER.0)
+        .env("BERTH_VIEWER_PASSWORD", VIEWER.1)
+        .env("ARTIFACTS", artifacts())
+        .env("CHROMIUM", CHROMIUM)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running node (scripts/setup.sh installs it)");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for node") {
+            break Some(status);
+        }
+        if started.elapsed() > limit {
+            // The script's chromium is its child and dies with it (its pipe closes).
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let output = child.wait_with_output().expect("reading the script's output");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    println!("--- dashboard.mjs {phase} ---\n{stdout}{stderr}");
+    match status {
+        Some(s) if s.success() => stdout,
+        Some(s) => panic!(
+            "the browser test ({phase}) failed ({s}); screenshots in {}\n{stdout}{stderr}\ndaemon log:\n{}",
+            artifacts().display(),
+            tail(&daemon.log(), 60)
+        ),
+        None => panic!("the browser test ({phase}) took longer than {limit:?}\n{stdout}{stderr}"),
+    }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn require(path: &Path, what: &str) {
+    assert!(path.exists(), "{} is missing: {what}", path.display());
+}
+
+#[test]
+fn dashboard_in_chromium() {
+    let root = repo_root();
+    require(Path::new(CHROMIUM), "run scripts/setup.sh --test (Debian package chromium)");
+    require(&root.join("node_modules/playwright-core"), "run npm ci (scripts/setup.sh does)");
+    require(&root.join("node_modules/@xterm/xterm/lib/xterm.js"), "run npm ci (scripts/setup.sh does)");
+    require(&root.join("dist/index.html"), "build the dashboard first: trunk build --release --offline");
+    std::fs::create_dir_all(artifacts()).expect("artifacts directory");
+
+    let daemon = Daemon::start();
+    let rootfs = busybox_rootfs(daemon.dir());
+    daemon.berth(&["import", "-c", "CMD [\"sh\"]", rootfs.to_str().unwrap(), "busybox:latest"]).ok();
+    let viewer = format!(r#"{{"name":"{}","role":"viewer","password":"{}"}}"#, VIEWER.0, VIEWER.1);
+    let response =
+        daemon.http("POST", "/api/v1/users", &[("Content-Type", "application/json")], viewer.as_bytes());
+    assert_eq!(response.status, 201, "creating the viewer: {}", response.text());
+
+    // An image in a local registry whose layer the daemon does not have, for the pull with
+    // progress: imported, pushed, then removed here.
+    let registry = Registry::start();
+    let big = daemon.dir().join("big.tar");
+    std::fs::write(&big, big_rootfs_tar(8 << 20)).unwrap();
+    let reference = format!("{}/browser/big:1", registry.host());
+    daemon.berth(&["import", "-c", "CMD [\"sh\"]", big.to_str().unwrap(), &reference]).ok();
+    daemon.berth(&["push", &reference]).ok();
+    daemon.berth(&["rmi", &reference]).ok();
+
+    let out = run_script(&daemon, "main", &[("BERTH_PULL_REFERENCE", reference)], Duration::from_secs(300));
+    for needle in [
+        "logs stream live",
+        "terminal: echo hello printed hello",
+        "ended the terminal session with a message",
+        "pulled with a progress bar per layer",
+        "a viewer cannot see the run button",
+    ] {
+        assert!(out.contains(needle), "the script did not get to {needle:?}");
+    }
+    for shot in [
+        "overview",
+        "container-logs",
+        "container-terminal",
+        "images",
+        "history",
+        "admin",
+        "containers-viewer",
+    ] {
+        require(&artifacts().join(format!("{shot}.png")), "the script should have saved it");
+    }
+
+    // The containers page with 200 containers: created (not started) through the API.
+    for i in 0..PERF_CONTAINERS {
+        let body = format!(r#"{{"image":"busybox","name":"perf-{i:03}","cmd":["true"]}}"#);
+        let response = daemon.http(
+            "POST",
+            "/api/v1/containers",
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        );
+        assert_eq!(response.status, 201, "creating perf-{i:03}: {}", response.text());
+    }
+    let out = run_script(
+        &daemon,
+        "perf",
+        &[("BERTH_PERF_CONTAINERS", PERF_CONTAINERS.to_string())],
+        Duration::from_secs(180),
+    );
+    let figure = out.lines().find(|l| l.starts_with("figure:")).expect("the perf phase prints its figure");
+    println!("{figure}");
+    daemon.remove_all_containers();
+}
