@@ -398,21 +398,32 @@ impl Cgroup {
         let key = |text: &str, k: &str| {
             text.lines().find_map(|l| l.strip_prefix(k).and_then(|v| v.strip_prefix(' ')).and_then(num))
         };
+        // A controller this machine does not have (or does not delegate) reads as nothing
+        // rather than failing the whole sample.
+        let read = |controller: &str, file: &str| -> Result<String> {
+            match self.read(controller, file) {
+                Ok(text) => Ok(text),
+                Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                    Ok(String::new())
+                }
+                Err(Error::Runtime(_)) => Ok(String::new()),
+                Err(e) => Err(e),
+            }
+        };
         let mut stats = CgroupStats::default();
         if self.unified {
-            stats.cpu_usage_ns = key(&self.read("cpu", "cpu.stat")?, "usage_usec").unwrap_or(0) * 1000;
-            stats.memory_usage = num(&self.read("memory", "memory.current")?).unwrap_or(0);
-            stats.memory_limit = num(&self.read("memory", "memory.max")?);
-            stats.pids = num(&self.read("pids", "pids.current")?).unwrap_or(0);
-            stats.oom_kills = key(&self.read("memory", "memory.events")?, "oom_kill").unwrap_or(0);
+            stats.cpu_usage_ns = key(&read("cpu", "cpu.stat")?, "usage_usec").unwrap_or(0) * 1000;
+            stats.memory_usage = num(&read("memory", "memory.current")?).unwrap_or(0);
+            stats.memory_limit = num(&read("memory", "memory.max")?);
+            stats.pids = num(&read("pids", "pids.current")?).unwrap_or(0);
+            stats.oom_kills = key(&read("memory", "memory.events")?, "oom_kill").unwrap_or(0);
         } else {
-            stats.cpu_usage_ns = num(&self.read("cpuacct", "cpuacct.usage")?).unwrap_or(0);
-            stats.memory_usage = num(&self.read("memory", "memory.usage_in_bytes")?).unwrap_or(0);
+            stats.cpu_usage_ns = num(&read("cpuacct", "cpuacct.usage")?).unwrap_or(0);
+            stats.memory_usage = num(&read("memory", "memory.usage_in_bytes")?).unwrap_or(0);
             // v1 reports "no limit" as a huge page-aligned number.
-            stats.memory_limit =
-                num(&self.read("memory", "memory.limit_in_bytes")?).filter(|l| *l < (1 << 62));
-            stats.pids = num(&self.read("pids", "pids.current")?).unwrap_or(0);
-            stats.oom_kills = key(&self.read("memory", "memory.oom_control")?, "oom_kill").unwrap_or(0);
+            stats.memory_limit = num(&read("memory", "memory.limit_in_bytes")?).filter(|l| *l < (1 << 62));
+            stats.pids = num(&read("pids", "pids.current")?).unwrap_or(0);
+            stats.oom_kills = key(&read("memory", "memory.oom_control")?, "oom_kill").unwrap_or(0);
         }
         Ok(stats)
     }
