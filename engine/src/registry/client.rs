@@ -74,8 +74,13 @@ impl RegistryClient {
             .connect_timeout(Duration::from_secs(30))
             // A stalled body (no byte for this long) counts as broken and is resumed.
             .read_timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| Error::InvalidInput(format!("setting up the registry client: {e}")))?;
+            .no_proxy();
+        let http = match environment_proxy() {
+            Some(proxy) => http.proxy(proxy),
+            None => http,
+        };
+        let http =
+            http.build().map_err(|e| Error::InvalidInput(format!("setting up the registry client: {e}")))?;
         Ok(RegistryClient {
             http,
             insecure: RwLock::new(Vec::new()),
@@ -363,6 +368,30 @@ impl RegistryClient {
     pub fn request(client: &reqwest::Client, method: Method, url: Url) -> RequestBuilder {
         client.request(method, url)
     }
+}
+
+/// `HTTPS_PROXY` / `HTTP_PROXY` (and `NO_PROXY`) as Docker's daemon uses them, except that
+/// loopback registries are never proxied (Go's rule: a proxy cannot reach this machine's
+/// registry on 127.0.0.1).
+fn environment_proxy() -> Option<reqwest::Proxy> {
+    let var = |names: [&str; 2]| names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()));
+    let https = var(["HTTPS_PROXY", "https_proxy"]);
+    let http = var(["HTTP_PROXY", "http_proxy"]);
+    if https.is_none() && http.is_none() {
+        return None;
+    }
+    let proxy = reqwest::Proxy::custom(move |url: &Url| {
+        let host = url.host_str()?.trim_start_matches('[').trim_end_matches(']');
+        if host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
+            return None;
+        }
+        match url.scheme() {
+            "https" => https.clone(),
+            "http" => http.clone(),
+            _ => None,
+        }
+    });
+    Some(proxy.no_proxy(reqwest::NoProxy::from_env()))
 }
 
 fn host_of(registry: &str) -> &str {
