@@ -105,10 +105,13 @@ fi
 if [ "$WITH_TEST" = 1 ]; then
   VENV=/opt/berth-test-venv
   ST_VERSION=3.39.16
-  if ! "$VENV/bin/st" --version 2>/dev/null | grep -qx "st, version $ST_VERSION"; then
+  # The newest Hypothesis this schemathesis works with (later ones removed an internal it uses).
+  HYPOTHESIS_VERSION=6.131.14
+  if ! "$VENV/bin/st" --version 2>/dev/null | grep -qx "st, version $ST_VERSION" \
+    || ! "$VENV/bin/pip" show hypothesis 2>/dev/null | grep -qx "Version: $HYPOTHESIS_VERSION"; then
     log "pip install schemathesis $ST_VERSION (in $VENV)"
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet "schemathesis==$ST_VERSION"
+    "$VENV/bin/pip" install --quiet "schemathesis==$ST_VERSION" "hypothesis==$HYPOTHESIS_VERSION"
   fi
   if [ "$WITH_BENCH" = 1 ] && ! "$VENV/bin/python" -c 'import websockets' 2>/dev/null; then
     log "pip install websockets (in $VENV)"

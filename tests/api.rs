@@ -257,13 +257,15 @@ fn browser_session_with_csrf_and_origin() {
     assert!(daemon
         .ws("/api/v1/ws/events", &[("Cookie", &cookie), ("Origin", &ours), ("Host", &host)])
         .is_ok());
-    let (status, _) =
-        daemon.ws("/api/v1/ws/events", &[("Cookie", &cookie)]).err().expect("refused without Origin");
+    let (status, _) = daemon
+        .ws("/api/v1/ws/events", &[("Cookie", &cookie)])
+        .err()
+        .unwrap_or_else(|| panic!("refused without Origin"));
     assert_eq!(status, 403);
     let (status, _) = daemon
         .ws("/api/v1/ws/events", &[("Cookie", &cookie), ("Origin", "http://evil.example")])
         .err()
-        .expect("refused from another origin");
+        .unwrap_or_else(|| panic!("refused from another origin"));
     assert_eq!(status, 403);
     // Logout ends the session.
     assert_eq!(as_browser("POST", "/api/v1/auth/logout", &[], b"").status, 204);
@@ -596,20 +598,16 @@ fn schemathesis_finds_no_server_errors() {
     let out = std::process::Command::new(st)
         .args(["run", &format!("http://127.0.0.1:{}/api/v1/openapi.json", daemon.port())])
         .arg("--experimental=openapi-3.1")
-        .args([
-            "--checks",
-            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
-        ])
-        .args(["--hypothesis-max-examples", "30", "--hypothesis-seed", "1", "--request-timeout", "20000"])
+        .args(["--checks", "all", "--hypothesis-max-examples", "30", "--hypothesis-seed", "1"])
+        .args(["--request-timeout", "20000", "--generation-allow-x00=false"])
         .args(["-H", &format!("Authorization: Bearer {ADMIN_TOKEN}")])
-        // Not the calls that end the test's own access.
-        .args([
-            "--exclude-path-regex",
-            "/api/v1/(tokens/\\{id\\}|users/\\{name\\}|auth/logout)$",
-            "--exclude-method",
-            "DELETE",
-        ])
-        .env("SCHEMATHESIS_HOOKS", "")
+        // Schemathesis would put control characters in the session cookie, which hyper refuses
+        // before any route sees the request (with an empty 400): the token is the credential.
+        .args(["--set-cookie", "berth_session=none"])
+        // Not the calls that would take the test's own access away (delete the token or the
+        // admin, demote the admin, log out).
+        .args(["--exclude-method", "DELETE", "--exclude-method", "PATCH"])
+        .args(["--exclude-path-regex", "/auth/logout$"])
         .output()
         .expect("running schemathesis");
     let stdout = String::from_utf8_lossy(&out.stdout);
