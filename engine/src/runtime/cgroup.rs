@@ -229,8 +229,10 @@ impl Cgroup {
                 self.write("pids", "pids.max", &pids.limit().to_string())?;
             }
         }
-        if !self.unified {
-            if let Some(devices) = res.devices() {
+        if let Some(devices) = res.devices() {
+            if self.unified {
+                self.set_devices_v2(devices)?;
+            } else {
                 self.set_devices_v1(devices)?;
             }
         }
@@ -285,6 +287,20 @@ impl Cgroup {
             self.write("devices", "devices.allow", line)?;
         }
         Ok(())
+    }
+
+    /// cgroup v2 has no devices files: access to device nodes is decided by an eBPF program
+    /// attached to the cgroup (BPF_PROG_TYPE_CGROUP_DEVICE). This one checks the spec's rules
+    /// and runc's defaults, the last matching rule winning (v1's semantics), default deny.
+    fn set_devices_v2(&self, rules: &[LinuxDeviceCgroup]) -> Result<()> {
+        let dir = self.v2.as_ref().expect("unified layout has a v2 directory");
+        let mut all: Vec<DeviceRule> = rules.iter().map(DeviceRule::from_spec).collect();
+        all.extend(DEFAULT_ALLOWED_DEVICES.iter().filter_map(|l| DeviceRule::parse(l)));
+        let program = device_program(&all);
+        let dir_fd = fs::File::open(dir).context(|| format!("opening cgroup {}", dir.display()))?;
+        attach_device_program(&program, &dir_fd).map_err(|e| {
+            Error::Runtime(format!("attaching the device filter to cgroup {}: {e}", dir.display()))
+        })
     }
 
     fn write(&self, controller: &str, file: &str, value: &str) -> Result<()> {
@@ -515,6 +531,219 @@ fn enable_v2_controllers(root: &Path, rel: &Path) -> Result<()> {
                 fs::create_dir(&dir).context(|| format!("creating cgroup {}", dir.display()))?;
             }
         }
+    }
+    Ok(())
+}
+
+/// One device cgroup rule: allow or deny `access` (bits: 1 mknod, 2 read, 4 write) to devices
+/// of a type (`None`: all), major and minor (`None`: any).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DeviceRule {
+    allow: bool,
+    typ: Option<u32>,
+    major: Option<u32>,
+    minor: Option<u32>,
+    access: u32,
+}
+
+/// bpf_cgroup_dev_ctx's device types.
+const BPF_DEVCG_DEV_BLOCK: u32 = 1;
+const BPF_DEVCG_DEV_CHAR: u32 = 2;
+
+fn access_bits(access: &str) -> u32 {
+    access.chars().fold(0, |bits, c| {
+        bits | match c {
+            'm' => 1,
+            'r' => 2,
+            'w' => 4,
+            _ => 0,
+        }
+    })
+}
+
+impl DeviceRule {
+    fn from_spec(rule: &LinuxDeviceCgroup) -> DeviceRule {
+        let typ = match rule.typ().map(|t| t.as_str().to_string()).as_deref() {
+            Some("b") => Some(BPF_DEVCG_DEV_BLOCK),
+            Some("c") => Some(BPF_DEVCG_DEV_CHAR),
+            _ => None,
+        };
+        DeviceRule {
+            allow: rule.allow(),
+            typ,
+            major: rule.major().and_then(|m| u32::try_from(m).ok()),
+            minor: rule.minor().and_then(|m| u32::try_from(m).ok()),
+            access: rule.access().as_deref().map(access_bits).unwrap_or(7),
+        }
+    }
+
+    /// A v1 `devices.allow` line such as `c 1:3 rwm` (allow rules only).
+    fn parse(line: &str) -> Option<DeviceRule> {
+        let mut parts = line.split(' ');
+        let typ = match parts.next()? {
+            "b" => Some(BPF_DEVCG_DEV_BLOCK),
+            "c" => Some(BPF_DEVCG_DEV_CHAR),
+            _ => None,
+        };
+        let (major, minor) = parts.next()?.split_once(':')?;
+        let num = |s: &str| if s == "*" { None } else { s.parse().ok() };
+        Some(DeviceRule {
+            allow: true,
+            typ,
+            major: num(major),
+            minor: num(minor),
+            access: access_bits(parts.next()?),
+        })
+    }
+}
+
+/// One eBPF instruction (struct bpf_insn).
+#[derive(Debug, Clone, Copy)]
+#[repr(C)]
+struct BpfInsn {
+    code: u8,
+    regs: u8,
+    off: i16,
+    imm: i32,
+}
+
+fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> BpfInsn {
+    BpfInsn { code, regs: (src << 4) | dst, off, imm }
+}
+
+const LDX_MEM_W: u8 = 0x61;
+const ALU64_AND_K: u8 = 0x57;
+const ALU64_RSH_K: u8 = 0x77;
+const ALU64_MOV_K: u8 = 0xb7;
+const ALU64_MOV_X: u8 = 0xbf;
+const JMP_JNE_K: u8 = 0x55;
+const JMP_EXIT: u8 = 0x95;
+
+/// The device filter: r1 is the bpf_cgroup_dev_ctx {access_type (access << 16 | type), major,
+/// minor}; rules are checked last to first, and the first that matches decides.
+fn device_program(rules: &[DeviceRule]) -> Vec<BpfInsn> {
+    let mut p = vec![
+        insn(LDX_MEM_W, 2, 1, 0, 0),
+        insn(ALU64_MOV_X, 3, 2, 0, 0),
+        insn(ALU64_AND_K, 3, 0, 0, 0xffff),
+        insn(ALU64_MOV_X, 4, 2, 0, 0),
+        insn(ALU64_RSH_K, 4, 0, 0, 16),
+        insn(LDX_MEM_W, 5, 1, 4, 0),
+        insn(LDX_MEM_W, 6, 1, 8, 0),
+    ];
+    for rule in rules.iter().rev() {
+        let mut block = Vec::new();
+        // Each JNE jumps to the end of this block (patched below).
+        if let Some(t) = rule.typ {
+            block.push(insn(JMP_JNE_K, 3, 0, 0, t as i32));
+        }
+        if rule.access & 7 != 7 {
+            // Every access asked for must be allowed by the rule.
+            block.push(insn(ALU64_MOV_X, 7, 4, 0, 0));
+            block.push(insn(ALU64_AND_K, 7, 0, 0, (!rule.access & 7) as i32));
+            block.push(insn(JMP_JNE_K, 7, 0, 0, 0));
+        }
+        if let Some(m) = rule.major {
+            block.push(insn(JMP_JNE_K, 5, 0, 0, m as i32));
+        }
+        if let Some(m) = rule.minor {
+            block.push(insn(JMP_JNE_K, 6, 0, 0, m as i32));
+        }
+        block.push(insn(ALU64_MOV_K, 0, 0, 0, rule.allow as i32));
+        block.push(insn(JMP_EXIT, 0, 0, 0, 0));
+        let len = block.len();
+        for (i, ins) in block.iter_mut().enumerate() {
+            if ins.code == JMP_JNE_K {
+                ins.off = (len - i - 1) as i16;
+            }
+        }
+        p.extend(block);
+        if len == 2 {
+            // A rule that matches everything ends the program: the verifier refuses
+            // unreachable instructions.
+            return p;
+        }
+    }
+    p.push(insn(ALU64_MOV_K, 0, 0, 0, 0));
+    p.push(insn(JMP_EXIT, 0, 0, 0, 0));
+    p
+}
+
+/// Loads `program` as a cgroup device program and attaches it to the cgroup directory `dir`.
+/// Hand-written bpf(2) calls: two syscalls do not justify a BPF library.
+fn attach_device_program(program: &[BpfInsn], dir: &fs::File) -> io::Result<()> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    const BPF_PROG_LOAD: libc::c_long = 5;
+    const BPF_PROG_ATTACH: libc::c_long = 8;
+    const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
+    const BPF_CGROUP_DEVICE: u32 = 6;
+    const BPF_F_ALLOW_MULTI: u32 = 2;
+    #[repr(C)]
+    struct ProgLoad {
+        prog_type: u32,
+        insn_cnt: u32,
+        insns: u64,
+        license: u64,
+        log_level: u32,
+        log_size: u32,
+        log_buf: u64,
+        kern_version: u32,
+        prog_flags: u32,
+        prog_name: [u8; 16],
+        prog_ifindex: u32,
+        expected_attach_type: u32,
+    }
+    #[repr(C)]
+    struct ProgAttach {
+        target_fd: u32,
+        attach_bpf_fd: u32,
+        attach_type: u32,
+        attach_flags: u32,
+    }
+    let license = c"Apache-2.0";
+    let mut name = [0u8; 16];
+    name[..12].copy_from_slice(b"berth_devcg\0");
+    let load = ProgLoad {
+        prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
+        insn_cnt: program.len() as u32,
+        insns: program.as_ptr() as u64,
+        license: license.as_ptr() as u64,
+        log_level: 0,
+        log_size: 0,
+        log_buf: 0,
+        kern_version: 0,
+        prog_flags: 0,
+        prog_name: name,
+        prog_ifindex: 0,
+        expected_attach_type: BPF_CGROUP_DEVICE,
+    };
+    // SAFETY: bpf(2) with a correctly laid out attribute struct whose pointers outlive the call.
+    let fd = unsafe {
+        libc::syscall(libc::SYS_bpf, BPF_PROG_LOAD, &load as *const ProgLoad, std::mem::size_of::<ProgLoad>())
+    };
+    if fd < 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(e.kind(), format!("loading the program: {e}")));
+    }
+    // SAFETY: a new descriptor we own; closing it after the attach leaves the program attached.
+    let prog = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
+    let attach = ProgAttach {
+        target_fd: dir.as_raw_fd() as u32,
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type: BPF_CGROUP_DEVICE,
+        attach_flags: BPF_F_ALLOW_MULTI,
+    };
+    // SAFETY: as above.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_ATTACH,
+            &attach as *const ProgAttach,
+            std::mem::size_of::<ProgAttach>(),
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
     }
     Ok(())
 }

@@ -344,10 +344,15 @@ fn bad_input_is_refused_cleanly() {
 fn v2_checks() {
     assert!(crate::runtime::cgroup::is_unified());
     let (_s, rt) = runtime();
-    let bundle = Bundle::new(&sh("cat /proc/self/cgroup; \
+    let bundle = Bundle::new(&sh("mknod /tmp/mem c 1 1 && head -c1 /tmp/mem; echo mem $?; \
+        mknod /tmp/sda b 8 0 && head -c1 /tmp/sda; echo sda $?; head -c1 /dev/zero | wc -c; \
+        cat /proc/self/cgroup; \
         awk '$5 == \"/sys/fs/cgroup\" { print $5, $6, $(NF-2) }' /proc/self/mountinfo"));
     let (code, out) = run(&rt, &bundle);
     assert_eq!(code, 0, "{out}");
+    // The device filter: mknod is allowed, opening a device that is not a default is not.
+    assert!(out.contains("head: /tmp/mem: Operation not permitted\nmem 1\n"), "{out}");
+    assert!(out.contains("head: /tmp/sda: Operation not permitted\nsda 1\n1\n"), "{out}");
     // (A kernel with v1 hierarchies lists them too, with the numbers before "::".)
     assert!(out.lines().any(|l| l == "0::/"), "{out}");
     assert!(out.contains("/sys/fs/cgroup ro,nosuid,nodev,noexec,relatime cgroup2"), "{out}");
