@@ -32,6 +32,8 @@ const STDIN_BUFFER_MAX: usize = 1 << 20;
 const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(10);
+/// How long after a start (or an exec) the monitor drops the file pages it touched.
+const TRIM_DELAY: Duration = Duration::from_millis(200);
 /// How long output still in the pipes is read after the container's process exited.
 const DRAIN_TIME: Duration = Duration::from_millis(250);
 
@@ -78,7 +80,6 @@ pub fn run(dir: &Path) -> Result<()> {
     if let Some(mut ready) = ready {
         let _ = ready.write_all(b"ok\n");
     }
-    release_file_pages();
     let result = monitor.serve();
     monitor.finish();
     result
@@ -296,6 +297,9 @@ struct Monitor {
     backoff: Duration,
     started_at: Option<Instant>,
     tty_size: (u16, u16),
+    /// When to drop the file pages that start-up or a start touched (see
+    /// [`release_file_pages`]).
+    trim_at: Option<Instant>,
     /// Whether the container ran (or failed to start) under this monitor: once it is done, so
     /// is the monitor.
     ran: bool,
@@ -373,6 +377,7 @@ impl Monitor {
             backoff: BACKOFF_START,
             started_at: None,
             tty_size: (80, 24),
+            trim_at: Some(Instant::now() + TRIM_DELAY),
             ran: false,
             shutdown: false,
         };
@@ -389,7 +394,12 @@ impl Monitor {
             if done {
                 return Ok(());
             }
-            self.poll_once(self.restart_at.map(|at| at.saturating_duration_since(Instant::now())))?;
+            let next = [self.restart_at, self.trim_at].into_iter().flatten().min();
+            self.poll_once(next.map(|at| at.saturating_duration_since(Instant::now())))?;
+            if self.trim_at.is_some_and(|at| Instant::now() >= at) {
+                self.trim_at = None;
+                release_file_pages();
+            }
             if let Some(at) = self.restart_at {
                 if Instant::now() >= at {
                     self.restart_at = None;
@@ -718,7 +728,8 @@ impl Monitor {
                 self.state.error.clear();
                 self.state.stopped_by_user = false;
                 self.started_at = Some(Instant::now());
-                release_file_pages();
+                // Not now: the answer to the start goes first.
+                self.trim_at = Some(Instant::now() + TRIM_DELAY);
             }
             Err(e) => {
                 let code = match e {
@@ -1023,6 +1034,7 @@ impl Monitor {
                 continue;
             }
             let exec = self.execs.remove(i);
+            self.trim_at = Some(Instant::now() + TRIM_DELAY);
             let code = exec.exit.unwrap_or(137);
             if let Some(c) = self.clients.iter_mut().find(|c| c.kind == ClientKind::Exec { id: exec.id }) {
                 c.push_frame(FRAME_EXIT, &code.to_be_bytes());
