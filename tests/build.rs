@@ -300,3 +300,34 @@ fn the_api_streams_build_events_as_json_lines() {
     let bad = daemon.http("POST", "/api/v1/build?t=Bad:Tag", &[], &body);
     assert_eq!(bad.status, 400, "{}", bad.text());
 }
+
+#[test]
+fn run_steps_have_no_network_unless_host_is_asked() {
+    let daemon = daemon_with_busybox();
+    let work = tempfile::tempdir().unwrap();
+    let ctx = work.path().join("ctx");
+    std::fs::create_dir(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' > /ifaces\n",
+    )
+    .unwrap();
+    build(&daemon, &ctx, &["-t", "net:none"]).ok();
+    let none = daemon.berth(&["run", "--rm", "net:none", "cat", "/ifaces"]).ok();
+    assert_eq!(none.stdout, "lo\n", "a RUN step saw network interfaces");
+    build(&daemon, &ctx, &["--no-cache", "--network", "host", "-t", "net:host"]).ok();
+    let host = daemon.berth(&["run", "--rm", "net:host", "cat", "/ifaces"]).ok();
+    let host_ifaces = std::fs::read_to_string("/proc/net/dev").unwrap();
+    let first_host_iface =
+        host_ifaces.lines().skip(2).map(|l| l.split(':').next().unwrap().trim()).find(|i| *i != "lo");
+    if let Some(iface) = first_host_iface {
+        assert!(
+            host.stdout.lines().any(|l| l == iface),
+            "--network host did not show {iface}: {}",
+            host.stdout
+        );
+    }
+    let bad = build(&daemon, &ctx, &["--network", "bridge2"]);
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("network mode"), "{}", bad.stderr);
+}

@@ -118,6 +118,8 @@ impl Engine {
         // Monitors survive the daemon: find them again (and follow them when called within a
         // tokio runtime, as `open` is).
         container::lifecycle::recover(&engine);
+        // What a build interrupted by a crash left: writable layers, mounts, spools.
+        build::clean_leftovers(engine.inner());
         Ok(engine)
     }
 

@@ -48,6 +48,9 @@ use context::{Context, IgnoreRules, Kind, Pattern};
 use dockerfile::{Cmd, CopySpec, Dockerfile, Inst, Step};
 use step::{CopyJob, CopyOp, RunJob, Source};
 
+/// Writable layers of build steps are keyed `build-<random>`.
+const WRITABLE_PREFIX: &str = "build-";
+
 /// The PATH a stage gets when its base has none.
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -298,6 +301,24 @@ fn build_blocking(
     }
     let _ = progress.send(BuildEvent::Built { id: id.to_string(), tags: tagged.clone() });
     Ok(BuildReport { id: id.to_string(), tags: tagged, cached_steps: builder.cached, steps: builder.step_no })
+}
+
+/// Removes what builds interrupted by a crash left: their writable layers (unmounting them)
+/// and their temporary directories. Called when the engine opens, when no build runs.
+pub(crate) fn clean_leftovers(inner: &EngineInner) {
+    if let Ok(keys) = inner.snapshots.list_writable() {
+        for key in keys.iter().filter(|k| k.starts_with(WRITABLE_PREFIX)) {
+            if let Err(e) = inner.snapshots.remove_writable(key) {
+                tracing::warn!(key, error = %e, "cannot remove a build's writable layer");
+            }
+        }
+    }
+    let tmp = inner.config.root.join("build").join("tmp");
+    if let Ok(entries) = fs::read_dir(&tmp) {
+        for entry in entries.flatten() {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Writes the config and manifest of `state` and records the image; returns its ID.
@@ -990,7 +1011,7 @@ impl Builder<'_> {
     /// A writable layer on `state`'s layers, mounted at a fresh directory; returns its key and
     /// the mount point.
     fn writable(&mut self, state: &State) -> Result<(String, PathBuf)> {
-        let key = format!("build-{:016x}", rand::random::<u64>());
+        let key = format!("{WRITABLE_PREFIX}{:016x}", rand::random::<u64>());
         self.inner.snapshots.create_writable(&key, &state.diff_ids())?;
         self.cleanup.writables.push(key.clone());
         let rootfs = self.cleanup.dir.join(format!("{key}-rootfs"));
@@ -1565,6 +1586,26 @@ fn parse_duration_ns(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_interrupted_build_is_cleaned_up_when_the_engine_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::EngineConfig::new(dir.path().join("root"), dir.path().join("run"));
+        let engine = Engine::open_blocking(config.clone()).unwrap();
+        let inner = engine.inner();
+        inner.snapshots.create_writable("build-00000000deadbeef", &[]).unwrap();
+        inner.snapshots.create_writable("0123456789abcdef", &[]).unwrap();
+        let leftover = dir.path().join("root/build/tmp/0000000000000001");
+        fs::create_dir_all(&leftover).unwrap();
+        fs::write(leftover.join("context.spool"), b"x").unwrap();
+        drop(engine);
+
+        let engine = Engine::open_blocking(config).unwrap();
+        // A build's writable layer and temporary files go; a container's writable layer stays.
+        assert_eq!(engine.inner().snapshots.list_writable().unwrap(), vec!["0123456789abcdef".to_string()]);
+        assert!(!leftover.exists());
+        engine.inner().snapshots.remove_writable("0123456789abcdef").unwrap();
+    }
 
     #[test]
     fn durations() {
