@@ -13,12 +13,25 @@ use oci_spec::runtime::Spec;
 
 use super::{build_spec, write_bundle, Runtime, Stdio};
 
-/// A busybox rootfs tarball, built once per test process by scripts/busybox-rootfs.sh.
+static TAR_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+/// Removes the tarball's directory when the test process exits (statics are never dropped).
+extern "C" fn remove_tar_dir() {
+    if let Some(dir) = TAR_DIR.get() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// A busybox rootfs tarball, built once per test process by scripts/busybox-rootfs.sh (it takes
+/// seconds) and removed at exit.
 pub fn busybox_tar() -> &'static Path {
     static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("berth-runtime-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = TAR_DIR
+            .get_or_init(|| std::env::temp_dir().join(format!("berth-runtime-test-{}", std::process::id())));
+        std::fs::create_dir_all(dir).unwrap();
+        // SAFETY: registering a plain function to run at exit.
+        unsafe { libc::atexit(remove_tar_dir) };
         let tar = dir.join("busybox.tar");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/busybox-rootfs.sh");
         let status = Command::new("bash").arg(script).arg(&tar).status().expect("running busybox-rootfs.sh");
