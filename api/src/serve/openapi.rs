@@ -69,6 +69,8 @@ impl Modify for Security {
         (name = "teams", description = "Teams and their members (admins)"),
         (name = "tokens", description = "API tokens (admins); the secret is shown once"),
         (name = "history", description = "What happened, who did it, how it ended; survives restarts"),
+        (name = "system", description = "Liveness, version, the daemon's state, the event log"),
+        (name = "images", description = "Images: list, inspect, tag, remove, prune, import, load, save"),
     )
 )]
 pub struct ApiDoc;
@@ -78,6 +80,7 @@ pub fn document() -> &'static Document {
     static DOC: std::sync::OnceLock<Document> = std::sync::OnceLock::new();
     DOC.get_or_init(|| {
         let mut doc = ApiDoc::openapi();
+        doc.merge(super::routes::RoutesDoc::openapi());
         doc.info.version = env!("CARGO_PKG_VERSION").to_string();
         doc
     })

@@ -19,10 +19,12 @@ use super::AppState;
 use crate::serve::error::{ApiError, ApiJson};
 use crate::serve::events::Outcome;
 
+#[utoipa::path(get, path = "/api/v1/images", tag = "images", responses((status = 200, body = Vec<serde_json::Value>, description = "ImageSummary list")), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn list_images(State(state): State<AppState>) -> Result<Json<Vec<ImageSummary>>, ApiError> {
     Ok(Json(state.engine.list_images().await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/images/{name}", tag = "images", params(("name" = String, Path, description = "name, ID or digest; percent-encoded")), responses((status = 200, body = serde_json::Value, description = "ImageInspect"), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn inspect_image(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -30,6 +32,7 @@ pub(super) async fn inspect_image(
     Ok(Json(state.engine.inspect_image(&name).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/images/{name}/tag", tag = "images", params(("name" = String, Path)), request_body(content = serde_json::Value, description = "{\"target\": \"name:tag\"}"), responses((status = 201), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody), (status = 413, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn tag_image(
     State(state): State<AppState>,
     Path(source): Path<String>,
@@ -51,6 +54,7 @@ pub(super) async fn tag_image(
     Ok(StatusCode::CREATED)
 }
 
+#[utoipa::path(delete, path = "/api/v1/images/{name}", tag = "images", params(("name" = String, Path), ("force" = Option<bool>, Query)), responses((status = 200, body = Vec<serde_json::Value>), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody), (status = 409, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn remove_image(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -76,6 +80,7 @@ pub(super) async fn remove_image(
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/images/prune", tag = "images", params(("all" = Option<bool>, Query, description = "all unused images, not only dangling ones")), responses((status = 200, body = serde_json::Value, description = "ImagePruneReport"), (status = 400, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn prune_images(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -98,6 +103,7 @@ pub(super) async fn prune_images(
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/images/import", tag = "images", params(("reference" = Option<String>, Query), ("change" = Option<Vec<String>>, Query), ("message" = Option<String>, Query)), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "a root filesystem tar (gzip, zstd or plain)"), responses((status = 200, body = serde_json::Value, description = "ImportReport"), (status = 400, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn import_image(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -128,6 +134,7 @@ pub(super) async fn import_image(
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/images/load", tag = "images", request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "an OCI layout or docker save tar"), responses((status = 200, body = serde_json::Value, description = "LoadReport"), (status = 400, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn load_images(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -155,6 +162,7 @@ pub(super) async fn load_images(
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/images/save", tag = "images", params(("name" = Vec<String>, Query, description = "images to save; repeat")), responses((status = 200, content_type = "application/x-tar", body = Vec<u8>), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn save_images(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,

@@ -32,6 +32,25 @@ pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
 /// Version of the HTTP API, as `version` reports it.
 pub const API_VERSION: &str = "v1";
 
+/// The OpenAPI description of the routes in this module's files, merged into the served
+/// document (`serve::openapi`); here because the handlers' modules are private.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    ping,
+    version,
+    info,
+    events,
+    images::list_images,
+    images::inspect_image,
+    images::tag_image,
+    images::remove_image,
+    images::prune_images,
+    images::import_image,
+    images::load_images,
+    images::save_images,
+))]
+pub struct RoutesDoc;
+
 /// What every handler works with.
 #[derive(Clone)]
 pub struct AppState {
@@ -116,6 +135,7 @@ async fn method_not_allowed() -> Response {
     ApiError { status: StatusCode::METHOD_NOT_ALLOWED, message: "method not allowed".into() }.into_response()
 }
 
+#[utoipa::path(get, path = "/_ping", tag = "system", responses((status = 200, content_type = "text/plain", body = String, description = "OK")))]
 async fn ping() -> &'static str {
     "OK"
 }
@@ -140,10 +160,12 @@ pub fn go_arch(rust_arch: &str) -> &str {
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/version", tag = "system", responses((status = 200, body = serde_json::Value, description = "VersionInfo")))]
 async fn version() -> Json<VersionInfo> {
     Json(version_info())
 }
 
+#[utoipa::path(get, path = "/api/v1/info", tag = "system", responses((status = 200, body = serde_json::Value, description = "SystemInfo")), security(("bearer" = []), ("session" = [])))]
 async fn info(State(state): State<AppState>) -> Result<Json<SystemInfo>, ApiError> {
     let images = state.engine.list_images().await?.len();
     let root = state.root.clone();
@@ -175,6 +197,7 @@ pub fn snapshotter_name(kind: SnapshotterKind) -> &'static str {
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/events", tag = "system", params(("limit" = Option<i64>, Query), ("before" = Option<i64>, Query)), responses((status = 200, body = Vec<serde_json::Value>, description = "Event list, newest first"), (status = 400, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 async fn events(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
