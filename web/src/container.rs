@@ -14,7 +14,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use crate::api::{self, enc, ApiError};
 use crate::containers::{run_action, Action, StateBadge};
 use crate::format::{self, human_size};
-use crate::pages::{event_feed, now, set_title, ErrorPanel, LiveBadge, Loading};
+use crate::pages::{clock, event_feed, set_title, ErrorPanel, LiveBadge, Loading};
 use crate::ws::{Frame, Socket};
 
 /// Most log lines the page keeps; older ones are dropped from the view (download gets what is
@@ -77,6 +77,7 @@ fn ContainerView(name: String) -> impl IntoView {
                 .is_some_and(|c| c.state.status == ContainerStatus::Running)
         })
     });
+    let clock = clock();
     let tab = RwSignal::new(if operator { Tab::Logs } else { Tab::Stats });
     let notice = RwSignal::new(None::<String>);
     let navigate = use_navigate();
@@ -152,7 +153,10 @@ fn ContainerView(name: String) -> impl IntoView {
                     <p class="subtitle">
                         <span class="repo">{c.image.clone()}</span>
                         " · "
-                        {c.state.human_status(now())}
+                        {
+                            let state = c.state.clone();
+                            move || state.human_status(clock.get())
+                        }
                         {(!c.state.error.is_empty()).then(|| view! { <span class="form-error">{format!(" · {}", c.state.error)}</span> })}
                     </p>
                 }

@@ -134,6 +134,7 @@ pub fn Containers() -> impl IntoView {
             reload();
         }
     });
+    provide_context(crate::pages::clock());
     let search = RwSignal::new(String::new());
     let state_filter = RwSignal::new(String::new());
     let selected = RwSignal::new(BTreeSet::<String>::new());
@@ -352,6 +353,7 @@ fn ContainerRow(
         );
         StoredValue::new_local(socket.ok());
     }
+    let clock = expect_context::<Signal<chrono::DateTime<chrono::Utc>>>();
     let href = format!("/containers/{}", enc(&c.name));
     let created = c.created.clone();
     view! {
@@ -385,7 +387,12 @@ fn ContainerRow(
             <td data-label="Command">
                 <code class="command" title=c.command.clone()>{c.command.clone()}</code>
             </td>
-            <td data-label="Status" title=created>{c.status.clone()}</td>
+            <td data-label="Status" title=created>
+                {
+                    let state = c.state.clone();
+                    move || state.human_status(clock.get())
+                }
+            </td>
             <td data-label="CPU" class="num">
                 {move || stats.get().map(|s| format!("{:.1}%", s.cpu_percent)).unwrap_or_else(|| "—".into())}
             </td>

@@ -20,6 +20,17 @@ pub fn now() -> DateTime<Utc> {
     DateTime::from_timestamp_millis(js_sys::Date::now() as i64).unwrap_or_default()
 }
 
+/// The browser's clock, moved on every 15 s while the calling component lives, so that "Up 2
+/// minutes" stays true on a page left open. Only the wording changes: no data is fetched.
+pub fn clock() -> Signal<DateTime<Utc>> {
+    let time = RwSignal::new(now());
+    if let Ok(handle) = set_interval_with_handle(move || time.set(now()), std::time::Duration::from_secs(15))
+    {
+        on_cleanup(move || handle.clear());
+    }
+    time.into()
+}
+
 /// Calls `on_event` for every event the daemon reports from now on (`/api/v1/ws/events`), for
 /// as long as the calling component lives. Returns whether the feed is connected.
 pub fn event_feed(on_event: impl Fn(Event) + 'static) -> RwSignal<bool> {
