@@ -614,3 +614,26 @@ fn schemathesis_finds_no_server_errors() {
     assert!(out.status.success(), "schemathesis failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(!daemon.log().contains("panicked"), "{}", daemon.log());
 }
+
+#[test]
+fn progress_websocket_runs_the_operation_as_the_caller() {
+    let daemon = Daemon::start();
+    let otto = daemon.user_with_token("otto", "operator", Some("blue"));
+    // A refused pull: the error of the REST call, as the stream's last message.
+    let mut pull = daemon.ws_as(&otto, "/api/v1/ws/progress/pull");
+    pull.send(Message::Text(r#"{"reference":"bad ref!"}"#.into())).unwrap();
+    let m = next_json(&mut pull).unwrap();
+    assert_eq!(m["type"], "error", "{m}");
+    assert!(m["message"].as_str().unwrap().contains("invalid reference format"), "{m}");
+    // Malformed requests get the REST route's own 400 message.
+    let mut bad = daemon.ws_as(&otto, "/api/v1/ws/progress/push");
+    bad.send(Message::Text(r#"{"nope":1}"#.into())).unwrap();
+    let m = next_json(&mut bad).unwrap();
+    assert_eq!(m["type"], "error");
+    assert!(m["message"].as_str().unwrap().contains("unknown field"), "{m}");
+    // A viewer may not open one.
+    let vera = daemon.user_with_token("vera", "viewer", Some("blue"));
+    let (status, _) =
+        daemon.ws("/api/v1/ws/progress/pull", &[("Authorization", &bearer(&vera))]).err().unwrap();
+    assert_eq!(status, 403);
+}
