@@ -265,6 +265,11 @@ fn target_build_args_labels_and_history() {
     assert!(v[0]["repo_tags"].as_array().unwrap().len() == 2, "{}", a.stdout);
     let run = daemon.berth(&["run", "--rm", "t:one"]).ok();
     assert_eq!(run.stdout, "hello from the builder\n");
+    // Rebuilt: every step but the FROMs is cached, COPY --from included.
+    let again = build(&daemon, &ctx, &["-t", "t:one", "-t", "t:two", "--label", "team=infra"]).ok();
+    let steps = again.stderr.lines().filter(|l| l.contains("] ")).count();
+    let froms = again.stderr.lines().filter(|l| l.contains("] FROM ")).count();
+    assert_eq!(again.stderr.matches(" CACHED").count(), steps - froms, "{}", again.stderr);
 
     let history = daemon.berth(&["history", "t:one"]).ok();
     let lines = history.lines();

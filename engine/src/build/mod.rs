@@ -158,6 +158,14 @@ struct Built {
     key: String,
 }
 
+/// A step's cache key: its parent's key, what identifies its inputs, and how it shows.
+fn step_key(parent: &str, key_parts: &[String], shown: &str) -> String {
+    let mut parts: Vec<&[u8]> = vec![parent.as_bytes()];
+    parts.extend(key_parts.iter().map(|p| p.as_bytes()));
+    parts.push(shown.as_bytes());
+    hex_sha256(&parts)
+}
+
 fn hex_sha256(parts: &[&[u8]]) -> String {
     let mut h = Sha256::new();
     for p in parts {
@@ -917,7 +925,27 @@ impl Builder<'_> {
                 (shown, Action::Run { args: run_args, env })
             }
             Inst::Copy(spec) => {
-                let (ops, shown, fingerprint) = self.plan_copy(spec, &vars, line, current, built, stage)?;
+                // COPY --from an earlier stage: that stage's cache key names its content, so a
+                // cached step is found without looking at the stage's files.
+                let from_stage_key = match &spec.from {
+                    Some(f) => {
+                        let f = expand(f)?;
+                        self.stage_index(&f, stage).and_then(|j| built.get(&j)).map(|b| b.key.clone())
+                    }
+                    None => None,
+                };
+                if let Some(src_key) = &from_stage_key {
+                    let shown = self.copy_shown(spec, &vars, line)?;
+                    let key_parts = vec![shown.clone(), format!("from-stage {src_key}")];
+                    if self.cached_step(n, &shown, &key_parts, current) {
+                        return Ok(());
+                    }
+                }
+                let (ops, shown, mut fingerprint) =
+                    self.plan_copy(spec, &vars, line, current, built, stage)?;
+                if let Some(src_key) = from_stage_key {
+                    fingerprint = vec![format!("from-stage {src_key}")];
+                }
                 (shown, Action::Copy { ops, chown: spec.chown.clone(), fingerprint })
             }
         };
@@ -942,19 +970,11 @@ impl Builder<'_> {
         current: &mut Built,
         _built: &HashMap<usize, Built>,
     ) -> Result<()> {
-        let mut parts: Vec<&[u8]> = vec![current.key.as_bytes()];
-        parts.extend(key_parts.iter().map(|p| p.as_bytes()));
-        parts.push(shown.as_bytes());
-        let key = hex_sha256(&parts);
-        let record_path = self.cache_dir.join(format!("{key}.json"));
-        if !self.options.no_cache {
-            if let Some(state) = self.cached_state(&record_path) {
-                self.cached += 1;
-                self.send(BuildEvent::Cached { step: n });
-                *current = Built { state, key };
-                return Ok(());
-            }
+        if self.cached_step(n, shown, key_parts, current) {
+            return Ok(());
         }
+        let key = step_key(&current.key, key_parts, shown);
+        let record_path = self.cache_dir.join(format!("{key}.json"));
         let mut state = current.state.clone();
         let created = now();
         let mut history = Map::new();
@@ -995,6 +1015,44 @@ impl Builder<'_> {
         fsutil::write_atomic(&record_path, &json)?;
         *current = Built { state, key };
         Ok(())
+    }
+
+    /// Takes the step's result from the cache if it is there (and the cache is in use).
+    fn cached_step(&mut self, n: usize, shown: &str, key_parts: &[String], current: &mut Built) -> bool {
+        if self.options.no_cache {
+            return false;
+        }
+        let key = step_key(&current.key, key_parts, shown);
+        match self.cached_state(&self.cache_dir.join(format!("{key}.json"))) {
+            Some(state) => {
+                self.cached += 1;
+                self.send(BuildEvent::Cached { step: n });
+                *current = Built { state, key };
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// How a COPY/ADD shows in the history (and in its cache key): sources and destination as
+    /// evaluated.
+    fn copy_shown(&self, spec: &CopySpec, vars: &dyn dockerfile::Vars, line: usize) -> Result<String> {
+        let escape = self.file.escape;
+        let expand = |s: &str| dockerfile::expand(s, vars, escape).map_err(|e| self.err_at(line, e));
+        let keyword = if spec.add { "ADD" } else { "COPY" };
+        let sources = spec.sources.iter().map(|s| expand(s)).collect::<Result<Vec<_>>>()?;
+        let dest = expand(&spec.dest)?;
+        let mut flags = String::new();
+        if let Some(f) = &spec.from {
+            flags.push_str(&format!("--from={f} "));
+        }
+        if let Some(c) = &spec.chown {
+            flags.push_str(&format!("--chown={c} "));
+        }
+        if let Some(c) = &spec.chmod {
+            flags.push_str(&format!("--chmod={c} "));
+        }
+        Ok(format!("/bin/sh -c #(nop) {keyword} {flags}{} {dest}", sources.join(" ")))
     }
 
     /// The recorded state of a step if every layer it needs is still in the store.
@@ -1352,7 +1410,6 @@ impl Builder<'_> {
             None
         };
         let mut matches: Vec<(String, Src)> = Vec::new();
-        let mut shown_sources = Vec::new();
         for raw in &spec.sources {
             let src = expand(raw)?;
             if spec.add
@@ -1360,7 +1417,6 @@ impl Builder<'_> {
             {
                 return Err(self.err_at(line, format!("ADD from a remote URL is not supported (download it in a RUN step or into the context): {src}")));
             }
-            shown_sources.push(src.clone());
             let clean = context::clean_clamped(&src);
             if context::has_wildcards(&clean) {
                 let pattern = Pattern::new(&clean).map_err(|e| self.err_at(line, e))?;
@@ -1464,17 +1520,7 @@ impl Builder<'_> {
                 }
             }
         }
-        let mut flags = String::new();
-        if let Some(f) = &spec.from {
-            flags.push_str(&format!("--from={f} "));
-        }
-        if let Some(c) = &spec.chown {
-            flags.push_str(&format!("--chown={c} "));
-        }
-        if let Some(c) = &spec.chmod {
-            flags.push_str(&format!("--chmod={c} "));
-        }
-        let shown = format!("/bin/sh -c #(nop) {keyword} {flags}{} {dest_raw}", shown_sources.join(" "));
+        let shown = self.copy_shown(spec, vars, line)?;
         Ok((ops, shown, fingerprint))
     }
 
