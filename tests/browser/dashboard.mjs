@@ -268,6 +268,13 @@ async function perf() {
   const result = { containers: expected, runs_ms: figures.map((f) => Math.round(f)), median_ms: Math.round(median) };
   writeFileSync(join(ARTIFACTS, 'containers-page.json'), JSON.stringify(result, null, 2) + '\n');
   console.log(`figure: containers page with ${expected} containers shown after ${result.median_ms} ms (median of ${figures.length}; runs ${result.runs_ms.join(', ')} ms)`);
+
+  // Bulk action: select every container shown and remove them all at once.
+  await page.getByRole('checkbox', { name: 'Select all shown containers' }).check();
+  await page.locator('.bulk', { hasText: `${expected} selected` }).waitFor();
+  await page.locator('.bulk').getByRole('button', { name: 'Remove' }).click();
+  await page.locator('.state.empty', { hasText: 'No containers yet' }).waitFor({ timeout: 120000 });
+  step(`bulk remove of ${expected} selected containers`);
 }
 
 let failed = false;
