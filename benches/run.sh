@@ -26,13 +26,17 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" = 0 ] || { echo "run.sh: run as root (namespaces, cgroups, mounts)" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "run.sh: python3 is not installed" >&2; exit 1; }
 
-echo "building berth (release)..." >&2
-(cd "$repo" && cargo build --release --quiet -p berth)
+# NO_BUILD=1 uses the release binaries already built (cargo build --release -p berth, and
+# -p berth-engine --example run_bundle).
 target_dir=$(cd "$repo" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+if [ -z "${NO_BUILD:-}" ]; then
+    echo "building berth (release)..." >&2
+    (cd "$repo" && cargo build --release --quiet -p berth)
+fi
 berth=$target_dir/release/berth
 run_bundle=""
 if [ -f "$repo/engine/examples/run_bundle.rs" ]; then
-    (cd "$repo" && cargo build --release --quiet -p berth-engine --example run_bundle)
+    [ -n "${NO_BUILD:-}" ] || (cd "$repo" && cargo build --release --quiet -p berth-engine --example run_bundle)
     run_bundle=$target_dir/release/examples/run_bundle
 fi
 
