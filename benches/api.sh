@@ -43,7 +43,9 @@ daemon_pid=""
 podman_pid=""
 have_podman=0
 command -v podman >/dev/null && have_podman=1
-pm() { podman --root "$work/podman" --runroot "$podman_run" --cgroup-manager cgroupfs "$@"; }
+# runc and clamped ulimits: see shared/setup-notes/PEERS.md (crun refuses hybrid cgroups; no CAP_SYS_RESOURCE).
+pm() { podman --root "$work/podman" --runroot "$podman_run" --runtime runc --cgroup-manager cgroupfs "$@"; }
+limits=(--ulimit nofile=20000:20000 --ulimit nproc=32768:32768 --network none)
 cleanup() {
     set +e
     echo "cleaning up..." >&2
@@ -82,7 +84,7 @@ if [ "$have_podman" = 1 ]; then
     pm system service --time 0 "unix://$podman_sock" >"$work/podman.log" 2>&1 &
     podman_pid=$!
     for _ in $(seq 100); do [ -S "$podman_sock" ] && break; sleep 0.1; done
-    for i in $(seq "$n"); do pm create --name "c$i" --network none localhost/busybox:latest true >/dev/null; done
+    for i in $(seq "$n"); do pm create --name "c$i" "${limits[@]}" localhost/busybox:latest true >/dev/null; done
 else
     echo "podman is not installed: berth only (scripts/setup.sh --bench installs it)" >&2
 fi
@@ -126,7 +128,7 @@ def berth_cli(*args):
 
 def pm(*args):
     return subprocess.run(["podman", "--root", os.environ["BENCH_PODMAN_ROOT"], "--runroot",
-                           os.environ["BENCH_PODMAN_RUN"], "--cgroup-manager", "cgroupfs", *args],
+                           os.environ["BENCH_PODMAN_RUN"], "--runtime", "runc", "--cgroup-manager", "cgroupfs", *args],
                           check=True, capture_output=True, text=True).stdout.strip()
 
 async def berth_logs():
@@ -149,7 +151,8 @@ async def berth_logs():
     return received / elapsed / 1e6
 
 def podman_logs():
-    cid = pm("create", "--network", "none", "--log-driver", "k8s-file", "localhost/busybox:latest", "sh", "-c", writer)
+    cid = pm("create", "--network", "none", "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768",
+             "--log-driver", "k8s-file", "localhost/busybox:latest", "sh", "-c", writer)
     start = time.perf_counter()
     pm("start", cid)
     conn = UnixConnection(os.environ["BENCH_PODMAN_SOCK"])

@@ -382,6 +382,16 @@ fn exec_with_a_pty_is_audited() {
     assert_eq!(row["user"], "otto");
     assert_eq!(row["container"], "box");
     assert_eq!(row["command"], "sh");
+    // The row is closed when the session ends (just after the exit message).
+    let ended = (0..50).find_map(|_| {
+        let audit = daemon.call(Some(ADMIN_TOKEN), "GET", "/api/v1/history/audit?method=EXEC", None).json();
+        let ended = audit["items"][0]["ended"].as_str().map(String::from);
+        if ended.is_none() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        ended
+    });
+    assert!(ended.is_some(), "the exec session's audit row was not closed");
     // A viewer may not exec.
     let vera = daemon.user_with_token("vera", "viewer", Some("blue"));
     let (status, _) =

@@ -71,6 +71,7 @@ impl Modify for Security {
         (name = "history", description = "What happened, who did it, how it ended; survives restarts"),
         (name = "system", description = "Liveness, version, the daemon's state, the event log"),
         (name = "images", description = "Images: list, inspect, tag, remove, prune, import, load, save"),
+        (name = "containers", description = "Containers: create, list, inspect, the lifecycle, top, stats, logs, attach, exec"),
     )
 )]
 pub struct ApiDoc;

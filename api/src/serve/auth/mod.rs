@@ -476,6 +476,9 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
         }
         _ => {}
     }
+    if status.is_client_error() && is_plain_text(&response) {
+        return json_error(response).await;
+    }
     if principal.role < Role::Admin && method == Method::GET {
         let kind = match path.as_str() {
             "/api/v1/containers" => Some(OwnedKind::Containers),
@@ -487,6 +490,25 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
         }
     }
     response
+}
+
+fn is_plain_text(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"))
+}
+
+/// axum's own refusals (a path that does not decode, a WebSocket request without the upgrade
+/// headers, ...) answer in plain text; the API answers every error as `{"message": ...}`.
+async fn json_error(response: Response) -> Response {
+    let status = response.status();
+    let text = match axum::body::to_bytes(response.into_body(), 64 * 1024).await {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(_) => status.canonical_reason().unwrap_or("bad request").to_string(),
+    };
+    ApiError { status, message: text }.into_response()
 }
 
 /// The audit row of a running exec session, in the request's extensions: the exec handler

@@ -84,6 +84,7 @@ pub fn record_engine_events(engine: &berth_engine::Engine, events: EventLog) {
     });
 }
 
+#[utoipa::path(post, path = "/api/v1/containers", tag = "containers", request_body(content = serde_json::Value, description = "ContainerConfig"), responses((status = 201, body = serde_json::Value, description = "CreatedContainer"), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody), (status = 409, body = crate::serve::openapi::ErrorBody), (status = 413, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn create_container(
     State(state): State<AppState>,
     ApiJson(config): ApiJson<ContainerConfig>,
@@ -97,6 +98,7 @@ pub(super) async fn create_container(
 
 /// `GET /containers?all=1&filter=status=running&filter=label=k=v`: newest first, with Docker's
 /// human status filled in. A status filter shows stopped containers without `all`, as Docker.
+#[utoipa::path(get, path = "/api/v1/containers", tag = "containers", params(("all" = Option<bool>, Query), ("filter" = Option<Vec<String>>, Query, description = "status=, name=, id=, label=, ancestor=")), responses((status = 200, body = Vec<serde_json::Value>, description = "ContainerSummary list"), (status = 400, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn list_containers(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -197,6 +199,7 @@ impl Filters {
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/containers/{name}", tag = "containers", params(("name" = String, Path, description = "container name or ID (prefix)")), responses((status = 200, body = serde_json::Value, description = "ContainerInspect"), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn inspect_container(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -225,6 +228,7 @@ fn timeout(query: &QueryParams) -> Result<Option<u32>, ApiError> {
         .transpose()
 }
 
+#[utoipa::path(post, path = "/api/v1/containers/{name}/start", tag = "containers", params(("name" = String, Path, description = "container name or ID (prefix)")), responses((status = 204), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody), (status = 409, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn start_container(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -234,6 +238,7 @@ pub(super) async fn start_container(
     Ok(no_content(&state, "start", &name, state.engine.start_container(&name).await).await)
 }
 
+#[utoipa::path(post, path = "/api/v1/containers/{name}/stop", tag = "containers", params(("name" = String, Path, description = "container name or ID (prefix)"), ("t" = Option<u32>, Query, description = "seconds before SIGKILL")), responses((status = 204), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody), (status = 409, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn stop_container(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -244,6 +249,7 @@ pub(super) async fn stop_container(
     Ok(no_content(&state, "stop", &name, state.engine.stop_container(&name, t).await).await)
 }
 
+#[utoipa::path(post, path = "/api/v1/containers/{name}/restart", tag = "containers", params(("name" = String, Path, description = "container name or ID (prefix)"), ("t" = Option<u32>, Query)), responses((status = 204), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody), (status = 409, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn restart_container(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -254,6 +260,7 @@ pub(super) async fn restart_container(
     Ok(no_content(&state, "restart", &name, state.engine.restart_container(&name, t).await).await)
 }
 
+#[utoipa::path(post, path = "/api/v1/containers/{name}/kill", tag = "containers", params(("name" = String, Path, description = "container name or ID (prefix)"), ("signal" = Option<String>, Query)), responses((status = 204), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody), (status = 409, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn kill_container(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -264,6 +271,7 @@ pub(super) async fn kill_container(
     Ok(no_content(&state, "kill", &name, state.engine.kill_container(&name, signal).await).await)
 }
 
+#[utoipa::path(post, path = "/api/v1/containers/{name}/pause", tag = "containers", params(("name" = String, Path, description = "container name or ID (prefix)")), responses((status = 204), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody), (status = 409, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn pause_container(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -273,6 +281,7 @@ pub(super) async fn pause_container(
     Ok(no_content(&state, "pause", &name, state.engine.pause_container(&name).await).await)
 }
 
+#[utoipa::path(post, path = "/api/v1/containers/{name}/unpause", tag = "containers", params(("name" = String, Path, description = "container name or ID (prefix)")), responses((status = 204), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody), (status = 409, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn unpause_container(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -282,6 +291,7 @@ pub(super) async fn unpause_container(
     Ok(no_content(&state, "unpause", &name, state.engine.unpause_container(&name).await).await)
 }
 
+#[utoipa::path(post, path = "/api/v1/containers/{name}/rename", tag = "containers", params(("name" = String, Path, description = "container name or ID (prefix)"), ("name" = String, Query, description = "the new name")), responses((status = 204), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody), (status = 409, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn rename_container(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -295,6 +305,7 @@ pub(super) async fn rename_container(
     Ok(no_content(&state, "rename", &name, state.engine.rename_container(&name, &new_name).await).await)
 }
 
+#[utoipa::path(delete, path = "/api/v1/containers/{name}", tag = "containers", params(("name" = String, Path, description = "container name or ID (prefix)"), ("force" = Option<bool>, Query)), responses((status = 204), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody), (status = 409, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn remove_container(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -305,6 +316,7 @@ pub(super) async fn remove_container(
     Ok(no_content(&state, "destroy", &name, state.engine.remove_container(&name, force).await).await)
 }
 
+#[utoipa::path(post, path = "/api/v1/containers/{name}/wait", tag = "containers", params(("name" = String, Path, description = "container name or ID (prefix)"), ("condition" = Option<String>, Query, description = "not-running, next-exit or removed")), responses((status = 200, body = serde_json::Value, description = "WaitResult"), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody), (status = 409, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn wait_container(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -315,6 +327,7 @@ pub(super) async fn wait_container(
     Ok(Json(state.engine.wait_container(&name, condition).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/containers/prune", tag = "containers", responses((status = 200, body = serde_json::Value, description = "ContainerPruneReport"), (status = 400, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn prune_containers(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -340,6 +353,7 @@ pub(super) async fn prune_containers(
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/containers/{name}/top", tag = "containers", params(("name" = String, Path, description = "container name or ID (prefix)")), responses((status = 200, body = serde_json::Value, description = "TopReport"), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody), (status = 409, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn top_container(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -349,6 +363,7 @@ pub(super) async fn top_container(
 
 /// One sample, or with `?stream=1` a JSON line per second until the container stops or the
 /// client goes away.
+#[utoipa::path(get, path = "/api/v1/containers/{name}/stats", tag = "containers", params(("name" = String, Path, description = "container name or ID (prefix)"), ("stream" = Option<bool>, Query)), responses((status = 200, body = serde_json::Value, description = "ContainerStats, or JSON lines of them with stream"), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody), (status = 409, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn container_stats(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -378,6 +393,7 @@ pub(super) async fn container_stats(
 
 /// `GET /containers/{name}/logs?follow=1&tail=10&since=T&until=T&stdout=1&stderr=1`: JSON lines
 /// of [`berth_types::LogEntry`]; times are RFC 3339. Without `stdout` and `stderr`, both.
+#[utoipa::path(get, path = "/api/v1/containers/{name}/logs", tag = "containers", params(("name" = String, Path, description = "container name or ID (prefix)"), ("follow" = Option<bool>, Query), ("tail" = Option<String>, Query), ("since" = Option<String>, Query), ("until" = Option<String>, Query), ("stdout" = Option<bool>, Query), ("stderr" = Option<bool>, Query)), responses((status = 200, content_type = "application/x-ndjson", body = String, description = "JSON lines of LogEntry"), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn container_logs(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -430,6 +446,7 @@ fn time_param(query: &QueryParams, name: &str) -> Result<Option<DateTime<Utc>>, 
         .transpose()
 }
 
+#[utoipa::path(get, path = "/api/v1/containers/{name}/attach", tag = "containers", description = "WebSocket: the container's stdio (framing in routes::session)", params(("name" = String, Path, description = "container name or ID (prefix)"), ("stdin" = Option<bool>, Query)), responses((status = 101, description = "switching to the WebSocket"), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody), (status = 409, body = crate::serve::openapi::ErrorBody), (status = 426, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn attach_container(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -442,10 +459,12 @@ pub(super) async fn attach_container(
     Ok(ws.on_upgrade(move |socket| session::pump(socket, session, stdin)))
 }
 
+#[utoipa::path(get, path = "/api/v1/containers/{name}/exec", tag = "containers", description = "WebSocket: a new process in the container (framing in routes::session)", params(("name" = String, Path, description = "container name or ID (prefix)"), ("cmd" = Vec<String>, Query), ("env" = Option<Vec<String>>, Query), ("user" = Option<String>, Query), ("workdir" = Option<String>, Query), ("tty" = Option<bool>, Query), ("stdin" = Option<bool>, Query)), responses((status = 101, description = "switching to the WebSocket"), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody), (status = 409, body = crate::serve::openapi::ErrorBody), (status = 426, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn exec_container(
     State(state): State<AppState>,
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
+    audit: Option<axum::Extension<crate::serve::auth::AuditEntry>>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let query = QueryParams::parse(query, &["cmd", "env", "user", "workdir", "tty", "stdin"])?;
@@ -463,7 +482,16 @@ pub(super) async fn exec_container(
     let stdin = config.open_stdin;
     let detail = config.cmd.join(" ");
     match state.engine.exec_container(&name, config).await {
-        Ok(session) => Ok(ws.on_upgrade(move |socket| session::pump(socket, session, stdin))),
+        Ok(session) => {
+            // The session's audit row (opened by `serve::auth`) is closed when the session ends.
+            let audit_log = state.audit.clone();
+            Ok(ws.on_upgrade(move |socket| async move {
+                session::pump(socket, session, stdin).await;
+                if let Some(axum::Extension(entry)) = audit {
+                    audit_log.exec_ended(entry.0, None, "session ended").await;
+                }
+            }))
+        }
         Err(e) => {
             state
                 .events
