@@ -81,7 +81,9 @@ writer="yes $(printf 'x%.0s' $(seq 99)) | head -c $((mb * 1000000))"
 if [ "$have_podman" = 1 ]; then
     echo "starting podman system service and $n containers..." >&2
     pm import --change 'CMD ["sh"]' "$work/busybox.tar" localhost/busybox:latest >/dev/null
-    pm system service --time 0 "unix://$podman_sock" >"$work/podman.log" 2>&1 &
+    # Not through pm(): $! must be podman itself, not a subshell, for the cleanup's kill.
+    podman --root "$work/podman" --runroot "$podman_run" --runtime runc --cgroup-manager cgroupfs \
+        system service --time 0 "unix://$podman_sock" >"$work/podman.log" 2>&1 &
     podman_pid=$!
     for _ in $(seq 100); do [ -S "$podman_sock" ] && break; sleep 0.1; done
     for i in $(seq "$n"); do pm create --name "c$i" "${limits[@]}" localhost/busybox:latest true >/dev/null; done
