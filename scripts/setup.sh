@@ -31,13 +31,13 @@ if [ "$WITH_TEST" = 1 ]; then
   PACKAGES+=(skopeo umoci oci-image-tool runc pigz hyperfine)
   # The registry the pull/push tests run (distribution 2.8), and htpasswd for its Basic auth.
   PACKAGES+=(docker-registry apache2-utils)
-  # The dashboard's browser tests drive Debian's chromium with playwright-core (npm), never a
-  # browser Playwright downloads itself.
-  PACKAGES+=(chromium)
   # The builder the build tests compare berth's images with (`buildah bud --layers`).
   PACKAGES+=(buildah)
   # The API tests: schemathesis in a virtual environment (below), curl as a TLS client.
   PACKAGES+=(python3-venv curl)
+  # The dashboard's browser tests drive Debian's chromium with playwright-core (npm), never a
+  # browser Playwright downloads itself.
+  PACKAGES+=(chromium)
 fi
 if [ "$WITH_BENCH" = 1 ]; then
   PACKAGES+=(crun podman)

@@ -391,7 +391,11 @@ fn exec_with_a_pty_is_audited() {
         }
         ended
     });
-    assert!(ended.is_some(), "the exec session's audit row was not closed");
+    assert!(
+        ended.is_some(),
+        "the exec session's audit row was not closed: {}",
+        daemon.call(Some(ADMIN_TOKEN), "GET", "/api/v1/history/audit?method=EXEC", None).text()
+    );
     // A viewer may not exec.
     let vera = daemon.user_with_token("vera", "viewer", Some("blue"));
     let (status, _) =
