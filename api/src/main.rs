@@ -253,7 +253,9 @@ async fn run(cli: Cli) -> i32 {
             cli::containers::ps(&client, args).await
         }
         Command::Container(ContainerCommand::Prune(args)) => cli::containers::prune(&client, args).await,
-        Command::Build(args) | Command::Image(ImageCommand::Build(args)) => cli::build::build(&client, args).await,
+        Command::Build(args) | Command::Image(ImageCommand::Build(args)) => {
+            cli::build::build(&client, args).await
+        }
         Command::History(args) | Command::Image(ImageCommand::History(args)) => {
             cli::build::history(&client, args).await
         }

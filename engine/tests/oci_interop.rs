@@ -28,9 +28,7 @@ struct Env {
 impl Env {
     fn new() -> Env {
         let root = tempfile::tempdir().unwrap();
-        let engine =
-            Engine::open_blocking(EngineConfig::new(root.path(), root.path().join("run")))
-                .unwrap();
+        let engine = Engine::open_blocking(EngineConfig::new(root.path(), root.path().join("run"))).unwrap();
         Env { engine, _root: root, scratch: tempfile::tempdir().unwrap() }
     }
 
@@ -698,7 +696,8 @@ impl tokio::io::AsyncRead for Stalling {
 async fn kill_9_during_import_leaves_a_store_that_works() {
     if let Ok(root) = std::env::var(CHILD_ROOT_ENV) {
         // The child: import a body that stops in the middle of the busybox binary, and hang.
-        let engine = Engine::open_blocking(EngineConfig::new(&root, std::path::Path::new(&root).join("run"))).unwrap();
+        let engine =
+            Engine::open_blocking(EngineConfig::new(&root, std::path::Path::new(&root).join("run"))).unwrap();
         let tar = std::env::var("BERTH_OCI_INTEROP_TAR").unwrap();
         let data = fs::read(tar).unwrap();
         let body = Stalling { data: data[..1_600_000].to_vec(), at: 0 };

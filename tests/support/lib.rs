@@ -386,8 +386,10 @@ impl Daemon {
             Some((_, "none")) => {}
             Some(_) => {}
         }
-        let headers: Vec<&(&str, &str)> =
-            headers.iter().filter(|(k, v)| !(k.eq_ignore_ascii_case("authorization") && *v == "none")).collect();
+        let headers: Vec<&(&str, &str)> = headers
+            .iter()
+            .filter(|(k, v)| !(k.eq_ignore_ascii_case("authorization") && *v == "none"))
+            .collect();
         for (k, v) in headers {
             request.push_str(&format!("{k}: {v}\r\n"));
         }

@@ -53,7 +53,8 @@ pub async fn connect(client: &Client, path_and_query: &str) -> Result<Socket, Op
         .into_client_request()
         .map_err(|e| CliError::Local(format!("building the WebSocket request: {e}")))?;
     if let Some(auth) = client.authorization() {
-        let value = auth.parse().map_err(|_| CliError::Local("BERTH_TOKEN is not a valid header value".into()))?;
+        let value =
+            auth.parse().map_err(|_| CliError::Local("BERTH_TOKEN is not a valid header value".into()))?;
         request.headers_mut().insert(hyper::header::AUTHORIZATION, value);
     }
     match tokio_tungstenite::client_async(request, stream).await {

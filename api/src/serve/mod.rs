@@ -77,7 +77,7 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
         ..EngineConfig::new(config.root.clone(), config.run_dir.clone())
     })
     .await
-        .map_err(|e| format!("opening the engine at {}: {e}", config.root.display()))?;
+    .map_err(|e| format!("opening the engine at {}: {e}", config.root.display()))?;
     engine.set_insecure_registries(config.insecure_registries.clone()).map_err(|e| e.to_string())?;
     let events = events::EventLog::open(&config.root.join("berth.db")).await?;
     let auth = auth::AuthStore::new(events.pool().clone());
@@ -134,9 +134,13 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
             match tls {
                 Some(config) => {
                     let listener = tls::TlsListener::new(tcp, config)?;
-                    axum::serve(listener, tcp_app).with_graceful_shutdown(stop.clone().cancelled_owned()).await
+                    axum::serve(listener, tcp_app)
+                        .with_graceful_shutdown(stop.clone().cancelled_owned())
+                        .await
                 }
-                None => axum::serve(tcp, tcp_app).with_graceful_shutdown(stop.clone().cancelled_owned()).await,
+                None => {
+                    axum::serve(tcp, tcp_app).with_graceful_shutdown(stop.clone().cancelled_owned()).await
+                }
             }
         };
         let (u, t) = tokio::join!(unix_server.into_future(), tcp_server);
