@@ -119,6 +119,37 @@ pub fn split_tag(reference: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// Go's `time.ParseDuration` as Docker users write it (`10m`, `1h30m`, `1.5s`, `300ms`), in
+/// nanoseconds; `None` for anything else (a bare number included).
+pub fn parse_go_duration_ns(text: &str) -> Option<i64> {
+    let mut rest = text;
+    let mut total_ns: f64 = 0.0;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let number_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        if number_end == 0 {
+            return None;
+        }
+        let number: f64 = rest[..number_end].parse().ok()?;
+        rest = &rest[number_end..];
+        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let ns = match &rest[..unit_end] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total_ns += number * ns;
+        rest = &rest[unit_end..];
+    }
+    Some(total_ns as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +211,16 @@ mod tests {
         assert_eq!(time_ago("2026-11-27T13:00:00+02:00", now), "About an hour ago");
         assert_eq!(time_ago("", now), "N/A");
         assert_eq!(time_ago("yesterday", now), "N/A");
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration_ns("1h30m"), Some(5400 * 1_000_000_000));
+        assert_eq!(parse_go_duration_ns("1.5s"), Some(1_500_000_000));
+        assert_eq!(parse_go_duration_ns("300ms"), Some(300_000_000));
+        for bad in ["", "10", "m", "5x", "s5"] {
+            assert_eq!(parse_go_duration_ns(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -120,32 +120,7 @@ pub fn parse_labels(entries: &[String]) -> Result<BTreeMap<String, String>, Stri
 
 /// Go's `time.ParseDuration` subset Docker users write: `10m`, `1h30m`, `1.5s`, `300ms`.
 pub fn parse_go_duration(text: &str) -> Option<chrono::Duration> {
-    let mut rest = text;
-    let mut total_ns: f64 = 0.0;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let number_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        if number_end == 0 {
-            return None;
-        }
-        let number: f64 = rest[..number_end].parse().ok()?;
-        rest = &rest[number_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let ns = match &rest[..unit_end] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        total_ns += number * ns;
-        rest = &rest[unit_end..];
-    }
-    Some(chrono::Duration::nanoseconds(total_ns as i64))
+    berth_types::format::parse_go_duration_ns(text).map(chrono::Duration::nanoseconds)
 }
 
 /// Docker's `--since`/`--until` values: a duration before `now` (`10m`), a Unix time
