@@ -5,7 +5,7 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use berth_tests::{big_rootfs_tar, busybox_rootfs, image_ids, read_response, Daemon};
+use berth_tests::{big_rootfs_tar, busybox_rootfs, image_ids, read_response, Daemon, ADMIN_TOKEN};
 
 /// Files directly in `dir` (none when it does not exist).
 fn files_in(dir: &std::path::Path) -> Vec<String> {
@@ -27,7 +27,7 @@ fn kill9_during_import_leaves_a_working_store() {
     let mut s = TcpStream::connect(("127.0.0.1", daemon.port())).unwrap();
     write!(
         s,
-        "POST /api/v1/images/import?reference=crash:1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+        "POST /api/v1/images/import?reference=crash:1 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\
          Content-Type: application/x-tar\r\nContent-Length: {}\r\n\r\n",
         tar.len()
     )
@@ -107,7 +107,7 @@ fn refused_upload_gets_an_answer() {
     let mut s = TcpStream::connect(("127.0.0.1", daemon.port())).unwrap();
     write!(
         s,
-        "POST /api/v1/images/import HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        "POST /api/v1/images/import HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
         junk.len()
     )
     .unwrap();
@@ -138,7 +138,7 @@ fn upload_cut_at_an_entry_boundary_imports_nothing() {
     let mut s = TcpStream::connect(("127.0.0.1", daemon.port())).unwrap();
     write!(
         s,
-        "POST /api/v1/images/import?reference=cut:1 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n",
+        "POST /api/v1/images/import?reference=cut:1 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\nContent-Length: {}\r\n\r\n",
         tar.len()
     )
     .unwrap();
