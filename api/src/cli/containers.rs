@@ -933,20 +933,7 @@ pub async fn ps(client: &Client, args: PsArgs) -> Result<(), CliError> {
         };
         lines.push(template.render(&fields));
     }
-    if template.is_table() {
-        let header = template.header(&PS_FIELDS);
-        let mut table = Table::new(&header.split('\t').collect::<Vec<_>>());
-        for line in lines {
-            table.row(line.split('\t').map(str::to_string).collect());
-        }
-        text = table.render();
-    } else {
-        for line in lines {
-            text.push_str(&line);
-            text.push('\n');
-        }
-    }
-    out(&text)
+    out(&template.output(lines, &PS_FIELDS))
 }
 
 // ---- top, stats, logs ---------------------------------------------------------------------------

@@ -119,6 +119,20 @@ impl Template {
         Ok(Template { table, parts })
     }
 
+    /// Output of `lines` rendered by this template: an aligned table under a header row for a
+    /// `table` template, else one line each.
+    pub fn output(&self, lines: Vec<String>, header_names: &[(&str, &str)]) -> String {
+        if !self.is_table() {
+            return lines.into_iter().map(|line| line + "\n").collect();
+        }
+        let header = self.header(header_names);
+        let mut table = Table::new(&header.split('\t').collect::<Vec<_>>());
+        for line in lines {
+            table.row(line.split('\t').map(str::to_string).collect());
+        }
+        table.render()
+    }
+
     pub fn is_table(&self) -> bool {
         self.table
     }

@@ -25,7 +25,7 @@ use client::{
 };
 use format::{
     created_at, familiar_repo_tag, glob_match, human_size, human_size_with_precision, short_id, time_ago,
-    Table, Template,
+    Template,
 };
 
 /// Image subcommands, under `berth image`.
@@ -248,20 +248,7 @@ pub async fn images(client: &Client, args: ImagesArgs) -> Result<(), CliError> {
         };
         lines.push(template.render(&fields));
     }
-    if template.is_table() {
-        let header = template.header(&IMAGE_FIELDS);
-        let mut table = Table::new(&header.split('\t').collect::<Vec<_>>());
-        for line in lines {
-            table.row(line.split('\t').map(str::to_string).collect());
-        }
-        text = table.render();
-    } else {
-        for line in lines {
-            text.push_str(&line);
-            text.push('\n');
-        }
-    }
-    out(&text)
+    out(&template.output(lines, &IMAGE_FIELDS))
 }
 
 /// Docker's `images REPOSITORY[:TAG]` filter: the repository (and the tag, when given) match,
