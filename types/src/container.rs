@@ -51,6 +51,23 @@ pub struct ContainerConfig {
     /// `--stop-timeout` in seconds (default 10).
     pub stop_timeout: Option<u32>,
     pub resources: Resources,
+    /// `--network`: `bridge` (the default network), `none`, `host`, `container:NAME|ID`, or the
+    /// name or ID of a user-defined network. Empty means the daemon's default (`bridge`).
+    pub network: Option<String>,
+    /// `--network-alias`: more DNS names on a user-defined network.
+    pub network_aliases: Vec<String>,
+    /// `--ip`: a fixed IPv4 address on the network.
+    pub ipv4_address: Option<String>,
+    /// `-p`, one entry per port (ranges expanded by the CLI).
+    pub ports: Vec<crate::network::PortBinding>,
+    /// `-P`: publish every exposed port (image EXPOSE and `--expose`) on a free host port.
+    pub publish_all: bool,
+    /// `--expose`, e.g. `80/tcp`.
+    pub expose: Vec<String>,
+    /// `-v`, `--mount`, `--tmpfs`, as the CLI resolved them.
+    pub mounts: Vec<crate::volume::Mount>,
+    /// `--health-*` / `--no-healthcheck`, merged over the image's HEALTHCHECK.
+    pub healthcheck: Option<crate::health::HealthConfig>,
 }
 
 /// Limits applied through cgroups. `None` means no limit.
@@ -108,6 +125,9 @@ pub struct ContainerState {
     pub started_at: String,
     pub finished_at: String,
     pub restart_count: u32,
+    /// Present while a container with a health check runs.
+    #[serde(default)]
+    pub health: Option<crate::health::Health>,
 }
 
 /// One row of `berth ps`.
@@ -126,6 +146,12 @@ pub struct ContainerSummary {
     /// Docker's human status column, e.g. `Up 2 minutes`, `Exited (0) 3 seconds ago`.
     pub status: String,
     pub labels: BTreeMap<String, String>,
+    /// Published ports while it runs (`0.0.0.0:8080->80/tcp`).
+    #[serde(default)]
+    pub ports: Vec<crate::network::PublishedPort>,
+    /// Names of the networks it is attached to.
+    #[serde(default)]
+    pub networks: Vec<String>,
 }
 
 /// `berth inspect CONTAINER`.
@@ -147,6 +173,10 @@ pub struct ContainerInspect {
     pub snapshotter: String,
     pub log_path: String,
     pub restart_count: u32,
+    #[serde(default)]
+    pub network_settings: crate::network::NetworkSettings,
+    #[serde(default)]
+    pub mounts: Vec<crate::volume::MountPoint>,
 }
 
 /// One line of a container's log.
@@ -248,7 +278,14 @@ impl ContainerState {
         use crate::format::{human_duration, parse_time};
         let since = |time: &str| parse_time(time).map(|t| human_duration((now - t).num_seconds()));
         match self.status {
-            ContainerStatus::Running => format!("Up {}", since(&self.started_at).unwrap_or_default()),
+            ContainerStatus::Running => match &self.health {
+                Some(health) => format!(
+                    "Up {} {}",
+                    since(&self.started_at).unwrap_or_default(),
+                    health.status.ps_suffix()
+                ),
+                None => format!("Up {}", since(&self.started_at).unwrap_or_default()),
+            },
             ContainerStatus::Paused => {
                 format!("Up {} (Paused)", since(&self.started_at).unwrap_or_default())
             }
@@ -299,6 +336,7 @@ mod tests {
             started_at: started.into(),
             finished_at: finished.into(),
             restart_count: 0,
+            health: None,
         }
     }
 

@@ -10,11 +10,19 @@ pub mod auth;
 pub mod build;
 pub mod container;
 pub mod format;
+pub mod health;
+pub use health::*;
 pub mod history;
+pub mod network;
 pub use container::*;
+pub use network::*;
 pub mod registry;
 pub use registry::*;
+pub mod stack;
+pub use stack::*;
 pub mod stream;
+pub mod volume;
+pub use volume::*;
 
 /// The body of every error answer: `{"message": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -410,6 +410,8 @@ fn container_config(args: &CreateArgs) -> Result<ContainerConfig, String> {
         stop_signal: args.stop_signal.clone(),
         stop_timeout: args.stop_timeout,
         resources: Resources { memory: args.memory, cpus: args.cpus, pids_limit: args.pids_limit },
+        // -p/-P/--network/-v/--mount/--health-* arrive with issue 8.
+        ..Default::default()
     })
 }
 

@@ -278,6 +278,9 @@ impl Engine {
             runtime: record.runtime.clone(),
             snapshotter: record.snapshotter.clone(),
             log_path: paths.log.display().to_string(),
+            // Filled by the network and volume code as those land (issue 8).
+            network_settings: Default::default(),
+            mounts: Vec::new(),
         })
     }
 
@@ -306,6 +309,8 @@ impl Engine {
                 created: rfc3339(record.created),
                 state: wire_state(&state),
                 labels: record.config.labels,
+                ports: Vec::new(),
+                networks: Vec::new(),
             });
         }
         Ok(rows)
@@ -995,6 +1000,7 @@ fn wire_state(state: &RunState) -> ContainerState {
         started_at: state.started_at.map(rfc3339).unwrap_or_default(),
         finished_at: state.finished_at.map(rfc3339).unwrap_or_default(),
         restart_count: state.restart_count,
+        health: None,
     }
 }
 
