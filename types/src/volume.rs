@@ -66,6 +66,9 @@ pub struct Mount {
     pub read_only: bool,
     /// tmpfs only: `size=` in bytes.
     pub tmpfs_size: Option<u64>,
+    /// Bind only: a missing host path is created as a directory (`-v`, Compose's short syntax)
+    /// instead of refused (`--mount`), as Docker's `BindOptions.CreateMountpoint`.
+    pub create_mountpoint: bool,
 }
 
 /// A mount of a container as `inspect` shows it (Docker's Mounts).
