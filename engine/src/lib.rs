@@ -9,6 +9,7 @@
 //! images.json            images and tags (store::images)
 //! snapshots/             unpacked layers and writable layers (snapshot)
 //! containers/<id>/       container record, state, log, OCI bundle + rootfs mount (container)
+//! volumes/<name>/        volume.json + _data/, mounted into containers (volume)
 //! ```
 
 pub mod archive;
@@ -20,11 +21,13 @@ pub mod fsutil;
 pub mod image;
 pub mod layer;
 pub mod monitor;
+pub mod node;
 pub mod reference;
 pub mod registry;
 pub mod runtime;
 pub mod snapshot;
 pub mod store;
+pub mod volume;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -85,6 +88,8 @@ pub struct EngineInner {
     pub gc_lock: std::sync::RwLock<()>,
     /// Registry client state: endpoints, tokens, credentials, downloads in flight.
     pub registries: registry::Registries,
+    /// Named and anonymous volumes under `<root>/volumes`.
+    pub volumes: volume::VolumeStore,
 }
 
 impl Engine {
@@ -104,6 +109,7 @@ impl Engine {
         let snapshots = SnapshotStore::open(&config.root.join("snapshots"), config.snapshotter)?;
         let registries = registry::Registries::open(&config.root)?;
         let containers = ContainerStore::open(&config.root, &config.run_dir)?;
+        let volumes = volume::VolumeStore::open(&config.root)?;
         let engine = Engine {
             inner: Arc::new(EngineInner {
                 config,
@@ -113,6 +119,7 @@ impl Engine {
                 containers,
                 gc_lock: Default::default(),
                 registries,
+                volumes,
             }),
         };
         // Monitors survive the daemon: find them again (and follow them when called within a

@@ -14,6 +14,8 @@ pub mod health;
 pub use health::*;
 pub mod history;
 pub mod network;
+pub mod node;
+pub use node::NodeStats;
 pub use container::*;
 pub use network::*;
 pub mod registry;
@@ -26,12 +28,14 @@ pub use volume::*;
 
 /// The body of every error answer: `{"message": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub message: String,
 }
 
 /// `GET /api/v1/version`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VersionInfo {
     pub version: String,
     pub api_version: String,
@@ -41,6 +45,7 @@ pub struct VersionInfo {
 
 /// `GET /api/v1/info`: what the daemon runs with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SystemInfo {
     pub version: String,
     /// Engine state directory (`--root`).
@@ -58,6 +63,7 @@ pub struct SystemInfo {
 
 /// One row of `berth images`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImageSummary {
     /// `sha256:<hex>` of the image config, as Docker shows it.
     pub id: String,
@@ -73,6 +79,7 @@ pub struct ImageSummary {
 
 /// `berth image inspect`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImageInspect {
     pub id: String,
     pub repo_tags: Vec<String>,
@@ -92,6 +99,7 @@ pub struct ImageInspect {
 
 /// The runnable part of an image config (what `docker inspect` shows under Config).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImageConfig {
     pub user: String,
     pub env: Vec<String>,
@@ -107,6 +115,7 @@ pub struct ImageConfig {
 
 /// One layer of an image, bottom first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LayerInfo {
     /// Digest of the blob as stored (compressed or not).
     pub digest: String,
@@ -119,6 +128,7 @@ pub struct LayerInfo {
 
 /// One entry of `berth history`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HistoryEntry {
     pub created: String,
     pub created_by: String,
@@ -130,6 +140,7 @@ pub struct HistoryEntry {
 
 /// One line of what `rmi` / `image prune` did, as Docker prints it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ImageDeleteItem {
     Untagged(String),
@@ -138,6 +149,7 @@ pub enum ImageDeleteItem {
 
 /// `POST /api/v1/images/prune`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImagePruneReport {
     pub images_deleted: Vec<ImageDeleteItem>,
     /// Bytes freed on disk (blobs and unpacked layers).
@@ -146,6 +158,7 @@ pub struct ImagePruneReport {
 
 /// `POST /api/v1/images/import`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImportReport {
     pub id: String,
     pub reference: Option<String>,
@@ -153,12 +166,14 @@ pub struct ImportReport {
 
 /// `POST /api/v1/images/load`: one entry per image found in the archive.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoadReport {
     /// References tagged by the load (normalised), and IDs of images that had none.
     pub loaded: Vec<LoadedImage>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoadedImage {
     pub id: String,
     pub reference: Option<String>,
@@ -166,6 +181,7 @@ pub struct LoadedImage {
 
 /// Body of `POST /api/v1/images/{name}/tag`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TagRequest {
     /// The new reference, e.g. `localhost:5000/app:v1`.
@@ -174,6 +190,7 @@ pub struct TagRequest {
 
 /// Result of a garbage collection of the store.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GcReport {
     pub blobs_removed: usize,
     pub layers_removed: usize,
@@ -183,6 +200,7 @@ pub struct GcReport {
 /// One entry of the daemon's history (`GET /api/v1/events`): a mutating operation and how it
 /// ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     /// Increases with every event; `before=ID` pages back through older ones.
     pub id: i64,

@@ -1,12 +1,13 @@
 //! Messages of the daemon's WebSocket streams (`/api/v1/ws/events`, `/ws/containers/{name}/logs`,
-//! `/ws/containers/{name}/stats`, `/ws/progress/{pull|push}`): JSON text frames tagged by `type`.
+//! `/ws/containers/{name}/stats`, `/ws/node`, `/ws/progress/{pull|push}`): JSON text frames tagged by `type`.
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ContainerStats, Event, LogEntry, TransferEvent};
+use crate::{ContainerStats, Event, LogEntry, NodeStats, TransferEvent};
 
 /// One message of a stream. `end` or `error` is the last before the daemon closes the socket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StreamMessage {
     /// `/ws/events`: something happened.
@@ -15,6 +16,8 @@ pub enum StreamMessage {
     Logs { entries: Vec<LogEntry> },
     /// `/ws/containers/{name}/stats`: a sample, every second.
     Stats { stats: ContainerStats },
+    /// `/ws/node`: the node's CPU, memory and disk, every few seconds.
+    Node { node: NodeStats },
     /// `/ws/progress/{pull|push}`: one line of the transfer.
     Progress { event: TransferEvent },
     /// `count` messages were dropped because the client read too slowly.
