@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// What a caller may do. Ordered: each role can do all that the one before it can.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Read: lists, inspect, stats, events, history.
@@ -36,6 +37,7 @@ impl Role {
 
 /// How a caller proved who they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Via {
     /// The unix socket: root.
@@ -45,7 +47,9 @@ pub enum Via {
 }
 
 /// `POST /api/v1/auth/login`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
@@ -54,6 +58,7 @@ pub struct LoginRequest {
 /// `GET /api/v1/auth/session` and the answer to login: who is logged in, and the CSRF token a
 /// page sends back in `X-CSRF-Token` on every mutating request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionInfo {
     pub user: String,
     pub role: Role,
@@ -66,6 +71,7 @@ pub struct SessionInfo {
 
 /// A user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     pub id: i64,
     pub name: String,
@@ -77,6 +83,7 @@ pub struct User {
 
 /// A team.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Team {
     pub id: i64,
     pub name: String,
@@ -87,6 +94,7 @@ pub struct Team {
 
 /// An API token, without its secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Token {
     pub id: i64,
     pub user: String,
@@ -97,7 +105,9 @@ pub struct Token {
 }
 
 /// `POST /api/v1/users`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct CreateUser {
     pub name: String,
     pub role: Role,
@@ -105,29 +115,90 @@ pub struct CreateUser {
     pub password: Option<String>,
 }
 
+/// `PATCH /api/v1/users/{name}`: what is absent stays as it is.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// 8 to 1024 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
 /// `POST /api/v1/teams`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct CreateTeam {
     pub name: String,
 }
 
 /// `POST /api/v1/tokens`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct CreateToken {
     /// Whose token it is.
     pub user: String,
     /// What it is for (`ci`, `deploy`, ...).
     pub name: String,
     /// At most the user's role; the user's role if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
 }
 
 /// A new token: the secret is in this answer once and never again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedToken {
     #[serde(flatten)]
     pub token: Token,
     pub secret: String,
+}
+
+// Passwords and secrets never reach a log line: Debug shows that they are there, not what.
+fn redacted(secret: &Option<String>) -> &'static str {
+    if secret.is_some() {
+        "Some(<redacted>)"
+    } else {
+        "None"
+    }
+}
+
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for CreateUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateUser")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("password", &redacted(&self.password))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for UpdateUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpdateUser")
+            .field("role", &self.role)
+            .field("password", &redacted(&self.password))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for CreatedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedToken").field("token", &self.token).field("secret", &"<redacted>").finish()
+    }
 }
 
 #[cfg(test)]
@@ -141,5 +212,23 @@ mod tests {
             assert_eq!(Role::parse(role.as_str()), Some(role));
         }
         assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug() {
+        let login = LoginRequest { username: "a".into(), password: "hunter22".into() };
+        let user = CreateUser { name: "a".into(), role: Role::Viewer, password: Some("hunter22".into()) };
+        let update = UpdateUser { role: None, password: Some("hunter22".into()) };
+        for shown in [format!("{login:?}"), format!("{user:?}"), format!("{update:?}")] {
+            assert!(!shown.contains("hunter22") && shown.contains("redacted"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn requests_refuse_unknown_fields() {
+        let e = serde_json::from_str::<CreateTeam>(r#"{"name":"a","colour":"red"}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown field"), "{e}");
+        let update: UpdateUser = serde_json::from_str(r#"{"role":"admin"}"#).unwrap();
+        assert_eq!(update, UpdateUser { role: Some(Role::Admin), password: None });
     }
 }

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// What `berth build` asks for (the query of `POST /api/v1/build`; the body is the context tar).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct BuildOptions {
     /// `-t`: references to tag the result with (several allowed).
@@ -24,6 +25,7 @@ pub struct BuildOptions {
 
 /// One event of a build, streamed as JSON lines.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum BuildEvent {
     /// A step starts: `[stage k/n] INSTRUCTION` (`step` counts steps of the whole build).
@@ -44,6 +46,7 @@ pub enum BuildEvent {
 
 /// What a finished build made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BuildReport {
     /// The image ID (`sha256:...`).
     pub id: String,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 /// empty take the image's values (cmd, entrypoint, env, working dir, user, stop signal) or
 /// Docker's defaults.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct ContainerConfig {
     /// Image reference or ID.
@@ -72,6 +73,7 @@ pub struct ContainerConfig {
 
 /// Limits applied through cgroups. `None` means no limit.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct Resources {
     /// `-m`, bytes.
@@ -84,6 +86,7 @@ pub struct Resources {
 
 /// `--restart`: `no`, `on-failure[:max-retries]`, `always`, `unless-stopped`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "name", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum RestartPolicy {
     #[default]
@@ -99,6 +102,7 @@ pub enum RestartPolicy {
 
 /// `created`, `running`, `paused`, `restarting`, `removing`, `exited`, `dead`, as Docker names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ContainerStatus {
     Created,
@@ -112,6 +116,7 @@ pub enum ContainerStatus {
 
 /// The state part of `inspect`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContainerState {
     pub status: ContainerStatus,
     /// Host PID of the container's first process while it runs, else 0.
@@ -132,6 +137,7 @@ pub struct ContainerState {
 
 /// One row of `berth ps`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContainerSummary {
     /// 64 hex digits.
     pub id: String,
@@ -156,6 +162,7 @@ pub struct ContainerSummary {
 
 /// `berth inspect CONTAINER`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContainerInspect {
     pub id: String,
     pub name: String,
@@ -181,6 +188,7 @@ pub struct ContainerInspect {
 
 /// One line of a container's log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogEntry {
     /// `stdout` or `stderr`.
     pub stream: String,
@@ -192,6 +200,7 @@ pub struct LogEntry {
 
 /// One sample of `berth stats`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContainerStats {
     pub id: String,
     pub name: String,
@@ -208,6 +217,7 @@ pub struct ContainerStats {
 
 /// `POST /api/v1/containers/{id}/exec`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct ExecConfig {
     pub cmd: Vec<String>,
@@ -220,6 +230,7 @@ pub struct ExecConfig {
 
 /// `berth top`: `ps`-like titles and rows for the processes in a container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TopReport {
     pub titles: Vec<String>,
     pub processes: Vec<Vec<String>>,
@@ -227,6 +238,7 @@ pub struct TopReport {
 
 /// Result of `POST /api/v1/containers` and of `run`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedContainer {
     pub id: String,
     pub warnings: Vec<String>,
@@ -234,12 +246,14 @@ pub struct CreatedContainer {
 
 /// Result of `POST /api/v1/containers/{id}/wait`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WaitResult {
     pub status_code: i32,
 }
 
 /// `POST /api/v1/containers/prune`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContainerPruneReport {
     pub containers_deleted: Vec<String>,
     pub space_reclaimed: u64,
@@ -247,6 +261,7 @@ pub struct ContainerPruneReport {
 
 /// Control messages on an attach or exec WebSocket (text frames; data travels in binary frames).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StreamControl {
     /// Client → daemon: the terminal's new size.
@@ -265,6 +280,7 @@ pub enum StreamControl {
 /// message plus Docker's exit code for it (126 not executable, 127 not found), which `run` exits
 /// with. Readable as an [`crate::ErrorBody`] too.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommandError {
     pub message: String,
     pub exit_code: i32,

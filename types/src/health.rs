@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// What to run and how often (Docker's HealthConfig). Durations are nanoseconds; 0 means the
 /// default (interval 30s, timeout 30s, start period 0, start interval 5s, retries 3).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct HealthConfig {
     /// `["CMD", args...]`, `["CMD-SHELL", "command"]`, or `["NONE"]` (disables the image's check);
@@ -19,6 +20,7 @@ pub struct HealthConfig {
 
 /// `starting`, `healthy`, `unhealthy` (Docker's names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum HealthStatus {
     Starting,
@@ -28,6 +30,7 @@ pub enum HealthStatus {
 
 /// The health part of a running container's state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
     pub status: HealthStatus,
     /// Consecutive failed probes.
@@ -38,6 +41,7 @@ pub struct Health {
 
 /// One run of the health check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HealthProbe {
     pub start: String,
     pub end: String,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// One page of a history, newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     pub items: Vec<T>,
     /// `before` for the next (older) page; absent on the last page.
@@ -14,6 +15,7 @@ pub struct Page<T> {
 
 /// A row of the event history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventRecord {
     pub id: i64,
     pub time: String,
@@ -28,6 +30,7 @@ pub struct EventRecord {
 
 /// A container that exited.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FinishedContainer {
     pub id: i64,
     pub container_id: String,
@@ -40,6 +43,7 @@ pub struct FinishedContainer {
 
 /// A row of the audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditRecord {
     pub id: i64,
     pub time: String,
@@ -52,11 +56,16 @@ pub struct AuditRecord {
     pub command: String,
     /// When the call or session ended; absent while an exec session runs.
     pub ended: Option<String>,
+    /// An exec session's exit code; absent for calls, for a session still running, and for
+    /// one whose process's end was not seen (the daemon stopped first).
+    #[serde(default)]
+    pub exit_code: Option<i64>,
     pub message: String,
 }
 
 /// A build record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BuildRecord {
     pub id: i64,
     pub user: String,

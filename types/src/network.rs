@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// `POST /api/v1/networks` (`berth network create`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct NetworkCreate {
     pub name: String,
@@ -24,6 +25,7 @@ pub struct NetworkCreate {
 
 /// Result of `POST /api/v1/networks`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NetworkCreated {
     pub id: String,
     pub warnings: Vec<String>,
@@ -31,6 +33,7 @@ pub struct NetworkCreated {
 
 /// One row of `berth network ls`, and `berth network inspect`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NetworkInspect {
     /// 64 hex digits.
     pub id: String,
@@ -52,6 +55,7 @@ pub struct NetworkInspect {
 
 /// A container's place on one network.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NetworkEndpoint {
     /// Container name (in `network inspect`) or network name (in a container's `inspect`).
     pub name: String,
@@ -65,6 +69,7 @@ pub struct NetworkEndpoint {
 
 /// `POST /api/v1/networks/{id}/connect` (`berth network connect`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct NetworkConnect {
     pub container: String,
@@ -76,6 +81,7 @@ pub struct NetworkConnect {
 
 /// `POST /api/v1/networks/{id}/disconnect`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct NetworkDisconnect {
     pub container: String,
@@ -85,12 +91,14 @@ pub struct NetworkDisconnect {
 
 /// `POST /api/v1/networks/prune`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NetworkPruneReport {
     pub networks_deleted: Vec<String>,
 }
 
 /// One `-p [ip:][host_port:]container_port[/proto]`; a range on the CLI becomes one binding per port.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct PortBinding {
     /// Host address to listen on; empty means all addresses (`0.0.0.0`), as Docker does.
@@ -105,6 +113,7 @@ pub struct PortBinding {
 /// One published port of a running container, as `ps` and `port` show it
 /// (`0.0.0.0:8080->80/tcp`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PublishedPort {
     pub host_ip: String,
     /// The port actually bound (chosen by the kernel when 0 was asked).
@@ -115,6 +124,7 @@ pub struct PublishedPort {
 
 /// The network part of a container's `inspect` (Docker's NetworkSettings).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NetworkSettings {
     /// `bridge`, `none`, `host`, `container:<id>` or the user network's name.
     pub network_mode: String,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// `POST /api/v1/images/pull`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PullRequest {
     /// `busybox`, `localhost:5000/a/b:1`, `name@sha256:…`.
@@ -19,6 +20,7 @@ pub struct PullRequest {
 
 /// `POST /api/v1/images/push`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PushRequest {
     /// The image to push, named as it is to be pushed (`localhost:5000/a/b:1`, or
@@ -28,6 +30,9 @@ pub struct PushRequest {
 
 /// `POST /api/v1/registry/login`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Not to be confused with the browser's `auth::LoginRequest` in the OpenAPI document.
+#[cfg_attr(feature = "openapi", schema(as = RegistryLoginRequest))]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Registry host (`localhost:5000`); empty means Docker Hub.
@@ -50,6 +55,7 @@ impl std::fmt::Debug for LoginRequest {
 
 /// `POST /api/v1/registry/logout`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LogoutRequest {
     /// Registry host; empty means Docker Hub.
@@ -59,6 +65,7 @@ pub struct LogoutRequest {
 
 /// The answer to login and logout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegistryAuthReport {
     /// The registry as the daemon names it (`localhost:5000`, `docker.io`).
     pub server: String,
@@ -68,6 +75,7 @@ pub struct RegistryAuthReport {
 
 /// Where one layer (or blob) of a transfer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum LayerStatus {
     /// Queued behind other transfers (or behind another pull of the same layer).
@@ -92,6 +100,7 @@ pub enum LayerStatus {
 
 /// One line of a pull or push stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum TransferEvent {
     /// Looking up the reference.
@@ -117,6 +126,7 @@ pub enum TransferEvent {
 
 /// A layer as the manifest lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LayerSummary {
     pub digest: String,
     pub size: u64,
@@ -124,6 +134,7 @@ pub struct LayerSummary {
 
 /// What a pull did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PullReport {
     /// The normalised reference pulled (`docker.io/library/busybox:latest`).
     pub reference: String,
@@ -144,6 +155,7 @@ pub struct PullReport {
 
 /// What a push did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushReport {
     /// The normalised reference pushed.
     pub reference: String,

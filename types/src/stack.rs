@@ -10,6 +10,7 @@ use crate::container::ContainerSummary;
 /// `POST /api/v1/stacks/{name}/up` (`berth compose up`). Relative paths in the file (build
 /// contexts, bind mounts, env_file) are resolved against `working_dir` on the daemon's host.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct StackUp {
     /// The compose file's text (YAML).
@@ -36,6 +37,7 @@ pub struct StackUp {
 
 /// `POST /api/v1/stacks/{name}/down` (`berth compose down`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct StackDown {
     /// `-v`: remove named volumes declared in the file and anonymous volumes.
@@ -48,6 +50,7 @@ pub struct StackDown {
 /// One line of what a stack operation did, streamed as JSON lines, e.g. `Container app-web-1
 /// Started` as Docker Compose prints it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StackProgress {
     /// `network`, `volume`, `image` or `container`.
     pub object: String,
@@ -62,6 +65,7 @@ pub struct StackProgress {
 
 /// One row of `berth compose ls` and of the stacks page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StackSummary {
     pub name: String,
     /// As `docker compose ls` shows it: `running(2), exited(1)`.
@@ -73,6 +77,7 @@ pub struct StackSummary {
 
 /// `GET /api/v1/stacks/{name}`: the stack's services and their containers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StackInspect {
     pub name: String,
     pub working_dir: String,
@@ -83,6 +88,7 @@ pub struct StackInspect {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StackService {
     pub name: String,
     pub image: String,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// `POST /api/v1/volumes` (`berth volume create`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct VolumeCreate {
     /// Generated (64 hex digits, as Docker's anonymous volumes) when empty.
@@ -18,6 +19,7 @@ pub struct VolumeCreate {
 
 /// `berth volume inspect` and one row of `berth volume ls`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VolumeInspect {
     pub name: String,
     pub driver: String,
@@ -35,6 +37,7 @@ pub struct VolumeInspect {
 
 /// `POST /api/v1/volumes/prune`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VolumePruneReport {
     pub volumes_deleted: Vec<String>,
     pub space_reclaimed: u64,
@@ -42,6 +45,7 @@ pub struct VolumePruneReport {
 
 /// What a mount is made from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum MountType {
     /// A host path.
@@ -55,6 +59,7 @@ pub enum MountType {
 
 /// One mount of a container: `-v`, `--mount`, `--tmpfs` as the CLI resolved them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct Mount {
     #[serde(rename = "type")]
@@ -73,6 +78,7 @@ pub struct Mount {
 
 /// A mount of a container as `inspect` shows it (Docker's Mounts).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MountPoint {
     #[serde(rename = "type")]
     pub mount_type: MountType,
