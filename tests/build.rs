@@ -182,7 +182,8 @@ fn bad_dockerfiles_fail_with_file_line_and_problem_and_tag_nothing() {
         ("FROM busybox\n\nCOPY --bogus=1 a /b\n", "Dockerfile:3: unknown flag: --bogus"),
         ("RUN true\n", "Dockerfile"),
         ("FROM busybox\nENV A=${B\n", "Dockerfile:2: missing '}'"),
-        ("FROM nosuchimage\n", "Dockerfile:1: No such image: nosuchimage"),
+        // Not local, so it is pulled; nothing listens on port 1 (tests never leave the machine).
+        ("FROM 127.0.0.1:1/nosuchimage\n", "Dockerfile:1: "),
         (
             "FROM busybox\nADD https://example.com/x /x\n",
             "Dockerfile:2: ADD from a remote URL is not supported",
@@ -335,4 +336,25 @@ fn run_steps_have_no_network_unless_host_is_asked() {
     let bad = build(&daemon, &ctx, &["--network", "bridge2"]);
     assert_ne!(bad.code, 0);
     assert!(bad.stderr.contains("network mode"), "{}", bad.stderr);
+}
+
+#[test]
+fn a_from_image_missing_locally_is_pulled_from_its_registry() {
+    let registry = berth_tests::registry::Registry::start();
+    let daemon = daemon_with_busybox();
+    let remote = format!("{}/base/busybox:1", registry.host());
+    daemon.berth(&["tag", "busybox", &remote]).ok();
+    daemon.berth(&["push", &remote]).ok();
+    daemon.berth(&["rmi", &remote]).ok();
+    daemon.berth(&["rmi", "busybox"]).ok();
+
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("Dockerfile"), format!("FROM {remote}\nRUN echo built > /built\n"))
+        .unwrap();
+    let out = build(&daemon, work.path(), &["-t", "pulled-base:1"]).ok();
+    assert!(out.stderr.contains(&format!("pulling {remote}")), "{}", out.stderr);
+    let run = daemon.berth(&["run", "--rm", "pulled-base:1", "cat", "/built"]).ok();
+    assert_eq!(run.stdout, "built\n");
+    // The base is now a local image of its own.
+    daemon.berth(&["image", "inspect", &remote]).ok();
 }

@@ -18,6 +18,9 @@ pub enum Error {
     /// No container by that name, ID or ID prefix (Docker's wording).
     #[error("No such container: {0}")]
     ContainerNotFound(String),
+    /// No network by that name, ID or ID prefix (Docker's wording).
+    #[error("network {0} not found")]
+    NetworkNotFound(String),
     /// Content did not hash to the digest it was announced with.
     #[error("digest mismatch for {what}: expected {expected}, got {actual}")]
     DigestMismatch { what: String, expected: Digest, actual: Digest },
@@ -66,7 +69,9 @@ pub enum ErrorKind {
 impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::ImageNotFound(_) | Error::ContainerNotFound(_) => ErrorKind::NotFound,
+            Error::ImageNotFound(_) | Error::ContainerNotFound(_) | Error::NetworkNotFound(_) => {
+                ErrorKind::NotFound
+            }
             Error::InvalidReference(_)
             | Error::DigestMismatch { .. }
             | Error::UnsafeEntry { .. }

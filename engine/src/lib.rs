@@ -21,6 +21,7 @@ pub mod fsutil;
 pub mod image;
 pub mod layer;
 pub mod monitor;
+pub mod network;
 pub mod node;
 pub mod reference;
 pub mod registry;
@@ -52,6 +53,9 @@ pub struct EngineConfig {
     /// The program started as each container's monitor, with `monitor` and its arguments
     /// (the `berth` binary itself: `berth monitor ...`).
     pub monitor_exe: PathBuf,
+    /// The default `bridge` network's Linux bridge (`berth serve` uses `berth0`); `None`, as
+    /// `--bridge none`, leaves it out: containers without `--network` then get `none`.
+    pub default_bridge: Option<String>,
 }
 
 impl EngineConfig {
@@ -63,6 +67,7 @@ impl EngineConfig {
             snapshotter: None,
             run_dir: run_dir.into(),
             monitor_exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe")),
+            default_bridge: None,
         }
     }
 }
@@ -88,6 +93,8 @@ pub struct EngineInner {
     pub gc_lock: std::sync::RwLock<()>,
     /// Registry client state: endpoints, tokens, credentials, downloads in flight.
     pub registries: registry::Registries,
+    /// Networks under `<root>/networks`, namespaces pinned under `<run_dir>/netns`.
+    pub networks: network::NetworkStore,
     /// Named and anonymous volumes under `<root>/volumes`.
     pub volumes: volume::VolumeStore,
 }
@@ -108,6 +115,7 @@ impl Engine {
         let images = ImageStore::open(&config.root)?;
         let snapshots = SnapshotStore::open(&config.root.join("snapshots"), config.snapshotter)?;
         let registries = registry::Registries::open(&config.root)?;
+        let networks = network::NetworkStore::open(&config.root, &config.run_dir, config.default_bridge.clone())?;
         let containers = ContainerStore::open(&config.root, &config.run_dir)?;
         let volumes = volume::VolumeStore::open(&config.root)?;
         let engine = Engine {
@@ -119,9 +127,12 @@ impl Engine {
                 containers,
                 gc_lock: Default::default(),
                 registries,
+                networks,
                 volumes,
             }),
         };
+        // The default bridge and the user networks' DNS servers, before containers come back.
+        network::open(&engine)?;
         // Monitors survive the daemon: find them again (and follow them when called within a
         // tokio runtime, as `open` is).
         container::lifecycle::recover(&engine);

@@ -34,6 +34,7 @@ use std::time::Instant;
 
 use berth_types::build::{BuildEvent, BuildOptions, BuildReport};
 use berth_types::container::ContainerConfig;
+use berth_types::PullReport;
 use chrono::{SecondsFormat, Utc};
 use oci_spec::image::{Digest, ImageConfiguration, MediaType};
 use serde::{Deserialize, Serialize};
@@ -43,7 +44,7 @@ use sha2::{Digest as _, Sha256};
 use crate::error::{Error, IoContext, Result};
 use crate::image::import::{descriptor, node_platform, write_manifest};
 use crate::store::ImageRecord;
-use crate::{fsutil, Engine, EngineInner, Reference};
+use crate::{fsutil, registry, Engine, EngineInner, Reference};
 use context::{Context, IgnoreRules, Kind, Pattern};
 use dockerfile::{Cmd, CopySpec, Dockerfile, Inst, Step};
 use step::{CopyJob, CopyOp, RunJob, Source};
@@ -81,9 +82,18 @@ impl Engine {
             })
             .collect::<Result<Vec<_>>>()?;
         let body = tokio_util::io::SyncIoBridge::new(body);
-        self.blocking(move |inner| build_blocking(inner, body, &options, &tags, &progress)).await
+        // A FROM image that is not in the store is pulled, as `docker build` does. The build
+        // runs on a blocking thread, so the pull is driven from there on the daemon's runtime.
+        let engine = self.clone();
+        let runtime = tokio::runtime::Handle::current();
+        let pull_base: PullBase =
+            Box::new(move |name| runtime.block_on(engine.pull_image(name, None, registry::Progress::none())));
+        self.blocking(move |inner| build_blocking(inner, body, &options, &tags, &progress, &pull_base)).await
     }
 }
+
+/// Pulls a stage's base image that the store lacks.
+type PullBase = Box<dyn Fn(&str) -> Result<PullReport> + Send + Sync>;
 
 /// A layer of the image being built.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -211,6 +221,7 @@ struct Builder<'a> {
     total: usize,
     cached: usize,
     host_network: bool,
+    pull_base: &'a PullBase,
 }
 
 fn build_blocking(
@@ -219,6 +230,7 @@ fn build_blocking(
     options: &BuildOptions,
     tags: &[Reference],
     progress: &Progress,
+    pull_base: &PullBase,
 ) -> Result<BuildReport> {
     let build_root = inner.config.root.join("build");
     let cache_dir = build_root.join("cache");
@@ -289,6 +301,7 @@ fn build_blocking(
         total: 0,
         cached: 0,
         host_network,
+        pull_base,
     };
     let built = builder.build(&labels)?;
 
@@ -605,7 +618,26 @@ impl Builder<'_> {
 
     /// The local image `name` as a stage's base.
     fn base_image(&self, name: &str) -> Result<Built> {
-        let record = self.inner.images.resolve(name)?;
+        let record = match self.inner.images.resolve(name) {
+            Err(Error::ImageNotFound(_)) if Reference::parse(name).is_ok() => {
+                self.send(BuildEvent::Output {
+                    step: self.step_no,
+                    stream: "stdout".into(),
+                    text: format!("pulling {name}\n"),
+                });
+                let report = (self.pull_base)(name)?;
+                self.send(BuildEvent::Output {
+                    step: self.step_no,
+                    stream: "stdout".into(),
+                    text: format!(
+                        "pulled {}: {} ({} layers downloaded)\n",
+                        report.reference, report.digest, report.layers_downloaded
+                    ),
+                });
+                self.inner.images.resolve(&report.id)?
+            }
+            other => other?,
+        };
         let content = crate::image::read_image(self.inner, &record)?;
         let config_bytes = self.inner.content.read(&record.id)?;
         let full: Value = serde_json::from_slice(&config_bytes)

@@ -69,6 +69,9 @@ impl Engine {
         }
         let id = record.id.clone();
         self.blocking(move |inner| ensure_mounted(inner, &id)).await?;
+        // Networks (issue 8): namespace, veth pairs, addresses and ports before the process.
+        let net_record = record.clone();
+        self.blocking(move |inner| crate::network::endpoint::setup(inner, &net_record)).await?;
         // A monitor that is just finishing may close before it reads the request: once more
         // with a new one.
         let mut attempts = 0;
@@ -123,6 +126,7 @@ impl Engine {
                 return Err(Error::Runtime(format!("container {} did not exit after SIGKILL", record.id)));
             }
         }
+        self.release_network(&record.id).await;
         self.emit(record, ContainerAction::Stop);
         Ok(())
     }
@@ -224,6 +228,7 @@ impl Engine {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
+        self.release_network(&id).await;
         let record2 = record.clone();
         self.blocking(move |inner| remove_files(inner, &record2)).await?;
         self.inner.containers.forget(&id);
@@ -279,7 +284,7 @@ impl Engine {
             snapshotter: record.snapshotter.clone(),
             log_path: paths.log.display().to_string(),
             // Filled by the network and volume code as those land (issue 8).
-            network_settings: Default::default(),
+            network_settings: crate::network::endpoint::settings(&self.inner, &record.id),
             mounts: Vec::new(),
         })
     }
@@ -295,6 +300,7 @@ impl Engine {
             if !all && !state.is_live() {
                 continue;
             }
+            let (ports, networks) = crate::network::endpoint::summary(&self.inner, &record.id);
             let command = std::iter::once(record.path.as_str())
                 .chain(record.args.iter().map(String::as_str))
                 .collect::<Vec<_>>()
@@ -309,8 +315,8 @@ impl Engine {
                 created: rfc3339(record.created),
                 state: wire_state(&state),
                 labels: record.config.labels,
-                ports: Vec::new(),
-                networks: Vec::new(),
+                ports,
+                networks,
             });
         }
         Ok(rows)
@@ -656,7 +662,9 @@ fn create(inner: &EngineInner, mut config: ContainerConfig) -> Result<ContainerR
         inner.snapshots.create_writable(&id, &content.diff_ids)?;
         fs::create_dir(&paths.rootfs).context(|| format!("creating {}", paths.rootfs.display()))?;
         inner.snapshots.mount_writable(&id, &paths.rootfs)?;
-        let spec = runtime::build_spec(&id, &config, &content.config, &paths.rootfs)?;
+        let mut spec = runtime::build_spec(&id, &config, &content.config, &paths.rootfs)?;
+        // Networks (issue 8): the mode, networks and ports; the spec's namespace and /etc files.
+        crate::network::endpoint::prepare(inner, &id, &paths.dir, &config, &content.config, &mut spec)?;
         runtime::write_bundle(&paths.dir, &spec)?;
         let args = spec.process().as_ref().and_then(|p| p.args().clone()).unwrap_or_default();
         let (path, args) = match args.split_first() {
@@ -824,6 +832,14 @@ async fn follow_monitor(
         _ => return,
     };
     observe(&engine.inner, &id, state.clone());
+    // Networks (issue 8): a container that is done gives its addresses, veth and ports back.
+    if !state.is_live() {
+        let lock = engine.inner.containers.op_lock(&id);
+        let _guard = lock.lock().await;
+        if !engine.inner.containers.read_state(&id).is_live() {
+            engine.release_network(&id).await;
+        }
+    }
     if restarts_after_dead_monitor(&engine.inner, &id, &state) {
         if let Err(e) = engine.start_container(&id).await {
             tracing::warn!(container = %id, error = %e, "restarting after its monitor died failed");
@@ -960,6 +976,10 @@ pub(crate) fn recover(engine: &Engine) {
     let handle = tokio::runtime::Handle::try_current().ok();
     for record in inner.containers.list() {
         let Some(state) = settle_dead_monitor(inner, &record.id) else { continue };
+        if !state.is_live() && state.monitor_pid == 0 {
+            // Networks (issue 8): what a container that ended while no daemon ran still holds.
+            crate::network::endpoint::release(inner, &record.id);
+        }
         if state.monitor_pid != 0 {
             let _ = engine.ensure_watcher(&record.id);
         } else if restarts_after_dead_monitor(inner, &record.id, &state) {

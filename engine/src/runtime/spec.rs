@@ -307,6 +307,53 @@ pub fn read_bundle(bundle_dir: &Path) -> Result<Spec> {
         .map_err(|e| Error::InvalidInput(format!("invalid runtime spec {}: {e}", path.display())))
 }
 
+/// The network namespace a container's process joins (see [`crate::network`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetworkNamespace {
+    /// The host's: no network namespace entry.
+    Host,
+    /// A namespace pinned (or owned by a process) at this path, made by the engine at start.
+    Path(PathBuf),
+}
+
+/// Points the spec's network namespace at `namespace` and bind-mounts `files` (destination in
+/// the container, host file) over the image's `/etc/hosts`, `/etc/resolv.conf` and
+/// `/etc/hostname`, as Docker does; a destination the user mounted something on keeps that.
+pub fn set_network(spec: &mut Spec, namespace: NetworkNamespace, files: &[(&str, PathBuf)]) -> Result<()> {
+    if let Some(linux) = spec.linux_mut() {
+        let mut namespaces = linux.namespaces().clone().unwrap_or_default();
+        namespaces.retain(|n| n.typ() != LinuxNamespaceType::Network);
+        if let NetworkNamespace::Path(path) = namespace {
+            namespaces.insert(
+                1.min(namespaces.len()),
+                LinuxNamespaceBuilder::default()
+                    .typ(LinuxNamespaceType::Network)
+                    .path(path)
+                    .build()
+                    .map_err(spec_error)?,
+            );
+        }
+        linux.set_namespaces(Some(namespaces));
+    }
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    for (destination, source) in files {
+        if mounts.iter().any(|m| m.destination() == Path::new(destination)) {
+            continue;
+        }
+        mounts.push(
+            MountBuilder::default()
+                .destination(destination)
+                .typ("bind")
+                .source(source)
+                .options(vec!["rbind".to_string(), "rprivate".to_string()])
+                .build()
+                .map_err(spec_error)?,
+        );
+    }
+    spec.set_mounts(Some(mounts));
+    Ok(())
+}
+
 fn spec_error(e: oci_spec::OciSpecError) -> Error {
     Error::InvalidInput(format!("runtime spec: {e}"))
 }

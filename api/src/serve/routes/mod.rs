@@ -33,7 +33,8 @@ pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
 pub const API_VERSION: &str = "v1";
 
 /// The OpenAPI description of the routes in this module's files, merged into the served
-/// document (`serve::openapi`); here because the handlers' modules are private.
+/// document (`serve::openapi`, whose module comment says how to describe a route); here because
+/// the handlers' modules are private. A new route's handler goes in this list.
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
     ping,
@@ -48,6 +49,12 @@ pub const API_VERSION: &str = "v1";
     images::import_image,
     images::load_images,
     images::save_images,
+    build::image_history,
+    build::build_image,
+    registry::pull_image,
+    registry::push_image,
+    registry::login,
+    registry::logout,
     containers::create_container,
     containers::list_containers,
     containers::inspect_container,
@@ -178,12 +185,12 @@ pub fn go_arch(rust_arch: &str) -> &str {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/version", tag = "system", responses((status = 200, body = serde_json::Value, description = "VersionInfo")))]
+#[utoipa::path(get, path = "/api/v1/version", tag = "system", responses((status = 200, body = VersionInfo)))]
 async fn version() -> Json<VersionInfo> {
     Json(version_info())
 }
 
-#[utoipa::path(get, path = "/api/v1/info", tag = "system", responses((status = 200, body = serde_json::Value, description = "SystemInfo")), security(("bearer" = []), ("session" = [])))]
+#[utoipa::path(get, path = "/api/v1/info", tag = "system", responses((status = 200, body = SystemInfo)), security(("bearer" = []), ("session" = [])))]
 async fn info(State(state): State<AppState>) -> Result<Json<SystemInfo>, ApiError> {
     let images = state.engine.list_images().await?.len();
     let root = state.root.clone();
@@ -215,7 +222,7 @@ pub fn snapshotter_name(kind: SnapshotterKind) -> &'static str {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/events", tag = "system", params(("limit" = Option<i64>, Query), ("before" = Option<i64>, Query)), responses((status = 200, body = Vec<serde_json::Value>, description = "Event list, newest first"), (status = 400, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
+#[utoipa::path(get, path = "/api/v1/events", tag = "system", params(("limit" = Option<i64>, Query), ("before" = Option<i64>, Query)), responses((status = 200, body = Vec<Event>, description = "newest first"), (status = 400, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 async fn events(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
