@@ -18,6 +18,12 @@ pub enum Error {
     /// No container by that name, ID or ID prefix (Docker's wording).
     #[error("No such container: {0}")]
     ContainerNotFound(String),
+    /// No volume by that name (Docker's wording).
+    #[error("No such volume: {0}")]
+    VolumeNotFound(String),
+    /// A volume that a container's config mounts cannot be removed (Docker's wording).
+    #[error("remove {name}: volume is in use - [{}]", containers.join(", "))]
+    VolumeInUse { name: String, containers: Vec<String> },
     /// No network by that name, ID or ID prefix (Docker's wording).
     #[error("network {0} not found")]
     NetworkNotFound(String),
@@ -69,16 +75,17 @@ pub enum ErrorKind {
 impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::ImageNotFound(_) | Error::ContainerNotFound(_) | Error::NetworkNotFound(_) => {
-                ErrorKind::NotFound
-            }
+            Error::ImageNotFound(_)
+            | Error::ContainerNotFound(_)
+            | Error::VolumeNotFound(_)
+            | Error::NetworkNotFound(_) => ErrorKind::NotFound,
             Error::InvalidReference(_)
             | Error::DigestMismatch { .. }
             | Error::UnsafeEntry { .. }
             | Error::InvalidInput(_)
             | Error::Unsupported(_)
             | Error::CommandFailed { .. } => ErrorKind::InvalidInput,
-            Error::Conflict(_) => ErrorKind::Conflict,
+            Error::Conflict(_) | Error::VolumeInUse { .. } => ErrorKind::Conflict,
             Error::BlobNotFound(_) | Error::Runtime(_) | Error::Io { .. } => ErrorKind::Internal,
             Error::Registry { kind, .. } => *kind,
         }

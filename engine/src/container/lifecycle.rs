@@ -192,6 +192,16 @@ impl Engine {
         self.remove_locked(&record, force).await
     }
 
+    /// `berth rm -v`: [`Engine::remove_container`], then the container's anonymous volumes
+    /// (named volumes stay, as Docker's).
+    pub async fn remove_container_with_volumes(&self, name: &str, force: bool) -> Result<()> {
+        let record = self.inner.containers.resolve(name)?;
+        let lock = self.inner.containers.op_lock(&record.id);
+        let _guard = lock.lock().await;
+        self.remove_locked(&record, force).await?;
+        self.blocking(move |inner| Ok(crate::volume::remove_anonymous_of(inner, &record))).await
+    }
+
     async fn remove_locked(&self, record: &ContainerRecord, force: bool) -> Result<()> {
         let id = record.id.clone();
         let state = self.inner.containers.read_state(&id);
@@ -285,7 +295,7 @@ impl Engine {
             log_path: paths.log.display().to_string(),
             // Filled by the network and volume code as those land (issue 8).
             network_settings: crate::network::endpoint::settings(&self.inner, &record.id),
-            mounts: Vec::new(),
+            mounts: crate::volume::mounts::mount_points(&self.inner, &record.config.mounts),
         })
     }
 
@@ -657,12 +667,23 @@ fn create(inner: &EngineInner, mut config: ContainerConfig) -> Result<ContainerR
     let paths = store.paths(&id);
     // Layers must not be collected between here and the record that references them.
     let _gc = inner.gc_lock.read().unwrap_or_else(|p| p.into_inner());
+    let mut attached = None;
     let made = (|| -> Result<ContainerRecord> {
         fsutil::create_private_dir(&paths.dir)?;
         inner.snapshots.create_writable(&id, &content.diff_ids)?;
         fs::create_dir(&paths.rootfs).context(|| format!("creating {}", paths.rootfs.display()))?;
         inner.snapshots.mount_writable(&id, &paths.rootfs)?;
+        // Volumes and mounts (issue 8): checked, made, filled from the image; `config.mounts`
+        // then names every volume the record mounts.
+        let volumes = attached.insert(crate::volume::mounts::attach(
+            inner,
+            &id,
+            &mut config,
+            &content.config,
+            &paths.rootfs,
+        )?);
         let mut spec = runtime::build_spec(&id, &config, &content.config, &paths.rootfs)?;
+        runtime::add_user_mounts(&mut spec, &volumes.mounts)?;
         // Networks (issue 8): the mode, networks and ports; the spec's namespace and /etc files.
         crate::network::endpoint::prepare(inner, &id, &paths.dir, &config, &content.config, &mut spec)?;
         runtime::write_bundle(&paths.dir, &spec)?;
@@ -695,6 +716,9 @@ fn create(inner: &EngineInner, mut config: ContainerConfig) -> Result<ContainerR
         Ok(record)
     })();
     if made.is_err() {
+        if let Some(volumes) = attached.take() {
+            volumes.undo();
+        }
         let _ = inner.snapshots.remove_writable(&id);
         let _ = fs::remove_dir_all(&paths.dir);
     }
@@ -868,8 +892,14 @@ async fn auto_remove(engine: &Engine, id: &str, state: &RunState) {
         let lock = engine.inner.containers.op_lock(id);
         let _guard = lock.lock().await;
         if engine.inner.containers.get(id).is_some() {
-            if let Err(e) = engine.remove_locked(&record, true).await {
-                tracing::warn!(container = %id, error = %e, "auto-removing the container failed");
+            match engine.remove_locked(&record, true).await {
+                // `--rm` takes the container's anonymous volumes along, as Docker's.
+                Ok(()) => {
+                    let _ = engine
+                        .blocking(move |inner| Ok(crate::volume::remove_anonymous_of(inner, &record)))
+                        .await;
+                }
+                Err(e) => tracing::warn!(container = %id, error = %e, "auto-removing the container failed"),
             }
         }
     }

@@ -64,7 +64,7 @@ use oci_spec::runtime::Process;
 
 use crate::error::{Error, Result};
 
-pub use spec::{build_exec_process, build_spec, read_bundle, write_bundle};
+pub use spec::{add_user_mounts, build_exec_process, build_spec, read_bundle, write_bundle, UserMount};
 
 #[allow(unused_imports)] // named in the docs
 use berth_types::container::ContainerConfig;

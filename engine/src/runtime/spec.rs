@@ -11,6 +11,7 @@ use std::path::{Component, Path, PathBuf};
 use std::str::FromStr;
 
 use berth_types::container::{ContainerConfig, ExecConfig};
+use berth_types::volume::MountType;
 use oci_spec::image::ImageConfiguration;
 use oci_spec::runtime::{
     Capability, LinuxBuilder, LinuxCapabilities, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDevice,
@@ -534,6 +535,61 @@ fn default_mounts() -> Result<Vec<Mount>> {
         mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"])?,
         mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"])?,
     ])
+}
+
+/// A mount from `-v`, `--mount`, `--tmpfs` or an image's VOLUME, resolved to what the host
+/// provides (see [`crate::volume`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserMount {
+    pub kind: MountType,
+    /// The host path bind-mounted (a bind's source, a volume's data); unused for tmpfs.
+    pub source: PathBuf,
+    /// Absolute and clean, inside the container.
+    pub destination: PathBuf,
+    pub read_only: bool,
+    /// tmpfs only: its size limit in bytes.
+    pub tmpfs_size: Option<u64>,
+}
+
+/// Adds the container's own mounts to `spec`, after the default ones, replacing a default one
+/// at the same destination (a tmpfs on /dev/shm, ...) as Docker does. Binds and volumes are
+/// recursive binds with private propagation, read-only by a remount when asked; a tmpfs is
+/// nosuid, nodev and noexec as Docker's `--tmpfs`.
+pub fn add_user_mounts(spec: &mut Spec, mounts: &[UserMount]) -> Result<()> {
+    if mounts.is_empty() {
+        return Ok(());
+    }
+    let mut all = spec.mounts().clone().unwrap_or_default();
+    all.retain(|m| !mounts.iter().any(|u| u.destination == *m.destination()));
+    for u in mounts {
+        let access = if u.read_only { "ro" } else { "rw" };
+        let m = match u.kind {
+            MountType::Bind | MountType::Volume => MountBuilder::default()
+                .destination(&u.destination)
+                .typ("bind")
+                .source(&u.source)
+                .options(vec!["rbind".to_string(), "rprivate".to_string(), access.to_string()])
+                .build()
+                .map_err(spec_error)?,
+            MountType::Tmpfs => {
+                let mut options: Vec<String> =
+                    ["nosuid", "nodev", "noexec", access].iter().map(|s| s.to_string()).collect();
+                if let Some(size) = u.tmpfs_size {
+                    options.push(format!("size={size}"));
+                }
+                MountBuilder::default()
+                    .destination(&u.destination)
+                    .typ("tmpfs")
+                    .source("tmpfs")
+                    .options(options)
+                    .build()
+                    .map_err(spec_error)?
+            }
+        };
+        all.push(m);
+    }
+    spec.set_mounts(Some(all));
+    Ok(())
 }
 
 /// The device nodes every container gets (as runc and Docker create them).

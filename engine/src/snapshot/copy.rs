@@ -31,7 +31,7 @@ use crate::layer::{is_whiteout, remove_tree_at, OPAQUE_XATTR};
 type Links = HashMap<(u64, u64), (Rc<OwnedFd>, CString)>;
 
 /// Applies the layer unpacked at `layer` onto `dest`.
-pub(super) fn apply_layer(layer: &Path, dest: &Path) -> Result<()> {
+pub(crate) fn apply_layer(layer: &Path, dest: &Path) -> Result<()> {
     let open = |path: &Path| {
         nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
             .map_err(|e| Error::io(format!("opening {}", path.display()), e.into()))

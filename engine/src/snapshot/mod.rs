@@ -18,7 +18,7 @@
 //! concurrent unpacks of the same layer cannot mix: the second rename finds the first's result
 //! and its own copy is dropped.
 
-mod copy;
+pub(crate) mod copy;
 mod overlay;
 
 use std::collections::HashSet;
