@@ -27,6 +27,9 @@ pub enum Error {
     /// No network by that name, ID or ID prefix (Docker's wording).
     #[error("network {0} not found")]
     NetworkNotFound(String),
+    /// No compose project (stack) by that name: no containers carry its label.
+    #[error("no such stack: {0}")]
+    StackNotFound(String),
     /// Content did not hash to the digest it was announced with.
     #[error("digest mismatch for {what}: expected {expected}, got {actual}")]
     DigestMismatch { what: String, expected: Digest, actual: Digest },
@@ -78,7 +81,8 @@ impl Error {
             Error::ImageNotFound(_)
             | Error::ContainerNotFound(_)
             | Error::VolumeNotFound(_)
-            | Error::NetworkNotFound(_) => ErrorKind::NotFound,
+            | Error::NetworkNotFound(_)
+            | Error::StackNotFound(_) => ErrorKind::NotFound,
             Error::InvalidReference(_)
             | Error::DigestMismatch { .. }
             | Error::UnsafeEntry { .. }

@@ -14,6 +14,7 @@
 
 pub mod archive;
 pub mod build;
+pub mod compose;
 pub mod container;
 pub mod digest;
 pub mod error;

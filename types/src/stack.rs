@@ -96,3 +96,19 @@ pub struct StackService {
     pub replicas: u32,
     pub containers: Vec<ContainerSummary>,
 }
+
+/// One line of a stack's aggregated logs (`berth compose logs`, the stacks page): a container's
+/// [`crate::LogEntry`] with the container and service it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StackLogEntry {
+    /// e.g. `app-web-1`.
+    pub container: String,
+    pub service: String,
+    /// `stdout` or `stderr`.
+    pub stream: String,
+    /// RFC 3339 with nanoseconds.
+    pub time: String,
+    /// The line, including its trailing newline when it had one.
+    pub line: String,
+}

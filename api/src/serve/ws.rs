@@ -78,7 +78,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// What a stream produces next.
-enum Next {
+pub(crate) enum Next {
     Send(Message),
     /// The last message; then the socket is closed.
     Last(Message),
@@ -86,7 +86,7 @@ enum Next {
 
 /// Runs a stream on `socket`: messages from `produce` go out; pings keep it alive; a client
 /// that closes or goes silent for [`DEAD_AFTER`] ends it (and `produce` with it).
-async fn run<P, F>(socket: WebSocket, mut produce: P)
+pub(crate) async fn run<P, F>(socket: WebSocket, mut produce: P)
 where
     P: FnMut() -> F,
     F: std::future::Future<Output = Next>,

@@ -22,6 +22,7 @@ mod images;
 pub(crate) mod query;
 mod registry;
 mod session;
+mod stacks;
 
 use query::QueryParams;
 
@@ -73,6 +74,12 @@ pub const API_VERSION: &str = "v1";
     containers::container_logs,
     containers::attach_container,
     containers::exec_container,
+    stacks::list_stacks,
+    stacks::inspect_stack,
+    stacks::stack_up,
+    stacks::stack_down,
+    stacks::stack_operation,
+    stacks::stack_logs,
 ))]
 pub struct RoutesDoc;
 
@@ -132,6 +139,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/containers/{name}/logs", get(containers::container_logs))
         .route("/api/v1/containers/{name}/attach", get(containers::attach_container))
         .route("/api/v1/containers/{name}/exec", get(containers::exec_container))
+        // Compose stacks. `up` and `down` take a body; stop/start/restart share a handler.
+        .route("/api/v1/stacks", get(stacks::list_stacks))
+        .route("/api/v1/stacks/{name}", get(stacks::inspect_stack))
+        .route("/api/v1/stacks/{name}/up", post(stacks::stack_up))
+        .route("/api/v1/stacks/{name}/down", post(stacks::stack_down))
+        .route("/api/v1/stacks/{name}/{operation}", post(stacks::stack_operation))
+        .route("/api/v1/ws/stacks/{name}/logs", get(stacks::stack_logs))
         // Access, history, API description and the event/log/stats/progress WebSockets.
         .merge(crate::serve::auth::routes::router())
         .merge(crate::serve::history::router())
