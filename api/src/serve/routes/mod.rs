@@ -19,6 +19,7 @@ mod body;
 mod build;
 pub mod containers;
 mod images;
+mod node;
 pub(crate) mod query;
 mod registry;
 mod session;
@@ -42,6 +43,7 @@ pub const API_VERSION: &str = "v1";
     version,
     info,
     events,
+    node::node_stats,
     images::list_images,
     images::inspect_image,
     images::tag_image,
@@ -103,6 +105,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/version", get(version))
         .route("/api/v1/info", get(info))
         .route("/api/v1/events", get(events))
+        .route("/api/v1/node", get(node::node_stats))
+        .route("/api/v1/ws/node", get(node::node_stream))
         .route("/api/v1/images", get(images::list_images))
         // Fixed paths win over `{name}` in the router, so an image literally named `prune`
         // must be sent percent-encoded (the CLI does that).

@@ -1,0 +1,81 @@
+//! The node's own load: `GET /api/v1/node` (one sample) and `GET /api/v1/ws/node` (a sample
+//! every [`NODE_INTERVAL`] as `node` messages, for the dashboard's overview). Viewers may read
+//! both: they show the machine, no container's content.
+
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocketUpgrade};
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use axum::Json;
+use berth_types::stream::StreamMessage;
+use berth_types::NodeStats;
+
+use super::query::QueryParams;
+use super::AppState;
+use crate::serve::error::ApiError;
+use crate::serve::ws::{run, Next};
+
+/// How often the node stream samples. Node figures move slowly; every two seconds keeps the
+/// cards live without costing the daemon anything noticeable.
+pub const NODE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// `GET /api/v1/node`: CPU (over a quarter of a second), memory and the disk of the root.
+#[utoipa::path(get, path = "/api/v1/node", tag = "system", responses((status = 200, body = serde_json::Value, description = "NodeStats: cpus, cpu_percent, load_average, memory_total/available, swap_total/free, disk_path/total/available/used, uptime_seconds"), (status = 400, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
+pub(super) async fn node_stats(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<NodeStats>, ApiError> {
+    QueryParams::parse(query, &[])?;
+    Ok(Json(state.engine.node_stats().await?))
+}
+
+fn message(node: NodeStats) -> Message {
+    let text = serde_json::to_string(&StreamMessage::Node { node }).expect("node samples serialise");
+    Message::Text(text.into())
+}
+
+/// `GET /api/v1/ws/node`: a `node` message at once (its CPU share over a quarter of a second),
+/// then one every [`NODE_INTERVAL`] covering the time since the previous one, until the client
+/// leaves. A sample that fails ends the stream with `error`.
+pub(super) async fn node_stream(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    QueryParams::parse(query, &[])?;
+    // The first sample before the upgrade: a node that cannot be read is an ordinary error.
+    let first = state.engine.node_stats().await?;
+    let mut sampler = state.engine.node_sampler();
+    sampler.begin()?;
+    Ok(ws.on_upgrade(move |socket| async move {
+        let sampler = std::sync::Arc::new(std::sync::Mutex::new(sampler));
+        let mut first = Some(first);
+        run(socket, move || {
+            let sampler = sampler.clone();
+            let first = first.take();
+            async move {
+                if let Some(node) = first {
+                    return Next::Send(message(node));
+                }
+                tokio::time::sleep(NODE_INTERVAL).await;
+                let sample = tokio::task::spawn_blocking(move || {
+                    sampler.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).sample()
+                })
+                .await;
+                match sample {
+                    Ok(Ok(node)) => Next::Send(message(node)),
+                    Ok(Err(e)) => Next::Last(error_message(&e.to_string())),
+                    Err(e) => Next::Last(error_message(&format!("sampling the node: {e}"))),
+                }
+            }
+        })
+        .await
+    }))
+}
+
+fn error_message(message: &str) -> Message {
+    let text = serde_json::to_string(&StreamMessage::Error { message: message.to_owned() })
+        .expect("error messages serialise");
+    Message::Text(text.into())
+}
