@@ -95,6 +95,9 @@ enum Command {
     Build(cli::build::BuildArgs),
     /// Show the history of an image
     History(cli::build::HistoryArgs),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(cli::volume::VolumeCommand),
     /// Manage the API's users, teams and tokens (admins)
     #[command(subcommand)]
     Admin(cli::admin::AdminCommand),
@@ -260,6 +263,7 @@ async fn run(cli: Cli) -> i32 {
             cli::build::history(&client, args).await
         }
         Command::Admin(command) => cli::admin::run(&client, command).await,
+        Command::Volume(command) => cli::volume::run(&client, command).await,
     };
     cli::report(result)
 }

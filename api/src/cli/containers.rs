@@ -135,6 +135,15 @@ pub struct CreateArgs {
     /// Automatically remove the container when it exits
     #[arg(long)]
     pub rm: bool,
+    /// Bind mount a volume ([SOURCE:]TARGET[:ro|rw]; SOURCE a host path or a volume name)
+    #[arg(short = 'v', long = "volume", value_name = "list")]
+    pub volume: Vec<String>,
+    /// Attach a filesystem mount to the container (type=bind|volume|tmpfs,source=,target=,readonly)
+    #[arg(long = "mount", value_name = "mount")]
+    pub mount: Vec<String>,
+    /// Mount a tmpfs directory (PATH[:size=64m,ro])
+    #[arg(long = "tmpfs", value_name = "list")]
+    pub tmpfs: Vec<String>,
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
@@ -200,6 +209,9 @@ pub struct RmArgs {
     /// Force the removal of a running container (uses SIGKILL)
     #[arg(short, long)]
     pub force: bool,
+    /// Remove anonymous volumes associated with the container
+    #[arg(short, long)]
+    pub volumes: bool,
     #[arg(required = true, value_name = "CONTAINER")]
     pub names: Vec<String>,
 }
@@ -410,6 +422,7 @@ fn container_config(args: &CreateArgs) -> Result<ContainerConfig, String> {
         stop_signal: args.stop_signal.clone(),
         stop_timeout: args.stop_timeout,
         resources: Resources { memory: args.memory, cpus: args.cpus, pids_limit: args.pids_limit },
+        mounts: super::volume::parse_mounts(&args.volume, &args.mount, &args.tmpfs)?,
         // -p/-P/--network/-v/--mount/--health-* arrive with issue 8.
         ..Default::default()
     })
@@ -686,7 +699,11 @@ pub async fn unpause(client: &Client, args: NamesArgs) -> Result<(), CliError> {
 
 pub async fn rm(client: &Client, args: RmArgs) -> Result<(), CliError> {
     let force = if args.force { "1" } else { "0" };
-    each(client, &args.names, Method::DELETE, |n| container_path(n, &query([("force", force)]))).await
+    let volumes = if args.volumes { "1" } else { "0" };
+    each(client, &args.names, Method::DELETE, |n| {
+        container_path(n, &query([("force", force), ("v", volumes)]))
+    })
+    .await
 }
 
 pub async fn rename(client: &Client, args: RenameArgs) -> Result<(), CliError> {

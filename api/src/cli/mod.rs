@@ -9,6 +9,7 @@ pub mod format;
 pub mod opts;
 pub mod registry;
 pub mod stream;
+pub mod volume;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};

@@ -305,15 +305,21 @@ pub(super) async fn rename_container(
     Ok(no_content(&state, "rename", &name, state.engine.rename_container(&name, &new_name).await).await)
 }
 
-#[utoipa::path(delete, path = "/api/v1/containers/{name}", tag = "containers", params(("name" = String, Path, description = "container name or ID (prefix)"), ("force" = Option<bool>, Query)), responses((status = 204), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody), (status = 409, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
+#[utoipa::path(delete, path = "/api/v1/containers/{name}", tag = "containers", params(("name" = String, Path, description = "container name or ID (prefix)"), ("force" = Option<bool>, Query), ("v" = Option<bool>, Query, description = "also remove the container's anonymous volumes")), responses((status = 204), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody), (status = 409, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn remove_container(
     State(state): State<AppState>,
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let query = QueryParams::parse(query, &["force"])?;
+    let query = QueryParams::parse(query, &["force", "v"])?;
     let force = query.flag("force")?;
-    Ok(no_content(&state, "destroy", &name, state.engine.remove_container(&name, force).await).await)
+    // `v`: the container's anonymous volumes go too (`rm -v`, Docker's parameter name).
+    let result = if query.flag("v")? {
+        state.engine.remove_container_with_volumes(&name, force).await
+    } else {
+        state.engine.remove_container(&name, force).await
+    };
+    Ok(no_content(&state, "destroy", &name, result).await)
 }
 
 #[utoipa::path(post, path = "/api/v1/containers/{name}/wait", tag = "containers", params(("name" = String, Path, description = "container name or ID (prefix)"), ("condition" = Option<String>, Query, description = "not-running, next-exit or removed")), responses((status = 200, body = serde_json::Value, description = "WaitResult"), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody), (status = 409, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]

@@ -24,6 +24,7 @@ pub(crate) mod query;
 mod registry;
 mod session;
 mod stacks;
+mod volumes;
 
 use query::QueryParams;
 
@@ -76,6 +77,11 @@ pub const API_VERSION: &str = "v1";
     containers::container_logs,
     containers::attach_container,
     containers::exec_container,
+    volumes::list_volumes,
+    volumes::create_volume,
+    volumes::inspect_volume,
+    volumes::remove_volume,
+    volumes::prune_volumes,
     stacks::list_stacks,
     stacks::inspect_stack,
     stacks::stack_up,
@@ -150,6 +156,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/stacks/{name}/down", post(stacks::stack_down))
         .route("/api/v1/stacks/{name}/{operation}", post(stacks::stack_operation))
         .route("/api/v1/ws/stacks/{name}/logs", get(stacks::stack_logs))
+        // Volumes. `prune` is a fixed path: a volume cannot be named `prune` here (Docker's
+        // names allow it, its API has the same route).
+        .route("/api/v1/volumes", get(volumes::list_volumes).post(volumes::create_volume))
+        .route("/api/v1/volumes/prune", post(volumes::prune_volumes))
+        .route("/api/v1/volumes/{name}", get(volumes::inspect_volume).delete(volumes::remove_volume))
         // Access, history, API description and the event/log/stats/progress WebSockets.
         .merge(crate::serve::auth::routes::router())
         .merge(crate::serve::history::router())
