@@ -6,17 +6,9 @@
 use std::time::Duration;
 
 use berth_tests::api::{bearer, next_json, wait_for};
-use berth_tests::{busybox_rootfs, Daemon, ADMIN_PASSWORD, ADMIN_TOKEN};
+use berth_tests::{Daemon, ADMIN_PASSWORD, ADMIN_TOKEN};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-
-/// A daemon with the busybox image imported as `busybox:latest`.
-fn daemon_with_busybox() -> Daemon {
-    let daemon = Daemon::start();
-    let rootfs = busybox_rootfs(daemon.dir());
-    daemon.berth(&["import", "-c", r#"CMD ["sh"]"#, rootfs.to_str().unwrap(), "busybox:latest"]).ok();
-    daemon
-}
 
 fn ids(list: &Value) -> Vec<String> {
     list.as_array().expect("a list").iter().map(|c| c["id"].as_str().unwrap().to_string()).collect()
@@ -36,7 +28,7 @@ fn create(daemon: &Daemon, token: &str, name: &str, cmd: &[&str]) -> String {
 
 #[test]
 fn roles_and_teams() {
-    let daemon = daemon_with_busybox();
+    let daemon = Daemon::with_busybox();
     let vera = daemon.user_with_token("vera", "viewer", None);
     let otto = daemon.user_with_token("otto", "operator", Some("blue"));
     let olga = daemon.user_with_token("olga", "operator", Some("red"));
@@ -274,7 +266,7 @@ fn browser_session_with_csrf_and_origin() {
 
 #[test]
 fn logs_follow_events_and_stats_over_websockets() {
-    let daemon = daemon_with_busybox();
+    let daemon = Daemon::with_busybox();
     let otto = daemon.user_with_token("otto", "operator", Some("blue"));
     let olga = daemon.user_with_token("olga", "operator", Some("red"));
     let mut events = daemon.ws_as(&otto, "/api/v1/ws/events");
@@ -350,7 +342,7 @@ fn logs_follow_events_and_stats_over_websockets() {
 
 #[test]
 fn exec_with_a_pty_is_audited() {
-    let daemon = daemon_with_busybox();
+    let daemon = Daemon::with_busybox();
     let otto = daemon.user_with_token("otto", "operator", Some("blue"));
     create(&daemon, &otto, "box", &["sleep", "300"]);
     assert_eq!(daemon.call(Some(&otto), "POST", "/api/v1/containers/box/start", None).status, 204);
@@ -406,7 +398,7 @@ fn exec_with_a_pty_is_audited() {
 
 #[test]
 fn history_survives_a_restart() {
-    let mut daemon = daemon_with_busybox();
+    let mut daemon = Daemon::with_busybox();
     let otto = daemon.user_with_token("otto", "operator", Some("blue"));
     for (name, code) in [("ha", 0), ("hb", 7), ("hc", 7)] {
         create(&daemon, &otto, name, &["sh", "-c", &format!("exit {code}")]);

@@ -10,14 +10,6 @@ use berth_tests::build::{
 };
 use berth_tests::{busybox_rootfs, Daemon};
 
-/// A daemon with the local busybox image.
-fn daemon_with_busybox() -> Daemon {
-    let daemon = Daemon::start();
-    let tar = busybox_rootfs(daemon.dir());
-    daemon.berth(&["import", "-c", "CMD [\"sh\"]", tar.to_str().unwrap(), "busybox:latest"]).ok();
-    daemon
-}
-
 fn build(daemon: &Daemon, ctx: &Path, args: &[&str]) -> berth_tests::Output {
     let mut all = vec!["build"];
     all.extend_from_slice(args);
@@ -27,7 +19,7 @@ fn build(daemon: &Daemon, ctx: &Path, args: &[&str]) -> berth_tests::Output {
 
 /// Builds `case` with both builders and compares root filesystems and configs.
 fn compare_with_buildah(case: &str, berth_args: &[&str], buildah_args: &[&str]) {
-    let daemon = daemon_with_busybox();
+    let daemon = Daemon::with_busybox();
     let peer = Buildah::with_busybox(&daemon);
     let work = tempfile::tempdir().unwrap();
     let ctx = prepare_context(case, work.path());
@@ -86,7 +78,7 @@ fn escape_directive_matches_buildah() {
 
 #[test]
 fn escape_directive_applies_to_env_and_label_words_as_docker_documents() {
-    let daemon = daemon_with_busybox();
+    let daemon = Daemon::with_busybox();
     let work = tempfile::tempdir().unwrap();
     let ctx = work.path().join("ctx");
     std::fs::create_dir(&ctx).unwrap();
@@ -111,7 +103,7 @@ fn from_scratch_matches_buildah() {
 fn deletions_build_the_same_with_the_copy_snapshotter() {
     // The copy snapshotter finds a step's changes by comparing trees, not from overlay's upper
     // directory: its image must hold the same files.
-    let overlay = daemon_with_busybox();
+    let overlay = Daemon::with_busybox();
     let copy = Daemon::start_with_args(&["--snapshotter", "copy"]);
     let tar = busybox_rootfs(copy.dir());
     copy.berth(&["import", "-c", "CMD [\"sh\"]", tar.to_str().unwrap(), "busybox:latest"]).ok();
@@ -127,7 +119,7 @@ fn deletions_build_the_same_with_the_copy_snapshotter() {
 
 #[test]
 fn a_rebuild_is_fully_cached_and_gives_the_same_image() {
-    let daemon = daemon_with_busybox();
+    let daemon = Daemon::with_busybox();
     let work = tempfile::tempdir().unwrap();
     let ctx = prepare_context("copy", work.path());
     let first = build(&daemon, &ctx, &["-q", "-t", "c:1"]).ok();
@@ -147,7 +139,7 @@ fn a_rebuild_is_fully_cached_and_gives_the_same_image() {
 
 #[test]
 fn changing_a_copied_file_invalidates_that_step_and_the_ones_after() {
-    let daemon = daemon_with_busybox();
+    let daemon = Daemon::with_busybox();
     let work = tempfile::tempdir().unwrap();
     let ctx = work.path().join("ctx");
     std::fs::create_dir(&ctx).unwrap();
@@ -174,7 +166,7 @@ fn changing_a_copied_file_invalidates_that_step_and_the_ones_after() {
 
 #[test]
 fn bad_dockerfiles_fail_with_file_line_and_problem_and_tag_nothing() {
-    let daemon = daemon_with_busybox();
+    let daemon = Daemon::with_busybox();
     let work = tempfile::tempdir().unwrap();
     let cases = [
         ("FROM busybox\nRUN true\nFROOM x\n", "Dockerfile:3: unknown instruction"),
@@ -205,7 +197,7 @@ fn bad_dockerfiles_fail_with_file_line_and_problem_and_tag_nothing() {
 
 #[test]
 fn a_failing_run_shows_its_output_and_exit_code_and_leaves_nothing() {
-    let daemon = daemon_with_busybox();
+    let daemon = Daemon::with_busybox();
     let work = tempfile::tempdir().unwrap();
     let ctx = work.path().join("ctx");
     std::fs::create_dir(&ctx).unwrap();
@@ -239,7 +231,7 @@ fn a_failing_run_shows_its_output_and_exit_code_and_leaves_nothing() {
 
 #[test]
 fn target_build_args_labels_and_history() {
-    let daemon = daemon_with_busybox();
+    let daemon = Daemon::with_busybox();
     let work = tempfile::tempdir().unwrap();
     let ctx = prepare_context("multistage", work.path());
     // --target builds the named stage only (and what it needs).
@@ -284,7 +276,7 @@ fn target_build_args_labels_and_history() {
 
 #[test]
 fn the_api_streams_build_events_as_json_lines() {
-    let daemon = daemon_with_busybox();
+    let daemon = Daemon::with_busybox();
     let mut builder = tar::Builder::new(Vec::new());
     let text = b"FROM busybox\nRUN echo streamed\n";
     let mut h = tar::Header::new_gnu();
@@ -309,7 +301,7 @@ fn the_api_streams_build_events_as_json_lines() {
 
 #[test]
 fn run_steps_have_no_network_unless_host_is_asked() {
-    let daemon = daemon_with_busybox();
+    let daemon = Daemon::with_busybox();
     let work = tempfile::tempdir().unwrap();
     let ctx = work.path().join("ctx");
     std::fs::create_dir(&ctx).unwrap();
@@ -341,7 +333,7 @@ fn run_steps_have_no_network_unless_host_is_asked() {
 #[test]
 fn a_from_image_missing_locally_is_pulled_from_its_registry() {
     let registry = berth_tests::registry::Registry::start();
-    let daemon = daemon_with_busybox();
+    let daemon = Daemon::with_busybox();
     let remote = format!("{}/base/busybox:1", registry.host());
     daemon.berth(&["tag", "busybox", &remote]).ok();
     daemon.berth(&["push", &remote]).ok();

@@ -5,16 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use berth_tests::{busybox_rootfs, Daemon, Output};
+use berth_tests::{Daemon, Output};
 use serde_json::Value;
-
-/// A daemon with the busybox image imported as `busybox:latest` (CMD ["sh"]).
-fn daemon_with_busybox() -> Daemon {
-    let daemon = Daemon::start();
-    let rootfs = busybox_rootfs(daemon.dir());
-    daemon.berth(&["import", "-c", r#"CMD ["sh"]"#, rootfs.to_str().unwrap(), "busybox:latest"]).ok();
-    daemon
-}
 
 /// `inspect NAME` as JSON.
 fn inspect(daemon: &Daemon, name: &str) -> Value {
@@ -67,7 +59,7 @@ fn exits(out: Output, code: i32) -> Output {
 
 #[test]
 fn run_returns_output_and_docker_exit_codes() {
-    let daemon = daemon_with_busybox();
+    let daemon = Daemon::with_busybox();
 
     let out = daemon.berth(&["run", "--rm", "busybox", "echo", "hello"]).ok();
     assert_eq!(out.stdout, "hello\n");
@@ -148,7 +140,7 @@ fn run_returns_output_and_docker_exit_codes() {
 
 #[test]
 fn detached_container_lifecycle() {
-    let daemon = daemon_with_busybox();
+    let daemon = Daemon::with_busybox();
     let script = "echo started; echo oops >&2; trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done";
     let out =
         daemon.berth(&["run", "-d", "--name", "web", "-l", "app=shop", "busybox", "sh", "-c", script]).ok();
@@ -276,7 +268,7 @@ fn detached_container_lifecycle() {
 
 #[test]
 fn interactive_shell_on_a_real_terminal() {
-    let daemon = daemon_with_busybox();
+    let daemon = Daemon::with_busybox();
     let mut term = daemon.berth_pty(&["run", "-it", "--rm", "busybox", "sh"]);
     let at = term.expect_after(0, "# ", Duration::from_secs(30));
     term.send("echo hello\r");
@@ -301,7 +293,7 @@ fn interactive_shell_on_a_real_terminal() {
 
 #[test]
 fn exec_with_and_without_a_tty() {
-    let daemon = daemon_with_busybox();
+    let daemon = Daemon::with_busybox();
     daemon.berth(&["run", "-d", "--name", "box", "busybox", "sleep", "1000"]).ok();
 
     assert_eq!(daemon.berth(&["exec", "box", "echo", "hi"]).ok().stdout, "hi\n");
@@ -356,7 +348,7 @@ fn exec_with_and_without_a_tty() {
 
 #[test]
 fn restart_policies_show_in_ps() {
-    let daemon = daemon_with_busybox();
+    let daemon = Daemon::with_busybox();
     daemon
         .berth(&[
             "run",
@@ -411,7 +403,7 @@ fn restart_policies_show_in_ps() {
 
 #[test]
 fn containers_survive_a_daemon_killed_with_sigkill() {
-    let mut daemon = daemon_with_busybox();
+    let mut daemon = Daemon::with_busybox();
     let ticker = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done";
     daemon.berth(&["run", "-d", "--name", "ticker", "busybox", "sh", "-c", ticker]).ok();
     daemon
@@ -464,7 +456,7 @@ fn containers_survive_a_daemon_killed_with_sigkill() {
 
 #[test]
 fn bad_input_leaves_nothing_behind() {
-    let daemon = daemon_with_busybox();
+    let daemon = Daemon::with_busybox();
     daemon.berth(&["run", "-d", "--name", "dup", "busybox", "sleep", "1000"]).ok();
     let before = all_ids(&daemon);
     let containers_dir = daemon.root().join("containers");
@@ -515,7 +507,7 @@ fn bad_input_leaves_nothing_behind() {
 
 #[test]
 fn attached_run_forwards_signals_to_the_container() {
-    let daemon = daemon_with_busybox();
+    let daemon = Daemon::with_busybox();
     let script = "trap 'echo got INT; exit 9' INT; echo ready; while true; do sleep 0.1; done";
     let mut cli = std::process::Command::new(berth_tests::berth_binary())
         .args(["run", "--name", "trapper", "busybox", "sh", "-c", script])

@@ -7,13 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use berth_tests::registry::{AfterCut, CuttingProxy, Registry, RegistryAuth};
-use berth_tests::{big_rootfs_tar, busybox_rootfs, Daemon};
-
-/// Imports the local busybox image as `name`.
-fn import_busybox(daemon: &Daemon, name: &str) {
-    let tar = busybox_rootfs(daemon.dir());
-    daemon.berth(&["import", "-c", "CMD [\"sh\"]", tar.to_str().unwrap(), name]).ok();
-}
+use berth_tests::{big_rootfs_tar, Daemon};
 
 /// Imports a one-layer image of `size` incompressible bytes as `name`; returns the tar.
 fn import_big(daemon: &Daemon, name: &str, size: usize, cmd: &str) -> Vec<u8> {
@@ -67,7 +61,7 @@ fn assert_no_leftovers(daemon: &Daemon) {
 fn push_is_copied_back_byte_identical_by_skopeo_and_a_repush_moves_no_blob() {
     let registry = Registry::start();
     let daemon = Daemon::start();
-    import_busybox(&daemon, "busybox:latest");
+    daemon.import_busybox("busybox:latest");
     let reference = format!("{}/berth/busybox:1", registry.host());
     daemon.berth(&["tag", "busybox", &reference]).ok();
 
@@ -119,7 +113,7 @@ fn push_is_copied_back_byte_identical_by_skopeo_and_a_repush_moves_no_blob() {
 fn what_skopeo_pushes_berth_pulls_in_docker_and_oci_zstd_forms() {
     let registry = Registry::start();
     let source = Daemon::start();
-    import_busybox(&source, "busybox:latest");
+    source.import_busybox("busybox:latest");
     let archive = source.dir().join("busybox.tar");
     source.berth(&["save", "-o", archive.to_str().unwrap(), "busybox"]).ok();
     let docker_ref = format!("{}/skopeo/docker:v2s2", registry.host());
@@ -252,7 +246,7 @@ fn basic_auth_login_push_pull_and_logout() {
     let registry =
         Registry::start_with(RegistryAuth::Basic { user: "alice".into(), password: "wonder-land".into() });
     let daemon = Daemon::start();
-    import_busybox(&daemon, "busybox:latest");
+    daemon.import_busybox("busybox:latest");
     let reference = format!("{}/private/busybox:1", registry.host());
     daemon.berth(&["tag", "busybox", &reference]).ok();
 
@@ -288,7 +282,7 @@ fn bearer_token_flow_against_a_token_service() {
     let registry =
         Registry::start_with(RegistryAuth::Token { user: "bob".into(), password: "token-secret".into() });
     let daemon = Daemon::start();
-    import_busybox(&daemon, "busybox:latest");
+    daemon.import_busybox("busybox:latest");
     let reference = format!("{}/team/busybox:1", registry.host());
     daemon.berth(&["tag", "busybox", &reference]).ok();
 
@@ -367,7 +361,7 @@ fn a_layer_download_that_cannot_resume_fails_and_leaves_nothing() {
 fn the_api_streams_pull_and_push_progress_as_json_lines() {
     let registry = Registry::start();
     let daemon = Daemon::start();
-    import_busybox(&daemon, "busybox:latest");
+    daemon.import_busybox("busybox:latest");
     let reference = format!("{}/api/busybox:1", registry.host());
     daemon.berth(&["tag", "busybox", &reference]).ok();
 
@@ -451,7 +445,7 @@ fn layout_blob(dir: &Path, bytes: &[u8]) -> String {
 fn an_image_index_gives_this_platform_or_the_one_asked_for() {
     let registry = Registry::start();
     let source = Daemon::start();
-    import_busybox(&source, "busybox:latest");
+    source.import_busybox("busybox:latest");
     // An OCI layout of busybox, with an index listing its manifest for two platforms.
     let layout = source.dir().join("layout");
     source.berth(&["save", "-o", &format!("{}/", layout.display()), "busybox"]).ok();

@@ -140,6 +140,8 @@ pub struct Daemon {
     dir: Option<tempfile::TempDir>,
     child: Option<Child>,
     port: u16,
+    /// Runs in a network namespace of its own, with the default bridge (network tests).
+    netns: bool,
 }
 
 impl Daemon {
@@ -151,9 +153,50 @@ impl Daemon {
     /// Like [`Daemon::start`], with extra `serve` arguments (e.g. `--snapshotter copy`).
     pub fn start_with_args(extra: &[&str]) -> Daemon {
         let dir = tempfile::Builder::new().prefix("berth-e2e-").tempdir().expect("temp dir");
-        let mut daemon = Daemon { dir: Some(dir), child: None, port: 0 };
+        let mut daemon = Daemon { dir: Some(dir), child: None, port: 0, netns: false };
         daemon.launch(extra);
         daemon
+    }
+
+    /// A daemon with networking (the default `bridge` network), started in a new network
+    /// namespace that has only `lo` (up) and no route out: its bridges, veth pairs, published
+    /// ports and DNS servers never touch the host's network. It is reached over its unix
+    /// socket; [`Daemon::in_netns`] runs code inside its namespace (to reach published ports on
+    /// its 127.0.0.1). Everything in the namespace goes with the daemon and its containers.
+    pub fn start_in_netns() -> Daemon {
+        let dir = tempfile::Builder::new().prefix("berth-e2e-").tempdir().expect("temp dir");
+        let mut daemon = Daemon { dir: Some(dir), child: None, port: 0, netns: true };
+        daemon.launch(&[]);
+        daemon
+    }
+
+    /// Runs `f` on a thread of its own that has entered the daemon's network namespace (its
+    /// sockets are made there).
+    pub fn in_netns<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        let pid = self.pid().expect("daemon running");
+        let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).expect("the daemon's network namespace");
+        std::thread::scope(|scope| {
+            scope
+                .spawn(move || {
+                    nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("entering the namespace");
+                    f()
+                })
+                .join()
+                .expect("a thread in the daemon's namespace panicked")
+        })
+    }
+
+    /// A started daemon with the local busybox image imported as `busybox:latest` (CMD ["sh"]).
+    pub fn with_busybox() -> Daemon {
+        let daemon = Daemon::start();
+        daemon.import_busybox("busybox:latest");
+        daemon
+    }
+
+    /// Imports the local busybox root filesystem as image `name` with CMD ["sh"].
+    pub fn import_busybox(&self, name: &str) {
+        let rootfs = busybox_rootfs(self.dir());
+        self.berth(&["import", "-c", r#"CMD ["sh"]"#, rootfs.to_str().unwrap(), name]).ok();
     }
 
     /// Temporary directory holding `root/`, `run/` and `daemon.log`.
@@ -205,18 +248,30 @@ impl Daemon {
             .open(self.dir().join("daemon.log"))
             .expect("daemon log file");
         let mut cmd = Command::new(berth_binary());
+        let netns = self.netns;
         // If the test process dies without running Drop (a harness timeout, a kill), the daemon
         // goes with it instead of lingering. The signal follows the spawning thread, which is the
         // test's own thread, and that thread outlives the Daemon.
-        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        // SAFETY: prctl, unshare, socket, ioctl and close are async-signal-safe; nothing else
+        // runs between fork and exec.
         unsafe {
             use std::os::unix::process::CommandExt;
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
+                if netns {
+                    if libc::unshare(libc::CLONE_NEWNET) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    loopback_up()?;
+                }
                 Ok(())
             });
+        }
+        // Without a namespace of its own, a test daemon makes no bridge (dockerd's `-b none`).
+        if !self.netns && !extra.contains(&"--bridge") {
+            cmd.args(["--bridge", "none"]);
         }
         cmd.arg("serve")
             .arg("--root")
@@ -431,6 +486,33 @@ impl Drop for Daemon {
             let _ = dir.close();
         }
     }
+}
+
+/// Sets `lo` up in the calling process's network namespace (SIOCSIFFLAGS): async-signal-safe,
+/// for a `pre_exec` right after `unshare(CLONE_NEWNET)`.
+fn loopback_up() -> std::io::Result<()> {
+    // SAFETY: a socket and an ioctl on a zeroed ifreq naming `lo`; the socket is closed.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (i, b) in b"lo".iter().enumerate() {
+            req.ifr_name[i] = *b as libc::c_char;
+        }
+        let mut result = libc::ioctl(fd, libc::SIOCGIFFLAGS as _, &mut req);
+        if result == 0 {
+            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            result = libc::ioctl(fd, libc::SIOCSIFFLAGS as _, &req);
+        }
+        let error = std::io::Error::last_os_error();
+        libc::close(fd);
+        if result != 0 {
+            return Err(error);
+        }
+    }
+    Ok(())
 }
 
 /// Detaches every mount under `dir`, deepest first (layers a test left mounted).
