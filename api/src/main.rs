@@ -54,6 +54,11 @@ enum Command {
     Login(cli::registry::LoginArgs),
     /// Log out from a registry
     Logout(cli::registry::LogoutArgs),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(cli::network::NetworkCommand),
+    /// List port mappings or a specific mapping for the container
+    Port(cli::network::PortArgs),
     /// Create and run a new container from an image
     Run(cli::containers::RunArgs),
     /// Create a new container
@@ -127,6 +132,10 @@ struct ServeArgs {
     /// PEM private key of --tls-cert
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Linux bridge of the default `bridge` network; "none" disables it (containers without
+    /// --network then get none), as dockerd's -b
+    #[arg(short = 'b', long, value_name = "BRIDGE", default_value = berth_engine::network::DEFAULT_BRIDGE)]
+    bridge: String,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -143,6 +152,8 @@ fn main() {
         Some("monitor") => std::process::exit(berth_engine::monitor::main(args.collect())),
         // `berth build-step ...`: a RUN or COPY step of a build, started by the daemon (hidden).
         Some("build-step") => std::process::exit(berth_engine::build::step::main(args.collect())),
+        // `berth port-proxy ...`: a container's published ports, started by the daemon (hidden).
+        Some("port-proxy") => std::process::exit(berth_engine::network::proxy::main(args.collect())),
         _ => {}
     }
     let cli = match Cli::try_parse() {
@@ -256,6 +267,10 @@ async fn run(cli: Cli) -> i32 {
             cli::containers::ps(&client, args).await
         }
         Command::Container(ContainerCommand::Prune(args)) => cli::containers::prune(&client, args).await,
+        Command::Network(command) => cli::network::run(&client, command).await,
+        Command::Port(args) | Command::Container(ContainerCommand::Port(args)) => {
+            cli::network::port(&client, args).await
+        }
         Command::Build(args) | Command::Image(ImageCommand::Build(args)) => {
             cli::build::build(&client, args).await
         }
@@ -287,6 +302,7 @@ async fn serve(args: ServeArgs) -> i32 {
         }),
         insecure_registries: args.insecure_registries,
         tls: args.tls_cert.zip(args.tls_key),
+        bridge: Some(args.bridge).filter(|b| b != "none"),
     };
     match serve::run(config).await {
         Ok(()) => 0,

@@ -57,6 +57,8 @@ pub enum ContainerCommand {
     Stats(StatsArgs),
     /// Rename a container
     Rename(RenameArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(super::network::PortArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
     /// Fetch the logs of a container
@@ -144,6 +146,24 @@ pub struct CreateArgs {
     /// Mount a tmpfs directory (PATH[:size=64m,ro])
     #[arg(long = "tmpfs", value_name = "list")]
     pub tmpfs: Vec<String>,
+    /// Publish a container's port(s) to the host ([ip:][hostPort:]containerPort[/proto])
+    #[arg(short = 'p', long = "publish", value_name = "list")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long)]
+    pub publish_all: bool,
+    /// Expose a port or a range of ports
+    #[arg(long, value_name = "list")]
+    pub expose: Vec<String>,
+    /// Connect a container to a network (bridge, none, host, container:NAME, or a network's name)
+    #[arg(long, alias = "net", value_name = "network")]
+    pub network: Option<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias", alias = "net-alias", value_name = "list")]
+    pub network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long, value_name = "string")]
+    pub ip: Option<String>,
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
@@ -422,6 +442,18 @@ fn container_config(args: &CreateArgs) -> Result<ContainerConfig, String> {
         stop_signal: args.stop_signal.clone(),
         stop_timeout: args.stop_timeout,
         resources: Resources { memory: args.memory, cpus: args.cpus, pids_limit: args.pids_limit },
+        network: args.network.clone(),
+        network_aliases: args.network_alias.clone(),
+        ipv4_address: args.ip.clone(),
+        ports: {
+            let mut ports = Vec::new();
+            for spec in &args.publish {
+                ports.extend(super::network::parse_publish(spec)?);
+            }
+            ports
+        },
+        publish_all: args.publish_all,
+        expose: args.expose.clone(),
         mounts: super::volume::parse_mounts(&args.volume, &args.mount, &args.tmpfs)?,
         // -p/-P/--network/-v/--mount/--health-* arrive with issue 8.
         ..Default::default()
@@ -943,7 +975,7 @@ pub async fn ps(client: &Client, args: PsArgs) -> Result<(), CliError> {
             "Image": image,
             "Labels": c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
             "Names": c.name,
-            "Ports": "",
+            "Ports": super::network::ports_cell(&c.ports),
             "RunningFor": berth_types::format::time_ago(&c.created, now),
             "State": c.state.status.as_str(),
             "Status": if c.status.is_empty() { c.state.human_status(now) } else { c.status.clone() },

@@ -6,6 +6,7 @@ pub mod build;
 pub mod client;
 pub mod containers;
 pub mod format;
+pub mod network;
 pub mod opts;
 pub mod registry;
 pub mod stream;

@@ -36,6 +36,8 @@ pub struct ServeConfig {
     pub insecure_registries: Vec<String>,
     /// PEM certificate chain and private key: TCP speaks TLS (`--tls-cert`, `--tls-key`).
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// The default network's Linux bridge (`--bridge`); `None` is `--bridge none`.
+    pub bridge: Option<String>,
 }
 
 /// The socket's name under the run directory.
@@ -74,6 +76,7 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
     // Each container's monitor is this same binary, re-executed as `berth monitor ...`.
     let engine = Engine::open(EngineConfig {
         snapshotter: config.snapshotter,
+        default_bridge: config.bridge.clone(),
         ..EngineConfig::new(config.root.clone(), config.run_dir.clone())
     })
     .await

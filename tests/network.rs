@@ -1,0 +1,353 @@
+//! Networks and published ports end to end. Every daemon here runs in a network namespace the
+//! test made ([`Daemon::start_in_netns`]): only `lo`, no route out, so no packet leaves it.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use berth_tests::Daemon;
+
+const HTTPD: &str =
+    "mkdir -p /www && echo hello-from-$(hostname) > /www/index.html && exec httpd -f -p 80 -h /www";
+
+fn daemon() -> Daemon {
+    let daemon = Daemon::start_in_netns();
+    daemon.import_busybox("busybox:latest");
+    daemon
+}
+
+/// Starts a detached busybox httpd answering `hello-from-<hostname>` on port 80.
+fn httpd(daemon: &Daemon, extra: &[&str]) -> String {
+    let mut args = vec!["run", "-d"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["busybox", "sh", "-c", HTTPD]);
+    daemon.berth(&args).ok().stdout.trim().to_string()
+}
+
+/// Interface names in the network namespace of process `pid`.
+fn interfaces_of(pid: u32) -> Vec<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/net/dev")).expect("net/dev");
+    parse_net_dev(&text)
+}
+
+fn parse_net_dev(text: &str) -> Vec<String> {
+    let mut names: Vec<String> =
+        text.lines().skip(2).filter_map(|l| l.split(':').next()).map(|n| n.trim().to_string()).collect();
+    names.sort();
+    names
+}
+
+/// `GET /` over TCP to 127.0.0.1:`port` from inside the daemon's namespace, retried for a while
+/// (the server in the container may still be starting).
+fn get_local(daemon: &Daemon, port: u16) -> String {
+    daemon.in_netns(|| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let attempt = (|| -> std::io::Result<String> {
+                let mut s = TcpStream::connect(("127.0.0.1", port))?;
+                s.set_read_timeout(Some(Duration::from_secs(5)))?;
+                s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+                let mut text = String::new();
+                s.read_to_string(&mut text)?;
+                Ok(text)
+            })();
+            match attempt {
+                Ok(text) if text.contains("hello-from") => return text,
+                other if Instant::now() > deadline => panic!("no answer on 127.0.0.1:{port}: {other:?}"),
+                _ => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    })
+}
+
+/// Processes whose command line mentions `needle` (port proxies of a container directory).
+fn processes_with(needle: &str) -> Vec<i32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
+        if String::from_utf8_lossy(&cmdline).contains(needle) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+fn veths(daemon: &Daemon) -> Vec<String> {
+    interfaces_of(daemon.pid().unwrap()).into_iter().filter(|n| n.starts_with("veth")).collect()
+}
+
+fn netns_pins(daemon: &Daemon) -> Vec<String> {
+    match std::fs::read_dir(daemon.run_dir().join("netns")) {
+        Ok(entries) => entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// A wget in a throwaway container on `network`; its output, or the failure.
+fn wget(daemon: &Daemon, network: &str, url: &str) -> berth_tests::Output {
+    // busybox's own `wget -T` crashes (SIGSEGV) in this busybox build: `timeout` bounds it instead.
+    daemon.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        network,
+        "busybox",
+        "timeout",
+        "5",
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        url,
+    ])
+}
+
+#[test]
+fn containers_on_a_user_network_reach_each_other_by_name_and_alias() {
+    let daemon = daemon();
+    daemon.berth(&["network", "create", "front"]).ok();
+    httpd(&daemon, &["--name", "web", "--network", "front", "--network-alias", "site"]);
+    let by_name = wget(&daemon, "front", "http://web/").ok();
+    assert!(by_name.stdout.contains("hello-from-"), "{}", by_name.stdout);
+    let by_alias = wget(&daemon, "front", "http://site/").ok();
+    assert!(by_alias.stdout.contains("hello-from-"), "{}", by_alias.stdout);
+    // TCP with nc too: the client sends, the server container answers.
+    daemon
+        .berth(&[
+            "run",
+            "-d",
+            "--name",
+            "echo",
+            "--network",
+            "front",
+            "busybox",
+            "sh",
+            "-c",
+            "echo pong | nc -l -p 7000",
+        ])
+        .ok();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = daemon.berth(&[
+            "run",
+            "--rm",
+            "--network",
+            "front",
+            "busybox",
+            "sh",
+            "-c",
+            "nc echo 7000 </dev/null",
+        ]);
+        if out.stdout.contains("pong") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "nc to echo:7000 never answered: {} {}", out.stdout, out.stderr);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Inspect shows the endpoint with its address on the network's subnet.
+    let inspect = daemon.berth(&["network", "inspect", "front"]).ok();
+    let networks: serde_json::Value = serde_json::from_str(&inspect.stdout).unwrap();
+    let containers = networks[0]["containers"].as_object().unwrap();
+    assert!(containers.values().any(|c| c["name"] == "web" && c["aliases"][0] == "site"), "{inspect:?}");
+    // A name no container has is not resolved (and nothing is forwarded out of the namespace).
+    wget(&daemon, "front", "http://nobody-here/").fails_with("");
+}
+
+#[test]
+fn two_networks_are_isolated() {
+    let daemon = daemon();
+    daemon.berth(&["network", "create", "red"]).ok();
+    daemon.berth(&["network", "create", "blue"]).ok();
+    httpd(&daemon, &["--name", "redweb", "--network", "red"]);
+    let inspect = daemon.berth(&["inspect", "redweb"]).ok();
+    let value: serde_json::Value = serde_json::from_str(&inspect.stdout).unwrap();
+    let address =
+        value[0]["network_settings"]["networks"]["red"]["ipv4_address"].as_str().unwrap().to_string();
+    let ip = address.split('/').next().unwrap();
+    // On its own network it answers by address...
+    wget(&daemon, "red", &format!("http://{ip}/")).ok();
+    // ...from the other network neither the address nor the name gets there.
+    wget(&daemon, "blue", &format!("http://{ip}/")).fails_with("");
+    wget(&daemon, "blue", "http://redweb/").fails_with("");
+}
+
+#[test]
+fn network_modes_none_host_and_container() {
+    let daemon = daemon();
+    let none = daemon.berth(&["run", "--rm", "--network", "none", "busybox", "cat", "/proc/net/dev"]).ok();
+    assert_eq!(parse_net_dev(&none.stdout), ["lo"]);
+    let host = daemon.berth(&["run", "--rm", "--network", "host", "busybox", "cat", "/proc/net/dev"]).ok();
+    assert_eq!(parse_net_dev(&host.stdout), interfaces_of(daemon.pid().unwrap()));
+    assert!(parse_net_dev(&host.stdout).contains(&"berth0".to_string()), "{}", host.stdout);
+    // The default bridge: eth0 and lo.
+    let bridge = daemon.berth(&["run", "--rm", "busybox", "cat", "/proc/net/dev"]).ok();
+    assert_eq!(parse_net_dev(&bridge.stdout), ["eth0", "lo"]);
+    // container:NAME shares the other container's namespace: its server is on our 127.0.0.1.
+    httpd(&daemon, &["--name", "web"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = wget(&daemon, "container:web", "http://127.0.0.1/");
+        if out.code == 0 {
+            assert!(out.stdout.contains("hello-from-"), "{}", out.stdout);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no answer through container:web: {}", out.stderr);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // A stopped container has no namespace to join.
+    daemon.berth(&["create", "--name", "idle", "busybox"]).ok();
+    daemon
+        .berth(&["run", "--rm", "--network", "container:idle", "busybox", "true"])
+        .fails_with("non running container");
+}
+
+#[test]
+fn published_ports_answer_on_loopback_and_port_shows_them() {
+    let daemon = daemon();
+    let fixed = daemon.in_netns(|| TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    httpd(&daemon, &["--name", "fixed", "-p", &format!("127.0.0.1:{fixed}:80")]);
+    assert!(get_local(&daemon, fixed).contains("hello-from-"));
+    let port = daemon.berth(&["port", "fixed"]).ok();
+    assert_eq!(port.stdout.trim(), format!("80/tcp -> 127.0.0.1:{fixed}"));
+
+    // `-p 80`: the kernel picks the host port; `port` tells which.
+    httpd(&daemon, &["--name", "picked", "-p", "80"]);
+    let shown = daemon.berth(&["port", "picked", "80"]).ok();
+    let host_port: u16 = shown.stdout.trim().rsplit(':').next().unwrap().parse().unwrap();
+    assert!(shown.stdout.starts_with("0.0.0.0:"), "{}", shown.stdout);
+    assert!(get_local(&daemon, host_port).contains("hello-from-"));
+    let ps = daemon.berth(&["ps"]).ok();
+    assert!(ps.stdout.contains(&format!("0.0.0.0:{host_port}->80/tcp")), "{}", ps.stdout);
+    daemon.berth(&["port", "picked", "81"]).fails_with("No public port '81/tcp' published for picked");
+}
+
+#[test]
+fn a_port_in_use_fails_the_start_and_leaves_nothing_running() {
+    let daemon = daemon();
+    let (listener, port) = daemon.in_netns(|| {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        (l, port)
+    });
+    let out = daemon.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "clash",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    out.fails_with(&format!("Bind for 127.0.0.1:{port} failed: port is already allocated"));
+    let ps = daemon.berth(&["ps", "-q"]).ok();
+    assert!(ps.stdout.trim().is_empty(), "a container runs: {}", ps.stdout);
+    assert!(veths(&daemon).is_empty(), "{:?}", veths(&daemon));
+    assert!(netns_pins(&daemon).is_empty(), "{:?}", netns_pins(&daemon));
+    assert!(processes_with("port-proxy").iter().all(|pid| {
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        !String::from_utf8_lossy(&cmd).contains(&daemon.root().display().to_string())
+    }));
+    drop(listener);
+    // Once the port is free the same container starts.
+    daemon.berth(&["start", "clash"]).ok();
+}
+
+#[test]
+fn stop_rm_and_network_rm_leave_no_veth_pin_proxy_or_bridge() {
+    let daemon = daemon();
+    let created = daemon.berth(&["network", "create", "tmpnet"]).ok();
+    let bridge = format!("br-{}", &created.stdout.trim()[..12]);
+    assert!(interfaces_of(daemon.pid().unwrap()).contains(&bridge));
+    let id = httpd(&daemon, &["--name", "busy", "--network", "tmpnet", "-p", "80"]);
+    let dir = daemon.root().join("containers").join(&id);
+    assert_eq!(veths(&daemon).len(), 1);
+    assert_eq!(netns_pins(&daemon), [id.clone()]);
+    assert_eq!(processes_with(&dir.display().to_string()).len() >= 1, true);
+    // In use: refused.
+    daemon.berth(&["network", "rm", "tmpnet"]).fails_with("has active endpoints");
+
+    daemon.berth(&["stop", "-t", "1", "busy"]).ok();
+    assert!(veths(&daemon).is_empty(), "{:?}", veths(&daemon));
+    assert!(netns_pins(&daemon).is_empty(), "{:?}", netns_pins(&daemon));
+    let proxies: Vec<i32> = processes_with("port-proxy")
+        .into_iter()
+        .filter(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&cmd).contains(&id)
+        })
+        .collect();
+    assert!(proxies.is_empty(), "port proxies left: {proxies:?}");
+
+    // Started again it gets its network back; rm -f releases it as well.
+    daemon.berth(&["start", "busy"]).ok();
+    assert_eq!(veths(&daemon).len(), 1);
+    daemon.berth(&["rm", "-f", "busy"]).ok();
+    assert!(veths(&daemon).is_empty(), "{:?}", veths(&daemon));
+    assert!(netns_pins(&daemon).is_empty(), "{:?}", netns_pins(&daemon));
+
+    daemon.berth(&["network", "rm", "tmpnet"]).ok();
+    assert!(!interfaces_of(daemon.pid().unwrap()).contains(&bridge));
+    daemon.berth(&["network", "inspect", "tmpnet"]).fails_with("network tmpnet not found");
+    daemon.berth(&["network", "rm", "bridge"]).fails_with("pre-defined network");
+}
+
+#[test]
+fn connect_disconnect_and_prune() {
+    let daemon = daemon();
+    daemon.berth(&["network", "create", "one"]).ok();
+    daemon.berth(&["network", "create", "two"]).ok();
+    daemon.berth(&["network", "create", "unused"]).ok();
+    httpd(&daemon, &["--name", "web", "--network", "one"]);
+    // Not on `two` yet: its name does not resolve there.
+    wget(&daemon, "two", "http://web/").fails_with("");
+    daemon.berth(&["network", "connect", "--alias", "www", "two", "web"]).ok();
+    let out = wget(&daemon, "two", "http://www/").ok();
+    assert!(out.stdout.contains("hello-from-"));
+    daemon.berth(&["network", "connect", "two", "web"]).fails_with("already exists");
+    daemon.berth(&["network", "disconnect", "two", "web"]).ok();
+    wget(&daemon, "two", "http://www/").fails_with("");
+    assert_eq!(veths(&daemon).len(), 1);
+    let pruned = daemon.berth(&["network", "prune", "-f"]).ok();
+    assert!(pruned.stdout.contains("unused") && pruned.stdout.contains("two"), "{}", pruned.stdout);
+    assert!(!pruned.stdout.contains("one"), "{}", pruned.stdout);
+    let ls = daemon.berth(&["network", "ls", "--format", "{{.Name}}"]).ok();
+    assert_eq!(ls.lines(), ["bridge", "host", "none", "one"]);
+}
+
+#[test]
+fn bad_network_requests_are_refused() {
+    let daemon = daemon();
+    daemon
+        .berth(&["run", "--rm", "--network", "nowhere", "busybox", "true"])
+        .fails_with("network nowhere not found");
+    daemon.berth(&["network", "create", "a b"]).fails_with("invalid network name");
+    daemon.berth(&["network", "create", "--subnet", "10.99.0.0/16", "n1"]).ok();
+    daemon.berth(&["network", "create", "--subnet", "10.99.1.0/24", "n2"]).fails_with("overlaps");
+    daemon.berth(&["network", "create", "n1"]).fails_with("already exists");
+    daemon
+        .berth(&["run", "--rm", "--network", "n1", "--ip", "10.98.0.5", "busybox", "true"])
+        .fails_with("subnet");
+    daemon
+        .berth(&["run", "--rm", "--network-alias", "x", "busybox", "true"])
+        .fails_with("user-defined networks");
+    daemon.berth(&["run", "--rm", "-p", "80/sctp", "busybox", "true"]).fails_with("invalid proto");
+    // A fixed address is used as asked.
+    let out = daemon
+        .berth(&[
+            "run",
+            "--rm",
+            "--network",
+            "n1",
+            "--ip",
+            "10.99.0.77",
+            "busybox",
+            "sh",
+            "-c",
+            "ip -4 addr show eth0",
+        ])
+        .ok();
+    assert!(out.stdout.contains("10.99.0.77/16"), "{}", out.stdout);
+}
