@@ -596,15 +596,24 @@ fn first_start_generates_and_prints_an_admin_password() {
     assert!(password.len() >= 16, "{password}");
 }
 
-#[test]
-fn schemathesis_finds_no_server_errors() {
+/// Puts the calling thread, and every process it starts from now on, in a new network
+/// namespace whose only interface is `lo` (up): a daemon started here can reach nothing but
+/// itself, so pulls, pushes and registry logins of made-up names fail at once without a packet
+/// leaving the test. (A network namespace is per thread: the test's other threads keep theirs.)
+fn isolate_network() {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
+    let up = std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status().expect("running ip");
+    assert!(up.success(), "ip link set lo up: {up}");
+}
+
+/// Runs schemathesis against the daemon's document with the test's admin token; its output.
+fn schemathesis(daemon: &Daemon, extra: &[&str]) -> std::process::Output {
     let st = std::path::Path::new("/opt/berth-test-venv/bin/st");
     assert!(st.exists(), "schemathesis is missing: run scripts/setup.sh --test");
-    let daemon = Daemon::start();
-    let out = std::process::Command::new(st)
+    std::process::Command::new(st)
         .args(["run", &format!("http://127.0.0.1:{}/api/v1/openapi.json", daemon.port())])
         .arg("--experimental=openapi-3.1")
-        .args(["--checks", "all", "--hypothesis-max-examples", "30", "--hypothesis-seed", "1"])
+        .args(["--hypothesis-max-examples", "30", "--hypothesis-seed", "1"])
         .args(["--request-timeout", "20000", "--generation-allow-x00=false"])
         .args(["-H", &format!("Authorization: Bearer {ADMIN_TOKEN}")])
         // Schemathesis would put control characters in the session cookie, which hyper refuses
@@ -613,12 +622,48 @@ fn schemathesis_finds_no_server_errors() {
         // Not the calls that would take the test's own access away (delete the token or the
         // admin, demote the admin, log out).
         .args(["--exclude-method", "DELETE", "--exclude-method", "PATCH"])
-        .args(["--exclude-path-regex", "/auth/logout$"])
+        .args(extra)
         .output()
-        .expect("running schemathesis");
+        .expect("running schemathesis")
+}
+
+#[test]
+fn schemathesis_finds_no_server_errors() {
+    // Every route runs, the registry and build ones included: in this namespace a pull, push
+    // or login of whatever name schemathesis makes up reaches no registry.
+    isolate_network();
+    let daemon = daemon_with_busybox();
+    let out =
+        schemathesis(&daemon, &["--checks", "all", "--exclude-path-regex", "/auth/logout$|/registry/login$"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "schemathesis failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for path in ["/api/v1/images/pull", "/api/v1/images/push", "/api/v1/build", "/api/v1/registry/logout"] {
+        assert!(stdout.contains(path), "schemathesis did not test {path}:\n{stdout}");
+    }
+    // Registry login checks the credentials with the registry, and offline there is none: its
+    // answer is then 502 (documented: an upstream that cannot be reached), which the
+    // not_a_server_error check would count. Every other check runs, and a 500 is still caught
+    // (it is not a documented status of the route).
+    let out = schemathesis(
+        &daemon,
+        &[
+            "--checks",
+            "all",
+            "--exclude-checks",
+            "not_a_server_error",
+            "--include-path-regex",
+            "/registry/login$",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "schemathesis (login) failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("/api/v1/registry/login"), "{stdout}");
     assert!(!daemon.log().contains("panicked"), "{}", daemon.log());
+    daemon.remove_all_containers();
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Admin: users (role, password, teams), teams and their members, API tokens (the secret is
 //! shown once, when it is made).
 
-use berth_types::auth::{CreateTeam, CreateToken, CreateUser, CreatedToken, Role, Team, Token, User};
+use berth_types::auth::{CreateTeam, CreateToken, CreateUser, CreatedToken, Role, Team, Token, UpdateUser, User};
 use gloo_net::http::Method;
 use leptos::prelude::*;
 
@@ -51,10 +51,11 @@ pub fn Admin() -> impl IntoView {
                                     let name = u.name.clone();
                                     let name2 = u.name.clone();
                                     let change_role = move |e: leptos::ev::Event| {
-                                        let role = event_target_value(&e);
+                                        // The select offers only the roles' own names.
+                                        let Some(role) = Role::parse(&event_target_value(&e)) else { return };
                                         let name = name.clone();
                                         leptos::task::spawn_local(async move {
-                                            let body = serde_json::json!({ "role": role });
+                                            let body = UpdateUser { role: Some(role), password: None };
                                             let r: Result<User, _> = api::send_json(Method::PATCH, &format!("/api/v1/users/{}", enc(&name)), &body).await;
                                             report(r.map(|u| format!("{} is now {}", u.name, u.role.as_str())));
                                         });

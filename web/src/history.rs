@@ -119,7 +119,7 @@ impl Row for BuildRecord {
 
 impl Row for AuditRecord {
     const COLUMNS: &'static [&'static str] =
-        &["Time", "User", "Method", "Path", "Status", "Container", "Command"];
+        &["Time", "User", "Method", "Path", "Status", "Container", "Command", "Exit code", "Ended"];
     fn cells(&self) -> Vec<String> {
         vec![
             self.time.clone(),
@@ -129,6 +129,8 @@ impl Row for AuditRecord {
             self.status.to_string(),
             self.container.clone(),
             self.command.clone(),
+            self.exit_code.map(|c| c.to_string()).unwrap_or_default(),
+            self.ended.clone().unwrap_or_default(),
         ]
     }
     fn failed(&self) -> bool {

@@ -3,9 +3,10 @@
 
 use std::io::{IsTerminal, Read};
 
+use berth_types::auth::{
+    CreateTeam, CreateToken, CreateUser, CreatedToken, Role, Team, Token, UpdateUser, User,
+};
 use hyper::Method;
-use serde::Deserialize;
-use serde_json::json;
 
 use super::client::{empty_body, json_body, path_segment, CliError, Client};
 
@@ -105,34 +106,10 @@ pub enum TokenCommand {
     },
 }
 
-#[derive(Debug, Deserialize)]
-struct User {
-    name: String,
-    role: String,
-    teams: Vec<String>,
-    created: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct Team {
-    name: String,
-    members: Vec<String>,
-    created: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct Token {
-    id: i64,
-    user: String,
-    name: String,
-    role: String,
-    created: String,
-    last_used: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct CreatedToken {
-    secret: String,
+/// A role named on the command line.
+fn role(name: &str) -> Result<Role, CliError> {
+    Role::parse(name)
+        .ok_or_else(|| CliError::Local(format!("invalid role {name:?}: viewer, operator or admin")))
 }
 
 fn read_password() -> Result<String, CliError> {
@@ -182,12 +159,16 @@ pub async fn run(client: &Client, command: AdminCommand) -> Result<(), CliError>
             let users: Vec<User> = client.get_json("/api/v1/users").await?;
             table(
                 &["NAME", "ROLE", "TEAMS", "CREATED"],
-                users.into_iter().map(|u| vec![u.name, u.role, u.teams.join(","), u.created]).collect(),
+                users
+                    .into_iter()
+                    .map(|u| vec![u.name, u.role.as_str().to_string(), u.teams.join(","), u.created])
+                    .collect(),
             );
         }
         AdminCommand::User(UserCommand::Create { name, role, password_stdin }) => {
+            let role = self::role(&role)?;
             let password = if password_stdin { Some(read_password()?) } else { None };
-            let body = json!({ "name": name, "role": role, "password": password });
+            let body = CreateUser { name: name.clone(), role, password };
             let _: User = client
                 .call_json(Method::POST, "/api/v1/users", Some("application/json"), json_body(&body))
                 .await?;
@@ -198,7 +179,7 @@ pub async fn run(client: &Client, command: AdminCommand) -> Result<(), CliError>
             if role.is_none() && password.is_none() {
                 return Err(CliError::Local("nothing to change: give --role or --password-stdin".into()));
             }
-            let body = json!({ "role": role, "password": password });
+            let body = UpdateUser { role: role.as_deref().map(self::role).transpose()?, password };
             let path = format!("/api/v1/users/{}", path_segment(&name));
             let _: User =
                 client.call_json(Method::PATCH, &path, Some("application/json"), json_body(&body)).await?;
@@ -219,7 +200,7 @@ pub async fn run(client: &Client, command: AdminCommand) -> Result<(), CliError>
             );
         }
         AdminCommand::Team(TeamCommand::Create { name }) => {
-            let body = json!({ "name": name });
+            let body = CreateTeam { name: name.clone() };
             let _: Team = client
                 .call_json(Method::POST, "/api/v1/teams", Some("application/json"), json_body(&body))
                 .await?;
@@ -257,7 +238,7 @@ pub async fn run(client: &Client, command: AdminCommand) -> Result<(), CliError>
                             t.id.to_string(),
                             t.user,
                             t.name,
-                            t.role,
+                            t.role.as_str().to_string(),
                             t.created,
                             t.last_used.unwrap_or_default(),
                         ]
@@ -266,7 +247,7 @@ pub async fn run(client: &Client, command: AdminCommand) -> Result<(), CliError>
             );
         }
         AdminCommand::Token(TokenCommand::Create { user, name, role }) => {
-            let body = json!({ "user": user, "name": name, "role": role });
+            let body = CreateToken { user, name, role: role.as_deref().map(self::role).transpose()? };
             let created: CreatedToken = client
                 .call_json(Method::POST, "/api/v1/tokens", Some("application/json"), json_body(&body))
                 .await?;

@@ -32,11 +32,14 @@ impl ApiError {
 
 impl From<berth_engine::Error> for ApiError {
     fn from(e: berth_engine::Error) -> ApiError {
-        let status = match e.kind() {
-            ErrorKind::NotFound => StatusCode::NOT_FOUND,
-            ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
-            ErrorKind::Conflict => StatusCode::CONFLICT,
-            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        let status = match (&e, e.kind()) {
+            (_, ErrorKind::NotFound) => StatusCode::NOT_FOUND,
+            (_, ErrorKind::InvalidInput) => StatusCode::BAD_REQUEST,
+            (_, ErrorKind::Conflict) => StatusCode::CONFLICT,
+            // A registry that cannot be reached or fails is not the daemon's fault: the gateway's
+            // status, as a proxy answers for its upstream.
+            (berth_engine::Error::Registry { .. }, ErrorKind::Internal) => StatusCode::BAD_GATEWAY,
+            (_, ErrorKind::Internal) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %e, "engine error");

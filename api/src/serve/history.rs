@@ -11,10 +11,11 @@ use std::collections::HashSet;
 use axum::extract::{Extension, Path, RawQuery, State};
 use axum::Json;
 use berth_engine::container::{ContainerAction, EngineEvent};
+use berth_types::history::{AuditRecord, BuildRecord, EventRecord, FinishedContainer, Page};
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 
 use super::auth::store::OwnedKind;
 use super::auth::{Principal, Role};
@@ -92,12 +93,9 @@ impl Audit {
 
     /// Closes an exec session's row: its end time, and its exit code if it has one.
     pub async fn exec_ended(&self, id: i64, exit_code: Option<i32>, message: &str) {
-        let message = match exit_code {
-            Some(code) => format!("exit code {code}"),
-            None => message.to_string(),
-        };
-        let r = sqlx::query("UPDATE audit SET ended = ?, message = ? WHERE id = ?")
+        let r = sqlx::query("UPDATE audit SET ended = ?, exit_code = ?, message = ? WHERE id = ?")
             .bind(now())
+            .bind(exit_code)
             .bind(message)
             .bind(id)
             .execute(&self.pool)
@@ -294,71 +292,6 @@ pub fn record_finished_containers(engine: &berth_engine::Engine, pool: SqlitePoo
             }
         }
     });
-}
-
-/// One page of a history.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    /// `before` for the next (older) page; absent on the last page.
-    pub next_before: Option<i64>,
-}
-
-/// A row of the event history.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct EventRecord {
-    pub id: i64,
-    pub time: String,
-    #[serde(rename = "type")]
-    pub event_type: String,
-    pub action: String,
-    pub subject: String,
-    pub outcome: String,
-    pub message: String,
-}
-
-/// A container that exited.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct FinishedContainer {
-    pub id: i64,
-    pub container_id: String,
-    pub name: String,
-    pub image: String,
-    pub exit_code: Option<i64>,
-    pub oom: bool,
-    pub finished: String,
-}
-
-/// A row of the audit log.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct AuditRecord {
-    pub id: i64,
-    pub time: String,
-    pub user: String,
-    /// The HTTP method, or `EXEC` for an exec session.
-    pub method: String,
-    pub path: String,
-    pub status: i64,
-    pub container: String,
-    pub command: String,
-    /// When the call or session ended; absent while an exec session runs.
-    pub ended: Option<String>,
-    pub message: String,
-}
-
-/// A build record.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct BuildRecord {
-    pub id: i64,
-    pub user: String,
-    pub tags: Vec<String>,
-    pub image_id: Option<String>,
-    pub started: String,
-    pub ended: Option<String>,
-    pub outcome: Option<String>,
-    /// The build's output; only in `GET /history/builds/{id}`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub log: Option<String>,
 }
 
 /// Paging parameters shared by every history.
@@ -573,7 +506,7 @@ pub async fn history_audit(
         QueryParams::parse(raw, &["limit", "before", "since", "until", "user", "method", "container"])?;
     let p = paging(&query)?;
     let mut q = QueryBuilder::new(
-        "SELECT id, time, user, method, path, status, container, command, ended, message FROM audit WHERE 1=1",
+        "SELECT id, time, user, method, path, status, container, command, ended, exit_code, message FROM audit WHERE 1=1",
     );
     eq_filters(&mut q, &query, &[("user", "user"), ("method", "method"), ("container", "container")])?;
     page_sql(&mut q, &p, "time");
@@ -591,6 +524,7 @@ pub async fn history_audit(
                 container: r.try_get("container")?,
                 command: r.try_get("command")?,
                 ended: r.try_get("ended")?,
+                exit_code: r.try_get("exit_code")?,
                 message: r.try_get("message")?,
             })
         })

@@ -2,26 +2,37 @@
 //! `#[utoipa::path]` annotations and the types' `ToSchema` derives, served at
 //! `/api/v1/openapi.json`, and a readable page of it at `/api/v1/docs` (rendered here from the
 //! same document, so that it works without any script or outside resource).
+//!
+//! To describe a new route:
+//! 1. annotate its handler with `#[utoipa::path(...)]`: method, path, `tag`, `params`,
+//!    `request_body = SomeType`, `responses((status = 200, body = SomeType), (status = 400,
+//!    body = ErrorBody), ...)` and `security(("bearer" = []), ("session" = []))` unless public;
+//! 2. list the handler in `routes::RoutesDoc` (the handlers under `serve/routes/`) or in
+//!    [`ApiDoc`] below (access and history);
+//! 3. give its tag a line in [`ApiDoc`]'s `tags(...)` if it is a new one.
+//!
+//! Schemas: every type of `berth_types` derives `utoipa::ToSchema` when the crate's `openapi`
+//! feature is on (the daemon turns it on; the wasm dashboard does not), so a body or answer
+//! names its wire type and the schema is collected from the annotation (nested types too). A
+//! type no annotation reaches (a WebSocket message, a line of a JSON-lines stream) is listed in
+//! [`ApiDoc`]'s `components(schemas(...))`. New wire types: derive as the others do, with
+//! `#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]`.
 
 use std::fmt::Write;
 
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, RefOr};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
 use super::auth;
 use super::history;
 use super::routes::AppState;
 
-/// The error answer of every route: `{"message": "..."}` (same shape as `berth_types::ErrorBody`).
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ErrorBody {
-    pub message: String,
-}
+/// The error answer of every route: `{"message": "..."}`.
+pub use berth_types::ErrorBody;
 
 struct Security;
 
@@ -61,7 +72,13 @@ impl Modify for Security {
         history::history_events, history::history_containers, history::history_audit,
         history::history_builds, history::history_build,
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(
+        ErrorBody,
+        // Lines of the JSON-lines answers (pull, push, build) and WebSocket messages, which no
+        // `body = ...` names.
+        berth_types::TransferEvent, berth_types::build::BuildEvent, berth_types::stream::StreamMessage,
+        berth_types::StreamControl,
+    )),
     modifiers(&Security),
     tags(
         (name = "auth", description = "Browser login and who is calling"),
@@ -72,6 +89,11 @@ impl Modify for Security {
         (name = "system", description = "Liveness, version, the daemon's state, the event log"),
         (name = "images", description = "Images: list, inspect, tag, remove, prune, import, load, save"),
         (name = "containers", description = "Containers: create, list, inspect, the lifecycle, top, stats, logs, attach, exec"),
+        (name = "registry", description = "Pull and push (progress as JSON lines), registry login and logout"),
+        (name = "build", description = "Build an image from a Dockerfile and a context tar (progress as JSON lines)"),
+        (name = "networks", description = "Networks: create, list, inspect, remove, connect, disconnect, prune"),
+        (name = "volumes", description = "Volumes: create, list, inspect, remove, prune"),
+        (name = "stacks", description = "Compose stacks: list, inspect, up, down, stop, start, restart"),
     )
 )]
 pub struct ApiDoc;
@@ -213,4 +235,93 @@ async fn docs() -> Html<String> {
     }
     page.push_str("</body></html>");
     Html(page)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// `(method, path)` of every `.route("/api/...", get(..).post(..))` in the serve sources,
+    /// read from the files themselves so that a route added in a new file is seen too.
+    fn registered_routes() -> BTreeSet<(String, String)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/serve");
+        let mut files = vec![dir.join("auth/routes.rs"), dir.join("history.rs")];
+        for entry in std::fs::read_dir(dir.join("routes")).unwrap() {
+            files.push(entry.unwrap().path());
+        }
+        let route = regex::Regex::new(
+            r#"\.route\(\s*"(/api/[^"]+)",\s*([^;]*?)\)\s*(?:\n\s*(?://[^\n]*\n\s*)*\.|;|\n\s*$)"#,
+        )
+        .unwrap();
+        let method = regex::Regex::new(r"\b(get|post|put|patch|delete)\(").unwrap();
+        let mut routes = BTreeSet::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for m in route.captures_iter(&text) {
+                for verb in method.captures_iter(&m[2]) {
+                    routes.insert((verb[1].to_string(), m[1].to_string()));
+                }
+            }
+        }
+        routes
+    }
+
+    #[test]
+    fn every_route_is_described() {
+        let doc = serde_json::to_value(document()).unwrap();
+        let routes = registered_routes();
+        assert!(routes.len() > 40, "the route scan found too little: {routes:?}");
+        let missing: Vec<String> = routes
+            .iter()
+            // The streaming WebSockets are described in `serve::ws` (their messages are the
+            // StreamMessage schema); the document does not describe itself.
+            .filter(|(_, path)| !path.starts_with("/api/v1/ws/"))
+            .filter(|(_, path)| path != "/api/v1/openapi.json" && path != "/api/v1/docs")
+            .filter(|(method, path)| doc["paths"][path.as_str()][method.as_str()].is_null())
+            .map(|(method, path)| format!("{} {path}", method.to_uppercase()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "routes without an OpenAPI description (see serve::openapi): {missing:?}"
+        );
+    }
+
+    #[test]
+    fn every_reference_resolves() {
+        let doc = serde_json::to_value(document()).unwrap();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for name in [
+            "PullRequest",
+            "RegistryLoginRequest",
+            "LoginRequest",
+            "TransferEvent",
+            "BuildEvent",
+            "AuditRecord",
+        ] {
+            assert!(schemas.contains_key(name), "{name} not in the components");
+        }
+        fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::Object(map) => {
+                    if let Some(serde_json::Value::String(r)) = map.get("$ref") {
+                        out.push(r.clone());
+                    }
+                    map.values().for_each(|v| walk(v, out));
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+                _ => {}
+            }
+        }
+        let mut refs = Vec::new();
+        walk(&doc, &mut refs);
+        for r in refs {
+            let name = r.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("odd reference {r}"));
+            assert!(schemas.contains_key(name), "{r} does not resolve");
+        }
+        // No answer is described as free-form JSON where a wire type exists.
+        let text = serde_json::to_string(&doc["paths"]).unwrap();
+        assert!(!text.contains("\"description\":\"VersionInfo\""), "{text}");
+    }
 }

@@ -17,8 +17,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+pub use berth_types::auth::{Role, Team, Token, User, Via};
 
 use super::error::ApiError;
 use super::routes::{AppState, JSON_BODY_LIMIT};
@@ -31,47 +30,6 @@ pub const SESSION_COOKIE: &str = "berth_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// Which of the caller's teams a new container or image goes to (the first team if absent).
 pub const TEAM_HEADER: &str = "x-berth-team";
-
-/// What a caller may do. Ordered: each role can do all that the one before it can.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Read: lists, inspect, stats, events, history.
-    Viewer,
-    /// Run and act on containers, logs, exec, attach, pull, push, build.
-    Operator,
-    /// Users, teams, tokens, registry credentials, prune, and all teams' resources.
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Operator => "operator",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Role, ApiError> {
-        match s {
-            "viewer" => Ok(Role::Viewer),
-            "operator" => Ok(Role::Operator),
-            "admin" => Ok(Role::Admin),
-            other => Err(ApiError::bad_request(format!("invalid role {other:?}: viewer, operator or admin"))),
-        }
-    }
-}
-
-/// How the caller proved who they are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Via {
-    /// The unix socket: root, trusted like Docker's socket.
-    Socket,
-    Token,
-    Session,
-}
 
 /// The caller of a request, in its extensions for handlers that need it.
 #[derive(Debug, Clone)]
@@ -99,38 +57,6 @@ impl Principal {
 pub enum Transport {
     Unix,
     Tcp { tls: bool },
-}
-
-/// A user as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct User {
-    pub id: i64,
-    pub name: String,
-    pub role: Role,
-    /// Names of the user's teams.
-    pub teams: Vec<String>,
-    pub created: String,
-}
-
-/// A team as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Team {
-    pub id: i64,
-    pub name: String,
-    /// Names of its members.
-    pub members: Vec<String>,
-    pub created: String,
-}
-
-/// An API token, without its secret.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Token {
-    pub id: i64,
-    pub user: String,
-    pub name: String,
-    pub role: Role,
-    pub created: String,
-    pub last_used: Option<String>,
 }
 
 /// Who may call a route.

@@ -5,78 +5,15 @@ use axum::extract::{Extension, Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use berth_types::auth::{
+    CreateTeam, CreateToken, CreateUser, CreatedToken, LoginRequest, SessionInfo, Team, Token, UpdateUser,
+    User,
+};
 
-use super::{Principal, Role, Team, Token, Transport, User, Via, SESSION_COOKIE};
+use super::{Principal, Transport, Via, SESSION_COOKIE};
 use crate::serve::error::{ApiError, ApiJson};
 use crate::serve::openapi::ErrorBody;
 use crate::serve::routes::AppState;
-
-/// `POST /api/v1/auth/login`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LoginRequest {
-    pub username: String,
-    pub password: String,
-}
-
-/// Who is logged in, and the CSRF token a page sends back in `X-CSRF-Token`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct SessionInfo {
-    pub user: String,
-    pub role: Role,
-    pub teams: Vec<String>,
-    pub via: Via,
-    /// Only for a browser session.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub csrf_token: Option<String>,
-}
-
-/// `POST /api/v1/users`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateUser {
-    pub name: String,
-    pub role: Role,
-    /// 8 to 1024 characters; without one, the user can only use API tokens.
-    pub password: Option<String>,
-}
-
-/// `PATCH /api/v1/users/{name}`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateUser {
-    pub role: Option<Role>,
-    pub password: Option<String>,
-}
-
-/// `POST /api/v1/teams`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateTeam {
-    pub name: String,
-}
-
-/// `POST /api/v1/tokens`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateToken {
-    /// Whose token it is.
-    pub user: String,
-    /// What it is for (`ci`, `deploy`, ...).
-    pub name: String,
-    /// At most the user's role; the user's role if absent.
-    pub role: Option<Role>,
-}
-
-/// A new token: the secret is shown here once and never again.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct CreatedToken {
-    #[serde(flatten)]
-    pub token: Token,
-    pub secret: String,
-}
 
 fn session_info(p: &Principal, csrf: Option<String>) -> SessionInfo {
     SessionInfo {

@@ -30,6 +30,11 @@ fn db_error(e: sqlx::Error) -> ApiError {
     ApiError::internal(format!("access database: {e}"))
 }
 
+/// A role as the database stores it (its CHECK constraint allows only the three names).
+fn stored_role(name: &str) -> Result<Role, ApiError> {
+    Role::parse(name).ok_or_else(|| ApiError::internal(format!("access database: unknown role {name:?}")))
+}
+
 /// 256 random bits, hex.
 fn random_secret() -> String {
     let mut bytes = [0u8; 32];
@@ -218,7 +223,7 @@ impl AuthStore {
                 Ok(User {
                     id: row.try_get("id").map_err(db_error)?,
                     name: row.try_get("name").map_err(db_error)?,
-                    role: Role::parse(&row.try_get::<String, _>("role").map_err(db_error)?)?,
+                    role: stored_role(&row.try_get::<String, _>("role").map_err(db_error)?)?,
                     teams,
                     created: row.try_get("created").map_err(db_error)?,
                 })
@@ -450,7 +455,7 @@ impl AuthStore {
                     id: row.try_get("id").map_err(db_error)?,
                     user: row.try_get("user").map_err(db_error)?,
                     name: row.try_get("name").map_err(db_error)?,
-                    role: Role::parse(&row.try_get::<String, _>("role").map_err(db_error)?)?,
+                    role: stored_role(&row.try_get::<String, _>("role").map_err(db_error)?)?,
                     created: row.try_get("created").map_err(db_error)?,
                     last_used: row.try_get("last_used").map_err(db_error)?,
                 })
@@ -483,8 +488,8 @@ impl AuthStore {
         .map_err(db_error)?;
         let Some(row) = row else { return Ok(None) };
         let token_id: i64 = row.try_get("id").map_err(db_error)?;
-        let role = Role::parse(&row.try_get::<String, _>("token_role").map_err(db_error)?)?
-            .min(Role::parse(&row.try_get::<String, _>("user_role").map_err(db_error)?)?);
+        let role = stored_role(&row.try_get::<String, _>("token_role").map_err(db_error)?)?
+            .min(stored_role(&row.try_get::<String, _>("user_role").map_err(db_error)?)?);
         let user_id: i64 = row.try_get("user_id").map_err(db_error)?;
         let name: String = row.try_get("name").map_err(db_error)?;
         // Best effort: a failed update must not refuse the request.
@@ -578,7 +583,7 @@ impl AuthStore {
         let user_id: i64 = row.try_get("id").map_err(db_error)?;
         let principal = Principal {
             user: row.try_get("name").map_err(db_error)?,
-            role: Role::parse(&row.try_get::<String, _>("role").map_err(db_error)?)?,
+            role: stored_role(&row.try_get::<String, _>("role").map_err(db_error)?)?,
             teams: self.teams_of(user_id).await?,
             via: Via::Session,
         };

@@ -26,6 +26,28 @@ const JSON_LINES: &str = "application/x-ndjson";
 
 /// `POST /api/v1/build?t=&dockerfile=&buildarg=&label=&nocache=&target=&network=`, Docker's
 /// parameter names (`buildarg` and `label` repeat, as `t` does).
+#[utoipa::path(post, path = "/api/v1/build", tag = "build",
+    description = "Builds an image from the context tar in the body (its Dockerfile, or the one \
+        `dockerfile` names, inside it). The answer is a stream of JSON lines, one BuildEvent each, the \
+        last one `built` or `error`; malformed options are refused before the stream starts. The build \
+        goes on if the client goes away, and is recorded (GET /api/v1/history/builds). Operators; the \
+        image goes to the caller's team.",
+    params(
+        ("t" = Option<Vec<String>>, Query, description = "name:tag of the image; repeat for more"),
+        ("dockerfile" = Option<String>, Query, description = "path of the Dockerfile in the context"),
+        ("buildarg" = Option<Vec<String>>, Query, description = "NAME=value of an ARG; repeat"),
+        ("label" = Option<Vec<String>>, Query, description = "key=value label; repeat"),
+        ("nocache" = Option<bool>, Query, description = "do not use the build cache"),
+        ("target" = Option<String>, Query, description = "the stage to build"),
+        ("network" = Option<String>, Query, description = "`host` gives RUN the host's network"),
+        ("X-Berth-Team" = Option<String>, Header, description = "the team the image goes to")),
+    request_body(content = Vec<u8>, content_type = "application/x-tar",
+        description = "the build context: a tar (gzip, zstd or plain)"),
+    responses((status = 200, content_type = "application/x-ndjson", body = BuildEvent,
+            description = "one BuildEvent per line"),
+        (status = 400, body = crate::serve::openapi::ErrorBody), (status = 403, body = crate::serve::openapi::ErrorBody),
+        (status = 404, body = crate::serve::openapi::ErrorBody, description = "no such team")),
+    security(("bearer" = []), ("session" = [])))]
 pub(super) async fn build_image(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -82,6 +104,11 @@ pub(super) async fn build_image(
 }
 
 /// `GET /api/v1/images/{name}/history`: the image's history, newest first (as `docker history`).
+#[utoipa::path(get, path = "/api/v1/images/{name}/history", tag = "images",
+    params(("name" = String, Path, description = "name, ID or digest; percent-encoded")),
+    responses((status = 200, body = Vec<HistoryEntry>), (status = 400, body = crate::serve::openapi::ErrorBody),
+        (status = 404, body = crate::serve::openapi::ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
 pub(super) async fn image_history(
     State(state): State<AppState>,
     Path(name): Path<String>,

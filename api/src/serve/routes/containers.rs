@@ -489,14 +489,10 @@ pub(super) async fn exec_container(
     let detail = config.cmd.join(" ");
     match state.engine.exec_container(&name, config).await {
         Ok(session) => {
-            // The session's audit row (opened by `serve::auth`) is closed when the session ends.
+            // The session's audit row (opened by `serve::auth`) is closed when the process ends.
             let audit_log = state.audit.clone();
-            Ok(ws.on_upgrade(move |socket| async move {
-                session::pump(socket, session, stdin).await;
-                if let Some(axum::Extension(entry)) = audit {
-                    audit_log.exec_ended(entry.0, None, "session ended").await;
-                }
-            }))
+            let row = audit.map(|axum::Extension(entry)| entry.0);
+            Ok(ws.on_upgrade(move |socket| session::pump_exec(socket, session, stdin, audit_log, row)))
         }
         Err(e) => {
             state

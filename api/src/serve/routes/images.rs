@@ -19,12 +19,12 @@ use super::AppState;
 use crate::serve::error::{ApiError, ApiJson};
 use crate::serve::events::Outcome;
 
-#[utoipa::path(get, path = "/api/v1/images", tag = "images", responses((status = 200, body = Vec<serde_json::Value>, description = "ImageSummary list")), security(("bearer" = []), ("session" = [])))]
+#[utoipa::path(get, path = "/api/v1/images", tag = "images", responses((status = 200, body = Vec<ImageSummary>)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn list_images(State(state): State<AppState>) -> Result<Json<Vec<ImageSummary>>, ApiError> {
     Ok(Json(state.engine.list_images().await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/images/{name}", tag = "images", params(("name" = String, Path, description = "name, ID or digest; percent-encoded")), responses((status = 200, body = serde_json::Value, description = "ImageInspect"), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
+#[utoipa::path(get, path = "/api/v1/images/{name}", tag = "images", params(("name" = String, Path, description = "name, ID or digest; percent-encoded")), responses((status = 200, body = ImageInspect), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn inspect_image(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -32,7 +32,7 @@ pub(super) async fn inspect_image(
     Ok(Json(state.engine.inspect_image(&name).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/images/{name}/tag", tag = "images", params(("name" = String, Path)), request_body(content = serde_json::Value, description = "{\"target\": \"name:tag\"}"), responses((status = 201), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody), (status = 413, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
+#[utoipa::path(post, path = "/api/v1/images/{name}/tag", tag = "images", params(("name" = String, Path)), request_body = TagRequest, responses((status = 201), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody), (status = 413, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn tag_image(
     State(state): State<AppState>,
     Path(source): Path<String>,
@@ -54,7 +54,7 @@ pub(super) async fn tag_image(
     Ok(StatusCode::CREATED)
 }
 
-#[utoipa::path(delete, path = "/api/v1/images/{name}", tag = "images", params(("name" = String, Path), ("force" = Option<bool>, Query)), responses((status = 200, body = Vec<serde_json::Value>), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody), (status = 409, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
+#[utoipa::path(delete, path = "/api/v1/images/{name}", tag = "images", params(("name" = String, Path), ("force" = Option<bool>, Query)), responses((status = 200, body = Vec<ImageDeleteItem>), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody), (status = 409, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn remove_image(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -80,7 +80,7 @@ pub(super) async fn remove_image(
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/images/prune", tag = "images", params(("all" = Option<bool>, Query, description = "all unused images, not only dangling ones")), responses((status = 200, body = serde_json::Value, description = "ImagePruneReport"), (status = 400, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
+#[utoipa::path(post, path = "/api/v1/images/prune", tag = "images", params(("all" = Option<bool>, Query, description = "all unused images, not only dangling ones")), responses((status = 200, body = ImagePruneReport), (status = 400, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn prune_images(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -103,7 +103,7 @@ pub(super) async fn prune_images(
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/images/import", tag = "images", params(("reference" = Option<String>, Query), ("change" = Option<Vec<String>>, Query), ("message" = Option<String>, Query)), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "a root filesystem tar (gzip, zstd or plain)"), responses((status = 200, body = serde_json::Value, description = "ImportReport"), (status = 400, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
+#[utoipa::path(post, path = "/api/v1/images/import", tag = "images", params(("reference" = Option<String>, Query), ("change" = Option<Vec<String>>, Query), ("message" = Option<String>, Query)), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "a root filesystem tar (gzip, zstd or plain)"), responses((status = 200, body = ImportReport), (status = 400, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn import_image(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -134,7 +134,7 @@ pub(super) async fn import_image(
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/images/load", tag = "images", request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "an OCI layout or docker save tar"), responses((status = 200, body = serde_json::Value, description = "LoadReport"), (status = 400, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
+#[utoipa::path(post, path = "/api/v1/images/load", tag = "images", request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "an OCI layout or docker save tar"), responses((status = 200, body = LoadReport), (status = 400, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn load_images(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,

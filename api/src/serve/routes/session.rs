@@ -9,6 +9,9 @@
 //!
 //! A client that closes the socket (or goes away) before the exit detaches: the process goes on.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use berth_engine::container::{OutputStream, ProcessSession, SessionOutput};
 use berth_types::StreamControl;
@@ -19,10 +22,28 @@ pub const STDOUT_ID: u8 = 1;
 /// Stream id byte of stderr data in a binary frame.
 pub const STDERR_ID: u8 = 2;
 
+/// The exit of a process, as the engine reports it.
+type Exit = Pin<Box<dyn Future<Output = berth_engine::Result<i32>> + Send>>;
+
+/// How a session ended for its client.
+pub enum SessionEnd {
+    /// The process exited with this code; the client was told.
+    Exited(i32),
+    /// The process's end could not be known (the monitor went away).
+    Failed(String),
+    /// The client went away first. The process goes on; this resolves when it ends.
+    Detached(Exit),
+}
+
 /// Connects `session` to `socket` until the process exits (then `exit` is sent and the socket
 /// closed) or the client goes away. Stdin from the client is passed on only if `stdin`.
 pub async fn pump(socket: WebSocket, session: ProcessSession, stdin: bool) {
-    let ProcessSession { id, tty, mut output, input, exit } = session;
+    run(socket, session, stdin).await;
+}
+
+/// [`pump`], telling how the session ended.
+async fn run(socket: WebSocket, session: ProcessSession, stdin: bool) -> SessionEnd {
+    let ProcessSession { id, tty, mut output, input, mut exit } = session;
     let (mut sink, mut incoming) = socket.split();
 
     let to_client = async {
@@ -32,15 +53,16 @@ pub async fn pump(socket: WebSocket, session: ProcessSession, stdin: bool) {
                 SessionOutput::Dropped { bytes } => control(&StreamControl::Dropped { bytes }),
             };
             if sink.send(message).await.is_err() {
-                return;
+                return None;
             }
         }
-        let last = match exit.await {
-            Ok(code) => StreamControl::Exit { code },
-            Err(e) => StreamControl::Error { message: e.to_string() },
+        let (last, end) = match (&mut exit).await {
+            Ok(code) => (StreamControl::Exit { code }, SessionEnd::Exited(code)),
+            Err(e) => (StreamControl::Error { message: e.to_string() }, SessionEnd::Failed(e.to_string())),
         };
         let _ = sink.send(control(&last)).await;
         let _ = sink.send(Message::Close(Some(CloseFrame { code: 1000, reason: "".into() }))).await;
+        Some(end)
     };
 
     let from_client = async {
@@ -73,9 +95,40 @@ pub async fn pump(socket: WebSocket, session: ProcessSession, stdin: bool) {
 
     // The output side ends the session when the process exits; the input side ends it when
     // the client closes or goes away (a detach).
-    tokio::select! {
-        () = to_client => {}
-        () = from_client => tracing::debug!(session = %id, "client detached"),
+    let end = tokio::select! {
+        end = to_client => end,
+        () = from_client => None,
+    };
+    end.unwrap_or_else(|| {
+        tracing::debug!(session = %id, "client detached");
+        SessionEnd::Detached(exit)
+    })
+}
+
+/// [`pump`] for an exec session whose audit row `audit` (opened by `serve::auth`) is closed
+/// with the process's end time and exit code, also when the client detached first (then when
+/// the process ends, if the engine can tell).
+pub async fn pump_exec(
+    socket: WebSocket,
+    session: ProcessSession,
+    stdin: bool,
+    audit_log: crate::serve::history::Audit,
+    audit: Option<i64>,
+) {
+    let end = run(socket, session, stdin).await;
+    let Some(row) = audit else { return };
+    match end {
+        SessionEnd::Exited(code) => audit_log.exec_ended(row, Some(code), "").await,
+        SessionEnd::Failed(e) => audit_log.exec_ended(row, None, &e).await,
+        SessionEnd::Detached(exit) => {
+            // The session's task ends here; the wait for the process does not hold it.
+            tokio::spawn(async move {
+                match exit.await {
+                    Ok(code) => audit_log.exec_ended(row, Some(code), "detached").await,
+                    Err(e) => audit_log.exec_ended(row, None, &format!("detached: {e}")).await,
+                }
+            });
+        }
     }
 }
 
