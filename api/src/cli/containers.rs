@@ -137,15 +137,28 @@ pub struct CreateArgs {
     /// Automatically remove the container when it exits
     #[arg(long)]
     pub rm: bool,
-    /// Bind mount a volume ([SOURCE:]TARGET[:ro|rw]; SOURCE a host path or a volume name)
-    #[arg(short = 'v', long = "volume", value_name = "list")]
-    pub volume: Vec<String>,
-    /// Attach a filesystem mount to the container (type=bind|volume|tmpfs,source=,target=,readonly)
-    #[arg(long = "mount", value_name = "mount")]
-    pub mount: Vec<String>,
-    /// Mount a tmpfs directory (PATH[:size=64m,ro])
-    #[arg(long = "tmpfs", value_name = "list")]
-    pub tmpfs: Vec<String>,
+    /// Command to run to check health
+    #[arg(long, value_name = "string")]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h) (default 0s)
+    #[arg(long, value_name = "duration", allow_hyphen_values = true)]
+    pub health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h) (default 0s)
+    #[arg(long, value_name = "duration", allow_hyphen_values = true)]
+    pub health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(long, value_name = "int", allow_negative_numbers = true)]
+    pub health_retries: Option<i64>,
+    /// Start period for the container to initialize before starting health-retries countdown
+    /// (ms|s|m|h) (default 0s)
+    #[arg(long, value_name = "duration", allow_hyphen_values = true)]
+    pub health_start_period: Option<String>,
+    /// Time between running the check during the start period (ms|s|m|h) (default 0s)
+    #[arg(long, value_name = "duration", allow_hyphen_values = true)]
+    pub health_start_interval: Option<String>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long)]
+    pub no_healthcheck: bool,
     /// Publish a container's port(s) to the host ([ip:][hostPort:]containerPort[/proto])
     #[arg(short = 'p', long = "publish", value_name = "list")]
     pub publish: Vec<String>,
@@ -164,6 +177,15 @@ pub struct CreateArgs {
     /// IPv4 address (e.g., 172.30.100.104)
     #[arg(long, value_name = "string")]
     pub ip: Option<String>,
+    /// Bind mount a volume ([SOURCE:]TARGET[:ro|rw]; SOURCE a host path or a volume name)
+    #[arg(short = 'v', long = "volume", value_name = "list")]
+    pub volume: Vec<String>,
+    /// Attach a filesystem mount to the container (type=bind|volume|tmpfs,source=,target=,readonly)
+    #[arg(long = "mount", value_name = "mount")]
+    pub mount: Vec<String>,
+    /// Mount a tmpfs directory (PATH[:size=64m,ro])
+    #[arg(long = "tmpfs", value_name = "list")]
+    pub tmpfs: Vec<String>,
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
@@ -347,7 +369,7 @@ pub struct PsArgs {
     /// Show the latest created container (includes all states)
     #[arg(short, long)]
     pub latest: bool,
-    /// Filter output based on conditions provided (status, name, id, label, ancestor)
+    /// Filter output based on conditions provided (status, name, id, label, ancestor, health)
     #[arg(short, long = "filter", value_name = "filter")]
     pub filter: Vec<String>,
     /// Format output: "table" (default), "json", or a template such as '{{.ID}} {{.Names}}'
@@ -420,6 +442,7 @@ fn container_config(args: &CreateArgs) -> Result<ContainerConfig, String> {
     }
     // `--entrypoint ""` clears the image's; a value is one program (no splitting), as Docker.
     let entrypoint = args.entrypoint.as_ref().map(|e| if e.is_empty() { vec![] } else { vec![e.clone()] });
+    let healthcheck = health_config(args)?;
     Ok(ContainerConfig {
         image: image.clone(),
         name: args.name.clone(),
@@ -442,6 +465,7 @@ fn container_config(args: &CreateArgs) -> Result<ContainerConfig, String> {
         stop_signal: args.stop_signal.clone(),
         stop_timeout: args.stop_timeout,
         resources: Resources { memory: args.memory, cpus: args.cpus, pids_limit: args.pids_limit },
+        healthcheck,
         network: args.network.clone(),
         network_aliases: args.network_alias.clone(),
         ipv4_address: args.ip.clone(),
@@ -455,9 +479,55 @@ fn container_config(args: &CreateArgs) -> Result<ContainerConfig, String> {
         publish_all: args.publish_all,
         expose: args.expose.clone(),
         mounts: super::volume::parse_mounts(&args.volume, &args.mount, &args.tmpfs)?,
-        // -p/-P/--network/-v/--mount/--health-* arrive with issue 8.
         ..Default::default()
     })
+}
+
+/// `--health-*` / `--no-healthcheck` as Docker's CLI reads them: `None` leaves the image's
+/// HEALTHCHECK alone, `NONE` disables it, an empty test keeps the image's command.
+fn health_config(args: &CreateArgs) -> Result<Option<berth_types::HealthConfig>, String> {
+    let duration = |flag: &str, value: &Option<String>| -> Result<u64, String> {
+        let Some(text) = value else { return Ok(0) };
+        if text.starts_with('-') && berth_types::format::parse_go_duration_ns(&text[1..]).is_some() {
+            return Err(format!("--{flag} cannot be negative"));
+        }
+        berth_types::format::parse_go_duration_ns(text).map(|ns| ns as u64).ok_or_else(|| {
+            format!("invalid argument \"{text}\" for \"--{flag}\" flag: time: invalid duration \"{text}\"")
+        })
+    };
+    let interval = duration("health-interval", &args.health_interval)?;
+    let timeout = duration("health-timeout", &args.health_timeout)?;
+    let start_period = duration("health-start-period", &args.health_start_period)?;
+    let start_interval = duration("health-start-interval", &args.health_start_interval)?;
+    let retries = args.health_retries.unwrap_or(0);
+    if retries < 0 {
+        return Err("--health-retries cannot be negative".into());
+    }
+    let retries = u32::try_from(retries).map_err(|_| format!("--health-retries {retries} is too large"))?;
+    let cmd = args.health_cmd.as_deref().filter(|c| !c.is_empty());
+    let any = cmd.is_some()
+        || interval != 0
+        || timeout != 0
+        || start_period != 0
+        || start_interval != 0
+        || retries != 0;
+    if args.no_healthcheck {
+        if any {
+            return Err("--no-healthcheck conflicts with --health-* options".into());
+        }
+        return Ok(Some(berth_types::HealthConfig { test: vec!["NONE".into()], ..Default::default() }));
+    }
+    if !any {
+        return Ok(None);
+    }
+    Ok(Some(berth_types::HealthConfig {
+        test: cmd.map(|c| vec!["CMD-SHELL".to_string(), c.to_string()]).unwrap_or_default(),
+        interval,
+        timeout,
+        start_period,
+        start_interval,
+        retries,
+    }))
 }
 
 /// How `run`, `create` and `start -a` report a failure: Docker's exit codes (125 for the
@@ -732,10 +802,7 @@ pub async fn unpause(client: &Client, args: NamesArgs) -> Result<(), CliError> {
 pub async fn rm(client: &Client, args: RmArgs) -> Result<(), CliError> {
     let force = if args.force { "1" } else { "0" };
     let volumes = if args.volumes { "1" } else { "0" };
-    each(client, &args.names, Method::DELETE, |n| {
-        container_path(n, &query([("force", force), ("v", volumes)]))
-    })
-    .await
+    each(client, &args.names, Method::DELETE, |n| container_path(n, &query([("force", force), ("v", volumes)]))).await
 }
 
 pub async fn rename(client: &Client, args: RenameArgs) -> Result<(), CliError> {
@@ -1335,6 +1402,63 @@ mod tests {
             "Conflicting options: --restart and --rm"
         );
         assert!(run_config(&["--pids-limit", "-1", "busybox"]).is_ok());
+    }
+
+    #[test]
+    fn health_flags() {
+        let c = run_config(&[
+            "--health-cmd",
+            "test -f /ok",
+            "--health-interval",
+            "200ms",
+            "--health-timeout",
+            "1s",
+            "--health-retries",
+            "2",
+            "--health-start-period",
+            "1m30s",
+            "--health-start-interval",
+            "100ms",
+            "busybox",
+        ])
+        .unwrap();
+        let h = c.healthcheck.unwrap();
+        assert_eq!(h.test, ["CMD-SHELL", "test -f /ok"]);
+        assert_eq!(
+            (h.interval, h.timeout, h.retries, h.start_period, h.start_interval),
+            (200_000_000, 1_000_000_000, 2, 90_000_000_000, 100_000_000)
+        );
+        assert_eq!(run_config(&["busybox"]).unwrap().healthcheck, None);
+        let none = run_config(&["--no-healthcheck", "busybox"]).unwrap().healthcheck.unwrap();
+        assert_eq!(none.test, ["NONE"]);
+        // Only an interval: the image's command stays.
+        let h = run_config(&["--health-interval", "5s", "busybox"]).unwrap().healthcheck.unwrap();
+        assert!(h.test.is_empty());
+        assert_eq!(h.interval, 5_000_000_000);
+    }
+
+    #[test]
+    fn bad_health_flags() {
+        assert_eq!(
+            run_config(&["--health-interval", "often", "busybox"]).unwrap_err(),
+            "invalid argument \"often\" for \"--health-interval\" flag: time: invalid duration \"often\""
+        );
+        assert_eq!(
+            run_config(&["--health-timeout", "-1s", "busybox"]).unwrap_err(),
+            "--health-timeout cannot be negative"
+        );
+        assert_eq!(
+            run_config(&["--health-retries", "-1", "busybox"]).unwrap_err(),
+            "--health-retries cannot be negative"
+        );
+        assert_eq!(
+            run_config(&["--no-healthcheck", "--health-cmd", "true", "busybox"]).unwrap_err(),
+            "--no-healthcheck conflicts with --health-* options"
+        );
+        assert!(run_config(&["--health-retries", "x", "busybox"]).is_err());
+        assert!(run_config(&["--health-start-period", "5", "busybox"])
+            .unwrap_err()
+            .contains("invalid duration"));
     }
 
     #[test]

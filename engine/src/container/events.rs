@@ -46,6 +46,8 @@ pub enum ContainerAction {
     Rename {
         old_name: String,
     },
+    /// A health check changed the container's health to healthy or unhealthy.
+    HealthStatus(berth_types::health::HealthStatus),
 }
 
 impl ContainerAction {
@@ -63,6 +65,11 @@ impl ContainerAction {
             ContainerAction::Unpause => "unpause",
             ContainerAction::Destroy => "destroy",
             ContainerAction::Rename { .. } => "rename",
+            ContainerAction::HealthStatus(s) => match s {
+                berth_types::health::HealthStatus::Starting => "health_status: starting",
+                berth_types::health::HealthStatus::Healthy => "health_status: healthy",
+                berth_types::health::HealthStatus::Unhealthy => "health_status: unhealthy",
+            },
         }
     }
 }

@@ -16,6 +16,7 @@ use berth_types::container::{
     ContainerConfig, ContainerInspect, ContainerPruneReport, ContainerState, ContainerStats, ContainerStatus,
     ContainerSummary, CreatedContainer, ExecConfig, RestartPolicy, TopReport, WaitResult,
 };
+use berth_types::health::HealthStatus;
 use chrono::{SecondsFormat, Utc};
 use nix::sys::signal::Signal;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -646,6 +647,9 @@ fn create(inner: &EngineInner, mut config: ContainerConfig) -> Result<ContainerR
     let image = inner.images.resolve(&config.image)?;
     let content = crate::image::read_image(inner, &image)?;
     let image_config = content.config.config().clone().unwrap_or_default();
+    // HEALTHCHECK is not in oci-spec's image config: read from the config JSON (issue 8).
+    let image_health = crate::monitor::health::image_healthcheck(&inner.content.read(&image.id)?)?;
+    config.healthcheck = crate::monitor::health::merge(image_health, config.healthcheck.take())?;
     let stop_signal = match config.stop_signal.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => parse_signal(s)?,
         None => match image_config.stop_signal().as_deref().filter(|s| !s.is_empty()) {
@@ -756,6 +760,7 @@ fn spawn_monitor(inner: &EngineInner, record: &ContainerRecord) -> Result<()> {
         tty: record.config.tty,
         open_stdin: record.config.open_stdin,
         restart_policy: record.config.restart_policy.clone(),
+        health: crate::monitor::health::effective(record.config.healthcheck.as_ref()),
     };
     let json = serde_json::to_vec_pretty(&config).expect("monitor config serialises");
     fsutil::write_atomic(&paths.monitor_config, &json)?;
@@ -963,6 +968,13 @@ fn observe(inner: &EngineInner, id: &str, new: RunState) {
         if new.restart_count > previous.restart_count && new.status == ContainerStatus::Running {
             emit(inner, &record, ContainerAction::Restart);
         }
+        // `health_status: healthy|unhealthy` when a probe changed it (issue 8).
+        let status = |s: &RunState| s.health.as_ref().map(|h| h.status);
+        if let Some(to @ (HealthStatus::Healthy | HealthStatus::Unhealthy)) = status(&new) {
+            if status(&previous) != Some(to) && new.status == ContainerStatus::Running {
+                emit(inner, &record, ContainerAction::HealthStatus(to));
+            }
+        }
     }
     sender.send_replace(Seen { state: new, removed: false });
 }
@@ -1050,7 +1062,11 @@ fn wire_state(state: &RunState) -> ContainerState {
         started_at: state.started_at.map(rfc3339).unwrap_or_default(),
         finished_at: state.finished_at.map(rfc3339).unwrap_or_default(),
         restart_count: state.restart_count,
-        health: None,
+        // Shown while the container runs (Docker's `ps` shows no health for a stopped one).
+        health: match state.status {
+            ContainerStatus::Running | ContainerStatus::Paused => state.health.clone(),
+            _ => None,
+        },
     }
 }
 
@@ -1062,7 +1078,10 @@ fn human_status(state: &RunState, now: chrono::DateTime<Utc>) -> String {
         |t: Option<chrono::DateTime<Utc>>| human_duration(t.map(|t| (now - t).num_seconds()).unwrap_or(0));
     match state.status {
         ContainerStatus::Created => "Created".into(),
-        ContainerStatus::Running => format!("Up {}", since(state.started_at)),
+        ContainerStatus::Running => match &state.health {
+            Some(h) => format!("Up {} {}", since(state.started_at), h.status.ps_suffix()),
+            None => format!("Up {}", since(state.started_at)),
+        },
         ContainerStatus::Paused => format!("Up {} (Paused)", since(state.started_at)),
         ContainerStatus::Restarting => {
             format!("Restarting ({}) {} ago", state.exit_code, since(state.finished_at))

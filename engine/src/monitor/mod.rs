@@ -12,6 +12,7 @@
 //! Plain blocking code around one `poll` loop, no async runtime and no threads, so it stays
 //! small (its memory is counted once per running container).
 
+pub(crate) mod health;
 pub mod protocol;
 mod supervisor;
 

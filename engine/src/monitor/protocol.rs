@@ -56,6 +56,9 @@ pub struct MonitorConfig {
     /// `-i`: stdin is a pipe the monitor keeps open (else /dev/null).
     pub open_stdin: bool,
     pub restart_policy: RestartPolicy,
+    /// The health check to run (HEALTHCHECK / `--health-*`, defaults filled in); `None`: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<berth_types::health::HealthConfig>,
 }
 
 /// A container's run state: what the monitor last wrote to the state file.
@@ -80,6 +83,9 @@ pub struct RunState {
     /// (the state file and the watch lines race).
     #[serde(default)]
     pub seq: u64,
+    /// The health check's status, failing streak and last probes (health checks only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<berth_types::health::Health>,
 }
 
 impl RunState {
@@ -97,6 +103,7 @@ impl RunState {
             monitor_pid: 0,
             stopped_by_user: false,
             seq: 0,
+            health: None,
         }
     }
 

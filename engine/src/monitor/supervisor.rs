@@ -15,6 +15,7 @@ use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use super::health::Checker; // health checks (issue 8)
 use super::protocol::*;
 use super::READY_FD;
 use crate::error::{Error, IoContext, Result};
@@ -304,6 +305,8 @@ struct Monitor {
     /// is the monitor.
     ran: bool,
     shutdown: bool,
+    /// The health check, when the container has one (issue 8).
+    health: Option<Checker>,
 }
 
 impl Monitor {
@@ -380,7 +383,10 @@ impl Monitor {
             trim_at: Some(Instant::now() + TRIM_DELAY),
             ran: false,
             shutdown: false,
+            health: None,
         };
+        monitor.health =
+            monitor.config.health.clone().map(|h| Checker::new(h, monitor.config.bundle.clone()));
         monitor.save_state()?;
         Ok(monitor)
     }
@@ -394,8 +400,15 @@ impl Monitor {
             if done {
                 return Ok(());
             }
-            let next = [self.restart_at, self.trim_at].into_iter().flatten().min();
+            let health_at = self.health.as_ref().and_then(Checker::wake_at);
+            let next = [self.restart_at, self.trim_at, health_at].into_iter().flatten().min();
             self.poll_once(next.map(|at| at.saturating_duration_since(Instant::now())))?;
+            if let Some(h) = self.health.as_mut() {
+                let running = self.state.status == ContainerStatus::Running && self.main.is_some();
+                if h.tick(running, self.runtime.as_ref(), &self.config.id, &mut self.state.health) {
+                    self.save_state_logged();
+                }
+            }
             if self.trim_at.is_some_and(|at| Instant::now() >= at) {
                 self.trim_at = None;
                 release_file_pages();
@@ -424,6 +437,7 @@ impl Monitor {
             MainIn,
             ExecOut(usize, usize),
             ExecIn(usize),
+            Health,
         }
         let mut fds: Vec<libc::pollfd> = Vec::with_capacity(8 + self.clients.len());
         let mut srcs = Vec::with_capacity(fds.capacity());
@@ -460,6 +474,9 @@ impl Monitor {
                 add(stdin.as_raw_fd(), libc::POLLOUT, Src::ExecIn(e));
             }
         }
+        if let Some(fd) = self.health.as_ref().and_then(Checker::fd) {
+            add(fd, libc::POLLIN, Src::Health);
+        }
         let timeout_ms = match timeout {
             Some(t) => t.as_millis().min(i32::MAX as u128) as i32 + 1,
             None => -1,
@@ -495,6 +512,7 @@ impl Monitor {
                 }
                 Src::ExecOut(e, s) => self.read_exec(e, s),
                 Src::ExecIn(e) => self.execs[e].proc.flush_stdin(),
+                Src::Health => self.health.as_mut().into_iter().for_each(Checker::read_output),
             }
         }
         if reap {
@@ -728,6 +746,9 @@ impl Monitor {
                 self.state.error.clear();
                 self.state.stopped_by_user = false;
                 self.started_at = Some(Instant::now());
+                if let Some(h) = self.health.as_mut() {
+                    h.started(&mut self.state.health);
+                }
                 // Not now: the answer to the start goes first.
                 self.trim_at = Some(Instant::now() + TRIM_DELAY);
             }
@@ -942,6 +963,8 @@ impl Monitor {
                 self.main_exited(code);
             } else if let Some(exec) = self.execs.iter_mut().find(|e| e.proc.pid == pid) {
                 exec.exit = Some(code);
+            } else if self.health.as_mut().is_some_and(|h| h.reaped(pid, code, &mut self.state.health)) {
+                self.save_state_logged();
             }
         }
     }
@@ -980,6 +1003,9 @@ impl Monitor {
         self.state.exit_code = code;
         self.state.oom_killed = oom;
         self.state.finished_at = Some(Utc::now());
+        if let Some(h) = self.health.as_mut() {
+            h.stopped();
+        }
         let ran_for = self.started_at.take().map(|t| t.elapsed()).unwrap_or_default();
         if !self.state.stopped_by_user {
             self.schedule_restart(code, ran_for);

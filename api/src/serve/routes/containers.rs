@@ -98,7 +98,7 @@ pub(super) async fn create_container(
 
 /// `GET /containers?all=1&filter=status=running&filter=label=k=v`: newest first, with Docker's
 /// human status filled in. A status filter shows stopped containers without `all`, as Docker.
-#[utoipa::path(get, path = "/api/v1/containers", tag = "containers", params(("all" = Option<bool>, Query), ("filter" = Option<Vec<String>>, Query, description = "status=, name=, id=, label=, ancestor=")), responses((status = 200, body = Vec<serde_json::Value>, description = "ContainerSummary list"), (status = 400, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
+#[utoipa::path(get, path = "/api/v1/containers", tag = "containers", params(("all" = Option<bool>, Query), ("filter" = Option<Vec<String>>, Query, description = "status=, name=, id=, label=, ancestor=, health=")), responses((status = 200, body = Vec<serde_json::Value>, description = "ContainerSummary list"), (status = 400, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn list_containers(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -125,6 +125,8 @@ struct Filters {
     id: Vec<String>,
     label: Vec<(String, Option<String>)>,
     ancestor: Vec<String>,
+    /// `health=starting|healthy|unhealthy|none` (`None`: no health check running).
+    health: Vec<Option<berth_types::HealthStatus>>,
 }
 
 impl Filters {
@@ -158,9 +160,20 @@ impl Filters {
                     None => (arg.to_string(), None),
                 }),
                 "ancestor" => filters.ancestor.push(arg.to_string()),
+                "health" => filters.health.push(match arg {
+                    "none" => None,
+                    _ => Some(serde_json::from_value(serde_json::Value::String(arg.to_string())).map_err(
+                        |_| {
+                            ApiError::bad_request(format!(
+                                "Unrecognised filter value for health: {arg} (choose starting, healthy, \
+                                 unhealthy or none)"
+                            ))
+                        },
+                    )?),
+                }),
                 other => {
                     return Err(ApiError::bad_request(format!(
-                        "invalid filter '{other}': choose status, name, id, label or ancestor"
+                        "invalid filter '{other}': choose status, name, id, label, ancestor or health"
                     )))
                 }
             }
@@ -196,6 +209,7 @@ impl Filters {
                 self.ancestor.is_empty(),
                 ancestor_ids.contains(&c.image_id) || self.ancestor.contains(&c.image),
             )
+            && any(self.health.is_empty(), self.health.contains(&c.state.health.as_ref().map(|h| h.status)))
     }
 }
 
