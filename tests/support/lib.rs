@@ -269,10 +269,6 @@ impl Daemon {
                 Ok(())
             });
         }
-        // Without a namespace of its own, a test daemon makes no bridge (dockerd's `-b none`).
-        if !self.netns && !extra.contains(&"--bridge") {
-            cmd.args(["--bridge", "none"]);
-        }
         cmd.arg("serve")
             .arg("--root")
             .arg(root)
@@ -280,7 +276,13 @@ impl Daemon {
             .arg(run_dir)
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
-            .args(extra)
+            .args(extra);
+        // Without a namespace of its own, a test daemon makes no bridge (dockerd's `-b none`).
+        // A `serve` flag: after the subcommand.
+        if !self.netns && !extra.contains(&"--bridge") {
+            cmd.args(["--bridge", "none"]);
+        }
+        cmd
             .env("RUST_LOG", "info,tower_http=debug,sqlx=warn")
             .env("BERTH_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
