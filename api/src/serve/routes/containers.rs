@@ -540,9 +540,12 @@ mod tests {
                 started_at: String::new(),
                 finished_at: String::new(),
                 restart_count: 0,
+                health: None,
             },
             status: String::new(),
             labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ports: Vec::new(),
+            networks: Vec::new(),
         }
     }
 
