@@ -1,5 +1,7 @@
 //! The dashboard in a real browser: Debian's chromium driven by playwright-core (npm) through
 //! tests/browser/dashboard.mjs, against a `berth serve` this test starts on a temporary root.
+//! The networking pages run against a daemon in a network namespace of its own, with node and
+//! chromium started inside it (published ports and bridges never touch the host's network).
 //! Screenshots of every main page, and the containers page figure, go to
 //! target/browser-artifacts/.
 //!
@@ -155,4 +157,67 @@ fn dashboard_in_chromium() {
     // What the bulk remove in the browser did, as the API sees it.
     let left = daemon.http("GET", "/api/v1/containers?all=1", &[], b"").json();
     assert_eq!(left.as_array().map(Vec::len), Some(0), "containers left after the bulk remove: {left}");
+}
+
+/// Volumes, networks, a container with a published port, a volume, a network and a health check
+/// run from the form, and a compose stack, against a daemon with networking in its own network
+/// namespace (the browser runs there too).
+#[test]
+fn dashboard_networks_volumes_stacks_in_chromium() {
+    let root = repo_root();
+    require(Path::new(CHROMIUM), "run scripts/setup.sh --test (Debian package chromium)");
+    require(&root.join("node_modules/playwright-core"), "run npm ci (scripts/setup.sh does)");
+    require(&root.join("dist/index.html"), "build the dashboard first: trunk build --release --offline");
+    std::fs::create_dir_all(artifacts()).expect("artifacts directory");
+
+    let daemon = Daemon::start_in_netns();
+    daemon.import_busybox("busybox:latest");
+    let viewer = format!(r#"{{"name":"{}","role":"viewer","password":"{}"}}"#, VIEWER.0, VIEWER.1);
+    let response = daemon.in_netns(|| {
+        daemon.http("POST", "/api/v1/users", &[("Content-Type", "application/json")], viewer.as_bytes())
+    });
+    assert_eq!(response.status, 201, "creating the viewer: {}", response.text());
+
+    let out = daemon.in_netns(|| run_script(&daemon, "network", &[], Duration::from_secs(420)));
+    for needle in [
+        "overview shows node CPU, memory and disk",
+        "created volume webdata",
+        "created network backend with subnet",
+        "refuses a bad port, a relative mount path and a bad interval",
+        "answered through the published port",
+        "container page: port, volume mount, network address and healthy status",
+        "a port in use: the daemon's refusal is shown under the ports",
+        "containers list: ports column and health badge",
+        "stack logs from both services arrive live",
+        "stack down removed it",
+        "a viewer sees networks, volumes, stacks and node load but no mutating buttons",
+    ] {
+        assert!(out.contains(needle), "the script did not get to {needle:?}");
+    }
+    for shot in [
+        "overview-node",
+        "networks",
+        "network-detail",
+        "volumes",
+        "volume-detail",
+        "container-details",
+        "containers-ports",
+        "stacks",
+        "stack-detail",
+        "networks-viewer",
+    ] {
+        require(&artifacts().join(format!("{shot}.png")), "the script should have saved it");
+    }
+    // What the browser did, as the daemon sees it: the volume and the network it made are
+    // still there and in use by web2; the stack is gone.
+    let (volume, network, stacks) = daemon.in_netns(|| {
+        (
+            daemon.http("GET", "/api/v1/volumes/webdata", &[], b"").json(),
+            daemon.http("GET", "/api/v1/networks/backend", &[], b"").json(),
+            daemon.http("GET", "/api/v1/stacks", &[], b"").json(),
+        )
+    });
+    assert_eq!(volume["used_by"].as_array().map(Vec::len), Some(1), "webdata: {volume}");
+    assert_eq!(network["subnet"], "172.31.5.0/24", "backend: {network}");
+    assert_eq!(stacks.as_array().map(Vec::len), Some(0), "stacks left: {stacks}");
 }

@@ -1,7 +1,11 @@
 // Browser tests of berth's dashboard: Debian's chromium, driven by playwright-core, against a
 // real `berth serve` that tests/browser.rs started (never a browser Playwright downloads).
 //
-//   node tests/browser/dashboard.mjs main|perf
+//   node tests/browser/dashboard.mjs main|perf|network
+//
+// `network` runs inside the network namespace of a daemon with networking (tests/browser.rs
+// starts node there): volumes, networks, a container with a published port, a volume and a
+// health check from the run form, and a compose stack.
 //
 // Environment: BERTH_URL (http://127.0.0.1:PORT), BERTH_ADMIN_PASSWORD, BERTH_VIEWER_USER,
 // BERTH_VIEWER_PASSWORD, ARTIFACTS (a directory for screenshots and figures), CHROMIUM
@@ -96,7 +100,8 @@ async function main() {
   step('a wrong password is refused');
 
   await login('admin', ADMIN_PASSWORD);
-  await page.locator('.cards').waitFor();
+  await page.locator('[data-test=node-cards]').waitFor();
+  await page.locator('.cards').nth(1).waitFor();
   await shot('overview');
 
   // The run form checks its fields before sending anything.
@@ -277,9 +282,220 @@ async function perf() {
   step(`bulk remove of ${expected} selected containers`);
 }
 
+/// Fits a 390 px screen: nothing wider than it.
+async function fitsPhone(path, name) {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(BASE + path);
+  await page.locator('.page-header').waitFor();
+  await page.waitForTimeout(300);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow <= 1, `${path} fits a phone screen (overflows by ${overflow}px)`);
+  await shot(name);
+  await page.setViewportSize({ width: 1280, height: 860 });
+}
+
+async function network() {
+  page = await newPage();
+  await login('admin', ADMIN_PASSWORD);
+
+  // Overview: the node's CPU, memory and disk arrive over /ws/node and keep coming.
+  await page.locator('[data-test=node-cpu]').waitFor();
+  const cpu = await page.locator('[data-test=node-cpu]').textContent();
+  check(/^\d+(\.\d)?%$/.test(cpu), `node CPU is a percentage (${cpu})`);
+  check(/\d/.test(await page.locator('[data-test=node-memory]').textContent()), 'node memory is shown');
+  check(/\d/.test(await page.locator('[data-test=node-disk]').textContent()), 'node disk is shown');
+  // A later sample replaces the first without a reload (the daemon sends one every 2 s).
+  const first = await page.locator('[data-test=node-cards]').getAttribute('data-time');
+  await page.waitForFunction((t) => document.querySelector('[data-test=node-cards]')?.dataset.time !== t, first, { timeout: 15000 });
+  step('overview shows node CPU, memory and disk from the node stream');
+  await shot('overview-node');
+
+  // Volumes: create one; a bad name is refused in the form first.
+  await page.getByRole('link', { name: 'Volumes' }).click();
+  await page.locator('.state.empty, table.data').first().waitFor();
+  await page.locator('[data-test=create-volume]').click();
+  await page.locator('#vol-name').fill('web data');
+  await page.getByRole('button', { name: 'Create', exact: true }).click();
+  await page.locator('#vol-name-error', { hasText: 'invalid characters' }).waitFor();
+  await page.locator('#vol-name').fill('webdata');
+  await page.getByRole('button', { name: 'Create', exact: true }).click();
+  await page.locator('tr[data-name="webdata"]').waitFor();
+  step('created volume webdata from the page (a bad name refused first)');
+
+  // Networks: create one with a subnet; a subnet with host bits is refused in the form first.
+  await page.getByRole('link', { name: 'Networks' }).click();
+  await page.locator('tr[data-name="bridge"]').waitFor();
+  await page.locator('[data-test=create-network]').click();
+  await page.locator('#net-name').fill('backend');
+  await page.locator('#net-subnet').fill('172.31.5.9/24');
+  await page.getByRole('button', { name: 'Create', exact: true }).click();
+  await page.locator('#net-subnet-error', { hasText: 'it should be 172.31.5.0/24' }).waitFor();
+  await page.locator('#net-subnet').fill('172.31.5.0/24');
+  await page.getByRole('button', { name: 'Create', exact: true }).click();
+  await page.locator('tr[data-name="backend"]').waitFor();
+  check((await page.locator('tr[data-name="backend"]').textContent()).includes('172.31.5.0/24'), 'the subnet is listed');
+  step('created network backend with subnet 172.31.5.0/24 (a wrong subnet refused first)');
+  await shot('networks');
+
+  // The run form: a port, the volume, the network and a health check.
+  await page.getByRole('link', { name: 'Containers' }).click();
+  await page.locator('[data-test=run-button]').click();
+  await page.locator('#run-name').fill('web2');
+  await page.locator('#run-command').fill(`sh -c 'echo hi-from-volume > /data/hello; exec httpd -f -p 8080 -h /data'`);
+  await page.locator('[data-test=add-port]').click();
+  await page.locator('#port-container-1').fill('0');
+  await page.locator('[data-test=add-mount]').click();
+  await page.locator('#mount-source-1').fill('webdata');
+  await page.locator('#mount-target-1').fill('data');
+  await page.locator('#run-health-cmd').fill('wget -q -O- http://127.0.0.1:8080/hello');
+  await page.locator('#run-health-interval').fill('1');
+  await page.getByRole('button', { name: 'Run' }).click();
+  await page.locator('#ports-error', { hasText: 'invalid containerPort: 0' }).waitFor();
+  await page.locator('#mounts-error', { hasText: 'mount path must be absolute' }).waitFor();
+  await page.locator('#health-error', { hasText: 'not a duration' }).waitFor();
+  step('the run form refuses a bad port, a relative mount path and a bad interval with Docker\'s words');
+  await shot('run-form-network-errors');
+  await page.locator('#port-host-1').fill('18080');
+  await page.locator('#port-container-1').fill('8080');
+  await page.locator('#mount-target-1').fill('/data');
+  await page.locator('#run-health-interval').fill('1s');
+  await page.locator('#run-network').selectOption('backend');
+  await page.locator('#run-aliases').fill('www');
+  await page.getByRole('button', { name: 'Run' }).click();
+  await page.waitForURL('**/containers/web2');
+  step('ran web2 with -p 18080:8080, webdata:/data, --network backend and a health check');
+
+  // The published port answers from the host side, with the file written into the volume.
+  let body = '';
+  for (let i = 0; i < 50 && !body.includes('hi-from-volume'); i++) {
+    body = await fetch('http://127.0.0.1:18080/hello').then((r) => r.text()).catch(() => '');
+    if (!body.includes('hi-from-volume')) await new Promise((r) => setTimeout(r, 200));
+  }
+  check(body.includes('hi-from-volume'), `the published port serves the volume's file (got ${JSON.stringify(body)})`);
+  step('http://127.0.0.1:18080/hello answered through the published port');
+
+  // The container page shows ports, mounts, networks and health from inspect.
+  await page.getByRole('tab', { name: 'Details' }).click();
+  await page.locator('[data-test=ports]', { hasText: '0.0.0.0:18080->8080/tcp' }).waitFor();
+  await page.locator('[data-test=mounts] tr', { hasText: '/data' }).filter({ hasText: 'webdata' }).waitFor();
+  await page.locator('[data-test=networks] tr', { hasText: 'backend' }).filter({ hasText: '172.31.5.' }).waitFor();
+  await page.locator('[data-test=health-status] .badge.health-healthy').waitFor({ timeout: 30000 });
+  check((await page.locator('table.probes').textContent()).includes('hi-from-volume'), 'the probe output is shown');
+  step('container page: port, volume mount, network address and healthy status with probe output');
+  await shot('container-details');
+
+  // The daemon's refusal lands next to the field: the same host port again.
+  await page.goto(BASE + '/run');
+  await page.locator('#run-name').fill('web3');
+  await page.locator('#run-command').fill('sleep 30');
+  await page.locator('[data-test=add-port]').click();
+  await page.locator('#port-host-1').fill('18080');
+  await page.locator('#port-container-1').fill('80');
+  await page.getByRole('button', { name: 'Run' }).click();
+  await page.locator('#ports-error', { hasText: 'already allocated' }).waitFor();
+  check(page.url().endsWith('/run'), 'the form stays to be corrected');
+  step('a port in use: the daemon\'s refusal is shown under the ports');
+  await shot('run-form-port-in-use');
+
+  // The containers list: ports column and health badge.
+  await page.getByRole('link', { name: 'Containers' }).click();
+  const row = page.locator('tr[data-name="web2"]');
+  await row.locator('.badge.health-healthy').waitFor();
+  check((await row.textContent()).includes('0.0.0.0:18080->8080/tcp'), 'the ports column shows the binding');
+  check((await page.locator('tr[data-name="web3"]').count()) === 0, 'the container that could not start was removed');
+  step('containers list: ports column and health badge');
+  await shot('containers-ports');
+
+  // The network and volume pages show who uses them.
+  await page.goto(BASE + '/networks/backend');
+  await page.locator('[data-test=attached] tr', { hasText: 'web2' }).waitFor();
+  step('network page lists web2 as attached');
+  await shot('network-detail');
+  await page.goto(BASE + '/volumes/webdata');
+  await page.locator('[data-test=used-by]', { hasText: 'web2' }).waitFor();
+  step('volume page shows it is used by web2');
+  await shot('volume-detail');
+  await page.goto(BASE + '/volumes');
+  await page.locator('tr[data-name="webdata"] button[disabled]').waitFor();
+  await shot('volumes');
+
+  // A compose stack from a pasted file: services, their containers, merged live logs.
+  await page.getByRole('link', { name: 'Stacks' }).click();
+  await page.locator('.state.empty, table.data').first().waitFor();
+  await page.locator('[data-test=stack-up]').click();
+  await page.locator('#stack-name').fill('demo');
+  await page.locator('#stack-file').fill([
+    'services:',
+    '  app:',
+    '    image: busybox',
+    `    command: ["sh", "-c", "i=0; while true; do echo tick-app $$i; i=$$((i+1)); sleep 0.5; done"]`,
+    '  worker:',
+    '    image: busybox',
+    `    command: ["sh", "-c", "while true; do echo tick-worker; sleep 0.5; done"]`,
+    '',
+  ].join('\n'));
+  await page.getByRole('button', { name: 'Up', exact: true }).click();
+  await page.waitForURL('**/stacks/demo', { timeout: 60000 });
+  await page.locator('[data-test=services] tr', { hasText: 'demo-app-1' }).locator('.badge.state-running').waitFor();
+  await page.locator('[data-test=services] tr', { hasText: 'demo-worker-1' }).locator('.badge.state-running').waitFor();
+  step('stack demo is up from a pasted compose file: two services running');
+  await page.locator('[data-test=stack-log] .log-line', { hasText: 'tick-app' }).first().waitFor();
+  await page.locator('[data-test=stack-log] .log-line', { hasText: 'tick-worker' }).first().waitFor();
+  const before = await page.locator('[data-test=stack-log] .log-line').count();
+  await page.waitForFunction((n) => document.querySelectorAll('[data-test=stack-log] .log-line').length > n + 2, before);
+  check((await page.locator('[data-test=stack-log] .log-source', { hasText: 'demo-app-1' }).count()) > 0, 'lines are tagged with their container');
+  step('stack logs from both services arrive live, tagged with their container');
+  await shot('stack-detail');
+
+  await page.getByRole('button', { name: 'Stop', exact: true }).click();
+  await page.locator('[data-test=services] tr', { hasText: 'demo-app-1' }).locator('.badge.state-exited').waitFor({ timeout: 60000 });
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
+  await page.locator('[data-test=services] tr', { hasText: 'demo-app-1' }).locator('.badge.state-running').waitFor({ timeout: 60000 });
+  step('stack stop then start');
+  await page.getByRole('link', { name: 'Stacks' }).click();
+  await page.locator('tr[data-name="demo"]').waitFor();
+  await shot('stacks');
+  await page.goto(BASE + '/stacks/demo');
+  await page.locator('[data-test=services]').waitFor();
+  await page.getByRole('button', { name: 'Down', exact: true }).click();
+  await page.waitForURL(/\/stacks$/, { timeout: 60000 });
+  await page.waitForFunction(() => !document.querySelector('tr[data-name="demo"]'));
+  step('stack down removed it');
+
+  for (const [path, name] of [['/networks', 'networks-phone'], ['/volumes', 'volumes-phone'], ['/stacks', 'stacks-phone'], ['/containers/web2', 'container-phone']]) {
+    await fitsPhone(path, name);
+  }
+  step('new pages fit a 390px screen');
+
+  // Keyboard: the run form's new rows are reachable with Tab.
+  await page.goto(BASE + '/run');
+  await page.locator('[data-test=add-port]').focus();
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('Shift+Tab');
+  check(await page.evaluate(() => document.activeElement.closest('.port-row') !== null), 'Shift+Tab from Add a port reaches the new port row');
+  step('keyboard: a new port row is reachable');
+
+  await logout();
+  if (VIEWER_USER) {
+    await login(VIEWER_USER, VIEWER_PASSWORD);
+    for (const [path, button] of [['/networks', 'create-network'], ['/volumes', 'create-volume'], ['/stacks', 'stack-up']]) {
+      await page.goto(BASE + path);
+      await page.locator('.page-header h1').waitFor();
+      await page.locator('.state, table.data').first().waitFor();
+      check((await page.locator(`[data-test=${button}]`).count()) === 0, `a viewer has no ${button} button`);
+      check((await page.getByRole('button', { name: /Remove|Prune/ }).count()) === 0, `a viewer has no remove or prune on ${path}`);
+    }
+    await page.goto(BASE + '/');
+    await page.locator('[data-test=node-cpu]').waitFor();
+    step('a viewer sees networks, volumes, stacks and node load but no mutating buttons');
+    await shot('networks-viewer');
+    await logout();
+  }
+}
+
 let failed = false;
 try {
-  if (PHASE === 'perf') await perf(); else await main();
+  if (PHASE === 'perf') await perf(); else if (PHASE === 'network') await network(); else await main();
   if (consoleErrors.length) throw new Error(`the page logged errors:\n${consoleErrors.join('\n')}`);
   console.log('ok');
 } catch (e) {

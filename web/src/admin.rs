@@ -1,7 +1,9 @@
 //! Admin: users (role, password, teams), teams and their members, API tokens (the secret is
 //! shown once, when it is made).
 
-use berth_types::auth::{CreateTeam, CreateToken, CreateUser, CreatedToken, Role, Team, Token, UpdateUser, User};
+use berth_types::auth::{
+    CreateTeam, CreateToken, CreateUser, CreatedToken, Role, Team, Token, UpdateUser, User,
+};
 use gloo_net::http::Method;
 use leptos::prelude::*;
 

@@ -96,6 +96,17 @@ pub async fn send_json<B: Serialize, T: DeserializeOwned>(
     decode(path, send(request).await?).await
 }
 
+/// `METHOD path` without a body, decoded as JSON (a prune's report).
+pub async fn call<T: DeserializeOwned>(method: Method, path: &str) -> Result<T, ApiError> {
+    let request = with_csrf(RequestBuilder::new(path).method(method)).build();
+    decode(path, send(request).await?).await
+}
+
+/// `METHOD path` with a JSON body, for answers that carry nothing the page needs (204).
+pub async fn act_json<B: Serialize>(method: Method, path: &str, body: &B) -> Result<(), ApiError> {
+    send(with_csrf(RequestBuilder::new(path).method(method)).json(body)).await.map(drop)
+}
+
 /// `METHOD path` without a body, for answers that carry nothing the page needs (204).
 pub async fn act(method: Method, path: &str) -> Result<(), ApiError> {
     send(with_csrf(RequestBuilder::new(path).method(method)).build()).await.map(drop)

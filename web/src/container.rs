@@ -12,7 +12,7 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::api::{self, enc, ApiError};
-use crate::containers::{run_action, Action, StateBadge};
+use crate::containers::{port_text, run_action, Action, HealthBadge, StateBadge};
 use crate::format::{self, human_size};
 use crate::pages::{clock, event_feed, set_title, ErrorPanel, LiveBadge, Loading};
 use crate::ws::{Frame, Socket};
@@ -157,6 +157,11 @@ fn ContainerView(name: String) -> impl IntoView {
                             let state = c.state.clone();
                             move || state.human_status(clock.get())
                         }
+                        {c.state.health.as_ref().filter(|_| status == ContainerStatus::Running).map(|h| view! { " · " <HealthBadge status=h.status/> })}
+                        {(!c.network_settings.ports.is_empty()).then(|| {
+                            let ports: Vec<String> = c.network_settings.ports.iter().map(port_text).collect();
+                            view! { " · " <span class="ports-inline">{ports.join(", ")}</span> }
+                        })}
                         {(!c.state.error.is_empty()).then(|| view! { <span class="form-error">{format!(" · {}", c.state.error)}</span> })}
                     </p>
                 }
@@ -267,6 +272,226 @@ fn Details(c: ContainerInspect) -> impl IntoView {
             <dt>"Snapshotter"</dt><dd>{c.snapshotter.clone()}</dd>
             <dt>"Log file"</dt><dd><code>{c.log_path.clone()}</code></dd>
         </dl>
+        <HealthPanel c=c.clone()/>
+        <NetworkPanel c=c.clone()/>
+        <MountsPanel mounts=c.mounts.clone()/>
+    }
+}
+
+/// The health check: its status, the failing streak and the last probes with their output.
+#[component]
+fn HealthPanel(c: ContainerInspect) -> impl IntoView {
+    let configured =
+        c.config.healthcheck.as_ref().filter(|h| h.test.first().map(String::as_str) != Some("NONE"));
+    let test = configured.map(|h| match h.test.first().map(String::as_str) {
+        Some("CMD-SHELL") => h.test[1..].join(" "),
+        Some("CMD") => h.test[1..].join(" "),
+        _ => "the image's check".to_owned(),
+    });
+    let body = match (&c.state.health, test) {
+        (Some(health), _) => {
+            let probes = health.log.iter().rev().cloned().collect::<Vec<_>>();
+            view! {
+                <p data-test="health-status">
+                    <HealthBadge status=health.status/>
+                    {format!(
+                        " · {} failing probe{} in a row",
+                        health.failing_streak,
+                        if health.failing_streak == 1 { "" } else { "s" },
+                    )}
+                </p>
+                {if probes.is_empty() {
+                    view! { <p class="muted">"No probe has run yet."</p> }.into_any()
+                } else {
+                    view! {
+                        <div class="table-wrap" role="region" aria-label="Last health probes" tabindex="0">
+                            <table class="data probes">
+                                <thead>
+                                    <tr>
+                                        <th scope="col">"Started"</th>
+                                        <th scope="col" class="num">"Took"</th>
+                                        <th scope="col">"Result"</th>
+                                        <th scope="col">"Output"</th>
+                                    </tr>
+                                </thead>
+                                <tbody>
+                                    {probes
+                                        .into_iter()
+                                        .map(|p| {
+                                            let took = match (format::parse_time(&p.start), format::parse_time(&p.end)) {
+                                                (Some(a), Some(b)) => format!("{} ms", (b - a).num_milliseconds().max(0)),
+                                                _ => "—".to_owned(),
+                                            };
+                                            let result = match p.exit_code {
+                                                0 => "healthy (exit 0)".to_owned(),
+                                                -1 => "did not finish".to_owned(),
+                                                code => format!("unhealthy (exit {code})"),
+                                            };
+                                            let class = if p.exit_code == 0 { "" } else { "failed" };
+                                            view! {
+                                                <tr class=class>
+                                                    <td data-label="Started" title=p.start.clone()>{p.start.clone()}</td>
+                                                    <td data-label="Took" class="num">{took}</td>
+                                                    <td data-label="Result">{result}</td>
+                                                    <td data-label="Output"><pre class="probe-output">{p.output.trim_end().to_owned()}</pre></td>
+                                                </tr>
+                                            }
+                                        })
+                                        .collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                    }
+                    .into_any()
+                }}
+            }
+            .into_any()
+        }
+        (None, Some(test)) => view! {
+            <p class="muted">{format!("Checks with {test}; the state shows once the container runs.")}</p>
+        }
+        .into_any(),
+        (None, None) => view! { <p class="muted">"This container has no health check."</p> }.into_any(),
+    };
+    view! {
+        <section class="panel" aria-labelledby="health-heading">
+            <h2 id="health-heading">"Health"</h2>
+            {body}
+        </section>
+    }
+}
+
+/// Published ports and the networks the container is attached to.
+#[component]
+fn NetworkPanel(c: ContainerInspect) -> impl IntoView {
+    let settings = c.network_settings;
+    let mode =
+        if settings.network_mode.is_empty() { "default".to_owned() } else { settings.network_mode.clone() };
+    let ports = if settings.ports.is_empty() {
+        let why = if c.config.ports.is_empty() && !c.config.publish_all {
+            "No published ports."
+        } else {
+            "Ports are published while the container runs."
+        };
+        view! { <p class="muted">{why}</p> }.into_any()
+    } else {
+        view! {
+            <ul class="plain" data-test="ports">
+                {settings
+                    .ports
+                    .iter()
+                    .map(|p| view! { <li><code>{port_text(p)}</code></li> })
+                    .collect_view()}
+            </ul>
+        }
+        .into_any()
+    };
+    let networks = if settings.networks.is_empty() {
+        view! { <p class="muted">"Attached to no network while stopped."</p> }.into_any()
+    } else {
+        view! {
+            <div class="table-wrap" role="region" aria-label="Networks" tabindex="0">
+                <table class="data" data-test="networks">
+                    <thead>
+                        <tr>
+                            <th scope="col">"Network"</th>
+                            <th scope="col">"Address"</th>
+                            <th scope="col">"Gateway"</th>
+                            <th scope="col">"MAC"</th>
+                            <th scope="col">"Aliases"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {settings
+                            .networks
+                            .iter()
+                            .map(|(name, e)| view! {
+                                <tr>
+                                    <td data-label="Network"><a href=format!("/networks/{}", enc(name))>{name.clone()}</a></td>
+                                    <td data-label="Address"><code>{e.ipv4_address.clone()}</code></td>
+                                    <td data-label="Gateway"><code>{e.gateway.clone()}</code></td>
+                                    <td data-label="MAC"><code>{e.mac_address.clone()}</code></td>
+                                    <td data-label="Aliases">{e.aliases.join(", ")}</td>
+                                </tr>
+                            })
+                            .collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        }
+        .into_any()
+    };
+    view! {
+        <section class="panel" aria-labelledby="network-heading">
+            <h2 id="network-heading">"Network"</h2>
+            <dl class="facts">
+                <dt>"Mode"</dt><dd><code>{mode}</code></dd>
+                <dt>"Published ports"</dt><dd>{ports}</dd>
+            </dl>
+            {networks}
+        </section>
+    }
+}
+
+/// Volumes, binds and tmpfs mounts.
+#[component]
+fn MountsPanel(mounts: Vec<berth_types::MountPoint>) -> impl IntoView {
+    let body = if mounts.is_empty() {
+        view! { <p class="muted">"No volumes or mounts."</p> }.into_any()
+    } else {
+        view! {
+            <div class="table-wrap" role="region" aria-label="Mounts" tabindex="0">
+                <table class="data" data-test="mounts">
+                    <thead>
+                        <tr>
+                            <th scope="col">"Type"</th>
+                            <th scope="col">"Source"</th>
+                            <th scope="col">"Path in the container"</th>
+                            <th scope="col">"Mode"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {mounts
+                            .into_iter()
+                            .map(|m| {
+                                let kind = match m.mount_type {
+                                    berth_types::MountType::Volume => "volume",
+                                    berth_types::MountType::Bind => "bind",
+                                    berth_types::MountType::Tmpfs => "tmpfs",
+                                };
+                                let source = if !m.name.is_empty() {
+                                    view! {
+                                        <a href=format!("/volumes/{}", enc(&m.name)) title=m.source.clone()>
+                                            {format::short_volume_name(&m.name)}
+                                        </a>
+                                    }
+                                    .into_any()
+                                } else if m.source.is_empty() {
+                                    view! { <span class="muted">"memory"</span> }.into_any()
+                                } else {
+                                    view! { <code>{m.source.clone()}</code> }.into_any()
+                                };
+                                view! {
+                                    <tr>
+                                        <td data-label="Type">{kind}</td>
+                                        <td data-label="Source">{source}</td>
+                                        <td data-label="Path"><code>{m.destination.clone()}</code></td>
+                                        <td data-label="Mode">{if m.read_only { "read-only" } else { "read-write" }}</td>
+                                    </tr>
+                                }
+                            })
+                            .collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        }
+        .into_any()
+    };
+    view! {
+        <section class="panel" aria-labelledby="mounts-heading">
+            <h2 id="mounts-heading">"Volumes and mounts"</h2>
+            {body}
+        </section>
     }
 }
 

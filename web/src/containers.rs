@@ -308,6 +308,7 @@ fn ContainerTable(
                         <th scope="col">"Image"</th>
                         <th scope="col">"Command"</th>
                         <th scope="col">"Status"</th>
+                        <th scope="col">"Ports"</th>
                         <th scope="col" class="num">"CPU"</th>
                         <th scope="col" class="num">"Memory"</th>
                     </tr>
@@ -382,6 +383,7 @@ fn ContainerRow(
             </td>
             <td data-label="State">
                 <StateBadge status/>
+                {c.state.health.as_ref().filter(|_| status == ContainerStatus::Running).map(|h| view! { " " <HealthBadge status=h.status/> })}
             </td>
             <td data-label="Image" class="repo">{c.image.clone()}</td>
             <td data-label="Command">
@@ -392,6 +394,18 @@ fn ContainerRow(
                     let state = c.state.clone();
                     move || state.human_status(clock.get())
                 }
+            </td>
+            <td data-label="Ports" class="ports">
+                {if c.ports.is_empty() {
+                    view! { <span class="muted">"—"</span> }.into_any()
+                } else {
+                    view! {
+                        <ul class="plain">
+                            {c.ports.iter().map(|p| view! { <li><code>{port_text(p)}</code></li> }).collect_view()}
+                        </ul>
+                    }
+                    .into_any()
+                }}
             </td>
             <td data-label="CPU" class="num">
                 {move || stats.get().map(|s| format!("{:.1}%", s.cpu_percent)).unwrap_or_else(|| "—".into())}
@@ -407,6 +421,27 @@ fn ContainerRow(
 #[component]
 pub fn StateBadge(status: ContainerStatus) -> impl IntoView {
     view! { <span class=format!("badge state-{}", status.as_str())>{status.as_str()}</span> }
+}
+
+/// A health status as a badge: `healthy`, `unhealthy`, `starting`.
+#[component]
+pub fn HealthBadge(status: berth_types::HealthStatus) -> impl IntoView {
+    view! {
+        <span class=format!("badge health-{}", status.as_str()) title="Health check">
+            {status.as_str()}
+        </span>
+    }
+}
+
+/// A published port as `docker ps` shows it: `0.0.0.0:8080->80/tcp`.
+pub fn port_text(p: &berth_types::PublishedPort) -> String {
+    let ip = if p.host_ip.is_empty() { "0.0.0.0" } else { p.host_ip.as_str() };
+    let protocol = if p.protocol.is_empty() { "tcp" } else { p.protocol.as_str() };
+    if ip.contains(':') {
+        format!("[{ip}]:{}->{}/{protocol}", p.host_port, p.container_port)
+    } else {
+        format!("{ip}:{}->{}/{protocol}", p.host_port, p.container_port)
+    }
 }
 
 /// `s` for counts other than one.
@@ -440,9 +475,12 @@ mod tests {
                 started_at: String::new(),
                 finished_at: String::new(),
                 restart_count: 0,
+                health: None,
             },
             status: String::new(),
             labels: Default::default(),
+            ports: Vec::new(),
+            networks: Vec::new(),
         }
     }
 
@@ -455,6 +493,19 @@ mod tests {
         assert!(matches(&web, "sleep", ""));
         assert!(!matches(&web, "db", ""));
         assert!(!matches(&web, "", "exited"));
+    }
+
+    #[test]
+    fn ports_as_docker_shows_them() {
+        let port = |ip: &str, protocol: &str| berth_types::PublishedPort {
+            host_ip: ip.into(),
+            host_port: 8080,
+            container_port: 80,
+            protocol: protocol.into(),
+        };
+        assert_eq!(port_text(&port("", "")), "0.0.0.0:8080->80/tcp");
+        assert_eq!(port_text(&port("127.0.0.1", "udp")), "127.0.0.1:8080->80/udp");
+        assert_eq!(port_text(&port("::1", "tcp")), "[::1]:8080->80/tcp");
     }
 
     #[test]

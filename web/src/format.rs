@@ -6,6 +6,16 @@
 
 pub use berth_types::format::{parse_time, short_id, split_tag, time_ago};
 
+/// A volume name for a table cell: anonymous volumes are 64 hex digits, shown as 12 (as IDs
+/// are); named volumes stay whole.
+pub fn short_volume_name(name: &str) -> String {
+    if name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+        name[..12].to_owned()
+    } else {
+        name.to_owned()
+    }
+}
+
 /// What Docker shows for a repository or tag an image does not have.
 pub const NONE: &str = "<none>";
 

@@ -11,9 +11,13 @@ mod containers;
 mod format;
 mod history;
 mod images;
+mod networks;
 mod pages;
 mod run;
+mod run_options;
+mod stacks;
 mod tar;
+mod volumes;
 mod ws;
 mod xterm;
 
@@ -192,6 +196,9 @@ fn Shell(user: SessionInfo) -> impl IntoView {
                     <A href="/" exact=true>"Overview"</A>
                     <A href="/containers">"Containers"</A>
                     <A href="/images">"Images"</A>
+                    <A href="/networks">"Networks"</A>
+                    <A href="/volumes">"Volumes"</A>
+                    <A href="/stacks">"Stacks"</A>
                     <A href="/history">"History"</A>
                     {is_admin.then(|| view! { <A href="/admin">"Admin"</A> })}
                 </nav>
@@ -212,6 +219,12 @@ fn Shell(user: SessionInfo) -> impl IntoView {
                 <Route path=path!("/run") view=run::RunPage/>
                 <Route path=path!("/images") view=images::Images/>
                 <Route path=path!("/images/:name") view=images::ImagePage/>
+                <Route path=path!("/networks") view=networks::Networks/>
+                <Route path=path!("/networks/:name") view=networks::NetworkPage/>
+                <Route path=path!("/volumes") view=volumes::Volumes/>
+                <Route path=path!("/volumes/:name") view=volumes::VolumePage/>
+                <Route path=path!("/stacks") view=stacks::Stacks/>
+                <Route path=path!("/stacks/:name") view=stacks::StackPage/>
                 <Route path=path!("/history") view=history::History/>
                 <Route path=path!("/admin") view=admin::Admin/>
             </Routes>

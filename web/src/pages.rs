@@ -2,7 +2,7 @@
 //! states, the live event feed).
 
 use berth_types::stream::StreamMessage;
-use berth_types::{ContainerStatus, ContainerSummary, Event, SystemInfo};
+use berth_types::{ContainerStatus, ContainerSummary, Event, NodeStats, SystemInfo};
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
@@ -49,6 +49,64 @@ pub fn event_feed(on_event: impl Fn(Event) + 'static) -> RwSignal<bool> {
     );
     StoredValue::new_local(socket.ok());
     live
+}
+
+/// A daemon object (or list) kept current: loaded once, reloaded whenever the event feed reports
+/// an event of one of `types` (and on `reload`), never on a timer. Reloads are serialised: an
+/// event during a reload asks for one more afterwards.
+pub struct Followed<T: Send + Sync + 'static> {
+    pub data: RwSignal<Option<Result<T, ApiError>>>,
+    pub reload: Callback<()>,
+    pub live: RwSignal<bool>,
+}
+
+/// Loads `path` and follows it (see [`Followed`]).
+pub fn followed<T>(path: String, types: &'static [&'static str]) -> Followed<T>
+where
+    T: serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    let data = RwSignal::new(None::<Result<T, ApiError>>);
+    let loading = StoredValue::new(false);
+    let again = StoredValue::new(false);
+    let reload = Callback::new(move |()| {
+        if loading.get_value() {
+            again.set_value(true);
+            return;
+        }
+        loading.set_value(true);
+        let path = path.clone();
+        leptos::task::spawn_local(async move {
+            loop {
+                let result = api::get::<T>(&path).await;
+                data.set(Some(result));
+                if !again.get_value() {
+                    break;
+                }
+                again.set_value(false);
+            }
+            loading.set_value(false);
+        });
+    });
+    reload.run(());
+    let live = event_feed(move |event| {
+        if types.contains(&event.event_type.as_str()) {
+            reload.run(());
+        }
+    });
+    Followed { data, reload, live }
+}
+
+/// A notice above a list: what an action did, or why it failed.
+pub type Notice = RwSignal<Option<(bool, String)>>;
+
+/// Shows a [`Notice`].
+#[component]
+pub fn NoticeLine(notice: Notice) -> impl IntoView {
+    move || {
+        notice.get().map(|(ok, text)| {
+            view! { <p class=if ok { "notice ok" } else { "notice failed" } role="status">{text}</p> }
+        })
+    }
 }
 
 /// A "Live" / "Not live" badge for a WebSocket-fed view.
@@ -104,6 +162,7 @@ pub fn Overview() -> impl IntoView {
         <PageHeader title="Overview" on_refresh=refresh>
             <LiveBadge live/>
         </PageHeader>
+        <NodeCards/>
         {move || match (info.get(), containers.get()) {
             (Some(Err(error)), _) | (_, Some(Err(error))) => {
                 view! { <ErrorPanel error retry=refresh/> }.into_any()
@@ -121,6 +180,161 @@ pub fn Overview() -> impl IntoView {
                 None => view! { <EventList events=events.get()/> }.into_any(),
             }}
         </section>
+    }
+}
+
+/// What the node stream has said so far.
+#[derive(Clone, PartialEq)]
+enum NodeFeed {
+    Connecting,
+    Sample(NodeStats),
+    /// The stream failed before or after samples arrived.
+    Failed(String),
+}
+
+/// The node's CPU, memory and disk as cards, fed every two seconds by `/api/v1/ws/node` (no
+/// timer in the page: the daemon sends the samples).
+#[component]
+fn NodeCards() -> impl IntoView {
+    let feed = RwSignal::new(NodeFeed::Connecting);
+    let generation = RwSignal::new(0u32);
+    let socket = StoredValue::new_local(None::<Socket>);
+    Effect::new(move |_| {
+        generation.track();
+        socket.set_value(None);
+        feed.set(NodeFeed::Connecting);
+        let opened = Socket::open(
+            "/api/v1/ws/node",
+            None,
+            move |frame| {
+                if let Frame::Text(text) = frame {
+                    match serde_json::from_str::<StreamMessage>(&text) {
+                        Ok(StreamMessage::Node { node }) => feed.set(NodeFeed::Sample(node)),
+                        Ok(StreamMessage::Error { message }) => feed.set(NodeFeed::Failed(message)),
+                        _ => {}
+                    }
+                }
+            },
+            move |closed| {
+                let keep = matches!(feed.get_untracked(), NodeFeed::Failed(_));
+                if !keep {
+                    let why = if closed.reason.is_empty() {
+                        format!("the node stream closed (code {})", closed.code)
+                    } else {
+                        closed.reason
+                    };
+                    feed.set(NodeFeed::Failed(why));
+                }
+            },
+        );
+        match opened {
+            Ok(s) => socket.set_value(Some(s)),
+            Err(e) => feed.set(NodeFeed::Failed(e)),
+        }
+    });
+    view! {
+        <section class="node" aria-labelledby="node-load-heading">
+            <h2 id="node-load-heading" class="visually-hidden">"Node load"</h2>
+            {move || match feed.get() {
+                NodeFeed::Connecting => view! { <Loading what="node load"/> }.into_any(),
+                NodeFeed::Failed(why) => view! {
+                    <div class="notice failed" role="alert">
+                        {format!("Node CPU, memory and disk are not shown: {why}. ")}
+                        <button type="button" class="button small" on:click=move |_| generation.update(|g| *g += 1)>
+                            "Reconnect"
+                        </button>
+                    </div>
+                }
+                .into_any(),
+                NodeFeed::Sample(node) => view! { <NodeFigures node/> }.into_any(),
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn NodeFigures(node: NodeStats) -> impl IntoView {
+    let memory_used = node.memory_used();
+    let memory_percent = node.memory_percent();
+    let disk_percent = node.disk_percent();
+    let load = node.load_average;
+    view! {
+        <dl class="cards" data-test="node-cards" data-time=node.time.clone()>
+            <div class="card">
+                <dt>"CPU"</dt>
+                <dd class="card-value" data-test="node-cpu">{format!("{:.1}%", node.cpu_percent)}</dd>
+                <dd><Meter percent=node.cpu_percent label="CPU busy"/></dd>
+                <dd class="card-note">
+                    {format!(
+                        "{} CPU{} · load {:.2} {:.2} {:.2}",
+                        node.cpus,
+                        if node.cpus == 1 { "" } else { "s" },
+                        load[0],
+                        load[1],
+                        load[2],
+                    )}
+                </dd>
+            </div>
+            <div class="card">
+                <dt>"Memory"</dt>
+                <dd class="card-value" data-test="node-memory" title=bytes_title(memory_used)>
+                    {human_size(memory_used)}
+                </dd>
+                <dd><Meter percent=memory_percent label="Memory in use"/></dd>
+                <dd class="card-note">
+                    {format!("{:.0}% of {}", memory_percent, human_size(node.memory_total))}
+                    {(node.swap_total > 0).then(|| format!(
+                        " · swap {} used",
+                        human_size(node.swap_total.saturating_sub(node.swap_free)),
+                    ))}
+                </dd>
+            </div>
+            <div class="card">
+                <dt>"Disk"</dt>
+                <dd class="card-value" data-test="node-disk" title=bytes_title(node.disk_used)>
+                    {human_size(node.disk_used)}
+                </dd>
+                <dd><Meter percent=disk_percent label="Disk in use"/></dd>
+                <dd class="card-note" title=node.disk_path.clone()>
+                    {format!("{:.0}% · {} free", disk_percent, human_size(node.disk_available))}
+                </dd>
+            </div>
+            <div class="card">
+                <dt>"Up"</dt>
+                <dd class="card-value">{uptime(node.uptime_seconds)}</dd>
+                <dd class="card-note">"since the machine booted"</dd>
+            </div>
+        </dl>
+    }
+}
+
+/// A horizontal bar for a percentage; red from 90 %.
+#[component]
+pub fn Meter(percent: f64, label: &'static str) -> impl IntoView {
+    let clamped = percent.clamp(0.0, 100.0);
+    let class = if clamped >= 90.0 { "meter high" } else { "meter" };
+    view! {
+        <span
+            class=class
+            role="meter"
+            aria-label=label
+            aria-valuemin="0"
+            aria-valuemax="100"
+            aria-valuenow=format!("{clamped:.0}")
+        >
+            <span class="meter-fill" style=format!("width: {clamped:.1}%")></span>
+        </span>
+    }
+}
+
+/// Seconds as the largest two units: `3d 4h`, `2h 5m`, `42s`.
+pub fn uptime(seconds: u64) -> String {
+    let (d, h, m) = (seconds / 86_400, seconds / 3600 % 24, seconds / 60 % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{seconds}s"),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, h, _) => format!("{d}d {h}h"),
     }
 }
 
@@ -319,6 +533,17 @@ pub fn NotFound() -> impl IntoView {
                 "There is no page here. Go to the " <a href="/">"overview"</a> "."
             </p>
         </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn uptime_in_two_units() {
+        assert_eq!(super::uptime(42), "42s");
+        assert_eq!(super::uptime(125), "2m");
+        assert_eq!(super::uptime(2 * 3600 + 5 * 60), "2h 5m");
+        assert_eq!(super::uptime(3 * 86_400 + 4 * 3600 + 59), "3d 4h");
     }
 }
 
