@@ -251,17 +251,34 @@ mod tests {
         for entry in std::fs::read_dir(dir.join("routes")).unwrap() {
             files.push(entry.unwrap().path());
         }
-        let route = regex::Regex::new(
-            r#"\.route\(\s*"(/api/[^"]+)",\s*([^;]*?)\)\s*(?:\n\s*(?://[^\n]*\n\s*)*\.|;|\n\s*$)"#,
-        )
-        .unwrap();
         let method = regex::Regex::new(r"\b(get|post|put|patch|delete)\(").unwrap();
         let mut routes = BTreeSet::new();
         for file in files {
             let text = std::fs::read_to_string(&file).unwrap();
-            for m in route.captures_iter(&text) {
-                for verb in method.captures_iter(&m[2]) {
-                    routes.insert((verb[1].to_string(), m[1].to_string()));
+            for (start, _) in text.match_indices(".route(") {
+                // The call's arguments: up to the parenthesis that closes `.route(`.
+                let rest = &text[start + ".route(".len()..];
+                let mut depth = 1;
+                let end = rest
+                    .char_indices()
+                    .find(|&(_, c)| {
+                        depth += match c {
+                            '(' => 1,
+                            ')' => -1,
+                            _ => 0,
+                        };
+                        depth == 0
+                    })
+                    .map_or(rest.len(), |(i, _)| i);
+                let args = &rest[..end];
+                let Some(path) = args.trim_start().strip_prefix('"').and_then(|a| a.split('"').next()) else {
+                    continue;
+                };
+                if !path.starts_with("/api/") {
+                    continue;
+                }
+                for verb in method.captures_iter(args) {
+                    routes.insert((verb[1].to_string(), path.to_string()));
                 }
             }
         }
