@@ -86,21 +86,10 @@ fn netns_pins(daemon: &Daemon) -> Vec<String> {
 
 /// A wget in a throwaway container on `network`; its output, or the failure.
 fn wget(daemon: &Daemon, network: &str, url: &str) -> berth_tests::Output {
-    // busybox's own `wget -T` crashes (SIGSEGV) in this busybox build: `timeout` bounds it instead.
-    daemon.berth(&[
-        "run",
-        "--rm",
-        "--network",
-        network,
-        "busybox",
-        "timeout",
-        "5",
-        "wget",
-        "-q",
-        "-O",
-        "-",
-        url,
-    ])
+    // busybox's own `wget -T` crashes (SIGSEGV) in this busybox build: `timeout` bounds it
+    // instead, under a shell that stays PID 1 (which ignores SIGTERM), hence the `||`.
+    let script = format!("timeout 5 wget -q -O - {url} || exit 1");
+    daemon.berth(&["run", "--rm", "--network", network, "busybox", "sh", "-c", &script])
 }
 
 #[test]
