@@ -174,6 +174,53 @@ fn parse_options(options: &[String]) -> (c_ulong, c_ulong, String, bool) {
     (flags, propagation, data.join(","), bind)
 }
 
+/// `path` (absolute, in the container) relative to `root` with every symlink in it resolved
+/// as if `root` were `/`: an absolute link starts again at `root`, `..` never climbs above it.
+/// Components that do not exist are kept as they are (the child makes them).
+fn resolve_in_root(root: &Path, path: &Path) -> Result<PathBuf> {
+    use std::collections::VecDeque;
+    use std::path::Component;
+    let mut pending: VecDeque<std::ffi::OsString> = VecDeque::new();
+    let push_front = |pending: &mut VecDeque<std::ffi::OsString>, p: &Path| {
+        for c in p.components().rev() {
+            match c {
+                Component::Normal(n) => pending.push_front(n.to_os_string()),
+                Component::ParentDir => pending.push_front("..".into()),
+                _ => {}
+            }
+        }
+    };
+    push_front(&mut pending, path);
+    let mut resolved = PathBuf::new();
+    let mut links = 0;
+    while let Some(c) = pending.pop_front() {
+        if c == ".." {
+            resolved.pop();
+            continue;
+        }
+        let candidate = resolved.join(&c);
+        let on_host = root.join(&candidate);
+        match fs::symlink_metadata(&on_host) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                links += 1;
+                if links > 255 {
+                    return Err(Error::InvalidInput(format!(
+                        "mount destination {}: too many levels of symbolic links",
+                        path.display()
+                    )));
+                }
+                let target = fs::read_link(&on_host).context(|| format!("reading {}", on_host.display()))?;
+                if target.is_absolute() {
+                    resolved = PathBuf::new();
+                }
+                push_front(&mut pending, &target);
+            }
+            _ => resolved = candidate,
+        }
+    }
+    Ok(resolved)
+}
+
 /// Flags a bind mount only takes on a remount.
 const REMOUNT_FLAGS: c_ulong = libc::MS_RDONLY
     | libc::MS_NOSUID
@@ -190,11 +237,23 @@ fn rootfs_steps(spec: &Spec, bundle: &Path, cgroup: &Cgroup) -> Result<(Vec<Step
     let mut steps = Vec::new();
     let mut what = Vec::new();
     let mut has_dev = false;
+    let rootfs = spec.root().as_ref().map(|r| bundle.join(r.path()));
+    let mut earlier: Vec<&Path> = Vec::new();
     for m in spec.mounts().as_deref().unwrap_or_default() {
         let dest = m.destination();
         if !dest.is_absolute() {
             return Err(Error::InvalidInput(format!("mount destination {} is not absolute", dest.display())));
         }
+        // A destination in the image's own tree has its symlinks resolved inside the rootfs now,
+        // so that the child makes a missing target along the real path (as runc's securejoin);
+        // one under an earlier mount is looked up only once that mount is there (in the child,
+        // still inside the root).
+        let covered = earlier.iter().any(|e| dest.starts_with(e));
+        earlier.push(dest);
+        let resolved = match &rootfs {
+            Some(root) if !covered => resolve_in_root(root, dest)?,
+            _ => clean_relative(dest),
+        };
         if dest == Path::new("/dev") {
             has_dev = true;
         }
@@ -204,7 +263,7 @@ fn rootfs_steps(spec: &Spec, bundle: &Path, cgroup: &Cgroup) -> Result<(Vec<Step
         }
         let (flags, propagation, data, bind) = parse_options(m.options().as_deref().unwrap_or_default());
         let bind = bind || m.typ().as_deref() == Some("bind");
-        let target = rel_cstring(dest)?;
+        let target = cstring(resolved.as_os_str().as_bytes(), "mount destination")?;
         if bind {
             let source = m
                 .source()

@@ -400,3 +400,22 @@ fn cgroup_v2_only_host() {
 fn v2_only_inner() {
     v2_checks();
 }
+
+#[test]
+fn mount_destinations_resolve_symlinks_inside_the_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("rootfs");
+    fs::create_dir_all(root.join("real/dir")).unwrap();
+    std::os::unix::fs::symlink("/real", root.join("abs")).unwrap();
+    std::os::unix::fs::symlink("../../real/dir", root.join("real/rel")).unwrap();
+    // Points at a host path: inside the root it is a path that does not exist yet.
+    std::os::unix::fs::symlink(dir.path().join("host"), root.join("out")).unwrap();
+    std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
+    let r = |p: &str| resolve_in_root(&root, Path::new(p));
+    assert_eq!(r("/abs/dir/x").unwrap(), Path::new("real/dir/x"));
+    assert_eq!(r("/real/rel/y").unwrap(), Path::new("real/dir/y"));
+    assert_eq!(r("/../../etc").unwrap(), Path::new("etc"));
+    let escaped = r("/out/escape").unwrap();
+    assert!(escaped.is_relative() && escaped.ends_with("host/escape"), "{}", escaped.display());
+    assert!(r("/loop/x").unwrap_err().to_string().contains("too many levels of symbolic links"));
+}
