@@ -214,7 +214,8 @@ fn a_probe_past_its_timeout_is_killed_and_fails() {
             "--name",
             "slow",
             "--health-cmd",
-            "sleep 30",
+            // Not `exec`ed by sh: the probe has a child.
+            "sleep 30; true",
             "--health-timeout",
             "300ms",
             "--health-interval",
@@ -235,6 +236,16 @@ fn a_probe_past_its_timeout_is_killed_and_fails() {
     let time = |t: &str| berth_types::format::parse_time(t).unwrap_or_else(|| panic!("not a time: {t}"));
     let took = (time(end) - time(start)).num_milliseconds();
     assert!((300..5000).contains(&took), "the probe took {took} ms");
+    // Killed with what it started: after several timeouts at most the current probe's sleep
+    // runs in the container.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while state(&daemon, "slow")["health"]["log"].as_array().map_or(0, Vec::len) < 4 {
+        assert!(Instant::now() < deadline, "fewer than four probes");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let top = daemon.berth(&["top", "slow"]).ok().stdout;
+    let sleeps = top.lines().filter(|l| l.ends_with("sleep 30")).count();
+    assert!(sleeps <= 1, "{top}");
     daemon.remove_all_containers();
 }
 

@@ -284,10 +284,17 @@ impl Checker {
         self.next_at = None;
     }
 
-    /// Kills a running probe; its exit is then not recorded (the reaper ignores the PID).
+    /// Kills a running probe and what it started; its exit is then not recorded (the reaper
+    /// ignores the PID).
     fn cancel(&mut self) {
         if let Some(probe) = self.probe.take() {
-            unsafe { libc::kill(probe.pid, libc::SIGKILL) };
+            // The runtime makes an exec'd process a session (and group) leader: the group takes
+            // the probe's children too (a `sleep` under `sh -c`), which would pile up in the
+            // container at every timeout. Without a group of its own, ESRCH, and the PID alone.
+            unsafe {
+                libc::kill(-probe.pid, libc::SIGKILL);
+                libc::kill(probe.pid, libc::SIGKILL);
+            }
         }
     }
 
@@ -501,6 +508,28 @@ mod tests {
         assert_eq!(probe_args(&e.test), ["/bin/sh", "-c", "test -f /x"]);
         assert_eq!(probe_args(&hc(&["CMD", "cat", "/f"]).test), ["cat", "/f"]);
         assert_eq!(effective(Some(&hc(&[]))), None);
+    }
+
+    #[test]
+    fn probe_output_is_cut_at_4_kib_and_read_to_the_end() {
+        use std::io::Write;
+        let (read, write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK).expect("pipe");
+        let mut write = File::from(write);
+        write.write_all(&[b'x'; 10_000]).unwrap();
+        drop(write);
+        let now = Instant::now();
+        let mut probe = Probe {
+            pid: 0,
+            output: Some(File::from(read)),
+            buf: Vec::new(),
+            start: Utc::now(),
+            began: now,
+            deadline: now,
+        };
+        probe.read();
+        assert_eq!(probe.buf.len(), MAX_OUTPUT);
+        assert!(probe.output.is_none(), "read to the end of the pipe");
     }
 
     #[test]
