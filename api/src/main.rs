@@ -54,6 +54,8 @@ enum Command {
     Login(cli::registry::LoginArgs),
     /// Log out from a registry
     Logout(cli::registry::LogoutArgs),
+    /// Define and run multi-container applications (Docker Compose)
+    Compose(cli::compose::ComposeArgs),
     /// Manage networks
     #[command(subcommand)]
     Network(cli::network::NetworkCommand),
@@ -268,6 +270,7 @@ async fn run(cli: Cli) -> i32 {
         }
         Command::Container(ContainerCommand::Prune(args)) => cli::containers::prune(&client, args).await,
         Command::Network(command) => cli::network::run(&client, command).await,
+        Command::Compose(args) => return cli::compose::run(&client, args).await,
         Command::Port(args) | Command::Container(ContainerCommand::Port(args)) => {
             cli::network::port(&client, args).await
         }

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod build;
 pub mod client;
+pub mod compose;
 pub mod containers;
 pub mod format;
 pub mod network;

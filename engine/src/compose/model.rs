@@ -153,6 +153,11 @@ pub struct Attachment {
 }
 
 impl Project {
+    /// The file after interpolation, as YAML (`berth compose config`).
+    pub fn config_yaml(&self) -> Result<String> {
+        serde_yaml::to_string(&self.document).map_err(|e| Error::InvalidInput(format!("yaml: {e}")))
+    }
+
     /// The hash of a service's effective configuration (the `config-hash` label): a change
     /// of anything but the replica count recreates its containers.
     pub fn config_hash(&self, service: &Service) -> String {

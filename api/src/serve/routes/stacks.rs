@@ -220,13 +220,14 @@ pub(super) async fn stack_operation(
     Ok(response)
 }
 
-/// `GET /api/v1/ws/stacks/{name}/logs?services=a,b&tail=N&follow=1`: the stack's containers'
+/// `GET /api/v1/ws/stacks/{name}/logs?services=a,b&tail=N&since=T&follow=1`: the stack's containers'
 /// logs, merged; `logs` frames whose `entries` are [`StackLogEntry`]s, then `end`.
 #[utoipa::path(get, path = "/api/v1/ws/stacks/{name}/logs", tag = "stacks",
     description = "WebSocket: `{\"type\":\"logs\",\"entries\":[StackLogEntry...]}` frames, then `end` or `error`.",
     params(("name" = String, Path, description = "project name"),
         ("services" = Option<String>, Query, description = "comma-separated service names"),
         ("tail" = Option<String>, Query, description = "lines per container, or `all`"),
+        ("since" = Option<String>, Query, description = "RFC 3339: only entries at or after"),
         ("follow" = Option<bool>, Query)),
     responses((status = 101, description = "switching to the WebSocket"),
         (status = 400, body = crate::serve::openapi::ErrorBody),
@@ -239,7 +240,7 @@ pub(super) async fn stack_logs(
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     check_name(&name)?;
-    let query = QueryParams::parse(query, &["services", "tail", "follow"])?;
+    let query = QueryParams::parse(query, &["services", "tail", "follow", "since"])?;
     let (services, _) = services_and_timeout(&query)?;
     let tail = match query.one("tail")? {
         None | Some("all") | Some("") => None,
@@ -247,7 +248,13 @@ pub(super) async fn stack_logs(
             ApiError::bad_request(format!("invalid tail {n:?}: a number of lines or \"all\""))
         })?),
     };
-    let options = LogOptions { follow: query.flag("follow")?, tail, ..Default::default() };
+    let since = match query.one("since")?.filter(|v| !v.is_empty()) {
+        None => None,
+        Some(v) => Some(chrono::DateTime::parse_from_rfc3339(v).map(|t| t.to_utc()).map_err(|_| {
+            ApiError::bad_request(format!("query parameter \"since\": {v:?} is not an RFC 3339 time"))
+        })?),
+    };
+    let options = LogOptions { follow: query.flag("follow")?, tail, since, ..Default::default() };
     // Opened before the upgrade: a missing stack is an ordinary 404.
     let entries = state.engine.stack_logs(&name, &services, options).await?;
     Ok(ws.on_upgrade(move |socket| async move {

@@ -1,0 +1,387 @@
+//! `berth compose` against a real daemon: a stack comes up in dependency order, scales, has a
+//! crashed replica restarted, changes only what the file changed, and goes down leaving nothing
+//! behind; bad files and interpolation give Compose's errors. Stacks with networks run with the
+//! daemon in a network namespace of the test's own.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use berth_tests::{berth_binary, repo_root, Daemon, Output};
+use serde_json::Value;
+
+/// A copy of the example stack `tests/compose/<name>` in a temporary directory (tests edit it).
+fn example(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix("berth-compose-").tempdir().expect("temp dir");
+    let source = repo_root().join("tests/compose").join(name);
+    for entry in std::fs::read_dir(&source).expect("example stack").flatten() {
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).expect("copying the example");
+    }
+    dir
+}
+
+fn compose(daemon: &Daemon, dir: &Path, args: &[&str]) -> Output {
+    let file = dir.join("compose.yaml");
+    let mut all = vec!["compose", "-f", file.to_str().unwrap()];
+    all.extend_from_slice(args);
+    daemon.berth(&all)
+}
+
+/// The stack's containers as the API lists them, by name.
+fn containers(daemon: &Daemon, project: &str) -> Vec<Value> {
+    let filter = format!("label=com.docker.compose.project={project}");
+    let out = daemon.berth(&["ps", "-a", "--no-trunc", "--filter", &filter, "--format", "json"]).ok();
+    let mut rows: Vec<Value> =
+        out.lines().iter().map(|l| serde_json::from_str(l).expect("ps json")).collect();
+    rows.sort_by_key(|r| r["Names"].as_str().unwrap_or_default().to_string());
+    rows
+}
+
+fn inspect(daemon: &Daemon, name: &str) -> Value {
+    let out = daemon.berth(&["inspect", name]).ok();
+    let v: Value = serde_json::from_str(&out.stdout).expect("inspect json");
+    v[0].clone()
+}
+
+fn names(rows: &[Value]) -> Vec<String> {
+    rows.iter().map(|r| r["Names"].as_str().unwrap_or_default().to_string()).collect()
+}
+
+fn ids(daemon: &Daemon, project: &str) -> Vec<(String, String)> {
+    containers(daemon, project)
+        .iter()
+        .map(|r| (r["Names"].as_str().unwrap().to_string(), r["ID"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// Polls `check` until it holds (or panics after `within`).
+fn eventually(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// What a stack may leave behind: interfaces in the daemon's namespace besides `lo` and the
+/// default bridge, mounts under the daemon's directories, container cgroups, processes that
+/// serve a container (monitors, port proxies) or that were the containers'.
+fn leftovers(daemon: &Daemon, container_ids: &[String], pids: &[i32]) -> Vec<String> {
+    let mut left = Vec::new();
+    let net_dev = std::fs::read_to_string(format!("/proc/{}/net/dev", daemon.pid().unwrap())).unwrap();
+    for line in net_dev.lines().skip(2) {
+        let name = line.split(':').next().unwrap_or_default().trim();
+        if name != "lo" && name != "berth0" {
+            left.push(format!("interface {name}"));
+        }
+    }
+    let dir = daemon.dir().display().to_string();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    for line in mountinfo.lines().filter(|l| l.contains(&dir)) {
+        left.push(format!("mount {line}"));
+    }
+    for cgroup in ["/sys/fs/cgroup", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified"]
+    {
+        for id in container_ids {
+            let path = Path::new(cgroup).join("berth").join(id);
+            if path.exists() {
+                left.push(format!("cgroup {}", path.display()));
+            }
+        }
+    }
+    for pid in pids {
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            left.push(format!("container process {pid}"));
+        }
+    }
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        if Some(pid) == daemon.pid() {
+            continue;
+        }
+        let cmdline = String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default())
+            .into_owned();
+        // The daemon's own helpers (a monitor zygote) stay; what served a container must not.
+        let of_a_container = cmdline.contains(&format!("{dir}/root/containers/"))
+            || container_ids.iter().any(|id| cmdline.contains(id.as_str()));
+        if of_a_container {
+            left.push(format!("process {pid}: {}", cmdline.replace('\0', " ")));
+        }
+    }
+    left
+}
+
+#[test]
+fn a_stack_comes_up_scales_heals_updates_and_goes_down_clean() {
+    let daemon = Daemon::start_in_netns();
+    daemon.import_busybox("busybox:latest");
+    let dir = example("web-client");
+
+    // Up: the network, the server, then (once it is healthy) three clients.
+    let up = compose(&daemon, dir.path(), &["up", "-d"]).ok();
+    let lines = up.lines();
+    let at = |needle: &str| {
+        lines.iter().position(|l| l.contains(needle)).unwrap_or_else(|| panic!("no {needle:?} in {lines:?}"))
+    };
+    assert!(at("Network webclient_default  Created") < at("Container webclient-web-1  Started"));
+    assert!(at("Container webclient-web-1  Healthy") < at("Container webclient-client-1  Started"));
+    for n in 1..=3 {
+        at(&format!("Container webclient-client-{n}  Started"));
+    }
+    let rows = containers(&daemon, "webclient");
+    assert_eq!(
+        names(&rows),
+        ["webclient-client-1", "webclient-client-2", "webclient-client-3", "webclient-web-1"]
+    );
+    let web = inspect(&daemon, "webclient-web-1");
+    assert_eq!(web["config"]["labels"]["com.docker.compose.service"], "web");
+    assert_eq!(web["config"]["resources"]["memory"], 64 << 20);
+    assert_eq!(web["config"]["resources"]["pids_limit"], 64);
+
+    // The clients reach the server by its service name; the page came from .env.
+    eventually("the clients' fetches", Duration::from_secs(30), || {
+        let logs = compose(&daemon, dir.path(), &["logs", "client"]).ok();
+        ["client-1", "client-2", "client-3"]
+            .iter()
+            .all(|c| logs.stdout.lines().any(|l| l.starts_with(c) && l.ends_with("| hello-from-compose")))
+    });
+
+    // ps: the stack's containers with their services.
+    let ps = compose(&daemon, dir.path(), &["ps"]).ok();
+    assert!(ps.stdout.starts_with("NAME"), "{}", ps.stdout);
+    assert!(ps.stdout.contains("SERVICE"));
+    assert_eq!(ps.lines().len(), 5, "{}", ps.stdout);
+    assert!(ps.lines().iter().any(|l| l.starts_with("webclient-web-1") && l.contains(" web ")));
+    let ls = daemon.berth(&["compose", "ls"]).ok();
+    assert!(ls.stdout.contains("webclient") && ls.stdout.contains("running(4)"), "{}", ls.stdout);
+
+    // Up again: nothing changes.
+    let before = ids(&daemon, "webclient");
+    let again = compose(&daemon, dir.path(), &["up", "-d"]).ok();
+    assert!(!again.stdout.contains("Created") && !again.stdout.contains("Recreate"), "{}", again.stdout);
+    assert_eq!(again.stdout.matches("  Running").count(), 4, "{}", again.stdout);
+    assert_eq!(ids(&daemon, "webclient"), before);
+
+    // Scale up and down.
+    let scaled = compose(&daemon, dir.path(), &["up", "-d", "--scale", "client=4"]).ok();
+    assert!(scaled.stdout.contains("Container webclient-client-4  Started"), "{}", scaled.stdout);
+    assert_eq!(containers(&daemon, "webclient").len(), 5);
+    let down_to_two = compose(&daemon, dir.path(), &["scale", "client=2"]).ok();
+    assert!(down_to_two.stdout.contains("Container webclient-client-4  Removed"), "{}", down_to_two.stdout);
+    assert!(down_to_two.stdout.contains("Container webclient-client-3  Removed"), "{}", down_to_two.stdout);
+    assert_eq!(
+        names(&containers(&daemon, "webclient")),
+        ["webclient-client-1", "webclient-client-2", "webclient-web-1"]
+    );
+    compose(&daemon, dir.path(), &["up", "-d"]).ok();
+    assert_eq!(containers(&daemon, "webclient").len(), 4);
+
+    // A crashed replica comes back through its restart policy (restart: always).
+    let client1 = inspect(&daemon, "webclient-client-1");
+    let pid = client1["state"]["pid"].as_i64().unwrap() as i32;
+    assert!(pid > 0);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
+    eventually("the crashed replica's restart", Duration::from_secs(30), || {
+        let state = &inspect(&daemon, "webclient-client-1")["state"];
+        state["status"] == "running" && state["pid"].as_i64() != Some(pid as i64)
+    });
+    assert!(inspect(&daemon, "webclient-client-1")["restart_count"].as_u64().unwrap() >= 1);
+
+    // A changed service is recreated alone.
+    let before = ids(&daemon, "webclient");
+    let file = dir.path().join("compose.yaml");
+    let text = std::fs::read_to_string(&file).unwrap().replace("ROLE: ${ROLE-client}", "ROLE: changed");
+    std::fs::write(&file, text).unwrap();
+    let changed = compose(&daemon, dir.path(), &["up", "-d"]).ok();
+    assert!(changed.stdout.contains("Container webclient-web-1  Running"), "{}", changed.stdout);
+    for n in 1..=3 {
+        assert!(
+            changed.stdout.contains(&format!("Container webclient-client-{n}  Recreated")),
+            "{}",
+            changed.stdout
+        );
+    }
+    let after = ids(&daemon, "webclient");
+    assert_eq!(
+        after.iter().find(|(n, _)| n == "webclient-web-1"),
+        before.iter().find(|(n, _)| n == "webclient-web-1")
+    );
+    for (name, id) in after.iter().filter(|(n, _)| n.starts_with("webclient-client")) {
+        assert!(!before.contains(&(name.clone(), id.clone())), "{name} was not recreated");
+    }
+    assert!(inspect(&daemon, "webclient-client-2")["config"]["env"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("ROLE=changed")));
+
+    // Down: nothing is left.
+    let rows = containers(&daemon, "webclient");
+    let container_ids: Vec<String> = rows.iter().map(|r| r["ID"].as_str().unwrap().to_string()).collect();
+    let pids: Vec<i32> = rows
+        .iter()
+        .map(|r| inspect(&daemon, r["Names"].as_str().unwrap())["state"]["pid"].as_i64().unwrap() as i32)
+        .collect();
+    let down = compose(&daemon, dir.path(), &["down", "-t", "1"]).ok();
+    assert!(down.stdout.contains("Container webclient-web-1  Removed"), "{}", down.stdout);
+    assert!(down.stdout.contains("Network webclient_default  Removed"), "{}", down.stdout);
+    assert!(containers(&daemon, "webclient").is_empty());
+    assert!(!daemon.berth(&["network", "ls"]).ok().stdout.contains("webclient_default"));
+    let left = leftovers(&daemon, &container_ids, &pids);
+    assert!(left.is_empty(), "left behind: {left:#?}");
+    let ls = daemon.berth(&["compose", "ls", "-a"]).ok();
+    assert!(!ls.stdout.contains("webclient"), "{}", ls.stdout);
+}
+
+#[test]
+fn a_job_must_complete_before_its_dependents_and_down_v_removes_volumes() {
+    let daemon = Daemon::with_busybox();
+    let dir = example("oneshot");
+    let project = dir.path().file_name().unwrap().to_string_lossy().to_lowercase().replace('.', "");
+
+    let up = compose(&daemon, dir.path(), &["up", "-d"]).ok();
+    assert!(up.stdout.contains(&format!("Volume {project}_data  Created")), "{}", up.stdout);
+    assert!(up.stdout.contains(&format!("Container {project}-setup-1  Exited")), "{}", up.stdout);
+    assert!(up.stdout.contains(&format!("Container {project}-app-1  Started")), "{}", up.stdout);
+    eventually("the app's output", Duration::from_secs(10), || {
+        compose(&daemon, dir.path(), &["logs", "app"]).ok().stdout.contains("| ready")
+    });
+    let volumes = daemon.berth(&["volume", "ls", "-q"]).ok();
+    assert!(volumes.stdout.contains(&format!("{project}_data")));
+
+    // stop / start / restart by service.
+    let stop = compose(&daemon, dir.path(), &["stop", "app"]).ok();
+    assert!(stop.stdout.contains(&format!("Container {project}-app-1  Stopped")), "{}", stop.stdout);
+    assert!(compose(&daemon, dir.path(), &["ps"]).ok().lines().len() == 1);
+    compose(&daemon, dir.path(), &["start", "app"]).ok();
+    assert_eq!(compose(&daemon, dir.path(), &["ps", "-q"]).ok().lines().len(), 1);
+    compose(&daemon, dir.path(), &["restart", "-t", "1"]).ok();
+
+    // Down keeps named volumes unless -v.
+    compose(&daemon, dir.path(), &["down"]).ok();
+    assert!(daemon.berth(&["volume", "ls", "-q"]).ok().stdout.contains(&format!("{project}_data")));
+    compose(&daemon, dir.path(), &["up", "-d"]).ok();
+    let down = compose(&daemon, dir.path(), &["down", "-v"]).ok();
+    assert!(down.stdout.contains(&format!("Volume {project}_data  Removed")), "{}", down.stdout);
+    assert!(!daemon.berth(&["volume", "ls", "-q"]).ok().stdout.contains(&format!("{project}_data")));
+
+    // A job that fails stops the dependents from starting, with Compose's message.
+    std::fs::write(dir.path().join("failing.env"), "SETUP_EXIT=3\n").unwrap();
+    let file = dir.path().join("compose.yaml");
+    let env_file = dir.path().join("failing.env");
+    let failed = daemon.berth(&[
+        "compose",
+        "-f",
+        file.to_str().unwrap(),
+        "--env-file",
+        env_file.to_str().unwrap(),
+        "up",
+        "-d",
+    ]);
+    failed.fails_with("service \"setup\" didn't complete successfully: exit 3");
+    let rows = containers(&daemon, &project);
+    assert_eq!(names(&rows), [format!("{project}-setup-1")], "the app was not created");
+    compose(&daemon, dir.path(), &["down", "-v"]).ok();
+    assert!(containers(&daemon, &project).is_empty());
+}
+
+/// Runs `berth compose` in `dir` with the extra environment, against no daemon (for what is
+/// checked before anything is sent).
+fn offline(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = Command::new(berth_binary());
+    cmd.current_dir(dir).args(["-H", "unix:///nonexistent/berth.sock", "compose"]).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("running berth");
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn config_interpolates_and_bad_files_are_refused_with_composes_words() {
+    let dir = example("web-client");
+    // .env, then the environment over it.
+    let config = offline(dir.path(), &[], &["config"]).ok();
+    assert!(config.stdout.contains("name: webclient"), "{}", config.stdout);
+    assert!(config.stdout.contains("hello-from-compose"), "{}", config.stdout);
+    assert!(config.stdout.contains("ROLE: client"), "{}", config.stdout);
+    let config = offline(dir.path(), &[("GREETING", "from-shell"), ("ROLE", "")], &["config"]).ok();
+    assert!(config.stdout.contains("from-shell") && !config.stdout.contains("hello-from-compose"));
+    assert!(config.stdout.contains("ROLE: ''"), "{}", config.stdout);
+    let services = offline(dir.path(), &[], &["config", "--services"]).ok();
+    assert_eq!(services.lines(), ["web", "client"]);
+    // -p wins over `name:`; a bad name is refused.
+    offline(dir.path(), &[], &["-p", "other", "config"]).ok().stdout.contains("name: other");
+    offline(dir.path(), &[], &["-p", "Bad Name", "config"]).fails_with("invalid project name \"Bad Name\"");
+
+    // A required variable.
+    std::fs::write(dir.path().join(".env"), "# no greeting\n").unwrap();
+    offline(dir.path(), &[], &["config"])
+        .fails_with("required variable GREETING is missing a value: set GREETING in .env");
+
+    // No file at all.
+    let empty = tempfile::tempdir().unwrap();
+    offline(empty.path(), &[], &["up", "-d"]).fails_with("no configuration file provided: not found");
+    offline(empty.path(), &[], &["-f", "nope.yaml", "config"])
+        .fails_with("nope.yaml: no such file or directory");
+
+    let cases: &[(&str, &str)] = &[
+        ("services:\n  web:\n    image: busybox\n    depends_on: [db]\n", "service \"web\" depends on undefined service \"db\": invalid compose project"),
+        ("services:\n  web:\n    image: \"busybox:${TAG\"\n", "Invalid template: \"busybox:${TAG\""),
+        ("services:\n  web:\n    image: busybox\n    volumes: [\"data:/data\"]\n", "service \"web\" refers to undefined volume data: invalid compose project"),
+        ("services:\n  web:\n    image: busybox\n    ports: [\"eighty\"]\n", "invalid port \"eighty\""),
+        ("services:\n  web: {image: busybox, depends_on: [api]}\n  api: {image: busybox, depends_on: [web]}\n", "dependency cycle detected"),
+        ("services: {web: {image: busybox, bogus: 1}}\n", "services.web Additional property bogus is not allowed"),
+        ("services: [\n", "yaml: "),
+    ];
+    for (text, want) in cases {
+        std::fs::write(empty.path().join("compose.yaml"), text).unwrap();
+        offline(empty.path(), &[], &["config"]).fails_with(want);
+    }
+}
+
+#[test]
+fn the_api_refuses_bad_stacks_before_streaming() {
+    let daemon = Daemon::with_busybox();
+    let body = |file: &str| {
+        serde_json::json!({"compose_file": file, "working_dir": "/tmp", "environment": {}}).to_string()
+    };
+    let auth = format!("Bearer {}", berth_tests::ADMIN_TOKEN);
+    let headers = [("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+    let bad = daemon.http(
+        "POST",
+        "/api/v1/stacks/demo/up",
+        &headers,
+        body("services: {web: {image: busybox, depends_on: [db]}}").as_bytes(),
+    );
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    assert!(bad.text().contains("depends on undefined service"));
+    let bad_name = daemon.http("POST", "/api/v1/stacks/Demo/up", &headers, body("services: {}").as_bytes());
+    assert_eq!(bad_name.status, 400);
+    let missing = daemon.http("GET", "/api/v1/stacks/nothing", &headers, b"");
+    assert_eq!(missing.status, 404, "{}", missing.text());
+    let missing = daemon.http("POST", "/api/v1/stacks/nothing/stop", &headers, b"");
+    assert_eq!(missing.status, 404, "{}", missing.text());
+
+    // A good one streams its progress as JSON lines and shows up in the list.
+    let file =
+        "services:\n  sleeper:\n    image: busybox\n    network_mode: none\n    command: [sleep, '300']\n";
+    let up = daemon.http("POST", "/api/v1/stacks/demo/up", &headers, body(file).as_bytes());
+    assert_eq!(up.status, 200, "{}", up.text());
+    let lines: Vec<Value> = up.text().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.last().unwrap()["action"], "Done", "{lines:?}");
+    assert!(lines.iter().any(|l| l["name"] == "demo-sleeper-1" && l["action"] == "Started"));
+    let list = daemon.http("GET", "/api/v1/stacks", &headers, b"").json();
+    assert_eq!(list[0]["name"], "demo");
+    assert_eq!(list[0]["containers"], 1);
+    let stack = daemon.http("GET", "/api/v1/stacks/demo", &headers, b"").json();
+    assert_eq!(stack["services"][0]["name"], "sleeper");
+    assert_eq!(stack["services"][0]["replicas"], 1);
+    assert_eq!(stack["services"][0]["containers"].as_array().unwrap().len(), 1);
+    let down = daemon.http("POST", "/api/v1/stacks/demo/down", &headers, br#"{"timeout": 1}"#);
+    assert!(down.text().contains("\"Done\""), "{}", down.text());
+    assert!(daemon.http("GET", "/api/v1/stacks", &headers, b"").json().as_array().unwrap().is_empty());
+}
