@@ -388,6 +388,29 @@ fn exec_with_a_pty_is_audited() {
         "the exec session's audit row was not closed: {}",
         daemon.call(Some(ADMIN_TOKEN), "GET", "/api/v1/history/audit?method=EXEC", None).text()
     );
+    let row =
+        &daemon.call(Some(ADMIN_TOKEN), "GET", "/api/v1/history/audit?method=EXEC", None).json()["items"][0];
+    assert_eq!(row["exit_code"], 3, "{row}");
+    // A client that detaches (closes the socket) while the process runs: the row is closed
+    // with the exit code when the process ends.
+    let mut detached =
+        daemon.ws_as(&otto, "/api/v1/containers/box/exec?cmd=sh&cmd=-c&cmd=sleep%201%3B%20exit%205");
+    detached.close(None).unwrap();
+    drop(detached);
+    let row = (0..100)
+        .find_map(|_| {
+            let audit =
+                daemon.call(Some(ADMIN_TOKEN), "GET", "/api/v1/history/audit?method=EXEC", None).json();
+            let row = audit["items"][0].clone();
+            if row["ended"].is_null() {
+                std::thread::sleep(Duration::from_millis(100));
+                return None;
+            }
+            Some(row)
+        })
+        .expect("the detached session's row was closed");
+    assert_eq!(row["command"], "sh -c sleep 1; exit 5", "{row}");
+    assert_eq!(row["exit_code"], 5, "{row}");
     // A viewer may not exec.
     let vera = daemon.user_with_token("vera", "viewer", Some("blue"));
     let (status, _) =
@@ -493,6 +516,187 @@ fn bad_input_is_a_clear_4xx() {
     let dup = daemon.call(admin, "POST", "/api/v1/teams", Some(json!({"name": "t"})));
     assert_eq!(dup.status, 409);
     assert_eq!(dup.json()["message"], "team \"t\" already exists");
+}
+
+/// A build context holding only this Dockerfile.
+fn dockerfile_context(dockerfile: &str) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(dockerfile.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, "Dockerfile", dockerfile.as_bytes()).unwrap();
+    tar.into_inner().unwrap()
+}
+
+/// The JSON lines of a streamed answer.
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn images_belong_to_teams() {
+    let daemon = Daemon::with_busybox();
+    let otto = daemon.user_with_token("otto", "operator", Some("blue"));
+    let olga = daemon.user_with_token("olga", "operator", Some("red"));
+    let vera = daemon.user_with_token("vera", "viewer", Some("blue"));
+    let rootfs = std::fs::read(berth_tests::busybox_rootfs(daemon.dir())).unwrap();
+    let raw = |token: &str, method: &str, path: &str, body: &[u8]| {
+        let auth = bearer(token);
+        daemon.http(
+            method,
+            path,
+            &[("Authorization", &auth), ("Content-Type", "application/octet-stream")],
+            body,
+        )
+    };
+
+    // Blue imports an image (a body over the JSON limit: the middleware must not buffer it).
+    let imported = raw(&otto, "POST", "/api/v1/images/import?reference=bluebox:1", &rootfs);
+    assert_eq!(imported.status, 200, "{}", imported.text());
+    let blue_id = imported.json()["id"].as_str().unwrap().to_string();
+    // busybox came in over the unix socket: no team owns it, every member sees and runs it.
+    let tags = |token: &str| -> Vec<String> {
+        let list = daemon.call(Some(token), "GET", "/api/v1/images", None).json();
+        let mut tags: Vec<String> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|i| i["repo_tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()))
+            .collect();
+        tags.sort();
+        tags
+    };
+    assert_eq!(tags(&otto), ["docker.io/library/bluebox:1", "docker.io/library/busybox:latest"]);
+    assert_eq!(tags(&vera), ["docker.io/library/bluebox:1", "docker.io/library/busybox:latest"]);
+    assert_eq!(tags(&olga), ["docker.io/library/busybox:latest"]);
+    assert_eq!(tags(ADMIN_TOKEN).len(), 2);
+
+    // Red cannot see, run, tag, push, remove or read the history of blue's image: the same
+    // answer as for an image that does not exist.
+    for (method, path, body) in [
+        ("GET", "/api/v1/images/bluebox:1", None),
+        ("GET", "/api/v1/images/bluebox:1/history", None),
+        ("POST", "/api/v1/images/bluebox:1/tag", Some(json!({"target": "mine:1"}))),
+        ("DELETE", "/api/v1/images/bluebox:1", None),
+        ("POST", "/api/v1/containers", Some(json!({"image": "bluebox:1", "cmd": ["true"]}))),
+        ("POST", "/api/v1/containers", Some(json!({"image": blue_id.clone(), "cmd": ["true"]}))),
+        ("POST", "/api/v1/images/push", Some(json!({"reference": "bluebox:1"}))),
+    ] {
+        let r = daemon.call(Some(&olga), method, path, body);
+        assert_eq!(r.status, 404, "{method} {path} as red: {}", r.text());
+        assert!(r.json()["message"].as_str().unwrap().starts_with("No such image: "), "{}", r.text());
+    }
+    assert_eq!(daemon.call(Some(&olga), "GET", "/api/v1/images/save?name=bluebox:1", None).status, 404);
+    // Blue runs its own image and the shared one; red runs the shared one.
+    create(&daemon, &otto, "bluerun", &["true"]);
+    let r = daemon.call(
+        Some(&otto),
+        "POST",
+        "/api/v1/containers",
+        Some(json!({"image": "bluebox:1", "cmd": ["true"]})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    create(&daemon, &olga, "redrun", &["true"]);
+    // A shared image is read-only to members: they inspect it, admins change it.
+    assert_eq!(daemon.call(Some(&olga), "GET", "/api/v1/images/busybox", None).status, 200);
+    for (method, path, body) in [
+        ("POST", "/api/v1/images/busybox/tag", Some(json!({"target": "mine:1"}))),
+        ("DELETE", "/api/v1/images/busybox", None),
+    ] {
+        let r = daemon.call(Some(&otto), method, path, body);
+        assert_eq!(r.status, 403, "{method} {path}: {}", r.text());
+        assert!(r.text().contains("shared (no team owns it)"), "{}", r.text());
+    }
+    let r = daemon.call(
+        Some(ADMIN_TOKEN),
+        "POST",
+        "/api/v1/images/busybox/tag",
+        Some(json!({"target": "base:1"})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    // Blue tags and removes its own.
+    let r = daemon.call(
+        Some(&otto),
+        "POST",
+        "/api/v1/images/bluebox:1/tag",
+        Some(json!({"target": "bluebox:2"})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(daemon.call(Some(&otto), "GET", "/api/v1/images/bluebox:1/history", None).status, 200);
+
+    // A viewer reads but does not import, load, pull, push, build, save or run.
+    assert_eq!(daemon.call(Some(&vera), "GET", "/api/v1/images/bluebox:1", None).status, 200);
+    for (method, path) in [
+        ("POST", "/api/v1/images/import"),
+        ("POST", "/api/v1/images/load"),
+        ("POST", "/api/v1/images/pull"),
+        ("POST", "/api/v1/images/push"),
+        ("POST", "/api/v1/build"),
+        ("GET", "/api/v1/images/save?name=bluebox:1"),
+        ("POST", "/api/v1/images/bluebox:1/tag"),
+        ("DELETE", "/api/v1/images/bluebox:1"),
+    ] {
+        let r = raw(&vera, method, path, b"");
+        assert_eq!(r.status, 403, "{method} {path} as a viewer: {}", r.text());
+        assert!(r.text().contains("has the role viewer"), "{}", r.text());
+    }
+    // Registry credentials are the admins'.
+    for path in ["/api/v1/registry/login", "/api/v1/registry/logout"] {
+        let r = daemon.call(Some(&otto), "POST", path, Some(json!({"server": "127.0.0.1:1"})));
+        assert_eq!(r.status, 403, "{path}: {}", r.text());
+    }
+    let r = daemon.call(
+        Some(ADMIN_TOKEN),
+        "POST",
+        "/api/v1/registry/logout",
+        Some(json!({"server": "127.0.0.1:1"})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "Not logged in to 127.0.0.1:1");
+    // Nothing listens on port 1: the registry cannot be reached, which is not the daemon's fault.
+    let r = daemon.call(
+        Some(ADMIN_TOKEN),
+        "POST",
+        "/api/v1/registry/login",
+        Some(json!({"server": "127.0.0.1:1", "username": "u", "password": "p"})),
+    );
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(r.json()["message"].as_str().unwrap().contains("127.0.0.1:1"), "{}", r.text());
+
+    // A load records the loader's team: red loads blue's saved image and may then use it.
+    let saved = raw(&otto, "GET", "/api/v1/images/save?name=bluebox:1", b"");
+    assert_eq!(saved.status, 200, "{}", saved.text());
+    assert_eq!(daemon.call(Some(&olga), "GET", &format!("/api/v1/images/{blue_id}"), None).status, 404);
+    let loaded = raw(&olga, "POST", "/api/v1/images/load", &saved.body);
+    assert_eq!(loaded.status, 200, "{}", loaded.text());
+    assert_eq!(loaded.json()["loaded"][0]["id"], blue_id.as_str());
+    assert_eq!(daemon.call(Some(&olga), "GET", &format!("/api/v1/images/{blue_id}"), None).status, 200);
+
+    // A build's image is the builder's team's.
+    let built = raw(
+        &otto,
+        "POST",
+        "/api/v1/build?t=bluebuilt:1",
+        &dockerfile_context("FROM busybox\nLABEL team=blue\n"),
+    );
+    assert_eq!(built.status, 200, "{}", built.text());
+    let events = json_lines(&built.text());
+    assert_eq!(events.last().unwrap()["type"], "built", "{}", built.text());
+    assert_eq!(daemon.call(Some(&otto), "GET", "/api/v1/images/bluebuilt:1", None).status, 200);
+    assert_eq!(daemon.call(Some(&olga), "GET", "/api/v1/images/bluebuilt:1", None).status, 404);
+
+    // Refusals of mutating calls are in the audit log.
+    let audit = daemon.call(Some(ADMIN_TOKEN), "GET", "/api/v1/history/audit?user=olga", None).json();
+    assert!(
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["status"] == 404 && a["path"] == "/api/v1/containers"),
+        "{audit}"
+    );
+    daemon.remove_all_containers();
 }
 
 #[test]
@@ -632,7 +836,7 @@ fn schemathesis_finds_no_server_errors() {
     // Every route runs, the registry and build ones included: in this namespace a pull, push
     // or login of whatever name schemathesis makes up reaches no registry.
     isolate_network();
-    let daemon = daemon_with_busybox();
+    let daemon = Daemon::with_busybox();
     let out =
         schemathesis(&daemon, &["--checks", "all", "--exclude-path-regex", "/auth/logout$|/registry/login$"]);
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -260,21 +260,58 @@ async fn target_team(
     }
 }
 
-/// Whether a non-admin may touch the named object. Unknown objects pass: the handler answers
-/// 404 in its own words, and the same words are used here for someone else's object, so that a
-/// caller cannot tell the two apart.
-async fn may_access(state: &AppState, principal: &Principal, named: &Named) -> Result<bool, ApiError> {
+/// What a non-admin may do with an object.
+#[derive(Debug, PartialEq, Eq)]
+enum Reach {
+    /// Act on it.
+    Allowed,
+    /// Not theirs: answered as if it did not exist.
+    Hidden,
+    /// A shared image, which they may see and use but not change.
+    ReadOnly,
+}
+
+/// How far a non-admin reaches the named object. Unknown objects are allowed: the handler
+/// answers 404 in its own words, and the same words are used for someone else's object, so
+/// that a caller cannot tell the two apart.
+///
+/// Images belong to the teams that pulled, imported, loaded or built them. An image no team
+/// owns (put there over the unix socket or by an admin, like a base image) is the node's
+/// shared image: every member may see it and run containers from it; only admins change it.
+async fn reach(state: &AppState, principal: &Principal, named: &Named) -> Result<Reach, ApiError> {
     let teams = principal.team_ids();
     match named {
         Named::Container(name) => {
-            let Ok(c) = state.engine.inspect_container(name).await else { return Ok(true) };
-            Ok(state.auth.container_owner(&c.id).await?.is_some_and(|t| teams.contains(&t)))
+            let Ok(c) = state.engine.inspect_container(name).await else { return Ok(Reach::Allowed) };
+            Ok(if state.auth.container_owner(&c.id).await?.is_some_and(|t| teams.contains(&t)) {
+                Reach::Allowed
+            } else {
+                Reach::Hidden
+            })
         }
         Named::Image(name) => {
-            let Ok(image) = state.engine.inspect_image(name).await else { return Ok(true) };
-            Ok(state.auth.image_owners(&image.id).await?.iter().any(|t| teams.contains(t)))
+            let Ok(image) = state.engine.inspect_image(name).await else { return Ok(Reach::Allowed) };
+            let owners = state.auth.image_owners(&image.id).await?;
+            Ok(if owners.iter().any(|t| teams.contains(t)) {
+                Reach::Allowed
+            } else if owners.is_empty() {
+                Reach::ReadOnly
+            } else {
+                Reach::Hidden
+            })
         }
     }
+}
+
+/// The image a non-admin's call uses without naming it in the path: a container's image (JSON
+/// body `image` of a create) or the image a push sends (`reference`).
+fn used_image(path: &str, body: Option<&serde_json::Value>) -> Option<String> {
+    let field = match path {
+        "/api/v1/containers" | "/api/v1/containers/create" => "image",
+        "/api/v1/images/push" => "reference",
+        _ => return None,
+    };
+    body?.get(field)?.as_str().map(String::from)
 }
 
 /// The middleware in front of every route: authenticate, check the role and the team, audit
@@ -316,18 +353,33 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
         (Access::Role(_), Some(p)) => p,
     };
 
+    let read = matches!(method, Method::GET | Method::HEAD);
     if principal.role < Role::Admin {
         if let Some(named) = named(&path) {
-            match may_access(&state, &principal, &named).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    let message = match &named {
-                        Named::Container(n) => format!("No such container: {n}"),
-                        Named::Image(n) => format!("No such image: {n}"),
-                    };
-                    return ApiError::not_found(message).into_response();
+            let refusal = match reach(&state, &principal, &named).await {
+                Ok(Reach::Allowed) => None,
+                Ok(Reach::ReadOnly) if read => None,
+                Ok(Reach::ReadOnly) => Some(ApiError {
+                    status: StatusCode::FORBIDDEN,
+                    message: match &named {
+                        Named::Image(n) => {
+                            format!("image {n} is shared (no team owns it): only admins change it")
+                        }
+                        Named::Container(n) => format!("permission denied: container {n}"),
+                    },
+                }),
+                Ok(Reach::Hidden) => Some(ApiError::not_found(match &named {
+                    Named::Container(n) => format!("No such container: {n}"),
+                    Named::Image(n) => format!("No such image: {n}"),
+                })),
+                Err(e) => Some(e),
+            };
+            if let Some(refusal) = refusal {
+                let response = refusal.into_response();
+                if !read {
+                    audit(&state, &principal, &method, &path, response.status(), "", "").await;
                 }
-                Err(e) => return e.into_response(),
+                return response;
             }
         }
     }
@@ -340,9 +392,18 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
         },
         None => None,
     };
-    // A pull's reference is in its JSON body, which the handler reads too: take it and put it back.
-    let mut pulled = None;
-    if creates == Some(Creates::Image) && team.is_some() {
+    // Some answers depend on the JSON body, which the handler reads too: take it and put it
+    // back. A pull's reference (its image goes to the team); the image a non-admin's container
+    // is created from or push sends (theirs or a shared one).
+    let pull = path == "/api/v1/images/pull" && creates == Some(Creates::Image) && team.is_some();
+    let uses_image = principal.role < Role::Admin
+        && method == Method::POST
+        && matches!(
+            path.as_str(),
+            "/api/v1/containers" | "/api/v1/containers/create" | "/api/v1/images/push"
+        );
+    let mut body_json = None;
+    if pull || uses_image {
         let (parts, body) = req.into_parts();
         let bytes = match axum::body::to_bytes(body, JSON_BODY_LIMIT).await {
             Ok(b) => b,
@@ -354,8 +415,33 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
                 .into_response()
             }
         };
-        pulled = image_reference(&path, parts.uri.query(), &bytes);
+        // Malformed JSON is left to the handler, which says what is wrong with it.
+        body_json = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
         req = Request::from_parts(parts, Body::from(bytes));
+    }
+    let pulled = if pull { image_reference(body_json.as_ref()) } else { None };
+    if principal.role < Role::Admin {
+        let mut images: Vec<String> = used_image(&path, body_json.as_ref()).into_iter().collect();
+        if path == "/api/v1/images/save" {
+            images.extend(
+                form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+                    .filter(|(k, _)| k == "name")
+                    .map(|(_, v)| v.into_owned()),
+            );
+        }
+        for image in images {
+            match reach(&state, &principal, &Named::Image(image.clone())).await {
+                Ok(Reach::Allowed | Reach::ReadOnly) => {}
+                Ok(Reach::Hidden) => {
+                    let response = ApiError::not_found(format!("No such image: {image}")).into_response();
+                    if !read {
+                        audit(&state, &principal, &method, &path, response.status(), "", "").await;
+                    }
+                    return response;
+                }
+                Err(e) => return e.into_response(),
+            }
+        }
     }
 
     let exec = (method == Method::GET && path.ends_with("/exec")).then(|| exec_command(req.uri().query()));
@@ -392,6 +478,8 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
             if let Some(reference) = pulled {
                 return owned_when_done(state, response, reference, team);
             }
+            // Import and load answer with the images' IDs.
+            return record_image_owners(&state, response, team).await;
         }
         (Some(Creates::Build), team) if status.is_success() => {
             let tags = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
@@ -476,21 +564,36 @@ fn creates(method: &Method, path: &str) -> Option<Creates> {
     }
     match path {
         "/api/v1/containers" | "/api/v1/containers/create" => Some(Creates::Container),
-        "/api/v1/images/pull" | "/api/v1/images/import" => Some(Creates::Image),
+        "/api/v1/images/pull" | "/api/v1/images/import" | "/api/v1/images/load" => Some(Creates::Image),
         "/api/v1/build" => Some(Creates::Build),
         _ => None,
     }
 }
 
-/// The image a pull (JSON body `reference`) or an import (query `reference`) makes.
-fn image_reference(path: &str, query: Option<&str>, body: &[u8]) -> Option<String> {
-    if path.ends_with("/pull") {
-        let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-        return v.get("reference")?.as_str().map(String::from);
+/// The image a pull makes (JSON body `reference`).
+fn image_reference(body: Option<&serde_json::Value>) -> Option<String> {
+    body?.get("reference")?.as_str().map(String::from)
+}
+
+/// Records that the images of an import's or load's answer (`ImportReport` `id`, `LoadReport`
+/// `loaded[].id`) belong to `team`, and passes the answer on.
+async fn record_image_owners(state: &AppState, response: Response, team: i64) -> Response {
+    let (parts, body) = response.into_parts();
+    let bytes = match axum::body::to_bytes(body, JSON_BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(e) => return ApiError::internal(format!("reading the new images: {e}")).into_response(),
+    };
+    let answer = serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_default();
+    let ids = answer["loaded"]
+        .as_array()
+        .map(|loaded| loaded.iter().filter_map(|i| i["id"].as_str()).collect::<Vec<_>>())
+        .unwrap_or_else(|| answer["id"].as_str().into_iter().collect());
+    for id in ids {
+        if let Err(e) = state.auth.add_image_owner(id, team).await {
+            tracing::error!(image = %id, error = %e.message, "recording the image's team failed");
+        }
     }
-    form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .find(|(k, _)| k == "reference")
-        .map(|(_, v)| v.into_owned())
+    Response::from_parts(parts, Body::from(bytes))
 }
 
 async fn record_container_owner(state: &AppState, response: Response, team: i64) -> Response {
@@ -531,7 +634,8 @@ fn owned_when_done(state: AppState, response: Response, reference: String, team:
     Response::from_parts(parts, Body::from_stream(stream))
 }
 
-/// Keeps only the caller's teams' objects in a list answer (a JSON array of objects with `id`).
+/// Keeps only the caller's teams' objects in a list answer (a JSON array of objects with `id`),
+/// and the shared images (owned by no team).
 async fn filter_list(
     state: &AppState,
     principal: &Principal,
@@ -542,6 +646,15 @@ async fn filter_list(
         Ok(o) => o,
         Err(e) => return e.into_response(),
     };
+    let owned_by_some_team = match kind {
+        OwnedKind::Images => match state.auth.owned_by_any(kind).await {
+            Ok(o) => Some(o),
+            Err(e) => return e.into_response(),
+        },
+        OwnedKind::Containers => None,
+    };
+    let visible =
+        |id: &str| owned.contains(id) || owned_by_some_team.as_ref().is_some_and(|any| !any.contains(id));
     let (mut parts, body) = response.into_parts();
     let bytes = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(b) => b,
@@ -552,7 +665,7 @@ async fn filter_list(
     };
     let kept: Vec<serde_json::Value> = items
         .into_iter()
-        .filter(|item| item.get("id").and_then(|i| i.as_str()).is_some_and(|id| owned.contains(id)))
+        .filter(|item| item.get("id").and_then(|i| i.as_str()).is_some_and(visible))
         .collect();
     let body = serde_json::to_vec(&kept).expect("JSON values serialise");
     parts.headers.remove(header::CONTENT_LENGTH);

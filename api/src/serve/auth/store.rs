@@ -637,6 +637,19 @@ impl AuthStore {
             .map_err(db_error)
     }
 
+    /// Every container ID (or image ID) that some team owns.
+    pub async fn owned_by_any(
+        &self,
+        table: OwnedKind,
+    ) -> Result<std::collections::HashSet<String>, ApiError> {
+        let sql = match table {
+            OwnedKind::Containers => "SELECT DISTINCT container_id FROM container_owners",
+            OwnedKind::Images => "SELECT DISTINCT image_id FROM image_owners",
+        };
+        let rows: Vec<String> = sqlx::query_scalar(sql).fetch_all(&self.pool).await.map_err(db_error)?;
+        Ok(rows.into_iter().collect())
+    }
+
     /// Every container ID (or image ID) that one of `teams` owns.
     pub async fn owned(
         &self,

@@ -13,9 +13,10 @@ use std::future::Future;
 use std::pin::Pin;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use berth_engine::container::{OutputStream, ProcessSession, SessionOutput};
+use berth_engine::container::{OutputStream, ProcessSession, SessionInput, SessionOutput};
 use berth_types::StreamControl;
 use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
 
 /// Stream id byte of stdout data in a binary frame.
 pub const STDOUT_ID: u8 = 1;
@@ -31,8 +32,10 @@ pub enum SessionEnd {
     Exited(i32),
     /// The process's end could not be known (the monitor went away).
     Failed(String),
-    /// The client went away first. The process goes on; this resolves when it ends.
-    Detached(Exit),
+    /// The client went away first. The process goes on; `exit` resolves when it ends, as long
+    /// as the session's input and output are kept (dropping them ends the session with the
+    /// monitor, and the exit can no longer be known).
+    Detached { exit: Exit, input: SessionInput, output: mpsc::Receiver<SessionOutput> },
 }
 
 /// Connects `session` to `socket` until the process exits (then `exit` is sent and the socket
@@ -101,7 +104,7 @@ async fn run(socket: WebSocket, session: ProcessSession, stdin: bool) -> Session
     };
     end.unwrap_or_else(|| {
         tracing::debug!(session = %id, "client detached");
-        SessionEnd::Detached(exit)
+        SessionEnd::Detached { exit, input, output }
     })
 }
 
@@ -120,10 +123,14 @@ pub async fn pump_exec(
     match end {
         SessionEnd::Exited(code) => audit_log.exec_ended(row, Some(code), "").await,
         SessionEnd::Failed(e) => audit_log.exec_ended(row, None, &e).await,
-        SessionEnd::Detached(exit) => {
-            // The session's task ends here; the wait for the process does not hold it.
+        SessionEnd::Detached { exit, input, mut output } => {
+            // The session's task ends here; the wait for the process does not hold it. What
+            // the process still writes is read and dropped, so that it never blocks on it.
             tokio::spawn(async move {
-                match exit.await {
+                let drain = async { while output.recv().await.is_some() {} };
+                let ((), exit) = tokio::join!(drain, exit);
+                drop(input);
+                match exit {
                     Ok(code) => audit_log.exec_ended(row, Some(code), "detached").await,
                     Err(e) => audit_log.exec_ended(row, None, &format!("detached: {e}")).await,
                 }
