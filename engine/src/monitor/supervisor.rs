@@ -409,6 +409,13 @@ impl Monitor {
                     self.save_state_logged();
                 }
             }
+            if let Some(h) = self.health.as_mut() {
+                let running = self.state.status == ContainerStatus::Running && self.main.is_some();
+                if h.tick(running, self.runtime.as_ref(), &self.config.id, &mut self.state.health) {
+                    self.save_state_logged();
+                    self.trim_at = Some(Instant::now() + TRIM_DELAY);
+                }
+            }
             if self.trim_at.is_some_and(|at| Instant::now() >= at) {
                 self.trim_at = None;
                 release_file_pages();
@@ -963,6 +970,10 @@ impl Monitor {
                 self.main_exited(code);
             } else if let Some(exec) = self.execs.iter_mut().find(|e| e.proc.pid == pid) {
                 exec.exit = Some(code);
+            } else if self.health.as_mut().is_some_and(|h| h.reaped(pid, code, &mut self.state.health)) {
+                self.save_state_logged();
+                // As after an exec: starting the probe touched code the idle loop does not need.
+                self.trim_at = Some(Instant::now() + TRIM_DELAY);
             } else if self.health.as_mut().is_some_and(|h| h.reaped(pid, code, &mut self.state.health)) {
                 self.save_state_logged();
             }
