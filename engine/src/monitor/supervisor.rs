@@ -407,12 +407,6 @@ impl Monitor {
                 let running = self.state.status == ContainerStatus::Running && self.main.is_some();
                 if h.tick(running, self.runtime.as_ref(), &self.config.id, &mut self.state.health) {
                     self.save_state_logged();
-                }
-            }
-            if let Some(h) = self.health.as_mut() {
-                let running = self.state.status == ContainerStatus::Running && self.main.is_some();
-                if h.tick(running, self.runtime.as_ref(), &self.config.id, &mut self.state.health) {
-                    self.save_state_logged();
                     self.trim_at = Some(Instant::now() + TRIM_DELAY);
                 }
             }
@@ -974,8 +968,6 @@ impl Monitor {
                 self.save_state_logged();
                 // As after an exec: starting the probe touched code the idle loop does not need.
                 self.trim_at = Some(Instant::now() + TRIM_DELAY);
-            } else if self.health.as_mut().is_some_and(|h| h.reaped(pid, code, &mut self.state.health)) {
-                self.save_state_logged();
             }
         }
     }
