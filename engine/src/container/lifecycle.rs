@@ -200,7 +200,8 @@ impl Engine {
         let lock = self.inner.containers.op_lock(&record.id);
         let _guard = lock.lock().await;
         self.remove_locked(&record, force).await?;
-        self.blocking(move |inner| Ok(crate::volume::remove_anonymous_of(inner, &record))).await
+        self.remove_anonymous_volumes(record).await;
+        Ok(())
     }
 
     async fn remove_locked(&self, record: &ContainerRecord, force: bool) -> Result<()> {
@@ -900,9 +901,7 @@ async fn auto_remove(engine: &Engine, id: &str, state: &RunState) {
             match engine.remove_locked(&record, true).await {
                 // `--rm` takes the container's anonymous volumes along, as Docker's.
                 Ok(()) => {
-                    let _ = engine
-                        .blocking(move |inner| Ok(crate::volume::remove_anonymous_of(inner, &record)))
-                        .await;
+                    engine.remove_anonymous_volumes(record).await;
                 }
                 Err(e) => tracing::warn!(container = %id, error = %e, "auto-removing the container failed"),
             }

@@ -274,6 +274,17 @@ pub(crate) fn remove_anonymous_of(inner: &EngineInner, record: &crate::container
 }
 
 impl Engine {
+    /// Removes the anonymous volumes of a container just removed (`rm -v`, `--rm`); see
+    /// [`remove_anonymous_of`].
+    pub(crate) async fn remove_anonymous_volumes(&self, record: crate::container::ContainerRecord) {
+        let _ = self
+            .blocking(move |inner| {
+                remove_anonymous_of(inner, &record);
+                Ok(())
+            })
+            .await;
+    }
+
     /// `berth volume create`: a new volume, or the existing one of that name (as Docker). An
     /// empty name gets a generated one.
     pub async fn create_volume(&self, request: VolumeCreate) -> Result<VolumeInspect> {
