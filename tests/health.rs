@@ -79,9 +79,8 @@ fn a_passing_check_makes_it_healthy_and_a_restart_starts_over() {
             "--health-retries",
             "100",
             "busybox",
-            "sh",
-            "-c",
-            "sleep 3; touch /tmp/ready; exec sleep 600",
+            "sleep",
+            "600",
         ])
         .ok();
     daemon.berth(&["run", "-d", "--name", "plain", "busybox", "sleep", "600"]).ok();
@@ -93,7 +92,7 @@ fn a_passing_check_makes_it_healthy_and_a_restart_starts_over() {
     assert_eq!(ps_names(&daemon, &["--filter", "health=starting"]), ["web"]);
     assert_eq!(ps_names(&daemon, &["--filter", "health=none"]), ["plain"]);
     let failed = {
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let s = state(&daemon, "web");
             let log = s["health"]["log"].as_array().cloned().unwrap_or_default();
@@ -105,7 +104,9 @@ fn a_passing_check_makes_it_healthy_and_a_restart_starts_over() {
         }
     };
     assert_eq!(failed["output"], "");
-
+    assert_eq!(state(&daemon, "web")["health"]["status"], "starting");
+    // Ready: the next probe succeeds.
+    daemon.berth(&["exec", "web", "touch", "/tmp/ready"]).ok();
     let s = wait_health(&daemon, "web", "healthy", Duration::from_secs(20));
     assert_eq!(s["health"]["failing_streak"], 0);
     let log = s["health"]["log"].as_array().unwrap();
@@ -397,4 +398,34 @@ fn bad_health_flags_are_refused() {
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("unknown type"), "{}", r.text());
     daemon.berth(&["ps", "--filter", "health=sick"]).fails_with("Unrecognised filter value for health: sick");
+}
+
+#[test]
+fn checks_run_under_runc_too() {
+    // runc (installed by scripts/setup.sh --test) starts the probe with `runc exec -d`; the
+    // monitor, its subreaper, reaps it.
+    let daemon = Daemon::with_busybox();
+    daemon
+        .berth(&[
+            "run",
+            "-d",
+            "--name",
+            "peer",
+            "--runtime",
+            "runc",
+            "--health-cmd",
+            "echo ok from $HOSTNAME",
+            "--health-interval",
+            "200ms",
+            "--hostname",
+            "inside",
+            "busybox",
+            "sleep",
+            "600",
+        ])
+        .ok();
+    let s = wait_health(&daemon, "peer", "healthy", Duration::from_secs(20));
+    // The probe ran in the container, with its environment.
+    assert_eq!(s["health"]["log"][0]["output"], "ok from inside\n");
+    daemon.remove_all_containers();
 }
