@@ -157,7 +157,6 @@ fn ContainerView(name: String) -> impl IntoView {
                             let state = c.state.clone();
                             move || state.human_status(clock.get())
                         }
-                        {c.state.health.as_ref().filter(|_| status == ContainerStatus::Running).map(|h| view! { " · " <HealthBadge status=h.status/> })}
                         {(!c.network_settings.ports.is_empty()).then(|| {
                             let ports: Vec<String> = c.network_settings.ports.iter().map(port_text).collect();
                             view! { " · " <span class="ports-inline">{ports.join(", ")}</span> }

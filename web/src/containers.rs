@@ -110,22 +110,22 @@ pub fn Containers() -> impl IntoView {
     // Reloads are serialised: an event during a reload asks for one more afterwards.
     let loading = StoredValue::new(false);
     let again = StoredValue::new(false);
+    // The page may be left while a request is out: the `try_` forms find the values gone then.
     let reload = move || {
-        if loading.get_value() {
-            again.set_value(true);
+        if loading.try_get_value().unwrap_or(true) {
+            again.try_set_value(true);
             return;
         }
-        loading.set_value(true);
+        loading.try_set_value(true);
         leptos::task::spawn_local(async move {
             loop {
                 let result = api::get::<Vec<ContainerSummary>>("/api/v1/containers?all=1").await;
-                list.set(Some(result));
-                if !again.get_value() {
+                if list.try_set(Some(result)).is_some() || !again.try_get_value().unwrap_or(false) {
                     break;
                 }
-                again.set_value(false);
+                again.try_set_value(false);
             }
-            loading.set_value(false);
+            loading.try_set_value(false);
         });
     };
     reload();

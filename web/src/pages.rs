@@ -68,23 +68,24 @@ where
     let data = RwSignal::new(None::<Result<T, ApiError>>);
     let loading = StoredValue::new(false);
     let again = StoredValue::new(false);
+    // The page may be left while a request is out: the `try_` forms find the values gone
+    // then, and the loop ends quietly.
     let reload = Callback::new(move |()| {
-        if loading.get_value() {
-            again.set_value(true);
+        if loading.try_get_value().unwrap_or(true) {
+            again.try_set_value(true);
             return;
         }
-        loading.set_value(true);
+        loading.try_set_value(true);
         let path = path.clone();
         leptos::task::spawn_local(async move {
             loop {
                 let result = api::get::<T>(&path).await;
-                data.set(Some(result));
-                if !again.get_value() {
+                if data.try_set(Some(result)).is_some() || !again.try_get_value().unwrap_or(false) {
                     break;
                 }
-                again.set_value(false);
+                again.try_set_value(false);
             }
-            loading.set_value(false);
+            loading.try_set_value(false);
         });
     });
     reload.run(());
@@ -387,7 +388,7 @@ fn SystemFacts(info: SystemInfo, containers: Vec<ContainerSummary>) -> impl Into
                 </dd>
             </div>
             <div class="card">
-                <dt>"Disk used"</dt>
+                <dt>"Stored by berth"</dt>
                 <dd class="card-value" title=bytes_title(total)>
                     {human_size(total)}
                 </dd>

@@ -517,8 +517,8 @@ fn StackLogs(name: String) -> impl IntoView {
                         });
                         entries.update(|list| {
                             for e in batch {
-                                let n = seq.get_value();
-                                seq.set_value(n + 1);
+                                let n = seq.try_get_value().unwrap_or(0);
+                                seq.try_set_value(n + 1);
                                 list.push_back((n, e));
                             }
                             while list.len() > MAX_LOG_LINES {
