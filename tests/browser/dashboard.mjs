@@ -294,6 +294,11 @@ async function fitsPhone(path, name) {
   await page.setViewportSize({ width: 1280, height: 860 });
 }
 
+/// Follows a link of the main navigation (a page's breadcrumb may have one of the same name).
+async function nav(name) {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true }).click();
+}
+
 async function network() {
   page = await newPage();
   await login('admin', ADMIN_PASSWORD);
@@ -311,7 +316,7 @@ async function network() {
   await shot('overview-node');
 
   // Volumes: create one; a bad name is refused in the form first.
-  await page.getByRole('link', { name: 'Volumes' }).click();
+  await nav('Volumes');
   await page.locator('.state.empty, table.data').first().waitFor();
   await page.locator('[data-test=create-volume]').click();
   await page.locator('#vol-name').fill('web data');
@@ -323,7 +328,7 @@ async function network() {
   step('created volume webdata from the page (a bad name refused first)');
 
   // Networks: create one with a subnet; a subnet with host bits is refused in the form first.
-  await page.getByRole('link', { name: 'Networks' }).click();
+  await nav('Networks');
   await page.locator('tr[data-name="bridge"]').waitFor();
   await page.locator('[data-test=create-network]').click();
   await page.locator('#net-name').fill('backend');
@@ -338,7 +343,7 @@ async function network() {
   await shot('networks');
 
   // The run form: a port, the volume, the network and a health check.
-  await page.getByRole('link', { name: 'Containers' }).click();
+  await nav('Containers');
   await page.locator('[data-test=run-button]').click();
   await page.locator('#run-name').fill('web2');
   await page.locator('#run-command').fill(`sh -c 'echo hi-from-volume > /data/hello; exec httpd -f -p 8080 -h /data'`);
@@ -398,7 +403,7 @@ async function network() {
   await shot('run-form-port-in-use');
 
   // The containers list: ports column and health badge.
-  await page.getByRole('link', { name: 'Containers' }).click();
+  await nav('Containers');
   const row = page.locator('tr[data-name="web2"]');
   await row.locator('.badge.health-healthy').waitFor();
   check((await row.textContent()).includes('0.0.0.0:18080->8080/tcp'), 'the ports column shows the binding');
@@ -420,7 +425,7 @@ async function network() {
   await shot('volumes');
 
   // A compose stack from a pasted file: services, their containers, merged live logs.
-  await page.getByRole('link', { name: 'Stacks' }).click();
+  await nav('Stacks');
   await page.locator('.state.empty, table.data').first().waitFor();
   await page.locator('[data-test=stack-up]').click();
   await page.locator('#stack-name').fill('demo');
@@ -452,7 +457,7 @@ async function network() {
   await page.getByRole('button', { name: 'Start', exact: true }).click();
   await page.locator('[data-test=services] tr', { hasText: 'demo-app-1' }).locator('.badge.state-running').waitFor({ timeout: 60000 });
   step('stack stop then start');
-  await page.getByRole('link', { name: 'Stacks' }).click();
+  await nav('Stacks');
   await page.locator('tr[data-name="demo"]').waitFor();
   await shot('stacks');
   await page.goto(BASE + '/stacks/demo');
