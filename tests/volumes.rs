@@ -125,6 +125,29 @@ fn read_only_mounts_refuse_writes() {
     assert!(!host.path().join("x").exists());
     // The same volume mounted read-write takes the write.
     daemon.berth(&["run", "--rm", "-v", "ro-vol:/data:rw", "busybox", "touch", "/data/x"]).ok();
+    // runc reads the same spec: the volume, a read-only one and a sized tmpfs.
+    let out = exits(
+        daemon.berth(&[
+            "run",
+            "--rm",
+            "--runtime",
+            "runc",
+            "-v",
+            "ro-vol:/data",
+            "-v",
+            "ro-vol:/ro:ro",
+            "--tmpfs",
+            "/t:size=1m",
+            "busybox",
+            "sh",
+            "-c",
+            "ls /data; grep ' /t ' /proc/mounts; touch /ro/y",
+        ]),
+        1,
+    );
+    assert!(out.stdout.starts_with("x\ntmpfs /t tmpfs "), "{}", out.stdout);
+    assert!(out.stdout.contains("size=1024k"), "{}", out.stdout);
+    assert!(out.stderr.contains("Read-only file system"), "{}", out.stderr);
     assert_no_mounts_left(&daemon);
 }
 
