@@ -506,6 +506,19 @@ fn remove(inner: &EngineInner, name: &str) -> Result<()> {
     }
 }
 
+impl Engine {
+    /// Releases container `id`'s network (see [`endpoint::release`]) off the reactor.
+    pub(crate) async fn release_network(&self, id: &str) {
+        let id = id.to_string();
+        let _ = self
+            .blocking(move |inner| {
+                endpoint::release(inner, &id);
+                Ok(())
+            })
+            .await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -526,18 +539,5 @@ mod tests {
         assert!(validate_network_name("-x").is_err());
         assert!(validate_network_name("a b").is_err());
         assert!(validate_network_name("").is_err());
-    }
-}
-
-impl Engine {
-    /// Releases container `id`'s network (see [`endpoint::release`]) off the reactor.
-    pub(crate) async fn release_network(&self, id: &str) {
-        let id = id.to_string();
-        let _ = self
-            .blocking(move |inner| {
-                endpoint::release(inner, &id);
-                Ok(())
-            })
-            .await;
     }
 }

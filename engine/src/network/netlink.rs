@@ -103,7 +103,7 @@ pub(crate) fn remove_pin(pin: &Path) -> Result<()> {
 /// Whether `pin` is a pinned network namespace (a bind mount of an nsfs file).
 pub(crate) fn is_pinned(pin: &Path) -> bool {
     // An nsfs file has the magic of nsfs; the empty file under it is on the run directory's fs.
-    nix::sys::statfs::statfs(pin).map(|s| s.filesystem_type().0 as i64 == 0x6e736673).unwrap_or(false)
+    nix::sys::statfs::statfs(pin).map(|s| s.filesystem_type().0 == 0x6e736673).unwrap_or(false)
 }
 
 fn netlink_error(what: impl std::fmt::Display, e: rtnetlink::Error) -> Error {

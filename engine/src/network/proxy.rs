@@ -274,11 +274,13 @@ fn pump(from: &TcpStream, to: &TcpStream) {
     let _ = from.shutdown(Shutdown::Read);
 }
 
+/// UDP clients and their sockets towards the container, with when each was last heard.
+type Flows = Arc<Mutex<std::collections::HashMap<SocketAddr, (Arc<UdpSocket>, Instant)>>>;
+
 fn serve_udp(socket: UdpSocket, target: SocketAddr) {
     let socket = Arc::new(socket);
     // One socket towards the container per client, so that replies find their client.
-    let flows: Arc<Mutex<std::collections::HashMap<SocketAddr, (Arc<UdpSocket>, Instant)>>> =
-        Default::default();
+    let flows: Flows = Default::default();
     let mut buf = vec![0u8; 65536];
     loop {
         let Ok((n, client)) = socket.recv_from(&mut buf) else { continue };
