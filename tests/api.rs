@@ -700,6 +700,79 @@ fn images_belong_to_teams() {
 }
 
 #[test]
+fn stacks_belong_to_teams() {
+    // The stack's default network, if the engine makes one, stays in this test's namespace.
+    isolate_network();
+    let daemon = Daemon::with_busybox();
+    let otto = daemon.user_with_token("otto", "operator", Some("blue"));
+    let olga = daemon.user_with_token("olga", "operator", Some("red"));
+    let vera = daemon.user_with_token("vera", "viewer", Some("blue"));
+    let compose =
+        "services:\n  web:\n    image: busybox\n    command: [\"sleep\", \"300\"]\n    network_mode: none\n";
+    let up = daemon.call(
+        Some(&otto),
+        "POST",
+        "/api/v1/stacks/shop/up",
+        Some(json!({"compose_file": compose, "working_dir": daemon.dir().to_str().unwrap()})),
+    );
+    assert_eq!(up.status, 200, "{}", up.text());
+    let last = json_lines(&up.text()).pop().unwrap();
+    assert_ne!(last["action"], "Error", "{}", up.text());
+    let names = |token: &str| -> Vec<String> {
+        let list = daemon.call(Some(token), "GET", "/api/v1/stacks", None).json();
+        list.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_string()).collect()
+    };
+    // The stack, and its containers, are blue's.
+    assert_eq!(names(&otto), ["shop"]);
+    assert_eq!(names(&vera), ["shop"]);
+    assert_eq!(names(&olga), Vec::<String>::new());
+    assert_eq!(names(ADMIN_TOKEN), ["shop"]);
+    assert_eq!(
+        daemon.call(Some(&otto), "GET", "/api/v1/containers", None).json().as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(daemon.call(Some(&vera), "GET", "/api/v1/stacks/shop", None).status, 200);
+    // Red cannot see or act on it; a viewer reads but does not act.
+    for (method, path, body) in [
+        ("GET", "/api/v1/stacks/shop", None),
+        ("POST", "/api/v1/stacks/shop/stop", None),
+        ("POST", "/api/v1/stacks/shop/down", Some(json!({}))),
+        ("POST", "/api/v1/stacks/shop/up", Some(json!({"compose_file": compose}))),
+    ] {
+        let r = daemon.call(Some(&olga), method, path, body);
+        assert_eq!(r.status, 404, "{method} {path} as red: {}", r.text());
+        assert_eq!(r.json()["message"], "no such stack: shop");
+    }
+    let (status, _) =
+        daemon.ws("/api/v1/ws/stacks/shop/logs", &[("Authorization", &bearer(&olga))]).err().unwrap();
+    assert_eq!(status, 404);
+    let r = daemon.call(Some(&vera), "POST", "/api/v1/stacks/shop/stop", None);
+    assert_eq!(r.status, 403, "{}", r.text());
+    let (status, _) =
+        daemon.ws("/api/v1/ws/stacks/shop/logs", &[("Authorization", &bearer(&vera))]).err().unwrap();
+    assert_eq!(status, 403);
+    // Nor can red reach blue's containers through a network's connect or disconnect.
+    let web = daemon.call(Some(&otto), "GET", "/api/v1/containers", None).json()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for op in ["connect", "disconnect"] {
+        let r = daemon.call(
+            Some(&olga),
+            "POST",
+            &format!("/api/v1/networks/none/{op}"),
+            Some(json!({"container": web})),
+        );
+        assert_eq!(r.status, 404, "{op}: {}", r.text());
+        assert_eq!(r.json()["message"], format!("No such container: {web}"));
+    }
+    let down = daemon.call(Some(&otto), "POST", "/api/v1/stacks/shop/down", Some(json!({})));
+    assert_eq!(down.status, 200, "{}", down.text());
+    assert_eq!(names(&otto), Vec::<String>::new());
+    daemon.remove_all_containers();
+}
+
+#[test]
 fn tls_when_a_certificate_is_given() {
     let dir = tempfile::tempdir().unwrap();
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();

@@ -101,11 +101,24 @@ pub fn policy(method: &Method, path: &str) -> Access {
     Access::Role(Role::Viewer)
 }
 
-/// A container or image that a path names, for the team check.
+/// A container, image or stack that a path names, for the team check.
 #[derive(Debug, PartialEq, Eq)]
 enum Named {
     Container(String),
     Image(String),
+    Stack(String),
+}
+
+impl Named {
+    /// The answer for an object the caller may not see: the handler's own words for one that
+    /// does not exist.
+    fn not_found(&self) -> ApiError {
+        ApiError::not_found(match self {
+            Named::Container(n) => format!("No such container: {n}"),
+            Named::Image(n) => format!("No such image: {n}"),
+            Named::Stack(n) => format!("no such stack: {n}"),
+        })
+    }
 }
 
 /// Fixed names under `/containers/` and `/images/` that are operations, not objects.
@@ -121,6 +134,7 @@ fn named(path: &str) -> Option<Named> {
     match kind {
         "containers" if !CONTAINER_OPS.contains(&name.as_str()) => Some(Named::Container(name)),
         "images" if !IMAGE_OPS.contains(&name.as_str()) => Some(Named::Image(name)),
+        "stacks" => Some(Named::Stack(name)),
         _ => None,
     }
 }
@@ -289,6 +303,18 @@ async fn reach(state: &AppState, principal: &Principal, named: &Named) -> Result
                 Reach::Hidden
             })
         }
+        // A stack is its team's when its containers are (see `stack_owned_when_done`); one with
+        // no containers yet is anyone's to bring up.
+        Named::Stack(name) => {
+            let Ok(containers) = state.engine.stack_containers(name, true).await else {
+                return Ok(Reach::Allowed);
+            };
+            if containers.is_empty() {
+                return Ok(Reach::Allowed);
+            }
+            let owned = state.auth.owned(OwnedKind::Containers, &teams).await?;
+            Ok(if containers.iter().any(|c| owned.contains(&c.id)) { Reach::Allowed } else { Reach::Hidden })
+        }
         Named::Image(name) => {
             let Ok(image) = state.engine.inspect_image(name).await else { return Ok(Reach::Allowed) };
             let owners = state.auth.image_owners(&image.id).await?;
@@ -303,15 +329,24 @@ async fn reach(state: &AppState, principal: &Principal, named: &Named) -> Result
     }
 }
 
-/// The image a non-admin's call uses without naming it in the path: a container's image (JSON
-/// body `image` of a create) or the image a push sends (`reference`).
-fn used_image(path: &str, body: Option<&serde_json::Value>) -> Option<String> {
-    let field = match path {
-        "/api/v1/containers" | "/api/v1/containers/create" => "image",
-        "/api/v1/images/push" => "reference",
+/// Whether a non-admin's POST to `path` names an object in its JSON body ([`used_object`]).
+fn names_object_in_body(path: &str) -> bool {
+    matches!(path, "/api/v1/containers" | "/api/v1/containers/create" | "/api/v1/images/push")
+        || (path.starts_with("/api/v1/networks/")
+            && (path.ends_with("/connect") || path.ends_with("/disconnect")))
+}
+
+/// The object a non-admin's call uses without naming it in the path: a container's image (JSON
+/// body `image` of a create), the image a push sends (`reference`), the container a network
+/// connect or disconnect acts on (`container`).
+fn used_object(path: &str, body: Option<&serde_json::Value>) -> Option<Named> {
+    let (field, named): (&str, fn(String) -> Named) = match path {
+        "/api/v1/containers" | "/api/v1/containers/create" => ("image", Named::Image),
+        "/api/v1/images/push" => ("reference", Named::Image),
+        _ if names_object_in_body(path) => ("container", Named::Container),
         _ => return None,
     };
-    body?.get(field)?.as_str().map(String::from)
+    body?.get(field)?.as_str().map(|name| named(name.to_string()))
 }
 
 /// The middleware in front of every route: authenticate, check the role and the team, audit
@@ -365,13 +400,10 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
                         Named::Image(n) => {
                             format!("image {n} is shared (no team owns it): only admins change it")
                         }
-                        Named::Container(n) => format!("permission denied: container {n}"),
+                        other => format!("permission denied: {other:?}"),
                     },
                 }),
-                Ok(Reach::Hidden) => Some(ApiError::not_found(match &named {
-                    Named::Container(n) => format!("No such container: {n}"),
-                    Named::Image(n) => format!("No such image: {n}"),
-                })),
+                Ok(Reach::Hidden) => Some(named.not_found()),
                 Err(e) => Some(e),
             };
             if let Some(refusal) = refusal {
@@ -396,12 +428,7 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
     // back. A pull's reference (its image goes to the team); the image a non-admin's container
     // is created from or push sends (theirs or a shared one).
     let pull = path == "/api/v1/images/pull" && creates == Some(Creates::Image) && team.is_some();
-    let uses_image = principal.role < Role::Admin
-        && method == Method::POST
-        && matches!(
-            path.as_str(),
-            "/api/v1/containers" | "/api/v1/containers/create" | "/api/v1/images/push"
-        );
+    let uses_image = principal.role < Role::Admin && method == Method::POST && names_object_in_body(&path);
     let mut body_json = None;
     if pull || uses_image {
         let (parts, body) = req.into_parts();
@@ -421,19 +448,19 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
     }
     let pulled = if pull { image_reference(body_json.as_ref()) } else { None };
     if principal.role < Role::Admin {
-        let mut images: Vec<String> = used_image(&path, body_json.as_ref()).into_iter().collect();
+        let mut used: Vec<Named> = used_object(&path, body_json.as_ref()).into_iter().collect();
         if path == "/api/v1/images/save" {
-            images.extend(
+            used.extend(
                 form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
                     .filter(|(k, _)| k == "name")
-                    .map(|(_, v)| v.into_owned()),
+                    .map(|(_, v)| Named::Image(v.into_owned())),
             );
         }
-        for image in images {
-            match reach(&state, &principal, &Named::Image(image.clone())).await {
+        for object in used {
+            match reach(&state, &principal, &object).await {
                 Ok(Reach::Allowed | Reach::ReadOnly) => {}
                 Ok(Reach::Hidden) => {
-                    let response = ApiError::not_found(format!("No such image: {image}")).into_response();
+                    let response = object.not_found().into_response();
                     if !read {
                         audit(&state, &principal, &method, &path, response.status(), "", "").await;
                     }
@@ -481,6 +508,11 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
             // Import and load answer with the images' IDs.
             return record_image_owners(&state, response, team).await;
         }
+        (Some(Creates::Stack), Some(team)) if status.is_success() => {
+            if let Some(Named::Stack(stack)) = named(&path) {
+                return stack_owned_when_done(state, response, stack, team);
+            }
+        }
         (Some(Creates::Build), team) if status.is_success() => {
             let tags = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
                 .filter(|(k, _)| k == "t")
@@ -501,6 +533,9 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
         };
         if let (Some(kind), true) = (kind, status.is_success()) {
             return filter_list(&state, &principal, response, kind).await;
+        }
+        if path == "/api/v1/stacks" && status.is_success() {
+            return filter_stacks(&state, &principal, response).await;
         }
     }
     response
@@ -556,6 +591,7 @@ enum Creates {
     Container,
     Image,
     Build,
+    Stack,
 }
 
 fn creates(method: &Method, path: &str) -> Option<Creates> {
@@ -566,6 +602,7 @@ fn creates(method: &Method, path: &str) -> Option<Creates> {
         "/api/v1/containers" | "/api/v1/containers/create" => Some(Creates::Container),
         "/api/v1/images/pull" | "/api/v1/images/import" | "/api/v1/images/load" => Some(Creates::Image),
         "/api/v1/build" => Some(Creates::Build),
+        _ if path.starts_with("/api/v1/stacks/") && path.ends_with("/up") => Some(Creates::Stack),
         _ => None,
     }
 }
@@ -632,6 +669,54 @@ fn owned_when_done(state: AppState, response: Response, reference: String, team:
     .filter_map(|x: Option<Result<bytes::Bytes, axum::Error>>| async move { x });
     let stream = body.into_data_stream().chain(done);
     Response::from_parts(parts, Body::from_stream(stream))
+}
+
+/// Passes a stack up's streamed answer through, and when it has ended records that the stack's
+/// containers that no team owns yet (the ones this up made) belong to `team`.
+fn stack_owned_when_done(state: AppState, response: Response, stack: String, team: i64) -> Response {
+    use futures_util::StreamExt;
+    let (parts, body) = response.into_parts();
+    let done = futures_util::stream::once(async move {
+        let record = async {
+            let containers = state.engine.stack_containers(&stack, true).await.map_err(ApiError::from)?;
+            let owned = state.auth.owned_by_any(OwnedKind::Containers).await?;
+            for c in containers.iter().filter(|c| !owned.contains(&c.id)) {
+                state.auth.set_container_owner(&c.id, team).await?;
+            }
+            Ok::<(), ApiError>(())
+        };
+        if let Err(e) = record.await {
+            tracing::error!(stack, error = %e.message, "recording the stack's team failed");
+        }
+        None
+    })
+    .filter_map(|x: Option<Result<bytes::Bytes, axum::Error>>| async move { x });
+    let stream = body.into_data_stream().chain(done);
+    Response::from_parts(parts, Body::from_stream(stream))
+}
+
+/// Keeps only the stacks of the caller's teams in the stack list.
+async fn filter_stacks(state: &AppState, principal: &Principal, response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(e) => return ApiError::internal(format!("reading the list: {e}")).into_response(),
+    };
+    let Ok(serde_json::Value::Array(items)) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return ApiError::internal("the list answer is not a JSON array").into_response();
+    };
+    let mut kept = Vec::new();
+    for item in items {
+        let Some(name) = item.get("name").and_then(|n| n.as_str()) else { continue };
+        match reach(state, principal, &Named::Stack(name.to_string())).await {
+            Ok(Reach::Allowed) => kept.push(item),
+            Ok(_) => {}
+            Err(e) => return e.into_response(),
+        }
+    }
+    let body = serde_json::to_vec(&kept).expect("JSON values serialise");
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
 }
 
 /// Keeps only the caller's teams' objects in a list answer (a JSON array of objects with `id`),
