@@ -90,7 +90,7 @@ fn named_volume_outlives_its_container_and_is_seen_by_the_next() {
     exits(daemon.berth(&["volume", "rm", "data"]), 1)
         .fails_with(&format!("Error response from daemon: remove data: volume is in use - [{id}]"));
     let used: Value =
-        serde_json::from_str(&daemon.berth(&["volume", "ls", "--format", "json"]).ok().lines()[0]).unwrap();
+        serde_json::from_str(daemon.berth(&["volume", "ls", "--format", "json"]).ok().lines()[0]).unwrap();
     assert_eq!(used["Name"], "data");
     assert_eq!(used["Links"], "1");
     assert_eq!(daemon.berth(&["volume", "ls", "-q", "--filter", "dangling=true"]).ok().stdout, "ondemand\n");
@@ -259,7 +259,7 @@ fn anonymous_volumes_from_an_image_get_its_content_and_go_with_rm_v() {
     let anon = mounts[0]["name"].as_str().unwrap().to_string();
     assert_eq!(anon.len(), 64, "an anonymous volume has a generated name: {anon}");
     assert_eq!(mounts[0]["destination"], "/data");
-    assert_eq!(volume_names(&daemon), [anon.clone()]);
+    assert_eq!(volume_names(&daemon), std::slice::from_ref(&anon));
     let out = daemon.berth(&["volume", "inspect", "-f", "{{.Labels}}", &anon]).ok();
     assert!(out.stdout.contains("com.docker.volume.anonymous"), "{}", out.stdout);
 

@@ -479,7 +479,6 @@ fn container_config(args: &CreateArgs) -> Result<ContainerConfig, String> {
         publish_all: args.publish_all,
         expose: args.expose.clone(),
         mounts: super::volume::parse_mounts(&args.volume, &args.mount, &args.tmpfs)?,
-        ..Default::default()
     })
 }
 
@@ -802,7 +801,10 @@ pub async fn unpause(client: &Client, args: NamesArgs) -> Result<(), CliError> {
 pub async fn rm(client: &Client, args: RmArgs) -> Result<(), CliError> {
     let force = if args.force { "1" } else { "0" };
     let volumes = if args.volumes { "1" } else { "0" };
-    each(client, &args.names, Method::DELETE, |n| container_path(n, &query([("force", force), ("v", volumes)]))).await
+    each(client, &args.names, Method::DELETE, |n| {
+        container_path(n, &query([("force", force), ("v", volumes)]))
+    })
+    .await
 }
 
 pub async fn rename(client: &Client, args: RenameArgs) -> Result<(), CliError> {

@@ -215,7 +215,7 @@ impl Filters {
             (None, _) => false,
         });
         let driver_ok = self.driver.is_empty() || self.driver.contains(&v.driver);
-        let dangling_ok = self.dangling.map_or(true, |d| d == v.used_by.is_empty());
+        let dangling_ok = self.dangling.is_none_or(|d| d == v.used_by.is_empty());
         name_ok && label_ok && driver_ok && dangling_ok
     }
 }
