@@ -99,8 +99,9 @@ fn leftovers(daemon: &Daemon, container_ids: &[String], pids: &[i32]) -> Vec<Str
         if Some(pid) == daemon.pid() {
             continue;
         }
-        let cmdline = String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default())
-            .into_owned();
+        let cmdline =
+            String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default())
+                .into_owned();
         // The daemon's own helpers (a monitor zygote) stay; what served a container must not.
         let of_a_container = cmdline.contains(&format!("{dir}/root/containers/"))
             || container_ids.iter().any(|id| cmdline.contains(id.as_str()));
@@ -384,4 +385,70 @@ fn the_api_refuses_bad_stacks_before_streaming() {
     let down = daemon.http("POST", "/api/v1/stacks/demo/down", &headers, br#"{"timeout": 1}"#);
     assert!(down.text().contains("\"Done\""), "{}", down.text());
     assert!(daemon.http("GET", "/api/v1/stacks", &headers, b"").json().as_array().unwrap().is_empty());
+}
+
+#[test]
+fn up_without_detach_follows_the_logs_and_ctrl_c_stops_the_stack() {
+    use std::io::BufRead;
+    let daemon = Daemon::with_busybox();
+    let dir = example("oneshot");
+    let file = dir.path().join("compose.yaml");
+    let mut child = Command::new(berth_binary())
+        .args(["compose", "-f", file.to_str().unwrap(), "up"])
+        .env("BERTH_HOST", daemon.unix_host())
+        .env("BERTH_TOKEN", berth_tests::ADMIN_TOKEN)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawning berth compose up");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // The progress, then the services' output with Compose's prefixes.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.starts_with("app-1") && l.ends_with("| ready")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("no log line from app within 60 s: {seen:#?}");
+            }
+        }
+    }
+    assert!(seen.iter().any(|l| l.ends_with("app-1  Started")), "{seen:#?}");
+
+    // exec into the running service.
+    let exec = compose(&daemon, dir.path(), &["exec", "-T", "app", "cat", "/data/flag"]).ok();
+    assert_eq!(exec.stdout.trim(), "ready");
+    compose(&daemon, dir.path(), &["exec", "-T", "nope", "true"])
+        .fails_with("service \"nope\" is not running");
+
+    // Ctrl-C stops the stack (without removing it) and ends `up`.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::SIGINT).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("compose up did not end after SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("Gracefully stopping..."), "{stderr}");
+    assert!(compose(&daemon, dir.path(), &["ps", "-q"]).ok().stdout.trim().is_empty());
+    assert_eq!(compose(&daemon, dir.path(), &["ps", "-a", "-q"]).ok().lines().len(), 2);
+    compose(&daemon, dir.path(), &["down", "-v"]).ok();
 }

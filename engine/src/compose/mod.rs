@@ -96,9 +96,12 @@ struct RecordedService {
     replicas: u32,
 }
 
+/// Per (engine root, stack name): the lock that `up` and `down` hold.
+type StackLocks = Mutex<BTreeMap<(PathBuf, String), Arc<tokio::sync::Mutex<()>>>>;
+
 /// One `up`/`down` at a time per stack (per engine root).
 fn stack_lock(root: &std::path::Path, name: &str) -> Arc<tokio::sync::Mutex<()>> {
-    static LOCKS: OnceLock<Mutex<BTreeMap<(PathBuf, String), Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+    static LOCKS: OnceLock<StackLocks> = OnceLock::new();
     let mut locks = LOCKS.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
     locks.entry((root.to_path_buf(), name.to_string())).or_default().clone()
 }
