@@ -452,3 +452,21 @@ fn up_without_detach_follows_the_logs_and_ctrl_c_stops_the_stack() {
     assert_eq!(compose(&daemon, dir.path(), &["ps", "-a", "-q"]).ok().lines().len(), 2);
     compose(&daemon, dir.path(), &["down", "-v"]).ok();
 }
+
+#[test]
+fn a_service_is_built_from_its_context() {
+    let daemon = Daemon::with_busybox();
+    let dir = example("build");
+    let project = dir.path().file_name().unwrap().to_string_lossy().to_lowercase().replace('.', "");
+    let up = compose(&daemon, dir.path(), &["up", "-d"]).ok();
+    assert!(up.stdout.contains(&format!("Image {project}-app  Built")), "{}", up.stdout);
+    eventually("the built file's content", Duration::from_secs(20), || {
+        compose(&daemon, dir.path(), &["logs", "app"]).ok().stdout.contains("| built-by-compose")
+    });
+    // Present now: `up` again does not build; `build` does, through the build command.
+    let again = compose(&daemon, dir.path(), &["up", "-d"]).ok();
+    assert!(!again.stdout.contains("Building"), "{}", again.stdout);
+    compose(&daemon, dir.path(), &["build"]).ok();
+    assert!(daemon.berth(&["images"]).ok().stdout.contains(&format!("{project}-app")));
+    compose(&daemon, dir.path(), &["down"]).ok();
+}
