@@ -470,3 +470,27 @@ fn a_service_is_built_from_its_context() {
     assert!(daemon.berth(&["images"]).ok().stdout.contains(&format!("{project}-app")));
     compose(&daemon, dir.path(), &["down"]).ok();
 }
+
+#[test]
+fn an_unhealthy_or_uncheckable_dependency_stops_up() {
+    let daemon = Daemon::with_busybox();
+    let dir = tempfile::Builder::new().prefix("berth-compose-").tempdir().unwrap();
+    let file = |check: &str| {
+        format!(
+            "name: sick\nservices:\n  db:\n    image: busybox\n    network_mode: none\n    command: [sleep, '300']\n    \
+             stop_grace_period: 1s\n{check}  app:\n    image: busybox\n    network_mode: none\n    command: [sleep, '300']\n    \
+             depends_on:\n      db: {{condition: service_healthy}}\n"
+        )
+    };
+    let failing = "    healthcheck: {test: [CMD, 'false'], interval: 500ms, retries: 2}\n";
+    std::fs::write(dir.path().join("compose.yaml"), file(failing)).unwrap();
+    compose(&daemon, dir.path(), &["up", "-d"])
+        .fails_with("dependency failed to start: container sick-db-1 is unhealthy");
+    assert_eq!(names(&containers(&daemon, "sick")), ["sick-db-1"], "app must not be created");
+
+    std::fs::write(dir.path().join("compose.yaml"), file("")).unwrap();
+    compose(&daemon, dir.path(), &["up", "-d"])
+        .fails_with("dependency failed to start: container sick-db-1 has no healthcheck configured");
+    compose(&daemon, dir.path(), &["down", "-t", "1"]).ok();
+    assert!(containers(&daemon, "sick").is_empty());
+}
