@@ -688,9 +688,10 @@ fn create(inner: &EngineInner, mut config: ContainerConfig) -> Result<ContainerR
             &paths.rootfs,
         )?);
         let mut spec = runtime::build_spec(&id, &config, &content.config, &paths.rootfs)?;
-        runtime::add_user_mounts(&mut spec, &volumes.mounts)?;
         // Networks (issue 8): the mode, networks and ports; the spec's namespace and /etc files.
         crate::network::endpoint::prepare(inner, &id, &paths.dir, &config, &content.config, &mut spec)?;
+        // After the network's /etc files: a user's mount at the same path replaces them (Docker).
+        runtime::add_user_mounts(&mut spec, &volumes.mounts)?;
         runtime::write_bundle(&paths.dir, &spec)?;
         let args = spec.process().as_ref().and_then(|p| p.args().clone()).unwrap_or_default();
         let (path, args) = match args.split_first() {
@@ -1012,6 +1013,7 @@ pub(crate) fn recover(engine: &Engine) {
     for id in inner.containers.half_created() {
         tracing::info!(container = %id, "removing an unfinished create");
         let _ = inner.snapshots.remove_writable(&id);
+        crate::volume::remove_volumes_made_for(inner, &id);
         let _ = fs::remove_dir_all(inner.containers.paths(&id).dir);
     }
     let handle = tokio::runtime::Handle::try_current().ok();

@@ -41,6 +41,10 @@ struct VolumeMeta {
     labels: BTreeMap<String, String>,
     #[serde(default)]
     anonymous: bool,
+    /// The container whose create made this anonymous volume: a create that a crash cut short
+    /// leaves no volume behind (see [`remove_volumes_made_for`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    container: Option<String>,
 }
 
 /// The volumes under `<root>/volumes`.
@@ -118,6 +122,7 @@ impl VolumeStore {
         name: &str,
         labels: BTreeMap<String, String>,
         anonymous: bool,
+        container: Option<&str>,
     ) -> Result<(VolumeMeta, bool)> {
         validate_name(name)?;
         match self.read(name) {
@@ -131,6 +136,7 @@ impl VolumeStore {
             created: Utc::now(),
             labels,
             anonymous,
+            container: container.map(str::to_string),
         };
         // Made under a temporary name and renamed into place: a crash never leaves a volume
         // without its metadata.
@@ -273,6 +279,24 @@ pub(crate) fn remove_anonymous_of(inner: &EngineInner, record: &crate::container
     }
 }
 
+/// Removes the anonymous volumes that the create of container `id` made, when that create was
+/// cut short (the engine found it unfinished on open).
+pub(crate) fn remove_volumes_made_for(inner: &EngineInner, id: &str) {
+    let store = &inner.volumes;
+    let _guard = store.lock();
+    let Ok(names) = store.names() else { return };
+    let users = volume_users(inner);
+    for name in names {
+        let Ok(meta) = store.read(&name) else { continue };
+        if meta.anonymous && meta.container.as_deref() == Some(id) && !users.contains_key(&name) {
+            tracing::info!(volume = %name, container = %id, "removing a volume of an unfinished create");
+            if let Err(e) = store.remove_locked(&name) {
+                tracing::warn!(volume = %name, error = %e, "removing a volume of an unfinished create");
+            }
+        }
+    }
+}
+
 impl Engine {
     /// Removes the anonymous volumes of a container just removed (`rm -v`, `--rm`); see
     /// [`remove_anonymous_of`].
@@ -300,7 +324,7 @@ impl Engine {
             let name = if request.name.is_empty() { anonymous_name() } else { request.name };
             let store = &inner.volumes;
             let _guard = store.lock();
-            let (meta, _) = store.create_locked(&name, request.labels, false)?;
+            let (meta, _) = store.create_locked(&name, request.labels, false, None)?;
             Ok(inspect(inner, meta, &volume_users(inner)))
         })
         .await
@@ -400,17 +424,44 @@ mod tests {
     fn create_is_idempotent_and_remove_leaves_nothing() {
         let root = tempfile::tempdir().unwrap();
         let store = VolumeStore::open(root.path()).unwrap();
-        let (meta, made) = store.create_locked("data", BTreeMap::new(), false).unwrap();
+        let (meta, made) = store.create_locked("data", BTreeMap::new(), false, None).unwrap();
         assert!(made);
         assert!(!meta.anonymous);
         fs::write(store.data_path("data").join("f"), b"x").unwrap();
-        let (_, made) = store.create_locked("data", BTreeMap::new(), true).unwrap();
+        let (_, made) = store.create_locked("data", BTreeMap::new(), true, None).unwrap();
         assert!(!made, "an existing volume is returned, not made again");
         assert_eq!(store.names().unwrap(), ["data"]);
         assert!(store.remove_locked("data").unwrap() > 0);
         assert!(matches!(store.read("data"), Err(Error::VolumeNotFound(_))));
         assert_eq!(fs::read_dir(root.path().join("volumes")).unwrap().count(), 0);
         assert!(matches!(store.remove_locked("data"), Err(Error::VolumeNotFound(_))));
+    }
+
+    #[test]
+    fn anonymous_volumes_remember_the_create_that_made_them() {
+        let root = tempfile::tempdir().unwrap();
+        let store = VolumeStore::open(root.path()).unwrap();
+        store.create_locked("anon1", BTreeMap::new(), true, Some("c1")).unwrap();
+        store.create_locked("named", BTreeMap::new(), false, None).unwrap();
+        let store = VolumeStore::open(root.path()).unwrap();
+        assert_eq!(store.read("anon1").unwrap().container.as_deref(), Some("c1"));
+        assert_eq!(store.read("named").unwrap().container, None);
+    }
+
+    #[test]
+    fn reopening_the_engine_removes_volumes_of_an_unfinished_create() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::EngineConfig::new(dir.path().join("root"), dir.path().join("run"));
+        let engine = crate::Engine::open_blocking(config.clone()).unwrap();
+        let id = "ab".repeat(32);
+        let volumes = &engine.inner().volumes;
+        volumes.create_locked("anon-of-crashed", BTreeMap::new(), true, Some(&id)).unwrap();
+        volumes.create_locked("anon-of-other", BTreeMap::new(), true, Some(&"cd".repeat(32))).unwrap();
+        // The create was cut short after its directory was made, before its record was.
+        fs::create_dir_all(engine.inner().containers.paths(&id).dir).unwrap();
+        drop(engine);
+        let engine = crate::Engine::open_blocking(config).unwrap();
+        assert_eq!(engine.inner().volumes.names().unwrap(), ["anon-of-other"]);
     }
 
     #[test]

@@ -100,7 +100,8 @@ pub(crate) fn attach<'a>(
                 } else {
                     (m.source.clone(), BTreeMap::new(), false)
                 };
-                let (_, made) = store.create_locked(&name, labels, anonymous)?;
+                let made_for = anonymous.then_some(id);
+                let (_, made) = store.create_locked(&name, labels, anonymous, made_for)?;
                 if made {
                     attached.created.push(name.clone());
                 }
