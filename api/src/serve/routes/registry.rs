@@ -29,7 +29,6 @@ const JSON_LINES: &str = "application/x-ndjson";
         starts. The pull goes on if the client goes away. Operators; the image goes to the caller's team \
         (header X-Berth-Team picks one).",
     request_body = PullRequest,
-    params(("X-Berth-Team" = Option<String>, Header, description = "the team the image goes to")),
     responses((status = 200, content_type = "application/x-ndjson", body = TransferEvent,
             description = "one TransferEvent per line"),
         (status = 400, body = crate::serve::openapi::ErrorBody), (status = 403, body = crate::serve::openapi::ErrorBody),
