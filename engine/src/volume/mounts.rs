@@ -342,6 +342,48 @@ mod tests {
     }
 
     #[test]
+    fn volumes_are_in_use_while_their_container_is_created_and_a_failed_create_removes_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::EngineConfig::new(dir.path().join("root"), dir.path().join("run"));
+        let engine = crate::Engine::open_blocking(config).unwrap();
+        let inner = engine.inner();
+        let rootfs = dir.path().join("rootfs");
+        fs::create_dir(&rootfs).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime
+            .block_on(engine.create_volume(berth_types::volume::VolumeCreate {
+                name: "existing".into(),
+                ..Default::default()
+            }))
+            .unwrap();
+
+        let mut config = ContainerConfig {
+            mounts: vec![
+                mount(MountType::Volume, "existing", "/a"),
+                mount(MountType::Volume, "made", "/b"),
+                mount(MountType::Volume, "", "/c"),
+                mount(MountType::Tmpfs, "", "/t"),
+            ],
+            ..Default::default()
+        };
+        let attached = attach(inner, "c1", &mut config, &ImageConfiguration::default(), &rootfs).unwrap();
+        let anonymous = config.mounts[2].source.clone();
+        assert_eq!(anonymous.len(), 64);
+        assert_eq!(attached.mounts.len(), 4);
+        assert_eq!(attached.mounts[0].source, inner.volumes.data_path("existing"));
+        // No record names the container yet, but its volumes are in use.
+        let e = runtime.block_on(engine.remove_volume("existing", false)).unwrap_err();
+        assert_eq!(e.to_string(), "remove existing: volume is in use - [c1]");
+        let report = runtime.block_on(engine.prune_volumes(true)).unwrap();
+        assert!(report.volumes_deleted.is_empty(), "{report:?}");
+
+        // The create fails: what it made goes, what existed stays.
+        attached.undo();
+        assert_eq!(inner.volumes.names().unwrap(), ["existing"]);
+        runtime.block_on(engine.remove_volume("existing", false)).unwrap();
+    }
+
+    #[test]
     fn copy_up_copies_only_into_empty_volumes_and_stays_in_the_root() {
         let dir = tempfile::tempdir().unwrap();
         let rootfs = dir.path().join("rootfs");
