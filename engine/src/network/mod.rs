@@ -509,13 +509,10 @@ fn remove(inner: &EngineInner, name: &str) -> Result<()> {
 impl Engine {
     /// Releases container `id`'s network (see [`endpoint::release`]) off the reactor.
     pub(crate) async fn release_network(&self, id: &str) {
-        let id = id.to_string();
-        let _ = self
-            .blocking(move |inner| {
-                endpoint::release(inner, &id);
-                Ok(())
-            })
-            .await;
+        let (inner, id) = (self.inner.clone(), id.to_string());
+        // A runtime that shuts down cancels the task: the next release or the recovery at the
+        // next open does the work then.
+        let _ = tokio::task::spawn_blocking(move || endpoint::release(&inner, &id)).await;
     }
 }
 
