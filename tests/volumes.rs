@@ -335,3 +335,43 @@ fn bad_mount_specs_are_refused_clearly_and_create_nothing() {
     assert_eq!(response.status, 404, "{}", response.text());
     assert!(volume_names(&daemon).is_empty());
 }
+
+#[test]
+fn copy_up_works_with_the_copy_snapshotter_and_an_imported_image_volume() {
+    let daemon = Daemon::start_with_args(&["--snapshotter", "copy"]);
+    let rootfs = berth_tests::busybox_rootfs(daemon.dir());
+    daemon
+        .berth(&[
+            "import",
+            "-c",
+            r#"CMD ["sh"]"#,
+            "-c",
+            r#"VOLUME ["/etc"]"#,
+            rootfs.to_str().unwrap(),
+            "etcvol",
+        ])
+        .ok();
+    // /etc is an anonymous volume filled from the image: its files are there, and what the
+    // container writes there is in the volume, not in the container's layer.
+    let out = daemon
+        .berth(&[
+            "run",
+            "--name",
+            "etc-user",
+            "etcvol",
+            "sh",
+            "-c",
+            "grep -c ^root: /etc/passwd; echo new > /etc/added",
+        ])
+        .ok();
+    assert_eq!(out.stdout, "1\n");
+    let anon = inspect(&daemon, "etc-user")["mounts"][0]["name"].as_str().unwrap().to_string();
+    let mountpoint = daemon.berth(&["volume", "inspect", "-f", "{{.Mountpoint}}", &anon]).ok().stdout;
+    let data = Path::new(mountpoint.trim());
+    assert_eq!(std::fs::read_to_string(data.join("added")).unwrap(), "new\n");
+    assert!(data.join("passwd").is_file());
+    daemon.berth(&["rm", "-v", "etc-user"]).ok();
+    assert!(volume_names(&daemon).is_empty());
+    assert!(!data.exists());
+    assert_no_mounts_left(&daemon);
+}
