@@ -494,3 +494,50 @@ fn an_unhealthy_or_uncheckable_dependency_stops_up() {
     compose(&daemon, dir.path(), &["down", "-t", "1"]).ok();
     assert!(containers(&daemon, "sick").is_empty());
 }
+
+#[test]
+fn services_on_several_networks_reach_what_they_share_and_nothing_else() {
+    let daemon = Daemon::start_in_netns();
+    daemon.import_busybox("busybox:latest");
+    let dir = example("networks");
+    let up = compose(&daemon, dir.path(), &["up", "-d"]).ok();
+    for network in ["tiers_front", "tiers_back"] {
+        assert!(up.stdout.contains(&format!("Network {network}  Created")), "{}", up.stdout);
+    }
+    let fetch = |from: &str, url: &str| {
+        let script = format!("timeout 5 wget -q -O - {url}");
+        compose(&daemon, dir.path(), &["exec", "-T", from, "sh", "-c", &script])
+    };
+    // The servers may still be starting.
+    eventually("web → api by its alias", Duration::from_secs(20), || {
+        fetch("web", "http://backend-api/").stdout.contains("api-page")
+    });
+    assert!(fetch("web", "http://api/").ok().stdout.contains("api-page"));
+    // api's second network, connected after create. (By address: the embedded DNS answers on
+    // the first network's gateway with that network's names only, for now.)
+    let db = inspect(&daemon, "tiers-db-1");
+    let db_ip =
+        db["network_settings"]["networks"]["tiers_back"]["ipv4_address"].as_str().unwrap().to_string();
+    let db_ip = db_ip.split('/').next().unwrap().to_string();
+    eventually("api → db on back", Duration::from_secs(20), || {
+        fetch("api", &format!("http://{db_ip}/")).stdout.contains("db-page")
+    });
+    // web and db share no network: no name, no route.
+    let isolated = fetch("web", "http://db/");
+    assert_ne!(isolated.code, 0, "web reached db: {}", isolated.stdout);
+    let isolated = fetch("web", &format!("http://{db_ip}/"));
+    assert_ne!(isolated.code, 0, "web reached db: {}", isolated.stdout);
+    let networks: Vec<String> = daemon
+        .berth(&["network", "ls", "--format", "{{.Name}}"])
+        .ok()
+        .lines()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert!(networks.contains(&"tiers_front".to_string()) && networks.contains(&"tiers_back".to_string()));
+
+    let down = compose(&daemon, dir.path(), &["down"]).ok();
+    assert!(down.stdout.contains("Network tiers_back  Removed"), "{}", down.stdout);
+    let after = daemon.berth(&["network", "ls"]).ok().stdout;
+    assert!(!after.contains("tiers_"), "{after}");
+}
