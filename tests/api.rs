@@ -773,6 +773,132 @@ fn stacks_belong_to_teams() {
 }
 
 #[test]
+fn bad_input_on_every_kind_of_route_is_a_clear_4xx() {
+    // Networks the daemon might create stay in this test's namespace.
+    isolate_network();
+    let daemon = Daemon::with_busybox();
+    let json_ct = [("Content-Type", "application/json")];
+    let big = {
+        let mut b = br#"{"reference":""#.to_vec();
+        b.extend(std::iter::repeat_n(b'a', 2 * 1024 * 1024));
+        b.extend(br#""}"#);
+        b
+    };
+    let cases: Vec<(&str, &str, Vec<u8>, u16, &str)> = vec![
+        // JSON bodies: not an object, malformed, unknown fields, wrong types, too big.
+        ("POST", "/api/v1/images/pull", b"[]".to_vec(), 400, "must be a JSON object, not an array"),
+        ("POST", "/api/v1/images/pull", br#"["busybox"]"#.to_vec(), 400, "must be a JSON object"),
+        ("POST", "/api/v1/users", br#"["x","admin",null]"#.to_vec(), 400, "must be a JSON object"),
+        ("POST", "/api/v1/volumes", b"[]".to_vec(), 400, "must be a JSON object"),
+        ("POST", "/api/v1/registry/logout", b"null".to_vec(), 400, "must be a JSON object, not null"),
+        ("POST", "/api/v1/images/pull", b"{not json".to_vec(), 400, "parse the request body as JSON"),
+        (
+            "POST",
+            "/api/v1/images/pull",
+            br#"{"reference":"x","colour":1}"#.to_vec(),
+            400,
+            "unknown field `colour`",
+        ),
+        ("POST", "/api/v1/images/push", br#"{"reference":5}"#.to_vec(), 400, "invalid type"),
+        ("POST", "/api/v1/images/pull", big, 413, ""),
+        ("POST", "/api/v1/networks", br#"{"nmae":"n"}"#.to_vec(), 400, "unknown field `nmae`"),
+        ("POST", "/api/v1/containers", br#"{"image":"busybox","cmd":"true"}"#.to_vec(), 400, "invalid type"),
+        ("POST", "/api/v1/stacks/shop/up", br#"{"compose_file":1}"#.to_vec(), 400, "invalid type"),
+        // Invalid names and references.
+        (
+            "POST",
+            "/api/v1/images/pull",
+            br#"{"reference":"bad ref!"}"#.to_vec(),
+            400,
+            "invalid reference format",
+        ),
+        (
+            "POST",
+            "/api/v1/images/push",
+            br#"{"reference":"a::b"}"#.to_vec(),
+            400,
+            "invalid reference format",
+        ),
+        (
+            "POST",
+            "/api/v1/images/busybox/tag",
+            br#"{"target":"no spaces allowed"}"#.to_vec(),
+            400,
+            "invalid reference format",
+        ),
+        ("POST", "/api/v1/build?t=bad%20tag", Vec::new(), 400, "invalid reference format"),
+        (
+            "POST",
+            "/api/v1/build?t=a%40sha256%3A0000000000000000000000000000000000000000000000000000000000000000",
+            Vec::new(),
+            400,
+            "",
+        ),
+        (
+            "POST",
+            "/api/v1/registry/login",
+            br#"{"server":"127.0.0.1:1","username":"","password":"p"}"#.to_vec(),
+            400,
+            "username is empty",
+        ),
+        ("POST", "/api/v1/volumes", br#"{"name":"../escape"}"#.to_vec(), 400, ""),
+        ("POST", "/api/v1/volumes", br#"{"name":"a/b"}"#.to_vec(), 400, ""),
+        ("POST", "/api/v1/networks", br#"{"name":"a/b"}"#.to_vec(), 400, ""),
+        (
+            "POST",
+            "/api/v1/stacks/Bad!Name/up",
+            br#"{"compose_file":"services: {}"}"#.to_vec(),
+            400,
+            "invalid project name",
+        ),
+        ("POST", "/api/v1/stacks/shop/up", br#"{"compose_file":"services: ["}"#.to_vec(), 400, ""),
+        ("POST", "/api/v1/containers", br#"{"image":"busybox","name":"../x"}"#.to_vec(), 400, ""),
+        // Query strings: unknown parameters, values of the wrong kind.
+        ("POST", "/api/v1/build?colour=red", Vec::new(), 400, "unknown query parameter \"colour\""),
+        ("POST", "/api/v1/build?nocache=maybe", Vec::new(), 400, "is not a boolean"),
+        ("DELETE", "/api/v1/images/busybox?force=perhaps", Vec::new(), 400, "is not a boolean"),
+        ("GET", "/api/v1/history/builds/null", Vec::new(), 400, "invalid build id"),
+        ("GET", "/api/v1/volumes?colour=red", Vec::new(), 400, "unknown query parameter"),
+        ("POST", "/api/v1/stacks/shop/stop?t=-1", Vec::new(), 400, ""),
+        // Paths that do not decode, and operations that do not exist.
+        ("GET", "/api/v1/images/%ff%fe", Vec::new(), 400, ""),
+        ("POST", "/api/v1/stacks/shop/frobnicate", Vec::new(), 404, ""),
+        ("GET", "/api/v1/nothing-here", Vec::new(), 404, "page not found"),
+        ("PUT", "/api/v1/images", Vec::new(), 405, "method not allowed"),
+    ];
+    for (method, path, body, status, needle) in cases {
+        let r = daemon.http(method, path, &json_ct, &body);
+        assert_eq!(r.status, status, "{method} {path}: {}", r.text());
+        let message = r.json()["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{method} {path}: {}", r.text()))
+            .to_string();
+        assert!(!message.is_empty() && message.contains(needle), "{method} {path}: {message}");
+    }
+    // Bodies that are not what they claim: a JSON route without the JSON content type, an
+    // import or load of something that is not an archive.
+    let r = daemon.http(
+        "POST",
+        "/api/v1/images/pull",
+        &[("Content-Type", "text/plain")],
+        br#"{"reference":"x"}"#,
+    );
+    assert_eq!(r.status, 415, "{}", r.text());
+    for path in ["/api/v1/images/import", "/api/v1/images/load"] {
+        let r =
+            daemon.http("POST", path, &[("Content-Type", "application/octet-stream")], b"this is not a tar");
+        assert!(r.status == 400, "{path}: {} {}", r.status, r.text());
+        assert!(!r.json()["message"].as_str().unwrap().is_empty());
+    }
+    // A build context that is not a tar: the stream's last line says so.
+    let r = daemon.http("POST", "/api/v1/build", &[("Content-Type", "application/x-tar")], b"not a tar");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(json_lines(&r.text()).last().unwrap()["type"], "error", "{}", r.text());
+    assert!(!daemon.log().contains("panicked"), "{}", daemon.log());
+    assert!(std::fs::read_dir(daemon.root()).unwrap().all(|e| e.unwrap().file_name() != "escape"));
+}
+
+#[test]
 fn tls_when_a_certificate_is_given() {
     let dir = tempfile::tempdir().unwrap();
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();

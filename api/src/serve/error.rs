@@ -55,7 +55,9 @@ impl IntoResponse for ApiError {
 }
 
 /// `axum::Json`, with its rejections (bad JSON, unknown fields, body over the limit → 413)
-/// answered in the API's error shape instead of plain text.
+/// answered in the API's error shape instead of plain text. The body must be a JSON object:
+/// serde's derived structs also take an array of the fields in order (`[]` for one whose
+/// fields all have defaults), which no client means.
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
@@ -66,10 +68,31 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        let value = match Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(Json(v)) => v,
+            Err(rejection) => return Err(json_rejection(rejection)),
+        };
+        if !value.is_object() {
+            return Err(ApiError::bad_request(format!(
+                "the request body must be a JSON object, not {}",
+                json_kind(&value)
+            )));
         }
+        serde_json::from_value(value).map(ApiJson).map_err(|e| {
+            // axum's words for the same failure, which clients and tests already know.
+            ApiError::bad_request(format!("Failed to deserialize the JSON body into the target type: {e}"))
+        })
+    }
+}
+
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
     }
 }
 

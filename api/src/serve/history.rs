@@ -578,7 +578,8 @@ pub async fn history_builds(
 /// `GET /api/v1/history/builds/{id}`: one build record with its log.
 #[utoipa::path(get, path = "/api/v1/history/builds/{id}", tag = "history",
     params(("id" = i64, Path, description = "the build's id")),
-    responses((status = 200, body = BuildRecord), (status = 404, body = crate::serve::openapi::ErrorBody)),
+    responses((status = 200, body = BuildRecord), (status = 400, body = crate::serve::openapi::ErrorBody),
+        (status = 404, body = crate::serve::openapi::ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
 pub async fn history_build(
     State(state): State<AppState>,
