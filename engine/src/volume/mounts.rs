@@ -111,15 +111,15 @@ pub(crate) fn attach<'a>(
                 }
                 m.source = name;
             }
+            // Under the lock: two creates that mount one new volume copy into it once.
+            for m in mounts.iter().filter(|m| m.mount_type == MountType::Volume) {
+                copy_up(rootfs, &m.target, &store.data_path(&m.source))?;
+            }
         }
-        for m in &mounts {
-            match m.mount_type {
-                MountType::Bind if m.create_mountpoint && fs::symlink_metadata(&m.source).is_err() => {
-                    // `-v /host:/path` with a missing host path: made as a directory (Docker).
-                    fs::create_dir_all(&m.source).context(|| format!("creating bind source {}", m.source))?;
-                }
-                MountType::Volume => copy_up(rootfs, &m.target, &inner.volumes.data_path(&m.source))?,
-                _ => {}
+        for m in mounts.iter().filter(|m| m.mount_type == MountType::Bind) {
+            if m.create_mountpoint && fs::symlink_metadata(&m.source).is_err() {
+                // `-v /host:/path` with a missing host path: made as a directory (Docker).
+                fs::create_dir_all(&m.source).context(|| format!("creating bind source {}", m.source))?;
             }
         }
         Ok(())
