@@ -191,6 +191,13 @@ impl VolumeStore {
 /// Docker's rule for local volume names.
 pub(crate) fn validate_name(name: &str) -> Result<()> {
     let bytes = name.as_bytes();
+    // A name is a directory name: longer ones cannot exist.
+    if bytes.len() > 255 {
+        return Err(Error::InvalidInput(format!(
+            "create {}...: the volume name is longer than 255 characters",
+            &name[..32]
+        )));
+    }
     let ok = bytes.len() >= 2
         && bytes[0].is_ascii_alphanumeric()
         && bytes[1..].iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
@@ -414,6 +421,7 @@ mod tests {
         for good in ["db", "my_data.v1-2", "0abc", &"a".repeat(64)] {
             validate_name(good).unwrap();
         }
+        assert!(validate_name(&"a".repeat(256)).unwrap_err().to_string().contains("longer than 255"));
         for bad in ["", "a", "-x", "_x", ".x", "a/b", "../x", "a b", "/abs", "x:y"] {
             let e = validate_name(bad).unwrap_err().to_string();
             assert!(e.contains("includes invalid characters for a local volume name"), "{bad}: {e}");
