@@ -195,7 +195,7 @@ pub(crate) fn validate_name(name: &str) -> Result<()> {
     if bytes.len() > 255 {
         return Err(Error::InvalidInput(format!(
             "create {}...: the volume name is longer than 255 characters",
-            &name[..32]
+            name.chars().take(32).collect::<String>()
         )));
     }
     let ok = bytes.len() >= 2
@@ -422,6 +422,7 @@ mod tests {
             validate_name(good).unwrap();
         }
         assert!(validate_name(&"a".repeat(256)).unwrap_err().to_string().contains("longer than 255"));
+        assert!(validate_name(&"é".repeat(200)).is_err());
         for bad in ["", "a", "-x", "_x", ".x", "a/b", "../x", "a b", "/abs", "x:y"] {
             let e = validate_name(bad).unwrap_err().to_string();
             assert!(e.contains("includes invalid characters for a local volume name"), "{bad}: {e}");
