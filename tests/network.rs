@@ -77,6 +77,19 @@ fn veths(daemon: &Daemon) -> Vec<String> {
     interfaces_of(daemon.pid().unwrap()).into_iter().filter(|n| n.starts_with("veth")).collect()
 }
 
+/// The veth pairs once `want` of them are left: a released namespace's pairs go with the
+/// namespace, which the kernel tears down in the background (waits at most 10 s).
+fn veths_settled(daemon: &Daemon, want: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = veths(daemon);
+        if now.len() == want || Instant::now() > deadline {
+            return now;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn netns_pins(daemon: &Daemon) -> Vec<String> {
     match std::fs::read_dir(daemon.run_dir().join("netns")) {
         Ok(entries) => entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect(),
@@ -233,7 +246,7 @@ fn a_port_in_use_fails_the_start_and_leaves_nothing_running() {
     out.fails_with(&format!("Bind for 127.0.0.1:{port} failed: port is already allocated"));
     let ps = daemon.berth(&["ps", "-q"]).ok();
     assert!(ps.stdout.trim().is_empty(), "a container runs: {}", ps.stdout);
-    assert!(veths(&daemon).is_empty(), "{:?}", veths(&daemon));
+    assert_eq!(veths_settled(&daemon, 0), Vec::<String>::new());
     assert!(netns_pins(&daemon).is_empty(), "{:?}", netns_pins(&daemon));
     assert!(processes_with("port-proxy").iter().all(|pid| {
         let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
@@ -252,14 +265,14 @@ fn stop_rm_and_network_rm_leave_no_veth_pin_proxy_or_bridge() {
     assert!(interfaces_of(daemon.pid().unwrap()).contains(&bridge));
     let id = httpd(&daemon, &["--name", "busy", "--network", "tmpnet", "-p", "80"]);
     let dir = daemon.root().join("containers").join(&id);
-    assert_eq!(veths(&daemon).len(), 1);
+    assert_eq!(veths_settled(&daemon, 1).len(), 1);
     assert_eq!(netns_pins(&daemon), [id.clone()]);
     assert_eq!(processes_with(&dir.display().to_string()).len() >= 1, true);
     // In use: refused.
     daemon.berth(&["network", "rm", "tmpnet"]).fails_with("has active endpoints");
 
     daemon.berth(&["stop", "-t", "1", "busy"]).ok();
-    assert!(veths(&daemon).is_empty(), "{:?}", veths(&daemon));
+    assert_eq!(veths_settled(&daemon, 0), Vec::<String>::new());
     assert!(netns_pins(&daemon).is_empty(), "{:?}", netns_pins(&daemon));
     let proxies: Vec<i32> = processes_with("port-proxy")
         .into_iter()
@@ -272,9 +285,9 @@ fn stop_rm_and_network_rm_leave_no_veth_pin_proxy_or_bridge() {
 
     // Started again it gets its network back; rm -f releases it as well.
     daemon.berth(&["start", "busy"]).ok();
-    assert_eq!(veths(&daemon).len(), 1);
+    assert_eq!(veths_settled(&daemon, 1).len(), 1);
     daemon.berth(&["rm", "-f", "busy"]).ok();
-    assert!(veths(&daemon).is_empty(), "{:?}", veths(&daemon));
+    assert_eq!(veths_settled(&daemon, 0), Vec::<String>::new());
     assert!(netns_pins(&daemon).is_empty(), "{:?}", netns_pins(&daemon));
 
     daemon.berth(&["network", "rm", "tmpnet"]).ok();
@@ -298,7 +311,7 @@ fn connect_disconnect_and_prune() {
     daemon.berth(&["network", "connect", "two", "web"]).fails_with("already exists");
     daemon.berth(&["network", "disconnect", "two", "web"]).ok();
     wget(&daemon, "two", "http://www/").fails_with("");
-    assert_eq!(veths(&daemon).len(), 1);
+    assert_eq!(veths_settled(&daemon, 1).len(), 1);
     let pruned = daemon.berth(&["network", "prune", "-f"]).ok();
     assert!(pruned.stdout.contains("unused") && pruned.stdout.contains("two"), "{}", pruned.stdout);
     assert!(!pruned.stdout.contains("one"), "{}", pruned.stdout);

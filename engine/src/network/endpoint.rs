@@ -460,8 +460,17 @@ pub(crate) fn release(inner: &EngineInner, id: &str) {
         net.proxy_pid = 0;
         net.published.clear();
     }
+    // Removing the pin of a namespace no process uses any more destroys it, and the kernel
+    // deletes its veth pairs then, off this path (deleting a veth waits for an RCU grace
+    // period: ~20 ms of every stop and `--rm`). Only a namespace that lives on, joined by a
+    // running `--network container:` container, has its veth pairs deleted here.
+    let joined = inner.containers.list().iter().any(|other| {
+        other.id != id
+            && read(inner, &other.id).is_some_and(|n| n.mode == format!("container:{id}"))
+            && inner.containers.read_state(&other.id).is_live()
+    });
     let veths: Vec<String> = net.networks.iter().map(|a| a.veth.clone()).filter(|v| !v.is_empty()).collect();
-    if !veths.is_empty() {
+    if joined && !veths.is_empty() {
         let deleted = netlink::run(netlink::Netns::Current, move |handle| async move {
             for veth in &veths {
                 netlink::delete_link(&handle, veth).await?;
