@@ -812,13 +812,7 @@ fn bad_input_on_every_kind_of_route_is_a_clear_4xx() {
             400,
             "invalid reference format",
         ),
-        (
-            "POST",
-            "/api/v1/images/push",
-            br#"{"reference":"a::b"}"#.to_vec(),
-            400,
-            "invalid reference format",
-        ),
+        ("POST", "/api/v1/images/push", br#"{"reference":"a::b"}"#.to_vec(), 400, "invalid reference format"),
         (
             "POST",
             "/api/v1/images/busybox/tag",
@@ -896,6 +890,46 @@ fn bad_input_on_every_kind_of_route_is_a_clear_4xx() {
     assert_eq!(json_lines(&r.text()).last().unwrap()["type"], "error", "{}", r.text());
     assert!(!daemon.log().contains("panicked"), "{}", daemon.log());
     assert!(std::fs::read_dir(daemon.root()).unwrap().all(|e| e.unwrap().file_name() != "escape"));
+}
+
+#[test]
+fn only_admins_reach_into_the_host() {
+    let daemon = Daemon::with_busybox();
+    let otto = daemon.user_with_token("otto", "operator", Some("blue"));
+    let olga = daemon.user_with_token("olga", "operator", Some("red"));
+    let host = daemon.dir().to_str().unwrap().to_string();
+    for (config, what) in [
+        (
+            json!({"image": "busybox", "mounts": [{"type": "bind", "source": host, "target": "/host"}]}),
+            "a bind mount of the host path",
+        ),
+        (json!({"image": "busybox", "cap_add": ["SYS_ADMIN"]}), "added capabilities"),
+        (json!({"image": "busybox", "network": "host"}), "the host's network"),
+    ] {
+        let r = daemon.call(Some(&otto), "POST", "/api/v1/containers", Some(config.clone()));
+        assert_eq!(r.status, 403, "{config}: {}", r.text());
+        let message = r.json()["message"].as_str().unwrap().to_string();
+        assert!(message.contains(what) && message.ends_with("needs the admin role"), "{message}");
+        let r = daemon.call(Some(ADMIN_TOKEN), "POST", "/api/v1/containers", Some(config.clone()));
+        assert_eq!(r.status, 201, "{config} as admin: {}", r.text());
+    }
+    // Volumes and tmpfs are the container's own.
+    let r = daemon.call(
+        Some(&otto),
+        "POST",
+        "/api/v1/containers",
+        Some(json!({"image": "busybox", "mounts": [{"type": "tmpfs", "target": "/scratch"}]})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    // Another team's container's network namespace is out of reach, one's own is not.
+    create(&daemon, &otto, "bluebox", &["sleep", "300"]);
+    let join = json!({"image": "busybox", "network": "container:bluebox"});
+    let r = daemon.call(Some(&olga), "POST", "/api/v1/containers", Some(join.clone()));
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(r.json()["message"], "No such container: bluebox");
+    let r = daemon.call(Some(&otto), "POST", "/api/v1/containers", Some(join));
+    assert_eq!(r.status, 201, "{}", r.text());
+    daemon.remove_all_containers();
 }
 
 #[test]

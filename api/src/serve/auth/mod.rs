@@ -336,10 +336,34 @@ fn names_object_in_body(path: &str) -> bool {
             && (path.ends_with("/connect") || path.ends_with("/disconnect")))
 }
 
+/// What in a container's config (a create's JSON body) reaches beyond the container, into the
+/// host or into other teams' containers: only admins may ask for it, since it is root on the
+/// node. `None` when there is nothing of the kind.
+fn host_access(config: &serde_json::Value) -> Option<String> {
+    let mounts = config["mounts"].as_array().into_iter().flatten();
+    if let Some(bind) = mounts.into_iter().find(|m| m["type"] == "bind") {
+        return Some(format!("a bind mount of the host path {}", bind["source"]));
+    }
+    if config["cap_add"].as_array().is_some_and(|caps| !caps.is_empty()) {
+        return Some("added capabilities (--cap-add)".into());
+    }
+    if config["network"] == "host" {
+        return Some("the host's network (--network host)".into());
+    }
+    None
+}
+
 /// The object a non-admin's call uses without naming it in the path: a container's image (JSON
 /// body `image` of a create), the image a push sends (`reference`), the container a network
 /// connect or disconnect acts on (`container`).
 fn used_object(path: &str, body: Option<&serde_json::Value>) -> Option<Named> {
+    // A container created in another's network namespace (`--network container:NAME`).
+    if let Some(other) = matches!(path, "/api/v1/containers" | "/api/v1/containers/create")
+        .then(|| body?.get("network")?.as_str()?.strip_prefix("container:"))
+        .flatten()
+    {
+        return Some(Named::Container(other.to_string()));
+    }
     let (field, named): (&str, fn(String) -> Named) = match path {
         "/api/v1/containers" | "/api/v1/containers/create" => ("image", Named::Image),
         "/api/v1/images/push" => ("reference", Named::Image),
@@ -448,7 +472,29 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
     }
     let pulled = if pull { image_reference(body_json.as_ref()) } else { None };
     if principal.role < Role::Admin {
+        if let Some(what) = body_json
+            .as_ref()
+            .filter(|_| uses_image && path.starts_with("/api/v1/containers"))
+            .and_then(host_access)
+        {
+            let response = ApiError {
+                status: StatusCode::FORBIDDEN,
+                message: format!("permission denied: {what} needs the admin role"),
+            }
+            .into_response();
+            audit(&state, &principal, &method, &path, response.status(), "", "").await;
+            return response;
+        }
         let mut used: Vec<Named> = used_object(&path, body_json.as_ref()).into_iter().collect();
+        if let Some(image) = matches!(path.as_str(), "/api/v1/containers" | "/api/v1/containers/create")
+            .then(|| body_json.as_ref()?.get("image")?.as_str())
+            .flatten()
+        {
+            // `--network container:NAME` named the container above; the image is checked too.
+            if !used.iter().any(|u| *u == Named::Image(image.to_string())) {
+                used.push(Named::Image(image.to_string()));
+            }
+        }
         if path == "/api/v1/images/save" {
             used.extend(
                 form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
