@@ -26,6 +26,25 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     result
 }
 
+/// Writes `bytes` to `path` through a temporary name and a rename, without fsync: readers never
+/// see a torn file, but after a power cut the file may hold its previous content, or be empty.
+/// Only for files whose loss in a power cut is harmless: what is void after a reboot anyway (a
+/// mount point, the state of a process that no longer runs) or what is removed then (the files
+/// of a `--rm` container). Each fsync costs milliseconds on the container start path.
+pub fn write_replace(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().expect("write_replace needs a path with a parent");
+    let name = path.file_name().expect("write_replace needs a file name").to_string_lossy();
+    let tmp = dir.join(format!(".{name}.tmp-{}", rand::random::<u64>()));
+    let result = (|| {
+        fs::write(&tmp, bytes).context(|| format!("writing {}", tmp.display()))?;
+        fs::rename(&tmp, path).context(|| format!("renaming into {}", path.display()))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// fsyncs a directory so that renames and creations in it are durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).context(|| format!("syncing directory {}", dir.display()))

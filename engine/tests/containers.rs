@@ -176,6 +176,15 @@ impl Env {
         }
     }
 
+    /// Whether the container's root filesystem is mounted (in this process's mount namespace,
+    /// the engine's).
+    fn rootfs_mounted(&self, id: &str) -> bool {
+        let rootfs = self.dir.path().join("root/containers").join(id).join("rootfs");
+        let rootfs = fs::canonicalize(&rootfs).unwrap_or(rootfs);
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        mountinfo.lines().any(|l| l.split(' ').nth(4) == Some(rootfs.to_str().unwrap_or_default()))
+    }
+
     fn containers_dir_entries(&self) -> usize {
         fs::read_dir(self.dir.path().join("root/containers")).map(|d| d.count()).unwrap_or(0)
     }
@@ -257,7 +266,7 @@ fn lifecycle_through_the_runtime(env: &Env) {
     let rows = env.block(engine.list_containers(false)).unwrap();
     assert_eq!(rows.len(), 1);
     assert!(rows[0].status.starts_with("Up "), "{}", rows[0].status);
-    assert_eq!(rows[0].command, "sh -c echo out; echo err >&2; exec sleep 300");
+    assert_eq!(rows[0].command, "sh -c 'echo out; echo err >&2; exec sleep 300'");
 
     env.wait_for(&id, 10, "output", |_| env.logs(&id).len() == 2);
     let logs = env.logs(&id);
@@ -300,10 +309,18 @@ fn lifecycle_through_the_runtime(env: &Env) {
     assert!(rows[0].status.starts_with("Exited (137) "), "{}", rows[0].status);
     let e = env.block(engine.kill_container("life", None)).unwrap_err();
     assert!(e.to_string().contains("is not running"), "{e}");
+    // A stopped container's root filesystem is unmounted (once its monitor is gone), as Docker's.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while env.rootfs_mounted(&id) {
+        assert!(Instant::now() < deadline, "the stopped container's rootfs stays mounted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
-    // Start again: the same container runs anew; restart stops and starts it.
+    // Start again: the same container runs anew (its rootfs mounted again); restart stops and
+    // starts it.
     env.block(engine.start_container("life")).unwrap();
     assert_eq!(env.state(&id).status, ContainerStatus::Running);
+    assert!(env.rootfs_mounted(&id));
     let first_pid = env.state(&id).pid;
     env.block(engine.restart_container("life", Some(0))).unwrap();
     let state = env.state(&id);

@@ -3,9 +3,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Command;
 use std::str::FromStr;
@@ -27,7 +25,7 @@ use super::store::{read_state_file, validate_name, ContainerRecord, Seen};
 use super::{client, logs, top, LogOptions, LogStream, WaitCondition};
 use crate::error::{Error, IoContext, Result};
 use crate::monitor::protocol::{MonitorConfig, Request, RunState};
-use crate::monitor::READY_FD;
+use crate::monitor::zygote;
 use crate::runtime::{self, RuntimeConfig, RuntimeKind};
 use crate::{fsutil, Engine, EngineInner};
 
@@ -44,7 +42,9 @@ impl Engine {
     /// `berth create`: resolves the image, checks the name, creates the writable layer and the
     /// OCI bundle. Nothing is left behind when it fails.
     pub async fn create_container(&self, config: ContainerConfig) -> Result<CreatedContainer> {
+        let begun = Instant::now();
         let record = self.blocking(move |inner| create(inner, config)).await?;
+        tracing::debug!(container = %record.id, elapsed_us = begun.elapsed().as_micros() as u64, "created");
         self.emit(&record, ContainerAction::Create);
         Ok(CreatedContainer { id: record.id, warnings: Vec::new() })
     }
@@ -68,11 +68,14 @@ impl Engine {
             }
             _ => {}
         }
+        let begun = Instant::now();
         let id = record.id.clone();
         self.blocking(move |inner| ensure_mounted(inner, &id)).await?;
+        let mounted = begun.elapsed();
         // Networks (issue 8): namespace, veth pairs, addresses and ports before the process.
         let net_record = record.clone();
         self.blocking(move |inner| crate::network::endpoint::setup(inner, &net_record)).await?;
+        let networked = begun.elapsed();
         // A monitor that is just finishing may close before it reads the request: once more
         // with a new one.
         let mut attempts = 0;
@@ -88,6 +91,14 @@ impl Engine {
                 Err(e) => return Err(e),
             }
         }
+        // `RUST_LOG=berth_engine=debug`: where a start's time goes.
+        tracing::debug!(
+            container = %record.id,
+            mount_us = mounted.as_micros() as u64,
+            network_us = (networked - mounted).as_micros() as u64,
+            monitor_and_runtime_us = (begun.elapsed() - networked).as_micros() as u64,
+            "started"
+        );
         self.emit(&record, ContainerAction::Start);
         Ok(())
     }
@@ -190,7 +201,7 @@ impl Engine {
         let record = self.inner.containers.resolve(name)?;
         let lock = self.inner.containers.op_lock(&record.id);
         let _guard = lock.lock().await;
-        self.remove_locked(&record, force).await
+        self.remove_locked(&record, force, false).await
     }
 
     /// `berth rm -v`: [`Engine::remove_container`], then the container's anonymous volumes
@@ -199,12 +210,17 @@ impl Engine {
         let record = self.inner.containers.resolve(name)?;
         let lock = self.inner.containers.op_lock(&record.id);
         let _guard = lock.lock().await;
-        self.remove_locked(&record, force).await?;
+        self.remove_locked(&record, force, false).await?;
         self.remove_anonymous_volumes(record).await;
         Ok(())
     }
 
-    async fn remove_locked(&self, record: &ContainerRecord, force: bool) -> Result<()> {
+    /// Removes a container under its operation lock. With `deferred` (`--rm`), the container is
+    /// gone for the API at once and its files (layer, bundle, logs, cgroups) are removed by a
+    /// task afterwards, off the path of `run --rm`: deleting them takes milliseconds per file
+    /// here. A crash before that task finishes leaves a `--rm` container that is not running,
+    /// which `recover` removes.
+    async fn remove_locked(&self, record: &ContainerRecord, force: bool, deferred: bool) -> Result<()> {
         let id = record.id.clone();
         let state = self.inner.containers.read_state(&id);
         let socket = self.paths(&id).socket;
@@ -242,7 +258,17 @@ impl Engine {
         }
         self.release_network(&id).await;
         let record2 = record.clone();
-        self.blocking(move |inner| remove_files(inner, &record2)).await?;
+        if deferred {
+            let engine = self.clone();
+            tokio::spawn(async move {
+                let id = record2.id.clone();
+                if let Err(e) = engine.blocking(move |inner| remove_files(inner, &record2)).await {
+                    tracing::warn!(container = %id, error = %e, "removing the container's files failed");
+                }
+            });
+        } else {
+            self.blocking(move |inner| remove_files(inner, &record2)).await?;
+        }
         self.inner.containers.forget(&id);
         if let Some(sender) =
             self.inner.containers.states.lock().unwrap_or_else(|p| p.into_inner()).remove(&id)
@@ -313,10 +339,7 @@ impl Engine {
                 continue;
             }
             let (ports, networks) = crate::network::endpoint::summary(&self.inner, &record.id);
-            let command = std::iter::once(record.path.as_str())
-                .chain(record.args.iter().map(String::as_str))
-                .collect::<Vec<_>>()
-                .join(" ");
+            let command = command_line(&record.path, &record.args);
             rows.push(ContainerSummary {
                 status: human_status(&state, now),
                 id: record.id,
@@ -423,7 +446,7 @@ impl Engine {
                         .unwrap_or(0))
                 })
                 .await?;
-            self.remove_locked(&record, false).await?;
+            self.remove_locked(&record, false, false).await?;
             report.containers_deleted.push(record.id);
             report.space_reclaimed += size;
         }
@@ -534,7 +557,10 @@ impl Engine {
             // Seed the state before the monitor changes it, so the watcher sees the transitions.
             let _ = self.subscribe_state(&record.id);
             let record = record.clone();
+            let begun = Instant::now();
+            let id = record.id.clone();
             self.blocking(move |inner| spawn_monitor(inner, &record)).await?;
+            tracing::debug!(container = %id, elapsed_us = begun.elapsed().as_micros() as u64, "monitor ready");
         }
         if let Some(following) = self.ensure_watcher(&record.id) {
             // Follow the monitor before asking it for anything: a container that exits and
@@ -672,10 +698,14 @@ fn create(inner: &EngineInner, mut config: ContainerConfig) -> Result<ContainerR
     let paths = store.paths(&id);
     // Layers must not be collected between here and the record that references them.
     let _gc = inner.gc_lock.read().unwrap_or_else(|p| p.into_inner());
+    // A `--rm` container's files are not fsynced: it is removed after a crash anyway (see
+    // `recover`, as Docker's daemon removes them at start), so a file a power cut left empty
+    // or old is never read, and a run saves the fsyncs' milliseconds.
+    let durable = !config.auto_remove;
     let mut attached = None;
     let made = (|| -> Result<ContainerRecord> {
         fsutil::create_private_dir(&paths.dir)?;
-        inner.snapshots.create_writable(&id, &content.diff_ids)?;
+        inner.snapshots.create_writable_with(&id, &content.diff_ids, durable)?;
         fs::create_dir(&paths.rootfs).context(|| format!("creating {}", paths.rootfs.display()))?;
         inner.snapshots.mount_writable(&id, &paths.rootfs)?;
         // Volumes and mounts (issue 8): checked, made, filled from the image; `config.mounts`
@@ -692,7 +722,12 @@ fn create(inner: &EngineInner, mut config: ContainerConfig) -> Result<ContainerR
         crate::network::endpoint::prepare(inner, &id, &paths.dir, &config, &content.config, &mut spec)?;
         // After the network's /etc files: a user's mount at the same path replaces them (Docker).
         runtime::add_user_mounts(&mut spec, &volumes.mounts)?;
-        runtime::write_bundle(&paths.dir, &spec)?;
+        if durable {
+            runtime::write_bundle(&paths.dir, &spec)?;
+        } else {
+            let json = serde_json::to_vec_pretty(&spec).expect("runtime specs serialise");
+            fsutil::write_replace(&paths.dir.join("config.json"), &json)?;
+        }
         let args = spec.process().as_ref().and_then(|p| p.args().clone()).unwrap_or_default();
         let (path, args) = match args.split_first() {
             Some((first, rest)) => (first.clone(), rest.to_vec()),
@@ -717,7 +752,11 @@ fn create(inner: &EngineInner, mut config: ContainerConfig) -> Result<ContainerR
             stop_signal,
         };
         let state = serde_json::to_vec_pretty(&RunState::created()).expect("state serialises");
-        fsutil::write_atomic(&paths.state, &state)?;
+        if durable {
+            fsutil::write_atomic(&paths.state, &state)?;
+        } else {
+            fsutil::write_replace(&paths.state, &state)?;
+        }
         store.insert(record.clone())?;
         Ok(record)
     })();
@@ -748,7 +787,8 @@ fn runtime_of(inner: &EngineInner, record: &ContainerRecord) -> Result<Box<dyn r
     runtime::new_runtime(record.runtime.parse()?, &runtime_config(inner))
 }
 
-/// Starts the container's monitor (`<monitor_exe> monitor <dir>`) and waits until it listens.
+/// Starts the container's monitor (forked by the zygote, or `<monitor_exe> monitor <dir>`) and
+/// waits until it listens.
 fn spawn_monitor(inner: &EngineInner, record: &ContainerRecord) -> Result<()> {
     let paths = inner.containers.paths(&record.id);
     let config = MonitorConfig {
@@ -765,9 +805,22 @@ fn spawn_monitor(inner: &EngineInner, record: &ContainerRecord) -> Result<()> {
         health: crate::monitor::health::effective(record.config.healthcheck.as_ref()),
     };
     let json = serde_json::to_vec_pretty(&config).expect("monitor config serialises");
-    fsutil::write_atomic(&paths.monitor_config, &json)?;
+    // Not fsynced: it is written again before every monitor start and read only by that monitor.
+    fsutil::write_replace(&paths.monitor_config, &json)?;
     if let Some(parent) = paths.socket.parent() {
         fsutil::create_private_dir(parent)?;
+    }
+    // Forked from the monitor zygote (small and quick, see `monitor::zygote`); started
+    // directly when no zygote can do it.
+    let run_dir = inner.containers.run_dir();
+    match zygote::spawn_monitor(&inner.config.monitor_exe, run_dir, &paths.dir, &paths.monitor_log) {
+        Ok(zygote::Spawned::Ready) => return Ok(()),
+        Ok(zygote::Spawned::Failed(message)) => {
+            return Err(Error::Runtime(format!("the monitor of container {}: {message}", record.id)))
+        }
+        Err(e) => {
+            tracing::warn!(container = %record.id, error = %e, "no monitor zygote: starting the monitor directly")
+        }
     }
     let log = OpenOptions::new()
         .append(true)
@@ -777,31 +830,21 @@ fn spawn_monitor(inner: &EngineInner, record: &ContainerRecord) -> Result<()> {
         .context(|| format!("opening {}", paths.monitor_log.display()))?;
     let (ready_read, ready_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| Error::io("creating the monitor's ready pipe", e.into()))?;
-    let write_fd = ready_write.as_raw_fd();
+    // The ready pipe is the monitor's stdout (see `READY_FD`): with no code to run between
+    // fork and exec, std starts it with posix_spawn (vfork-like) rather than by forking the
+    // whole daemon, whose page tables are large.
     let mut command = Command::new(&inner.config.monitor_exe);
     command
         .arg("monitor")
         .arg(&paths.dir)
         .current_dir("/")
         .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::from(ready_write))
         .stderr(log);
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        command.pre_exec(move || {
-            if write_fd == READY_FD {
-                if libc::fcntl(READY_FD, libc::F_SETFD, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            } else if libc::dup2(write_fd, READY_FD) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
     let exe = inner.config.monitor_exe.display().to_string();
     let mut child = command.spawn().context(|| format!("starting the monitor {exe}"))?;
-    drop(ready_write);
+    // Our copy of the pipe's write end goes with the command, so that the read ends with it.
+    drop(command);
     // The monitor forks into its own session at once; this reaps the process we started.
     let status = child.wait().context(|| format!("waiting for the monitor {exe}"))?;
     let mut answer = String::new();
@@ -878,6 +921,28 @@ async fn follow_monitor(
         return;
     }
     auto_remove(&engine, &id, &state).await;
+    unmount_stopped(&engine, &id).await;
+}
+
+/// Unmounts the root filesystem of a container that stopped, as Docker does (the next start
+/// mounts it again, see `ensure_mounted`): a stopped container holds no mount. Not when a
+/// monitor runs again (a start came in between) or the container is gone.
+async fn unmount_stopped(engine: &Engine, id: &str) {
+    if engine.inner.containers.get(id).is_none() {
+        return;
+    }
+    let lock = engine.inner.containers.op_lock(id);
+    let _guard = lock.lock().await;
+    if engine.inner.containers.get(id).is_none()
+        || engine.inner.containers.read_state(id).is_live()
+        || engine.socket_alive(id).await
+    {
+        return;
+    }
+    let key = id.to_string();
+    if let Err(e) = engine.blocking(move |inner| inner.snapshots.unmount_writable(&key)).await {
+        tracing::warn!(container = %id, error = %e, "unmounting the stopped container's root filesystem");
+    }
 }
 
 /// Whether a container that was marked dead because its monitor died is started again: with
@@ -896,16 +961,22 @@ async fn auto_remove(engine: &Engine, id: &str, state: &RunState) {
         && state.monitor_pid == 0
         && (state.finished_at.is_some() || !state.error.is_empty());
     if record.config.auto_remove && done {
-        let lock = engine.inner.containers.op_lock(id);
-        let _guard = lock.lock().await;
-        if engine.inner.containers.get(id).is_some() {
-            match engine.remove_locked(&record, true).await {
-                // `--rm` takes the container's anonymous volumes along, as Docker's.
-                Ok(()) => {
-                    engine.remove_anonymous_volumes(record).await;
-                }
-                Err(e) => tracing::warn!(container = %id, error = %e, "auto-removing the container failed"),
+        remove_auto_removed(engine, record, true).await;
+    }
+}
+
+/// Removes a `--rm` container, its files `deferred` (see [`Engine::remove_locked`]).
+async fn remove_auto_removed(engine: &Engine, record: ContainerRecord, deferred: bool) {
+    let id = record.id.clone();
+    let lock = engine.inner.containers.op_lock(&id);
+    let _guard = lock.lock().await;
+    if engine.inner.containers.get(&id).is_some() {
+        match engine.remove_locked(&record, true, deferred).await {
+            // `--rm` takes the container's anonymous volumes along, as Docker's.
+            Ok(()) => {
+                engine.remove_anonymous_volumes(record).await;
             }
+            Err(e) => tracing::warn!(container = %id, error = %e, "auto-removing the container failed"),
         }
     }
 }
@@ -1036,10 +1107,19 @@ pub(crate) fn recover(engine: &Engine) {
                     }
                 });
             }
-        } else if record.config.auto_remove && (state.finished_at.is_some() || !state.error.is_empty()) {
+        } else if record.config.auto_remove && !state.is_live() {
+            // A `--rm` container that is not running goes, as Docker's daemon removes them at
+            // start: one that finished while no daemon ran, one whose deferred removal a crash
+            // interrupted, or one whose files (not fsynced) a power cut left behind.
             if let Some(handle) = &handle {
                 let engine = engine.clone();
-                handle.spawn(async move { auto_remove(&engine, &record.id, &state).await });
+                handle.spawn(async move { remove_auto_removed(&engine, record, false).await });
+            }
+        } else if !state.is_live() && state.status != ContainerStatus::Created {
+            // Stopped while no daemon ran (or before stopped containers were unmounted).
+            if let Some(handle) = &handle {
+                let engine = engine.clone();
+                handle.spawn(async move { unmount_stopped(&engine, &record.id).await });
             }
         }
     }
@@ -1093,6 +1173,23 @@ fn human_status(state: &RunState, now: chrono::DateTime<Utc>) -> String {
     }
 }
 
+/// `ps`'s COMMAND as Docker's daemon writes it: the path and the arguments joined by spaces,
+/// an argument that contains a space in single quotes (`sh -c 'echo hi'`).
+fn command_line(path: &str, args: &[String]) -> String {
+    let mut line = path.to_string();
+    for arg in args {
+        line.push(' ');
+        if arg.contains(' ') {
+            line.push('\'');
+            line.push_str(arg);
+            line.push('\'');
+        } else {
+            line.push_str(arg);
+        }
+    }
+    line
+}
+
 /// A signal by name (`KILL`, `SIGKILL`, any case) or number.
 pub(crate) fn parse_signal(text: &str) -> Result<i32> {
     let bad = || Error::InvalidInput(format!("invalid signal: {text}"));
@@ -1137,6 +1234,14 @@ mod tests {
         assert_eq!(parse_signal("NOPE").unwrap_err().to_string(), "invalid signal: NOPE");
         assert!(parse_signal("999").is_err());
         assert_eq!(signal_name(15), "SIGTERM");
+    }
+
+    #[test]
+    fn command_column_quotes_arguments_with_spaces() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(command_line("sh", &args(&["-c", "echo hi"])), "sh -c 'echo hi'");
+        assert_eq!(command_line("sleep", &args(&["100"])), "sleep 100");
+        assert_eq!(command_line("true", &[]), "true");
     }
 
     #[test]

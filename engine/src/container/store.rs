@@ -264,9 +264,15 @@ pub(crate) fn read_state_file(path: &Path) -> RunState {
         .unwrap_or_else(RunState::created)
 }
 
+/// Writes a record, fsynced unless the container is a `--rm` one: such a container is removed
+/// after a crash anyway (by the engine's recovery), so its record needs no durability.
 fn write_record(path: &Path, record: &ContainerRecord) -> Result<()> {
     let json = serde_json::to_vec_pretty(record).expect("container records serialise");
-    fsutil::write_atomic(path, &json)
+    if record.config.auto_remove {
+        fsutil::write_replace(path, &json)
+    } else {
+        fsutil::write_atomic(path, &json)
+    }
 }
 
 fn check_name_free(records: &BTreeMap<String, ContainerRecord>, name: &str) -> Result<()> {

@@ -15,15 +15,30 @@
 pub(crate) mod health;
 pub mod protocol;
 mod supervisor;
+pub mod zygote;
 
 use std::path::Path;
 
 /// The descriptor on which a starting monitor tells the daemon that it is ready (`ok`) or why
-/// it failed, then closes it.
-pub const READY_FD: i32 = 3;
+/// it failed, then closes it: its stdout, a pipe from the daemon (then stdout becomes
+/// /dev/null). Stdout rather than an extra descriptor, so that the daemon needs no code
+/// between fork and exec and can start the monitor with posix_spawn.
+pub const READY_FD: i32 = 1;
 
-/// Entry point of `berth monitor CONTAINER_DIR`; returns the process exit code.
+/// Entry point of `berth monitor CONTAINER_DIR` and of `berth monitor --zygote SOCKET` (see
+/// [`zygote`]); returns the process exit code.
 pub fn main(args: Vec<String>) -> i32 {
+    if let [flag, socket] = args.as_slice() {
+        if flag == "--zygote" {
+            return match zygote::run(Path::new(socket)) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("berth monitor zygote: {e}");
+                    1
+                }
+            };
+        }
+    }
     let [dir] = args.as_slice() else {
         eprintln!("usage: berth monitor CONTAINER_DIR (started by the daemon)");
         return 2;

@@ -54,20 +54,40 @@ extern "C" fn on_sigpipe(_: libc::c_int) {}
 /// Sets the monitor up in its own session, tells the daemon it is ready, and serves until the
 /// container is done.
 pub fn run(dir: &Path) -> Result<()> {
-    // Is fd 3 the daemon's ready pipe? (Not when someone runs `berth monitor` by hand.)
-    let ready = if unsafe { libc::fcntl(READY_FD, libc::F_GETFD) } >= 0 {
-        unsafe { libc::fcntl(READY_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
-        Some(unsafe { File::from_raw_fd(READY_FD) })
-    } else {
-        None
-    };
-    // Fork once so that the daemon can reap the process it started right away; the monitor
-    // itself goes on in a new session, outside the daemon's process group and terminal.
+    let ready = take_ready_pipe()?;
+    detach()?;
+    serve_container(dir, ready)
+}
+
+/// Is stdout the daemon's ready pipe (see [`READY_FD`])? (Not when someone runs `berth monitor`
+/// by hand on a terminal.) It moves to a descriptor of its own, and stdout to /dev/null, so
+/// that nothing else is written to the daemon's pipe and it ends when the answer is sent.
+pub(super) fn take_ready_pipe() -> Result<Option<File>> {
+    if !is_pipe(READY_FD) {
+        return Ok(None);
+    }
+    let fd = unsafe { libc::fcntl(READY_FD, libc::F_DUPFD_CLOEXEC, 3) };
+    let null = File::options().write(true).open("/dev/null").context(|| "opening /dev/null".into())?;
+    if fd < 0 || unsafe { libc::dup2(null.as_raw_fd(), READY_FD) } < 0 {
+        return Err(Error::io("moving the ready pipe", io::Error::last_os_error()));
+    }
+    Ok(Some(unsafe { File::from_raw_fd(fd) }))
+}
+
+/// Forks once so that the daemon can reap the process it started right away; the process goes
+/// on in a new session, outside the daemon's process group and terminal.
+pub(super) fn detach() -> Result<()> {
     match unsafe { nix::unistd::fork() }.map_err(|e| Error::io("forking the monitor", e.into()))? {
         nix::unistd::ForkResult::Parent { .. } => unsafe { libc::_exit(0) },
         nix::unistd::ForkResult::Child => {}
     }
     let _ = nix::unistd::setsid();
+    Ok(())
+}
+
+/// The monitor of the container in `dir`: set-up, `ok` (or the error) on `ready`, then the
+/// poll loop until the container is done.
+pub(super) fn serve_container(dir: &Path, ready: Option<File>) -> Result<()> {
     let setup = Monitor::setup(dir);
     let mut monitor = match setup {
         Ok(m) => m,
@@ -84,6 +104,14 @@ pub fn run(dir: &Path) -> Result<()> {
     let result = monitor.serve();
     monitor.finish();
     result
+}
+
+fn is_pipe(fd: RawFd) -> bool {
+    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat writes the struct when it returns 0.
+    unsafe {
+        libc::fstat(fd, stat.as_mut_ptr()) == 0 && stat.assume_init().st_mode & libc::S_IFMT == libc::S_IFIFO
+    }
 }
 
 /// A process the monitor started: the container's first process or an exec'd one.
@@ -1076,7 +1104,16 @@ impl Monitor {
     fn save_state(&mut self) -> Result<()> {
         self.state.seq += 1;
         let json = serde_json::to_vec_pretty(&self.state).expect("state serialises");
-        fsutil::write_atomic(&self.config.state, &json)?;
+        // Renamed into place, so the daemon never reads a torn state. fsynced only when the
+        // container has a restart policy: then the state (stopped by the user or not) decides
+        // whether it runs again after a reboot. Without one, a state a power cut lost reads as
+        // an earlier one, and the container is not running after the reboot either way; the
+        // fsyncs (several per run) would cost milliseconds on each start and exit.
+        if self.config.restart_policy == RestartPolicy::No {
+            fsutil::write_replace(&self.config.state, &json)?;
+        } else {
+            fsutil::write_atomic(&self.config.state, &json)?;
+        }
         let state = self.state.clone();
         for c in &mut self.clients {
             if c.kind == ClientKind::Watch {
@@ -1117,8 +1154,53 @@ impl Monitor {
 /// idle poll loop never runs again; without this those pages stay mapped for the container's
 /// whole life, and with one monitor per container they add up. Only mappings without any
 /// private (copied) page are touched, so no content is lost: for a read-only private file
-/// mapping `MADV_DONTNEED` just unmaps page-cache pages.
-fn release_file_pages() {
+/// mapping `MADV_DONTNEED` just unmaps page-cache pages. The free heap and the stack below
+/// the poll loop go too.
+pub(super) fn release_file_pages() {
+    release_stack();
+    release_heap();
+    // Last: code run after it faults its pages back in (with their neighbours).
+    release_file_mappings();
+}
+
+/// Gives back the free memory of the heap: set-up and a start (JSON, the spec, the runtime)
+/// leave tens of kB freed but still resident in malloc's arenas, which the poll loop never needs.
+fn release_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only returns free memory of glibc's own arenas.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Drops the stack pages below the current frame. Set-up and a start run deep (runtime, JSON)
+/// and leave tens of kB of stack resident that the poll loop does not reach again; what lies
+/// below the stack pointer is dead, and a page touched again is faulted in as a zero page.
+#[inline(never)]
+fn release_stack() {
+    let marker = 0u8;
+    let sp = std::ptr::addr_of!(marker) as usize;
+    // A margin below this frame for the calls made from here (madvise itself, a signal handler).
+    let keep_below = 16 * 1024;
+    let page = 4096;
+    let Ok(maps) = fs::read_to_string("/proc/self/maps") else { return };
+    let Some(start) = maps
+        .lines()
+        .find(|l| l.ends_with("[stack]"))
+        .and_then(|l| l.split_once('-'))
+        .and_then(|(start, _)| usize::from_str_radix(start, 16).ok())
+    else {
+        return;
+    };
+    let end = sp.saturating_sub(keep_below) & !(page - 1);
+    if end > start {
+        // SAFETY: [start, end) lies below the live part of this thread's stack.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    }
+}
+
+/// The read-only file mappings part of [`release_file_pages`].
+fn release_file_mappings() {
     let Ok(smaps) = fs::read_to_string("/proc/self/smaps") else { return };
     let release = |mapping: Option<(usize, usize, bool)>, anonymous: u64| {
         if let Some((start, end, true)) = mapping {

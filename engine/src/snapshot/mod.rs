@@ -315,6 +315,14 @@ impl SnapshotStore {
     /// Creates the writable layer `key` on `layers` (bottom first). With the copy snapshotter the
     /// layers are assembled into its directory now.
     pub fn create_writable(&self, key: &str, layers: &[Digest]) -> Result<()> {
+        self.create_writable_with(key, layers, true)
+    }
+
+    /// [`SnapshotStore::create_writable`]; without `durable` nothing is fsynced: for a layer
+    /// that is removed after a crash anyway (a `--rm` container's), where the fsyncs would only
+    /// slow the container's start. After a power cut such a layer may be left incomplete (its
+    /// record missing or empty); its owner removes it.
+    pub fn create_writable_with(&self, key: &str, layers: &[Digest], durable: bool) -> Result<()> {
         check_key(key)?;
         let dir = self.writable_dir(key);
         if dir.exists() {
@@ -341,12 +349,18 @@ impl SnapshotStore {
                 for diff_id in layers {
                     copy::apply_layer(&self.layer_path(diff_id), &fs_dir)?;
                 }
-                syncfs(&fs_dir)?;
+                if durable {
+                    syncfs(&fs_dir)?;
+                }
             }
         }
         let record = WritableRecord { snapshotter: self.kind, layers: layers.to_vec() };
         let json = serde_json::to_vec_pretty(&record).expect("writable record serialises");
-        fsutil::write_atomic(&work.path().join(WRITABLE_RECORD), &json)?;
+        if durable {
+            fsutil::write_atomic(&work.path().join(WRITABLE_RECORD), &json)?;
+        } else {
+            fsutil::write_replace(&work.path().join(WRITABLE_RECORD), &json)?;
+        }
         match rename_noreplace(work.path(), &dir) {
             Ok(()) => work.keep(),
             Err(e) if matches!(e.raw_os_error(), Some(libc::EEXIST | libc::ENOTEMPTY)) => {
@@ -354,7 +368,10 @@ impl SnapshotStore {
             }
             Err(e) => return Err(Error::io(format!("renaming into {}", dir.display()), e)),
         }
-        fsutil::sync_dir(&self.root.join("containers"))
+        if durable {
+            fsutil::sync_dir(&self.root.join("containers"))?;
+        }
+        Ok(())
     }
 
     fn writable_record(&self, key: &str) -> Result<WritableRecord> {
@@ -425,7 +442,9 @@ impl SnapshotStore {
                 })?;
             }
         }
-        if let Err(e) = fsutil::write_atomic(&recorded, target.as_os_str().as_encoded_bytes()) {
+        // Not fsynced: mounts do not outlive a reboot, and a stale or empty record after one is
+        // read as "not mounted" (the mount point check above).
+        if let Err(e) = fsutil::write_replace(&recorded, target.as_os_str().as_encoded_bytes()) {
             let _ = unmount_path(&target);
             return Err(e);
         }
