@@ -541,3 +541,36 @@ fn services_on_several_networks_reach_what_they_share_and_nothing_else() {
     let after = daemon.berth(&["network", "ls"]).ok().stdout;
     assert!(!after.contains("tiers_"), "{after}");
 }
+
+#[test]
+fn missing_images_are_pulled_by_up_and_by_pull() {
+    let registry = berth_tests::registry::Registry::start();
+    let daemon = Daemon::with_busybox();
+    let image = format!("{}/berth/busybox:1", registry.host());
+    daemon.berth(&["tag", "busybox", &image]).ok();
+    daemon.berth(&["push", &image]).ok();
+    daemon.berth(&["rmi", &image]).ok();
+    let dir = tempfile::Builder::new().prefix("berth-compose-").tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), format!("IMAGE={image}\n")).unwrap();
+    let text = "name: pulled\nservices:\n  app:\n    image: ${IMAGE}\n    network_mode: none\n    command: [sleep, '300']\n    stop_grace_period: 1s\n";
+    std::fs::write(dir.path().join("compose.yaml"), text).unwrap();
+
+    let pull = compose(&daemon, dir.path(), &["pull"]).ok();
+    assert!(pull.stdout.contains(&format!("Image {image}  Pulled")), "{}", pull.stdout);
+    assert!(daemon.berth(&["images"]).ok().stdout.contains(&format!("{}/berth/busybox", registry.host())));
+    daemon.berth(&["rmi", &image]).ok();
+
+    let up = compose(&daemon, dir.path(), &["up", "-d"]).ok();
+    let pulling = up.stdout.find(&format!("Image {image}  Pulling")).expect("pulling");
+    let pulled = up.stdout.find(&format!("Image {image}  Pulled")).expect("pulled");
+    let started = up.stdout.find("Container pulled-app-1  Started").expect("started");
+    assert!(pulling < pulled && pulled < started, "{}", up.stdout);
+    compose(&daemon, dir.path(), &["down"]).ok();
+
+    // An image that is nowhere: the pull's error.
+    std::fs::write(dir.path().join(".env"), format!("IMAGE={}/berth/nothing:1\n", registry.host())).unwrap();
+    let failed = compose(&daemon, dir.path(), &["up", "-d"]);
+    assert_ne!(failed.code, 0);
+    assert!(failed.stderr.contains("nothing"), "{}", failed.stderr);
+    assert!(containers(&daemon, "pulled").is_empty());
+}
