@@ -468,7 +468,31 @@ fn a_service_is_built_from_its_context() {
     assert!(!again.stdout.contains("Building"), "{}", again.stdout);
     compose(&daemon, dir.path(), &["build"]).ok();
     assert!(daemon.berth(&["images"]).ok().stdout.contains(&format!("{project}-app")));
+    // A rebuilt image recreates the service's container on the next up.
+    let file = dir.path().join("compose.yaml");
+    std::fs::write(&file, std::fs::read_to_string(&file).unwrap().replace("built-by-compose", "rebuilt"))
+        .unwrap();
+    compose(&daemon, dir.path(), &["build", "app"]).ok();
+    let again = compose(&daemon, dir.path(), &["up", "-d"]).ok();
+    assert!(again.stdout.contains(&format!("Container {project}-app-1  Recreated")), "{}", again.stdout);
+    eventually("the rebuilt file's content", Duration::from_secs(20), || {
+        compose(&daemon, dir.path(), &["logs", "app"]).ok().stdout.contains("| rebuilt")
+    });
+
+    // A service removed from the file leaves an orphan: a warning, then --remove-orphans.
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace("services:\n  app:", "services:\n  other:")).unwrap();
+    let orphaned = compose(&daemon, dir.path(), &["up", "-d"]).ok();
+    assert!(
+        orphaned.stderr.contains(&format!("Found orphan containers ([{project}-app-1]) for this project")),
+        "{}",
+        orphaned.stderr
+    );
+    let cleaned = compose(&daemon, dir.path(), &["up", "-d", "--remove-orphans"]).ok();
+    assert!(cleaned.stdout.contains(&format!("Container {project}-app-1  Removed")), "{}", cleaned.stdout);
+    assert_eq!(names(&containers(&daemon, &project)), [format!("{project}-other-1")]);
     compose(&daemon, dir.path(), &["down"]).ok();
+    assert!(containers(&daemon, &project).is_empty());
 }
 
 #[test]

@@ -52,14 +52,16 @@ pub struct StackDown {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StackProgress {
-    /// `network`, `volume`, `image` or `container`.
+    /// `network`, `volume`, `image` or `container`; `project` for the stream's last line
+    /// (`Done`, or `Error` with the message) and for warnings about the whole stack (orphans).
     pub object: String,
     pub name: String,
     /// e.g. `Creating`, `Created`, `Starting`, `Started`, `Healthy`, `Recreated`, `Running`,
     /// `Stopping`, `Stopped`, `Removing`, `Removed`, `Pulling`, `Pulled`, `Building`, `Built`,
-    /// `Waiting`, `Error`.
+    /// `Waiting`, `Exited` (a dependency that completed), `Warning` (with the message), `Error`,
+    /// and `Done` on the last line.
     pub action: String,
-    /// The error message when `action` is `Error`; otherwise empty.
+    /// The message of an `Error` or a `Warning`; otherwise empty.
     pub message: String,
 }
 
