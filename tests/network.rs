@@ -222,6 +222,13 @@ fn published_ports_answer_on_loopback_and_port_shows_them() {
     let ps = daemon.berth(&["ps"]).ok();
     assert!(ps.stdout.contains(&format!("0.0.0.0:{host_port}->80/tcp")), "{}", ps.stdout);
     daemon.berth(&["port", "picked", "81"]).fails_with("No public port '81/tcp' published for picked");
+
+    // `-P` publishes the exposed ports (here `--expose`) on ports the kernel picks.
+    httpd(&daemon, &["--name", "all", "-P", "--expose", "80"]);
+    let shown = daemon.berth(&["port", "all"]).ok();
+    let host_port: u16 = shown.stdout.trim().rsplit(':').next().unwrap().parse().unwrap();
+    assert!(shown.stdout.starts_with("80/tcp -> 0.0.0.0:"), "{}", shown.stdout);
+    assert!(get_local(&daemon, host_port).contains("hello-from-"));
 }
 
 #[test]
@@ -352,4 +359,25 @@ fn bad_network_requests_are_refused() {
         ])
         .ok();
     assert!(out.stdout.contains("10.99.0.77/16"), "{}", out.stdout);
+}
+
+#[test]
+fn networking_survives_a_daemon_restart() {
+    let mut daemon = daemon();
+    daemon.berth(&["network", "create", "keep"]).ok();
+    httpd(&daemon, &["--name", "web", "--network", "keep", "-p", "80"]);
+    let port: u16 =
+        daemon.berth(&["port", "web", "80"]).ok().stdout.trim().rsplit(':').next().unwrap().parse().unwrap();
+    assert!(get_local(&daemon, port).contains("hello-from-"));
+    daemon.restart();
+    // The port proxy outlived the daemon; the network's DNS server is back.
+    assert!(get_local(&daemon, port).contains("hello-from-"));
+    let out = wget(&daemon, "keep", "http://web/").ok();
+    assert!(out.stdout.contains("hello-from-"), "{}", out.stdout);
+    let ps = daemon.berth(&["ps"]).ok();
+    assert!(ps.stdout.contains(&format!("0.0.0.0:{port}->80/tcp")), "{}", ps.stdout);
+    daemon.berth(&["rm", "-f", "web"]).ok();
+    assert_eq!(veths_settled(&daemon, 0), Vec::<String>::new());
+    assert!(netns_pins(&daemon).is_empty(), "{:?}", netns_pins(&daemon));
+    daemon.berth(&["network", "rm", "keep"]).ok();
 }

@@ -142,6 +142,8 @@ pub struct Daemon {
     port: u16,
     /// Runs in a network namespace of its own, with the default bridge (network tests).
     netns: bool,
+    /// That namespace once made: a restarted daemon enters it again.
+    netns_file: Option<std::fs::File>,
 }
 
 impl Daemon {
@@ -153,7 +155,7 @@ impl Daemon {
     /// Like [`Daemon::start`], with extra `serve` arguments (e.g. `--snapshotter copy`).
     pub fn start_with_args(extra: &[&str]) -> Daemon {
         let dir = tempfile::Builder::new().prefix("berth-e2e-").tempdir().expect("temp dir");
-        let mut daemon = Daemon { dir: Some(dir), child: None, port: 0, netns: false };
+        let mut daemon = Daemon { dir: Some(dir), child: None, port: 0, netns: false, netns_file: None };
         daemon.launch(extra);
         daemon
     }
@@ -165,7 +167,7 @@ impl Daemon {
     /// its 127.0.0.1). Everything in the namespace goes with the daemon and its containers.
     pub fn start_in_netns() -> Daemon {
         let dir = tempfile::Builder::new().prefix("berth-e2e-").tempdir().expect("temp dir");
-        let mut daemon = Daemon { dir: Some(dir), child: None, port: 0, netns: true };
+        let mut daemon = Daemon { dir: Some(dir), child: None, port: 0, netns: true, netns_file: None };
         daemon.launch(&[]);
         daemon
     }
@@ -249,6 +251,7 @@ impl Daemon {
             .expect("daemon log file");
         let mut cmd = Command::new(berth_binary());
         let netns = self.netns;
+        let netns_fd = self.netns_file.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
         // If the test process dies without running Drop (a harness timeout, a kill), the daemon
         // goes with it instead of lingering. The signal follows the spawning thread, which is the
         // test's own thread, and that thread outlives the Daemon.
@@ -260,7 +263,11 @@ impl Daemon {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                if netns {
+                if let Some(fd) = netns_fd {
+                    if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                } else if netns {
                     if libc::unshare(libc::CLONE_NEWNET) != 0 {
                         return Err(std::io::Error::last_os_error());
                     }
@@ -323,6 +330,10 @@ impl Daemon {
         assert!(self.child.is_none(), "daemon already running");
         let port = free_port();
         let child = self.serve_command(port, extra).spawn().expect("spawning berth serve");
+        if self.netns && self.netns_file.is_none() {
+            let ns = std::fs::File::open(format!("/proc/{}/ns/net", child.id())).expect("the daemon's namespace");
+            self.netns_file = Some(ns);
+        }
         self.child = Some(child);
         self.port = port;
         let deadline = Instant::now() + Duration::from_secs(30);
