@@ -178,6 +178,35 @@ fn dashboard_networks_volumes_stacks_in_chromium() {
     });
     assert_eq!(response.status, 201, "creating the viewer: {}", response.text());
 
+    // The node figures the overview shows, from the REST route (a viewer may read them); a
+    // parameter the route does not take is refused.
+    let viewer_login = format!(r#"{{"username":"{}","password":"{}"}}"#, VIEWER.0, VIEWER.1);
+    let (node, bad, as_viewer) = daemon.in_netns(|| {
+        let login = daemon.http(
+            "POST",
+            "/api/v1/auth/login",
+            &[("Content-Type", "application/json"), ("Authorization", "none")],
+            viewer_login.as_bytes(),
+        );
+        assert_eq!(login.status, 200, "viewer login: {}", login.text());
+        let cookie = login
+            .header("set-cookie")
+            .and_then(|c| c.split(';').next().map(str::to_owned))
+            .expect("a session cookie");
+        (
+            daemon.http("GET", "/api/v1/node", &[], b"").json(),
+            daemon.http("GET", "/api/v1/node?interval=1", &[], b""),
+            daemon.http("GET", "/api/v1/node", &[("Authorization", "none"), ("Cookie", &cookie)], b"").status,
+        )
+    });
+    assert!(node["cpus"].as_u64().is_some_and(|n| n >= 1), "node: {node}");
+    assert!(node["memory_total"].as_u64().is_some_and(|n| n > 0), "node: {node}");
+    assert!(node["disk_total"].as_u64().is_some_and(|n| n > 0), "node: {node}");
+    let cpu = node["cpu_percent"].as_f64().expect("cpu_percent");
+    assert!((0.0..=100.0).contains(&cpu), "node: {node}");
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    assert_eq!(as_viewer, 200, "a viewer reads the node's figures");
+
     let out = daemon.in_netns(|| run_script(&daemon, "network", &[], Duration::from_secs(420)));
     for needle in [
         "overview shows node CPU, memory and disk",

@@ -134,7 +134,7 @@ pub fn Networks() -> impl IntoView {
                 Ok(r) => (true, format!("Removed {}", r.networks_deleted.join(", "))),
                 Err(e) => (false, e.message()),
             }));
-            reload.run(());
+            reload.try_run(());
         });
     };
     view! {
@@ -153,7 +153,7 @@ pub fn Networks() -> impl IntoView {
                 on_created=Callback::new(move |name: String| {
                     creating.set(false);
                     notice.set(Some((true, format!("Created network {name}"))));
-                    reload.run(());
+                    reload.try_run(());
                 })
             />
         })}
@@ -214,7 +214,7 @@ fn NetworkTable(
                                         Ok(()) => (true, format!("Removed network {name}")),
                                         Err(e) => (false, e.message()),
                                     }));
-                                    reload.run(());
+                                    reload.try_run(());
                                 });
                             };
                             view! {
@@ -279,7 +279,9 @@ fn CreateNetwork(on_close: Callback<()>, on_created: Callback<String>) -> impl I
                 api::send_json(Method::POST, "/api/v1/networks", &request).await;
             busy.set(false);
             match result {
-                Ok(_) => on_created.run(request.name),
+                Ok(_) => {
+                    on_created.try_run(request.name);
+                }
                 Err(e) => {
                     let message = e.message();
                     let lower = message.to_ascii_lowercase();
@@ -388,7 +390,7 @@ fn NetworkView(name: String) -> impl IntoView {
                 Ok(()) => (true, format!("Disconnected {container}")),
                 Err(e) => (false, e.message()),
             }));
-            reload.run(());
+            reload.try_run(());
         });
     };
     view! {

@@ -88,10 +88,10 @@ where
             loading.try_set_value(false);
         });
     });
-    reload.run(());
+    reload.try_run(());
     let live = event_feed(move |event| {
         if types.contains(&event.event_type.as_str()) {
-            reload.run(());
+            reload.try_run(());
         }
     });
     Followed { data, reload, live }
@@ -537,6 +537,11 @@ pub fn NotFound() -> impl IntoView {
     }
 }
 
+/// Exact size for a tooltip: `4261000 bytes`.
+pub fn bytes_title(bytes: u64) -> String {
+    format!("{bytes} bytes")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -546,9 +551,4 @@ mod tests {
         assert_eq!(super::uptime(2 * 3600 + 5 * 60), "2h 5m");
         assert_eq!(super::uptime(3 * 86_400 + 4 * 3600 + 59), "3d 4h");
     }
-}
-
-/// Exact size for a tooltip: `4261000 bytes`.
-pub fn bytes_title(bytes: u64) -> String {
-    format!("{bytes} bytes")
 }

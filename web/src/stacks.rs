@@ -227,7 +227,9 @@ fn UpForm(on_close: Callback<()>) -> impl IntoView {
             match result {
                 Ok(()) => navigate(&format!("/stacks/{}", enc(&stack)), Default::default()),
                 // A file the daemon refuses is about the file; anything later is shown in the log.
-                Err(e) if lines.with_untracked(Vec::is_empty) => errors.set(vec![("file", e)]),
+                Err(e) if lines.try_with_untracked(Vec::is_empty).unwrap_or(true) => {
+                    errors.set(vec![("file", e)])
+                }
                 Err(e) => errors.set(vec![("form", e)]),
             }
         });
@@ -338,7 +340,7 @@ fn StackView(name: String) -> impl IntoView {
                     Ok(()) => notice.set(Some((true, format!("{operation}: done")))),
                     Err(e) => notice.set(Some((false, e))),
                 }
-                reload.run(());
+                reload.try_run(());
             });
         }
     };

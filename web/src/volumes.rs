@@ -94,7 +94,7 @@ pub fn Volumes() -> impl IntoView {
                 ),
                 Err(e) => (false, e.message()),
             }));
-            reload.run(());
+            reload.try_run(());
         });
     };
     view! {
@@ -119,7 +119,7 @@ pub fn Volumes() -> impl IntoView {
                 on_created=Callback::new(move |name: String| {
                     creating.set(false);
                     notice.set(Some((true, format!("Created volume {name}"))));
-                    reload.run(());
+                    reload.try_run(());
                 })
             />
         })}
@@ -180,7 +180,7 @@ fn VolumeTable(
                                         Ok(()) => (true, format!("Removed volume {}", short_volume_name(&name))),
                                         Err(e) => (false, e.message()),
                                     }));
-                                    reload.run(());
+                                    reload.try_run(());
                                 });
                             };
                             let used_by = v.used_by.clone();
@@ -253,7 +253,9 @@ fn CreateVolume(on_close: Callback<()>, on_created: Callback<String>) -> impl In
                 api::send_json(Method::POST, "/api/v1/volumes", &request).await;
             busy.set(false);
             match result {
-                Ok(v) => on_created.run(v.name),
+                Ok(v) => {
+                    on_created.try_run(v.name);
+                }
                 Err(e) => {
                     let field = if e.message().contains("label") { "labels" } else { "name" };
                     errors.set(vec![(field, e.message())]);
