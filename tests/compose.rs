@@ -598,3 +598,62 @@ fn missing_images_are_pulled_by_up_and_by_pull() {
     assert!(failed.stderr.contains("nothing"), "{}", failed.stderr);
     assert!(containers(&daemon, "pulled").is_empty());
 }
+
+#[test]
+fn teams_see_and_manage_only_their_own_stacks() {
+    use berth_tests::api::wait_for;
+    let daemon = Daemon::with_busybox();
+    let alice = daemon.user_with_token("alice", "operator", Some("red"));
+    let bob = daemon.user_with_token("bob", "operator", Some("blue"));
+    let carol = daemon.user_with_token("carol", "viewer", Some("red"));
+    let file = "services:\n  app:\n    image: busybox\n    network_mode: none\n    command: [sh, -c, 'echo hi-from-red; exec sleep 300']\n    stop_grace_period: 1s\n";
+    let body = serde_json::json!({"compose_file": file, "working_dir": "/tmp"});
+
+    let up = daemon.call(Some(&alice), "POST", "/api/v1/stacks/redapp/up", Some(body.clone()));
+    assert_eq!(up.status, 200, "{}", up.text());
+    assert!(up.text().trim_end().ends_with(r#""action":"Done","message":""}"#), "{}", up.text());
+    // The containers it made are alice's team's.
+    assert_eq!(daemon.call(Some(&alice), "GET", "/api/v1/containers/redapp-app-1", None).status, 200);
+    assert_eq!(daemon.call(Some(&bob), "GET", "/api/v1/containers/redapp-app-1", None).status, 404);
+    let listed = daemon.call(Some(&alice), "GET", "/api/v1/stacks", None).json();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(daemon.call(Some(&carol), "GET", "/api/v1/stacks/redapp", None).status, 200);
+
+    // Another team sees nothing and can do nothing.
+    assert_eq!(daemon.call(Some(&bob), "GET", "/api/v1/stacks", None).json(), serde_json::json!([]));
+    for (method, path) in [
+        ("GET", "/api/v1/stacks/redapp"),
+        ("POST", "/api/v1/stacks/redapp/stop"),
+        ("POST", "/api/v1/stacks/redapp/restart"),
+    ] {
+        let refused = daemon.call(Some(&bob), method, path, None);
+        assert_eq!(refused.status, 404, "{method} {path}: {}", refused.text());
+        assert!(refused.text().contains("no such stack: redapp"), "{}", refused.text());
+    }
+    let refused = daemon.call(Some(&bob), "POST", "/api/v1/stacks/redapp/down", Some(serde_json::json!({})));
+    assert_eq!(refused.status, 404);
+    let refused = daemon.call(Some(&bob), "POST", "/api/v1/stacks/redapp/up", Some(body.clone()));
+    assert_eq!(refused.status, 404);
+    // A viewer reads but does not run.
+    assert_eq!(daemon.call(Some(&carol), "POST", "/api/v1/stacks/redapp/stop", None).status, 403);
+
+    // The aggregated logs over the WebSocket, each line with its container.
+    let mut socket = daemon.ws_as(&alice, "/api/v1/ws/stacks/redapp/logs?tail=all&follow=1");
+    let logs = wait_for(&mut socket, Duration::from_secs(20), |m| m["type"] == "logs");
+    assert_eq!(logs["entries"][0]["container"], "redapp-app-1");
+    assert_eq!(logs["entries"][0]["service"], "app");
+    assert_eq!(logs["entries"][0]["line"], "hi-from-red\n");
+    drop(socket);
+    assert!(daemon
+        .ws("/api/v1/ws/stacks/redapp/logs", &[("Authorization", &format!("Bearer {bob}"))])
+        .is_err());
+
+    let down = daemon.call(
+        Some(&alice),
+        "POST",
+        "/api/v1/stacks/redapp/down",
+        Some(serde_json::json!({"timeout": 1})),
+    );
+    assert!(down.text().contains("\"Done\""), "{}", down.text());
+    assert_eq!(daemon.call(Some(&alice), "GET", "/api/v1/stacks", None).json(), serde_json::json!([]));
+}
