@@ -316,3 +316,56 @@ fn serve_udp(socket: UdpSocket, target: SocketAddr) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::*;
+
+    /// The forwarding loops on 127.0.0.1, in-process: a "container" server behind each.
+    #[test]
+    fn tcp_and_udp_are_forwarded_both_ways() {
+        // TCP: an echo server, the proxy's listener in front of it.
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = server.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut c, _) = server.accept().unwrap();
+            let mut data = Vec::new();
+            c.read_to_end(&mut data).unwrap();
+            c.write_all(&data).unwrap();
+        });
+        let front = TcpListener::bind("127.0.0.1:0").unwrap();
+        let front_addr = front.local_addr().unwrap();
+        std::thread::spawn(move || serve_tcp(front, target));
+        let mut client = TcpStream::connect(front_addr).unwrap();
+        let payload: Vec<u8> = (0..300_000u32).map(|i| i as u8).collect();
+        client.write_all(&payload).unwrap();
+        client.shutdown(Shutdown::Write).unwrap();
+        let mut back = Vec::new();
+        client.read_to_end(&mut back).unwrap();
+        assert_eq!(back, payload);
+
+        // UDP: an echo server answering each datagram, the proxy's socket in front of it.
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let target = server.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            for _ in 0..2 {
+                let (n, from) = server.recv_from(&mut buf).unwrap();
+                server.send_to(&buf[..n], from).unwrap();
+            }
+        });
+        let front = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let front_addr = front.local_addr().unwrap();
+        std::thread::spawn(move || serve_udp(front, target));
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 1500];
+        for message in [&b"ping"[..], &b"again"[..]] {
+            client.send_to(message, front_addr).unwrap();
+            let (n, from) = client.recv_from(&mut buf).unwrap();
+            assert_eq!((&buf[..n], from), (message, front_addr));
+        }
+    }
+}
