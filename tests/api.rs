@@ -766,6 +766,24 @@ fn stacks_belong_to_teams() {
         assert_eq!(r.status, 404, "{op}: {}", r.text());
         assert_eq!(r.json()["message"], format!("No such container: {web}"));
     }
+    // The progress WebSocket runs a stack operation as the caller: its lines come as
+    // `stack_progress` messages, then `end`; red's attempt on blue's stack is refused.
+    let mut stop = daemon.ws_as(&otto, "/api/v1/ws/progress/stacks/shop/stop?t=1");
+    stop.send(Message::Text("{}".into())).unwrap();
+    let mut actions = Vec::new();
+    loop {
+        let m = next_json(&mut stop).expect("a message before the end");
+        match m["type"].as_str().unwrap() {
+            "stack_progress" => actions.push(m["event"]["action"].as_str().unwrap().to_string()),
+            "end" => break,
+            other => panic!("unexpected {other}: {m}"),
+        }
+    }
+    assert!(actions.contains(&"Stopped".to_string()) && actions.last().unwrap() == "Done", "{actions:?}");
+    let mut refused = daemon.ws_as(&olga, "/api/v1/ws/progress/stacks/shop/start");
+    refused.send(Message::Text("{}".into())).unwrap();
+    let m = next_json(&mut refused).unwrap();
+    assert_eq!(m, json!({"type": "error", "message": "no such stack: shop"}));
     let down = daemon.call(Some(&otto), "POST", "/api/v1/stacks/shop/down", Some(json!({})));
     assert_eq!(down.status, 200, "{}", down.text());
     assert_eq!(names(&otto), Vec::<String>::new());

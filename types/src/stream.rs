@@ -1,5 +1,6 @@
 //! Messages of the daemon's WebSocket streams (`/api/v1/ws/events`, `/ws/containers/{name}/logs`,
-//! `/ws/containers/{name}/stats`, `/ws/node`, `/ws/progress/{pull|push}`): JSON text frames tagged by `type`.
+//! `/ws/containers/{name}/stats`, `/ws/node`, `/ws/progress/{pull|push}`, `/ws/progress/stacks/...`): JSON text frames tagged by
+//! `type`.
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +21,8 @@ pub enum StreamMessage {
     Node { node: NodeStats },
     /// `/ws/progress/{pull|push}`: one line of the transfer.
     Progress { event: TransferEvent },
+    /// `/ws/progress/stacks/{name}/{up|down|stop|start|restart}`: one line of the operation.
+    StackProgress { event: crate::stack::StackProgress },
     /// `count` messages were dropped because the client read too slowly.
     Dropped { count: u64 },
     /// The stream ended (the container stopped, the operation finished).

@@ -1,10 +1,11 @@
 //! WebSocket streams for the browser and automation (attach and exec are in
 //! `routes::session`): live events, a container's logs (tail, then follow), live stats, and
-//! the progress of pull and push.
+//! the progress of pull, push and stack operations.
 //!
 //! Every message is a JSON text frame with a `type`:
 //! - `event` (an [`Event`] in `event`), `logs` (`entries`: [`LogEntry`]s, batched), `stats`
-//!   (a [`ContainerStats`] in `stats`), `progress` (a `TransferEvent` in `event`);
+//!   (a [`ContainerStats`] in `stats`), `progress` (a `TransferEvent` in `event`),
+//!   `stack_progress` (a `StackProgress` in `event`);
 //! - `dropped` (`count` messages were dropped because the client read too slowly);
 //! - `end` (`reason`: the container stopped, the operation finished), the last message before
 //!   the daemon closes the socket; `error` (`message`), likewise last.
@@ -59,6 +60,7 @@ pub enum WsMessage<'a> {
     Logs { entries: &'a [LogEntry] },
     Stats { stats: &'a ContainerStats },
     Progress { event: &'a serde_json::Value },
+    StackProgress { event: &'a serde_json::Value },
     Dropped { count: u64 },
     End { reason: &'a str },
     Error { message: &'a str },
@@ -75,6 +77,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/ws/containers/{name}/logs", get(logs))
         .route("/api/v1/ws/containers/{name}/stats", get(stats))
         .route("/api/v1/ws/progress/{operation}", get(progress))
+        .route("/api/v1/ws/progress/stacks/{name}/{operation}", get(stack_progress))
 }
 
 /// What a stream produces next.
@@ -331,7 +334,48 @@ async fn progress(
     if !matches!(operation.as_str(), "pull" | "push") {
         return Err(ApiError::not_found(format!("no progress stream for {operation:?}: pull or push")));
     }
-    Ok(ws.on_upgrade(move |mut socket| async move {
+    let uri = format!("/api/v1/images/{operation}");
+    Ok(ws.on_upgrade(move |socket| relay(socket, principal, inner, uri, Relayed::Transfer)))
+}
+
+/// `GET /api/v1/ws/progress/stacks/{name}/{up|down|stop|start|restart}?services=&t=`: as
+/// [`progress`], for `POST /api/v1/stacks/{name}/{operation}` (the first frame is its JSON body:
+/// `StackUp`, `StackDown`, or `{}`; the query is that call's): each `StackProgress` line as a
+/// `stack_progress` message, then `end` (or `error`).
+async fn stack_progress(
+    Extension(principal): Extension<Principal>,
+    Extension(inner): Extension<InnerRouter>,
+    Path((name, operation)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    if !matches!(operation.as_str(), "up" | "down" | "stop" | "start" | "restart") {
+        return Err(ApiError::not_found(format!(
+            "no progress stream for {operation:?}: up, down, stop, start or restart"
+        )));
+    }
+    // The REST route checks the query; it is passed on as it came, encoded.
+    let name = percent_encoding::utf8_percent_encode(&name, percent_encoding::NON_ALPHANUMERIC);
+    let uri = match query {
+        Some(q) => format!("/api/v1/stacks/{name}/{operation}?{q}"),
+        None => format!("/api/v1/stacks/{name}/{operation}"),
+    };
+    Ok(ws.on_upgrade(move |socket| relay(socket, principal, inner, uri, Relayed::Stack)))
+}
+
+/// What the relayed POST answers with, line by line.
+#[derive(Clone, Copy)]
+enum Relayed {
+    /// `TransferEvent`s (pull, push): `progress` messages.
+    Transfer,
+    /// `StackProgress` (stack operations): `stack_progress` messages.
+    Stack,
+}
+
+/// Reads the request from the socket's first text frame, runs it as a POST to `uri` of the
+/// REST API for `principal`, and sends each line of the answer as a message.
+async fn relay(mut socket: WebSocket, principal: Principal, inner: InnerRouter, uri: String, kind: Relayed) {
+    {
         let request = loop {
             match tokio::time::timeout(DEAD_AFTER, socket.recv()).await {
                 Ok(Some(Ok(Message::Text(t)))) => break t.to_string(),
@@ -347,7 +391,7 @@ async fn progress(
                 _ => return,
             }
         };
-        let http = axum::http::Request::post(format!("/api/v1/images/{operation}"))
+        let http = axum::http::Request::post(uri)
             .header(axum::http::header::CONTENT_TYPE, "application/json")
             .extension(Preauthenticated(principal))
             .body(axum::body::Body::from(request));
@@ -375,7 +419,10 @@ async fn progress(
             async move {
                 match lines.lock().await.next().await {
                     Some(Ok(line)) => match serde_json::from_slice::<serde_json::Value>(&line) {
-                        Ok(v) => Next::Send(text(&WsMessage::Progress { event: &v })),
+                        Ok(v) => Next::Send(text(&match kind {
+                            Relayed::Transfer => WsMessage::Progress { event: &v },
+                            Relayed::Stack => WsMessage::StackProgress { event: &v },
+                        })),
                         Err(e) => Next::Last(text(&WsMessage::Error {
                             message: &format!("bad progress line: {e}"),
                         })),
@@ -386,7 +433,7 @@ async fn progress(
             }
         })
         .await
-    }))
+    }
 }
 
 /// Cuts a body of JSON lines into lines.
