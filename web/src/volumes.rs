@@ -149,6 +149,8 @@ fn VolumeTable(
 ) -> impl IntoView {
     let count = volumes.len();
     let now = now();
+    // The daemon measures sizes only when asked; a column of dashes says nothing.
+    let sized = volumes.iter().any(|v| v.size.is_some());
     view! {
         <p class="summary">{format!("{count} volume{}", plural(count))}</p>
         <div class="table-wrap" role="region" aria-label="Volumes" tabindex="0">
@@ -158,7 +160,7 @@ fn VolumeTable(
                         <th scope="col">"Name"</th>
                         <th scope="col">"Driver"</th>
                         <th scope="col">"Used by"</th>
-                        <th scope="col" class="num">"Size"</th>
+                        {sized.then(|| view! { <th scope="col" class="num">"Size"</th> })}
                         <th scope="col">"Created"</th>
                         {operator.then(|| view! { <th scope="col"><span class="visually-hidden">"Actions"</span></th> })}
                     </tr>
@@ -205,7 +207,7 @@ fn VolumeTable(
                                             }).into_any()
                                         }}
                                     </td>
-                                    <td data-label="Size" class="num">{v.size.map(human_size).unwrap_or_else(|| "—".into())}</td>
+                                    {sized.then(|| view! { <td data-label="Size" class="num">{v.size.map(human_size).unwrap_or_else(|| "—".into())}</td> })}
                                     <td data-label="Created" title=v.created.clone()>{format::time_ago(&v.created, now)}</td>
                                     {operator.then(|| view! {
                                         <td class="row-actions">
