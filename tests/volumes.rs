@@ -73,6 +73,12 @@ fn named_volume_outlives_its_container_and_is_seen_by_the_next() {
         "data local\n"
     );
 
+    // The generic inspect finds volumes too (after containers and images, as Docker's).
+    let generic: Value = serde_json::from_str(&daemon.berth(&["inspect", "data"]).ok().stdout).unwrap();
+    assert_eq!(generic[0]["Mountpoint"], mountpoint.as_str());
+    exits(daemon.berth(&["inspect", "--type", "volume", "busybox"]), 1)
+        .fails_with("Error: No such volume: busybox");
+
     // A volume named by -v that does not exist is made on demand.
     daemon.berth(&["run", "--rm", "-v", "ondemand:/x", "busybox", "true"]).ok();
     assert_eq!(volume_names(&daemon), ["data", "ondemand"]);

@@ -859,7 +859,7 @@ pub async fn prune(client: &Client, args: PruneArgs) -> Result<(), CliError> {
 /// makes the exit code 1.
 pub async fn inspect(client: &Client, args: InspectArgs) -> Result<(), CliError> {
     let kind = args.kind.as_deref().unwrap_or("");
-    if !["", "container", "image"].contains(&kind) {
+    if !["", "container", "image", "volume"].contains(&kind) {
         return Err(CliError::Usage(format!("\"{kind}\" is not a valid value for --type")));
     }
     let template = args.format.as_deref().map(InspectTemplate::parse).transpose().map_err(CliError::Usage)?;
@@ -867,10 +867,10 @@ pub async fn inspect(client: &Client, args: InspectArgs) -> Result<(), CliError>
     let mut errors = Vec::new();
     for name in &args.names {
         let mut result = Err(CliError::Daemon(format!("No such object: {name}")));
-        if kind != "image" {
+        if kind.is_empty() || kind == "container" {
             result = client.get_json::<serde_json::Value>(&container_path(name, "")).await;
         }
-        if kind != "container" && matches!(result, Err(CliError::Daemon(_))) {
+        if (kind.is_empty() || kind == "image") && matches!(result, Err(CliError::Daemon(_))) {
             result = client.get_json(&format!("/api/v1/images/{}", path_segment(name))).await;
             if kind.is_empty() {
                 result = result.map_err(|e| match e {
@@ -878,6 +878,17 @@ pub async fn inspect(client: &Client, args: InspectArgs) -> Result<(), CliError>
                     other => other,
                 });
             }
+        }
+        // Volumes last, as Docker looks them up (`--type volume` for only them).
+        if (kind.is_empty() || kind == "volume") && matches!(result, Err(CliError::Daemon(_))) {
+            let volume = super::volume::inspect_object(client, name).await;
+            result = match volume {
+                Err(CliError::Daemon(_)) if kind.is_empty() => {
+                    Err(CliError::Daemon(format!("No such object: {name}")))
+                }
+                Err(e) => Err(super::volume::not_found_as_docker(e)),
+                ok => ok,
+            };
         }
         match result {
             Ok(v) => found.push(v),

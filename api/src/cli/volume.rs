@@ -99,7 +99,7 @@ fn volume_path(name: &str) -> String {
 }
 
 /// The daemon's "No such volume: X" as Docker's CLI prints it (`Error: No such volume: X`).
-fn not_found_as_docker(e: CliError) -> CliError {
+pub(super) fn not_found_as_docker(e: CliError) -> CliError {
     match e {
         CliError::Daemon(m) if m.starts_with("No such volume: ") => CliError::Usage(format!("Error: {m}")),
         other => other,
@@ -232,6 +232,12 @@ fn docker_inspect(v: &VolumeInspect) -> serde_json::Value {
         "Scope": "local",
         "UsageData": v.size.map(|size| serde_json::json!({"RefCount": v.used_by.len(), "Size": size})),
     })
+}
+
+/// One volume as `berth inspect` shows it (Docker's object), for the generic `inspect`.
+pub async fn inspect_object(client: &Client, name: &str) -> Result<serde_json::Value, CliError> {
+    let volume: VolumeInspect = client.get_json(&volume_path(name)).await?;
+    Ok(docker_inspect(&volume))
 }
 
 async fn inspect(client: &Client, args: InspectArgs) -> Result<(), CliError> {
