@@ -768,6 +768,8 @@ fn stacks_belong_to_teams() {
     }
     // The progress WebSocket runs a stack operation as the caller: its lines come as
     // `stack_progress` messages, then `end`; red's attempt on blue's stack is refused.
+    let mut otto_events = daemon.ws_as(&otto, "/api/v1/ws/events");
+    let mut olga_events = daemon.ws_as(&olga, "/api/v1/ws/events");
     let mut stop = daemon.ws_as(&otto, "/api/v1/ws/progress/stacks/shop/stop?t=1");
     stop.send(Message::Text("{}".into())).unwrap();
     let mut actions = Vec::new();
@@ -780,6 +782,12 @@ fn stacks_belong_to_teams() {
         }
     }
     assert!(actions.contains(&"Stopped".to_string()) && actions.last().unwrap() == "Done", "{actions:?}");
+    // The stack's events reach its team only: red's next event is about its own container.
+    let stopped = wait_for(&mut otto_events, Duration::from_secs(20), |m| m["event"]["type"] == "stack");
+    assert_eq!((&stopped["event"]["action"], &stopped["event"]["subject"]), (&json!("stop"), &json!("shop")));
+    create(&daemon, &olga, "redprobe", &["true"]);
+    let first = wait_for(&mut olga_events, Duration::from_secs(20), |m| m["type"] == "event");
+    assert_eq!(first["event"]["type"], "container", "{first}");
     let mut refused = daemon.ws_as(&olga, "/api/v1/ws/progress/stacks/shop/start");
     refused.send(Message::Text("{}".into())).unwrap();
     let m = next_json(&mut refused).unwrap();

@@ -174,10 +174,13 @@ async fn events(
     }))
 }
 
-/// Whether a non-admin may see an event: container events of their teams' containers.
+/// Whether a non-admin may see an event: events of their teams' containers and stacks.
 async fn visible(state: &AppState, principal: &Principal, event: &Event) -> bool {
     if principal.role == Role::Admin {
         return true;
+    }
+    if event.event_type == "stack" {
+        return super::auth::stack_visible(state, principal, &event.subject).await;
     }
     let Some(id) = event.message.strip_prefix("id=").and_then(|m| m.split(' ').next()) else { return false };
     if event.event_type != "container" {

@@ -336,6 +336,16 @@ fn names_object_in_body(path: &str) -> bool {
             && (path.ends_with("/connect") || path.ends_with("/disconnect")))
 }
 
+/// Whether a non-admin may see what happens to a stack (its events): it has containers, one
+/// of them their team's. (A stack that is down has none, and then its name is not shown.)
+pub(crate) async fn stack_visible(state: &AppState, principal: &Principal, name: &str) -> bool {
+    let Ok(containers) = state.engine.stack_containers(name, true).await else { return false };
+    let Ok(owned) = state.auth.owned(OwnedKind::Containers, &principal.team_ids()).await else {
+        return false;
+    };
+    containers.iter().any(|c| owned.contains(&c.id))
+}
+
 /// What in a container's config (a create's JSON body) reaches beyond the container, into the
 /// host or into other teams' containers: only admins may ask for it, since it is root on the
 /// node. `None` when there is nothing of the kind.
