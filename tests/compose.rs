@@ -424,6 +424,7 @@ fn up_without_detach_follows_the_logs_and_ctrl_c_stops_the_stack() {
         }
     }
     assert!(seen.iter().any(|l| l.ends_with("app-1  Started")), "{seen:#?}");
+    assert!(seen.iter().any(|l| l == "Attaching to app-1"), "{seen:#?}");
 
     // exec into the running service.
     let exec = compose(&daemon, dir.path(), &["exec", "-T", "app", "cat", "/data/flag"]).ok();

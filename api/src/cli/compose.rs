@@ -421,6 +421,17 @@ async fn run_up(client: &Client, args: &ComposeArgs, up: &UpArgs) -> i32 {
         pairs.push(("services", &services));
     }
     let path = format!("/api/v1/ws/stacks/{}/logs{}", path_segment(&name), query(pairs));
+    if let Ok(containers) = project_containers(client, &name, false).await {
+        let attached: Vec<&str> = containers
+            .iter()
+            .filter(|c| {
+                up.services.is_empty()
+                    || c.labels.get(model::LABEL_SERVICE).is_some_and(|s| up.services.contains(s))
+            })
+            .map(|c| short_name(&name, &c.name))
+            .collect();
+        println!("Attaching to {}", attached.join(", "));
+    }
     let printer = LogPrinter::new(&name, false, false);
     tokio::select! {
         result = follow_logs(client, &path, printer) => {
