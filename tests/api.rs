@@ -672,6 +672,12 @@ fn images_belong_to_teams() {
     assert_eq!(loaded.status, 200, "{}", loaded.text());
     assert_eq!(loaded.json()["loaded"][0]["id"], blue_id.as_str());
     assert_eq!(daemon.call(Some(&olga), "GET", &format!("/api/v1/images/{blue_id}"), None).status, 200);
+    // A removed image belongs to nobody any more: loaded again, it is the loader's only.
+    let removed = daemon.call(Some(&olga), "DELETE", &format!("/api/v1/images/{blue_id}?force=1"), None);
+    assert_eq!(removed.status, 200, "{}", removed.text());
+    assert_eq!(raw(&olga, "POST", "/api/v1/images/load", &saved.body).status, 200);
+    assert_eq!(daemon.call(Some(&olga), "GET", &format!("/api/v1/images/{blue_id}"), None).status, 200);
+    assert_eq!(daemon.call(Some(&otto), "GET", &format!("/api/v1/images/{blue_id}"), None).status, 404);
 
     // A build's image is the builder's team's.
     let built = raw(
@@ -732,6 +738,24 @@ fn stacks_belong_to_teams() {
         1
     );
     assert_eq!(daemon.call(Some(&vera), "GET", "/api/v1/stacks/shop", None).status, 200);
+    // Over TCP a member's stack reaches no further into the host than a member's container.
+    for (service, what) in [
+        ("    volumes: [\"/:/host\"]\n", "a bind mount of the host path"),
+        ("    cap_add: [SYS_ADMIN]\n", "added capabilities"),
+        ("    network_mode: host\n", "the host's network"),
+        ("    build: .\n", "a build from a directory of the daemon's host"),
+    ] {
+        let file = format!("services:\n  x:\n    image: busybox\n{service}");
+        let r = daemon.call(
+            Some(&olga),
+            "POST",
+            "/api/v1/stacks/sneaky/up",
+            Some(json!({"compose_file": file, "working_dir": daemon.dir().to_str().unwrap()})),
+        );
+        assert_eq!(r.status, 403, "{file}: {}", r.text());
+        let message = r.json()["message"].as_str().unwrap().to_string();
+        assert!(message.contains(what) && message.contains("service x:"), "{message}");
+    }
     // Red cannot see or act on it; a viewer reads but does not act.
     for (method, path, body) in [
         ("GET", "/api/v1/stacks/shop", None),

@@ -346,6 +346,59 @@ pub(crate) async fn stack_visible(state: &AppState, principal: &Principal, name:
     containers.iter().any(|c| owned.contains(&c.id))
 }
 
+/// Why a non-admin may not bring up the stack a `StackUp` body describes: what `host_access`
+/// refuses for containers, in any service, and builds (their contexts are directories of the
+/// daemon's host), another team's image or container. `None` when it may, or when the body or
+/// file is invalid (the handler then says what is wrong).
+async fn stack_refusal(
+    state: &AppState,
+    principal: &Principal,
+    stack: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<Option<ApiError>, ApiError> {
+    let Some(request) = body.and_then(|b| serde_json::from_value::<berth_types::StackUp>(b.clone()).ok())
+    else {
+        return Ok(None);
+    };
+    let name = stack.to_string();
+    let loaded =
+        tokio::task::spawn_blocking(move || berth_engine::compose::model::load(&request, Some(&name)))
+            .await
+            .map_err(|e| ApiError::internal(format!("reading the compose file: {e}")))?;
+    let Ok(project) = loaded else { return Ok(None) };
+    let forbidden = |what: String| ApiError {
+        status: StatusCode::FORBIDDEN,
+        message: format!("permission denied: {what} needs the admin role"),
+    };
+    for service in project.services.values() {
+        let config = serde_json::to_value(&service.config).unwrap_or_default();
+        if let Some(what) = host_access(&config) {
+            return Ok(Some(forbidden(format!("service {}: {what}", service.name))));
+        }
+        if service.build.is_some() {
+            return Ok(Some(forbidden(format!(
+                "service {}: a build from a directory of the daemon's host",
+                service.name
+            ))));
+        }
+        let used = match &service.network {
+            berth_engine::compose::model::ServiceNetwork::Mode(mode) if mode == "host" => {
+                return Ok(Some(forbidden(format!("service {}: the host's network", service.name))));
+            }
+            berth_engine::compose::model::ServiceNetwork::Mode(mode) => {
+                mode.strip_prefix("container:").map(|c| Named::Container(c.to_string()))
+            }
+            berth_engine::compose::model::ServiceNetwork::Networks(_) => None,
+        };
+        for object in used.into_iter().chain([Named::Image(service.image.clone())]) {
+            if reach(state, principal, &object).await? == Reach::Hidden {
+                return Ok(Some(object.not_found()));
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// What in a container's config (a create's JSON body) reaches beyond the container, into the
 /// host or into other teams' containers: only admins may ask for it, since it is root on the
 /// node. `None` when there is nothing of the kind.
@@ -463,8 +516,9 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
     // is created from or push sends (theirs or a shared one).
     let pull = path == "/api/v1/images/pull" && creates == Some(Creates::Image) && team.is_some();
     let uses_image = principal.role < Role::Admin && method == Method::POST && names_object_in_body(&path);
+    let stack_up = principal.role < Role::Admin && creates == Some(Creates::Stack);
     let mut body_json = None;
-    if pull || uses_image {
+    if pull || uses_image || stack_up {
         let (parts, body) = req.into_parts();
         let bytes = match axum::body::to_bytes(body, JSON_BODY_LIMIT).await {
             Ok(b) => b,
@@ -494,6 +548,17 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
             .into_response();
             audit(&state, &principal, &method, &path, response.status(), "", "").await;
             return response;
+        }
+        if let (true, Some(Named::Stack(stack))) = (stack_up, named(&path)) {
+            let refusal = match stack_refusal(&state, &principal, &stack, body_json.as_ref()).await {
+                Ok(r) => r,
+                Err(e) => Some(e),
+            };
+            if let Some(refusal) = refusal {
+                let response = refusal.into_response();
+                audit(&state, &principal, &method, &path, response.status(), "", "").await;
+                return response;
+            }
         }
         let mut used: Vec<Named> = used_object(&path, body_json.as_ref()).into_iter().collect();
         if let Some(image) = matches!(path.as_str(), "/api/v1/containers" | "/api/v1/containers/create")

@@ -629,6 +629,16 @@ impl AuthStore {
         Ok(())
     }
 
+    /// Forgets every team of a deleted image.
+    pub async fn forget_image(&self, image_id: &str) -> Result<(), ApiError> {
+        sqlx::query("DELETE FROM image_owners WHERE image_id = ?")
+            .bind(image_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
     pub async fn image_owners(&self, image_id: &str) -> Result<Vec<i64>, ApiError> {
         sqlx::query_scalar("SELECT team_id FROM image_owners WHERE image_id = ?")
             .bind(image_id)

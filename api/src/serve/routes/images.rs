@@ -69,6 +69,9 @@ pub(super) async fn remove_image(
                     ImageDeleteItem::Untagged(r) => ("untag", r),
                     ImageDeleteItem::Deleted(id) => ("delete", id),
                 };
+                if let ImageDeleteItem::Deleted(id) = item {
+                    forget_owners(&state, id).await;
+                }
                 state.events.record("image", action, subject, Outcome::Success, &format!("rmi {name}")).await;
             }
             Ok(Json(items))
@@ -77,6 +80,14 @@ pub(super) async fn remove_image(
             state.events.record("image", "delete", &name, Outcome::Failure, &e.to_string()).await;
             Err(e.into())
         }
+    }
+}
+
+/// A deleted image belongs to no team any more: the same content imported again later (the
+/// same ID) is its importer's only.
+async fn forget_owners(state: &AppState, id: &str) {
+    if let Err(e) = state.auth.forget_image(id).await {
+        tracing::error!(image = %id, error = %e.message, "forgetting a deleted image's teams failed");
     }
 }
 
@@ -90,6 +101,11 @@ pub(super) async fn prune_images(
     let subject = if all { "all unused images" } else { "dangling images" };
     match state.engine.prune_images(all).await {
         Ok(report) => {
+            for item in &report.images_deleted {
+                if let ImageDeleteItem::Deleted(id) = item {
+                    forget_owners(&state, id).await;
+                }
+            }
             let deleted =
                 report.images_deleted.iter().filter(|i| matches!(i, ImageDeleteItem::Deleted(_))).count();
             let message = format!("{deleted} images deleted, {} bytes reclaimed", report.space_reclaimed);
