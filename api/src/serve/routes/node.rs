@@ -21,7 +21,7 @@ use crate::serve::ws::{run, Next};
 pub const NODE_INTERVAL: Duration = Duration::from_secs(2);
 
 /// `GET /api/v1/node`: CPU (over a quarter of a second), memory and the disk of the root.
-#[utoipa::path(get, path = "/api/v1/node", tag = "system", responses((status = 200, body = serde_json::Value, description = "NodeStats: cpus, cpu_percent, load_average, memory_total/available, swap_total/free, disk_path/total/available/used, uptime_seconds"), (status = 400, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
+#[utoipa::path(get, path = "/api/v1/node", tag = "system", responses((status = 200, body = NodeStats, description = "the node's CPU, memory and disk"), (status = 400, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn node_stats(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
