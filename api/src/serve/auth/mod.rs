@@ -244,7 +244,7 @@ async fn authenticate(
 
 /// The team a new resource goes to: the one named in [`TEAM_HEADER`] (which the caller must
 /// be in, unless admin), or the caller's first team. `Ok(None)`: no team (admins, root).
-pub(crate) async fn target_team(
+async fn target_team(
     state: &AppState,
     principal: &Principal,
     headers: &HeaderMap,

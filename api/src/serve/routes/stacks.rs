@@ -5,18 +5,15 @@
 //!
 //! A file that cannot be read into a project is refused with 400 before the stream starts.
 //!
-//! Teams: an admin reaches every stack. Anyone else reaches a stack only when every one of its
-//! containers belongs to one of their teams (others' stacks are "no such stack", as others'
-//! containers are "No such container"); the containers `up` creates go to the caller's team
-//! (the `X-Berth-Team` header picks one), as a created container does.
+//! Teams are the auth middleware's (`serve::auth`): a stack is its team's when its containers
+//! are, `up` gives the containers it makes to the caller's team, and the list is filtered.
 
 use std::convert::Infallible;
 
 use axum::body::Body;
 use axum::extract::ws::{Message, WebSocketUpgrade};
-use axum::extract::{Extension, Path, RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_engine::compose::{self, Progress};
@@ -28,7 +25,6 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::query::QueryParams;
 use super::AppState;
-use crate::serve::auth::{Principal, Role};
 use crate::serve::error::{ApiError, ApiJson};
 use crate::serve::events::Outcome;
 use crate::serve::ws::{run, Next};
@@ -44,17 +40,10 @@ const LOG_BATCH: usize = 512;
     security(("bearer" = []), ("session" = [])))]
 pub(super) async fn list_stacks(
     State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<StackSummary>>, ApiError> {
     QueryParams::parse(query, &[])?;
-    let mut visible = Vec::new();
-    for stack in state.engine.list_stacks().await? {
-        if may_reach(&state, &principal, &stack.name).await? {
-            visible.push(stack);
-        }
-    }
-    Ok(Json(visible))
+    Ok(Json(state.engine.list_stacks().await?))
 }
 
 /// `GET /api/v1/stacks/{name}`: the stack's services, their containers, networks and volumes.
@@ -66,11 +55,8 @@ pub(super) async fn list_stacks(
     security(("bearer" = []), ("session" = [])))]
 pub(super) async fn inspect_stack(
     State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<Json<StackInspect>, ApiError> {
-    check_name(&name)?;
-    reach(&state, &principal, &name).await?;
     Ok(Json(state.engine.inspect_stack(&name).await?))
 }
 
@@ -106,31 +92,6 @@ where
     ([(header::CONTENT_TYPE, JSON_LINES)], Body::from_stream(stream)).into_response()
 }
 
-/// Whether `principal` may reach stack `name`: admins always; others when each of its
-/// containers is owned by one of their teams (a stack without containers: yes).
-async fn may_reach(state: &AppState, principal: &Principal, name: &str) -> Result<bool, ApiError> {
-    if principal.role == Role::Admin {
-        return Ok(true);
-    }
-    let teams: Vec<i64> = principal.teams.iter().map(|(id, _)| *id).collect();
-    for c in state.engine.stack_containers(name, true).await? {
-        match state.auth.container_owner(&c.id).await? {
-            Some(team) if teams.contains(&team) => {}
-            _ => return Ok(false),
-        }
-    }
-    Ok(true)
-}
-
-/// 404 for a stack the caller may not reach.
-async fn reach(state: &AppState, principal: &Principal, name: &str) -> Result<(), ApiError> {
-    if may_reach(state, principal, name).await? {
-        Ok(())
-    } else {
-        Err(berth_engine::Error::StackNotFound(name.to_string()).into())
-    }
-}
-
 fn done(name: &str, action: &str, message: String) -> StackProgress {
     StackProgress { object: "project".into(), name: name.into(), action: action.into(), message }
 }
@@ -156,14 +117,10 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     security(("bearer" = []), ("session" = [])))]
 pub(super) async fn stack_up(
     State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    headers: HeaderMap,
     Path(name): Path<String>,
     ApiJson(request): ApiJson<StackUp>,
 ) -> Result<Response, ApiError> {
     check_name(&name)?;
-    reach(&state, &principal, &name).await?;
-    let team = crate::serve::auth::target_team(&state, &principal, &headers).await?;
     // A bad file is refused before the stream starts, with a status that says so.
     let checked = {
         let (request, name) = (request.clone(), name.clone());
@@ -176,19 +133,9 @@ pub(super) async fn stack_up(
         return Err(e.into());
     }
     let engine = state.engine.clone();
-    let auth = state.auth.clone();
     let stack = name.clone();
     Ok(streamed(&state, "up", name, move |progress| async move {
-        let result = engine.stack_up(&stack, request, progress).await;
-        // What `up` created goes to the caller's team, even when it stopped half-way.
-        if let Some(team) = team {
-            for c in engine.stack_containers(&stack, true).await? {
-                if auth.container_owner(&c.id).await.ok().flatten().is_none() {
-                    let _ = auth.set_container_owner(&c.id, team).await;
-                }
-            }
-        }
-        result
+        engine.stack_up(&stack, request, progress).await
     }))
 }
 
@@ -203,12 +150,10 @@ pub(super) async fn stack_up(
     security(("bearer" = []), ("session" = [])))]
 pub(super) async fn stack_down(
     State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
     ApiJson(request): ApiJson<StackDown>,
 ) -> Result<Response, ApiError> {
     check_name(&name)?;
-    reach(&state, &principal, &name).await?;
     let engine = state.engine.clone();
     let stack = name.clone();
     Ok(streamed(&state, "down", name, move |progress| async move {
@@ -247,12 +192,10 @@ fn services_and_timeout(query: &QueryParams) -> Result<(Vec<String>, Option<u32>
     security(("bearer" = []), ("session" = [])))]
 pub(super) async fn stack_operation(
     State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
     Path((name, operation)): Path<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     check_name(&name)?;
-    reach(&state, &principal, &name).await?;
     let query = QueryParams::parse(query, &["services", "t"])?;
     let (services, timeout) = services_and_timeout(&query)?;
     // A missing stack is an ordinary 404, before the stream starts.
@@ -295,13 +238,11 @@ pub(super) async fn stack_operation(
     security(("bearer" = []), ("session" = [])))]
 pub(super) async fn stack_logs(
     State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     check_name(&name)?;
-    reach(&state, &principal, &name).await?;
     let query = QueryParams::parse(query, &["services", "tail", "follow", "since"])?;
     let (services, _) = services_and_timeout(&query)?;
     let tail = match query.one("tail")? {
