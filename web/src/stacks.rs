@@ -76,10 +76,11 @@ fn progress_line(p: &StackProgress) -> (bool, String) {
         }
         o
     };
-    let text = if failed {
-        format!("{object} {}  Error: {}", p.name, p.message)
-    } else {
+    // `Error` and `Warning` lines carry their message; the others are a name and what happened.
+    let text = if p.message.is_empty() {
         format!("{object} {}  {}", p.name, p.action)
+    } else {
+        format!("{object} {}  {}: {}", p.name, p.action, p.message)
     };
     (failed, text)
 }
