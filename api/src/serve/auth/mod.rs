@@ -1,11 +1,19 @@
 //! Access control of the API: who is calling (unix socket = root, a Bearer API token, or a
-//! browser session cookie), whether their role allows the route, and whether the container or
-//! image the route names belongs to one of their teams.
+//! browser session cookie), whether their role allows the route, and whether the container,
+//! image or stack the route names belongs to one of their teams.
 //!
 //! Everything is decided in one middleware ([`authorize`]) in front of every route, from the
 //! method and the path, so that a route added later is covered without touching it: a new
 //! route is open to viewers if it is a GET and to operators otherwise, until [`policy`] says
 //! more. Every mutating call (and every exec session) is written to the audit log.
+//!
+//! Teams own containers (their creator's team, `X-Berth-Team` picks one), images (pulled,
+//! imported, loaded or built by the team; an image no team owns is shared: members see and run
+//! it, admins change it) and stacks (through their containers). A member's calls see only
+//! their teams' objects; someone else's answers 404 as if it did not exist. Objects named in a
+//! JSON body (a container's image, a pushed image, a network connect's container, a stack's
+//! services) are checked like those in the path. Reaching into the host (bind mounts,
+//! `--cap-add`, the host network, builds from host directories in a compose file) is for admins.
 
 pub mod routes;
 pub mod store;
