@@ -382,3 +382,20 @@ fn networking_survives_a_daemon_restart() {
     assert!(netns_pins(&daemon).is_empty(), "{:?}", netns_pins(&daemon));
     daemon.berth(&["network", "rm", "keep"]).ok();
 }
+
+#[test]
+fn a_network_whose_dns_port_is_taken_still_works_and_says_so() {
+    let daemon = daemon();
+    // Something on the namespace's wildcard address holds port 53 (as a host's dnsmasq may).
+    let taken = daemon.in_netns(|| std::net::UdpSocket::bind("0.0.0.0:53").unwrap());
+    let created = daemon.berth(&["network", "create", "nodns"]).ok();
+    assert!(created.stderr.contains("will not resolve each other's names"), "{}", created.stderr);
+    httpd(&daemon, &["--name", "web", "--network", "nodns"]);
+    let inspect = daemon
+        .berth(&["inspect", "-f", "{{json .network_settings.networks.nodns.ipv4_address}}", "web"])
+        .ok();
+    let ip = inspect.stdout.trim().trim_matches('"').split('/').next().unwrap().to_string();
+    let out = wget(&daemon, "nodns", &format!("http://{ip}/")).ok();
+    assert!(out.stdout.contains("hello-from-"), "{}", out.stdout);
+    drop(taken);
+}

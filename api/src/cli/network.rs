@@ -159,6 +159,9 @@ async fn create(client: &Client, args: CreateArgs) -> Result<(), CliError> {
     let created: NetworkCreated = client
         .call_json(Method::POST, "/api/v1/networks", Some("application/json"), json_body(&request))
         .await?;
+    for warning in &created.warnings {
+        eprintln!("WARNING: {warning}");
+    }
     out(&format!("{}\n", created.id))
 }
 

@@ -316,12 +316,17 @@ impl Engine {
     /// Docker's default pools), its Linux bridge `br-<id12>` and its DNS server.
     pub async fn create_network(&self, request: NetworkCreate) -> Result<NetworkCreated> {
         let record = self.blocking(move |inner| create(inner, request)).await?;
+        // Port 53 on the gateway may be taken (a DNS server on the host's wildcard address): the
+        // network works without names then, and says so.
+        let mut warnings = Vec::new();
         if let Err(e) = start_dns(self, &record) {
-            let id = record.id.clone();
-            let _ = self.blocking(move |inner| remove(inner, &id)).await;
-            return Err(e);
+            tracing::warn!(network = %record.name, error = %e, "no embedded DNS server");
+            warnings.push(format!(
+                "containers on network {} will not resolve each other's names: {e}",
+                record.name
+            ));
         }
-        Ok(NetworkCreated { id: record.id, warnings: Vec::new() })
+        Ok(NetworkCreated { id: record.id, warnings })
     }
 
     /// `berth network ls`: the user networks, the default `bridge` (when the daemon has one),
