@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Container start benchmark, side by side in one run, alternating, N rounds, medians:
 #
-#   berth-e2e   `berth run --rm busybox true`: CLI → daemon → monitor → built-in runtime, and back
+#   berth-e2e   `berth run --rm busybox true`: CLI → daemon → monitor → built-in runtime, and back,
+#               on the default network (a bridge: veth pair, address, route, as Docker's default)
+#   berth-none  the same with `--network none`: the container's network as in the bundle runs below
+#               (a namespace with only loopback) and as podman's run here
 #   berth-rt    the built-in runtime alone on a prepared bundle (engine/examples/run_bundle.rs,
 #               when the runtime's example exists)
 #   runc        `runc run` on the same bundle
@@ -10,16 +13,17 @@
 #   podman      `podman run --rm` of the same rootfs (imported), runc runtime, no network
 #
 # then the memory of the per-container supervisor: berth's monitor next to podman's conmon,
-# RSS and PSS (from /proc/PID/smaps_rollup) with K containers running `sleep`.
+# RSS and PSS (from /proc/PID/smaps_rollup) with K containers of each running `sleep` at the same
+# time: per-process medians, and the PSS of all K together divided by K.
 #
-#   benches/run.sh [ROUNDS] [K]        (default 20 rounds, 5 containers; root; python3)
+#   benches/run.sh [ROUNDS] [K]        (default 20 rounds, 10 containers; root; python3)
 #
 # `scripts/setup.sh --bench` installs crun and podman; a peer that is missing is skipped.
 # Work files live in $BENCH_DIR (default /var/tmp/berth-run-bench), deleted at the end.
 set -euo pipefail
 
 rounds=${1:-20}
-k=${2:-5}
+k=${2:-10}
 bench_dir=${BENCH_DIR:-/var/tmp/berth-run-bench}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -96,7 +100,7 @@ for _ in $(seq 1 100); do "$berth" version >/dev/null 2>&1 && break; sleep 0.1; 
 "$berth" import -c 'CMD ["sh"]' "$work/busybox.tar" busybox:latest >/dev/null
 
 # ---- the peers ---------------------------------------------------------------------------------
-tools=(berth-e2e)
+tools=(berth-e2e berth-none)
 [ -n "$run_bundle" ] && tools+=(berth-rt)
 tools+=(runc)
 command -v crun >/dev/null && tools+=(crun)
@@ -124,6 +128,8 @@ def command(tool, i):
     name = f"bench-{os.getpid()}-{i}"
     if tool == "berth-e2e":
         return [berth, "run", "--rm", "busybox", "true"]
+    if tool == "berth-none":
+        return [berth, "run", "--rm", "--network", "none", "busybox", "true"]
     if tool == "berth-rt":
         return [run_bundle, bundle, name]
     if tool == "runc":
@@ -164,9 +170,9 @@ daemon_total = 0.0
 for r in range(rounds):
     order = tools if r % 2 == 0 else list(reversed(tools))
     for tool in order:
-        d0 = daemon_cpu() if tool == "berth-e2e" else 0
+        d0 = daemon_cpu() if tool == "berth-none" else 0
         wall, cpu = timed(command(tool, r))
-        if tool == "berth-e2e":
+        if tool == "berth-none":
             daemon_total += daemon_cpu() - d0
         walls[tool].append(wall)
         cpus[tool].append(cpu)
@@ -177,10 +183,10 @@ print(f"\nstart → exit of `true`, {rounds} rounds, alternating; medians")
 print(f"{'tool':10} {'wall ms':>9} {'min ms':>8} {'cpu ms (children)':>18}")
 for t in tools:
     print(f"{t:10} {med[t]:9.1f} {min(walls[t]) * 1000:8.1f} {statistics.median(cpus[t]) * 1000:18.1f}")
-print(f"berth daemon cpu per `berth run --rm`: {daemon_total / rounds * 1000:.1f} ms (not in the children column)")
+print(f"berth daemon cpu per `berth run --rm --network none`: {daemon_total / rounds * 1000:.1f} ms (not in the children column)")
 print("ratios of medians (wall):")
-for a, b in [("berth-rt", "crun"), ("berth-rt", "runc"), ("berth-e2e", "runc"), ("berth-e2e", "crun"),
-             ("berth-e2e", "podman")]:
+for a, b in [("berth-rt", "crun"), ("berth-rt", "runc"), ("berth-none", "runc"), ("berth-none", "crun"),
+             ("berth-none", "podman"), ("berth-e2e", "runc"), ("berth-e2e", "podman")]:
     if a in med and b in med:
         print(f"  {a}/{b}: {med[a] / med[b]:.2f}")
 EOF
@@ -259,14 +265,23 @@ report_memory() { # NAME PID...
 import statistics, sys
 rows = [list(map(int, l.split())) for l in sys.stdin if l.strip()]
 rss = statistics.median(r[0] for r in rows); pss = statistics.median(r[1] for r in rows)
-print(f'$name: {len(rows)} processes, median RSS {rss:.0f} kB, median PSS {pss:.0f} kB')
+total = sum(r[1] for r in rows)
+print(f'{\"$name\":14} {len(rows):3} processes   RSS median {rss:6.0f} kB   PSS median {pss:6.0f} kB   '
+      f'PSS sum/K {total / len(rows):6.0f} kB')
 " | tee -a "$work/results"
 }
 
 echo >&2
 echo "starting $k sleeping containers with each tool..." >&2
-for i in $(seq 1 "$k"); do "$berth" run -d --name "mem-$i" busybox sleep 100000 >/dev/null; done
-sleep 1
+for i in $(seq 1 "$k"); do "$berth" run -d --network none --name "mem-$i" busybox sleep 100000 >/dev/null; done
+if command -v podman >/dev/null; then
+    for i in $(seq 1 "$k"); do
+        podman "${podman_args[@]}" run -d --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 --runtime runc \
+            --network none --name "mem-$i" localhost/busybox-bench sleep 100000 >/dev/null
+    done
+fi
+# Both sets run at once; the monitors drop their start-up pages 200 ms after a start.
+sleep 2
 monitors=()
 for i in $(seq 1 "$k"); do
     cpid=$("$berth" inspect -f '{{.State.Pid}}' "mem-$i")
@@ -274,13 +289,16 @@ for i in $(seq 1 "$k"); do
     monitors+=("$(awk '{ print $4 }' "/proc/$cpid/stat")")
 done
 echo >>"$work/results"
+echo "per-container supervisor memory, $k containers of each running at once (smaps_rollup):" | tee -a "$work/results"
 report_memory "berth monitor" "${monitors[@]}"
+# The monitors are forked from one zygote (engine/src/monitor/zygote.rs); it is not per
+# container, but its memory is part of the price: shown once.
+for pid in $(pgrep -x berth-zygote); do
+    if tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "$run_dir/"; then
+        report_memory "berth zygote" "$pid"
+    fi
+done
 if command -v podman >/dev/null; then
-    for i in $(seq 1 "$k"); do
-        podman "${podman_args[@]}" run -d --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 --runtime runc \
-            --network none --name "mem-$i" localhost/busybox-bench sleep 100000 >/dev/null
-    done
-    sleep 1
     conmons=()
     for i in $(seq 1 "$k"); do
         cpid=$(podman "${podman_args[@]}" inspect -f '{{.State.Pid}}' "mem-$i")
