@@ -94,10 +94,10 @@ pub struct EngineInner {
     pub gc_lock: std::sync::RwLock<()>,
     /// Registry client state: endpoints, tokens, credentials, downloads in flight.
     pub registries: registry::Registries,
-    /// Networks under `<root>/networks`, namespaces pinned under `<run_dir>/netns`.
-    pub networks: network::NetworkStore,
     /// Named and anonymous volumes under `<root>/volumes`.
     pub volumes: volume::VolumeStore,
+    /// Networks under `<root>/networks`, namespaces pinned under `<run_dir>/netns`.
+    pub networks: network::NetworkStore,
 }
 
 impl Engine {
@@ -116,9 +116,9 @@ impl Engine {
         let images = ImageStore::open(&config.root)?;
         let snapshots = SnapshotStore::open(&config.root.join("snapshots"), config.snapshotter)?;
         let registries = registry::Registries::open(&config.root)?;
-        let networks = network::NetworkStore::open(&config.root, &config.run_dir, config.default_bridge.clone())?;
         let containers = ContainerStore::open(&config.root, &config.run_dir)?;
         let volumes = volume::VolumeStore::open(&config.root)?;
+        let networks = network::NetworkStore::open(&config.root, &config.run_dir, config.default_bridge.clone())?;
         let engine = Engine {
             inner: Arc::new(EngineInner {
                 config,
@@ -128,8 +128,8 @@ impl Engine {
                 containers,
                 gc_lock: Default::default(),
                 registries,
-                networks,
                 volumes,
+                networks,
             }),
         };
         // The default bridge and the user networks' DNS servers, before containers come back.
