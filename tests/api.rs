@@ -615,6 +615,14 @@ fn images_belong_to_teams() {
         Some(json!({"target": "base:1"})),
     );
     assert_eq!(r.status, 201, "{}", r.text());
+    // A member cannot move a shared or another team's name onto their image.
+    for target in ["busybox:latest", "base:1"] {
+        let r =
+            daemon.call(Some(&otto), "POST", "/api/v1/images/bluebox:1/tag", Some(json!({"target": target})));
+        assert_eq!(r.status, 403, "{target}: {}", r.text());
+        assert!(r.text().contains("names an image your teams do not own"), "{}", r.text());
+    }
+    assert_eq!(tags(&olga), ["docker.io/library/base:1", "docker.io/library/busybox:latest"]);
     // Blue tags and removes its own.
     let r = daemon.call(
         Some(&otto),
@@ -672,6 +680,12 @@ fn images_belong_to_teams() {
     assert_eq!(loaded.status, 200, "{}", loaded.text());
     assert_eq!(loaded.json()["loaded"][0]["id"], blue_id.as_str());
     assert_eq!(daemon.call(Some(&olga), "GET", &format!("/api/v1/images/{blue_id}"), None).status, 200);
+    // The same content as a shared image, loaded by a member, leaves it shared.
+    let base = raw(&otto, "GET", "/api/v1/images/save?name=busybox", b"");
+    assert_eq!(base.status, 200, "{}", base.text());
+    assert_eq!(raw(&otto, "POST", "/api/v1/images/load", &base.body).status, 200);
+    assert_eq!(daemon.call(Some(&olga), "GET", "/api/v1/images/busybox", None).status, 200);
+    assert_eq!(daemon.call(Some(&otto), "DELETE", "/api/v1/images/busybox", None).status, 403);
     // A removed image belongs to nobody any more: loaded again, it is the loader's only.
     let removed = daemon.call(Some(&olga), "DELETE", &format!("/api/v1/images/{blue_id}?force=1"), None);
     assert_eq!(removed.status, 200, "{}", removed.text());

@@ -150,7 +150,8 @@ const BUILD_LOG_LIMIT: usize = 4 * 1024 * 1024;
 
 /// Passes a build's answer (JSON lines of `BuildEvent`) through to the client and keeps a
 /// record of it: who, the tags, how it ended, the image, and its log as a person reads it. The
-/// image goes to `team`. The record is opened before the first byte and closed at the end of
+/// image goes to `team` (with the images that were shared before the build: one of those made
+/// again stays shared). The record is opened before the first byte and closed at the end of
 /// the stream, also when the client went away (the build goes on; the stream is drained by
 /// this task).
 pub async fn record_build(
@@ -158,7 +159,7 @@ pub async fn record_build(
     response: axum::response::Response,
     user: String,
     tags: Vec<String>,
-    team: Option<i64>,
+    team: Option<(i64, HashSet<String>)>,
 ) -> axum::response::Response {
     use futures_util::StreamExt;
     let builds = Builds::new(state.events.pool().clone());
@@ -211,10 +212,8 @@ pub async fn record_build(
             log.push_str("\n[log cut at 4 MiB]\n");
         }
         let (success, image) = outcome.unwrap_or((false, None));
-        if let (Some(team), Some(image)) = (team, &image) {
-            if let Err(e) = state.auth.add_image_owner(image, team).await {
-                tracing::error!(error = %e.message, image, "recording the built image's team failed");
-            }
+        if let (Some((team, shared_before)), Some(image)) = (&team, &image) {
+            super::auth::adopt_image(&state, image, *team, shared_before).await;
         }
         builds.finish(id, image.as_deref(), success, &log).await;
     });

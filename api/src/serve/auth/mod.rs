@@ -525,8 +525,12 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
     let pull = path == "/api/v1/images/pull" && creates == Some(Creates::Image) && team.is_some();
     let uses_image = principal.role < Role::Admin && method == Method::POST && names_object_in_body(&path);
     let stack_up = principal.role < Role::Admin && creates == Some(Creates::Stack);
+    let retags = principal.role < Role::Admin
+        && method == Method::POST
+        && path.starts_with("/api/v1/images/")
+        && path.ends_with("/tag");
     let mut body_json = None;
-    if pull || uses_image || stack_up {
+    if pull || uses_image || stack_up || retags {
         let (parts, body) = req.into_parts();
         let bytes = match axum::body::to_bytes(body, JSON_BODY_LIMIT).await {
             Ok(b) => b,
@@ -568,6 +572,29 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
                 return response;
             }
         }
+        // A tag moved onto another image takes the name from the image it named: only from one
+        // of the caller's teams'.
+        if let Some(target) = body_json.as_ref().filter(|_| retags).and_then(|b| b["target"].as_str()) {
+            let taken = match state.engine.inspect_image(target).await {
+                Ok(current) => {
+                    reach(&state, &principal, &Named::Image(current.id)).await.map(|r| r != Reach::Allowed)
+                }
+                Err(_) => Ok(false),
+            };
+            let refusal = match taken {
+                Ok(false) => None,
+                Ok(true) => Some(ApiError {
+                    status: StatusCode::FORBIDDEN,
+                    message: format!("permission denied: {target} names an image your teams do not own"),
+                }),
+                Err(e) => Some(e),
+            };
+            if let Some(refusal) = refusal {
+                let response = refusal.into_response();
+                audit(&state, &principal, &method, &path, response.status(), "", "").await;
+                return response;
+            }
+        }
         let mut used: Vec<Named> = used_object(&path, body_json.as_ref()).into_iter().collect();
         if let Some(image) = matches!(path.as_str(), "/api/v1/containers" | "/api/v1/containers/create")
             .then(|| body_json.as_ref()?.get("image")?.as_str())
@@ -600,6 +627,10 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
         }
     }
 
+    let shared_before = match (creates, team) {
+        (Some(Creates::Image | Creates::Build), Some(_)) => shared_images(&state).await,
+        _ => HashSet::new(),
+    };
     let exec = (method == Method::GET && path.ends_with("/exec")).then(|| exec_command(req.uri().query()));
     let audit_entry = if let Some(command) = &exec {
         let container = match named(&path) {
@@ -627,26 +658,28 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
     }
 
     match (creates, team) {
-        (Some(Creates::Container), Some(team)) if status.is_success() => {
+        _ if !status.is_success() => {}
+        (Some(Creates::Container), Some(team)) => {
             return record_container_owner(&state, response, team).await;
         }
-        (Some(Creates::Image), Some(team)) if status.is_success() => {
+        (Some(Creates::Image), Some(team)) => {
             if let Some(reference) = pulled {
-                return owned_when_done(state, response, reference, team);
+                return owned_when_done(state, response, reference, team, shared_before);
             }
             // Import and load answer with the images' IDs.
-            return record_image_owners(&state, response, team).await;
+            return record_image_owners(&state, response, team, &shared_before).await;
         }
-        (Some(Creates::Stack), Some(team)) if status.is_success() => {
+        (Some(Creates::Stack), Some(team)) => {
             if let Some(Named::Stack(stack)) = named(&path) {
                 return stack_owned_when_done(state, response, stack, team);
             }
         }
-        (Some(Creates::Build), team) if status.is_success() => {
+        (Some(Creates::Build), team) => {
             let tags = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
                 .filter(|(k, _)| k == "t")
                 .map(|(_, v)| v.into_owned())
                 .collect();
+            let team = team.map(|t| (t, shared_before));
             return super::history::record_build(state, response, principal.user.clone(), tags, team).await;
         }
         _ => {}
@@ -743,7 +776,12 @@ fn image_reference(body: Option<&serde_json::Value>) -> Option<String> {
 
 /// Records that the images of an import's or load's answer (`ImportReport` `id`, `LoadReport`
 /// `loaded[].id`) belong to `team`, and passes the answer on.
-async fn record_image_owners(state: &AppState, response: Response, team: i64) -> Response {
+async fn record_image_owners(
+    state: &AppState,
+    response: Response,
+    team: i64,
+    shared_before: &HashSet<String>,
+) -> Response {
     let (parts, body) = response.into_parts();
     let bytes = match axum::body::to_bytes(body, JSON_BODY_LIMIT).await {
         Ok(b) => b,
@@ -755,11 +793,31 @@ async fn record_image_owners(state: &AppState, response: Response, team: i64) ->
         .map(|loaded| loaded.iter().filter_map(|i| i["id"].as_str()).collect::<Vec<_>>())
         .unwrap_or_else(|| answer["id"].as_str().into_iter().collect());
     for id in ids {
-        if let Err(e) = state.auth.add_image_owner(id, team).await {
-            tracing::error!(image = %id, error = %e.message, "recording the image's team failed");
-        }
+        adopt_image(state, id, team, shared_before).await;
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// The shared images (no team owns them) before a call that makes images: one that the call
+/// makes again (the same content pulled, loaded or built: the same ID) stays shared instead of
+/// becoming the caller's team's.
+async fn shared_images(state: &AppState) -> HashSet<String> {
+    let (Ok(images), Ok(owned)) =
+        (state.engine.list_images().await, state.auth.owned_by_any(OwnedKind::Images).await)
+    else {
+        return HashSet::new();
+    };
+    images.into_iter().map(|i| i.id).filter(|id| !owned.contains(id)).collect()
+}
+
+/// Records that `team` owns the image `id` a call made, unless it was shared before the call.
+pub(crate) async fn adopt_image(state: &AppState, id: &str, team: i64, shared_before: &HashSet<String>) {
+    if shared_before.contains(id) {
+        return;
+    }
+    if let Err(e) = state.auth.add_image_owner(id, team).await {
+        tracing::error!(image = %id, error = %e.message, "recording the image's team failed");
+    }
 }
 
 async fn record_container_owner(state: &AppState, response: Response, team: i64) -> Response {
@@ -781,16 +839,18 @@ async fn record_container_owner(state: &AppState, response: Response, team: i64)
 
 /// Passes a pull's or import's streamed answer through, and when it has ended records that the
 /// image belongs to `team` (the stream's end is when the image exists).
-fn owned_when_done(state: AppState, response: Response, reference: String, team: i64) -> Response {
+fn owned_when_done(
+    state: AppState,
+    response: Response,
+    reference: String,
+    team: i64,
+    shared_before: HashSet<String>,
+) -> Response {
     use futures_util::StreamExt;
     let (parts, body) = response.into_parts();
     let done = futures_util::stream::once(async move {
         match state.engine.inspect_image(&reference).await {
-            Ok(image) => {
-                if let Err(e) = state.auth.add_image_owner(&image.id, team).await {
-                    tracing::error!(image = %image.id, error = %e.message, "recording the image's team failed");
-                }
-            }
+            Ok(image) => adopt_image(&state, &image.id, team, &shared_before).await,
             Err(e) => tracing::debug!(reference, error = %e, "no image after the pull or import"),
         }
         None
