@@ -399,3 +399,46 @@ fn a_network_whose_dns_port_is_taken_still_works_and_says_so() {
     assert!(out.stdout.contains("hello-from-"), "{}", out.stdout);
     drop(taken);
 }
+
+/// `wget` of `url` run in the running container `name`; its output, or the failure.
+fn wget_in(daemon: &Daemon, name: &str, url: &str) -> berth_tests::Output {
+    // See `wget` for the `timeout` and the `||`.
+    let script = format!("timeout 5 wget -q -O - {url} || exit 1");
+    daemon.berth(&["exec", name, "sh", "-c", &script])
+}
+
+#[test]
+fn a_container_on_two_networks_resolves_the_names_of_both_and_of_no_other() {
+    let daemon = daemon();
+    for network in ["one", "two", "three"] {
+        daemon.berth(&["network", "create", network]).ok();
+    }
+    httpd(&daemon, &["--name", "web1", "--network", "one"]);
+    httpd(&daemon, &["--name", "web2", "--network", "two", "--network-alias", "site2"]);
+    httpd(&daemon, &["--name", "web3", "--network", "three"]);
+    daemon.berth(&["run", "-d", "--name", "client", "--network", "one", "busybox", "sleep", "300"]).ok();
+    // Only its first network so far: its resolver (the gateway of `one`) knows web1 alone.
+    let out = wget_in(&daemon, "client", "http://web1/").ok();
+    assert!(out.stdout.contains("hello-from-"), "{}", out.stdout);
+    wget_in(&daemon, "client", "http://web2/").fails_with("");
+
+    // Connected to `two` while it runs: the same resolver now answers for `two` too, names
+    // and aliases, with the addresses on `two` (which the client reaches through eth1).
+    daemon.berth(&["network", "connect", "two", "client"]).ok();
+    let resolv = daemon.berth(&["exec", "client", "cat", "/etc/resolv.conf"]).ok();
+    assert_eq!(resolv.stdout.matches("nameserver").count(), 1, "{}", resolv.stdout);
+    for url in ["http://web2/", "http://site2/", "http://web1/"] {
+        let out = wget_in(&daemon, "client", url).ok();
+        assert!(out.stdout.contains("hello-from-"), "{url}: {}", out.stdout);
+    }
+    // Isolation stays: `three` is not the client's, and a container on `one` alone does not
+    // get `two`'s names because some other container on `one` is also on `two`.
+    wget_in(&daemon, "client", "http://web3/").fails_with("");
+    wget(&daemon, "one", "http://web2/").fails_with("");
+    wget(&daemon, "two", "http://web1/").fails_with("");
+
+    // Disconnected: `two`'s names are gone again.
+    daemon.berth(&["network", "disconnect", "two", "client"]).ok();
+    wget_in(&daemon, "client", "http://site2/").fails_with("");
+    daemon.remove_all_containers();
+}

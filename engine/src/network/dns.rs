@@ -2,6 +2,11 @@
 //! address. It answers A queries for the names, aliases and 12-digit ID prefixes of the
 //! containers attached to that network, and forwards other names to the host's resolvers.
 //!
+//! A container on several user networks has one resolver (its first network's gateway), yet
+//! resolves the names of all its networks, as with Docker: the server knows the asking
+//! container by the source address of the query (its address on this network) and answers
+//! from every user network that container is on, and from no other.
+//!
 //! Plain threads rather than tasks: the engine is opened outside a tokio runtime too (tests,
 //! `open_blocking`), and a server per network is a handful of blocked threads.
 
@@ -97,7 +102,7 @@ fn serve_udp(
             break;
         }
         let Some(inner) = inner.upgrade() else { break };
-        if let Some(answer) = answer(&inner, &network_id, &buf[..n], &upstream) {
+        if let Some(answer) = answer(&inner, &network_id, peer.ip(), &buf[..n], &upstream) {
             let _ = socket.send_to(&answer, peer);
         }
     }
@@ -115,6 +120,7 @@ fn serve_tcp(
             break;
         }
         let Ok(mut stream) = stream else { continue };
+        let Ok(peer) = stream.peer_addr() else { continue };
         let (inner, network_id, upstream) = (inner.clone(), network_id.clone(), upstream.clone());
         std::thread::spawn(move || {
             let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
@@ -129,7 +135,9 @@ fn serve_tcp(
                     return;
                 }
                 let Some(inner) = inner.upgrade() else { return };
-                let Some(answer) = answer(&inner, &network_id, &query, &upstream) else { return };
+                let Some(answer) = answer(&inner, &network_id, peer.ip(), &query, &upstream) else {
+                    return;
+                };
                 let mut out = (answer.len() as u16).to_be_bytes().to_vec();
                 out.extend_from_slice(&answer);
                 if stream.write_all(&out).is_err() {
@@ -140,8 +148,14 @@ fn serve_tcp(
     }
 }
 
-/// The reply to one query message; `None` for what is not a query.
-fn answer(inner: &EngineInner, network_id: &str, query: &[u8], upstream: &[SocketAddr]) -> Option<Vec<u8>> {
+/// The reply to one query message from `peer`; `None` for what is not a query.
+fn answer(
+    inner: &EngineInner,
+    network_id: &str,
+    peer: IpAddr,
+    query: &[u8],
+    upstream: &[SocketAddr],
+) -> Option<Vec<u8>> {
     let request = Message::from_vec(query).ok()?;
     if request.message_type() != MessageType::Query {
         return None;
@@ -156,7 +170,11 @@ fn answer(inner: &EngineInner, network_id: &str, query: &[u8], upstream: &[Socke
         .add_queries(request.queries().to_vec());
     let question = request.queries().first()?;
     let name = question.name().to_utf8();
-    match super::endpoint::lookup(inner, network_id, &name) {
+    let asker = match peer {
+        IpAddr::V4(ip) => Some(ip),
+        IpAddr::V6(ip) => ip.to_ipv4_mapped(),
+    };
+    match super::endpoint::lookup(inner, network_id, asker, &name) {
         Some(ip) => {
             response.set_authoritative(true);
             if question.query_type() == RecordType::A {

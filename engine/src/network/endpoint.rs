@@ -651,17 +651,52 @@ pub fn summary(inner: &EngineInner, id: &str) -> (Vec<PublishedPort>, Vec<String
 }
 
 /// The DNS answer of a user network: the address of the running container named `name` (its
-/// name, an alias, or a 12-digit ID prefix) on network `network_id`.
-pub(crate) fn lookup(inner: &EngineInner, network_id: &str, name: &str) -> Option<Ipv4Addr> {
+/// name, an alias, or a 12-digit ID prefix) on network `network_id`, which the query came in
+/// on, or else on another user network of the asking container, the one whose address on
+/// `network_id` is `asker` (Docker's resolver answers for all of a container's networks). A
+/// query from no container's address (the host) is answered from `network_id` alone.
+pub(crate) fn lookup(
+    inner: &EngineInner,
+    network_id: &str,
+    asker: Option<Ipv4Addr>,
+    name: &str,
+) -> Option<Ipv4Addr> {
     let name = name.trim_end_matches('.').to_ascii_lowercase();
-    for record in inner.containers.list() {
-        let Some(net) = read(inner, &record.id) else { continue };
+    let nets: Vec<(ContainerRecord, ContainerNetwork)> = inner
+        .containers
+        .list()
+        .into_iter()
+        .filter_map(|record| read(inner, &record.id).map(|net| (record, net)))
+        .collect();
+    let mut searched = vec![network_id.to_string()];
+    if let Some(asker) = asker {
+        let asking = nets
+            .iter()
+            .find(|(_, net)| net.networks.iter().any(|a| a.network_id == network_id && a.ip == Some(asker)));
+        if let Some((_, net)) = asking {
+            // The default `bridge` has no names (see `NetworkRecord::has_dns`).
+            let named: BTreeSet<String> =
+                inner.networks.list().into_iter().filter(|r| r.has_dns()).map(|r| r.id).collect();
+            searched.extend(
+                net.networks
+                    .iter()
+                    .filter(|a| a.ip.is_some() && a.network_id != network_id && named.contains(&a.network_id))
+                    .map(|a| a.network_id.clone()),
+            );
+        }
+    }
+    searched.iter().find_map(|network| find_on(&nets, network, &name))
+}
+
+/// The address on `network_id` of the container called `name` (lowercase, no trailing dot).
+fn find_on(nets: &[(ContainerRecord, ContainerNetwork)], network_id: &str, name: &str) -> Option<Ipv4Addr> {
+    for (record, net) in nets {
         for a in net.networks.iter().filter(|a| a.network_id == network_id) {
             let Some(ip) = a.ip else { continue };
-            let matches = record.name.eq_ignore_ascii_case(&name)
-                || a.aliases.iter().any(|alias| alias.eq_ignore_ascii_case(&name))
-                || (name.len() == 12 && record.id.starts_with(&name))
-                || net.hostname.eq_ignore_ascii_case(&name);
+            let matches = record.name.eq_ignore_ascii_case(name)
+                || a.aliases.iter().any(|alias| alias.eq_ignore_ascii_case(name))
+                || (name.len() == 12 && record.id.starts_with(name))
+                || net.hostname.eq_ignore_ascii_case(name);
             if matches {
                 return Some(ip);
             }
