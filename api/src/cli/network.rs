@@ -344,51 +344,8 @@ pub fn ports_cell(ports: &[PublishedPort]) -> String {
 /// `-p [ip:][host_port:]container_port[/proto]`, with ranges (`8000-8001:80-81`) as one
 /// binding per port, as Docker's CLI reads it.
 pub fn parse_publish(spec: &str) -> Result<Vec<PortBinding>, String> {
-    let bad = |why: &str| format!("invalid argument \"{spec}\" for \"-p, --publish\" flag: {why}");
-    let (rest, protocol) = match spec.rsplit_once('/') {
-        Some((rest, proto)) => (rest, proto.to_ascii_lowercase()),
-        None => (spec, "tcp".to_string()),
-    };
-    if protocol != "tcp" && protocol != "udp" {
-        return Err(bad(&format!("invalid proto: {protocol}")));
-    }
-    let parts: Vec<&str> = rest.rsplitn(3, ':').collect();
-    let (host_ip, host_ports, container_ports) = match parts.as_slice() {
-        [c] => ("", "", *c),
-        [c, h] => ("", *h, *c),
-        [c, h, ip] => (*ip, *h, *c),
-        _ => return Err(bad("invalid format")),
-    };
-    let host_ip = host_ip.trim_start_matches('[').trim_end_matches(']');
-    if !host_ip.is_empty() && host_ip.parse::<std::net::Ipv4Addr>().is_err() {
-        return Err(bad(&format!("invalid IP address: {host_ip}")));
-    }
-    let range = |text: &str| -> Result<(u16, u16), String> {
-        let parse = |p: &str| p.parse::<u16>().ok().filter(|n| *n != 0);
-        match text.split_once('-') {
-            Some((a, b)) => match (parse(a), parse(b)) {
-                (Some(a), Some(b)) if a <= b => Ok((a, b)),
-                _ => Err(bad(&format!("invalid port range: {text}"))),
-            },
-            None => parse(text).map(|p| (p, p)).ok_or_else(|| bad(&format!("invalid port: {text}"))),
-        }
-    };
-    let (c_first, c_last) = range(container_ports)?;
-    let host = if host_ports.is_empty() { None } else { Some(range(host_ports)?) };
-    if let Some((h_first, h_last)) = host {
-        if h_last - h_first != c_last - c_first {
-            return Err(bad("host and container port ranges differ in size"));
-        }
-    }
-    Ok((c_first..=c_last)
-        .enumerate()
-        .map(|(i, container_port)| PortBinding {
-            host_ip: host_ip.to_string(),
-            host_port: host.map(|(first, _)| first + i as u16).unwrap_or(0),
-            container_port,
-            protocol: protocol.clone(),
-        })
-        .collect())
+    berth_types::parse::parse_publish(spec)
+        .map_err(|why| format!("invalid argument \"{spec}\" for \"-p, --publish\" flag: {why}"))
 }
 
 #[cfg(test)]
@@ -396,27 +353,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn publish_flags_parse_like_dockers() {
-        let one = parse_publish("127.0.0.1:8080:80").unwrap();
-        assert_eq!(one.len(), 1);
+    fn a_bad_publish_flag_is_named_as_docker_names_it() {
+        assert_eq!(parse_publish("8080:80").unwrap()[0].host_port, 8080);
         assert_eq!(
-            (one[0].host_ip.as_str(), one[0].host_port, one[0].container_port),
-            ("127.0.0.1", 8080, 80)
+            parse_publish("80/sctp").unwrap_err(),
+            "invalid argument \"80/sctp\" for \"-p, --publish\" flag: invalid proto: sctp"
         );
-        assert_eq!(one[0].protocol, "tcp");
-        let bare = parse_publish("80/udp").unwrap();
-        assert_eq!((bare[0].host_port, bare[0].container_port, bare[0].protocol.as_str()), (0, 80, "udp"));
-        let no_host = parse_publish("127.0.0.1::80").unwrap();
-        assert_eq!((no_host[0].host_ip.as_str(), no_host[0].host_port), ("127.0.0.1", 0));
-        let ranges = parse_publish("8000-8001:80-81").unwrap();
-        assert_eq!(
-            ranges.iter().map(|b| (b.host_port, b.container_port)).collect::<Vec<_>>(),
-            [(8000, 80), (8001, 81)]
-        );
-        assert!(parse_publish("80/sctp").is_err());
-        assert!(parse_publish("nope:80:80").is_err());
-        assert!(parse_publish("8000-8002:80-81").is_err());
-        assert!(parse_publish("0").is_err());
-        assert!(parse_publish("99999").is_err());
     }
 }

@@ -3,72 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use berth_types::RestartPolicy;
+pub use berth_types::parse::{parse_cpus, parse_memory, parse_restart};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-
-/// Docker's `RAMInBytes`: a number with an optional binary unit (`b`, `k`, `m`, `g`, `t`, `p`,
-/// any case, optionally followed by `b` or `ib`): `512m`, `1.5g`, `100KiB`, `4096`.
-pub fn parse_memory(text: &str) -> Result<u64, String> {
-    let invalid = || format!("invalid size: '{text}'");
-    let t = text.trim();
-    let digits_end = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
-    let (number, unit) = t.split_at(digits_end);
-    let number: f64 = number.parse().map_err(|_| invalid())?;
-    let unit = unit.trim_start().to_ascii_lowercase();
-    let unit = unit.strip_suffix("ib").or_else(|| unit.strip_suffix('b')).unwrap_or(&unit);
-    let multiplier: u64 = match unit {
-        "" => 1,
-        "k" => 1 << 10,
-        "m" => 1 << 20,
-        "g" => 1 << 30,
-        "t" => 1 << 40,
-        "p" => 1 << 50,
-        _ => return Err(invalid()),
-    };
-    let bytes = number * multiplier as f64;
-    if !bytes.is_finite() || bytes >= u64::MAX as f64 {
-        return Err(invalid());
-    }
-    Ok(bytes as u64)
-}
-
-/// `--cpus`: a positive decimal number of CPUs.
-pub fn parse_cpus(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(n) if n.is_finite() && n >= 0.0 => Ok(n),
-        Ok(_) => Err(format!("invalid number of CPUs: {text}")),
-        Err(_) => Err(format!("failed to parse {text} as a rational number")),
-    }
-}
-
-/// `--restart no|always|unless-stopped|on-failure[:max-retries]`.
-pub fn parse_restart(text: &str) -> Result<RestartPolicy, String> {
-    let (name, count) = match text.split_once(':') {
-        Some((n, c)) => (n, Some(c)),
-        None => (text, None),
-    };
-    let no_count = |policy: RestartPolicy| match count {
-        None => Ok(policy),
-        Some(_) => Err(format!("maximum retry count cannot be used with restart policy '{name}'")),
-    };
-    match name {
-        "" | "no" => no_count(RestartPolicy::No),
-        "always" => no_count(RestartPolicy::Always),
-        "unless-stopped" => no_count(RestartPolicy::UnlessStopped),
-        "on-failure" => {
-            let max_retries = match count {
-                None => 0,
-                Some(c) => c.parse::<u32>().map_err(|_| {
-                    format!("invalid restart policy format: maximum retry count must be an integer: {c}")
-                })?,
-            };
-            Ok(RestartPolicy::OnFailure { max_retries })
-        }
-        other => Err(format!(
-            "invalid restart policy '{other}': choose no, always, unless-stopped or on-failure[:max-retries]"
-        )),
-    }
-}
 
 /// One `-e` entry: `KEY=VALUE` as it is, a bare `KEY` takes the value from the CLI's own
 /// environment and is left out when that has none (as Docker does).
@@ -155,42 +91,6 @@ pub fn parse_time_arg(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, S
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn memory_sizes() {
-        assert_eq!(parse_memory("4096").unwrap(), 4096);
-        assert_eq!(parse_memory("512m").unwrap(), 512 << 20);
-        assert_eq!(parse_memory("512M").unwrap(), 512 << 20);
-        assert_eq!(parse_memory("512mb").unwrap(), 512 << 20);
-        assert_eq!(parse_memory("1g").unwrap(), 1 << 30);
-        assert_eq!(parse_memory("1.5g").unwrap(), 3 << 29);
-        assert_eq!(parse_memory("100KiB").unwrap(), 100 << 10);
-        assert_eq!(parse_memory("10b").unwrap(), 10);
-        for bad in ["", "m", "abc", "12x", "-1m", "1.2.3m", "1e3"] {
-            assert_eq!(parse_memory(bad).unwrap_err(), format!("invalid size: '{bad}'"), "{bad}");
-        }
-    }
-
-    #[test]
-    fn cpus() {
-        assert_eq!(parse_cpus("1.5").unwrap(), 1.5);
-        assert_eq!(parse_cpus("0.01").unwrap(), 0.01);
-        assert!(parse_cpus("abc").unwrap_err().contains("rational number"));
-        assert!(parse_cpus("-1").is_err());
-        assert!(parse_cpus("NaN").is_err());
-    }
-
-    #[test]
-    fn restart_policies() {
-        assert_eq!(parse_restart("no").unwrap(), RestartPolicy::No);
-        assert_eq!(parse_restart("always").unwrap(), RestartPolicy::Always);
-        assert_eq!(parse_restart("unless-stopped").unwrap(), RestartPolicy::UnlessStopped);
-        assert_eq!(parse_restart("on-failure").unwrap(), RestartPolicy::OnFailure { max_retries: 0 });
-        assert_eq!(parse_restart("on-failure:3").unwrap(), RestartPolicy::OnFailure { max_retries: 3 });
-        assert!(parse_restart("on-failure:x").unwrap_err().contains("must be an integer"));
-        assert!(parse_restart("always:3").unwrap_err().contains("cannot be used"));
-        assert!(parse_restart("sometimes").unwrap_err().contains("invalid restart policy 'sometimes'"));
-    }
 
     #[test]
     fn env_entries_and_files() {

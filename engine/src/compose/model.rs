@@ -706,25 +706,9 @@ fn volume_spec(project: &str, key: &str, settings: Option<spec::ComposeVolume>) 
     }
 }
 
-/// Compose sizes: a number with an optional `b`, `k`, `m`, `g` unit (and an optional trailing
-/// `b`), any case: `512m`, `1gb`, `1073741824`.
+/// Compose sizes (`512m`, `1gb`, `1073741824`): Docker's byte units.
 pub fn parse_size(text: &str, what: &str) -> Result<u64> {
-    let t = text.trim().to_ascii_lowercase();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let unit = unit.trim();
-    let unit = if unit.len() > 1 { unit.strip_suffix('b').unwrap_or(unit) } else { unit };
-    let scale: u64 = match unit {
-        "" | "b" => 1,
-        "k" => 1 << 10,
-        "m" => 1 << 20,
-        "g" => 1 << 30,
-        "t" => 1 << 40,
-        _ => return Err(Error::InvalidInput(format!("{what}: invalid size {text:?}"))),
-    };
-    let number: f64 =
-        number.parse().map_err(|_| Error::InvalidInput(format!("{what}: invalid size {text:?}")))?;
-    Ok((number * scale as f64) as u64)
+    berth_types::parse::parse_memory(text).map_err(|e| Error::InvalidInput(format!("{what}: {e}")))
 }
 
 fn duration_ns(text: &Option<String>, what: &str) -> Result<u64> {
@@ -1125,30 +1109,13 @@ fn build_arg(entry: &str, variables: &Variables) -> Option<(String, String)> {
 }
 
 fn parse_cpus(text: &str, what: &str) -> Result<f64> {
-    match text.trim().parse::<f64>() {
-        Ok(n) if n.is_finite() && n >= 0.0 => Ok(n),
-        _ => Err(Error::InvalidInput(format!("{what}: invalid number of CPUs {text:?}"))),
-    }
+    berth_types::parse::parse_cpus(text).map_err(|e| Error::InvalidInput(format!("{what}: {e}")))
 }
 
 fn restart_policy(name: &str, s: &spec::Service) -> Result<RestartPolicy> {
     if let Some(restart) = &s.restart {
-        let (policy, count) = match restart.split_once(':') {
-            Some((p, c)) => (p, Some(c)),
-            None => (restart.as_str(), None),
-        };
-        return match (policy, count) {
-            ("no" | "", None) => Ok(RestartPolicy::No),
-            ("always", None) => Ok(RestartPolicy::Always),
-            ("unless-stopped", None) => Ok(RestartPolicy::UnlessStopped),
-            ("on-failure", None) => Ok(RestartPolicy::OnFailure { max_retries: 0 }),
-            ("on-failure", Some(n)) => {
-                n.parse().map(|max_retries| RestartPolicy::OnFailure { max_retries }).map_err(|_| {
-                    Error::InvalidInput(format!("services.{name}.restart: invalid retry count {n:?}"))
-                })
-            }
-            _ => Err(invalid_project(format!("services.{name}.restart: invalid restart policy {restart:?}"))),
-        };
+        return berth_types::parse::parse_restart(restart)
+            .map_err(|e| invalid_project(format!("services.{name}.restart: {e}")));
     }
     if let Some(p) = s.deploy.as_ref().and_then(|d| d.restart_policy.as_ref()) {
         let max_retries = p.max_attempts.unwrap_or(0).max(0) as u32;
@@ -1180,38 +1147,10 @@ pub fn parse_ports(service: &str, ports: &spec::Ports) -> Result<Vec<PortBinding
     match ports {
         spec::Ports::Short(list) => {
             for p in list {
-                let (spec_part, protocol) = match p.rsplit_once('/') {
-                    Some((s, proto @ ("tcp" | "udp"))) => (s, proto.to_string()),
-                    Some(_) => return Err(bad(p)),
-                    None => (p.as_str(), "tcp".to_string()),
-                };
-                let parts: Vec<&str> = spec_part.rsplitn(3, ':').collect();
-                let (container, host, ip) = match parts.as_slice() {
-                    [c] => (*c, "", ""),
-                    [c, h] => (*c, *h, ""),
-                    [c, h, ip] => (*c, *h, ip.trim_start_matches('[').trim_end_matches(']')),
-                    _ => return Err(bad(p)),
-                };
-                let (c0, c1) = range(container, p)?;
-                let host_range = if host.is_empty() { None } else { Some(range(host, p)?) };
-                if let Some((h0, h1)) = host_range {
-                    if h1 - h0 != c1 - c0 && h0 != h1 {
-                        return Err(bad(p));
-                    }
-                }
-                for (i, c) in (c0..=c1).enumerate() {
-                    let host_port = match host_range {
-                        None => 0,
-                        Some((h0, h1)) if h0 == h1 => h0,
-                        Some((h0, _)) => h0 + i as u16,
-                    };
-                    out.push(PortBinding {
-                        host_ip: ip.to_string(),
-                        host_port,
-                        container_port: c,
-                        protocol: protocol.clone(),
-                    });
-                }
+                let bindings = berth_types::parse::parse_publish(p).map_err(|e| {
+                    invalid_project(format!("services.{service}.ports: invalid port {p:?}: {e}"))
+                })?;
+                out.extend(bindings);
             }
         }
         spec::Ports::Long(list) => {
@@ -1557,11 +1496,11 @@ volumes:
                 "services: {web: {image: x, container_name: one, deploy: {replicas: 2}}}",
                 "services.web can't set container_name and web as container name must be unique: invalid compose project",
             ),
-            ("services: {web: {image: x, restart: sometimes}}", "services.web.restart: invalid restart policy \"sometimes\": invalid compose project"),
+            ("services: {web: {image: x, restart: sometimes}}", "services.web.restart: invalid restart policy 'sometimes'"),
             ("services: {web: {image: \"${IMAGE:?set IMAGE}\"}}", "required variable IMAGE is missing a value: set IMAGE"),
             ("services: {web: {image: \"${IMAGE\"}}", "Invalid template: \"${IMAGE\""),
-            ("services: {web: {image: x, ports: [\"http\"]}}", "services.web.ports: invalid port \"http\": invalid compose project"),
-            ("services: {web: {image: x, deploy: {resources: {limits: {memory: lots}}}}}", "services.web.deploy.resources.limits.memory: invalid size \"lots\""),
+            ("services: {web: {image: x, ports: [\"http\"]}}", "services.web.ports: invalid port \"http\": invalid port: http: invalid compose project"),
+            ("services: {web: {image: x, deploy: {resources: {limits: {memory: lots}}}}}", "services.web.deploy.resources.limits.memory: invalid size: 'lots'"),
             ("services: {web: {image: x, healthcheck: {test: [wget]}}}", "services.web.healthcheck.test must start either by \"CMD\", \"CMD-SHELL\" or \"NONE\": invalid compose project"),
             ("services: {web: {image: x, links: [db]}}", "unsupported: services.web.links is not supported"),
         ];
