@@ -41,6 +41,8 @@ if [ "$WITH_TEST" = 1 ]; then
 fi
 if [ "$WITH_BENCH" = 1 ]; then
   PACKAGES+=(crun podman)
+  # benches/network.sh compiles its static TCP stream tool (benches/tcpblast.c).
+  PACKAGES+=(gcc libc6-dev)
 fi
 missing=()
 for p in "${PACKAGES[@]}"; do
