@@ -17,6 +17,8 @@ use berth_tests::{big_rootfs_tar, busybox_rootfs, Daemon, ADMIN_PASSWORD};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const VIEWER: (&str, &str) = ("viewer1", "viewer-password-1");
+/// The password of the team test's users.
+const TEAM_PASSWORD: &str = "team-password-1";
 /// Containers on the page whose load time is measured.
 const PERF_CONTAINERS: usize = 200;
 
@@ -207,7 +209,40 @@ fn dashboard_networks_volumes_stacks_in_chromium() {
     assert_eq!(bad.status, 400, "{}", bad.text());
     assert_eq!(as_viewer, 200, "a viewer reads the node's figures");
 
-    let out = daemon.in_netns(|| run_script(&daemon, "network", &[], Duration::from_secs(420)));
+    // An operator in two teams and a viewer in each, for the run form's team choice: what op1
+    // runs for the team it picks is that team's, and the other team's viewer does not see it.
+    daemon.in_netns(|| {
+        let json = [("Content-Type", "application/json")];
+        for (method, path, body) in [
+            ("POST", "/api/v1/teams", r#"{"name":"red"}"#.to_owned()),
+            ("POST", "/api/v1/teams", r#"{"name":"blue"}"#.to_owned()),
+            (
+                "POST",
+                "/api/v1/users",
+                format!(r#"{{"name":"op1","role":"operator","password":"{TEAM_PASSWORD}"}}"#),
+            ),
+            (
+                "POST",
+                "/api/v1/users",
+                format!(r#"{{"name":"bluev","role":"viewer","password":"{TEAM_PASSWORD}"}}"#),
+            ),
+            (
+                "POST",
+                "/api/v1/users",
+                format!(r#"{{"name":"redv","role":"viewer","password":"{TEAM_PASSWORD}"}}"#),
+            ),
+            ("PUT", "/api/v1/teams/red/members/op1", String::new()),
+            ("PUT", "/api/v1/teams/blue/members/op1", String::new()),
+            ("PUT", "/api/v1/teams/blue/members/bluev", String::new()),
+            ("PUT", "/api/v1/teams/red/members/redv", String::new()),
+        ] {
+            let response = daemon.http(method, path, &json, body.as_bytes());
+            assert!(response.status < 300, "{method} {path}: {} {}", response.status, response.text());
+        }
+    });
+
+    let env = [("BERTH_TEAM_USER", "op1".to_owned()), ("BERTH_TEAM_PASSWORD", TEAM_PASSWORD.to_owned())];
+    let out = daemon.in_netns(|| run_script(&daemon, "network", &env, Duration::from_secs(420)));
     for needle in [
         "overview shows node CPU, memory and disk",
         "created volume webdata",
@@ -220,6 +255,7 @@ fn dashboard_networks_volumes_stacks_in_chromium() {
         "stack logs from both services arrive live",
         "stack down removed it",
         "a viewer sees networks, volumes, stacks and node load but no mutating buttons",
+        "an operator of two teams ran team-pick for the team picked",
     ] {
         assert!(out.contains(needle), "the script did not get to {needle:?}");
     }
@@ -249,4 +285,35 @@ fn dashboard_networks_volumes_stacks_in_chromium() {
     assert_eq!(volume["used_by"].as_array().map(Vec::len), Some(1), "webdata: {volume}");
     assert_eq!(network["subnet"], "172.31.5.0/24", "backend: {network}");
     assert_eq!(stacks.as_array().map(Vec::len), Some(0), "stacks left: {stacks}");
+    let picked = out
+        .lines()
+        .find_map(|l| l.strip_prefix("picked team: "))
+        .expect("the script names the team it picked")
+        .to_owned();
+    let sees_team_pick = |user: &str| {
+        daemon.in_netns(|| {
+            let body = format!(r#"{{"username":"{user}","password":"{TEAM_PASSWORD}"}}"#);
+            let login = daemon.http(
+                "POST",
+                "/api/v1/auth/login",
+                &[("Content-Type", "application/json"), ("Authorization", "none")],
+                body.as_bytes(),
+            );
+            assert_eq!(login.status, 200, "{user} login: {}", login.text());
+            let cookie =
+                login.header("set-cookie").and_then(|c| c.split(';').next()).expect("a cookie").to_owned();
+            let list = daemon
+                .http(
+                    "GET",
+                    "/api/v1/containers?all=1",
+                    &[("Authorization", "none"), ("Cookie", &cookie)],
+                    b"",
+                )
+                .json();
+            list.as_array().expect("a list").iter().any(|c| c["name"] == "team-pick")
+        })
+    };
+    let (mine, other) = if picked == "blue" { ("bluev", "redv") } else { ("redv", "bluev") };
+    assert!(sees_team_pick(mine), "{mine} sees what op1 ran for {picked}");
+    assert!(!sees_team_pick(other), "{other} does not see what op1 ran for {picked}");
 }

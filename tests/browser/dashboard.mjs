@@ -496,6 +496,25 @@ async function network() {
     await shot('networks-viewer');
     await logout();
   }
+
+  // A member of two teams picks which one owns what the run form creates.
+  if (process.env.BERTH_TEAM_USER) {
+    await login(process.env.BERTH_TEAM_USER, process.env.BERTH_TEAM_PASSWORD);
+    await page.goto(BASE + '/run');
+    await page.locator('#run-team').waitFor();
+    const teams = await page.locator('#run-team option').allTextContents();
+    check([...teams].sort().join(',') === 'blue,red', `the team choice lists the user's teams (${teams})`);
+    // Not the first (the daemon's default without a choice): the choice must travel.
+    const picked = teams[1];
+    await page.locator('#run-team').selectOption(picked);
+    await page.locator('#run-name').fill('team-pick');
+    await page.locator('#run-command').fill('sleep 60');
+    await page.getByRole('button', { name: 'Run' }).click();
+    await page.waitForURL('**/containers/team-pick');
+    console.log(`picked team: ${picked}`);
+    step('an operator of two teams ran team-pick for the team picked');
+    await logout();
+  }
 }
 
 let failed = false;

@@ -15,6 +15,9 @@ use wasm_bindgen_futures::JsFuture;
 
 /// The header the daemon checks the CSRF token in.
 const CSRF_HEADER: &str = "X-CSRF-Token";
+/// The header naming the team that will own what a request creates (for members of several
+/// teams; the daemon picks their first team without it).
+const TEAM_HEADER: &str = "X-Berth-Team";
 
 thread_local! {
     /// The CSRF token of the current session (the page is single-threaded).
@@ -94,6 +97,20 @@ pub async fn send_json<B: Serialize, T: DeserializeOwned>(
 ) -> Result<T, ApiError> {
     let request = with_csrf(RequestBuilder::new(path).method(method)).json(body);
     decode(path, send(request).await?).await
+}
+
+/// Like [`send_json`], for a member of several teams: `team` will own what the request creates.
+pub async fn send_json_as<B: Serialize, T: DeserializeOwned>(
+    method: Method,
+    path: &str,
+    body: &B,
+    team: Option<&str>,
+) -> Result<T, ApiError> {
+    let mut builder = with_csrf(RequestBuilder::new(path).method(method));
+    if let Some(team) = team {
+        builder = builder.header(TEAM_HEADER, team);
+    }
+    decode(path, send(builder.json(body)).await?).await
 }
 
 /// `METHOD path` without a body, decoded as JSON (a prune's report).
@@ -184,13 +201,14 @@ pub async fn logout() -> Result<(), ApiError> {
     act(Method::POST, "/api/v1/auth/logout").await
 }
 
-/// `METHOD path` with `body`, reading the answer as JSON lines as they arrive (a build's
-/// output): `on_line` gets each line. gloo-net reads whole bodies only, so this uses the
+/// `METHOD path` with `body` (as `team`, see [`send_json_as`]), reading the answer as JSON
+/// lines as they arrive (a build's output): `on_line` gets each line. gloo-net reads whole bodies only, so this uses the
 /// browser's fetch and the body's stream reader directly.
 pub async fn stream_lines(
     path: &str,
     body: &JsValue,
     content_type: &str,
+    team: Option<&str>,
     mut on_line: impl FnMut(&str),
 ) -> Result<(), ApiError> {
     let init = web_sys::RequestInit::new();
@@ -200,6 +218,9 @@ pub async fn stream_lines(
     headers.set("Content-Type", content_type).map_err(js_error)?;
     if let Some(token) = CSRF.with(|c| c.borrow().clone()) {
         headers.set(CSRF_HEADER, &token).map_err(js_error)?;
+    }
+    if let Some(team) = team {
+        headers.set(TEAM_HEADER, team).map_err(js_error)?;
     }
     init.set_headers(&headers);
     let window = web_sys::window().ok_or_else(|| ApiError::Unexpected("no window".into()))?;

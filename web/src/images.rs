@@ -449,7 +449,7 @@ fn Build(on_done: Callback<()>, on_close: Callback<()>) -> impl IntoView {
         running.set(true);
         let path = format!("/api/v1/build?{}", query.join("&"));
         leptos::task::spawn_local(async move {
-            let result = api::stream_lines(&path, &body, "application/x-tar", |line| {
+            let result = api::stream_lines(&path, &body, "application/x-tar", None, |line| {
                 let (class, text) = match serde_json::from_str::<BuildEvent>(line) {
                     Ok(BuildEvent::Step { stage, instruction, .. }) => {
                         ("step", format!("[{stage}] {instruction}"))

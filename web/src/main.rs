@@ -17,6 +17,7 @@ mod run;
 mod run_options;
 mod stacks;
 mod tar;
+mod team;
 mod volumes;
 mod ws;
 mod xterm;
@@ -42,6 +43,13 @@ impl Session {
     /// The logged-in user's role (viewer when unknown, so nothing is offered by mistake).
     pub fn role(&self) -> Role {
         self.0.with(|s| s.as_ref().and_then(|s| s.as_ref()).map(|s| s.role).unwrap_or(Role::Viewer))
+    }
+
+    /// The teams the user is a member of.
+    pub fn teams(&self) -> Vec<String> {
+        self.0.with_untracked(|s| {
+            s.as_ref().and_then(|s| s.as_ref()).map(|s| s.teams.clone()).unwrap_or_default()
+        })
     }
 
     /// Whether the user's role is at least `role`.

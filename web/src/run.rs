@@ -281,6 +281,7 @@ pub fn RunPage() -> impl IntoView {
     }
     let form = RwSignal::new(RunForm { image: "busybox".into(), restart: "no".into(), ..RunForm::default() });
     let errors = RwSignal::new(FieldErrors::new());
+    let team = RwSignal::new(String::new());
     let failure = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let navigate = use_navigate();
@@ -299,8 +300,9 @@ pub fn RunPage() -> impl IntoView {
         busy.set(true);
         let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
+            let owner = crate::team::picked(team);
             let created: Result<CreatedContainer, _> =
-                api::send_json(Method::POST, "/api/v1/containers", &config).await;
+                api::send_json_as(Method::POST, "/api/v1/containers", &config, owner.as_deref()).await;
             let result = match created {
                 Ok(created) => {
                     match api::act(Method::POST, &format!("/api/v1/containers/{}/start", enc(&created.id)))
@@ -386,6 +388,7 @@ pub fn RunPage() -> impl IntoView {
                 {text_field!(image, "Image", "busybox:latest", "A local image; pull others on the Images page.")}
                 {text_field!(name, "Name", "generated when empty", "Letters, digits, _ . -")}
             </div>
+            <crate::team::TeamPicker team id="run-team"/>
             {text_field!(command, "Command", "the image's default", "Words as a shell splits them: sh -c 'echo hi'")}
             <div class="grid">
                 <div class="field">

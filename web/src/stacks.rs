@@ -90,12 +90,18 @@ fn progress_line(p: &StackProgress) -> (bool, String) {
 async fn stream_operation(
     path: String,
     body: String,
+    team: Option<String>,
     lines: RwSignal<Vec<(bool, String)>>,
 ) -> Result<(), String> {
     let mut failure = None;
+    let body = wasm_bindgen::JsValue::from_str(&body);
     let result =
-        api::stream_lines(&path, &wasm_bindgen::JsValue::from_str(&body), "application/json", |line| {
-            match serde_json::from_str::<StackProgress>(line) {
+        api::stream_lines(
+            &path,
+            &body,
+            "application/json",
+            team.as_deref(),
+            |line| match serde_json::from_str::<StackProgress>(line) {
                 Ok(p) => {
                     let (failed, text) = progress_line(&p);
                     if failed && failure.is_none() {
@@ -104,8 +110,8 @@ async fn stream_operation(
                     lines.update(|l| l.push((failed, text)));
                 }
                 Err(_) => lines.update(|l| l.push((true, format!("unreadable progress line: {line}")))),
-            }
-        })
+            },
+        )
         .await;
     match (result, failure) {
         (Err(e), _) => Err(e.message()),
@@ -202,6 +208,7 @@ fn UpForm(on_close: Callback<()>) -> impl IntoView {
     let file = RwSignal::new(String::new());
     let env = RwSignal::new(String::new());
     let dir = RwSignal::new(String::new());
+    let team = RwSignal::new(String::new());
     let errors = RwSignal::new(Vec::<(&'static str, String)>::new());
     let lines = RwSignal::new(Vec::<(bool, String)>::new());
     let busy = RwSignal::new(false);
@@ -223,7 +230,8 @@ fn UpForm(on_close: Callback<()>) -> impl IntoView {
         let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
             let body = serde_json::to_string(&request).unwrap_or_default();
-            let result = stream_operation(format!("/api/v1/stacks/{}/up", enc(&stack)), body, lines).await;
+            let path = format!("/api/v1/stacks/{}/up", enc(&stack));
+            let result = stream_operation(path, body, crate::team::picked(team), lines).await;
             busy.set(false);
             match result {
                 Ok(()) => navigate(&format!("/stacks/{}", enc(&stack)), Default::default()),
@@ -265,6 +273,7 @@ fn UpForm(on_close: Callback<()>) -> impl IntoView {
                     {error("dir")}
                 </div>
             </div>
+            <crate::team::TeamPicker team id="stack-team"/>
             <div class="field">
                 <label for="stack-file">"Compose file"</label>
                 <textarea id="stack-file" name="compose_file" rows="12" class="code" spellcheck="false"
@@ -334,7 +343,7 @@ fn StackView(name: String) -> impl IntoView {
             busy.set(true);
             let navigate = navigate.clone();
             leptos::task::spawn_local(async move {
-                let result = stream_operation(path, body, lines).await;
+                let result = stream_operation(path, body, None, lines).await;
                 busy.set(false);
                 match result {
                     Ok(()) if operation == "down" => navigate("/stacks", Default::default()),
