@@ -1189,3 +1189,107 @@ fn progress_websocket_runs_the_operation_as_the_caller() {
         daemon.ws("/api/v1/ws/progress/pull", &[("Authorization", &bearer(&vera))]).err().unwrap();
     assert_eq!(status, 403);
 }
+
+#[test]
+fn builds_use_only_their_teams_images() {
+    let daemon = Daemon::with_busybox();
+    let otto = daemon.user_with_token("otto", "operator", Some("blue"));
+    let olga = daemon.user_with_token("olga", "operator", Some("red"));
+    let build = |token: &str, tag: &str, dockerfile: &str| -> Value {
+        let auth = bearer(token);
+        let r = daemon.http(
+            "POST",
+            &format!("/api/v1/build?t={tag}"),
+            &[("Authorization", &auth), ("Content-Type", "application/x-tar")],
+            &dockerfile_context(dockerfile),
+        );
+        assert_eq!(r.status, 200, "{dockerfile}: {}", r.text());
+        json_lines(&r.text()).pop().unwrap()
+    };
+    // Blue's private image, built from the shared busybox.
+    let blue = build(&otto, "bluebase:1", "FROM busybox\nRUN echo blue > /team\n");
+    assert_eq!(blue["type"], "built", "{blue}");
+    // Red cannot build on it, by name or by ID, nor copy out of it: as if it did not exist.
+    let blue_id = blue["id"].as_str().unwrap();
+    for dockerfile in [
+        "FROM bluebase:1\n".to_string(),
+        format!("FROM {blue_id}\n"),
+        "FROM busybox\nCOPY --from=bluebase:1 /team /stolen\n".to_string(),
+    ] {
+        let last = build(&olga, "redtry:1", &dockerfile);
+        assert_eq!(last["type"], "error", "{dockerfile}: {last}");
+        assert!(last["message"].as_str().unwrap().contains("No such image"), "{dockerfile}: {last}");
+    }
+    assert_eq!(daemon.call(Some(&olga), "GET", "/api/v1/images/redtry:1", None).status, 404);
+    // Blue builds on its own, red on the shared one, an admin on anything.
+    assert_eq!(build(&otto, "bluenext:1", "FROM bluebase:1\nLABEL next=1\n")["type"], "built");
+    let copy = "FROM busybox\nCOPY --from=bluebase:1 /team /copied\n";
+    assert_eq!(build(&otto, "bluecopy:1", copy)["type"], "built");
+    assert_eq!(build(&olga, "redbase:1", "FROM busybox\nLABEL team=red\n")["type"], "built");
+    assert_eq!(build(ADMIN_TOKEN, "adminnext:1", "FROM bluebase:1\nLABEL admin=1\n")["type"], "built");
+}
+
+#[test]
+fn stack_env_files_are_for_admins() {
+    // The stack's default network, if the engine makes one, stays in this test's namespace.
+    isolate_network();
+    let daemon = Daemon::with_busybox();
+    let olga = daemon.user_with_token("olga", "operator", Some("red"));
+    let secret = daemon.dir().join("host-secret.env");
+    std::fs::write(&secret, "SECRET=from-the-host\n").unwrap();
+    let working_dir = daemon.dir().to_str().unwrap().to_string();
+    let file = |env_file: &str| {
+        format!(
+            "x-env: &env\n  env_file: {env_file}\nservices:\n  x:\n    <<: *env\n    image: busybox\n    \
+             command: [\"sleep\", \"300\"]\n    network_mode: none\n"
+        )
+    };
+    // A path, absolute or relative to the working directory, a list, and a merge key: refused
+    // before the daemon reads the file.
+    for env_file in [secret.to_str().unwrap(), "host-secret.env", "[host-secret.env]", "/nonexistent.env"] {
+        let r = daemon.call(
+            Some(&olga),
+            "POST",
+            "/api/v1/stacks/sneaky/up",
+            Some(json!({"compose_file": file(env_file), "working_dir": working_dir})),
+        );
+        assert_eq!(r.status, 403, "{env_file}: {}", r.text());
+        let message = r.json()["message"].as_str().unwrap().to_string();
+        assert!(
+            message.contains("service x: env_file") && message.ends_with("needs the admin role"),
+            "{message}"
+        );
+    }
+    assert_eq!(daemon.call(Some(&olga), "GET", "/api/v1/containers", None).json(), json!([]));
+    // `.env` text sent by the CLI (interpolation) is the member's own and stays allowed.
+    let plain = "services:\n  x:\n    image: busybox\n    command: [\"sleep\", \"300\"]\n    \
+                 network_mode: none\n    environment: [\"V=${V}\"]\n";
+    let r = daemon.call(
+        Some(&olga),
+        "POST",
+        "/api/v1/stacks/fine/up",
+        Some(json!({"compose_file": plain, "env_file": "V=1\n", "working_dir": working_dir})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_ne!(json_lines(&r.text()).pop().unwrap()["action"], "Error", "{}", r.text());
+    // An admin's stack reads it.
+    let r = daemon.call(
+        Some(ADMIN_TOKEN),
+        "POST",
+        "/api/v1/stacks/admin/up",
+        Some(json!({"compose_file": file("host-secret.env"), "working_dir": working_dir})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_ne!(json_lines(&r.text()).pop().unwrap()["action"], "Error", "{}", r.text());
+    let list = daemon.call(Some(ADMIN_TOKEN), "GET", "/api/v1/containers?all=1", None).json();
+    let admin =
+        list.as_array().unwrap().iter().find(|c| c["name"].as_str().unwrap().starts_with("admin")).cloned();
+    let id = admin.expect("the admin stack's container")["id"].as_str().unwrap().to_string();
+    let inspect = daemon.call(Some(ADMIN_TOKEN), "GET", &format!("/api/v1/containers/{id}"), None).json();
+    assert!(inspect.to_string().contains("SECRET=from-the-host"), "{inspect}");
+    for (token, stack) in [(olga.as_str(), "fine"), (ADMIN_TOKEN, "admin")] {
+        let down = daemon.call(Some(token), "POST", &format!("/api/v1/stacks/{stack}/down"), Some(json!({})));
+        assert_eq!(down.status, 200, "{}", down.text());
+    }
+    daemon.remove_all_containers();
+}

@@ -23,7 +23,7 @@ pub mod dockerfile;
 mod layers;
 pub mod step;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
@@ -68,6 +68,20 @@ impl Engine {
         options: BuildOptions,
         progress: Progress,
     ) -> Result<BuildReport> {
+        self.build_image_hiding(body, options, HashSet::new(), progress).await
+    }
+
+    /// [`Engine::build_image`] for a caller who may not use some of the store's images: a
+    /// stage's base (`FROM`) or a `COPY --from` that resolves to one of the image IDs in
+    /// `hidden` fails as if the image did not exist. (Who may use what is the caller's
+    /// business, e.g. the API's teams; the engine only gets the IDs.)
+    pub async fn build_image_hiding(
+        &self,
+        body: impl tokio::io::AsyncRead + Send + Unpin + 'static,
+        options: BuildOptions,
+        hidden: HashSet<String>,
+        progress: Progress,
+    ) -> Result<BuildReport> {
         let tags = options
             .tags
             .iter()
@@ -88,7 +102,10 @@ impl Engine {
         let runtime = tokio::runtime::Handle::current();
         let pull_base: PullBase =
             Box::new(move |name| runtime.block_on(engine.pull_image(name, None, registry::Progress::none())));
-        self.blocking(move |inner| build_blocking(inner, body, &options, &tags, &progress, &pull_base)).await
+        self.blocking(move |inner| {
+            build_blocking(inner, body, &options, &tags, &progress, &pull_base, &hidden)
+        })
+        .await
     }
 }
 
@@ -222,6 +239,8 @@ struct Builder<'a> {
     cached: usize,
     host_network: bool,
     pull_base: &'a PullBase,
+    /// Image IDs the caller may not build from ([`Engine::build_image_hiding`]).
+    hidden: &'a HashSet<String>,
 }
 
 fn build_blocking(
@@ -231,6 +250,7 @@ fn build_blocking(
     tags: &[Reference],
     progress: &Progress,
     pull_base: &PullBase,
+    hidden: &HashSet<String>,
 ) -> Result<BuildReport> {
     let build_root = inner.config.root.join("build");
     let cache_dir = build_root.join("cache");
@@ -302,6 +322,7 @@ fn build_blocking(
         cached: 0,
         host_network,
         pull_base,
+        hidden,
     };
     let built = builder.build(&labels)?;
 
@@ -638,6 +659,9 @@ impl Builder<'_> {
             }
             other => other?,
         };
+        if self.hidden.contains(&record.id.to_string()) {
+            return Err(Error::ImageNotFound(name.to_string()));
+        }
         let content = crate::image::read_image(self.inner, &record)?;
         let config_bytes = self.inner.content.read(&record.id)?;
         let full: Value = serde_json::from_slice(&config_bytes)

@@ -434,6 +434,23 @@ const UNSUPPORTED_SERVICE_KEYS: &[&str] = &[
     "ipc",
 ];
 
+/// The services of a compose file that name `env_file:`s, files that [`load`] reads on the
+/// daemon's host; reads nothing itself, so that a caller may refuse a file before loading it.
+/// Keys are not interpolated, so the YAML (with its merge keys applied) says it all; a file
+/// that does not parse names none (loading it then says what is wrong).
+pub fn services_with_env_files(compose_file: &str) -> Vec<String> {
+    let Ok(mut document) = serde_yaml::from_str::<Value>(compose_file) else { return Vec::new() };
+    if document.apply_merge().is_err() {
+        return Vec::new();
+    }
+    let Some(Value::Mapping(services)) = document.get("services") else { return Vec::new() };
+    services
+        .iter()
+        .filter(|(_, service)| service.get("env_file").is_some_and(|f| !f.is_null()))
+        .filter_map(|(name, _)| name.as_str().map(str::to_string))
+        .collect()
+}
+
 /// Reads a compose project: `request.compose_file` interpolated with `request.env_file` and
 /// `request.environment`, relative paths against `request.working_dir`, named `project`
 /// (`-p`) or by the other rules of [`project_name`]. `--scale` is applied.

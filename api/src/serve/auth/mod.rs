@@ -13,7 +13,8 @@
 //! their teams' objects; someone else's answers 404 as if it did not exist. Objects named in a
 //! JSON body (a container's image, a pushed image, a network connect's container, a stack's
 //! services) are checked like those in the path. Reaching into the host (bind mounts,
-//! `--cap-add`, the host network, builds from host directories in a compose file) is for admins.
+//! `--cap-add`, the host network, builds from host directories or `env_file:`s in a compose file)
+//! is for admins. A member's build uses only their teams' images and shared ones as bases.
 
 pub mod routes;
 pub mod store;
@@ -337,6 +338,20 @@ async fn reach(state: &AppState, principal: &Principal, named: &Named) -> Result
     }
 }
 
+/// The images `principal` may not use (as a build's base, say): every image some team owns
+/// but none of theirs. Shared images and their teams' are usable; admins use all.
+pub(crate) async fn hidden_images(
+    state: &AppState,
+    principal: &Principal,
+) -> Result<HashSet<String>, ApiError> {
+    if principal.role >= Role::Admin {
+        return Ok(HashSet::new());
+    }
+    let theirs = state.auth.owned(OwnedKind::Images, &principal.team_ids()).await?;
+    let owned = state.auth.owned_by_any(OwnedKind::Images).await?;
+    Ok(owned.into_iter().filter(|id| !theirs.contains(id)).collect())
+}
+
 /// Whether a non-admin's POST to `path` names an object in its JSON body ([`used_object`]).
 fn names_object_in_body(path: &str) -> bool {
     matches!(path, "/api/v1/containers" | "/api/v1/containers/create" | "/api/v1/images/push")
@@ -368,16 +383,23 @@ async fn stack_refusal(
     else {
         return Ok(None);
     };
+    let forbidden = |what: String| ApiError {
+        status: StatusCode::FORBIDDEN,
+        message: format!("permission denied: {what} needs the admin role"),
+    };
+    // The daemon reads a service's env_file from its own host (the CLI sends only the file's
+    // text and its directory): refused before the file is loaded, which would read them.
+    if let Some(service) =
+        berth_engine::compose::model::services_with_env_files(&request.compose_file).into_iter().next()
+    {
+        return Ok(Some(forbidden(format!("service {service}: env_file, a file of the daemon's host"))));
+    }
     let name = stack.to_string();
     let loaded =
         tokio::task::spawn_blocking(move || berth_engine::compose::model::load(&request, Some(&name)))
             .await
             .map_err(|e| ApiError::internal(format!("reading the compose file: {e}")))?;
     let Ok(project) = loaded else { return Ok(None) };
-    let forbidden = |what: String| ApiError {
-        status: StatusCode::FORBIDDEN,
-        message: format!("permission denied: {what} needs the admin role"),
-    };
     for service in project.services.values() {
         let config = serde_json::to_value(&service.config).unwrap_or_default();
         if let Some(what) = host_access(&config) {

@@ -2,6 +2,7 @@
 //! query; the answer streams `BuildEvent`s as JSON lines, the last one the result or the error)
 //! and `GET /api/v1/images/{name}/history`.
 
+use std::collections::HashSet;
 use std::convert::Infallible;
 
 use axum::body::Body;
@@ -18,6 +19,7 @@ use futures_util::StreamExt;
 use super::body::BodyPump;
 use super::query::QueryParams;
 use super::AppState;
+use crate::serve::auth::{hidden_images, Principal};
 use crate::serve::error::ApiError;
 use crate::serve::events::Outcome;
 
@@ -50,6 +52,7 @@ const JSON_LINES: &str = "application/x-ndjson";
     security(("bearer" = []), ("session" = [])))]
 pub(super) async fn build_image(
     State(state): State<AppState>,
+    principal: Option<axum::Extension<Principal>>,
     RawQuery(query): RawQuery,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -72,6 +75,11 @@ pub(super) async fn build_image(
             return Err(ApiError::bad_request(format!("invalid tag {tag:?}: a tag cannot have a digest")));
         }
     }
+    // A member builds from their teams' images and shared ones only (FROM, COPY --from).
+    let hidden = match principal {
+        Some(axum::Extension(p)) => hidden_images(&state, &p).await?,
+        None => HashSet::new(),
+    };
     let subject = options.tags.first().cloned().unwrap_or_default();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let engine = state.engine.clone();
@@ -79,7 +87,7 @@ pub(super) async fn build_image(
     // The build runs to its end even if the client goes away (as a pull does).
     tokio::spawn(async move {
         let (reader, pump) = BodyPump::start(body);
-        let result = engine.build_image(reader, options, tx.clone()).await;
+        let result = engine.build_image_hiding(reader, options, hidden, tx.clone()).await;
         pump.finish().await;
         match result {
             Ok(report) => {
