@@ -442,3 +442,113 @@ fn a_container_on_two_networks_resolves_the_names_of_both_and_of_no_other() {
     wget_in(&daemon, "client", "http://site2/").fails_with("");
     daemon.remove_all_containers();
 }
+
+/// The "outside" of a daemon's namespace: another network namespace (held by a `sleep` the
+/// test started) joined to the daemon's by a veth pair, the daemon's end 198.51.100.1/24 (its
+/// "outer address"), the outside's 198.51.100.2. It all goes with the `sleep`: the namespace,
+/// and with it the veth pair.
+struct Outside {
+    holder: std::process::Child,
+}
+
+const OUTER: &str = "198.51.100.1";
+const OUTSIDE: &str = "198.51.100.2";
+
+impl Outside {
+    fn new(daemon: &Daemon) -> Outside {
+        let holder = std::process::Command::new("unshare").args(["--net", "sleep", "600"]).spawn().unwrap();
+        let outside = Outside { holder };
+        let pid = outside.holder.id();
+        let own = std::fs::read_link("/proc/self/ns/net").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::fs::read_link(format!("/proc/{pid}/ns/net")).ok().is_none_or(|ns| ns == own) {
+            assert!(Instant::now() < deadline, "the outside namespace was never made");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // busybox's `ip` names the peer itself (veth0: the daemon's namespace has no other yet).
+        let daemon_side = format!(
+            "ip link add vout type veth && ip link set veth0 netns {pid} && \
+             ip addr add {OUTER}/24 dev vout && ip link set vout up"
+        );
+        let outside_side =
+            format!("ip link set lo up && ip addr add {OUTSIDE}/24 dev veth0 && ip link set veth0 up");
+        for (target, script) in [(daemon.pid().unwrap(), daemon_side), (pid, outside_side)] {
+            let status = std::process::Command::new("nsenter")
+                .args(["-t", &target.to_string(), "-n", "busybox", "sh", "-c", &script])
+                .status()
+                .unwrap();
+            assert!(status.success(), "{script}");
+        }
+        outside
+    }
+
+    /// A listener on the outside's address.
+    fn listen(&self) -> TcpListener {
+        let ns = std::fs::File::open(format!("/proc/{}/ns/net", self.holder.id())).unwrap();
+        std::thread::scope(|scope| {
+            scope
+                .spawn(move || {
+                    nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+                    TcpListener::bind((OUTSIDE, 0)).unwrap()
+                })
+                .join()
+                .unwrap()
+        })
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
+/// Accepts one connection within 10 s, says `outside-says-hi` and tells where it came from.
+fn accept_one(listener: TcpListener) -> std::thread::JoinHandle<Option<std::net::IpAddr>> {
+    std::thread::spawn(move || {
+        listener.set_nonblocking(true).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            match listener.accept() {
+                Ok((mut stream, peer)) => {
+                    let _ = stream.write_all(b"outside-says-hi\n");
+                    return Some(peer.ip());
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        None
+    })
+}
+
+#[test]
+fn outbound_traffic_is_masqueraded_and_internal_networks_stay_inside() {
+    let daemon = daemon();
+    let outside = Outside::new(&daemon);
+    daemon.berth(&["network", "create", "out"]).ok();
+    daemon.berth(&["network", "create", "--internal", "sealed"]).ok();
+    for network in ["out", "bridge"] {
+        let listener = outside.listen();
+        let port = listener.local_addr().unwrap().port();
+        let server = accept_one(listener);
+        let script = format!("timeout 5 nc {OUTSIDE} {port} </dev/null || exit 1");
+        let out = daemon.berth(&["run", "--rm", "--network", network, "busybox", "sh", "-c", &script]);
+        let peer = server.join().unwrap();
+        assert!(out.stdout.contains("outside-says-hi"), "{network}: {} {}", out.stdout, out.stderr);
+        // The outside saw the daemon's outer address, not the container's.
+        assert_eq!(peer.map(|p| p.to_string()).as_deref(), Some(OUTER), "{network}");
+    }
+    // An internal network does not get out (and nothing arrives outside).
+    let listener = outside.listen();
+    let port = listener.local_addr().unwrap().port();
+    let script = format!("timeout 5 nc {OUTSIDE} {port} </dev/null || exit 1");
+    daemon.berth(&["run", "--rm", "--network", "sealed", "busybox", "sh", "-c", &script]).fails_with("");
+    listener.set_nonblocking(true).unwrap();
+    assert!(listener.accept().is_err(), "a connection from the internal network arrived");
+    // The host forwards now; the rules went in with the networks.
+    let forward = daemon.in_netns(|| std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap());
+    assert_eq!(forward.trim(), "1");
+    daemon.berth(&["network", "rm", "out", "sealed"]).ok();
+    drop(outside);
+}

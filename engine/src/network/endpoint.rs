@@ -386,7 +386,7 @@ fn attach(
         .find(|r| r.id == net.networks[i].network_id)
         .ok_or_else(|| Error::NetworkNotFound(net.networks[i].network_id.clone()))?;
     // After a reboot the bridge is gone with everything else.
-    super::ensure_bridge(&network)?;
+    super::ensure_bridge(&inner.networks, &network)?;
     let ifname = (0..)
         .map(|n| format!("eth{n}"))
         .find(|name| !net.networks.iter().any(|a| &a.ifname == name))

@@ -9,13 +9,17 @@
 //! <run_dir>/netns/<container id>      the container's network namespace, pinned by a bind mount
 //! ```
 //!
-//! Isolation: every bridge gets `net.ipv4.conf.<bridge>.forwarding=0`, so packets from a
-//! container are never routed to another bridge (or out of the machine); containers on one
-//! network talk through the bridge (layer 2), and published ports go through a userland proxy
-//! on the host side. Outbound NAT is not done (see the README of issue 8's report).
+//! Isolation and outbound NAT: containers on one network talk through the bridge (layer 2), and
+//! published ports go through a userland proxy on the host side. Packets routed off a bridge
+//! are governed by berth's nftables table (see [`firewall`]): a network that is not internal
+//! reaches out through the host, masqueraded, and nothing else; an internal one reaches no
+//! other interface. Only once those rules are in place does a bridge that is not internal get
+//! `net.ipv4.conf.<bridge>.forwarding=1` (and the host `net.ipv4.ip_forward=1`); every other
+//! bridge keeps forwarding off, so without nftables networks stay isolated, without NAT.
 
 mod dns;
 pub(crate) mod endpoint;
+pub(crate) mod firewall;
 pub(crate) mod netlink;
 pub mod proxy;
 
@@ -23,6 +27,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use berth_types::network::{
@@ -78,6 +83,8 @@ pub struct NetworkStore {
     pub(crate) lock: Mutex<()>,
     /// Embedded DNS servers of user networks, by network ID.
     dns: Mutex<BTreeMap<String, dns::DnsServer>>,
+    /// Whether berth's nftables rules are in place: bridges forward only then.
+    routed: AtomicBool,
 }
 
 impl NetworkStore {
@@ -90,6 +97,7 @@ impl NetworkStore {
             default_bridge,
             lock: Mutex::new(()),
             dns: Mutex::new(BTreeMap::new()),
+            routed: AtomicBool::new(false),
         })
     }
 
@@ -188,28 +196,65 @@ pub(crate) fn open(engine: &Engine) -> Result<()> {
                 record
             }
         };
-        ensure_bridge(&record)?;
+        ensure_bridge(store, &record)?;
     }
     for record in store.list() {
         if record.has_dns() {
-            if let Err(e) = ensure_bridge(&record).and_then(|()| start_dns(engine, &record)) {
+            if let Err(e) = ensure_bridge(store, &record).and_then(|()| start_dns(engine, &record)) {
                 tracing::warn!(network = %record.name, error = %e, "setting up a network at start failed");
             }
         }
     }
+    // Without networks there is nothing to route (and the host's rules are left alone).
+    if !store.list().is_empty() {
+        route(store);
+    }
     Ok(())
 }
 
-/// Creates the network's bridge (if missing), with its gateway address, up, not forwarding.
-fn ensure_bridge(record: &NetworkRecord) -> Result<()> {
+/// Writes berth's nftables table for the networks there are now, then lets the bridges that
+/// are not internal forward (and the host, `net.ipv4.ip_forward`, when there is one). When the
+/// rules cannot be written, no bridge forwards: isolated, without outbound NAT, as said in the
+/// log. The caller holds the store lock (or is the daemon's start).
+fn route(store: &NetworkStore) {
+    let records = store.list();
+    let routed = match firewall::apply(&records) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "no outbound NAT: containers reach only their own networks");
+            false
+        }
+    };
+    // Setting ip_forward sets every interface's forwarding: the bridges' own values come after.
+    if routed && records.iter().any(|r| !r.internal) {
+        if let Err(e) = fs::write("/proc/sys/net/ipv4/ip_forward", "1") {
+            tracing::warn!(error = %e, "enabling net.ipv4.ip_forward");
+        }
+    }
+    store.routed.store(routed, Ordering::SeqCst);
+    for record in &records {
+        if let Err(e) = set_forwarding(store, record) {
+            tracing::warn!(network = %record.name, error = %e, "setting the bridge's forwarding");
+        }
+    }
+}
+
+/// `net.ipv4.conf.<bridge>.forwarding`, checked for the device packets come in on: on only
+/// for a network that is not internal, while berth's rules are in place (see [`route`]).
+fn set_forwarding(store: &NetworkStore, record: &NetworkRecord) -> Result<()> {
+    let on = store.routed.load(Ordering::SeqCst) && !record.internal;
+    let sysctl = format!("/proc/sys/net/ipv4/conf/{}/forwarding", record.bridge);
+    fs::write(&sysctl, if on { "1" } else { "0" }).context(|| format!("writing {sysctl}"))
+}
+
+/// Creates the network's bridge (if missing), with its gateway address, up, forwarding as
+/// [`set_forwarding`] says.
+fn ensure_bridge(store: &NetworkStore, record: &NetworkRecord) -> Result<()> {
     let (bridge, gateway, prefix) = (record.bridge.clone(), record.gateway, record.subnet.prefix_len());
     netlink::run(netlink::Netns::Current, move |handle| async move {
         netlink::ensure_bridge(&handle, &bridge, gateway, prefix).await
     })?;
-    // No routing from this bridge to anything else: the isolation between networks (see the
-    // module's comment). The per-device setting is checked for the device packets come in on.
-    let sysctl = format!("/proc/sys/net/ipv4/conf/{}/forwarding", record.bridge);
-    fs::write(&sysctl, "0").context(|| format!("writing {sysctl}"))
+    set_forwarding(store, record)
 }
 
 fn start_dns(engine: &Engine, record: &NetworkRecord) -> Result<()> {
@@ -469,7 +514,7 @@ fn create(inner: &EngineInner, request: NetworkCreate) -> Result<NetworkRecord> 
         internal: request.internal,
         labels: request.labels,
     };
-    let made = ensure_bridge(&record).and_then(|()| store.save(&record));
+    let made = ensure_bridge(store, &record).and_then(|()| store.save(&record));
     if let Err(e) = made {
         let bridge = record.bridge.clone();
         let _ =
@@ -479,6 +524,7 @@ fn create(inner: &EngineInner, request: NetworkCreate) -> Result<NetworkRecord> 
             );
         return Err(e);
     }
+    route(store);
     Ok(record)
 }
 
@@ -505,10 +551,13 @@ fn remove(inner: &EngineInner, name: &str) -> Result<()> {
     let bridge = record.bridge.clone();
     netlink::run(netlink::Netns::Current, move |h| async move { netlink::delete_link(&h, &bridge).await })?;
     match fs::remove_file(store.record_path(&record.id)) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(format!("removing network {}", record.name), e)),
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(format!("removing network {}", record.name), e)),
     }
+    // The network's rules go with it.
+    route(store);
+    Ok(())
 }
 
 impl Engine {
