@@ -180,26 +180,9 @@ pub fn valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
-/// `-m` sizes: a number with an optional unit b, k, m, g (powers of 1024, as Docker reads them).
+/// `-m` sizes as Docker reads them (`256m`, `1.5g`, `100KiB`); the parser the CLI uses.
 pub fn parse_memory(text: &str) -> Option<u64> {
-    let text = text.trim().to_ascii_lowercase();
-    let text = text
-        .strip_suffix('b')
-        .filter(|t| !t.is_empty() && !t.ends_with(|c: char| c.is_ascii_digit()))
-        .unwrap_or(&text);
-    let (number, unit) = match text.char_indices().last()? {
-        (i, c) if c.is_ascii_alphabetic() => (&text[..i], c),
-        _ => (text, 'b'),
-    };
-    let factor: u64 = match unit {
-        'b' => 1,
-        'k' => 1 << 10,
-        'm' => 1 << 20,
-        'g' => 1 << 30,
-        _ => return None,
-    };
-    let value: f64 = number.parse().ok().filter(|v: &f64| *v >= 0.0 && v.is_finite())?;
-    Some((value * factor as f64) as u64)
+    berth_types::parse::parse_memory(text).ok()
 }
 
 /// Splits a command line into words as a POSIX shell would for plain words and quotes:
