@@ -1293,3 +1293,131 @@ fn stack_env_files_are_for_admins() {
     }
     daemon.remove_all_containers();
 }
+
+#[test]
+fn volumes_belong_to_teams() {
+    // The stacks' default networks, if the engine makes them, stay in this test's namespace.
+    isolate_network();
+    let daemon = Daemon::with_busybox();
+    let otto = daemon.user_with_token("otto", "operator", Some("blue"));
+    let olga = daemon.user_with_token("olga", "operator", Some("red"));
+    let vera = daemon.user_with_token("vera", "viewer", Some("blue"));
+    let working_dir = daemon.dir().to_str().unwrap().to_string();
+    let volume = |token: &str, name: &str| {
+        daemon.call(Some(token), "POST", "/api/v1/volumes", Some(json!({ "name": name })))
+    };
+    let mounting = |token: &str, mounts: Value| {
+        daemon.call(
+            Some(token),
+            "POST",
+            "/api/v1/containers",
+            Some(json!({"image": "busybox", "cmd": ["true"], "mounts": mounts})),
+        )
+    };
+    let names = |token: &str| -> Vec<String> {
+        let list = daemon.call(Some(token), "GET", "/api/v1/volumes", None).json();
+        let mut names: Vec<String> =
+            list.as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap().to_string()).collect();
+        names.sort();
+        names
+    };
+
+    // An admin's volume is shared; blue makes one explicitly, one on demand and an anonymous one.
+    assert_eq!(volume(ADMIN_TOKEN, "sharedvol").status, 201);
+    assert_eq!(volume(&otto, "bluevol").status, 201);
+    let r = mounting(
+        &otto,
+        json!([{"type": "volume", "source": "bluedemand", "target": "/d"}, {"source": "", "target": "/anon"}]),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let blue_container = r.json()["id"].as_str().unwrap().to_string();
+    let inspect =
+        daemon.call(Some(&otto), "GET", &format!("/api/v1/containers/{blue_container}"), None).json();
+    let anonymous = inspect["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["destination"] == "/anon")
+        .expect("the anonymous volume")["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut blue_sees =
+        vec!["bluedemand".to_string(), "bluevol".into(), "sharedvol".into(), anonymous.clone()];
+    blue_sees.sort();
+    assert_eq!(names(&otto), blue_sees);
+    assert_eq!(names(&vera), blue_sees);
+    assert_eq!(names(&olga), ["sharedvol"]);
+    assert_eq!(names(ADMIN_TOKEN), blue_sees);
+
+    // Red cannot inspect, remove or mount blue's volumes: the same answer as for none at all.
+    for name in ["bluevol", "bluedemand", anonymous.as_str()] {
+        for method in ["GET", "DELETE"] {
+            let r = daemon.call(Some(&olga), method, &format!("/api/v1/volumes/{name}"), None);
+            assert_eq!(r.status, 404, "{method} {name} as red: {}", r.text());
+            assert_eq!(r.json()["message"], format!("No such volume: {name}"));
+        }
+        let r = mounting(&olga, json!([{"type": "volume", "source": name, "target": "/stolen"}]));
+        assert_eq!(r.status, 404, "mounting {name} as red: {}", r.text());
+        assert_eq!(r.json()["message"], format!("No such volume: {name}"));
+    }
+    // A mount without a type is a volume too.
+    let r = mounting(&olga, json!([{"source": "bluevol", "target": "/stolen"}]));
+    assert_eq!(r.status, 404, "{}", r.text());
+    // Nor take a blue volume's name, nor reach one through a stack file.
+    let r = volume(&olga, "bluevol");
+    assert_eq!(r.status, 409, "{}", r.text());
+    let stolen = "services:\n  x:\n    image: busybox\n    command: [\"true\"]\n    network_mode: none\n    \
+                  volumes: [\"v:/data\"]\nvolumes:\n  v:\n    external: true\n    name: bluevol\n";
+    let r = daemon.call(
+        Some(&olga),
+        "POST",
+        "/api/v1/stacks/sneaky/up",
+        Some(json!({"compose_file": stolen, "working_dir": working_dir})),
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(r.json()["message"], "No such volume: bluevol");
+    assert_eq!(names(&olga), ["sharedvol"]);
+
+    // A shared volume is read-only to members: they mount and inspect it, admins remove it.
+    assert_eq!(daemon.call(Some(&olga), "GET", "/api/v1/volumes/sharedvol", None).status, 200);
+    let r = mounting(&olga, json!([{"type": "volume", "source": "sharedvol", "target": "/s"}]));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = daemon.call(Some(&otto), "DELETE", "/api/v1/volumes/sharedvol", None);
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("shared (no team owns it)"), "{}", r.text());
+    assert_eq!(names(&otto), blue_sees, "red's mount left the shared volume shared");
+    // A viewer reads but does not create or remove.
+    assert_eq!(daemon.call(Some(&vera), "GET", "/api/v1/volumes/bluevol", None).status, 200);
+    assert_eq!(daemon.call(Some(&vera), "DELETE", "/api/v1/volumes/bluevol", None).status, 403);
+    assert_eq!(volume(&vera, "veravol").status, 403);
+
+    // A stack's volumes are its team's.
+    let own = "services:\n  x:\n    image: busybox\n    command: [\"true\"]\n    network_mode: none\n    \
+               volumes: [\"data:/data\"]\nvolumes:\n  data: {}\n";
+    let up = daemon.call(
+        Some(&olga),
+        "POST",
+        "/api/v1/stacks/redstack/up",
+        Some(json!({"compose_file": own, "working_dir": working_dir})),
+    );
+    assert_eq!(up.status, 200, "{}", up.text());
+    assert_ne!(json_lines(&up.text()).pop().unwrap()["action"], "Error", "{}", up.text());
+    assert_eq!(names(&olga), ["redstack_data", "sharedvol"]);
+    assert_eq!(daemon.call(Some(&otto), "GET", "/api/v1/volumes/redstack_data", None).status, 404);
+
+    // Blue removes its own; the name is free again, and then red's.
+    daemon.remove_all_containers();
+    let r = daemon.call(Some(&otto), "DELETE", "/api/v1/volumes/bluevol", None);
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(volume(&olga, "bluevol").status, 201);
+    assert_eq!(daemon.call(Some(&otto), "GET", "/api/v1/volumes/bluevol", None).status, 404);
+    assert_eq!(daemon.call(Some(&olga), "GET", "/api/v1/volumes/bluevol", None).status, 200);
+    // Admins reach every team's.
+    for name in ["bluevol", "bluedemand", "redstack_data", "sharedvol", anonymous.as_str()] {
+        let r = daemon.call(Some(ADMIN_TOKEN), "DELETE", &format!("/api/v1/volumes/{name}"), None);
+        assert_eq!(r.status, 204, "{name}: {}", r.text());
+    }
+    let down = daemon.call(Some(&olga), "POST", "/api/v1/stacks/redstack/down", Some(json!({})));
+    assert!(down.status == 200 || down.status == 404, "{}", down.text());
+}

@@ -9,10 +9,12 @@
 //!
 //! Teams own containers (their creator's team, `X-Berth-Team` picks one), images (pulled,
 //! imported, loaded or built by the team; an image no team owns is shared: members see and run
-//! it, admins change it) and stacks (through their containers). A member's calls see only
+//! it, admins change it), volumes (named ones made by the team, explicitly or on demand by a
+//! container create or a stack up; anonymous ones with their container; unowned ones are
+//! shared as images are) and stacks (through their containers). A member's calls see only
 //! their teams' objects; someone else's answers 404 as if it did not exist. Objects named in a
-//! JSON body (a container's image, a pushed image, a network connect's container, a stack's
-//! services) are checked like those in the path. Reaching into the host (bind mounts,
+//! JSON body (a container's image and volumes, a pushed image, a network connect's container,
+//! a stack's services) are checked like those in the path. Reaching into the host (bind mounts,
 //! `--cap-add`, the host network, builds from host directories or `env_file:`s in a compose file)
 //! is for admins. A member's build uses only their teams' images and shared ones as bases.
 
@@ -27,6 +29,8 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 pub use berth_types::auth::{Role, Team, Token, User, Via};
+
+use berth_types::volume::MountType;
 
 use super::error::ApiError;
 use super::routes::{AppState, JSON_BODY_LIMIT};
@@ -116,6 +120,7 @@ enum Named {
     Container(String),
     Image(String),
     Stack(String),
+    Volume(String),
 }
 
 impl Named {
@@ -126,6 +131,7 @@ impl Named {
             Named::Container(n) => format!("No such container: {n}"),
             Named::Image(n) => format!("No such image: {n}"),
             Named::Stack(n) => format!("no such stack: {n}"),
+            Named::Volume(n) => format!("No such volume: {n}"),
         })
     }
 }
@@ -144,6 +150,7 @@ fn named(path: &str) -> Option<Named> {
         "containers" if !CONTAINER_OPS.contains(&name.as_str()) => Some(Named::Container(name)),
         "images" if !IMAGE_OPS.contains(&name.as_str()) => Some(Named::Image(name)),
         "stacks" => Some(Named::Stack(name)),
+        "volumes" if name != "prune" => Some(Named::Volume(name)),
         _ => None,
     }
 }
@@ -324,6 +331,25 @@ async fn reach(state: &AppState, principal: &Principal, named: &Named) -> Result
             let owned = state.auth.owned(OwnedKind::Containers, &teams).await?;
             Ok(if containers.iter().any(|c| owned.contains(&c.id)) { Reach::Allowed } else { Reach::Hidden })
         }
+        // A volume is its team's: the one that made it, or for an anonymous volume its
+        // container's. One no team owns (made over the unix socket or by an admin) is shared,
+        // as an image is: members mount and inspect it, admins remove it.
+        Named::Volume(name) => {
+            let Ok(volume) = state.engine.inspect_volume(name).await else { return Ok(Reach::Allowed) };
+            let mut owners: Vec<i64> = state.auth.volume_owner(&volume.name).await?.into_iter().collect();
+            if owners.is_empty() && volume.anonymous {
+                for container in &volume.used_by {
+                    owners.extend(state.auth.container_owner(container).await?);
+                }
+            }
+            Ok(if owners.iter().any(|t| teams.contains(t)) {
+                Reach::Allowed
+            } else if owners.is_empty() {
+                Reach::ReadOnly
+            } else {
+                Reach::Hidden
+            })
+        }
         Named::Image(name) => {
             let Ok(image) = state.engine.inspect_image(name).await else { return Ok(Reach::Allowed) };
             let owners = state.auth.image_owners(&image.id).await?;
@@ -420,7 +446,13 @@ async fn stack_refusal(
             }
             berth_engine::compose::model::ServiceNetwork::Networks(_) => None,
         };
-        for object in used.into_iter().chain([Named::Image(service.image.clone())]) {
+        let volumes = service
+            .config
+            .mounts
+            .iter()
+            .filter(|m| m.mount_type == MountType::Volume && !m.source.is_empty())
+            .map(|m| Named::Volume(m.source.clone()));
+        for object in used.into_iter().chain([Named::Image(service.image.clone())]).chain(volumes) {
             if reach(state, principal, &object).await? == Reach::Hidden {
                 return Ok(Some(object.not_found()));
             }
@@ -517,6 +549,9 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
                         Named::Image(n) => {
                             format!("image {n} is shared (no team owns it): only admins change it")
                         }
+                        Named::Volume(n) => {
+                            format!("volume {n} is shared (no team owns it): only admins remove it")
+                        }
                         other => format!("permission denied: {other:?}"),
                     },
                 }),
@@ -547,12 +582,13 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
     let pull = path == "/api/v1/images/pull" && creates == Some(Creates::Image) && team.is_some();
     let uses_image = principal.role < Role::Admin && method == Method::POST && names_object_in_body(&path);
     let stack_up = principal.role < Role::Admin && creates == Some(Creates::Stack);
+    let volume_create = principal.role < Role::Admin && creates == Some(Creates::Volume);
     let retags = principal.role < Role::Admin
         && method == Method::POST
         && path.starts_with("/api/v1/images/")
         && path.ends_with("/tag");
     let mut body_json = None;
-    if pull || uses_image || stack_up || retags {
+    if pull || uses_image || stack_up || retags || volume_create {
         let (parts, body) = req.into_parts();
         let bytes = match axum::body::to_bytes(body, JSON_BODY_LIMIT).await {
             Ok(b) => b,
@@ -627,6 +663,38 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
                 used.push(Named::Image(image.to_string()));
             }
         }
+        // The named volumes a container mounts (a mount without a type is a volume).
+        if matches!(path.as_str(), "/api/v1/containers" | "/api/v1/containers/create") {
+            let mounts = body_json.as_ref().and_then(|b| b["mounts"].as_array()).into_iter().flatten();
+            used.extend(
+                mounts
+                    .filter(|m| m["type"].is_null() || m["type"] == "volume")
+                    .filter_map(|m| m["source"].as_str().filter(|s| !s.is_empty()))
+                    .map(|s| Named::Volume(s.to_string())),
+            );
+        }
+        // A volume created under a name another team's volume has: refused (a create of an
+        // existing volume answers that volume, which is not theirs to see).
+        if let Some(name) = body_json
+            .as_ref()
+            .filter(|_| creates == Some(Creates::Volume))
+            .and_then(|b| b["name"].as_str())
+            .filter(|n| !n.is_empty())
+        {
+            let refusal = match reach(&state, &principal, &Named::Volume(name.to_string())).await {
+                Ok(Reach::Hidden) => Some(ApiError {
+                    status: StatusCode::CONFLICT,
+                    message: format!("volume name {name:?} is taken by another team's volume"),
+                }),
+                Ok(_) => None,
+                Err(e) => Some(e),
+            };
+            if let Some(refusal) = refusal {
+                let response = refusal.into_response();
+                audit(&state, &principal, &method, &path, response.status(), "", "").await;
+                return response;
+            }
+        }
         if path == "/api/v1/images/save" {
             used.extend(
                 form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
@@ -651,6 +719,12 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
 
     let shared_before = match (creates, team) {
         (Some(Creates::Image | Creates::Build), Some(_)) => shared_images(&state).await,
+        _ => HashSet::new(),
+    };
+    // The volumes before a call that may make some (on demand, for a container's mounts): the
+    // ones it makes go to the caller's team, the others keep their owners.
+    let volumes_before = match creates {
+        Some(Creates::Container | Creates::Stack | Creates::Volume) => volume_names(&state).await,
         _ => HashSet::new(),
     };
     let exec = (method == Method::GET && path.ends_with("/exec")).then(|| exec_command(req.uri().query()));
@@ -682,7 +756,10 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
     match (creates, team) {
         _ if !status.is_success() => {}
         (Some(Creates::Container), Some(team)) => {
-            return record_container_owner(&state, response, team).await;
+            return record_container_owner(&state, response, team, &volumes_before).await;
+        }
+        (Some(Creates::Volume), team) => {
+            return record_volume_owner(&state, response, team, &volumes_before).await;
         }
         (Some(Creates::Image), Some(team)) => {
             if let Some(reference) = pulled {
@@ -693,7 +770,7 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
         }
         (Some(Creates::Stack), Some(team)) => {
             if let Some(Named::Stack(stack)) = named(&path) {
-                return stack_owned_when_done(state, response, stack, team);
+                return stack_owned_when_done(state, response, stack, team, volumes_before);
             }
         }
         (Some(Creates::Build), team) => {
@@ -709,6 +786,13 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
     if status.is_client_error() && is_plain_text(&response) {
         return json_error(response).await;
     }
+    if status.is_success() && path.starts_with("/api/v1/volumes/") {
+        if let (&Method::DELETE, Some(Named::Volume(name))) = (&method, named(&path)) {
+            forget_volume(&state, &name).await;
+        } else if path == "/api/v1/volumes/prune" {
+            return forget_pruned_volumes(&state, response).await;
+        }
+    }
     if principal.role < Role::Admin && method == Method::GET {
         let kind = match path.as_str() {
             "/api/v1/containers" => Some(OwnedKind::Containers),
@@ -720,6 +804,9 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
         }
         if path == "/api/v1/stacks" && status.is_success() {
             return filter_stacks(&state, &principal, response).await;
+        }
+        if path == "/api/v1/volumes" && status.is_success() {
+            return filter_volumes(&state, &principal, response).await;
         }
     }
     response
@@ -776,6 +863,7 @@ enum Creates {
     Image,
     Build,
     Stack,
+    Volume,
 }
 
 fn creates(method: &Method, path: &str) -> Option<Creates> {
@@ -786,6 +874,7 @@ fn creates(method: &Method, path: &str) -> Option<Creates> {
         "/api/v1/containers" | "/api/v1/containers/create" => Some(Creates::Container),
         "/api/v1/images/pull" | "/api/v1/images/import" | "/api/v1/images/load" => Some(Creates::Image),
         "/api/v1/build" => Some(Creates::Build),
+        "/api/v1/volumes" => Some(Creates::Volume),
         _ if path.starts_with("/api/v1/stacks/") && path.ends_with("/up") => Some(Creates::Stack),
         _ => None,
     }
@@ -842,7 +931,12 @@ pub(crate) async fn adopt_image(state: &AppState, id: &str, team: i64, shared_be
     }
 }
 
-async fn record_container_owner(state: &AppState, response: Response, team: i64) -> Response {
+async fn record_container_owner(
+    state: &AppState,
+    response: Response,
+    team: i64,
+    volumes_before: &HashSet<String>,
+) -> Response {
     let (parts, body) = response.into_parts();
     let bytes = match axum::body::to_bytes(body, JSON_BODY_LIMIT).await {
         Ok(b) => b,
@@ -855,6 +949,7 @@ async fn record_container_owner(state: &AppState, response: Response, team: i64)
         if let Err(e) = state.auth.set_container_owner(&id, team).await {
             tracing::error!(container = %id, error = %e.message, "recording the container's team failed");
         }
+        adopt_volumes(state, &[id], team, volumes_before).await;
     }
     Response::from_parts(parts, Body::from(bytes))
 }
@@ -884,16 +979,25 @@ fn owned_when_done(
 
 /// Passes a stack up's streamed answer through, and when it has ended records that the stack's
 /// containers that no team owns yet (the ones this up made) belong to `team`.
-fn stack_owned_when_done(state: AppState, response: Response, stack: String, team: i64) -> Response {
+fn stack_owned_when_done(
+    state: AppState,
+    response: Response,
+    stack: String,
+    team: i64,
+    volumes_before: HashSet<String>,
+) -> Response {
     use futures_util::StreamExt;
     let (parts, body) = response.into_parts();
     let done = futures_util::stream::once(async move {
         let record = async {
             let containers = state.engine.stack_containers(&stack, true).await.map_err(ApiError::from)?;
             let owned = state.auth.owned_by_any(OwnedKind::Containers).await?;
-            for c in containers.iter().filter(|c| !owned.contains(&c.id)) {
-                state.auth.set_container_owner(&c.id, team).await?;
+            let new: Vec<String> =
+                containers.iter().filter(|c| !owned.contains(&c.id)).map(|c| c.id.clone()).collect();
+            for id in &new {
+                state.auth.set_container_owner(id, team).await?;
             }
+            adopt_volumes(&state, &new, team, &volumes_before).await;
             Ok::<(), ApiError>(())
         };
         if let Err(e) = record.await {
@@ -904,6 +1008,105 @@ fn stack_owned_when_done(state: AppState, response: Response, stack: String, tea
     .filter_map(|x: Option<Result<bytes::Bytes, axum::Error>>| async move { x });
     let stream = body.into_data_stream().chain(done);
     Response::from_parts(parts, Body::from_stream(stream))
+}
+
+/// The names of the volumes there are.
+async fn volume_names(state: &AppState) -> HashSet<String> {
+    match state.engine.list_volumes().await {
+        Ok(volumes) => volumes.into_iter().map(|v| v.name).collect(),
+        Err(e) => {
+            tracing::error!(error = %e, "listing the volumes failed");
+            HashSet::new()
+        }
+    }
+}
+
+/// Records that `team` owns the volumes `containers` mount that were not there before the call
+/// that made the containers (named volumes made on demand, anonymous ones).
+async fn adopt_volumes(state: &AppState, containers: &[String], team: i64, before: &HashSet<String>) {
+    for id in containers {
+        let Ok(container) = state.engine.inspect_container(id).await else { continue };
+        let made = container
+            .mounts
+            .iter()
+            .filter(|m| m.mount_type == MountType::Volume && !m.name.is_empty() && !before.contains(&m.name));
+        for mount in made {
+            if let Err(e) = state.auth.set_volume_owner(&mount.name, team).await {
+                tracing::error!(volume = %mount.name, error = %e.message, "recording the volume's team failed");
+            }
+        }
+    }
+}
+
+/// Records who owns the volume a create made (`team`, or no team: shared), unless it was
+/// there before (a create of an existing volume answers it and changes nothing).
+async fn record_volume_owner(
+    state: &AppState,
+    response: Response,
+    team: Option<i64>,
+    before: &HashSet<String>,
+) -> Response {
+    let (parts, body) = response.into_parts();
+    let bytes = match axum::body::to_bytes(body, JSON_BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(e) => return ApiError::internal(format!("reading the created volume: {e}")).into_response(),
+    };
+    let answer = serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_default();
+    if let Some(name) = answer["name"].as_str().filter(|n| !before.contains(*n)) {
+        let recorded = match team {
+            Some(team) => state.auth.set_volume_owner(name, team).await,
+            // An owner recorded for an earlier volume of that name is not this one's.
+            None => state.auth.forget_volume(name).await,
+        };
+        if let Err(e) = recorded {
+            tracing::error!(volume = %name, error = %e.message, "recording the volume's team failed");
+        }
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+async fn forget_volume(state: &AppState, name: &str) {
+    if let Err(e) = state.auth.forget_volume(name).await {
+        tracing::error!(volume = %name, error = %e.message, "forgetting the volume's team failed");
+    }
+}
+
+/// Forgets the teams of the volumes a prune removed (`VolumePruneReport`).
+async fn forget_pruned_volumes(state: &AppState, response: Response) -> Response {
+    let (parts, body) = response.into_parts();
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(e) => return ApiError::internal(format!("reading the prune report: {e}")).into_response(),
+    };
+    let report = serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_default();
+    for name in report["volumes_deleted"].as_array().into_iter().flatten().filter_map(|n| n.as_str()) {
+        forget_volume(state, name).await;
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+/// Keeps only the volumes a member may see in the volume list: their teams' and shared ones.
+async fn filter_volumes(state: &AppState, principal: &Principal, response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(e) => return ApiError::internal(format!("reading the list: {e}")).into_response(),
+    };
+    let Ok(serde_json::Value::Array(items)) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return ApiError::internal("the list answer is not a JSON array").into_response();
+    };
+    let mut kept = Vec::new();
+    for item in items {
+        let Some(name) = item.get("name").and_then(|n| n.as_str()) else { continue };
+        match reach(state, principal, &Named::Volume(name.to_string())).await {
+            Ok(Reach::Allowed | Reach::ReadOnly) => kept.push(item),
+            Ok(Reach::Hidden) => {}
+            Err(e) => return e.into_response(),
+        }
+    }
+    let body = serde_json::to_vec(&kept).expect("JSON values serialise");
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
 }
 
 /// Keeps only the stacks of the caller's teams in the stack list.

@@ -647,6 +647,35 @@ impl AuthStore {
             .map_err(db_error)
     }
 
+    /// Records that `team_id` owns the volume `name` (made by one of its calls).
+    pub async fn set_volume_owner(&self, name: &str, team_id: i64) -> Result<(), ApiError> {
+        sqlx::query("INSERT OR REPLACE INTO volume_owners (volume_name, team_id) VALUES (?, ?)")
+            .bind(name)
+            .bind(team_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    pub async fn volume_owner(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        sqlx::query_scalar("SELECT team_id FROM volume_owners WHERE volume_name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)
+    }
+
+    /// Forgets the team of a removed volume (a volume made later with its name is not theirs).
+    pub async fn forget_volume(&self, name: &str) -> Result<(), ApiError> {
+        sqlx::query("DELETE FROM volume_owners WHERE volume_name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
     /// Every container ID (or image ID) that some team owns.
     pub async fn owned_by_any(
         &self,
