@@ -90,7 +90,7 @@ pub(crate) fn apply(networks: &[NetworkRecord]) -> Result<()> {
                 forward.push(vec![iface(MetaKey::Iifname, bridge, true), verdict(NF_ACCEPT)]);
                 let (address, prefix) = (network.subnet.network(), network.subnet.prefix_len());
                 let masquerade =
-                    vec![source_in(address, prefix), iface(MetaKey::Oifname, bridge, false), masq()].concat();
+                    [source_in(address, prefix), iface(MetaKey::Oifname, bridge, false), masq()].concat();
                 messages.push(rule("postrouting", masquerade));
             }
             for expressions in forward {
@@ -282,4 +282,34 @@ fn send_batch(messages: Vec<NetlinkMessage<NetfilterMessage>>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnets_and_interface_names_are_encoded_as_nft_does() {
+        // `ip saddr 172.18.0.0/16`: the mask and the address in network byte order.
+        let expressions = source_in("172.18.0.0".parse().unwrap(), 16);
+        let Expression::Element(bitwise) = &expressions[1] else { panic!("{expressions:?}") };
+        assert!(bitwise.iter().any(|a| matches!(a, ExpressionAttribute::Data(Expressions::Bitwise(b))
+            if b.contains(&Bitwise::Mask(DataAttribute::Value(vec![255, 255, 0, 0]))))));
+        let Expression::Element(cmp) = &expressions[2] else { panic!("{expressions:?}") };
+        assert!(cmp.iter().any(|a| matches!(a, ExpressionAttribute::Data(Expressions::Cmp(c))
+            if c.contains(&Cmp::Data(DataAttribute::Value(vec![172, 18, 0, 0]))))));
+        // A /0 masks nothing (no shift overflow).
+        let everything = source_in(Ipv4Addr::UNSPECIFIED, 0);
+        let Expression::Element(bitwise) = &everything[1] else { panic!() };
+        assert!(bitwise.iter().any(|a| matches!(a, ExpressionAttribute::Data(Expressions::Bitwise(b))
+            if b.contains(&Bitwise::Mask(DataAttribute::Value(vec![0; 4]))))));
+        // Interface names: zero-padded to IFNAMSIZ.
+        let names = iface(MetaKey::Oifname, "br-0123456789ab", false);
+        let Expression::Element(cmp) = &names[1] else { panic!() };
+        let mut padded = b"br-0123456789ab".to_vec();
+        padded.push(0);
+        assert!(cmp.iter().any(|a| matches!(a, ExpressionAttribute::Data(Expressions::Cmp(c))
+            if c.contains(&Cmp::Data(DataAttribute::Value(padded.clone())))
+                && c.contains(&Cmp::Op(Operator::NotEqual)))));
+    }
 }
