@@ -1158,9 +1158,10 @@ impl Monitor {
 /// the poll loop go too.
 pub(super) fn release_file_pages() {
     release_stack();
-    release_heap();
-    // Last: code run after it faults its pages back in (with their neighbours).
+    // Last: code run after it faults its pages back in (with their neighbours); the heap after
+    // it, which its reading of smaps used.
     release_file_mappings();
+    release_heap();
 }
 
 /// Gives back the free memory of the heap: set-up and a start (JSON, the spec, the runtime)

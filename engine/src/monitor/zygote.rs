@@ -126,6 +126,17 @@ fn start(exe: &Path, run_dir: &Path, socket: &Path) -> Result<()> {
         .stdin(Stdio::null())
         .stdout(Stdio::from(ready_write))
         .stderr(log);
+    // Without malloc's per-thread cache, what a monitor frees goes back to the heap, where
+    // malloc_trim can return its pages (cached chunks keep pages resident). The monitors
+    // inherit it; the containers' processes get the environment of their spec.
+    let tunable = "glibc.malloc.tcache_count=0";
+    command.env(
+        "GLIBC_TUNABLES",
+        match std::env::var("GLIBC_TUNABLES") {
+            Ok(t) if !t.is_empty() => format!("{t}:{tunable}"),
+            _ => tunable.to_string(),
+        },
+    );
     let mut child = command.spawn().context(|| format!("starting the monitor zygote {}", exe.display()))?;
     drop(command);
     // It forks into its own session at once; this reaps the process we started.
