@@ -1204,6 +1204,9 @@ mod tests {
         assert_eq!(named("/api/v1/containers"), None);
         assert_eq!(named("/api/v1/images/pull"), None);
         assert_eq!(named("/api/v1/images/a%2Fb%3A1/tag"), Some(Named::Image("a/b:1".into())));
+        assert_eq!(named("/api/v1/volumes/data"), Some(Named::Volume("data".into())));
+        assert_eq!(named("/api/v1/volumes/prune"), None);
+        assert_eq!(named("/api/v1/volumes"), None);
     }
 
     #[test]
