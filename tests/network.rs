@@ -549,6 +549,67 @@ fn outbound_traffic_is_masqueraded_and_internal_networks_stay_inside() {
     // The host forwards now; the rules went in with the networks.
     let forward = daemon.in_netns(|| std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap());
     assert_eq!(forward.trim(), "1");
+    // Each network's rules name its bridge; `network rm` takes them away, the default
+    // network's stay.
+    let bridges: Vec<String> = ["out", "sealed"]
+        .iter()
+        .map(|n| {
+            let inspect = daemon.berth(&["network", "inspect", n]).ok();
+            let value: serde_json::Value = serde_json::from_str(&inspect.stdout).unwrap();
+            value[0]["bridge"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let rules = daemon.in_netns(nft_rules);
+    assert!(bridges.iter().all(|b| contains(&rules, b.as_bytes())), "{bridges:?}");
     daemon.berth(&["network", "rm", "out", "sealed"]).ok();
+    let rules = daemon.in_netns(nft_rules);
+    assert!(bridges.iter().all(|b| !contains(&rules, b.as_bytes())), "rules of removed networks are left");
+    assert!(contains(&rules, b"berth0"), "the default network's rules are gone");
     drop(outside);
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The raw netlink dump of the `ip` family's nftables rules in the calling thread's namespace
+/// (what `nft list ruleset` asks for; no `nft` binary here).
+fn nft_rules() -> Vec<u8> {
+    const NETLINK_NETFILTER: i32 = 12;
+    const NFT_MSG_GETRULE: u16 = 7;
+    const NFNL_SUBSYS_NFTABLES: u16 = 10;
+    const NLMSG_DONE: u16 = 3;
+    // SAFETY: a plain socket, closed below; the buffers outlive the calls.
+    unsafe {
+        let fd = libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, NETLINK_NETFILTER);
+        assert!(fd >= 0, "netlink socket: {}", std::io::Error::last_os_error());
+        let mut request = Vec::new();
+        request.extend_from_slice(&20u32.to_ne_bytes());
+        request.extend_from_slice(&((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETRULE).to_ne_bytes());
+        request.extend_from_slice(&((libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16).to_ne_bytes());
+        request.extend_from_slice(&1u32.to_ne_bytes());
+        request.extend_from_slice(&0u32.to_ne_bytes());
+        request.extend_from_slice(&[libc::AF_INET as u8, 0, 0, 0]);
+        let sent = libc::send(fd, request.as_ptr().cast(), request.len(), 0);
+        assert_eq!(sent, request.len() as isize, "{}", std::io::Error::last_os_error());
+        let mut all = Vec::new();
+        let mut buffer = vec![0u8; 65536];
+        'read: loop {
+            let n = libc::recv(fd, buffer.as_mut_ptr().cast(), buffer.len(), 0);
+            assert!(n > 0, "netlink recv: {}", std::io::Error::last_os_error());
+            let chunk = &buffer[..n as usize];
+            let mut offset = 0;
+            while offset + 16 <= chunk.len() {
+                let length = u32::from_ne_bytes(chunk[offset..offset + 4].try_into().unwrap()) as usize;
+                let kind = u16::from_ne_bytes(chunk[offset + 4..offset + 6].try_into().unwrap());
+                if kind == NLMSG_DONE || kind == libc::NLMSG_ERROR as u16 || length < 16 {
+                    break 'read;
+                }
+                offset += (length + 3) & !3;
+            }
+            all.extend_from_slice(chunk);
+        }
+        libc::close(fd);
+        all
+    }
 }
