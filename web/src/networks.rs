@@ -12,7 +12,10 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 use crate::api::{self, enc};
 use crate::containers::plural;
 use crate::format;
-use crate::pages::{followed, now, set_title, ErrorPanel, LiveBadge, Loading, NoticeLine, PageHeader};
+use crate::pages::{
+    field_error, field_invalid, followed, now, set_title, ErrorPanel, ListStates, LiveBadge, Loading,
+    NoticeLine, PageHeader,
+};
 
 /// Networks the daemon makes itself; they cannot be removed.
 pub const PREDEFINED: [&str; 3] = ["bridge", "host", "none"];
@@ -158,18 +161,14 @@ pub fn Networks() -> impl IntoView {
             />
         })}
         <NoticeLine notice/>
-        {move || match list.data.get() {
-            None => view! { <Loading what="networks"/> }.into_any(),
-            Some(Err(error)) => view! { <ErrorPanel error retry=reload/> }.into_any(),
-            Some(Ok(networks)) if networks.is_empty() => view! {
-                <div class="state empty">
-                    <h2>"No networks"</h2>
-                    <p>"This daemon runs without a default bridge. Create a network to give containers addresses and names."</p>
-                </div>
-            }
-            .into_any(),
-            Some(Ok(networks)) => view! { <NetworkTable networks operator notice reload/> }.into_any(),
-        }}
+        <ListStates
+            data=list.data
+            what="networks"
+            retry=reload
+            empty_heading="No networks"
+            empty_text="This daemon runs without a default bridge. Create a network to give containers addresses and names."
+            table=move |networks| view! { <NetworkTable networks operator notice reload/> }
+        />
     }
 }
 
@@ -300,15 +299,8 @@ fn CreateNetwork(on_close: Callback<()>, on_created: Callback<String>) -> impl I
             }
         });
     };
-    let error = move |field: &'static str| {
-        move || {
-            errors.with(|e| e.iter().find(|(f, _)| *f == field).map(|(_, m)| m.clone())).map(|m| {
-                view! { <p class="field-error" id=format!("net-{field}-error") role="alert">{m}</p> }
-            })
-        }
-    };
-    let invalid =
-        move |field: &'static str| move || errors.with(|e| e.iter().any(|(f, _)| *f == field)).to_string();
+    let error = move |field| field_error(errors, "net", field);
+    let invalid = move |field| field_invalid(errors, field);
     view! {
         <form class="panel form" on:submit=submit novalidate aria-labelledby="create-network-heading">
             <h2 id="create-network-heading">"Create a network"</h2>

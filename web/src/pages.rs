@@ -471,6 +471,55 @@ pub fn PageHeader(
     }
 }
 
+/// A followed list's states: loading, failed (with a retry), empty (a heading and a line that
+/// says what to do), or its table, drawn by `table`.
+#[component]
+pub fn ListStates<T, F, V>(
+    data: RwSignal<Option<Result<Vec<T>, ApiError>>>,
+    /// What is loading: "networks".
+    what: &'static str,
+    retry: Callback<()>,
+    empty_heading: &'static str,
+    empty_text: &'static str,
+    table: F,
+) -> impl IntoView
+where
+    T: Clone + Send + Sync + 'static,
+    F: Fn(Vec<T>) -> V + Send + Sync + 'static,
+    V: IntoView + 'static,
+{
+    move || match data.get() {
+        None => view! { <Loading what/> }.into_any(),
+        Some(Err(error)) => view! { <ErrorPanel error retry/> }.into_any(),
+        Some(Ok(items)) if items.is_empty() => view! {
+            <div class="state empty">
+                <h2>{empty_heading}</h2>
+                <p>{empty_text}</p>
+            </div>
+        }
+        .into_any(),
+        Some(Ok(items)) => table(items).into_any(),
+    }
+}
+
+/// A form's errors by field (`"form"`: the whole form's).
+pub type FormErrors = RwSignal<Vec<(&'static str, String)>>;
+
+/// The message under `field`, with the id `{prefix}-{field}-error` that the input's
+/// `aria-describedby` names.
+pub fn field_error(errors: FormErrors, prefix: &'static str, field: &'static str) -> impl IntoView {
+    move || {
+        errors.with(|e| e.iter().find(|(f, _)| *f == field).map(|(_, m)| m.clone())).map(|m| {
+            view! { <p class="field-error" id=format!("{prefix}-{field}-error") role="alert">{m}</p> }
+        })
+    }
+}
+
+/// `aria-invalid` of `field`'s input.
+pub fn field_invalid(errors: FormErrors, field: &'static str) -> impl Fn() -> String + Copy {
+    move || errors.with(|e| e.iter().any(|(f, _)| *f == field)).to_string()
+}
+
 /// Shown until the first answer arrives.
 #[component]
 pub fn Loading(what: &'static str) -> impl IntoView {

@@ -14,7 +14,10 @@ use serde::Deserialize;
 
 use crate::api::{self, enc};
 use crate::containers::{plural, port_text, HealthBadge, StateBadge};
-use crate::pages::{followed, set_title, ErrorPanel, LiveBadge, Loading, NoticeLine, PageHeader};
+use crate::pages::{
+    field_error, field_invalid, followed, set_title, ErrorPanel, ListStates, LiveBadge, Loading, NoticeLine,
+    PageHeader,
+};
 use crate::ws::{Frame, Socket};
 
 /// Most merged log lines the page keeps.
@@ -149,23 +152,17 @@ pub fn Stacks() -> impl IntoView {
             })}
         </PageHeader>
         {move || upping.get().then(|| view! { <UpForm on_close=Callback::new(move |()| upping.set(false))/> })}
-        {move || match list.data.get() {
-            None => view! { <Loading what="stacks"/> }.into_any(),
-            Some(Err(error)) => view! { <ErrorPanel error retry=reload/> }.into_any(),
-            Some(Ok(stacks)) if stacks.is_empty() => view! {
-                <div class="state empty">
-                    <h2>"No stacks yet"</h2>
-                    <p>
-                        {if operator {
-                            "Paste a compose file with Up a stack, or run berth compose up on the node."
-                        } else {
-                            "Stacks started with berth compose up appear here."
-                        }}
-                    </p>
-                </div>
-            }
-            .into_any(),
-            Some(Ok(stacks)) => {
+        <ListStates
+            data=list.data
+            what="stacks"
+            retry=reload
+            empty_heading="No stacks yet"
+            empty_text={if operator {
+                "Paste a compose file with Up a stack, or run berth compose up on the node."
+            } else {
+                "Stacks started with berth compose up appear here."
+            }}
+            table={|stacks: Vec<StackSummary>| {
                 let count = stacks.len();
                 view! {
                     <p class="summary">{format!("{count} stack{}", plural(count))}</p>
@@ -194,9 +191,8 @@ pub fn Stacks() -> impl IntoView {
                         </table>
                     </div>
                 }
-                .into_any()
-            }
-        }}
+            }}
+        />
     }
 }
 
@@ -243,15 +239,8 @@ fn UpForm(on_close: Callback<()>) -> impl IntoView {
             }
         });
     };
-    let error = move |field: &'static str| {
-        move || {
-            errors.with(|e| e.iter().find(|(f, _)| *f == field).map(|(_, m)| m.clone())).map(|m| {
-                view! { <p class="field-error" id=format!("stack-{field}-error") role="alert">{m}</p> }
-            })
-        }
-    };
-    let invalid =
-        move |field: &'static str| move || errors.with(|e| e.iter().any(|(f, _)| *f == field)).to_string();
+    let error = move |field| field_error(errors, "stack", field);
+    let invalid = move |field| field_invalid(errors, field);
     view! {
         <form class="panel form" on:submit=submit novalidate aria-labelledby="stack-up-heading">
             <h2 id="stack-up-heading">"Up a stack"</h2>

@@ -12,7 +12,10 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 use crate::api::{self, enc};
 use crate::containers::plural;
 use crate::format::{self, human_size, short_volume_name};
-use crate::pages::{followed, now, set_title, ErrorPanel, LiveBadge, Loading, NoticeLine, PageHeader};
+use crate::pages::{
+    field_error, field_invalid, followed, now, set_title, ErrorPanel, ListStates, LiveBadge, Loading,
+    NoticeLine, PageHeader,
+};
 use crate::run_options::valid_volume_name;
 
 /// Checks a new volume's name (empty: the daemon generates one) and labels (`key=value` lines).
@@ -52,8 +55,25 @@ fn names_by_id() -> RwSignal<BTreeMap<String, String>> {
     names
 }
 
-fn container_label(names: &BTreeMap<String, String>, id: &str) -> String {
-    names.get(id).cloned().unwrap_or_else(|| format::short_id(id).to_owned())
+/// The containers `ids` as links by name (see [`names_by_id`]), `data-test` set where a test
+/// looks for the list.
+fn used_by_list(
+    names: RwSignal<BTreeMap<String, String>>,
+    ids: Vec<String>,
+    test: Option<&'static str>,
+) -> impl IntoView {
+    move || {
+        names.with(|names| {
+            view! {
+                <ul class="plain" data-test=test>
+                    {ids.iter().map(|id| {
+                        let label = names.get(id).cloned().unwrap_or_else(|| format::short_id(id).to_owned());
+                        view! { <li><a href=format!("/containers/{}", enc(&label))>{label.clone()}</a></li> }
+                    }).collect_view()}
+                </ul>
+            }
+        })
+    }
 }
 
 #[component]
@@ -124,18 +144,14 @@ pub fn Volumes() -> impl IntoView {
             />
         })}
         <NoticeLine notice/>
-        {move || match list.data.get() {
-            None => view! { <Loading what="volumes"/> }.into_any(),
-            Some(Err(error)) => view! { <ErrorPanel error retry=reload/> }.into_any(),
-            Some(Ok(volumes)) if volumes.is_empty() => view! {
-                <div class="state empty">
-                    <h2>"No volumes yet"</h2>
-                    <p>"Volumes keep data beyond a container's life. Create one here, or name one in the run form's mounts."</p>
-                </div>
-            }
-            .into_any(),
-            Some(Ok(volumes)) => view! { <VolumeTable volumes operator notice reload names/> }.into_any(),
-        }}
+        <ListStates
+            data=list.data
+            what="volumes"
+            retry=reload
+            empty_heading="No volumes yet"
+            empty_text="Volumes keep data beyond a container's life. Create one here, or name one in the run form's mounts."
+            table=move |volumes| view! { <VolumeTable volumes operator notice reload names/> }
+        />
     }
 }
 
@@ -194,17 +210,10 @@ fn VolumeTable(
                                     </td>
                                     <td data-label="Driver">{v.driver.clone()}</td>
                                     <td data-label="Used by">
-                                        {move || if used_by.is_empty() {
+                                        {if used_by.is_empty() {
                                             view! { <span class="muted">"not in use"</span> }.into_any()
                                         } else {
-                                            names.with(|names| view! {
-                                                <ul class="plain">
-                                                    {used_by.iter().map(|id| {
-                                                        let label = container_label(names, id);
-                                                        view! { <li><a href=format!("/containers/{}", enc(&label))>{label.clone()}</a></li> }
-                                                    }).collect_view()}
-                                                </ul>
-                                            }).into_any()
+                                            used_by_list(names, used_by, None).into_any()
                                         }}
                                     </td>
                                     {sized.then(|| view! { <td data-label="Size" class="num">{v.size.map(human_size).unwrap_or_else(|| "—".into())}</td> })}
@@ -265,15 +274,8 @@ fn CreateVolume(on_close: Callback<()>, on_created: Callback<String>) -> impl In
             }
         });
     };
-    let error = move |field: &'static str| {
-        move || {
-            errors.with(|e| e.iter().find(|(f, _)| *f == field).map(|(_, m)| m.clone())).map(|m| {
-                view! { <p class="field-error" id=format!("vol-{field}-error") role="alert">{m}</p> }
-            })
-        }
-    };
-    let invalid =
-        move |field: &'static str| move || errors.with(|e| e.iter().any(|(f, _)| *f == field)).to_string();
+    let error = move |field| field_error(errors, "vol", field);
+    let invalid = move |field| field_invalid(errors, field);
     view! {
         <form class="panel form" on:submit=submit novalidate aria-labelledby="create-volume-heading">
             <h2 id="create-volume-heading">"Create a volume"</h2>
@@ -371,17 +373,10 @@ fn VolumeView(name: String) -> impl IntoView {
                     </dl>
                     <section class="panel" aria-labelledby="used-heading">
                         <h2 id="used-heading">"Used by"</h2>
-                        {move || if used_by.is_empty() {
+                        {if used_by.is_empty() {
                             view! { <p class="muted">"No container mounts it."</p> }.into_any()
                         } else {
-                            names.with(|names| view! {
-                                <ul class="plain" data-test="used-by">
-                                    {used_by.iter().map(|id| {
-                                        let label = container_label(names, id);
-                                        view! { <li><a href=format!("/containers/{}", enc(&label))>{label.clone()}</a></li> }
-                                    }).collect_view()}
-                                </ul>
-                            }).into_any()
+                            used_by_list(names, used_by, Some("used-by")).into_any()
                         }}
                     </section>
                 }
