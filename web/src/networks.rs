@@ -13,8 +13,8 @@ use crate::api::{self, enc};
 use crate::containers::plural;
 use crate::format;
 use crate::pages::{
-    field_error, field_invalid, followed, now, set_title, ErrorPanel, ListStates, LiveBadge, Loading,
-    NoticeLine, PageHeader,
+    field_error, field_invalid, followed, now, on_created, remove_and_leave, remove_row, set_title,
+    CreateActions, ErrorPanel, ListStates, LiveBadge, Loading, NoticeLine, PageHeader,
 };
 
 /// Networks the daemon makes itself; they cannot be removed.
@@ -153,11 +153,7 @@ pub fn Networks() -> impl IntoView {
         {move || creating.get().then(|| view! {
             <CreateNetwork
                 on_close=Callback::new(move |()| creating.set(false))
-                on_created=Callback::new(move |name: String| {
-                    creating.set(false);
-                    notice.set(Some((true, format!("Created network {name}"))));
-                    reload.try_run(());
-                })
+                on_created=on_created(creating, notice, reload, "network")
             />
         })}
         <NoticeLine notice/>
@@ -203,18 +199,13 @@ fn NetworkTable(
                             let name = n.name.clone();
                             let removable = !PREDEFINED.contains(&n.name.as_str());
                             let remove = move |_| {
-                                let name = name.clone();
-                                if !window().confirm_with_message(&format!("Remove network {name}?")).unwrap_or(false) {
-                                    return;
-                                }
-                                leptos::task::spawn_local(async move {
-                                    let path = format!("/api/v1/networks/{}", enc(&name));
-                                    notice.set(Some(match api::act(Method::DELETE, &path).await {
-                                        Ok(()) => (true, format!("Removed network {name}")),
-                                        Err(e) => (false, e.message()),
-                                    }));
-                                    reload.try_run(());
-                                });
+                                remove_row(
+                                    &format!("Remove network {name}?"),
+                                    format!("/api/v1/networks/{}", enc(&name)),
+                                    format!("Removed network {name}"),
+                                    notice,
+                                    reload,
+                                )
                             };
                             view! {
                                 <tr data-name=n.name.clone()>
@@ -335,12 +326,7 @@ fn CreateNetwork(on_close: Callback<()>, on_created: Callback<String>) -> impl I
                 "Internal: no traffic leaves the network"
             </label>
             {error("form")}
-            <div class="form-actions">
-                <button type="button" class="button" on:click=move |_| on_close.run(())>"Cancel"</button>
-                <button type="submit" class="button primary" disabled=busy>
-                    {move || if busy.get() { "Creating…" } else { "Create" }}
-                </button>
-            </div>
+            <CreateActions on_close busy/>
         </form>
     }
 }
@@ -363,16 +349,13 @@ fn NetworkView(name: String) -> impl IntoView {
     let notice = RwSignal::new(None::<(bool, String)>);
     let navigate = use_navigate();
     let remove = move |name: String| {
-        if !window().confirm_with_message(&format!("Remove network {name}?")).unwrap_or(false) {
-            return;
-        }
-        let navigate = navigate.clone();
-        leptos::task::spawn_local(async move {
-            match api::act(Method::DELETE, &format!("/api/v1/networks/{}", enc(&name))).await {
-                Ok(()) => navigate("/networks", Default::default()),
-                Err(e) => notice.set(Some((false, e.message()))),
-            }
-        });
+        remove_and_leave(
+            &format!("Remove network {name}?"),
+            format!("/api/v1/networks/{}", enc(&name)),
+            "/networks",
+            notice,
+            navigate.clone(),
+        )
     };
     let disconnect = move |network: String, container: String| {
         leptos::task::spawn_local(async move {

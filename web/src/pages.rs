@@ -4,7 +4,9 @@
 use berth_types::stream::StreamMessage;
 use berth_types::{ContainerStatus, ContainerSummary, Event, NodeStats, SystemInfo};
 use chrono::{DateTime, Utc};
+use gloo_net::http::Method;
 use leptos::prelude::*;
+use leptos_router::NavigateOptions;
 
 use crate::api::{self, ApiError};
 use crate::format::{self, human_size};
@@ -108,6 +110,69 @@ pub fn NoticeLine(notice: Notice) -> impl IntoView {
             view! { <p class=if ok { "notice ok" } else { "notice failed" } role="status">{text}</p> }
         })
     }
+}
+
+/// What a create form calls once the daemon made `name` (a `kind`): closes the form (`open`),
+/// says so in `notice` and reloads the list.
+pub fn on_created(
+    open: RwSignal<bool>,
+    notice: Notice,
+    reload: Callback<()>,
+    kind: &'static str,
+) -> Callback<String> {
+    Callback::new(move |name: String| {
+        open.set(false);
+        notice.set(Some((true, format!("Created {kind} {name}"))));
+        reload.try_run(());
+    })
+}
+
+/// A create form's Cancel and Create buttons (Create reads "Creating…" while `busy`).
+#[component]
+pub fn CreateActions(on_close: Callback<()>, busy: RwSignal<bool>) -> impl IntoView {
+    view! {
+        <div class="form-actions">
+            <button type="button" class="button" on:click=move |_| on_close.run(())>"Cancel"</button>
+            <button type="submit" class="button primary" disabled=busy>
+                {move || if busy.get() { "Creating…" } else { "Create" }}
+            </button>
+        </div>
+    }
+}
+
+/// A list row's Remove: asks `question`, then `DELETE path`, says `done` (or why not) in
+/// `notice` and reloads the list.
+pub fn remove_row(question: &str, path: String, done: String, notice: Notice, reload: Callback<()>) {
+    if !window().confirm_with_message(question).unwrap_or(false) {
+        return;
+    }
+    leptos::task::spawn_local(async move {
+        notice.set(Some(match api::act(Method::DELETE, &path).await {
+            Ok(()) => (true, done),
+            Err(e) => (false, e.message()),
+        }));
+        reload.try_run(());
+    });
+}
+
+/// A detail page's Remove: asks `question`, then `DELETE path` and goes back to the list at
+/// `back`, or says why not in `notice`.
+pub fn remove_and_leave(
+    question: &str,
+    path: String,
+    back: &'static str,
+    notice: Notice,
+    navigate: impl Fn(&str, NavigateOptions) + 'static,
+) {
+    if !window().confirm_with_message(question).unwrap_or(false) {
+        return;
+    }
+    leptos::task::spawn_local(async move {
+        match api::act(Method::DELETE, &path).await {
+            Ok(()) => navigate(back, Default::default()),
+            Err(e) => notice.set(Some((false, e.message()))),
+        }
+    });
 }
 
 /// A "Live" / "Not live" badge for a WebSocket-fed view.

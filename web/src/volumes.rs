@@ -13,8 +13,8 @@ use crate::api::{self, enc};
 use crate::containers::plural;
 use crate::format::{self, human_size, short_volume_name};
 use crate::pages::{
-    field_error, field_invalid, followed, now, set_title, ErrorPanel, ListStates, LiveBadge, Loading,
-    NoticeLine, PageHeader,
+    field_error, field_invalid, followed, now, on_created, remove_and_leave, remove_row, set_title,
+    CreateActions, ErrorPanel, ListStates, LiveBadge, Loading, NoticeLine, PageHeader,
 };
 use crate::run_options::valid_volume_name;
 
@@ -136,11 +136,7 @@ pub fn Volumes() -> impl IntoView {
         {move || creating.get().then(|| view! {
             <CreateVolume
                 on_close=Callback::new(move |()| creating.set(false))
-                on_created=Callback::new(move |name: String| {
-                    creating.set(false);
-                    notice.set(Some((true, format!("Created volume {name}"))));
-                    reload.try_run(());
-                })
+                on_created=on_created(creating, notice, reload, "volume")
             />
         })}
         <NoticeLine notice/>
@@ -188,18 +184,13 @@ fn VolumeTable(
                             let name = v.name.clone();
                             let in_use = !v.used_by.is_empty();
                             let remove = move |_| {
-                                let name = name.clone();
-                                if !window().confirm_with_message(&format!("Remove volume {name}? Its data is lost.")).unwrap_or(false) {
-                                    return;
-                                }
-                                leptos::task::spawn_local(async move {
-                                    let path = format!("/api/v1/volumes/{}", enc(&name));
-                                    notice.set(Some(match api::act(Method::DELETE, &path).await {
-                                        Ok(()) => (true, format!("Removed volume {}", short_volume_name(&name))),
-                                        Err(e) => (false, e.message()),
-                                    }));
-                                    reload.try_run(());
-                                });
+                                remove_row(
+                                    &format!("Remove volume {name}? Its data is lost."),
+                                    format!("/api/v1/volumes/{}", enc(&name)),
+                                    format!("Removed volume {}", short_volume_name(&name)),
+                                    notice,
+                                    reload,
+                                )
                             };
                             let used_by = v.used_by.clone();
                             view! {
@@ -296,12 +287,7 @@ fn CreateVolume(on_close: Callback<()>, on_created: Callback<String>) -> impl In
                     {error("labels")}
                 </div>
             </div>
-            <div class="form-actions">
-                <button type="button" class="button" on:click=move |_| on_close.run(())>"Cancel"</button>
-                <button type="submit" class="button primary" disabled=busy>
-                    {move || if busy.get() { "Creating…" } else { "Create" }}
-                </button>
-            </div>
+            <CreateActions on_close busy/>
         </form>
     }
 }
@@ -325,19 +311,13 @@ fn VolumeView(name: String) -> impl IntoView {
     let notice = RwSignal::new(None::<(bool, String)>);
     let navigate = use_navigate();
     let remove = move |name: String| {
-        if !window()
-            .confirm_with_message(&format!("Remove volume {name}? Its data is lost."))
-            .unwrap_or(false)
-        {
-            return;
-        }
-        let navigate = navigate.clone();
-        leptos::task::spawn_local(async move {
-            match api::act(Method::DELETE, &format!("/api/v1/volumes/{}", enc(&name))).await {
-                Ok(()) => navigate("/volumes", Default::default()),
-                Err(e) => notice.set(Some((false, e.message()))),
-            }
-        });
+        remove_and_leave(
+            &format!("Remove volume {name}? Its data is lost."),
+            format!("/api/v1/volumes/{}", enc(&name)),
+            "/volumes",
+            notice,
+            navigate.clone(),
+        )
     };
     view! {
         <nav class="breadcrumb" aria-label="Breadcrumb"><a href="/volumes">"Volumes"</a>" / "</nav>
