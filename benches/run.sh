@@ -32,12 +32,14 @@ command -v python3 >/dev/null || { echo "run.sh: python3 is not installed" >&2; 
 
 # NO_BUILD=1 uses the release binaries already built (cargo build --release -p berth, and
 # -p berth-engine --example run_bundle).
+# BERTH_BIN=PATH runs another berth binary (with NO_BUILD=1: e.g. a copy of the previous build, to
+# compare before and after a change on the same machine).
 target_dir=$(cd "$repo" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 if [ -z "${NO_BUILD:-}" ]; then
     echo "building berth (release)..." >&2
     (cd "$repo" && cargo build --release --quiet -p berth)
 fi
-berth=$target_dir/release/berth
+berth=${BERTH_BIN:-$target_dir/release/berth}
 run_bundle=""
 if [ -f "$repo/engine/examples/run_bundle.rs" ]; then
     [ -n "${NO_BUILD:-}" ] || (cd "$repo" && cargo build --release --quiet -p berth-engine --example run_bundle)

@@ -47,6 +47,10 @@ fn main() {
             "runc_and_crun_run_containers_through_the_monitor",
             runc_and_crun_run_containers_through_the_monitor,
         ),
+        (
+            "a_none_network_is_made_by_the_runtime_and_joinable",
+            a_none_network_is_made_by_the_runtime_and_joinable,
+        ),
     ];
     let trials = tests
         .into_iter()
@@ -792,4 +796,32 @@ fn runc_and_crun_run_containers_through_the_monitor(env: &Env) {
         }
         env.block(engine.remove_container(&id, false)).unwrap();
     }
+}
+
+/// `--network none`: the runtime's own namespace with `lo` up, no pin; a `container:` joiner
+/// gets that same namespace (pinned for it), and the pin goes with the container.
+fn a_none_network_is_made_by_the_runtime_and_joinable(env: &Env) {
+    let engine = env.engine();
+    let net_of = |pid: i32| fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    let mut config = busybox(&["sleep", "300"]);
+    config.name = Some("alone".into());
+    config.network = Some("none".into());
+    let a = env.run(config);
+    let pid_a = env.state(&a).pid;
+    assert_ne!(net_of(pid_a), net_of(std::process::id() as i32));
+    let pin = env.dir.path().join("run/netns").join(&a);
+    assert!(!pin.exists(), "no pin without a joiner");
+    // Its sysfs was mounted in its namespace: lo's flags there have IFF_UP.
+    let flags = fs::read_to_string(format!("/proc/{pid_a}/root/sys/class/net/lo/flags")).unwrap();
+    let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(flags & 1, 1, "lo is down: {flags:#x}");
+
+    let mut config = busybox(&["sleep", "300"]);
+    config.network = Some("container:alone".into());
+    let b = env.run(config);
+    assert_eq!(net_of(env.state(&b).pid), net_of(pid_a));
+    assert!(pin.exists(), "the joined namespace is pinned");
+    env.block(engine.remove_container(&a, true)).unwrap();
+    assert!(!pin.exists(), "the pin went with its container");
+    env.block(engine.remove_container(&b, true)).unwrap();
 }

@@ -41,6 +41,9 @@ pub struct ContainerNetwork {
     /// The pinned namespace while the network is set up.
     pub netns: Option<PathBuf>,
     pub hostname: String,
+    /// The runtime makes the namespace with the container's process (`none`): the engine pins
+    /// it only when another container joins it (`container:<id>`).
+    pub runtime_netns: bool,
 }
 
 /// One network of a container.
@@ -130,8 +133,10 @@ pub(crate) fn prepare(
             no_extras("none")?;
             net.mode = "none".into();
             net.network_mode = "none".into();
+            net.runtime_netns = true;
             files_dir = dir.to_path_buf();
-            namespace = NetworkNamespace::Path(inner.networks.netns_path(id));
+            // Only `lo`: the runtime's new namespace is that, with no netlink work at start.
+            namespace = NetworkNamespace::New;
             write_hosts(&dir.join("hosts"), &hostname, &[])?;
             write_resolv_conf(&dir.join("resolv.conf"), None)?;
         }
@@ -334,11 +339,17 @@ fn setup_inner(inner: &EngineInner, record: &ContainerRecord, net: &mut Containe
         if !running {
             return Err(Error::Conflict(format!("cannot join network of a non running container: {target}")));
         }
+        if target_net.runtime_netns && !netlink::is_pinned(&inner.networks.netns_path(target)) {
+            pin_process_netns(inner, target, target_net.clone())?;
+        }
         if target_net.mode != "host" && !netlink::is_pinned(&inner.networks.netns_path(target)) {
             return Err(Error::Conflict(format!(
                 "cannot join network namespace of container {target}: it has none"
             )));
         }
+        return Ok(());
+    }
+    if net.runtime_netns {
         return Ok(());
     }
     let pin = inner.networks.netns_path(id);
@@ -366,6 +377,26 @@ fn setup_inner(inner: &EngineInner, record: &ContainerRecord, net: &mut Containe
         net.published = published;
         net.proxy_pid = pid;
         save(inner, id, net)?;
+    }
+    Ok(())
+}
+
+/// Pins the namespace the runtime made for `target`'s running process where joiners look for
+/// it; recorded first, so that the target's release removes the pin even after a crash.
+fn pin_process_netns(inner: &EngineInner, target: &str, mut target_net: ContainerNetwork) -> Result<()> {
+    let pid = inner.containers.read_state(target).pid;
+    if pid <= 0 {
+        return Err(Error::Conflict(format!("cannot join network of a non running container: {target}")));
+    }
+    let pin = inner.networks.netns_path(target);
+    target_net.netns = Some(pin.clone());
+    save(inner, target, &target_net)?;
+    netlink::remove_pin(&pin)?;
+    netlink::pin_namespace(Path::new(&format!("/proc/{pid}/ns/net")), &pin)?;
+    // The process may have exited (and its PID been reused) before the pin was made.
+    if inner.containers.read_state(target).pid != pid {
+        let _ = netlink::remove_pin(&pin);
+        return Err(Error::Conflict(format!("cannot join network of a non running container: {target}")));
     }
     Ok(())
 }

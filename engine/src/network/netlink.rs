@@ -9,7 +9,7 @@ use std::fs::{self, File};
 use std::future::Future;
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use futures_util::TryStreamExt;
 use rtnetlink::packet_route::link::{InfoData, InfoVeth};
@@ -73,12 +73,16 @@ where
 
 /// Pins the calling thread's network namespace at `pin` (an empty file bind-mounted over).
 fn pin_current(pin: &Path) -> Result<()> {
+    pin_namespace(Path::new(&format!("/proc/self/task/{}/ns/net", nix::unistd::gettid())), pin)
+}
+
+/// Pins the network namespace at `source` (a process's `ns/net`) at `pin`.
+pub(crate) fn pin_namespace(source: &Path, pin: &Path) -> Result<()> {
     if let Some(dir) = pin.parent() {
         fs::create_dir_all(dir).context(|| format!("creating {}", dir.display()))?;
     }
     File::create(pin).context(|| format!("creating {}", pin.display()))?;
-    let source = PathBuf::from(format!("/proc/self/task/{}/ns/net", nix::unistd::gettid()));
-    nix::mount::mount(Some(&source), pin, None::<&str>, nix::mount::MsFlags::MS_BIND, None::<&str>).map_err(
+    nix::mount::mount(Some(source), pin, None::<&str>, nix::mount::MsFlags::MS_BIND, None::<&str>).map_err(
         |e| {
             let _ = fs::remove_file(pin);
             Error::Runtime(format!("pinning a network namespace at {}: {e}", pin.display()))

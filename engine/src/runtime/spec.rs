@@ -315,6 +315,8 @@ pub enum NetworkNamespace {
     Host,
     /// A namespace pinned (or owned by a process) at this path, made by the engine at start.
     Path(PathBuf),
+    /// A new namespace the runtime makes with the container, with only `lo` (up).
+    New,
 }
 
 /// Points the spec's network namespace at `namespace` and bind-mounts `files` (destination in
@@ -324,15 +326,24 @@ pub fn set_network(spec: &mut Spec, namespace: NetworkNamespace, files: &[(&str,
     if let Some(linux) = spec.linux_mut() {
         let mut namespaces = linux.namespaces().clone().unwrap_or_default();
         namespaces.retain(|n| n.typ() != LinuxNamespaceType::Network);
-        if let NetworkNamespace::Path(path) = namespace {
-            namespaces.insert(
-                1.min(namespaces.len()),
+        let entry = match namespace {
+            NetworkNamespace::Host => None,
+            NetworkNamespace::Path(path) => Some(
                 LinuxNamespaceBuilder::default()
                     .typ(LinuxNamespaceType::Network)
                     .path(path)
                     .build()
                     .map_err(spec_error)?,
-            );
+            ),
+            NetworkNamespace::New => Some(
+                LinuxNamespaceBuilder::default()
+                    .typ(LinuxNamespaceType::Network)
+                    .build()
+                    .map_err(spec_error)?,
+            ),
+        };
+        if let Some(entry) = entry {
+            namespaces.insert(1.min(namespaces.len()), entry);
         }
         linux.set_namespaces(Some(namespaces));
     }

@@ -38,6 +38,7 @@ pub(super) enum Stage {
     /// exist).
     NotFound,
     Exec,
+    Loopback,
 }
 
 impl Stage {
@@ -64,6 +65,7 @@ impl Stage {
             Cwd,
             NotFound,
             Exec,
+            Loopback,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)
@@ -182,6 +184,9 @@ pub(super) struct RootfsPlan {
     pub readonly: Vec<CString>,
     pub root_readonly: bool,
     pub hostname: Option<CString>,
+    /// The container has a network namespace of its own (made by the clone): bring `lo` up in
+    /// it, as runc, crun and Docker's `none` network do.
+    pub loopback_up: bool,
     /// The process's working directory, created here.
     pub cwd: CString,
 }
@@ -238,6 +243,9 @@ fn run_inner(plan: &Plan) -> ChildResult {
         check(unsafe { libc::unshare(plan.unshare) }, Stage::Unshare, 0)?;
     }
     if let Some(rootfs) = &plan.rootfs {
+        if rootfs.loopback_up {
+            loopback_up()?;
+        }
         setup_rootfs(rootfs)?;
     }
     if let Some(go) = plan.go_fd {
@@ -325,6 +333,30 @@ fn run_inner(plan: &Plan) -> ChildResult {
     // SAFETY: NULL-terminated arrays of pointers into CStrings that outlive the call.
     unsafe { libc::execve(exe.as_ptr(), p.argv_ptrs.as_ptr(), p.envp_ptrs.as_ptr()) };
     Err((Stage::Exec, 0, errno()))
+}
+
+/// `lo` up with one SIOCSIFFLAGS ioctl: the kernel gives a new network namespace its loopback
+/// device (down, with 127.0.0.1 and ::1 assigned once up). An ioctl rather than netlink: no
+/// allocation, one socket, one call, in the forked child.
+fn loopback_up() -> ChildResult {
+    // SAFETY: plain syscall.
+    let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    check(sock, Stage::Loopback, 0)?;
+    // SAFETY: a zeroed ifreq is valid; the name and flags are set below.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as c_char;
+    }
+    req.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    // SAFETY: SIOCSIFFLAGS reads the ifreq on our stack.
+    let r = unsafe { libc::ioctl(sock, libc::SIOCSIFFLAGS, &req) };
+    let err = errno();
+    // SAFETY: closing the socket made above.
+    unsafe { libc::close(sock) };
+    if r < 0 {
+        return Err((Stage::Loopback, 1, err));
+    }
+    Ok(())
 }
 
 fn set_caps(p: &ProcessPlan) -> ChildResult {

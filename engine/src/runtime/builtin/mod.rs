@@ -754,6 +754,7 @@ fn describe_failure(
         Stage::Groups => "setting supplementary groups".into(),
         Stage::User => "setting uid/gid".into(),
         Stage::Cwd => "creating the working directory".into(),
+        Stage::Loopback => "bringing up the loopback interface".into(),
     };
     Error::Runtime(format!("{what}: {err}"))
 }
@@ -1033,6 +1034,7 @@ impl Builtin {
                 readonly: readonly.iter().map(|p| cstring(p, "read-only path")).collect::<Result<_>>()?,
                 root_readonly: spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false),
                 hostname,
+                loopback_up: clone_flags & libc::CLONE_NEWNET != 0,
                 cwd: cstring(process.cwd().as_os_str().as_bytes(), "working directory")?,
             }),
             process: process_plan(process, rootfs, &stdio, sock_child.as_ref().map(|s| s.as_raw_fd()), true)?,

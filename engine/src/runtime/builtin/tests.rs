@@ -67,6 +67,18 @@ fn runs_isolated_with_docker_defaults() {
 }
 
 #[test]
+fn a_new_network_namespace_has_loopback_up() {
+    let (_s, rt) = runtime();
+    let bundle =
+        Bundle::new(&sh("cat /sys/class/net/lo/flags; ping -c1 -W2 127.0.0.1 >/dev/null && echo reached"));
+    let (code, out) = run(&rt, &bundle);
+    assert_eq!(code, 0, "{out}");
+    let flags = out.lines().next().and_then(|l| u32::from_str_radix(l.trim_start_matches("0x"), 16).ok());
+    assert_eq!(flags.map(|f| f & libc::IFF_UP as u32), Some(libc::IFF_UP as u32), "{out}");
+    assert!(out.ends_with("reached\n"), "{out}");
+}
+
+#[test]
 fn exit_codes_and_signals() {
     let (_s, rt) = runtime();
     let (code, _) = run(&rt, &Bundle::new(&sh("exit 3")));
