@@ -118,7 +118,8 @@ impl Engine {
         let registries = registry::Registries::open(&config.root)?;
         let containers = ContainerStore::open(&config.root, &config.run_dir)?;
         let volumes = volume::VolumeStore::open(&config.root)?;
-        let networks = network::NetworkStore::open(&config.root, &config.run_dir, config.default_bridge.clone())?;
+        let networks =
+            network::NetworkStore::open(&config.root, &config.run_dir, config.default_bridge.clone())?;
         let engine = Engine {
             inner: Arc::new(EngineInner {
                 config,

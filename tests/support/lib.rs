@@ -180,7 +180,8 @@ impl Daemon {
         std::thread::scope(|scope| {
             scope
                 .spawn(move || {
-                    nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("entering the namespace");
+                    nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                        .expect("entering the namespace");
                     f()
                 })
                 .join()
@@ -289,8 +290,7 @@ impl Daemon {
         if !self.netns && !extra.contains(&"--bridge") {
             cmd.args(["--bridge", "none"]);
         }
-        cmd
-            .env("RUST_LOG", "info,tower_http=debug,sqlx=warn")
+        cmd.env("RUST_LOG", "info,tower_http=debug,sqlx=warn")
             .env("BERTH_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env_remove("BERTH_HOST")
@@ -331,7 +331,8 @@ impl Daemon {
         let port = free_port();
         let child = self.serve_command(port, extra).spawn().expect("spawning berth serve");
         if self.netns && self.netns_file.is_none() {
-            let ns = std::fs::File::open(format!("/proc/{}/ns/net", child.id())).expect("the daemon's namespace");
+            let ns =
+                std::fs::File::open(format!("/proc/{}/ns/net", child.id())).expect("the daemon's namespace");
             self.netns_file = Some(ns);
         }
         self.child = Some(child);
