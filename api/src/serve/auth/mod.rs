@@ -803,10 +803,10 @@ pub async fn authorize(State(state): State<AppState>, mut req: Request, next: Ne
             return filter_list(&state, &principal, response, kind).await;
         }
         if path == "/api/v1/stacks" && status.is_success() {
-            return filter_stacks(&state, &principal, response).await;
+            return filter_named(&state, &principal, response, Named::Stack).await;
         }
         if path == "/api/v1/volumes" && status.is_success() {
-            return filter_volumes(&state, &principal, response).await;
+            return filter_named(&state, &principal, response, Named::Volume).await;
         }
     }
     response
@@ -1085,49 +1085,47 @@ async fn forget_pruned_volumes(state: &AppState, response: Response) -> Response
     Response::from_parts(parts, Body::from(bytes))
 }
 
-/// Keeps only the volumes a member may see in the volume list: their teams' and shared ones.
-async fn filter_volumes(state: &AppState, principal: &Principal, response: Response) -> Response {
-    let (mut parts, body) = response.into_parts();
-    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
-        Ok(b) => b,
-        Err(e) => return ApiError::internal(format!("reading the list: {e}")).into_response(),
-    };
-    let Ok(serde_json::Value::Array(items)) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-        return ApiError::internal("the list answer is not a JSON array").into_response();
+/// Keeps only what a member may see in a list answer of named objects (a JSON array of objects
+/// with `name`): their teams' volumes and the shared ones, their teams' stacks.
+async fn filter_named(
+    state: &AppState,
+    principal: &Principal,
+    response: Response,
+    named: fn(String) -> Named,
+) -> Response {
+    let (parts, items) = match list_items(response).await {
+        Ok(list) => list,
+        Err(answer) => return answer,
     };
     let mut kept = Vec::new();
     for item in items {
         let Some(name) = item.get("name").and_then(|n| n.as_str()) else { continue };
-        match reach(state, principal, &Named::Volume(name.to_string())).await {
+        match reach(state, principal, &named(name.to_string())).await {
             Ok(Reach::Allowed | Reach::ReadOnly) => kept.push(item),
             Ok(Reach::Hidden) => {}
             Err(e) => return e.into_response(),
         }
     }
-    let body = serde_json::to_vec(&kept).expect("JSON values serialise");
-    parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(body))
+    list_answer(parts, kept)
 }
 
-/// Keeps only the stacks of the caller's teams in the stack list.
-async fn filter_stacks(state: &AppState, principal: &Principal, response: Response) -> Response {
-    let (mut parts, body) = response.into_parts();
+/// The items of a list answer (a JSON array).
+async fn list_items(
+    response: Response,
+) -> std::result::Result<(axum::http::response::Parts, Vec<serde_json::Value>), Response> {
+    let (parts, body) = response.into_parts();
     let bytes = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(b) => b,
-        Err(e) => return ApiError::internal(format!("reading the list: {e}")).into_response(),
+        Err(e) => return Err(ApiError::internal(format!("reading the list: {e}")).into_response()),
     };
     let Ok(serde_json::Value::Array(items)) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-        return ApiError::internal("the list answer is not a JSON array").into_response();
+        return Err(ApiError::internal("the list answer is not a JSON array").into_response());
     };
-    let mut kept = Vec::new();
-    for item in items {
-        let Some(name) = item.get("name").and_then(|n| n.as_str()) else { continue };
-        match reach(state, principal, &Named::Stack(name.to_string())).await {
-            Ok(Reach::Allowed) => kept.push(item),
-            Ok(_) => {}
-            Err(e) => return e.into_response(),
-        }
-    }
+    Ok((parts, items))
+}
+
+/// The list answer with only the `kept` items.
+fn list_answer(mut parts: axum::http::response::Parts, kept: Vec<serde_json::Value>) -> Response {
     let body = serde_json::to_vec(&kept).expect("JSON values serialise");
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body))
@@ -1154,21 +1152,15 @@ async fn filter_list(
     };
     let visible =
         |id: &str| owned.contains(id) || owned_by_some_team.as_ref().is_some_and(|any| !any.contains(id));
-    let (mut parts, body) = response.into_parts();
-    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
-        Ok(b) => b,
-        Err(e) => return ApiError::internal(format!("reading the list: {e}")).into_response(),
+    let (parts, items) = match list_items(response).await {
+        Ok(list) => list,
+        Err(answer) => return answer,
     };
-    let Ok(serde_json::Value::Array(items)) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-        return ApiError::internal("the list answer is not a JSON array").into_response();
-    };
-    let kept: Vec<serde_json::Value> = items
+    let kept = items
         .into_iter()
         .filter(|item| item.get("id").and_then(|i| i.as_str()).is_some_and(visible))
         .collect();
-    let body = serde_json::to_vec(&kept).expect("JSON values serialise");
-    parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(body))
+    list_answer(parts, kept)
 }
 
 #[cfg(test)]

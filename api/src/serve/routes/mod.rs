@@ -175,18 +175,6 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/networks/{name}", get(networks::inspect_network).delete(networks::remove_network))
         .route("/api/v1/networks/{name}/connect", post(networks::connect_network))
         .route("/api/v1/networks/{name}/disconnect", post(networks::disconnect_network))
-        // Volumes. `prune` is a fixed path: a volume cannot be named `prune` here (Docker's
-        // names allow it, its API has the same route).
-        .route("/api/v1/volumes", get(volumes::list_volumes).post(volumes::create_volume))
-        .route("/api/v1/volumes/prune", post(volumes::prune_volumes))
-        .route("/api/v1/volumes/{name}", get(volumes::inspect_volume).delete(volumes::remove_volume))
-        // Compose stacks. `up` and `down` take a body; stop/start/restart share a handler.
-        .route("/api/v1/stacks", get(stacks::list_stacks))
-        .route("/api/v1/stacks/{name}", get(stacks::inspect_stack))
-        .route("/api/v1/stacks/{name}/up", post(stacks::stack_up))
-        .route("/api/v1/stacks/{name}/down", post(stacks::stack_down))
-        .route("/api/v1/stacks/{name}/{operation}", post(stacks::stack_operation))
-        .route("/api/v1/ws/stacks/{name}/logs", get(stacks::stack_logs))
         // Access, history, API description and the event/log/stats/progress WebSockets.
         .merge(crate::serve::auth::routes::router())
         .merge(crate::serve::history::router())
