@@ -905,14 +905,7 @@ pub async fn inspect(client: &Client, args: InspectArgs) -> Result<(), CliError>
             }
             out(&text)?;
         }
-        None => {
-            let mut json = Vec::new();
-            let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-            let mut ser = serde_json::Serializer::with_formatter(&mut json, formatter);
-            serde::Serialize::serialize(&found, &mut ser).expect("inspect output serialises");
-            json.push(b'\n');
-            out(&String::from_utf8_lossy(&json))?;
-        }
+        None => super::print_inspect_json(&found)?,
     }
     last_error(errors)
 }

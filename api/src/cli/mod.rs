@@ -280,13 +280,18 @@ pub async fn inspect(client: &Client, args: InspectArgs) -> Result<(), CliError>
             Err(e) => errors.push(e),
         }
     }
+    print_inspect_json(&found)?;
+    last_error(errors)
+}
+
+/// Prints what `inspect` found as Docker does: a JSON array indented with four spaces.
+fn print_inspect_json(found: &impl serde::Serialize) -> Result<(), CliError> {
     let mut json = Vec::new();
     let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut ser = serde_json::Serializer::with_formatter(&mut json, formatter);
-    serde::Serialize::serialize(&found, &mut ser).expect("inspect output serialises");
+    serde::Serialize::serialize(found, &mut ser).expect("inspect output serialises");
     json.push(b'\n');
-    out(&String::from_utf8_lossy(&json))?;
-    last_error(errors)
+    out(&String::from_utf8_lossy(&json))
 }
 
 /// Prints all but the last error; returns the last (printed by the caller).
