@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use berth_tests::api::{bearer, next_json, wait_for};
-use berth_tests::{Daemon, ADMIN_PASSWORD, ADMIN_TOKEN};
+use berth_tests::{isolate_network, Daemon, ADMIN_PASSWORD, ADMIN_TOKEN};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -1095,16 +1095,6 @@ fn first_start_generates_and_prints_an_admin_password() {
     let _ = child.wait();
     assert!(first.starts_with("berth: created the admin account \"admin\" with the password: "), "{first}");
     assert!(password.len() >= 16, "{password}");
-}
-
-/// Puts the calling thread, and every process it starts from now on, in a new network
-/// namespace whose only interface is `lo` (up): a daemon started here can reach nothing but
-/// itself, so pulls, pushes and registry logins of made-up names fail at once without a packet
-/// leaving the test. (A network namespace is per thread: the test's other threads keep theirs.)
-fn isolate_network() {
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
-    let up = std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status().expect("running ip");
-    assert!(up.success(), "ip link set lo up: {up}");
 }
 
 /// Runs schemathesis against the daemon's document with the test's admin token; its output.

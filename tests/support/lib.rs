@@ -502,6 +502,15 @@ impl Drop for Daemon {
     }
 }
 
+/// Puts the calling thread, and every process it starts from now on, in a new network
+/// namespace whose only interface is `lo` (up): a daemon started here can reach nothing but
+/// itself, so pulls, pushes and registry logins of made-up names fail at once without a packet
+/// leaving the test. (A network namespace is per thread: the test's other threads keep theirs.)
+pub fn isolate_network() {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
+    loopback_up().expect("setting lo up");
+}
+
 /// Sets `lo` up in the calling process's network namespace (SIOCSIFFLAGS): async-signal-safe,
 /// for a `pre_exec` right after `unshare(CLONE_NEWNET)`.
 fn loopback_up() -> std::io::Result<()> {
