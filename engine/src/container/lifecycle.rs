@@ -332,13 +332,15 @@ impl Engine {
         let mut records = self.inner.containers.list();
         records.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
         let now = Utc::now();
+        let network_names = crate::network::endpoint::network_names(&self.inner);
         let mut rows = Vec::new();
         for record in records {
             let state = self.inner.containers.read_state(&record.id);
             if !all && !state.is_live() {
                 continue;
             }
-            let (ports, networks) = crate::network::endpoint::summary(&self.inner, &record.id);
+            let (ports, networks) =
+                crate::network::endpoint::summary(&self.inner, &record.id, &network_names);
             let command = command_line(&record.path, &record.args);
             rows.push(ContainerSummary {
                 status: human_status(&state, now),

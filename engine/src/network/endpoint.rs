@@ -656,8 +656,16 @@ fn endpoint(a: &Attachment, name: &str) -> NetworkEndpoint {
 
 /// The network part of a container's inspect.
 pub fn settings(inner: &EngineInner, id: &str) -> NetworkSettings {
+    settings_named(inner, id, &network_names(inner))
+}
+
+/// Network names by ID: read once for all the containers of a listing, not once per container.
+pub fn network_names(inner: &EngineInner) -> BTreeMap<String, String> {
+    inner.networks.list().into_iter().map(|r| (r.id, r.name)).collect()
+}
+
+fn settings_named(inner: &EngineInner, id: &str, names: &BTreeMap<String, String>) -> NetworkSettings {
     let Some(net) = read(inner, id) else { return NetworkSettings::default() };
-    let names: BTreeMap<String, String> = inner.networks.list().into_iter().map(|r| (r.id, r.name)).collect();
     let mut networks = BTreeMap::new();
     match net.mode.as_str() {
         "bridge" => {
@@ -676,8 +684,12 @@ pub fn settings(inner: &EngineInner, id: &str) -> NetworkSettings {
 }
 
 /// `ps`'s PORTS and NETWORKS of a container.
-pub fn summary(inner: &EngineInner, id: &str) -> (Vec<PublishedPort>, Vec<String>) {
-    let settings = settings(inner, id);
+pub fn summary(
+    inner: &EngineInner,
+    id: &str,
+    names: &BTreeMap<String, String>,
+) -> (Vec<PublishedPort>, Vec<String>) {
+    let settings = settings_named(inner, id, names);
     (settings.ports, settings.networks.into_keys().collect())
 }
 
