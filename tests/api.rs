@@ -1080,6 +1080,8 @@ fn first_start_generates_and_prints_an_admin_password() {
         .arg("--run-dir")
         .arg(dir.path().join("run"))
         .args(["--listen", &format!("127.0.0.1:{port}")])
+        // No default bridge: this daemon runs in the host's network namespace.
+        .args(["--bridge", "none"])
         .env_remove("BERTH_ADMIN_PASSWORD")
         .env_remove("BERTH_ADMIN_TOKEN")
         .stdout(std::process::Stdio::piped())
