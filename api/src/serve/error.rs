@@ -1,4 +1,6 @@
-//! Errors as the API answers them: an HTTP status and `{"message": "..."}`.
+//! Errors as the API answers them: an HTTP status and `{"message": "..."}`, with `field` when
+//! the error is about one field of the request (a form shows it there), and `exit_code` when a
+//! command could not be run (`CommandError`).
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
@@ -6,7 +8,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_engine::ErrorKind;
-use berth_types::ErrorBody;
 use serde::de::DeserializeOwned;
 
 /// An error answer.
@@ -14,19 +15,41 @@ use serde::de::DeserializeOwned;
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// The request's field the error is about.
+    pub field: Option<String>,
+    /// The exit code of a command that could not be run.
+    pub exit_code: Option<i32>,
 }
 
 impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError { status, message: message.into(), field: None, exit_code: None }
+    }
+
     pub fn bad_request(message: impl Into<String>) -> ApiError {
-        ApiError { status: StatusCode::BAD_REQUEST, message: message.into() }
+        ApiError::new(StatusCode::BAD_REQUEST, message)
     }
 
     pub fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError { status: StatusCode::NOT_FOUND, message: message.into() }
+        ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, message)
     }
 
     pub fn internal(message: impl Into<String>) -> ApiError {
-        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: message.into() }
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+
+    /// The same error, about the request's `field`.
+    pub fn with_field(mut self, field: &str) -> ApiError {
+        self.field = Some(field.to_string());
+        self
     }
 }
 
@@ -44,13 +67,28 @@ impl From<berth_engine::Error> for ApiError {
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %e, "engine error");
         }
-        ApiError { status, message: e.to_string() }
+        let exit_code = match &e {
+            berth_engine::Error::CommandFailed { exit_code, .. } => Some(*exit_code),
+            _ => None,
+        };
+        let message = match e {
+            berth_engine::Error::CommandFailed { message, .. } => message,
+            other => other.to_string(),
+        };
+        ApiError { status, message, field: None, exit_code }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(ErrorBody { message: self.message })).into_response()
+        let mut body = serde_json::json!({ "message": self.message });
+        if let Some(field) = self.field {
+            body["field"] = field.into();
+        }
+        if let Some(exit_code) = self.exit_code {
+            body["exit_code"] = exit_code.into();
+        }
+        (self.status, Json(body)).into_response()
     }
 }
 
@@ -103,5 +141,5 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
         JsonRejection::JsonDataError(_) => StatusCode::BAD_REQUEST,
         ref other => other.status(),
     };
-    ApiError { status, message: rejection.body_text() }
+    ApiError::new(status, rejection.body_text())
 }

@@ -2,12 +2,15 @@
 //! the engine under the root directory, the history in SQLite beside it.
 
 pub mod auth;
+mod body;
 mod dashboard;
 mod error;
 mod events;
 pub mod history;
 pub mod openapi;
+mod ops;
 mod routes;
+mod state;
 mod tls;
 mod ws;
 
@@ -105,19 +108,17 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
     }
     let unix = bind_unix(&socket_path)?;
 
-    let state = routes::AppState {
+    let state = state::AppState {
         engine,
         events: events.clone(),
         root: config.root.clone(),
         run_dir: config.run_dir.clone(),
         auth,
-        audit: history::Audit::new(events.pool().clone()),
+        audit: history::store::Audit::new(events.pool().clone()),
     };
     routes::containers::record_engine_events(&state.engine, events.clone());
-    history::record_finished_containers(&state.engine, events.pool().clone());
+    history::store::record_finished_containers(&state.engine, events.pool().clone());
     let app = routes::router(state);
-    // The progress WebSockets run REST calls in-process through the same router.
-    let app = app.clone().layer(axum::Extension(ws::InnerRouter(app)));
     // Which listener a request came on decides how it is authenticated (see `auth`).
     let unix_app = app.clone().layer(axum::Extension(auth::Transport::Unix));
     let tcp_app = app.layer(axum::Extension(auth::Transport::Tcp { tls: tls.is_some() }));

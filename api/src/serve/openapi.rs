@@ -28,8 +28,8 @@ use utoipa::openapi::{OpenApi as Document, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use super::auth;
-use super::history;
-use super::routes::AppState;
+use super::history::queries as history;
+use super::state::AppState;
 
 /// The error answer of every route: `{"message": "..."}`.
 pub use berth_types::ErrorBody;
@@ -51,7 +51,7 @@ impl Modify for Security {
         components.add_security_scheme(
             "session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
-                auth::SESSION_COOKIE,
+                berth_types::headers::SESSION_COOKIE,
                 "the browser session of POST /api/v1/auth/login; mutating calls also need the X-CSRF-Token header",
             ))),
         );
@@ -247,7 +247,7 @@ mod tests {
     /// read from the files themselves so that a route added in a new file is seen too.
     fn registered_routes() -> BTreeSet<(String, String)> {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/serve");
-        let mut files = vec![dir.join("auth/routes.rs"), dir.join("history.rs")];
+        let mut files = vec![dir.join("auth/routes.rs"), dir.join("history/queries.rs")];
         for entry in std::fs::read_dir(dir.join("routes")).unwrap() {
             files.push(entry.unwrap().path());
         }

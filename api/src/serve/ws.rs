@@ -22,22 +22,24 @@
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Extension, Path, RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use berth_engine::container::LogOptions;
+use berth_types::auth::Role;
 use berth_types::container::{ContainerStats, ContainerStatus, LogEntry};
-use berth_types::Event;
+use berth_types::{Event, PullRequest, PushRequest, StackDown, StackUp};
 use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
-use tower::ServiceExt;
+use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::auth::{Preauthenticated, Principal, Role};
 use super::error::ApiError;
+use super::ops::stacks::StackAction;
+use super::ops::{containers, registry, stacks, system, Caller};
+use super::routes::containers::log_options;
 use super::routes::query::QueryParams;
-use super::routes::AppState;
+use super::state::AppState;
 
 /// How often the daemon pings an idle client.
 pub const PING_INTERVAL: Duration = Duration::from_secs(20);
@@ -48,10 +50,6 @@ const STATS_INTERVAL: Duration = Duration::from_secs(1);
 /// Most log entries in one `logs` frame.
 const LOG_BATCH: usize = 512;
 
-/// The app's own router, for the progress streams that run a POST of the REST API in-process.
-#[derive(Clone)]
-pub struct InnerRouter(pub Router);
-
 /// A message of these streams.
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -59,8 +57,8 @@ pub enum WsMessage<'a> {
     Event { event: &'a Event },
     Logs { entries: &'a [LogEntry] },
     Stats { stats: &'a ContainerStats },
-    Progress { event: &'a serde_json::Value },
-    StackProgress { event: &'a serde_json::Value },
+    Progress { event: &'a berth_types::TransferEvent },
+    StackProgress { event: &'a berth_types::StackProgress },
     Dropped { count: u64 },
     End { reason: &'a str },
     Error { message: &'a str },
@@ -138,11 +136,12 @@ where
 /// their teams' containers' events only.
 async fn events(
     State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
+    caller: Caller,
     RawQuery(query): RawQuery,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     QueryParams::parse(query, &[])?;
+    caller.require(Role::Viewer)?;
     let receiver = state.events.subscribe();
     let state2 = state.clone();
     Ok(ws.on_upgrade(move |socket| async move {
@@ -150,13 +149,13 @@ async fn events(
         run(socket, move || {
             let receiver = receiver.clone();
             let state = state2.clone();
-            let principal = principal.clone();
+            let caller = caller.clone();
             async move {
                 let mut receiver = receiver.lock().await;
                 loop {
                     match receiver.recv().await {
                         Ok(event) => {
-                            if visible(&state, &principal, &event).await {
+                            if system::event_visible(&state, &caller, &event).await {
                                 return Next::Send(text(&WsMessage::Event { event: &event }));
                             }
                         }
@@ -174,73 +173,19 @@ async fn events(
     }))
 }
 
-/// Whether a non-admin may see an event: events of their teams' containers and stacks.
-async fn visible(state: &AppState, principal: &Principal, event: &Event) -> bool {
-    if principal.role == Role::Admin {
-        return true;
-    }
-    if event.event_type == "stack" {
-        return super::auth::stack_visible(state, principal, &event.subject).await;
-    }
-    let Some(id) = event.message.strip_prefix("id=").and_then(|m| m.split(' ').next()) else { return false };
-    if event.event_type != "container" {
-        return false;
-    }
-    let teams: Vec<i64> = principal.teams.iter().map(|(t, _)| *t).collect();
-    // A container's `create` event is sent while its creator's request is still on its way
-    // back, before the owner is written (on the answer): wait for it a little.
-    let tries = if event.action == "create" { 50 } else { 1 };
-    for attempt in 0..tries {
-        match state.auth.container_owner(id).await {
-            Ok(Some(team)) => return teams.contains(&team),
-            Ok(None) if attempt + 1 < tries => tokio::time::sleep(Duration::from_millis(20)).await,
-            _ => return false,
-        }
-    }
-    false
-}
-
 /// `GET /api/v1/ws/containers/{name}/logs?tail=N&follow=1&since=T&stdout=1&stderr=1`: the last
 /// `tail` lines (all without it), then with `follow` every new line until the container stops
 /// (`end`).
 async fn logs(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let query = QueryParams::parse(query, &["follow", "tail", "since", "until", "stdout", "stderr"])?;
-    let (stdout, stderr) = match (query.flag("stdout")?, query.flag("stderr")?) {
-        (false, false) => (true, true),
-        both => both,
-    };
-    let tail = match query.one("tail")? {
-        None | Some("all") | Some("") => None,
-        Some(n) => Some(n.parse::<usize>().map_err(|_| {
-            ApiError::bad_request(format!("invalid tail {n:?}: a number of lines or \"all\""))
-        })?),
-    };
-    let time = |name: &str| -> Result<_, ApiError> {
-        query
-            .one(name)?
-            .filter(|v| !v.is_empty())
-            .map(|v| {
-                chrono::DateTime::parse_from_rfc3339(v).map(|t| t.to_utc()).map_err(|_| {
-                    ApiError::bad_request(format!("query parameter {name:?}: {v:?} is not an RFC 3339 time"))
-                })
-            })
-            .transpose()
-    };
-    let options = LogOptions {
-        follow: query.flag("follow")?,
-        tail,
-        since: time("since")?,
-        until: time("until")?,
-        stdout,
-        stderr,
-    };
     // Opened before the upgrade: a missing container is an ordinary 404.
-    let entries = state.engine.container_logs(&name, options).await?;
+    let entries = containers::logs(&state, &caller, &name, log_options(&query)?).await?;
     Ok(ws.on_upgrade(move |socket| async move {
         let batches = std::sync::Arc::new(tokio::sync::Mutex::new(entries.ready_chunks(LOG_BATCH)));
         run(socket, move || {
@@ -273,12 +218,13 @@ async fn logs(
 /// some (reported as `dropped`), the sampler never waits for it.
 async fn stats(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     QueryParams::parse(query, &[])?;
-    let first = state.engine.container_stats(&name).await?;
+    let first = containers::stats(&state, &caller, &name).await?;
     Ok(ws.on_upgrade(move |socket| async move {
         let (tx, rx) = tokio::sync::watch::channel((Some(first), 0u64));
         let engine = state.engine.clone();
@@ -322,32 +268,47 @@ async fn stats(
 }
 
 /// `GET /api/v1/ws/progress/{pull|push}`: the client sends the operation's request (the JSON
-/// body of `POST /api/v1/images/{pull|push}`) as the first text frame; the daemon runs it as
-/// that POST, for the same caller, and sends each progress event as a `progress` message, then
-/// `end` (or `error`).
+/// body of `POST /api/v1/images/{pull|push}`) as the first text frame; the daemon runs the
+/// operation for the caller and sends each progress event as a `progress` message, then `end`
+/// (or `error`).
 async fn progress(
-    State(_state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Extension(inner): Extension<InnerRouter>,
+    State(state): State<AppState>,
+    caller: Caller,
     Path(operation): Path<String>,
     RawQuery(query): RawQuery,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     QueryParams::parse(query, &[])?;
-    if !matches!(operation.as_str(), "pull" | "push") {
-        return Err(ApiError::not_found(format!("no progress stream for {operation:?}: pull or push")));
-    }
-    let uri = format!("/api/v1/images/{operation}");
-    Ok(ws.on_upgrade(move |socket| relay(socket, principal, inner, uri, Relayed::Transfer)))
+    caller.require(Role::Operator)?;
+    let push = match operation.as_str() {
+        "pull" => false,
+        "push" => true,
+        _ => return Err(ApiError::not_found(format!("no progress stream for {operation:?}: pull or push"))),
+    };
+    Ok(ws.on_upgrade(move |socket| async move {
+        let Some((socket, request)) = first_request(socket).await else { return };
+        let events = if push {
+            match serde_json::from_str::<PushRequest>(&request) {
+                Ok(request) => registry::push(&state, &caller, request).await,
+                Err(e) => Err(ApiError::bad_request(format!("the request: {e}"))),
+            }
+        } else {
+            match serde_json::from_str::<PullRequest>(&request) {
+                Ok(request) => registry::pull(&state, &caller, request).await,
+                Err(e) => Err(ApiError::bad_request(format!("the request: {e}"))),
+            }
+        };
+        relay(socket, events, |event| text(&WsMessage::Progress { event })).await
+    }))
 }
 
 /// `GET /api/v1/ws/progress/stacks/{name}/{up|down|stop|start|restart}?services=&t=`: as
-/// [`progress`], for `POST /api/v1/stacks/{name}/{operation}` (the first frame is its JSON body:
-/// `StackUp`, `StackDown`, or `{}`; the query is that call's): each `StackProgress` line as a
-/// `stack_progress` message, then `end` (or `error`).
+/// [`progress`], for the stack operation (the first frame is the JSON body of
+/// `POST /api/v1/stacks/{name}/{operation}`: `StackUp`, `StackDown`, or `{}`; the query is that
+/// call's): each `StackProgress` as a `stack_progress` message, then `end` (or `error`).
 async fn stack_progress(
-    Extension(principal): Extension<Principal>,
-    Extension(inner): Extension<InnerRouter>,
+    State(state): State<AppState>,
+    caller: Caller,
     Path((name, operation)): Path<(String, String)>,
     RawQuery(query): RawQuery,
     ws: WebSocketUpgrade,
@@ -357,116 +318,70 @@ async fn stack_progress(
             "no progress stream for {operation:?}: up, down, stop, start or restart"
         )));
     }
-    // The REST route checks the query; it is passed on as it came, encoded.
-    let name = percent_encoding::utf8_percent_encode(&name, percent_encoding::NON_ALPHANUMERIC);
-    let uri = match query {
-        Some(q) => format!("/api/v1/stacks/{name}/{operation}?{q}"),
-        None => format!("/api/v1/stacks/{name}/{operation}"),
-    };
-    Ok(ws.on_upgrade(move |socket| relay(socket, principal, inner, uri, Relayed::Stack)))
+    let query = QueryParams::parse(query, &["services", "t"])?;
+    let (services, timeout) = crate::serve::routes::stacks::services_and_timeout(&query)?;
+    Ok(ws.on_upgrade(move |socket| async move {
+        let Some((socket, request)) = first_request(socket).await else { return };
+        let progress = match (operation.as_str(), StackAction::parse(&operation)) {
+            ("up", _) => match serde_json::from_str::<StackUp>(&request) {
+                Ok(request) => stacks::up(&state, &caller, &name, request).await,
+                Err(e) => Err(ApiError::bad_request(format!("the request: {e}"))),
+            },
+            ("down", _) => match serde_json::from_str::<StackDown>(&request) {
+                Ok(request) => stacks::down(&state, &caller, &name, request).await,
+                Err(e) => Err(ApiError::bad_request(format!("the request: {e}"))),
+            },
+            (_, Some(action)) => stacks::act(&state, &caller, &name, action, services, timeout).await,
+            (other, None) => Err(ApiError::not_found(format!("no stack operation {other:?}"))),
+        };
+        relay(socket, progress, |event| text(&WsMessage::StackProgress { event })).await
+    }))
 }
 
-/// What the relayed POST answers with, line by line.
-#[derive(Clone, Copy)]
-enum Relayed {
-    /// `TransferEvent`s (pull, push): `progress` messages.
-    Transfer,
-    /// `StackProgress` (stack operations): `stack_progress` messages.
-    Stack,
-}
-
-/// Reads the request from the socket's first text frame, runs it as a POST to `uri` of the
-/// REST API for `principal`, and sends each line of the answer as a message.
-async fn relay(mut socket: WebSocket, principal: Principal, inner: InnerRouter, uri: String, kind: Relayed) {
-    {
-        let request = loop {
-            match tokio::time::timeout(DEAD_AFTER, socket.recv()).await {
-                Ok(Some(Ok(Message::Text(t)))) => break t.to_string(),
-                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
-                Ok(Some(Ok(_))) => {
-                    let _ = socket
-                        .send(text(&WsMessage::Error {
-                            message: "the first message must be the request as JSON text",
-                        }))
-                        .await;
-                    return;
-                }
-                _ => return,
+/// The request a progress stream's client sends as its first text frame; `None` when the client
+/// sent something else (it is told so) or went away.
+async fn first_request(mut socket: WebSocket) -> Option<(WebSocket, String)> {
+    loop {
+        match tokio::time::timeout(DEAD_AFTER, socket.recv()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return Some((socket, t.to_string())),
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            Ok(Some(Ok(_))) => {
+                let _ = socket
+                    .send(text(&WsMessage::Error {
+                        message: "the first message must be the request as JSON text",
+                    }))
+                    .await;
+                return None;
             }
-        };
-        let http = axum::http::Request::post(uri)
-            .header(axum::http::header::CONTENT_TYPE, "application/json")
-            .extension(Preauthenticated(principal))
-            .body(axum::body::Body::from(request));
-        let response = match http {
-            Ok(r) => inner.0.oneshot(r).await,
-            Err(e) => {
-                let _ = socket.send(text(&WsMessage::Error { message: &e.to_string() })).await;
-                return;
-            }
-        };
-        let Ok(response) = response;
-        if !response.status().is_success() {
-            let body = axum::body::to_bytes(response.into_body(), 64 * 1024).await.unwrap_or_default();
-            let message = serde_json::from_slice::<berth_types::ErrorBody>(&body)
-                .map(|e| e.message)
-                .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
-            let _ = socket.send(text(&WsMessage::Error { message: &message })).await;
-            let _ = socket.send(Message::Close(None)).await;
-            return;
+            _ => return None,
         }
-        let lines = split_lines(response.into_body().into_data_stream());
-        let lines = std::sync::Arc::new(tokio::sync::Mutex::new(Box::pin(lines)));
-        run(socket, move || {
-            let lines = lines.clone();
-            async move {
-                match lines.lock().await.next().await {
-                    Some(Ok(line)) => match serde_json::from_slice::<serde_json::Value>(&line) {
-                        Ok(v) => Next::Send(text(&match kind {
-                            Relayed::Transfer => WsMessage::Progress { event: &v },
-                            Relayed::Stack => WsMessage::StackProgress { event: &v },
-                        })),
-                        Err(e) => Next::Last(text(&WsMessage::Error {
-                            message: &format!("bad progress line: {e}"),
-                        })),
-                    },
-                    Some(Err(e)) => Next::Last(text(&WsMessage::Error { message: &e })),
-                    None => Next::Last(text(&WsMessage::End { reason: "finished" })),
-                }
-            }
-        })
-        .await
     }
 }
 
-/// Cuts a body of JSON lines into lines.
-fn split_lines(
-    body: impl futures_util::Stream<Item = Result<bytes::Bytes, axum::Error>> + Send + 'static,
-) -> impl futures_util::Stream<Item = Result<Vec<u8>, String>> + Send {
-    futures_util::stream::unfold(
-        (Box::pin(body), Vec::<u8>::new(), false),
-        |(mut body, mut buffer, mut done)| async move {
-            loop {
-                if let Some(end) = buffer.iter().position(|b| *b == b'\n') {
-                    let line: Vec<u8> = buffer.drain(..=end).collect();
-                    if line.len() > 1 {
-                        return Some((Ok(line[..line.len() - 1].to_vec()), (body, buffer, done)));
-                    }
-                    continue;
-                }
-                if done {
-                    if buffer.is_empty() {
-                        return None;
-                    }
-                    let line = std::mem::take(&mut buffer);
-                    return Some((Ok(line), (body, buffer, true)));
-                }
-                match body.next().await {
-                    Some(Ok(chunk)) => buffer.extend_from_slice(&chunk),
-                    Some(Err(e)) => return Some((Err(e.to_string()), (body, Vec::new(), true))),
-                    None => done = true,
-                }
+/// Sends an operation's progress events as messages made by `message`, then `end`; or its
+/// refusal as `error`.
+async fn relay<T: Send + 'static>(
+    mut socket: WebSocket,
+    events: Result<UnboundedReceiver<T>, ApiError>,
+    message: fn(&T) -> Message,
+) {
+    let events = match events {
+        Ok(events) => events,
+        Err(e) => {
+            let _ = socket.send(text(&WsMessage::Error { message: &e.message })).await;
+            let _ = socket.send(Message::Close(None)).await;
+            return;
+        }
+    };
+    let events = std::sync::Arc::new(tokio::sync::Mutex::new(events));
+    run(socket, move || {
+        let events = events.clone();
+        async move {
+            match events.lock().await.recv().await {
+                Some(event) => Next::Send(message(&event)),
+                None => Next::Last(text(&WsMessage::End { reason: "finished" })),
             }
-        },
-    )
+        }
+    })
+    .await
 }

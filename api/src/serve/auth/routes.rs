@@ -10,10 +10,13 @@ use berth_types::auth::{
     User,
 };
 
-use super::{Principal, Transport, Via, SESSION_COOKIE};
+use berth_types::headers::SESSION_COOKIE;
+
+use super::{CsrfMissing, Principal, Transport, Via};
 use crate::serve::error::{ApiError, ApiJson};
 use crate::serve::openapi::ErrorBody;
-use crate::serve::routes::AppState;
+use crate::serve::ops::{admin, Caller};
+use crate::serve::state::AppState;
 
 fn session_info(p: &Principal, csrf: Option<String>) -> SessionInfo {
     SessionInfo {
@@ -37,10 +40,7 @@ pub async fn login(
 ) -> Result<Response, ApiError> {
     let Some((secret, csrf, principal)) = state.auth.login(&request.username, &request.password).await?
     else {
-        return Err(ApiError {
-            status: StatusCode::UNAUTHORIZED,
-            message: "wrong user name or password".into(),
-        });
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "wrong user name or password"));
     };
     let secure = matches!(transport.map(|t| t.0), Some(Transport::Tcp { tls: true }));
     let cookie = format!(
@@ -61,15 +61,25 @@ pub async fn login(
     security(("bearer" = []), ("session" = [])))]
 pub async fn logout(
     State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
+    without_csrf: Option<Extension<CsrfMissing>>,
     headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
+    // A logout needs no CSRF token: a page that logs the user out does no harm.
+    let Some(principal) = principal.map(|p| p.0).or(without_csrf.map(|p| p.0 .0)) else {
+        return Ok(super::unauthorized(
+            "authentication required: send \"Authorization: Bearer <API token>\" or log in",
+        ));
+    };
     if let Some(secret) = super::cookie(&headers, SESSION_COOKIE) {
         state.auth.logout(&secret).await?;
     }
+    Caller::new(principal, "POST", "/api/v1/auth/logout").audit(&state, StatusCode::NO_CONTENT).await;
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_static("berth_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+        HeaderValue::from_str(&format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"))
+            .map_err(|e| ApiError::internal(e.to_string()))?,
     );
     Ok(response)
 }
@@ -80,9 +90,10 @@ pub async fn logout(
     security(("bearer" = []), ("session" = [])))]
 pub async fn session(
     State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
+    caller: Caller,
     headers: axum::http::HeaderMap,
 ) -> Result<Json<SessionInfo>, ApiError> {
+    let principal = caller.principal;
     let csrf = match (principal.via, super::cookie(&headers, SESSION_COOKIE)) {
         (Via::Session, Some(secret)) => state.auth.session(&secret).await?.map(|(_, csrf)| csrf),
         _ => None,
@@ -93,8 +104,8 @@ pub async fn session(
 #[utoipa::path(get, path = "/api/v1/users", tag = "users",
     responses((status = 200, body = Vec<User>), (status = 403, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
-pub async fn list_users(State(state): State<AppState>) -> Result<Json<Vec<User>>, ApiError> {
-    Ok(Json(state.auth.list_users().await?))
+pub async fn list_users(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<User>>, ApiError> {
+    Ok(Json(admin::list_users(&state, &caller).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUser,
@@ -102,9 +113,10 @@ pub async fn list_users(State(state): State<AppState>) -> Result<Json<Vec<User>>
     security(("bearer" = []), ("session" = [])))]
 pub async fn create_user(
     State(state): State<AppState>,
+    caller: Caller,
     ApiJson(request): ApiJson<CreateUser>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
-    let user = state.auth.create_user(&request.name, request.password, request.role).await?;
+    let user = admin::create_user(&state, &caller, &request.name, request.password, request.role).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -114,9 +126,10 @@ pub async fn create_user(
     security(("bearer" = []), ("session" = [])))]
 pub async fn get_user(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<User>, ApiError> {
-    Ok(Json(state.auth.user(&name).await?))
+    Ok(Json(admin::user(&state, &caller, &name).await?))
 }
 
 #[utoipa::path(patch, path = "/api/v1/users/{name}", tag = "users", request_body = UpdateUser,
@@ -126,10 +139,11 @@ pub async fn get_user(
     security(("bearer" = []), ("session" = [])))]
 pub async fn update_user(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     ApiJson(request): ApiJson<UpdateUser>,
 ) -> Result<Json<User>, ApiError> {
-    Ok(Json(state.auth.update_user(&name, request.role, request.password).await?))
+    Ok(Json(admin::update_user(&state, &caller, &name, request.role, request.password).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/users/{name}", tag = "users",
@@ -138,17 +152,18 @@ pub async fn update_user(
     security(("bearer" = []), ("session" = [])))]
 pub async fn delete_user(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.auth.delete_user(&name).await?;
+    admin::delete_user(&state, &caller, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/api/v1/teams", tag = "teams",
     responses((status = 200, body = Vec<Team>), (status = 403, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
-pub async fn list_teams(State(state): State<AppState>) -> Result<Json<Vec<Team>>, ApiError> {
-    Ok(Json(state.auth.list_teams().await?))
+pub async fn list_teams(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<Team>>, ApiError> {
+    Ok(Json(admin::list_teams(&state, &caller).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/teams", tag = "teams", request_body = CreateTeam,
@@ -156,9 +171,10 @@ pub async fn list_teams(State(state): State<AppState>) -> Result<Json<Vec<Team>>
     security(("bearer" = []), ("session" = [])))]
 pub async fn create_team(
     State(state): State<AppState>,
+    caller: Caller,
     ApiJson(request): ApiJson<CreateTeam>,
 ) -> Result<(StatusCode, Json<Team>), ApiError> {
-    Ok((StatusCode::CREATED, Json(state.auth.create_team(&request.name).await?)))
+    Ok((StatusCode::CREATED, Json(admin::create_team(&state, &caller, &request.name).await?)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/teams/{name}", tag = "teams",
@@ -167,9 +183,10 @@ pub async fn create_team(
     security(("bearer" = []), ("session" = [])))]
 pub async fn delete_team(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.auth.delete_team(&name).await?;
+    admin::delete_team(&state, &caller, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -179,9 +196,10 @@ pub async fn delete_team(
     security(("bearer" = []), ("session" = [])))]
 pub async fn add_member(
     State(state): State<AppState>,
+    caller: Caller,
     Path((team, user)): Path<(String, String)>,
 ) -> Result<Json<Team>, ApiError> {
-    Ok(Json(state.auth.add_member(&team, &user).await?))
+    Ok(Json(admin::add_member(&state, &caller, &team, &user).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/teams/{name}/members/{user}", tag = "teams",
@@ -190,16 +208,20 @@ pub async fn add_member(
     security(("bearer" = []), ("session" = [])))]
 pub async fn remove_member(
     State(state): State<AppState>,
+    caller: Caller,
     Path((team, user)): Path<(String, String)>,
 ) -> Result<Json<Team>, ApiError> {
-    Ok(Json(state.auth.remove_member(&team, &user).await?))
+    Ok(Json(admin::remove_member(&state, &caller, &team, &user).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
     responses((status = 200, body = Vec<Token>), (status = 403, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
-pub async fn list_tokens(State(state): State<AppState>) -> Result<Json<Vec<Token>>, ApiError> {
-    Ok(Json(state.auth.list_tokens().await?))
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<Token>>, ApiError> {
+    Ok(Json(admin::list_tokens(&state, &caller).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateToken,
@@ -207,14 +229,10 @@ pub async fn list_tokens(State(state): State<AppState>) -> Result<Json<Vec<Token
     security(("bearer" = []), ("session" = [])))]
 pub async fn create_token(
     State(state): State<AppState>,
+    caller: Caller,
     ApiJson(request): ApiJson<CreateToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
-    let role = match request.role {
-        Some(r) => r,
-        None => state.auth.user(&request.user).await?.role,
-    };
-    let (token, secret) = state.auth.create_token(&request.user, &request.name, role).await?;
-    Ok((StatusCode::CREATED, Json(CreatedToken { token, secret })))
+    Ok((StatusCode::CREATED, Json(admin::create_token(&state, &caller, request).await?)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens",
@@ -223,19 +241,24 @@ pub async fn create_token(
     security(("bearer" = []), ("session" = [])))]
 pub async fn delete_token(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id: i64 = id.parse().map_err(|_| ApiError::bad_request(format!("invalid token id {id:?}")))?;
-    state.auth.delete_token(id).await?;
+    admin::delete_token(&state, &caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The access routes.
+/// The routes of logging in and out, open to anyone.
+pub fn public_router() -> axum::Router<AppState> {
+    use axum::routing::post;
+    axum::Router::new().route("/api/v1/auth/login", post(login)).route("/api/v1/auth/logout", post(logout))
+}
+
+/// The access routes that need a caller.
 pub fn router() -> axum::Router<AppState> {
-    use axum::routing::{get, post, put};
+    use axum::routing::{get, put};
     axum::Router::new()
-        .route("/api/v1/auth/login", post(login))
-        .route("/api/v1/auth/logout", post(logout))
         .route("/api/v1/auth/session", get(session))
         .route("/api/v1/users", get(list_users).post(create_user))
         .route("/api/v1/users/{name}", get(get_user).patch(update_user).delete(delete_user))

@@ -728,5 +728,5 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 }
 
 fn conflict(message: impl Into<String>) -> ApiError {
-    ApiError { status: axum::http::StatusCode::CONFLICT, message: message.into() }
+    ApiError::conflict(message)
 }

@@ -2,29 +2,19 @@
 //! query; the answer streams `BuildEvent`s as JSON lines, the last one the result or the error)
 //! and `GET /api/v1/images/{name}/history`.
 
-use std::collections::HashSet;
-use std::convert::Infallible;
-
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
-use berth_engine::Reference;
 use berth_types::build::{BuildEvent, BuildOptions};
 use berth_types::HistoryEntry;
-use bytes::Bytes;
-use futures_util::StreamExt;
 
-use super::body::BodyPump;
 use super::query::QueryParams;
-use super::AppState;
-use crate::serve::auth::{hidden_images, Principal};
+use super::registry::json_lines;
+use crate::serve::body::BodyPump;
 use crate::serve::error::ApiError;
-use crate::serve::events::Outcome;
-
-/// The media type of the progress stream: newline-delimited JSON.
-const JSON_LINES: &str = "application/x-ndjson";
+use crate::serve::ops::{build, images, Caller};
+use crate::serve::state::AppState;
 
 /// `POST /api/v1/build?t=&dockerfile=&buildarg=&label=&nocache=&target=&network=`, Docker's
 /// parameter names (`buildarg` and `label` repeat, as `t` does).
@@ -52,7 +42,7 @@ const JSON_LINES: &str = "application/x-ndjson";
     security(("bearer" = []), ("session" = [])))]
 pub(super) async fn build_image(
     State(state): State<AppState>,
-    principal: Option<axum::Extension<Principal>>,
+    caller: Caller,
     RawQuery(query): RawQuery,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -67,48 +57,7 @@ pub(super) async fn build_image(
         target: query.one("target")?.filter(|t| !t.is_empty()).map(str::to_string),
         network: query.one("network")?.filter(|n| !n.is_empty()).map(str::to_string),
     };
-    // A malformed tag is refused before the stream starts, with a status that says so.
-    for tag in &options.tags {
-        let reference = Reference::parse(tag)
-            .map_err(|e| ApiError::bad_request(berth_engine::Error::from(e).to_string()))?;
-        if reference.digest().is_some() {
-            return Err(ApiError::bad_request(format!("invalid tag {tag:?}: a tag cannot have a digest")));
-        }
-    }
-    // A member builds from their teams' images and shared ones only (FROM, COPY --from).
-    let hidden = match principal {
-        Some(axum::Extension(p)) => hidden_images(&state, &p).await?,
-        None => HashSet::new(),
-    };
-    let subject = options.tags.first().cloned().unwrap_or_default();
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let engine = state.engine.clone();
-    let events = state.events.clone();
-    // The build runs to its end even if the client goes away (as a pull does).
-    tokio::spawn(async move {
-        let (reader, pump) = BodyPump::start(body);
-        let result = engine.build_image_hiding(reader, options, hidden, tx.clone()).await;
-        pump.finish().await;
-        match result {
-            Ok(report) => {
-                let message =
-                    format!("built {} ({}/{} steps cached)", report.id, report.cached_steps, report.steps);
-                let subject = if subject.is_empty() { report.id.clone() } else { subject };
-                events.record("image", "build", &subject, Outcome::Success, &message).await;
-            }
-            Err(e) => {
-                events.record("image", "build", &subject, Outcome::Failure, &e.to_string()).await;
-                let _ = tx.send(BuildEvent::Error { message: e.to_string() });
-            }
-        }
-    });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) })
-        .map(|event| {
-            let mut line = serde_json::to_vec(&event).expect("build events serialise");
-            line.push(b'\n');
-            Ok::<_, Infallible>(Bytes::from(line))
-        });
-    Ok(([(header::CONTENT_TYPE, JSON_LINES)], Body::from_stream(stream)).into_response())
+    Ok(json_lines(build::build(&state, &caller, BodyPump::start(body), options).await?))
 }
 
 /// `GET /api/v1/images/{name}/history`: the image's history, newest first (as `docker history`).
@@ -119,9 +68,8 @@ pub(super) async fn build_image(
     security(("bearer" = []), ("session" = [])))]
 pub(super) async fn image_history(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
-    let mut history = state.engine.inspect_image(&name).await?.history;
-    history.reverse();
-    Ok(Json(history))
+    Ok(Json(images::history(&state, &caller, &name).await?))
 }

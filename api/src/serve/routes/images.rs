@@ -13,180 +13,99 @@ use berth_types::{
 use futures_util::StreamExt;
 use tokio_util::io::ReaderStream;
 
-use super::body::{BodyPump, STREAM_BUFFER};
 use super::query::QueryParams;
-use super::AppState;
+use crate::serve::body::{BodyPump, STREAM_BUFFER};
 use crate::serve::error::{ApiError, ApiJson};
-use crate::serve::events::Outcome;
+use crate::serve::ops::images::{self, ImportOptions};
+use crate::serve::ops::Caller;
+use crate::serve::state::AppState;
 
 #[utoipa::path(get, path = "/api/v1/images", tag = "images", responses((status = 200, body = Vec<ImageSummary>)), security(("bearer" = []), ("session" = [])))]
-pub(super) async fn list_images(State(state): State<AppState>) -> Result<Json<Vec<ImageSummary>>, ApiError> {
-    Ok(Json(state.engine.list_images().await?))
+pub(super) async fn list_images(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<ImageSummary>>, ApiError> {
+    Ok(Json(images::list(&state, &caller).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/images/{name}", tag = "images", params(("name" = String, Path, description = "name, ID or digest; percent-encoded")), responses((status = 200, body = ImageInspect), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn inspect_image(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<ImageInspect>, ApiError> {
-    Ok(Json(state.engine.inspect_image(&name).await?))
+    Ok(Json(images::inspect(&state, &caller, &name).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/images/{name}/tag", tag = "images", params(("name" = String, Path)), request_body = TagRequest, responses((status = 201), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody), (status = 413, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn tag_image(
     State(state): State<AppState>,
+    caller: Caller,
     Path(source): Path<String>,
     ApiJson(request): ApiJson<TagRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let result = state.engine.tag_image(&source, &request.target).await;
-    match &result {
-        Ok(()) => {
-            state
-                .events
-                .record("image", "tag", &request.target, Outcome::Success, &format!("tagged {source}"))
-                .await
-        }
-        Err(e) => {
-            state.events.record("image", "tag", &request.target, Outcome::Failure, &e.to_string()).await
-        }
-    }
-    result?;
+    images::tag(&state, &caller, &source, &request.target).await?;
     Ok(StatusCode::CREATED)
 }
 
 #[utoipa::path(delete, path = "/api/v1/images/{name}", tag = "images", params(("name" = String, Path), ("force" = Option<bool>, Query)), responses((status = 200, body = Vec<ImageDeleteItem>), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody), (status = 409, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn remove_image(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<ImageDeleteItem>>, ApiError> {
     let query = QueryParams::parse(query, &["force"])?;
-    let force = query.flag("force")?;
-    match state.engine.remove_image(&name, force).await {
-        Ok(items) => {
-            for item in &items {
-                let (action, subject) = match item {
-                    ImageDeleteItem::Untagged(r) => ("untag", r),
-                    ImageDeleteItem::Deleted(id) => ("delete", id),
-                };
-                if let ImageDeleteItem::Deleted(id) = item {
-                    forget_owners(&state, id).await;
-                }
-                state.events.record("image", action, subject, Outcome::Success, &format!("rmi {name}")).await;
-            }
-            Ok(Json(items))
-        }
-        Err(e) => {
-            state.events.record("image", "delete", &name, Outcome::Failure, &e.to_string()).await;
-            Err(e.into())
-        }
-    }
-}
-
-/// A deleted image belongs to no team any more: the same content imported again later (the
-/// same ID) is its importer's only.
-async fn forget_owners(state: &AppState, id: &str) {
-    if let Err(e) = state.auth.forget_image(id).await {
-        tracing::error!(image = %id, error = %e.message, "forgetting a deleted image's teams failed");
-    }
+    Ok(Json(images::remove(&state, &caller, &name, query.flag("force")?).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/images/prune", tag = "images", params(("all" = Option<bool>, Query, description = "all unused images, not only dangling ones")), responses((status = 200, body = ImagePruneReport), (status = 400, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn prune_images(
     State(state): State<AppState>,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<ImagePruneReport>, ApiError> {
     let query = QueryParams::parse(query, &["all"])?;
-    let all = query.flag("all")?;
-    let subject = if all { "all unused images" } else { "dangling images" };
-    match state.engine.prune_images(all).await {
-        Ok(report) => {
-            for item in &report.images_deleted {
-                if let ImageDeleteItem::Deleted(id) = item {
-                    forget_owners(&state, id).await;
-                }
-            }
-            let deleted =
-                report.images_deleted.iter().filter(|i| matches!(i, ImageDeleteItem::Deleted(_))).count();
-            let message = format!("{deleted} images deleted, {} bytes reclaimed", report.space_reclaimed);
-            state.events.record("image", "prune", subject, Outcome::Success, &message).await;
-            Ok(Json(report))
-        }
-        Err(e) => {
-            state.events.record("image", "prune", subject, Outcome::Failure, &e.to_string()).await;
-            Err(e.into())
-        }
-    }
+    Ok(Json(images::prune(&state, &caller, query.flag("all")?).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/images/import", tag = "images", params(("reference" = Option<String>, Query), ("change" = Option<Vec<String>>, Query), ("message" = Option<String>, Query)), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "a root filesystem tar (gzip, zstd or plain)"), responses((status = 200, body = ImportReport), (status = 400, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn import_image(
     State(state): State<AppState>,
+    caller: Caller,
     RawQuery(query): RawQuery,
     body: Body,
 ) -> Result<Json<ImportReport>, ApiError> {
     let query = QueryParams::parse(query, &["reference", "change", "message"])?;
-    let reference = query.one("reference")?.filter(|r| !r.is_empty()).map(str::to_string);
-    let changes: Vec<String> = query.all("change").map(str::to_string).collect();
-    let message = query.one("message")?.map(str::to_string);
-    let subject = reference.clone().unwrap_or_default();
-
-    let (reader, pump) = BodyPump::start(body);
-    let result = state.engine.import_image(reader, reference, changes, message).await;
-    pump.finish().await;
-    match result {
-        Ok(report) => {
-            let subject = report.reference.clone().unwrap_or_else(|| report.id.clone());
-            state
-                .events
-                .record("image", "import", &subject, Outcome::Success, &format!("imported {}", report.id))
-                .await;
-            Ok(Json(report))
-        }
-        Err(e) => {
-            state.events.record("image", "import", &subject, Outcome::Failure, &e.to_string()).await;
-            Err(e.into())
-        }
-    }
+    let options = ImportOptions {
+        reference: query.one("reference")?.filter(|r| !r.is_empty()).map(str::to_string),
+        changes: query.all("change").map(str::to_string).collect(),
+        message: query.one("message")?.map(str::to_string),
+    };
+    Ok(Json(images::import(&state, &caller, BodyPump::start(body), options).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/images/load", tag = "images", request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "an OCI layout or docker save tar"), responses((status = 200, body = LoadReport), (status = 400, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn load_images(
     State(state): State<AppState>,
+    caller: Caller,
     RawQuery(query): RawQuery,
     body: Body,
 ) -> Result<Json<LoadReport>, ApiError> {
     QueryParams::parse(query, &[])?;
-    let (reader, pump) = BodyPump::start(body);
-    let result = state.engine.load_images(reader).await;
-    pump.finish().await;
-    match result {
-        Ok(report) => {
-            for image in &report.loaded {
-                let subject = image.reference.clone().unwrap_or_else(|| image.id.clone());
-                state
-                    .events
-                    .record("image", "load", &subject, Outcome::Success, &format!("loaded {}", image.id))
-                    .await;
-            }
-            Ok(Json(report))
-        }
-        Err(e) => {
-            state.events.record("image", "load", "", Outcome::Failure, &e.to_string()).await;
-            Err(e.into())
-        }
-    }
+    Ok(Json(images::load(&state, &caller, BodyPump::start(body)).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/images/save", tag = "images", params(("name" = Vec<String>, Query, description = "images to save; repeat")), responses((status = 200, content_type = "application/x-tar", body = Vec<u8>), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn save_images(
     State(state): State<AppState>,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let query = QueryParams::parse(query, &["name"])?;
     let names: Vec<String> = query.all("name").map(str::to_string).collect();
     // Everything that can be refused (unknown names, ...) is refused here, before the 200.
-    let plan = state.engine.prepare_save(names).await?;
+    let plan = images::save(&state, &caller, names).await?;
 
     let (writer, reader) = tokio::io::duplex(STREAM_BUFFER);
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();

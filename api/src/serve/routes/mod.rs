@@ -1,21 +1,18 @@
 //! The REST API under `/api/v1`, plus `/_ping` and the dashboard.
 
-use std::path::PathBuf;
-
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use berth_engine::{Engine, SnapshotterKind};
 use berth_types::{Event, SystemInfo, VersionInfo};
 use tower_http::trace::TraceLayer;
 
 use super::dashboard;
 use super::error::ApiError;
-use super::events::EventLog;
+use super::ops::{system, Caller};
+pub use super::state::{AppState, JSON_BODY_LIMIT};
 
-mod body;
 mod build;
 pub mod containers;
 mod images;
@@ -24,14 +21,10 @@ mod node;
 pub(crate) mod query;
 mod registry;
 mod session;
-mod stacks;
+pub(crate) mod stacks;
 mod volumes;
 
 use query::QueryParams;
-
-/// JSON request bodies larger than this are refused with 413. Streamed bodies (import, load)
-/// are not limited: they are read as streams, not buffered.
-pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
 
 /// Version of the HTTP API, as `version` reports it.
 pub const API_VERSION: &str = "v1";
@@ -99,24 +92,16 @@ pub const API_VERSION: &str = "v1";
 ))]
 pub struct RoutesDoc;
 
-/// What every handler works with.
-#[derive(Clone)]
-pub struct AppState {
-    pub engine: Engine,
-    pub events: EventLog,
-    pub root: PathBuf,
-    pub run_dir: PathBuf,
-    /// Users, teams, tokens, sessions and ownership (see `serve::auth`).
-    pub auth: crate::serve::auth::AuthStore,
-    /// The audit log of mutating calls and exec sessions.
-    pub audit: crate::serve::history::Audit,
-}
-
 /// The whole HTTP surface of the daemon.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    // Routes anyone may call, logged in or not.
+    let public = Router::new()
         .route("/_ping", get(ping))
         .route("/api/v1/version", get(version))
+        .merge(crate::serve::auth::routes::public_router())
+        .merge(crate::serve::openapi::router());
+    // Routes that need a caller; what each caller may do is the operation's to decide.
+    let protected = Router::new()
         .route("/api/v1/info", get(info))
         .route("/api/v1/events", get(events))
         .route("/api/v1/node", get(node::node_stats))
@@ -175,15 +160,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/networks/{name}", get(networks::inspect_network).delete(networks::remove_network))
         .route("/api/v1/networks/{name}/connect", post(networks::connect_network))
         .route("/api/v1/networks/{name}/disconnect", post(networks::disconnect_network))
-        // Access, history, API description and the event/log/stats/progress WebSockets.
+        // Access, history and the event/log/stats/progress WebSockets.
         .merge(crate::serve::auth::routes::router())
-        .merge(crate::serve::history::router())
-        .merge(crate::serve::openapi::router())
+        .merge(crate::serve::history::queries::router())
         .merge(crate::serve::ws::router())
+        .route_layer(axum::middleware::from_fn(crate::serve::auth::require_caller));
+    public
+        .merge(protected)
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
-        // Every route, the fallback included, is authorised (see `serve::auth::policy`).
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::serve::auth::authorize))
+        // Who is calling, for every route (see `serve::auth`).
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::serve::auth::identify))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -200,7 +187,7 @@ async fn fallback(method: Method, uri: Uri) -> Response {
 }
 
 async fn method_not_allowed() -> Response {
-    ApiError { status: StatusCode::METHOD_NOT_ALLOWED, message: "method not allowed".into() }.into_response()
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response()
 }
 
 #[utoipa::path(get, path = "/_ping", tag = "system", responses((status = 200, content_type = "text/plain", body = String, description = "OK")))]
@@ -234,40 +221,14 @@ async fn version() -> Json<VersionInfo> {
 }
 
 #[utoipa::path(get, path = "/api/v1/info", tag = "system", responses((status = 200, body = SystemInfo)), security(("bearer" = []), ("session" = [])))]
-async fn info(State(state): State<AppState>) -> Result<Json<SystemInfo>, ApiError> {
-    let images = state.engine.list_images().await?.len();
-    let root = state.root.clone();
-    // Disk usage walks the trees: keep it off the reactor.
-    let (blobs_size, layers_size) = tokio::task::spawn_blocking(move || {
-        (
-            berth_engine::fsutil::disk_usage(&root.join("blobs")),
-            berth_engine::fsutil::disk_usage(&root.join("snapshots")),
-        )
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("measuring disk usage: {e}")))?;
-    Ok(Json(SystemInfo {
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        root: state.root.display().to_string(),
-        run_dir: state.run_dir.display().to_string(),
-        snapshotter: snapshotter_name(state.engine.snapshotter()).to_string(),
-        images,
-        blobs_size,
-        layers_size,
-    }))
-}
-
-/// The name `--snapshotter` takes and `info` shows.
-pub fn snapshotter_name(kind: SnapshotterKind) -> &'static str {
-    match kind {
-        SnapshotterKind::Overlay => "overlay",
-        SnapshotterKind::Copy => "copy",
-    }
+async fn info(State(state): State<AppState>, caller: Caller) -> Result<Json<SystemInfo>, ApiError> {
+    Ok(Json(system::info(&state, &caller).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/events", tag = "system", params(("limit" = Option<i64>, Query), ("before" = Option<i64>, Query)), responses((status = 200, body = Vec<Event>, description = "newest first"), (status = 400, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 async fn events(
     State(state): State<AppState>,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<Event>>, ApiError> {
     let query = QueryParams::parse(query, &["limit", "before"])?;
@@ -278,11 +239,5 @@ async fn events(
             super::events::MAX_LIMIT
         )));
     }
-    let before = query.number("before")?;
-    let events = state
-        .events
-        .list(limit, before)
-        .await
-        .map_err(|e| ApiError::internal(format!("reading events: {e}")))?;
-    Ok(Json(events))
+    Ok(Json(system::events(&state, &caller, limit, query.number("before")?).await?))
 }

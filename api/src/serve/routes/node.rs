@@ -12,8 +12,9 @@ use berth_types::stream::StreamMessage;
 use berth_types::NodeStats;
 
 use super::query::QueryParams;
-use super::AppState;
 use crate::serve::error::ApiError;
+use crate::serve::ops::{system, Caller};
+use crate::serve::state::AppState;
 use crate::serve::ws::{run, Next};
 
 /// How often the node stream samples. Node figures move slowly; every two seconds keeps the
@@ -24,10 +25,11 @@ pub const NODE_INTERVAL: Duration = Duration::from_secs(2);
 #[utoipa::path(get, path = "/api/v1/node", tag = "system", responses((status = 200, body = NodeStats, description = "the node's CPU, memory and disk"), (status = 400, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn node_stats(
     State(state): State<AppState>,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<NodeStats>, ApiError> {
     QueryParams::parse(query, &[])?;
-    Ok(Json(state.engine.node_stats().await?))
+    Ok(Json(system::node_stats(&state, &caller).await?))
 }
 
 fn message(node: NodeStats) -> Message {
@@ -40,12 +42,13 @@ fn message(node: NodeStats) -> Message {
 /// leaves. A sample that fails ends the stream with `error`.
 pub(super) async fn node_stream(
     State(state): State<AppState>,
+    caller: Caller,
     RawQuery(query): RawQuery,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     QueryParams::parse(query, &[])?;
     // The first sample before the upgrade: a node that cannot be read is an ordinary error.
-    let first = state.engine.node_stats().await?;
+    let first = system::node_stats(&state, &caller).await?;
     let mut sampler = state.engine.node_sampler();
     sampler.begin()?;
     Ok(ws.on_upgrade(move |socket| async move {

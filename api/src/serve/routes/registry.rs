@@ -8,16 +8,14 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use berth_engine::registry::{Credentials, Progress};
-use berth_engine::Reference;
 use berth_types::{LoginRequest, LogoutRequest, PullRequest, PushRequest, RegistryAuthReport, TransferEvent};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::AppState;
 use crate::serve::error::{ApiError, ApiJson};
-use crate::serve::events::Outcome;
+use crate::serve::ops::{registry, Caller};
+use crate::serve::state::AppState;
 
 /// The media type of the progress streams: newline-delimited JSON.
 const JSON_LINES: &str = "application/x-ndjson";
@@ -37,34 +35,10 @@ const JSON_LINES: &str = "application/x-ndjson";
     security(("bearer" = []), ("session" = [])))]
 pub(super) async fn pull_image(
     State(state): State<AppState>,
+    caller: Caller,
     ApiJson(request): ApiJson<PullRequest>,
 ) -> Result<Response, ApiError> {
-    // A malformed name is refused before the stream starts, with a status that says so.
-    Reference::parse(&request.reference)
-        .map_err(|e| ApiError::bad_request(berth_engine::Error::from(e).to_string()))?;
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let engine = state.engine.clone();
-    let events = state.events.clone();
-    // The pull runs to its end even if the client goes away: what it downloads is kept.
-    tokio::spawn(async move {
-        let result = engine
-            .pull_image(&request.reference, request.platform.as_deref(), Progress::new(tx.clone()))
-            .await;
-        let last = match result {
-            Ok(report) => {
-                let message =
-                    format!("pulled {} ({} layers downloaded)", report.digest, report.layers_downloaded);
-                events.record("image", "pull", &report.reference, Outcome::Success, &message).await;
-                TransferEvent::Pulled(report)
-            }
-            Err(e) => {
-                events.record("image", "pull", &request.reference, Outcome::Failure, &e.to_string()).await;
-                TransferEvent::Error { message: e.to_string() }
-            }
-        };
-        let _ = tx.send(last);
-    });
-    Ok(json_lines(rx))
+    Ok(json_lines(registry::pull(&state, &caller, request).await?))
 }
 
 /// `POST /api/v1/images/push`.
@@ -79,36 +53,17 @@ pub(super) async fn pull_image(
     security(("bearer" = []), ("session" = [])))]
 pub(super) async fn push_image(
     State(state): State<AppState>,
+    caller: Caller,
     ApiJson(request): ApiJson<PushRequest>,
 ) -> Result<Response, ApiError> {
-    Reference::parse(&request.reference)
-        .map_err(|e| ApiError::bad_request(berth_engine::Error::from(e).to_string()))?;
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let engine = state.engine.clone();
-    let events = state.events.clone();
-    tokio::spawn(async move {
-        let result = engine.push_image(&request.reference, Progress::new(tx.clone())).await;
-        let last = match result {
-            Ok(report) => {
-                let message = format!("pushed {} ({} blobs uploaded)", report.digest, report.blobs_uploaded);
-                events.record("image", "push", &report.reference, Outcome::Success, &message).await;
-                TransferEvent::Pushed(report)
-            }
-            Err(e) => {
-                events.record("image", "push", &request.reference, Outcome::Failure, &e.to_string()).await;
-                TransferEvent::Error { message: e.to_string() }
-            }
-        };
-        let _ = tx.send(last);
-    });
-    Ok(json_lines(rx))
+    Ok(json_lines(registry::push(&state, &caller, request).await?))
 }
 
 /// The events as they come, one JSON object per line.
-fn json_lines(rx: UnboundedReceiver<TransferEvent>) -> Response {
+pub(crate) fn json_lines<T: serde::Serialize + Send + 'static>(rx: UnboundedReceiver<T>) -> Response {
     let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) })
         .map(|event| {
-            let mut line = serde_json::to_vec(&event).expect("transfer events serialise");
+            let mut line = serde_json::to_vec(&event).expect("progress events serialise");
             line.push(b'\n');
             Ok::<_, Infallible>(Bytes::from(line))
         });
@@ -129,21 +84,10 @@ fn json_lines(rx: UnboundedReceiver<TransferEvent>) -> Response {
     security(("bearer" = []), ("session" = [])))]
 pub(super) async fn login(
     State(state): State<AppState>,
+    caller: Caller,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Json<RegistryAuthReport>, ApiError> {
-    let LoginRequest { server, username, password } = request;
-    let shown_user = username.clone();
-    match state.engine.login(&server, Credentials { username, password }).await {
-        Ok(report) => {
-            let message = format!("user {shown_user}");
-            state.events.record("registry", "login", &report.server, Outcome::Success, &message).await;
-            Ok(Json(report))
-        }
-        Err(e) => {
-            state.events.record("registry", "login", &server, Outcome::Failure, &e.to_string()).await;
-            Err(e.into())
-        }
-    }
+    Ok(Json(registry::login(&state, &caller, request).await?))
 }
 
 /// `POST /api/v1/registry/logout`.
@@ -155,9 +99,8 @@ pub(super) async fn login(
     security(("bearer" = []), ("session" = [])))]
 pub(super) async fn logout(
     State(state): State<AppState>,
+    caller: Caller,
     ApiJson(request): ApiJson<LogoutRequest>,
 ) -> Result<Json<RegistryAuthReport>, ApiError> {
-    let report = state.engine.logout(&request.server).await?;
-    state.events.record("registry", "logout", &report.server, Outcome::Success, &report.status).await;
-    Ok(Json(report))
+    Ok(Json(registry::logout(&state, &caller, &request.server).await?))
 }

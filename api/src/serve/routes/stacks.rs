@@ -8,29 +8,23 @@
 //! Teams are the auth middleware's (`serve::auth`): a stack is its team's when its containers
 //! are, `up` gives the containers it makes to the caller's team, and the list is filtered.
 
-use std::convert::Infallible;
-
-use axum::body::Body;
 use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::extract::{Path, RawQuery, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
-use berth_engine::compose::{self, Progress};
 use berth_engine::container::LogOptions;
 use berth_types::{StackDown, StackInspect, StackLogEntry, StackProgress, StackSummary, StackUp};
-use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::sync::mpsc::UnboundedSender;
 
+use super::containers::{tail, time_param};
 use super::query::QueryParams;
-use super::AppState;
+use super::registry::json_lines;
 use crate::serve::error::{ApiError, ApiJson};
-use crate::serve::events::Outcome;
+use crate::serve::ops::stacks::{self, StackAction};
+use crate::serve::ops::Caller;
+use crate::serve::state::AppState;
 use crate::serve::ws::{run, Next};
 
-/// The media type of the progress streams: newline-delimited JSON.
-const JSON_LINES: &str = "application/x-ndjson";
 /// Most log entries in one `logs` frame.
 const LOG_BATCH: usize = 512;
 
@@ -40,10 +34,11 @@ const LOG_BATCH: usize = 512;
     security(("bearer" = []), ("session" = [])))]
 pub(super) async fn list_stacks(
     State(state): State<AppState>,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<StackSummary>>, ApiError> {
     QueryParams::parse(query, &[])?;
-    Ok(Json(state.engine.list_stacks().await?))
+    Ok(Json(stacks::list(&state, &caller).await?))
 }
 
 /// `GET /api/v1/stacks/{name}`: the stack's services, their containers, networks and volumes.
@@ -55,55 +50,10 @@ pub(super) async fn list_stacks(
     security(("bearer" = []), ("session" = [])))]
 pub(super) async fn inspect_stack(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<StackInspect>, ApiError> {
-    Ok(Json(state.engine.inspect_stack(&name).await?))
-}
-
-/// Runs a stack operation in its own task (it goes on if the client goes away, as a pull does)
-/// and streams its progress; the last line says how it ended.
-fn streamed<F, Fut>(state: &AppState, action: &'static str, name: String, operation: F) -> Response
-where
-    F: FnOnce(Progress) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = berth_engine::Result<()>> + Send + 'static,
-{
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<StackProgress>();
-    let events = state.events.clone();
-    tokio::spawn(async move {
-        let result = operation(Progress::new(tx.clone())).await;
-        let last = match result {
-            Ok(()) => {
-                events.record("stack", action, &name, Outcome::Success, "").await;
-                done(&name, "Done", String::new())
-            }
-            Err(e) => {
-                events.record("stack", action, &name, Outcome::Failure, &e.to_string()).await;
-                done(&name, "Error", e.to_string())
-            }
-        };
-        let _ = UnboundedSender::send(&tx, last);
-    });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) })
-        .map(|event| {
-            let mut line = serde_json::to_vec(&event).expect("stack progress serialises");
-            line.push(b'\n');
-            Ok::<_, Infallible>(Bytes::from(line))
-        });
-    ([(header::CONTENT_TYPE, JSON_LINES)], Body::from_stream(stream)).into_response()
-}
-
-fn done(name: &str, action: &str, message: String) -> StackProgress {
-    StackProgress { object: "project".into(), name: name.into(), action: action.into(), message }
-}
-
-fn check_name(name: &str) -> Result<(), ApiError> {
-    if compose::model::valid_project_name(name) {
-        return Ok(());
-    }
-    Err(ApiError::bad_request(format!(
-        "invalid project name {name:?}: must consist only of lowercase alphanumeric characters, hyphens, and \
-         underscores as well as start with a letter or number"
-    )))
+    Ok(Json(stacks::inspect(&state, &caller, &name).await?))
 }
 
 /// `POST /api/v1/stacks/{name}/up` (`berth compose up`).
@@ -117,26 +67,11 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     security(("bearer" = []), ("session" = [])))]
 pub(super) async fn stack_up(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     ApiJson(request): ApiJson<StackUp>,
 ) -> Result<Response, ApiError> {
-    check_name(&name)?;
-    // A bad file is refused before the stream starts, with a status that says so.
-    let checked = {
-        let (request, name) = (request.clone(), name.clone());
-        tokio::task::spawn_blocking(move || compose::model::load(&request, Some(&name)))
-            .await
-            .map_err(|e| ApiError::internal(format!("reading the compose file: {e}")))?
-    };
-    if let Err(e) = checked {
-        state.events.record("stack", "up", &name, Outcome::Failure, &e.to_string()).await;
-        return Err(e.into());
-    }
-    let engine = state.engine.clone();
-    let stack = name.clone();
-    Ok(streamed(&state, "up", name, move |progress| async move {
-        engine.stack_up(&stack, request, progress).await
-    }))
+    Ok(json_lines(stacks::up(&state, &caller, &name, request).await?))
 }
 
 /// `POST /api/v1/stacks/{name}/down` (`berth compose down`).
@@ -150,19 +85,15 @@ pub(super) async fn stack_up(
     security(("bearer" = []), ("session" = [])))]
 pub(super) async fn stack_down(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     ApiJson(request): ApiJson<StackDown>,
 ) -> Result<Response, ApiError> {
-    check_name(&name)?;
-    let engine = state.engine.clone();
-    let stack = name.clone();
-    Ok(streamed(&state, "down", name, move |progress| async move {
-        engine.stack_down(&stack, request, progress).await
-    }))
+    Ok(json_lines(stacks::down(&state, &caller, &name, request).await?))
 }
 
 /// `?services=a,b` (or repeated) and `?t=N`.
-fn services_and_timeout(query: &QueryParams) -> Result<(Vec<String>, Option<u32>), ApiError> {
+pub(crate) fn services_and_timeout(query: &QueryParams) -> Result<(Vec<String>, Option<u32>), ApiError> {
     let services = query
         .all("services")
         .flat_map(|v| v.split(','))
@@ -192,35 +123,18 @@ fn services_and_timeout(query: &QueryParams) -> Result<(Vec<String>, Option<u32>
     security(("bearer" = []), ("session" = [])))]
 pub(super) async fn stack_operation(
     State(state): State<AppState>,
+    caller: Caller,
     Path((name, operation)): Path<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    check_name(&name)?;
     let query = QueryParams::parse(query, &["services", "t"])?;
     let (services, timeout) = services_and_timeout(&query)?;
-    // A missing stack is an ordinary 404, before the stream starts.
-    if state.engine.stack_containers(&name, true).await?.is_empty() {
-        return Err(berth_engine::Error::StackNotFound(name).into());
-    }
-    let engine = state.engine.clone();
-    let stack = name.clone();
-    let response = match operation.as_str() {
-        "stop" => streamed(&state, "stop", name, move |progress| async move {
-            engine.stack_stop(&stack, &services, timeout, progress).await
-        }),
-        "start" => streamed(&state, "start", name, move |progress| async move {
-            engine.stack_start(&stack, &services, progress).await
-        }),
-        "restart" => streamed(&state, "restart", name, move |progress| async move {
-            engine.stack_restart(&stack, &services, timeout, progress).await
-        }),
-        other => {
-            return Err(ApiError::not_found(format!(
-                "no stack operation {other:?}: up, down, stop, start or restart"
-            )))
-        }
+    let Some(action) = StackAction::parse(&operation) else {
+        return Err(ApiError::not_found(format!(
+            "no stack operation {operation:?}: up, down, stop, start or restart"
+        )));
     };
-    Ok(response)
+    Ok(json_lines(stacks::act(&state, &caller, &name, action, services, timeout).await?))
 }
 
 /// `GET /api/v1/ws/stacks/{name}/logs?services=a,b&tail=N&since=T&follow=1`: the stack's containers'
@@ -238,28 +152,21 @@ pub(super) async fn stack_operation(
     security(("bearer" = []), ("session" = [])))]
 pub(super) async fn stack_logs(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    check_name(&name)?;
     let query = QueryParams::parse(query, &["services", "tail", "follow", "since"])?;
     let (services, _) = services_and_timeout(&query)?;
-    let tail = match query.one("tail")? {
-        None | Some("all") | Some("") => None,
-        Some(n) => Some(n.parse::<usize>().map_err(|_| {
-            ApiError::bad_request(format!("invalid tail {n:?}: a number of lines or \"all\""))
-        })?),
+    let options = LogOptions {
+        follow: query.flag("follow")?,
+        tail: tail(&query)?,
+        since: time_param(&query, "since")?,
+        ..Default::default()
     };
-    let since = match query.one("since")?.filter(|v| !v.is_empty()) {
-        None => None,
-        Some(v) => Some(chrono::DateTime::parse_from_rfc3339(v).map(|t| t.to_utc()).map_err(|_| {
-            ApiError::bad_request(format!("query parameter \"since\": {v:?} is not an RFC 3339 time"))
-        })?),
-    };
-    let options = LogOptions { follow: query.flag("follow")?, tail, since, ..Default::default() };
     // Opened before the upgrade: a missing stack is an ordinary 404.
-    let entries = state.engine.stack_logs(&name, &services, options).await?;
+    let entries = stacks::logs(&state, &caller, &name, &services, options).await?;
     Ok(ws.on_upgrade(move |socket| async move {
         let batches = std::sync::Arc::new(tokio::sync::Mutex::new(entries.ready_chunks(LOG_BATCH)));
         run(socket, move || {

@@ -1,0 +1,89 @@
+//! The node and its history as a whole: system information, the node's load, and the events
+//! (with which of them a member may see).
+
+use std::time::Duration;
+
+use berth_types::auth::Role;
+use berth_types::{Event, NodeStats, SystemInfo};
+
+use super::access;
+use super::Caller;
+use crate::serve::error::ApiError;
+use crate::serve::state::AppState;
+
+/// The name `--snapshotter` takes and `info` shows.
+pub fn snapshotter_name(kind: berth_engine::SnapshotterKind) -> &'static str {
+    match kind {
+        berth_engine::SnapshotterKind::Overlay => "overlay",
+        berth_engine::SnapshotterKind::Copy => "copy",
+    }
+}
+
+/// `docker info`.
+pub async fn info(state: &AppState, caller: &Caller) -> Result<SystemInfo, ApiError> {
+    caller.require(Role::Viewer)?;
+    let images = state.engine.list_images().await?.len();
+    let root = state.root.clone();
+    // Disk usage walks the trees: keep it off the reactor.
+    let (blobs_size, layers_size) = tokio::task::spawn_blocking(move || {
+        (
+            berth_engine::fsutil::disk_usage(&root.join("blobs")),
+            berth_engine::fsutil::disk_usage(&root.join("snapshots")),
+        )
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("measuring disk usage: {e}")))?;
+    Ok(SystemInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        root: state.root.display().to_string(),
+        run_dir: state.run_dir.display().to_string(),
+        snapshotter: snapshotter_name(state.engine.snapshotter()).to_string(),
+        images,
+        blobs_size,
+        layers_size,
+    })
+}
+
+/// The node's CPU, memory and disk: the machine, no container's content (viewers).
+pub async fn node_stats(state: &AppState, caller: &Caller) -> Result<NodeStats, ApiError> {
+    caller.require(Role::Viewer)?;
+    Ok(state.engine.node_stats().await?)
+}
+
+/// The most recent events, newest first.
+pub async fn events(
+    state: &AppState,
+    caller: &Caller,
+    limit: i64,
+    before: Option<i64>,
+) -> Result<Vec<Event>, ApiError> {
+    caller.require(Role::Viewer)?;
+    state.events.list(limit, before).await.map_err(|e| ApiError::internal(format!("reading events: {e}")))
+}
+
+/// Whether `caller` may see a live event: admins all; members those of their teams' containers
+/// and stacks.
+pub async fn event_visible(state: &AppState, caller: &Caller, event: &Event) -> bool {
+    if caller.is_admin() {
+        return true;
+    }
+    if event.event_type == "stack" {
+        return access::stack_visible(state, caller, &event.subject).await;
+    }
+    let Some(id) = event.message.strip_prefix("id=").and_then(|m| m.split(' ').next()) else { return false };
+    if event.event_type != "container" {
+        return false;
+    }
+    let teams = caller.team_ids();
+    // A container's `create` event is sent while its creator's call is still recording the
+    // owner: wait for it a little.
+    let tries = if event.action == "create" { 50 } else { 1 };
+    for attempt in 0..tries {
+        match state.auth.container_owner(id).await {
+            Ok(Some(team)) => return teams.contains(&team),
+            Ok(None) if attempt + 1 < tries => tokio::time::sleep(Duration::from_millis(20)).await,
+            _ => return false,
+        }
+    }
+    false
+}
