@@ -188,3 +188,5 @@ pub(crate) async fn recorded<T>(
         Err(e) => Err(failed(state, kind, action, subject, e).await),
     }
 }
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,259 @@
+//! Every guarded operation, called through the router as a member of another team (refused as
+//! if the object did not exist) and as a member of the owning team (allowed), on objects named
+//! after every reserved word and route segment of the API.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use berth_engine::{Engine, EngineConfig};
+use berth_types::auth::Role;
+use berth_types::ExecConfig;
+use tower::ServiceExt;
+
+use super::Caller;
+use crate::cli::client::path_segment;
+use crate::serve::auth::store::AuthStore;
+use crate::serve::events::EventLog;
+use crate::serve::history::store::Audit;
+use crate::serve::state::AppState;
+
+/// Names that are also path segments or operation words of the API.
+const NAMES: &[&str] = &[
+    "create", "build", "prune", "json", "import", "load", "save", "pull", "push", "tag", "start", "logs",
+    "exec", "attach", "history", "mine",
+];
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    state: AppState,
+    app: Router,
+    alice: String,
+    bob: String,
+}
+
+async fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let engine =
+        Engine::open(EngineConfig::new(dir.path().join("root"), dir.path().join("run"))).await.unwrap();
+    let events = EventLog::open(&dir.path().join("berth.db")).await.unwrap();
+    let auth = AuthStore::new(events.pool().clone());
+    let state = AppState {
+        engine,
+        events: events.clone(),
+        root: dir.path().join("root"),
+        run_dir: dir.path().join("run"),
+        auth: auth.clone(),
+        audit: Audit::new(events.pool().clone()),
+    };
+    let mut secrets = Vec::new();
+    for (user, team) in [("alice", "ta"), ("bob", "tb")] {
+        auth.create_team(team).await.unwrap();
+        auth.create_user(user, Some("a long password".into()), Role::Operator).await.unwrap();
+        auth.add_member(team, user).await.unwrap();
+        secrets.push(auth.create_token(user, "t", Role::Operator).await.unwrap().1);
+    }
+    let app = crate::serve::routes::router(state.clone());
+    let bob = secrets.pop().unwrap();
+    let alice = secrets.pop().unwrap();
+    Setup { _dir: dir, state, app, alice, bob }
+}
+
+/// One call through the router with `token`; the status and the body.
+async fn call(app: &Router, token: &str, method: &str, uri: &str, body: Body) -> (StatusCode, String) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(body)
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn json(value: serde_json::Value) -> Body {
+    Body::from(value.to_string())
+}
+
+/// A one-file root file system as a tar, for `docker import`.
+fn rootfs_tar() -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(3);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, "hello", &b"hi\n"[..]).unwrap();
+    tar.into_inner().unwrap()
+}
+
+/// Alice's container, image, volume and stack, all named `name`.
+async fn alice_makes(s: &Setup, name: &str) {
+    let uri = format!("/api/v1/images/import?reference={name}:1&change=CMD%20%5B%22true%22%5D");
+    let (status, body) = call(&s.app, &s.alice, "POST", &uri, Body::from(rootfs_tar())).await;
+    assert_eq!(status, StatusCode::OK, "import {name}: {body}");
+    let (status, body) =
+        call(&s.app, &s.alice, "POST", "/api/v1/volumes", json(serde_json::json!({ "name": name }))).await;
+    assert_eq!(status, StatusCode::CREATED, "volume {name}: {body}");
+    let config = serde_json::json!({
+        "image": format!("{name}:1"),
+        "name": name,
+        "network": "none",
+        "labels": { "com.docker.compose.project": name },
+        "mounts": [{ "type": "volume", "source": name, "target": "/data" }],
+    });
+    let (status, body) = call(&s.app, &s.alice, "POST", "/api/v1/containers", json(config)).await;
+    assert_eq!(status, StatusCode::CREATED, "container {name}: {body}");
+}
+
+/// The calls on `name`'s objects that another team's member must not make: method, path and
+/// body, and the refusal's words.
+fn guarded_calls(name: &str) -> Vec<(&'static str, String, serde_json::Value, String)> {
+    let c = format!("/api/v1/containers/{}", path_segment(name));
+    let image = format!("{name}:1");
+    let i = format!("/api/v1/images/{}", path_segment(&image));
+    let v = format!("/api/v1/volumes/{}", path_segment(name));
+    let st = format!("/api/v1/stacks/{}", path_segment(name));
+    let no_container = format!("No such container: {name}");
+    let no_image = format!("No such image: {image}");
+    let no_volume = format!("No such volume: {name}");
+    let no_stack = format!("no such stack: {name}");
+    let none = serde_json::Value::Null;
+    let mut calls = vec![
+        ("GET", c.clone(), none.clone(), no_container.clone()),
+        ("GET", format!("{c}/top"), none.clone(), no_container.clone()),
+        ("GET", format!("{c}/stats"), none.clone(), no_container.clone()),
+        ("GET", format!("{c}/logs"), none.clone(), no_container.clone()),
+        ("POST", format!("{c}/stop"), none.clone(), no_container.clone()),
+        ("POST", format!("{c}/kill"), none.clone(), no_container.clone()),
+        ("POST", format!("{c}/pause"), none.clone(), no_container.clone()),
+        ("POST", format!("{c}/unpause"), none.clone(), no_container.clone()),
+        ("POST", format!("{c}/rename?name={name}-renamed"), none.clone(), no_container.clone()),
+        (
+            "POST",
+            "/api/v1/networks/none/connect".into(),
+            serde_json::json!({ "container": name }),
+            no_container.clone(),
+        ),
+        (
+            "POST",
+            "/api/v1/networks/none/disconnect".into(),
+            serde_json::json!({ "container": name, "force": false }),
+            no_container.clone(),
+        ),
+        (
+            "POST",
+            "/api/v1/containers".into(),
+            serde_json::json!({ "image": "x", "network": format!("container:{name}") }),
+            no_container.clone(),
+        ),
+        ("GET", i.clone(), none.clone(), no_image.clone()),
+        ("GET", format!("{i}/history"), none.clone(), no_image.clone()),
+        ("POST", format!("{i}/tag"), serde_json::json!({ "target": format!("{name}:2") }), no_image.clone()),
+        ("GET", format!("/api/v1/images/save?name={image}"), none.clone(), no_image.clone()),
+        (
+            "POST",
+            "/api/v1/containers".into(),
+            serde_json::json!({ "image": image, "network": "none" }),
+            no_image.clone(),
+        ),
+        ("GET", v.clone(), none.clone(), no_volume.clone()),
+        (
+            "POST",
+            "/api/v1/containers".into(),
+            serde_json::json!({ "image": "x", "mounts": [{ "type": "volume", "source": name, "target": "/d" }] }),
+            no_volume.clone(),
+        ),
+        ("GET", st.clone(), none.clone(), no_stack.clone()),
+        ("POST", format!("{st}/stop"), serde_json::json!({}), no_stack.clone()),
+    ];
+    // Calls that would change or start something if they were let through: only the other
+    // team's member makes them.
+    calls.extend([
+        ("POST", format!("{c}/start"), none.clone(), no_container.clone()),
+        ("POST", format!("{c}/restart"), none.clone(), no_container.clone()),
+        ("POST", format!("{c}/wait"), none.clone(), no_container.clone()),
+        ("DELETE", format!("{c}?force=true&v=true"), none.clone(), no_container.clone()),
+        ("DELETE", format!("{i}?force=true"), none.clone(), no_image.clone()),
+        ("DELETE", format!("{v}?force=true"), none.clone(), no_volume.clone()),
+        ("POST", format!("{st}/start"), serde_json::json!({}), no_stack.clone()),
+        ("POST", format!("{st}/restart"), serde_json::json!({}), no_stack.clone()),
+        ("POST", format!("{st}/down"), serde_json::json!({ "volumes": true }), no_stack.clone()),
+    ]);
+    calls
+}
+
+/// How many of [`guarded_calls`] the owner also makes (the rest would start containers, whose
+/// monitor is the daemon's binary, not this test's, or remove what later calls use).
+const OWNER_CALLS: usize = 21;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_teams_objects_are_refused_and_the_owners_allowed() {
+    let s = setup().await;
+    for name in NAMES {
+        alice_makes(&s, name).await;
+    }
+    for name in NAMES {
+        for (method, uri, body, refusal) in guarded_calls(name) {
+            let body = if body.is_null() { Body::empty() } else { json(body) };
+            let (status, answer) = call(&s.app, &s.bob, method, &uri, body).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "bob: {method} {uri}: {answer}");
+            assert!(answer.contains(&refusal), "bob: {method} {uri}: {answer}, not {refusal:?}");
+        }
+        // The WebSocket operations, called directly.
+        let bob = s.state.auth.authenticate_token(&s.bob).await.unwrap().unwrap();
+        let bob = Caller::new(bob, "GET", "/api/v1/containers/x/exec");
+        let exec = ExecConfig { cmd: vec!["true".into()], ..Default::default() };
+        assert_eq!(super::containers::exec(&s.state, &bob, name, exec).await.err().unwrap().status, 404);
+        assert_eq!(super::containers::attach(&s.state, &bob, name).await.err().unwrap().status, 404);
+        // Nothing of Alice's was changed or removed.
+        let inspect = s.state.engine.inspect_container(name).await.unwrap();
+        assert_eq!(inspect.name.trim_start_matches('/'), *name);
+        assert!(s.state.engine.inspect_image(&format!("{name}:1")).await.is_ok());
+        assert!(s.state.engine.inspect_volume(name).await.is_ok());
+    }
+    // Lists show Bob none of it.
+    for list in ["/api/v1/containers?all=1", "/api/v1/images", "/api/v1/volumes", "/api/v1/stacks"] {
+        let (status, answer) = call(&s.app, &s.bob, "GET", list, Body::empty()).await;
+        assert_eq!((status, answer.as_str()), (StatusCode::OK, "[]"), "bob: {list}");
+    }
+    for name in NAMES {
+        for (method, uri, body, refusal) in guarded_calls(name).into_iter().take(OWNER_CALLS) {
+            let body = if body.is_null() { Body::empty() } else { json(body) };
+            let (status, answer) = call(&s.app, &s.alice, method, &uri, body).await;
+            assert!(
+                status != StatusCode::FORBIDDEN && !answer.contains(&refusal),
+                "alice: {method} {uri}: {status} {answer}"
+            );
+            if uri.contains("rename") {
+                let back = format!("/api/v1/containers/{name}-renamed/rename?name={name}");
+                assert_eq!(
+                    call(&s.app, &s.alice, "POST", &back, Body::empty()).await.0,
+                    StatusCode::NO_CONTENT
+                );
+            }
+        }
+        let alice = s.state.auth.authenticate_token(&s.alice).await.unwrap().unwrap();
+        let alice = Caller::new(alice, "GET", "/api/v1/containers/x/attach");
+        let attached = super::containers::attach(&s.state, &alice, name).await;
+        assert!(attached.as_ref().err().is_none_or(|e| e.status != 404 && e.status != 403), "alice: attach");
+        let (status, answer) = call(
+            &s.app,
+            &s.alice,
+            "DELETE",
+            &format!("/api/v1/containers/{}?v=1", path_segment(name)),
+            Body::empty(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "alice: rm {name}: {answer}");
+    }
+    // Every refusal of a mutating call is in the audit log, as Bob's.
+    let refused: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit WHERE user = 'bob' AND status = 404 AND method != 'GET'",
+    )
+    .fetch_one(s.state.events.pool())
+    .await
+    .unwrap();
+    assert!(refused >= NAMES.len() as i64 * 15, "{refused} refusals audited");
+}
