@@ -288,15 +288,9 @@ async fn progress(
     Ok(ws.on_upgrade(move |socket| async move {
         let Some((socket, request)) = first_request(socket).await else { return };
         let events = if push {
-            match serde_json::from_str::<PushRequest>(&request) {
-                Ok(request) => registry::push(&state, &caller, request).await,
-                Err(e) => Err(ApiError::bad_request(format!("the request: {e}"))),
-            }
+            registry::push(&state, &caller, parse::<PushRequest>(&request)).await
         } else {
-            match serde_json::from_str::<PullRequest>(&request) {
-                Ok(request) => registry::pull(&state, &caller, request).await,
-                Err(e) => Err(ApiError::bad_request(format!("the request: {e}"))),
-            }
+            registry::pull(&state, &caller, parse::<PullRequest>(&request)).await
         };
         relay(socket, events, |event| text(&WsMessage::Progress { event })).await
     }))
@@ -323,19 +317,20 @@ async fn stack_progress(
     Ok(ws.on_upgrade(move |socket| async move {
         let Some((socket, request)) = first_request(socket).await else { return };
         let progress = match (operation.as_str(), StackAction::parse(&operation)) {
-            ("up", _) => match serde_json::from_str::<StackUp>(&request) {
-                Ok(request) => stacks::up(&state, &caller, &name, request).await,
-                Err(e) => Err(ApiError::bad_request(format!("the request: {e}"))),
-            },
-            ("down", _) => match serde_json::from_str::<StackDown>(&request) {
-                Ok(request) => stacks::down(&state, &caller, &name, request).await,
-                Err(e) => Err(ApiError::bad_request(format!("the request: {e}"))),
-            },
+            ("up", _) => stacks::up(&state, &caller, &name, parse::<StackUp>(&request)).await,
+            ("down", _) => stacks::down(&state, &caller, &name, parse::<StackDown>(&request)).await,
             (_, Some(action)) => stacks::act(&state, &caller, &name, action, services, timeout).await,
             (other, None) => Err(ApiError::not_found(format!("no stack operation {other:?}"))),
         };
         relay(socket, progress, |event| text(&WsMessage::StackProgress { event })).await
     }))
+}
+
+/// A progress stream's request, read as the REST call reads its body.
+fn parse<T: serde::de::DeserializeOwned>(request: &str) -> Result<T, ApiError> {
+    serde_json::from_str(request).map_err(|e| {
+        ApiError::bad_request(format!("Failed to deserialize the JSON body into the target type: {e}"))
+    })
 }
 
 /// The request a progress stream's client sends as its first text frame; `None` when the client

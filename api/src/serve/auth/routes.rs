@@ -114,9 +114,9 @@ pub async fn list_users(State(state): State<AppState>, caller: Caller) -> Result
 pub async fn create_user(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(request): ApiJson<CreateUser>,
+    request: Result<ApiJson<CreateUser>, ApiError>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
-    let user = admin::create_user(&state, &caller, &request.name, request.password, request.role).await?;
+    let user = admin::create_user(&state, &caller, request.map(|b| b.0)).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -141,9 +141,9 @@ pub async fn update_user(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    ApiJson(request): ApiJson<UpdateUser>,
+    request: Result<ApiJson<UpdateUser>, ApiError>,
 ) -> Result<Json<User>, ApiError> {
-    Ok(Json(admin::update_user(&state, &caller, &name, request.role, request.password).await?))
+    Ok(Json(admin::update_user(&state, &caller, &name, request.map(|b| b.0)).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/users/{name}", tag = "users",
@@ -172,9 +172,9 @@ pub async fn list_teams(State(state): State<AppState>, caller: Caller) -> Result
 pub async fn create_team(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(request): ApiJson<CreateTeam>,
+    request: Result<ApiJson<CreateTeam>, ApiError>,
 ) -> Result<(StatusCode, Json<Team>), ApiError> {
-    Ok((StatusCode::CREATED, Json(admin::create_team(&state, &caller, &request.name).await?)))
+    Ok((StatusCode::CREATED, Json(admin::create_team(&state, &caller, request.map(|b| b.0)).await?)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/teams/{name}", tag = "teams",
@@ -230,9 +230,9 @@ pub async fn list_tokens(
 pub async fn create_token(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(request): ApiJson<CreateToken>,
+    request: Result<ApiJson<CreateToken>, ApiError>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
-    Ok((StatusCode::CREATED, Json(admin::create_token(&state, &caller, request).await?)))
+    Ok((StatusCode::CREATED, Json(admin::create_token(&state, &caller, request.map(|b| b.0)).await?)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens",

@@ -1,9 +1,11 @@
 //! Access administration (admins): users, teams, memberships and API tokens.
 
 use axum::http::StatusCode;
-use berth_types::auth::{CreateToken, CreatedToken, Role, Team, Token, User};
+use berth_types::auth::{
+    CreateTeam, CreateToken, CreateUser, CreatedToken, Role, Team, Token, UpdateUser, User,
+};
 
-use super::Caller;
+use super::{Caller, Input};
 use crate::serve::error::ApiError;
 use crate::serve::state::AppState;
 
@@ -45,21 +47,26 @@ pub async fn user(state: &AppState, caller: &Caller, name: &str) -> Result<User,
 pub async fn create_user(
     state: &AppState,
     caller: &Caller,
-    name: &str,
-    password: Option<String>,
-    role: Role,
+    request: Input<CreateUser>,
 ) -> Result<User, ApiError> {
-    change(state, caller, StatusCode::CREATED, || state.auth.create_user(name, password, role)).await
+    change(state, caller, StatusCode::CREATED, || async {
+        let request = request?;
+        state.auth.create_user(&request.name, request.password, request.role).await
+    })
+    .await
 }
 
 pub async fn update_user(
     state: &AppState,
     caller: &Caller,
     name: &str,
-    role: Option<Role>,
-    password: Option<String>,
+    request: Input<UpdateUser>,
 ) -> Result<User, ApiError> {
-    change(state, caller, StatusCode::OK, || state.auth.update_user(name, role, password)).await
+    change(state, caller, StatusCode::OK, || async {
+        let request = request?;
+        state.auth.update_user(name, request.role, request.password).await
+    })
+    .await
 }
 
 pub async fn delete_user(state: &AppState, caller: &Caller, name: &str) -> Result<(), ApiError> {
@@ -70,8 +77,13 @@ pub async fn list_teams(state: &AppState, caller: &Caller) -> Result<Vec<Team>, 
     read(caller, state.auth.list_teams()).await
 }
 
-pub async fn create_team(state: &AppState, caller: &Caller, name: &str) -> Result<Team, ApiError> {
-    change(state, caller, StatusCode::CREATED, || state.auth.create_team(name)).await
+pub async fn create_team(
+    state: &AppState,
+    caller: &Caller,
+    request: Input<CreateTeam>,
+) -> Result<Team, ApiError> {
+    change(state, caller, StatusCode::CREATED, || async { state.auth.create_team(&request?.name).await })
+        .await
 }
 
 pub async fn delete_team(state: &AppState, caller: &Caller, name: &str) -> Result<(), ApiError> {
@@ -99,9 +111,10 @@ pub async fn list_tokens(state: &AppState, caller: &Caller) -> Result<Vec<Token>
 pub async fn create_token(
     state: &AppState,
     caller: &Caller,
-    request: CreateToken,
+    request: Input<CreateToken>,
 ) -> Result<CreatedToken, ApiError> {
     change(state, caller, StatusCode::CREATED, || async {
+        let request = request?;
         let role = match request.role {
             Some(r) => r,
             None => state.auth.user(&request.user).await?.role,

@@ -14,7 +14,7 @@ use berth_types::{
 use chrono::Utc;
 
 use super::access::{self, Object, Use};
-use super::{failed, Caller};
+use super::{failed, Caller, Input};
 use crate::serve::auth::store::OwnedKind;
 use crate::serve::error::ApiError;
 use crate::serve::events::Outcome;
@@ -61,10 +61,11 @@ where
 pub async fn create(
     state: &AppState,
     caller: &Caller,
-    config: ContainerConfig,
+    config: Input<ContainerConfig>,
 ) -> Result<CreatedContainer, ApiError> {
     let result = async {
         caller.require(Role::Operator)?;
+        let config = config?;
         let team = caller.target_team(state).await?;
         access::check_container_config(state, caller, &config).await?;
         let volumes_before = volume_names(state).await;

@@ -11,7 +11,7 @@ use berth_types::{
 };
 
 use super::access::{self, Object, Reach, Use};
-use super::{failed, Caller};
+use super::{failed, Caller, Input};
 use crate::serve::auth::store::OwnedKind;
 use crate::serve::body::{BodyPump, BodyReader};
 use crate::serve::error::ApiError;
@@ -52,8 +52,16 @@ pub async fn history(state: &AppState, caller: &Caller, name: &str) -> Result<Ve
 
 /// `docker tag SOURCE TARGET`. A tag moved onto another image takes the name from the image it
 /// named: a member may do that only to their teams' images.
-pub async fn tag(state: &AppState, caller: &Caller, source: &str, target: &str) -> Result<(), ApiError> {
+pub async fn tag(
+    state: &AppState,
+    caller: &Caller,
+    source: &str,
+    target: Input<String>,
+) -> Result<(), ApiError> {
     let result = async {
+        caller.require(Role::Operator)?;
+        let target = target?;
+        let target = target.as_str();
         guard(state, caller, Role::Operator, source, Use::Change).await?;
         if let Ok(current) = state.engine.inspect_image(target).await {
             if access::reach(state, caller, &Object::Image(current.id)).await? != Reach::Allowed {

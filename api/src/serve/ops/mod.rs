@@ -42,6 +42,10 @@ use super::error::ApiError;
 use super::events::Outcome;
 use super::state::AppState;
 
+/// An operation's input as the caller sent it, maybe malformed: refused only after the caller's
+/// role is checked, so that a caller who may not make the call learns nothing from it.
+pub type Input<T> = Result<T, ApiError>;
+
 /// Who calls an operation, and through which call: the audit log and refusals name it.
 #[derive(Debug, Clone)]
 pub struct Caller {

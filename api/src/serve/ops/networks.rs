@@ -8,7 +8,7 @@ use berth_types::network::{
 };
 
 use super::access::{self, Object, Use};
-use super::{recorded, Caller};
+use super::{recorded, Caller, Input};
 use crate::serve::error::ApiError;
 use crate::serve::state::AppState;
 
@@ -25,10 +25,11 @@ pub async fn inspect(state: &AppState, caller: &Caller, name: &str) -> Result<Ne
 pub async fn create(
     state: &AppState,
     caller: &Caller,
-    request: NetworkCreate,
+    request: Input<NetworkCreate>,
 ) -> Result<NetworkCreated, ApiError> {
     let result = async {
         caller.require(Role::Operator)?;
+        let request = request?;
         let name = request.name.clone();
         let result = state.engine.create_network(request).await;
         recorded(state, "network", "create", &name, "created", result).await
@@ -51,10 +52,11 @@ pub async fn connect(
     state: &AppState,
     caller: &Caller,
     name: &str,
-    request: NetworkConnect,
+    request: Input<NetworkConnect>,
 ) -> Result<(), ApiError> {
     let result = async {
         caller.require(Role::Operator)?;
+        let request = request?;
         access::check(state, caller, &Object::Container(request.container.clone()), Use::Change).await?;
         let message = format!("connected {}", request.container);
         let result = state.engine.connect_network(name, request).await;
@@ -68,10 +70,11 @@ pub async fn disconnect(
     state: &AppState,
     caller: &Caller,
     name: &str,
-    request: NetworkDisconnect,
+    request: Input<NetworkDisconnect>,
 ) -> Result<(), ApiError> {
     let result = async {
         caller.require(Role::Operator)?;
+        let request = request?;
         access::check(state, caller, &Object::Container(request.container.clone()), Use::Change).await?;
         let message = format!("disconnected {}", request.container);
         let result = state.engine.disconnect_network(name, request).await;

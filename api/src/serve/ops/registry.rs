@@ -10,7 +10,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::access::{self, Object, Use};
 use super::images::{adopt_image, shared_images};
-use super::{failed, recorded, Caller};
+use super::{failed, recorded, Caller, Input};
 use crate::serve::error::ApiError;
 use crate::serve::events::Outcome;
 use crate::serve::state::AppState;
@@ -27,16 +27,17 @@ fn check_reference(reference: &str) -> Result<(), ApiError> {
 pub async fn pull(
     state: &AppState,
     caller: &Caller,
-    request: PullRequest,
+    request: Input<PullRequest>,
 ) -> Result<UnboundedReceiver<TransferEvent>, ApiError> {
     let result = async {
         caller.require(Role::Operator)?;
+        let request = request?;
         check_reference(&request.reference)?;
         let team = caller.target_team(state).await?;
-        Ok(team)
+        Ok((team, request))
     }
     .await;
-    let team = caller.audited(state, StatusCode::OK, result).await?;
+    let (team, request) = caller.audited(state, StatusCode::OK, result).await?;
     let shared_before = shared_images(state, team).await;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let state = state.clone();
@@ -75,15 +76,17 @@ pub async fn pull(
 pub async fn push(
     state: &AppState,
     caller: &Caller,
-    request: PushRequest,
+    request: Input<PushRequest>,
 ) -> Result<UnboundedReceiver<TransferEvent>, ApiError> {
     let result = async {
         caller.require(Role::Operator)?;
+        let request = request?;
         check_reference(&request.reference)?;
-        access::check(state, caller, &Object::Image(request.reference.clone()), Use::Read).await
+        access::check(state, caller, &Object::Image(request.reference.clone()), Use::Read).await?;
+        Ok(request)
     }
     .await;
-    caller.audited(state, StatusCode::OK, result).await?;
+    let request = caller.audited(state, StatusCode::OK, result).await?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let state = state.clone();
     tokio::spawn(async move {
@@ -110,10 +113,11 @@ pub async fn push(
 pub async fn login(
     state: &AppState,
     caller: &Caller,
-    request: LoginRequest,
+    request: Input<LoginRequest>,
 ) -> Result<RegistryAuthReport, ApiError> {
     let result = async {
         caller.require(Role::Admin)?;
+        let request = request?;
         let LoginRequest { server, username, password } = request;
         let message = format!("user {username}");
         let report = state.engine.login(&server, Credentials { username, password }).await;
@@ -125,10 +129,14 @@ pub async fn login(
 }
 
 /// `docker logout` (admins).
-pub async fn logout(state: &AppState, caller: &Caller, server: &str) -> Result<RegistryAuthReport, ApiError> {
+pub async fn logout(
+    state: &AppState,
+    caller: &Caller,
+    server: Input<String>,
+) -> Result<RegistryAuthReport, ApiError> {
     let result = async {
         caller.require(Role::Admin)?;
-        let report = state.engine.logout(server).await?;
+        let report = state.engine.logout(&server?).await?;
         state.events.record("registry", "logout", &report.server, Outcome::Success, &report.status).await;
         Ok(report)
     }

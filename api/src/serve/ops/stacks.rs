@@ -16,7 +16,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::access::{self, Object, Reach, Use};
 use super::containers::{adopt_volumes, volume_names};
-use super::Caller;
+use super::{Caller, Input};
 use crate::serve::auth::store::OwnedKind;
 use crate::serve::error::ApiError;
 use crate::serve::events::Outcome;
@@ -95,9 +95,11 @@ pub async fn up(
     state: &AppState,
     caller: &Caller,
     name: &str,
-    request: StackUp,
+    request: Input<StackUp>,
 ) -> Result<UnboundedReceiver<StackProgress>, ApiError> {
     let checked = async {
+        caller.require(Role::Operator)?;
+        let request = request?;
         guard(state, caller, Role::Operator, name, Use::Change).await?;
         let team = caller.target_team(state).await?;
         if !caller.is_admin() {
@@ -113,10 +115,10 @@ pub async fn up(
             state.events.record("stack", "up", name, Outcome::Failure, &e.to_string()).await;
             return Err(e.into());
         }
-        Ok(team)
+        Ok((team, request))
     }
     .await;
-    let team = caller.audited(state, StatusCode::OK, checked).await?;
+    let (team, request) = caller.audited(state, StatusCode::OK, checked).await?;
     let volumes_before = volume_names(state).await;
     let stack = name.to_string();
     let owner_state = state.clone();
@@ -198,10 +200,16 @@ pub async fn down(
     state: &AppState,
     caller: &Caller,
     name: &str,
-    request: StackDown,
+    request: Input<StackDown>,
 ) -> Result<UnboundedReceiver<StackProgress>, ApiError> {
-    let checked = guard(state, caller, Role::Operator, name, Use::Change).await;
-    caller.audited(state, StatusCode::OK, checked).await?;
+    let checked = async {
+        caller.require(Role::Operator)?;
+        let request = request?;
+        guard(state, caller, Role::Operator, name, Use::Change).await?;
+        Ok(request)
+    }
+    .await;
+    let request = caller.audited(state, StatusCode::OK, checked).await?;
     let engine = state.engine.clone();
     let stack = name.to_string();
     Ok(streamed(state, "down", name, move |progress| async move {

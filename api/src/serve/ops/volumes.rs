@@ -6,7 +6,7 @@ use berth_types::volume::{VolumeCreate, VolumeInspect, VolumePruneReport};
 
 use super::access::{self, Object, Reach, Use};
 use super::containers::volume_names;
-use super::{recorded, Caller};
+use super::{recorded, Caller, Input};
 use crate::serve::error::ApiError;
 use crate::serve::state::AppState;
 
@@ -28,10 +28,11 @@ pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<VolumeInspect
 pub async fn create(
     state: &AppState,
     caller: &Caller,
-    request: VolumeCreate,
+    request: Input<VolumeCreate>,
 ) -> Result<VolumeInspect, ApiError> {
     let result = async {
         caller.require(Role::Operator)?;
+        let request = request?;
         let team = caller.target_team(state).await?;
         if !request.name.is_empty()
             && access::reach(state, caller, &Object::Volume(request.name.clone())).await? == Reach::Hidden

@@ -74,9 +74,9 @@ pub fn record_engine_events(engine: &berth_engine::Engine, events: EventLog) {
 pub(super) async fn create_container(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(config): ApiJson<ContainerConfig>,
+    config: Result<ApiJson<ContainerConfig>, ApiError>,
 ) -> Result<(StatusCode, Json<CreatedContainer>), ApiError> {
-    Ok((StatusCode::CREATED, Json(containers::create(&state, &caller, config).await?)))
+    Ok((StatusCode::CREATED, Json(containers::create(&state, &caller, config.map(|b| b.0)).await?)))
 }
 
 /// `GET /containers?all=1&filter=status=running&filter=label=k=v`: newest first, with Docker's

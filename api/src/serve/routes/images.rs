@@ -42,9 +42,9 @@ pub(super) async fn tag_image(
     State(state): State<AppState>,
     caller: Caller,
     Path(source): Path<String>,
-    ApiJson(request): ApiJson<TagRequest>,
+    request: Result<ApiJson<TagRequest>, ApiError>,
 ) -> Result<StatusCode, ApiError> {
-    images::tag(&state, &caller, &source, &request.target).await?;
+    images::tag(&state, &caller, &source, request.map(|b| b.0.target)).await?;
     Ok(StatusCode::CREATED)
 }
 

@@ -23,9 +23,9 @@ pub(super) async fn list_networks(
 pub(super) async fn create_network(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(request): ApiJson<NetworkCreate>,
+    request: Result<ApiJson<NetworkCreate>, ApiError>,
 ) -> Result<(StatusCode, Json<NetworkCreated>), ApiError> {
-    Ok((StatusCode::CREATED, Json(networks::create(&state, &caller, request).await?)))
+    Ok((StatusCode::CREATED, Json(networks::create(&state, &caller, request.map(|b| b.0)).await?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/networks/{name}", tag = "networks", params(("name" = String, Path, description = "name, ID or ID prefix")), responses((status = 200, body = NetworkInspect), (status = 404, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
@@ -52,9 +52,9 @@ pub(super) async fn connect_network(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    ApiJson(request): ApiJson<NetworkConnect>,
+    request: Result<ApiJson<NetworkConnect>, ApiError>,
 ) -> Result<StatusCode, ApiError> {
-    networks::connect(&state, &caller, &name, request).await?;
+    networks::connect(&state, &caller, &name, request.map(|b| b.0)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -63,9 +63,9 @@ pub(super) async fn disconnect_network(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    ApiJson(request): ApiJson<NetworkDisconnect>,
+    request: Result<ApiJson<NetworkDisconnect>, ApiError>,
 ) -> Result<StatusCode, ApiError> {
-    networks::disconnect(&state, &caller, &name, request).await?;
+    networks::disconnect(&state, &caller, &name, request.map(|b| b.0)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -36,9 +36,9 @@ const JSON_LINES: &str = "application/x-ndjson";
 pub(super) async fn pull_image(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(request): ApiJson<PullRequest>,
+    request: Result<ApiJson<PullRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
-    Ok(json_lines(registry::pull(&state, &caller, request).await?))
+    Ok(json_lines(registry::pull(&state, &caller, request.map(|b| b.0)).await?))
 }
 
 /// `POST /api/v1/images/push`.
@@ -54,9 +54,9 @@ pub(super) async fn pull_image(
 pub(super) async fn push_image(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(request): ApiJson<PushRequest>,
+    request: Result<ApiJson<PushRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
-    Ok(json_lines(registry::push(&state, &caller, request).await?))
+    Ok(json_lines(registry::push(&state, &caller, request.map(|b| b.0)).await?))
 }
 
 /// The events as they come, one JSON object per line.
@@ -85,9 +85,9 @@ pub(crate) fn json_lines<T: serde::Serialize + Send + 'static>(rx: UnboundedRece
 pub(super) async fn login(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(request): ApiJson<LoginRequest>,
+    request: Result<ApiJson<LoginRequest>, ApiError>,
 ) -> Result<Json<RegistryAuthReport>, ApiError> {
-    Ok(Json(registry::login(&state, &caller, request).await?))
+    Ok(Json(registry::login(&state, &caller, request.map(|b| b.0)).await?))
 }
 
 /// `POST /api/v1/registry/logout`.
@@ -100,7 +100,7 @@ pub(super) async fn login(
 pub(super) async fn logout(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(request): ApiJson<LogoutRequest>,
+    request: Result<ApiJson<LogoutRequest>, ApiError>,
 ) -> Result<Json<RegistryAuthReport>, ApiError> {
-    Ok(Json(registry::logout(&state, &caller, &request.server).await?))
+    Ok(Json(registry::logout(&state, &caller, request.map(|b| b.0.server)).await?))
 }

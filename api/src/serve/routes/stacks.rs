@@ -69,9 +69,9 @@ pub(super) async fn stack_up(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    ApiJson(request): ApiJson<StackUp>,
+    request: Result<ApiJson<StackUp>, ApiError>,
 ) -> Result<Response, ApiError> {
-    Ok(json_lines(stacks::up(&state, &caller, &name, request).await?))
+    Ok(json_lines(stacks::up(&state, &caller, &name, request.map(|b| b.0)).await?))
 }
 
 /// `POST /api/v1/stacks/{name}/down` (`berth compose down`).
@@ -87,9 +87,9 @@ pub(super) async fn stack_down(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    ApiJson(request): ApiJson<StackDown>,
+    request: Result<ApiJson<StackDown>, ApiError>,
 ) -> Result<Response, ApiError> {
-    Ok(json_lines(stacks::down(&state, &caller, &name, request).await?))
+    Ok(json_lines(stacks::down(&state, &caller, &name, request.map(|b| b.0)).await?))
 }
 
 /// `?services=a,b` (or repeated) and `?t=N`.

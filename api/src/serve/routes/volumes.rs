@@ -24,9 +24,9 @@ pub(super) async fn list_volumes(
 pub(super) async fn create_volume(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(request): ApiJson<VolumeCreate>,
+    request: Result<ApiJson<VolumeCreate>, ApiError>,
 ) -> Result<(StatusCode, Json<VolumeInspect>), ApiError> {
-    Ok((StatusCode::CREATED, Json(volumes::create(&state, &caller, request).await?)))
+    Ok((StatusCode::CREATED, Json(volumes::create(&state, &caller, request.map(|b| b.0)).await?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/volumes/{name}", tag = "volumes", params(("name" = String, Path, description = "volume name")), responses((status = 200, body = VolumeInspect), (status = 404, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
