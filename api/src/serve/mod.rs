@@ -12,7 +12,6 @@ mod ops;
 mod routes;
 mod state;
 mod tls;
-mod ws;
 
 use std::fs::{self, File, OpenOptions};
 use std::future::IntoFuture;
@@ -114,10 +113,10 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
         root: config.root.clone(),
         run_dir: config.run_dir.clone(),
         auth,
-        audit: history::store::Audit::new(events.pool().clone()),
+        audit: history::Audit::new(events.pool().clone()),
     };
     routes::containers::record_engine_events(&state.engine, events.clone());
-    history::store::record_finished_containers(&state.engine, events.pool().clone());
+    history::record_finished_containers(&state.engine, events.pool().clone());
     let app = routes::router(state);
     // Which listener a request came on decides how it is authenticated (see `auth`).
     let unix_app = app.clone().layer(axum::Extension(auth::Transport::Unix));

@@ -3,12 +3,12 @@
 //! `/api/v1/openapi.json`, and a readable page of it at `/api/v1/docs` (rendered here from the
 //! same document, so that it works without any script or outside resource).
 //!
-//! To describe a new route:
+//! To add a route:
 //! 1. annotate its handler with `#[utoipa::path(...)]`: method, path, `tag`, `params`,
 //!    `request_body = SomeType`, `responses((status = 200, body = SomeType), (status = 400,
 //!    body = ErrorBody), ...)` and `security(("bearer" = []), ("session" = []))` unless public;
-//! 2. list the handler in `routes::RoutesDoc` (the handlers under `serve/routes/`) or in
-//!    [`ApiDoc`] below (access and history);
+//! 2. register it in `routes::described` with `routes!(handler)`: the path is taken from the
+//!    annotation, so the route and its description cannot part;
 //! 3. give its tag a line in [`ApiDoc`]'s `tags(...)` if it is a new one.
 //!
 //! Schemas: every type of `berth_types` derives `utoipa::ToSchema` when the crate's `openapi`
@@ -19,17 +19,13 @@
 //! `#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]`.
 
 use std::fmt::Write;
+use std::sync::Arc;
 
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Extension;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, RefOr};
 use utoipa::{Modify, OpenApi};
-
-use super::auth;
-use super::history::queries as history;
-use super::state::AppState;
 
 /// The error answer of every route: `{"message": "..."}`.
 pub use berth_types::ErrorBody;
@@ -62,16 +58,6 @@ impl Modify for Security {
 #[openapi(
     info(title = "berth API", description = "The HTTP API of the berth daemon. Over the unix socket every call \
         acts as root (admin); over TCP it needs an API token (Bearer) or a browser session."),
-    paths(
-        auth::routes::login, auth::routes::logout, auth::routes::session,
-        auth::routes::list_users, auth::routes::create_user, auth::routes::get_user, auth::routes::update_user,
-        auth::routes::delete_user,
-        auth::routes::list_teams, auth::routes::create_team, auth::routes::delete_team,
-        auth::routes::add_member, auth::routes::remove_member,
-        auth::routes::list_tokens, auth::routes::create_token, auth::routes::delete_token,
-        history::history_events, history::history_containers, history::history_audit,
-        history::history_builds, history::history_build,
-    ),
     components(schemas(
         ErrorBody,
         // Lines of the JSON-lines answers (pull, push, build) and WebSocket messages, which no
@@ -98,24 +84,32 @@ impl Modify for Security {
 )]
 pub struct ApiDoc;
 
-/// The document, built once.
-pub fn document() -> &'static Document {
-    static DOC: std::sync::OnceLock<Document> = std::sync::OnceLock::new();
-    DOC.get_or_init(|| {
-        let mut doc = ApiDoc::openapi();
-        doc.merge(super::routes::RoutesDoc::openapi());
+/// The document as the daemon serves it: JSON and the page, made once at start.
+pub struct Served {
+    json: String,
+    page: String,
+}
+
+impl Served {
+    pub fn new(mut doc: Document) -> Served {
         doc.info.version = env!("CARGO_PKG_VERSION").to_string();
-        doc
-    })
+        let json = serde_json::to_string(&doc).expect("the OpenAPI document serialises");
+        Served { page: page(&doc), json }
+    }
 }
 
-/// `/api/v1/openapi.json` and `/api/v1/docs`.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/openapi.json", get(openapi_json)).route("/api/v1/docs", get(docs))
+/// The OpenAPI document of the API.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "system",
+    responses((status = 200, content_type = "application/json", body = serde_json::Value, description = "OpenAPI 3.1")))]
+pub async fn openapi_json(Extension(served): Extension<Arc<Served>>) -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], served.json.clone()).into_response()
 }
 
-async fn openapi_json() -> Response {
-    Json(document()).into_response()
+/// A page a person reads: every operation by tag, with its parameters, body and answers.
+#[utoipa::path(get, path = "/api/v1/docs", tag = "system",
+    responses((status = 200, content_type = "text/html", body = String, description = "the API's description as a page")))]
+pub async fn docs(Extension(served): Extension<Arc<Served>>) -> Html<String> {
+    Html(served.page.clone())
 }
 
 fn escape(s: &str) -> String {
@@ -133,9 +127,7 @@ fn schema_name(schema: &RefOr<utoipa::openapi::schema::Schema>) -> String {
     }
 }
 
-/// A page a person reads: every operation by tag, with its parameters, body and answers.
-async fn docs() -> Html<String> {
-    let doc = document();
+fn page(doc: &Document) -> String {
     let mut page = String::from(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>berth API</title>\
          <meta name=\"viewport\" content=\"width=device-width\"><style>body{font:15px/1.5 system-ui,sans-serif;\
@@ -234,75 +226,40 @@ async fn docs() -> Html<String> {
         }
     }
     page.push_str("</body></html>");
-    Html(page)
+    page
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
-
     use super::*;
 
-    /// `(method, path)` of every `.route("/api/...", get(..).post(..))` in the serve sources,
-    /// read from the files themselves so that a route added in a new file is seen too.
-    fn registered_routes() -> BTreeSet<(String, String)> {
+    fn document() -> Document {
+        crate::serve::routes::document()
+    }
+
+    /// Routes go through `routes!` only: an axum `.route(` would register a path the document
+    /// does not describe.
+    #[test]
+    fn every_route_is_described() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/serve");
-        let mut files = vec![dir.join("auth/routes.rs"), dir.join("history/queries.rs")];
+        let mut files = vec![dir.join("mod.rs")];
         for entry in std::fs::read_dir(dir.join("routes")).unwrap() {
             files.push(entry.unwrap().path());
         }
-        let method = regex::Regex::new(r"\b(get|post|put|patch|delete)\(").unwrap();
-        let mut routes = BTreeSet::new();
         for file in files {
             let text = std::fs::read_to_string(&file).unwrap();
-            for (start, _) in text.match_indices(".route(") {
-                // The call's arguments: up to the parenthesis that closes `.route(`.
-                let rest = &text[start + ".route(".len()..];
-                let mut depth = 1;
-                let end = rest
-                    .char_indices()
-                    .find(|&(_, c)| {
-                        depth += match c {
-                            '(' => 1,
-                            ')' => -1,
-                            _ => 0,
-                        };
-                        depth == 0
-                    })
-                    .map_or(rest.len(), |(i, _)| i);
-                let args = &rest[..end];
-                let Some(path) = args.trim_start().strip_prefix('"').and_then(|a| a.split('"').next()) else {
-                    continue;
-                };
-                if !path.starts_with("/api/") {
-                    continue;
-                }
-                for verb in method.captures_iter(args) {
-                    routes.insert((verb[1].to_string(), path.to_string()));
-                }
-            }
+            let raw = [".route(", ".route_service("].iter().any(|r| text.contains(r));
+            assert!(!raw, "{}: register routes with utoipa_axum's routes!", file.display());
         }
-        routes
-    }
-
-    #[test]
-    fn every_route_is_described() {
         let doc = serde_json::to_value(document()).unwrap();
-        let routes = registered_routes();
-        assert!(routes.len() > 40, "the route scan found too little: {routes:?}");
-        let missing: Vec<String> = routes
-            .iter()
-            // The streaming WebSockets are described in `serve::ws` (their messages are the
-            // StreamMessage schema); the document does not describe itself.
-            .filter(|(_, path)| !path.starts_with("/api/v1/ws/"))
-            .filter(|(_, path)| path != "/api/v1/openapi.json" && path != "/api/v1/docs")
-            .filter(|(method, path)| doc["paths"][path.as_str()][method.as_str()].is_null())
-            .map(|(method, path)| format!("{} {path}", method.to_uppercase()))
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "routes without an OpenAPI description (see serve::openapi): {missing:?}"
-        );
+        let paths = doc["paths"].as_object().unwrap();
+        assert!(paths.len() > 60, "{} paths", paths.len());
+        for path in ["/_ping", "/api/v1/containers/{name}/exec", "/api/v1/ws/events", "/api/v1/history/audit"]
+        {
+            assert!(paths.contains_key(path), "{path} is not described");
+        }
+        // The router is built (a path and method registered twice would panic here).
+        let _ = crate::serve::routes::document();
     }
 
     #[test]

@@ -7,7 +7,7 @@ use berth_engine::Engine;
 
 use super::auth::store::AuthStore;
 use super::events::EventLog;
-use super::history::store::Audit;
+use super::history::Audit;
 
 /// JSON request bodies larger than this are refused with 413. Streamed bodies (import, load,
 /// build) are not limited: they are read as streams, not buffered.

@@ -4,7 +4,6 @@
 //! reads no paths and no bodies. What the caller may do is decided by the operation it calls
 //! (`serve::ops`), and routes that need a caller refuse anonymous requests ([`require_caller`]).
 
-pub mod routes;
 pub mod store;
 
 use axum::extract::{Request, State};
@@ -54,7 +53,7 @@ fn forbidden(message: String) -> Response {
     ApiError::forbidden(message).into_response()
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()

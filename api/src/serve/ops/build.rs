@@ -13,7 +13,7 @@ use super::{access, Caller};
 use crate::serve::body::{BodyPump, BodyReader};
 use crate::serve::error::ApiError;
 use crate::serve::events::Outcome;
-use crate::serve::history::store::{BuildLog, Builds};
+use crate::serve::history::{BuildLog, Builds};
 use crate::serve::state::AppState;
 
 /// Starts a build of the context tar `context`; its events, the last one `built` or `error`.

@@ -14,7 +14,7 @@ use super::Caller;
 use crate::cli::client::path_segment;
 use crate::serve::auth::store::AuthStore;
 use crate::serve::events::EventLog;
-use crate::serve::history::store::Audit;
+use crate::serve::history::Audit;
 use crate::serve::state::AppState;
 
 /// Names that are also path segments or operation words of the API.

@@ -9,8 +9,8 @@ use axum::Json;
 use berth_types::build::{BuildEvent, BuildOptions};
 use berth_types::HistoryEntry;
 
+use super::answer::json_lines;
 use super::query::QueryParams;
-use super::registry::json_lines;
 use crate::serve::body::BodyPump;
 use crate::serve::error::ApiError;
 use crate::serve::ops::{build, images, Caller};

@@ -18,15 +18,14 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use berth_engine::container::{ContainerAction, EngineEvent, LogOptions, WaitCondition};
+use berth_engine::container::{ContainerAction, EngineEvent, WaitCondition};
 use berth_types::{
     ContainerConfig, ContainerInspect, ContainerPruneReport, ContainerStats, ContainerSummary,
     CreatedContainer, ExecConfig, TopReport, WaitResult,
 };
-use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 
-use super::query::QueryParams;
+use super::query::{log_options, QueryParams};
 use super::session;
 use crate::serve::error::{ApiError, ApiJson};
 use crate::serve::events::{EventLog, Outcome};
@@ -298,46 +297,6 @@ pub(super) async fn container_logs(
         }
     });
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(lines)).into_response())
-}
-
-/// `follow`, `tail`, `since`, `until`, `stdout` and `stderr` of a logs call (without `stdout`
-/// and `stderr`, both).
-pub(crate) fn log_options(query: &QueryParams) -> Result<LogOptions, ApiError> {
-    let (stdout, stderr) = match (query.flag("stdout")?, query.flag("stderr")?) {
-        (false, false) => (true, true),
-        both => both,
-    };
-    Ok(LogOptions {
-        follow: query.flag("follow")?,
-        tail: tail(query)?,
-        since: time_param(query, "since")?,
-        until: time_param(query, "until")?,
-        stdout,
-        stderr,
-    })
-}
-
-/// `tail`: a number of lines, or `all`.
-pub(crate) fn tail(query: &QueryParams) -> Result<Option<usize>, ApiError> {
-    match query.one("tail")? {
-        None | Some("all") | Some("") => Ok(None),
-        Some(n) => n
-            .parse::<usize>()
-            .map(Some)
-            .map_err(|_| ApiError::bad_request(format!("invalid tail {n:?}: a number of lines or \"all\""))),
-    }
-}
-
-pub(crate) fn time_param(query: &QueryParams, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
-    query
-        .one(name)?
-        .filter(|v| !v.is_empty())
-        .map(|v| {
-            DateTime::parse_from_rfc3339(v).map(|t| t.to_utc()).map_err(|_| {
-                ApiError::bad_request(format!("query parameter {name:?}: {v:?} is not an RFC 3339 time"))
-            })
-        })
-        .transpose()
 }
 
 #[utoipa::path(get, path = "/api/v1/containers/{name}/attach", tag = "containers", description = "WebSocket: the container's stdio (framing in routes::session)", params(("name" = String, Path, description = "container name or ID (prefix)"), ("stdin" = Option<bool>, Query)), responses((status = 101, description = "switching to the WebSocket"), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody), (status = 409, body = crate::serve::openapi::ErrorBody), (status = 426, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]

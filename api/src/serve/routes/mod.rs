@@ -1,27 +1,39 @@
-//! The REST API under `/api/v1`, plus `/_ping` and the dashboard.
+//! Every route of the daemon: the REST API under `/api/v1`, its WebSockets, `/_ping` and the
+//! dashboard. Each route is registered once, with its OpenAPI description (utoipa-axum's
+//! `routes!` takes both from the handler's `#[utoipa::path]`), so a route cannot be missing
+//! from the document or registered twice.
+
+use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use berth_types::{Event, SystemInfo, VersionInfo};
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::dashboard;
 use super::error::ApiError;
+use super::openapi;
 use super::ops::{system, Caller};
-pub use super::state::{AppState, JSON_BODY_LIMIT};
+use super::state::{AppState, JSON_BODY_LIMIT};
 
+mod access;
+mod answer;
 mod build;
-pub mod containers;
+pub(crate) mod containers;
+mod history;
 mod images;
 mod networks;
 mod node;
 pub(crate) mod query;
 mod registry;
 mod session;
-pub(crate) mod stacks;
+mod stacks;
+mod streams;
 mod volumes;
 
 use query::QueryParams;
@@ -29,146 +41,102 @@ use query::QueryParams;
 /// Version of the HTTP API, as `version` reports it.
 pub const API_VERSION: &str = "v1";
 
-/// The OpenAPI description of the routes in this module's files, merged into the served
-/// document (`serve::openapi`, whose module comment says how to describe a route); here because
-/// the handlers' modules are private. A new route's handler goes in this list.
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(
-    ping,
-    version,
-    info,
-    events,
-    node::node_stats,
-    images::list_images,
-    images::inspect_image,
-    images::tag_image,
-    images::remove_image,
-    images::prune_images,
-    images::import_image,
-    images::load_images,
-    images::save_images,
-    build::image_history,
-    build::build_image,
-    registry::pull_image,
-    registry::push_image,
-    registry::login,
-    registry::logout,
-    containers::create_container,
-    containers::list_containers,
-    containers::inspect_container,
-    containers::start_container,
-    containers::stop_container,
-    containers::restart_container,
-    containers::kill_container,
-    containers::pause_container,
-    containers::unpause_container,
-    containers::rename_container,
-    containers::remove_container,
-    containers::wait_container,
-    containers::prune_containers,
-    containers::top_container,
-    containers::container_stats,
-    containers::container_logs,
-    containers::attach_container,
-    containers::exec_container,
-    networks::list_networks,
-    networks::create_network,
-    networks::inspect_network,
-    networks::remove_network,
-    networks::connect_network,
-    networks::disconnect_network,
-    networks::prune_networks,
-    volumes::list_volumes,
-    volumes::create_volume,
-    volumes::inspect_volume,
-    volumes::remove_volume,
-    volumes::prune_volumes,
-    stacks::list_stacks,
-    stacks::inspect_stack,
-    stacks::stack_up,
-    stacks::stack_down,
-    stacks::stack_operation,
-    stacks::stack_logs,
-))]
-pub struct RoutesDoc;
+/// The routes with their descriptions, without state: the router and the OpenAPI document.
+fn described() -> OpenApiRouter<AppState> {
+    // Routes anyone may call, logged in or not.
+    let public = OpenApiRouter::new()
+        .routes(routes!(ping))
+        .routes(routes!(version))
+        .routes(routes!(access::login))
+        .routes(routes!(access::logout))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(openapi::docs));
+    // Routes that need a caller; what each caller may do is its operation's to decide.
+    // Fixed paths win over `{name}` in the router: an object named `prune` is sent
+    // percent-encoded (the CLI does that).
+    let protected = OpenApiRouter::new()
+        .routes(routes!(info))
+        .routes(routes!(events))
+        .routes(routes!(node::node_stats))
+        .routes(routes!(node::node_stream))
+        .routes(routes!(images::list_images))
+        .routes(routes!(images::prune_images))
+        .routes(routes!(images::import_image))
+        .routes(routes!(images::load_images))
+        .routes(routes!(images::save_images))
+        .routes(routes!(registry::pull_image))
+        .routes(routes!(registry::push_image))
+        .routes(routes!(registry::login))
+        .routes(routes!(registry::logout))
+        .routes(routes!(images::inspect_image, images::remove_image))
+        .routes(routes!(images::tag_image))
+        .routes(routes!(build::image_history))
+        .routes(routes!(build::build_image))
+        .routes(routes!(containers::list_containers, containers::create_container))
+        .routes(routes!(containers::prune_containers))
+        .routes(routes!(containers::inspect_container, containers::remove_container))
+        .routes(routes!(containers::start_container))
+        .routes(routes!(containers::stop_container))
+        .routes(routes!(containers::restart_container))
+        .routes(routes!(containers::kill_container))
+        .routes(routes!(containers::pause_container))
+        .routes(routes!(containers::unpause_container))
+        .routes(routes!(containers::rename_container))
+        .routes(routes!(containers::wait_container))
+        .routes(routes!(containers::top_container))
+        .routes(routes!(containers::container_stats))
+        .routes(routes!(containers::container_logs))
+        .routes(routes!(containers::attach_container))
+        .routes(routes!(containers::exec_container))
+        .routes(routes!(stacks::list_stacks))
+        .routes(routes!(stacks::inspect_stack))
+        .routes(routes!(stacks::stack_up))
+        .routes(routes!(stacks::stack_down))
+        .routes(routes!(stacks::stack_operation))
+        .routes(routes!(stacks::stack_logs))
+        .routes(routes!(volumes::list_volumes, volumes::create_volume))
+        .routes(routes!(volumes::prune_volumes))
+        .routes(routes!(volumes::inspect_volume, volumes::remove_volume))
+        .routes(routes!(networks::list_networks, networks::create_network))
+        .routes(routes!(networks::prune_networks))
+        .routes(routes!(networks::inspect_network, networks::remove_network))
+        .routes(routes!(networks::connect_network))
+        .routes(routes!(networks::disconnect_network))
+        .routes(routes!(access::session))
+        .routes(routes!(access::list_users, access::create_user))
+        .routes(routes!(access::get_user, access::update_user, access::delete_user))
+        .routes(routes!(access::list_teams, access::create_team))
+        .routes(routes!(access::delete_team))
+        .routes(routes!(access::add_member, access::remove_member))
+        .routes(routes!(access::list_tokens, access::create_token))
+        .routes(routes!(access::delete_token))
+        .routes(routes!(history::history_events))
+        .routes(routes!(history::history_containers))
+        .routes(routes!(history::history_audit))
+        .routes(routes!(history::history_builds))
+        .routes(routes!(history::history_build))
+        .routes(routes!(streams::events))
+        .routes(routes!(streams::logs))
+        .routes(routes!(streams::stats))
+        .routes(routes!(streams::progress))
+        .routes(routes!(streams::stack_progress))
+        .route_layer(axum::middleware::from_fn(crate::serve::auth::require_caller));
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()).merge(public).merge(protected)
+}
+
+/// The OpenAPI document of every route.
+#[cfg(test)]
+pub fn document() -> utoipa::openapi::OpenApi {
+    described().into_openapi()
+}
 
 /// The whole HTTP surface of the daemon.
 pub fn router(state: AppState) -> Router {
-    // Routes anyone may call, logged in or not.
-    let public = Router::new()
-        .route("/_ping", get(ping))
-        .route("/api/v1/version", get(version))
-        .merge(crate::serve::auth::routes::public_router())
-        .merge(crate::serve::openapi::router());
-    // Routes that need a caller; what each caller may do is the operation's to decide.
-    let protected = Router::new()
-        .route("/api/v1/info", get(info))
-        .route("/api/v1/events", get(events))
-        .route("/api/v1/node", get(node::node_stats))
-        .route("/api/v1/ws/node", get(node::node_stream))
-        .route("/api/v1/images", get(images::list_images))
-        // Fixed paths win over `{name}` in the router, so an image literally named `prune`
-        // must be sent percent-encoded (the CLI does that).
-        .route("/api/v1/images/prune", post(images::prune_images))
-        .route("/api/v1/images/import", post(images::import_image))
-        .route("/api/v1/images/load", post(images::load_images))
-        .route("/api/v1/images/save", get(images::save_images))
-        .route("/api/v1/images/pull", post(registry::pull_image))
-        .route("/api/v1/images/push", post(registry::push_image))
-        .route("/api/v1/registry/login", post(registry::login))
-        .route("/api/v1/registry/logout", post(registry::logout))
-        .route("/api/v1/images/{name}", get(images::inspect_image).delete(images::remove_image))
-        .route("/api/v1/images/{name}/tag", post(images::tag_image))
-        .route("/api/v1/images/{name}/history", get(build::image_history))
-        .route("/api/v1/build", post(build::build_image))
-        // Containers. As with images, fixed paths win over `{name}`: a container named `prune`
-        // is sent percent-encoded.
-        .route("/api/v1/containers", get(containers::list_containers).post(containers::create_container))
-        .route("/api/v1/containers/prune", post(containers::prune_containers))
-        .route(
-            "/api/v1/containers/{name}",
-            get(containers::inspect_container).delete(containers::remove_container),
-        )
-        .route("/api/v1/containers/{name}/start", post(containers::start_container))
-        .route("/api/v1/containers/{name}/stop", post(containers::stop_container))
-        .route("/api/v1/containers/{name}/restart", post(containers::restart_container))
-        .route("/api/v1/containers/{name}/kill", post(containers::kill_container))
-        .route("/api/v1/containers/{name}/pause", post(containers::pause_container))
-        .route("/api/v1/containers/{name}/unpause", post(containers::unpause_container))
-        .route("/api/v1/containers/{name}/rename", post(containers::rename_container))
-        .route("/api/v1/containers/{name}/wait", post(containers::wait_container))
-        .route("/api/v1/containers/{name}/top", get(containers::top_container))
-        .route("/api/v1/containers/{name}/stats", get(containers::container_stats))
-        .route("/api/v1/containers/{name}/logs", get(containers::container_logs))
-        .route("/api/v1/containers/{name}/attach", get(containers::attach_container))
-        .route("/api/v1/containers/{name}/exec", get(containers::exec_container))
-        // Compose stacks. `up` and `down` take a body; stop/start/restart share a handler.
-        .route("/api/v1/stacks", get(stacks::list_stacks))
-        .route("/api/v1/stacks/{name}", get(stacks::inspect_stack))
-        .route("/api/v1/stacks/{name}/up", post(stacks::stack_up))
-        .route("/api/v1/stacks/{name}/down", post(stacks::stack_down))
-        .route("/api/v1/stacks/{name}/{operation}", post(stacks::stack_operation))
-        .route("/api/v1/ws/stacks/{name}/logs", get(stacks::stack_logs))
-        // Volumes. `prune` is a fixed path: a volume cannot be named `prune` here (Docker's
-        // names allow it, its API has the same route).
-        .route("/api/v1/volumes", get(volumes::list_volumes).post(volumes::create_volume))
-        .route("/api/v1/volumes/prune", post(volumes::prune_volumes))
-        .route("/api/v1/volumes/{name}", get(volumes::inspect_volume).delete(volumes::remove_volume))
-        // Networks. `prune` is a fixed path: a network named `prune` is reached by its ID.
-        .route("/api/v1/networks", get(networks::list_networks).post(networks::create_network))
-        .route("/api/v1/networks/prune", post(networks::prune_networks))
-        .route("/api/v1/networks/{name}", get(networks::inspect_network).delete(networks::remove_network))
-        .route("/api/v1/networks/{name}/connect", post(networks::connect_network))
-        .route("/api/v1/networks/{name}/disconnect", post(networks::disconnect_network))
-        // Access, history and the event/log/stats/progress WebSockets.
-        .merge(crate::serve::auth::routes::router())
-        .merge(crate::serve::history::queries::router())
-        .merge(crate::serve::ws::router())
-        .route_layer(axum::middleware::from_fn(crate::serve::auth::require_caller));
-    public
-        .merge(protected)
+    let (routes, document) = described().split_for_parts();
+    routes
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::Extension(Arc::new(openapi::Served::new(document))))
         // Who is calling, for every route (see `serve::auth`).
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::serve::auth::identify))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))

@@ -12,10 +12,10 @@ use berth_types::stream::StreamMessage;
 use berth_types::NodeStats;
 
 use super::query::QueryParams;
+use super::streams::{run, Next};
 use crate::serve::error::ApiError;
 use crate::serve::ops::{system, Caller};
 use crate::serve::state::AppState;
-use crate::serve::ws::{run, Next};
 
 /// How often the node stream samples. Node figures move slowly; every two seconds keeps the
 /// cards live without costing the daemon anything noticeable.
@@ -40,6 +40,7 @@ fn message(node: NodeStats) -> Message {
 /// `GET /api/v1/ws/node`: a `node` message at once (its CPU share over a quarter of a second),
 /// then one every [`NODE_INTERVAL`] covering the time since the previous one, until the client
 /// leaves. A sample that fails ends the stream with `error`.
+#[utoipa::path(get, path = "/api/v1/ws/node", tag = "system", description = "WebSocket: a `node` message (StreamMessage) at once, then one every two seconds.", responses((status = 101, description = "switching to the WebSocket"), (status = 400, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
 pub(super) async fn node_stream(
     State(state): State<AppState>,
     caller: Caller,

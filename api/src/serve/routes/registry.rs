@@ -1,24 +1,15 @@
 //! Registry routes: pull and push (streams of JSON lines, one `TransferEvent` each, the last
 //! one the result or the error), login and logout.
 
-use std::convert::Infallible;
-
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use berth_types::{LoginRequest, LogoutRequest, PullRequest, PushRequest, RegistryAuthReport, TransferEvent};
-use bytes::Bytes;
-use futures_util::StreamExt;
-use tokio::sync::mpsc::UnboundedReceiver;
 
+use super::answer::json_lines;
 use crate::serve::error::{ApiError, ApiJson};
 use crate::serve::ops::{registry, Caller};
 use crate::serve::state::AppState;
-
-/// The media type of the progress streams: newline-delimited JSON.
-const JSON_LINES: &str = "application/x-ndjson";
 
 /// `POST /api/v1/images/pull`.
 #[utoipa::path(post, path = "/api/v1/images/pull", tag = "registry",
@@ -57,17 +48,6 @@ pub(super) async fn push_image(
     request: Result<ApiJson<PushRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
     Ok(json_lines(registry::push(&state, &caller, request.map(|b| b.0)).await?))
-}
-
-/// The events as they come, one JSON object per line.
-pub(crate) fn json_lines<T: serde::Serialize + Send + 'static>(rx: UnboundedReceiver<T>) -> Response {
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) })
-        .map(|event| {
-            let mut line = serde_json::to_vec(&event).expect("progress events serialise");
-            line.push(b'\n');
-            Ok::<_, Infallible>(Bytes::from(line))
-        });
-    ([(header::CONTENT_TYPE, JSON_LINES)], Body::from_stream(stream)).into_response()
 }
 
 /// `POST /api/v1/registry/login`. The password goes to the engine only; neither it nor the

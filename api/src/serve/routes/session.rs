@@ -115,7 +115,7 @@ pub async fn pump_exec(
     socket: WebSocket,
     session: ProcessSession,
     stdin: bool,
-    audit_log: crate::serve::history::store::Audit,
+    audit_log: crate::serve::history::Audit,
     audit: Option<i64>,
 ) {
     let end = run(socket, session, stdin).await;

@@ -16,14 +16,13 @@ use berth_engine::container::LogOptions;
 use berth_types::{StackDown, StackInspect, StackLogEntry, StackProgress, StackSummary, StackUp};
 use futures_util::StreamExt;
 
-use super::containers::{tail, time_param};
-use super::query::QueryParams;
-use super::registry::json_lines;
+use super::answer::json_lines;
+use super::query::{services_and_timeout, tail, time_param, QueryParams};
+use super::streams::{run, Next};
 use crate::serve::error::{ApiError, ApiJson};
 use crate::serve::ops::stacks::{self, StackAction};
 use crate::serve::ops::Caller;
 use crate::serve::state::AppState;
-use crate::serve::ws::{run, Next};
 
 /// Most log entries in one `logs` frame.
 const LOG_BATCH: usize = 512;
@@ -90,23 +89,6 @@ pub(super) async fn stack_down(
     request: Result<ApiJson<StackDown>, ApiError>,
 ) -> Result<Response, ApiError> {
     Ok(json_lines(stacks::down(&state, &caller, &name, request.map(|b| b.0)).await?))
-}
-
-/// `?services=a,b` (or repeated) and `?t=N`.
-pub(crate) fn services_and_timeout(query: &QueryParams) -> Result<(Vec<String>, Option<u32>), ApiError> {
-    let services = query
-        .all("services")
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-        .collect();
-    let timeout = match query.number("t")? {
-        None => None,
-        Some(t) if (0..=i64::from(u32::MAX)).contains(&t) => Some(t as u32),
-        Some(t) => return Err(ApiError::bad_request(format!("query parameter \"t\": {t} is out of range"))),
-    };
-    Ok((services, timeout))
 }
 
 /// `POST /api/v1/stacks/{name}/{stop|start|restart}?services=a,b&t=N`.

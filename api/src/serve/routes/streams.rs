@@ -24,8 +24,6 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
 use berth_types::auth::Role;
 use berth_types::container::{ContainerStats, ContainerStatus, LogEntry};
 use berth_types::{Event, PullRequest, PushRequest, StackDown, StackUp};
@@ -34,12 +32,11 @@ use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::error::ApiError;
-use super::ops::stacks::StackAction;
-use super::ops::{containers, registry, stacks, system, Caller};
-use super::routes::containers::log_options;
-use super::routes::query::QueryParams;
-use super::state::AppState;
+use super::query::{log_options, services_and_timeout, QueryParams};
+use crate::serve::error::ApiError;
+use crate::serve::ops::stacks::StackAction;
+use crate::serve::ops::{containers, registry, stacks, system, Caller};
+use crate::serve::state::AppState;
 
 /// How often the daemon pings an idle client.
 pub const PING_INTERVAL: Duration = Duration::from_secs(20);
@@ -66,16 +63,6 @@ pub enum WsMessage<'a> {
 
 fn text(message: &WsMessage<'_>) -> Message {
     Message::Text(serde_json::to_string(message).expect("stream messages serialise").into())
-}
-
-/// The WebSocket routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/ws/events", get(events))
-        .route("/api/v1/ws/containers/{name}/logs", get(logs))
-        .route("/api/v1/ws/containers/{name}/stats", get(stats))
-        .route("/api/v1/ws/progress/{operation}", get(progress))
-        .route("/api/v1/ws/progress/stacks/{name}/{operation}", get(stack_progress))
 }
 
 /// What a stream produces next.
@@ -134,7 +121,8 @@ where
 
 /// `GET /api/v1/ws/events`: every event from now on, as the history records it. Non-admins get
 /// their teams' containers' events only.
-async fn events(
+#[utoipa::path(get, path = "/api/v1/ws/events", tag = "system", description = "WebSocket: every event from now on as `event` messages (StreamMessage); members see their teams' containers' and stacks' events.", responses((status = 101, description = "switching to the WebSocket"), (status = 400, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
+pub(super) async fn events(
     State(state): State<AppState>,
     caller: Caller,
     RawQuery(query): RawQuery,
@@ -176,7 +164,8 @@ async fn events(
 /// `GET /api/v1/ws/containers/{name}/logs?tail=N&follow=1&since=T&stdout=1&stderr=1`: the last
 /// `tail` lines (all without it), then with `follow` every new line until the container stops
 /// (`end`).
-async fn logs(
+#[utoipa::path(get, path = "/api/v1/ws/containers/{name}/logs", tag = "containers", description = "WebSocket: the container's log as `logs` messages (tail, then follow), then `end`.", params(("name" = String, Path, description = "container name or ID (prefix)"), ("follow" = Option<bool>, Query), ("tail" = Option<String>, Query), ("since" = Option<String>, Query), ("until" = Option<String>, Query), ("stdout" = Option<bool>, Query), ("stderr" = Option<bool>, Query)), responses((status = 101, description = "switching to the WebSocket"), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
+pub(super) async fn logs(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -216,7 +205,8 @@ async fn logs(
 /// `GET /api/v1/ws/containers/{name}/stats`: a sample every second until the container stops
 /// (`end`). A sampler task feeds a one-slot channel: a client slower than the samples misses
 /// some (reported as `dropped`), the sampler never waits for it.
-async fn stats(
+#[utoipa::path(get, path = "/api/v1/ws/containers/{name}/stats", tag = "containers", description = "WebSocket: a `stats` message every second until the container stops (`end`).", params(("name" = String, Path, description = "container name or ID (prefix)")), responses((status = 101, description = "switching to the WebSocket"), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
+pub(super) async fn stats(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -271,7 +261,8 @@ async fn stats(
 /// body of `POST /api/v1/images/{pull|push}`) as the first text frame; the daemon runs the
 /// operation for the caller and sends each progress event as a `progress` message, then `end`
 /// (or `error`).
-async fn progress(
+#[utoipa::path(get, path = "/api/v1/ws/progress/{operation}", tag = "registry", description = "WebSocket: send the body of POST /api/v1/images/{pull|push} as the first text frame; each TransferEvent comes as a `progress` message, then `end` or `error`.", params(("operation" = String, Path, description = "pull or push")), responses((status = 101, description = "switching to the WebSocket"), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
+pub(super) async fn progress(
     State(state): State<AppState>,
     caller: Caller,
     Path(operation): Path<String>,
@@ -300,7 +291,8 @@ async fn progress(
 /// [`progress`], for the stack operation (the first frame is the JSON body of
 /// `POST /api/v1/stacks/{name}/{operation}`: `StackUp`, `StackDown`, or `{}`; the query is that
 /// call's): each `StackProgress` as a `stack_progress` message, then `end` (or `error`).
-async fn stack_progress(
+#[utoipa::path(get, path = "/api/v1/ws/progress/stacks/{name}/{operation}", tag = "stacks", description = "WebSocket: send the body of POST /api/v1/stacks/{name}/{operation} as the first text frame; each StackProgress comes as a `stack_progress` message, then `end` or `error`.", params(("name" = String, Path, description = "project name"), ("operation" = String, Path, description = "up, down, stop, start or restart"), ("services" = Option<String>, Query), ("t" = Option<u32>, Query)), responses((status = 101, description = "switching to the WebSocket"), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
+pub(super) async fn stack_progress(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, operation)): Path<(String, String)>,
@@ -313,7 +305,7 @@ async fn stack_progress(
         )));
     }
     let query = QueryParams::parse(query, &["services", "t"])?;
-    let (services, timeout) = crate::serve::routes::stacks::services_and_timeout(&query)?;
+    let (services, timeout) = services_and_timeout(&query)?;
     Ok(ws.on_upgrade(move |socket| async move {
         let Some((socket, request)) = first_request(socket).await else { return };
         let progress = match (operation.as_str(), StackAction::parse(&operation)) {

@@ -12,7 +12,7 @@ use berth_types::auth::{
 
 use berth_types::headers::SESSION_COOKIE;
 
-use super::{CsrfMissing, Principal, Transport, Via};
+use crate::serve::auth::{cookie, unauthorized, CsrfMissing, Principal, Transport, Via};
 use crate::serve::error::{ApiError, ApiJson};
 use crate::serve::openapi::ErrorBody;
 use crate::serve::ops::{admin, Caller};
@@ -67,11 +67,11 @@ pub async fn logout(
 ) -> Result<Response, ApiError> {
     // A logout needs no CSRF token: a page that logs the user out does no harm.
     let Some(principal) = principal.map(|p| p.0).or(without_csrf.map(|p| p.0 .0)) else {
-        return Ok(super::unauthorized(
+        return Ok(unauthorized(
             "authentication required: send \"Authorization: Bearer <API token>\" or log in",
         ));
     };
-    if let Some(secret) = super::cookie(&headers, SESSION_COOKIE) {
+    if let Some(secret) = cookie(&headers, SESSION_COOKIE) {
         state.auth.logout(&secret).await?;
     }
     Caller::new(principal, "POST", "/api/v1/auth/logout").audit(&state, StatusCode::NO_CONTENT).await;
@@ -94,7 +94,7 @@ pub async fn session(
     headers: axum::http::HeaderMap,
 ) -> Result<Json<SessionInfo>, ApiError> {
     let principal = caller.principal;
-    let csrf = match (principal.via, super::cookie(&headers, SESSION_COOKIE)) {
+    let csrf = match (principal.via, cookie(&headers, SESSION_COOKIE)) {
         (Via::Session, Some(secret)) => state.auth.session(&secret).await?.map(|(_, csrf)| csrf),
         _ => None,
     };
@@ -247,24 +247,4 @@ pub async fn delete_token(
     let id: i64 = id.parse().map_err(|_| ApiError::bad_request(format!("invalid token id {id:?}")))?;
     admin::delete_token(&state, &caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// The routes of logging in and out, open to anyone.
-pub fn public_router() -> axum::Router<AppState> {
-    use axum::routing::post;
-    axum::Router::new().route("/api/v1/auth/login", post(login)).route("/api/v1/auth/logout", post(logout))
-}
-
-/// The access routes that need a caller.
-pub fn router() -> axum::Router<AppState> {
-    use axum::routing::{get, put};
-    axum::Router::new()
-        .route("/api/v1/auth/session", get(session))
-        .route("/api/v1/users", get(list_users).post(create_user))
-        .route("/api/v1/users/{name}", get(get_user).patch(update_user).delete(delete_user))
-        .route("/api/v1/teams", get(list_teams).post(create_team))
-        .route("/api/v1/teams/{name}", axum::routing::delete(delete_team))
-        .route("/api/v1/teams/{name}/members/{user}", put(add_member).delete(remove_member))
-        .route("/api/v1/tokens", get(list_tokens).post(create_token))
-        .route("/api/v1/tokens/{id}", axum::routing::delete(delete_token))
 }

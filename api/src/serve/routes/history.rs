@@ -13,10 +13,10 @@ use serde::Deserialize;
 use sqlx::{QueryBuilder, Row, Sqlite};
 use utoipa::IntoParams;
 
+use super::query::QueryParams;
 use crate::serve::auth::store::OwnedKind;
 use crate::serve::error::ApiError;
 use crate::serve::ops::Caller;
-use crate::serve::routes::query::QueryParams;
 use crate::serve::state::AppState;
 
 /// Most rows one history page holds.
@@ -331,15 +331,4 @@ pub async fn history_build(
         Some(b) if caller.is_admin() || b.user == caller.principal.user => Ok(Json(b)),
         _ => Err(ApiError::not_found(format!("no such build: {id}"))),
     }
-}
-
-/// The history routes.
-pub fn router() -> axum::Router<AppState> {
-    use axum::routing::get;
-    axum::Router::new()
-        .route("/api/v1/history/events", get(history_events))
-        .route("/api/v1/history/containers", get(history_containers))
-        .route("/api/v1/history/audit", get(history_audit))
-        .route("/api/v1/history/builds", get(history_builds))
-        .route("/api/v1/history/builds/{id}", get(history_build))
 }
