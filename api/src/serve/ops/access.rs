@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use berth_types::auth::Role;
 use berth_types::volume::MountType;
 use berth_types::ContainerConfig;
 
@@ -121,6 +122,18 @@ pub async fn check(state: &AppState, caller: &Caller, object: &Object, using: Us
             other => format!("permission denied: {other:?}"),
         })),
     }
+}
+
+/// Refuses the call unless `caller` has `role` and may `use` `object`.
+pub async fn guard(
+    state: &AppState,
+    caller: &Caller,
+    role: Role,
+    object: Object,
+    using: Use,
+) -> Result<(), ApiError> {
+    caller.require(role)?;
+    check(state, caller, &object, using).await
 }
 
 /// The IDs of the containers or images a member may see in a list: their teams' and, for

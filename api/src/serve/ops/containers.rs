@@ -20,18 +20,6 @@ use crate::serve::error::ApiError;
 use crate::serve::events::Outcome;
 use crate::serve::state::AppState;
 
-/// Refuses the call unless `caller` has `role` and may `use` the container `name`.
-async fn guard(
-    state: &AppState,
-    caller: &Caller,
-    role: Role,
-    name: &str,
-    using: Use,
-) -> Result<(), ApiError> {
-    caller.require(role)?;
-    access::check(state, caller, &Object::Container(name.to_string()), using).await
-}
-
 /// A lifecycle operation on the container `name` (operators, on their teams' containers),
 /// audited; a failure is recorded as the event `action`.
 async fn act<F, Fut, T>(
@@ -47,7 +35,8 @@ where
     Fut: Future<Output = berth_engine::Result<T>>,
 {
     let result = async {
-        guard(state, caller, Role::Operator, name, Use::Change).await?;
+        access::guard(state, caller, Role::Operator, Object::Container(name.to_string()), Use::Change)
+            .await?;
         match run().await {
             Ok(value) => Ok(value),
             Err(e) => Err(failed(state, "container", action, name, e).await),
@@ -108,7 +97,7 @@ pub async fn list(
 }
 
 pub async fn inspect(state: &AppState, caller: &Caller, name: &str) -> Result<ContainerInspect, ApiError> {
-    guard(state, caller, Role::Viewer, name, Use::Read).await?;
+    access::guard(state, caller, Role::Viewer, Object::Container(name.to_string()), Use::Read).await?;
     Ok(state.engine.inspect_container(name).await?)
 }
 
@@ -188,7 +177,7 @@ pub async fn wait(
     condition: WaitCondition,
 ) -> Result<WaitResult, ApiError> {
     let result = async {
-        guard(state, caller, Role::Operator, name, Use::Read).await?;
+        access::guard(state, caller, Role::Operator, Object::Container(name.to_string()), Use::Read).await?;
         Ok(state.engine.wait_container(name, condition).await?)
     }
     .await;
@@ -217,13 +206,13 @@ pub async fn prune(state: &AppState, caller: &Caller) -> Result<ContainerPruneRe
 }
 
 pub async fn top(state: &AppState, caller: &Caller, name: &str) -> Result<TopReport, ApiError> {
-    guard(state, caller, Role::Viewer, name, Use::Read).await?;
+    access::guard(state, caller, Role::Viewer, Object::Container(name.to_string()), Use::Read).await?;
     Ok(state.engine.top_container(name).await?)
 }
 
 /// One sample of the container's resource use.
 pub async fn stats(state: &AppState, caller: &Caller, name: &str) -> Result<ContainerStats, ApiError> {
-    guard(state, caller, Role::Viewer, name, Use::Read).await?;
+    access::guard(state, caller, Role::Viewer, Object::Container(name.to_string()), Use::Read).await?;
     Ok(state.engine.container_stats(name).await?)
 }
 
@@ -234,13 +223,13 @@ pub async fn logs(
     name: &str,
     options: LogOptions,
 ) -> Result<LogStream, ApiError> {
-    guard(state, caller, Role::Operator, name, Use::Read).await?;
+    access::guard(state, caller, Role::Operator, Object::Container(name.to_string()), Use::Read).await?;
     Ok(state.engine.container_logs(name, options).await?)
 }
 
 /// The container's stdio.
 pub async fn attach(state: &AppState, caller: &Caller, name: &str) -> Result<ProcessSession, ApiError> {
-    guard(state, caller, Role::Operator, name, Use::Change).await?;
+    access::guard(state, caller, Role::Operator, Object::Container(name.to_string()), Use::Change).await?;
     Ok(state.engine.attach_container(name).await?)
 }
 

@@ -18,17 +18,6 @@ use crate::serve::error::ApiError;
 use crate::serve::events::Outcome;
 use crate::serve::state::AppState;
 
-async fn guard(
-    state: &AppState,
-    caller: &Caller,
-    role: Role,
-    name: &str,
-    using: Use,
-) -> Result<(), ApiError> {
-    caller.require(role)?;
-    access::check(state, caller, &Object::Image(name.to_string()), using).await
-}
-
 /// `docker images`: a member sees their teams' images and the shared ones.
 pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<ImageSummary>, ApiError> {
     caller.require(Role::Viewer)?;
@@ -39,7 +28,7 @@ pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<ImageSummary>
 }
 
 pub async fn inspect(state: &AppState, caller: &Caller, name: &str) -> Result<ImageInspect, ApiError> {
-    guard(state, caller, Role::Viewer, name, Use::Read).await?;
+    access::guard(state, caller, Role::Viewer, Object::Image(name.to_string()), Use::Read).await?;
     Ok(state.engine.inspect_image(name).await?)
 }
 
@@ -62,7 +51,7 @@ pub async fn tag(
         caller.require(Role::Operator)?;
         let target = target?;
         let target = target.as_str();
-        guard(state, caller, Role::Operator, source, Use::Change).await?;
+        access::guard(state, caller, Role::Operator, Object::Image(source.to_string()), Use::Change).await?;
         if let Ok(current) = state.engine.inspect_image(target).await {
             if access::reach(state, caller, &Object::Image(current.id)).await? != Reach::Allowed {
                 return Err(ApiError::forbidden(format!(
@@ -93,7 +82,7 @@ pub async fn remove(
     force: bool,
 ) -> Result<Vec<ImageDeleteItem>, ApiError> {
     let result = async {
-        guard(state, caller, Role::Operator, name, Use::Change).await?;
+        access::guard(state, caller, Role::Operator, Object::Image(name.to_string()), Use::Change).await?;
         let items = match state.engine.remove_image(name, force).await {
             Ok(items) => items,
             Err(e) => return Err(failed(state, "image", "delete", name, e).await),

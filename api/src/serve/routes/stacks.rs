@@ -8,24 +8,20 @@
 //! Teams are the auth middleware's (`serve::auth`): a stack is its team's when its containers
 //! are, `up` gives the containers it makes to the caller's team, and the list is filtered.
 
-use axum::extract::ws::{Message, WebSocketUpgrade};
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use axum::Json;
 use berth_engine::container::LogOptions;
-use berth_types::{StackDown, StackInspect, StackLogEntry, StackProgress, StackSummary, StackUp};
-use futures_util::StreamExt;
+use berth_types::{StackDown, StackInspect, StackProgress, StackSummary, StackUp};
 
 use super::answer::json_lines;
 use super::query::{services_and_timeout, tail, time_param, QueryParams};
-use super::streams::{run, Next};
+use super::streams::send_log;
 use crate::serve::error::{ApiError, ApiJson};
 use crate::serve::ops::stacks::{self, StackAction};
 use crate::serve::ops::Caller;
 use crate::serve::state::AppState;
-
-/// Most log entries in one `logs` frame.
-const LOG_BATCH: usize = 512;
 
 /// `GET /api/v1/stacks`: the compose projects that have containers (`berth compose ls`).
 #[utoipa::path(get, path = "/api/v1/stacks", tag = "stacks",
@@ -149,37 +145,5 @@ pub(super) async fn stack_logs(
     };
     // Opened before the upgrade: a missing stack is an ordinary 404.
     let entries = stacks::logs(&state, &caller, &name, &services, options).await?;
-    Ok(ws.on_upgrade(move |socket| async move {
-        let batches = std::sync::Arc::new(tokio::sync::Mutex::new(entries.ready_chunks(LOG_BATCH)));
-        run(socket, move || {
-            let batches = batches.clone();
-            async move {
-                let mut batches = batches.lock().await;
-                match batches.next().await {
-                    None => {
-                        Next::Last(frame(&serde_json::json!({"type": "end", "reason": "end of the logs"})))
-                    }
-                    Some(batch) => {
-                        let mut entries: Vec<StackLogEntry> = Vec::with_capacity(batch.len());
-                        for entry in batch {
-                            match entry {
-                                Ok(e) => entries.push(e),
-                                Err(e) => {
-                                    return Next::Last(frame(
-                                        &serde_json::json!({"type": "error", "message": e.to_string()}),
-                                    ))
-                                }
-                            }
-                        }
-                        Next::Send(frame(&serde_json::json!({"type": "logs", "entries": entries})))
-                    }
-                }
-            }
-        })
-        .await
-    }))
-}
-
-fn frame(value: &serde_json::Value) -> Message {
-    Message::Text(value.to_string().into())
+    Ok(ws.on_upgrade(move |socket| send_log(socket, entries, "end of the logs")))
 }

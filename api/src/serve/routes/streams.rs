@@ -25,7 +25,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use berth_types::auth::Role;
-use berth_types::container::{ContainerStats, ContainerStatus, LogEntry};
+use berth_types::container::{ContainerStats, ContainerStatus};
 use berth_types::{Event, PullRequest, PushRequest, StackDown, StackUp};
 use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
@@ -52,7 +52,6 @@ const LOG_BATCH: usize = 512;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum WsMessage<'a> {
     Event { event: &'a Event },
-    Logs { entries: &'a [LogEntry] },
     Stats { stats: &'a ContainerStats },
     Progress { event: &'a berth_types::TransferEvent },
     StackProgress { event: &'a berth_types::StackProgress },
@@ -175,31 +174,36 @@ pub(super) async fn logs(
     let query = QueryParams::parse(query, &["follow", "tail", "since", "until", "stdout", "stderr"])?;
     // Opened before the upgrade: a missing container is an ordinary 404.
     let entries = containers::logs(&state, &caller, &name, log_options(&query)?).await?;
-    Ok(ws.on_upgrade(move |socket| async move {
-        let batches = std::sync::Arc::new(tokio::sync::Mutex::new(entries.ready_chunks(LOG_BATCH)));
-        run(socket, move || {
-            let batches = batches.clone();
-            async move {
-                let mut batches = batches.lock().await;
-                match batches.next().await {
-                    None => Next::Last(text(&WsMessage::End { reason: "end of the log" })),
-                    Some(batch) => {
-                        let mut entries = Vec::with_capacity(batch.len());
-                        for entry in batch {
-                            match entry {
-                                Ok(e) => entries.push(e),
-                                Err(e) => {
-                                    return Next::Last(text(&WsMessage::Error { message: &e.to_string() }))
-                                }
-                            }
-                        }
-                        Next::Send(text(&WsMessage::Logs { entries: &entries }))
-                    }
+    Ok(ws.on_upgrade(move |socket| send_log(socket, entries, "end of the log")))
+}
+
+/// Sends a log's entries (a container's, a stack's) in `logs` messages of at most
+/// [`LOG_BATCH`], then `end` with `reason`, or `error` when reading fails.
+pub(super) async fn send_log<T, S>(socket: WebSocket, entries: S, reason: &'static str)
+where
+    T: Serialize + Send + 'static,
+    S: futures_util::Stream<Item = berth_engine::Result<T>> + Send + 'static,
+{
+    let batches = std::sync::Arc::new(tokio::sync::Mutex::new(Box::pin(entries.ready_chunks(LOG_BATCH))));
+    run(socket, move || {
+        let batches = batches.clone();
+        async move {
+            let mut batches = batches.lock().await;
+            let Some(batch) = batches.next().await else {
+                return Next::Last(text(&WsMessage::End { reason }));
+            };
+            let mut entries = Vec::with_capacity(batch.len());
+            for entry in batch {
+                match entry {
+                    Ok(e) => entries.push(e),
+                    Err(e) => return Next::Last(text(&WsMessage::Error { message: &e.to_string() })),
                 }
             }
-        })
-        .await
-    }))
+            let message = serde_json::json!({ "type": "logs", "entries": entries });
+            Next::Send(Message::Text(message.to_string().into()))
+        }
+    })
+    .await
 }
 
 /// `GET /api/v1/ws/containers/{name}/stats`: a sample every second until the container stops
