@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use berth_types::container::{ContainerConfig, Resources, RestartPolicy};
 use berth_types::health::HealthConfig;
 use berth_types::network::PortBinding;
+use berth_types::name::{check_object_name, ObjectKind};
 use berth_types::volume::{Mount, MountType};
 use berth_types::StackUp;
 use docker_compose_types as spec;
@@ -300,12 +301,7 @@ pub fn project_name(
         .or_else(|| variables.get("COMPOSE_PROJECT_NAME").filter(|n| !n.is_empty()))
         .or(file_name.filter(|n| !n.is_empty()));
     if let Some(name) = given {
-        if !valid_project_name(name) {
-            return Err(Error::InvalidInput(format!(
-                "invalid project name {name:?}: must consist only of lowercase alphanumeric characters, \
-                 hyphens, and underscores as well as start with a letter or number"
-            )));
-        }
+        check_object_name(ObjectKind::Project, name).map_err(|e| Error::InvalidInput(e.to_string()))?;
         return Ok(name.to_string());
     }
     let base = working_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -323,11 +319,9 @@ pub fn project_name(
     Ok(normalised)
 }
 
-/// Compose's rule: `^[a-z0-9][a-z0-9_-]*$`.
+/// Compose's rule (`^[a-z0-9][a-z0-9_-]*$`): [`check_object_name`] with [`ObjectKind::Project`].
 pub fn valid_project_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+    check_object_name(ObjectKind::Project, name).is_ok()
 }
 
 const TOP_LEVEL_KEYS: &[&str] =
