@@ -13,6 +13,7 @@ pub mod format;
 pub mod health;
 pub use health::*;
 pub mod history;
+pub mod mount;
 pub mod name;
 pub mod network;
 pub mod node;
