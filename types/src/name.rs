@@ -159,6 +159,17 @@ pub fn check_object_name(kind: ObjectKind, name: &str) -> Result<&str, NameError
     Ok(plain)
 }
 
+/// Path segments under `/api/v1/containers/`, `/images/`, `/volumes/` and `/networks/` that name
+/// an operation (`POST /api/v1/images/pull`), not an object. An object may still be called so:
+/// a client encodes the first letter of such a name in its path (`%70rune`), the router takes
+/// the segment for a name, and the checks never mistake one for the other.
+pub const RESERVED_SEGMENTS: &[&str] = &["prune", "create", "import", "load", "save", "pull", "push", "build", "json"];
+
+/// Whether `segment` (as it stands in a path, before decoding) is one of [`RESERVED_SEGMENTS`].
+pub fn is_reserved_segment(segment: &str) -> bool {
+    RESERVED_SEGMENTS.contains(&segment)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,5 +268,14 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn reserved_segments() {
+        for word in ["prune", "create", "import", "load", "save", "pull", "push", "build", "json"] {
+            assert!(is_reserved_segment(word), "{word}");
+        }
+        assert!(!is_reserved_segment("web"));
+        assert!(!is_reserved_segment("%70rune"), "an encoded name is a name");
     }
 }
