@@ -162,8 +162,9 @@ pub fn parse_mount(spec: &str) -> Result<Mount, MountError> {
             "readonly" | "ro" => mount.read_only = bool_value(&key, value)?,
             "tmpfs-size" => {
                 let size = need(MountField::Options, value)?;
-                mount.tmpfs_size =
-                    Some(parse_memory(&size).map_err(|e| options(format!("invalid value for tmpfs-size: {e}")))?)
+                mount.tmpfs_size = Some(
+                    parse_memory(&size).map_err(|e| options(format!("invalid value for tmpfs-size: {e}")))?,
+                )
             }
             // The default propagation and consistency: nothing to change.
             "bind-propagation" if matches!(value, Some("rprivate") | Some("private")) => {}
@@ -195,7 +196,10 @@ pub fn parse_tmpfs(spec: &str) -> Result<Mount, MountError> {
             None if option == "rw" => mount.read_only = false,
             None if matches!(option, "nosuid" | "nodev" | "noexec") => {}
             _ => {
-                return Err(MountError::new(MountField::Options, format!("unsupported tmpfs option: {option}")))
+                return Err(MountError::new(
+                    MountField::Options,
+                    format!("unsupported tmpfs option: {option}"),
+                ))
             }
         }
     }
@@ -226,7 +230,10 @@ pub fn validate_mounts(mounts: &[Mount]) -> Result<Vec<Mount>, MountError> {
             bad(MountField::Target, format!("invalid mount path: '{}' mount path must be absolute", m.target))
         })?;
         if target == "/" {
-            return Err(MountError::new(MountField::Target, "invalid specification: destination can't be '/'"));
+            return Err(MountError::new(
+                MountField::Target,
+                "invalid specification: destination can't be '/'",
+            ));
         }
         if !targets.insert(target.clone()) {
             return Err(MountError::new(MountField::Target, format!("Duplicate mount point: {target}")));
@@ -318,9 +325,16 @@ mod tests {
         let m = parse_volume("/cache").unwrap();
         assert_eq!((m.mount_type, m.source.as_str()), (MountType::Volume, ""));
         let m = parse_volume("./here:/x:rw,z").unwrap();
-        assert_eq!((m.mount_type, m.source.as_str()), (MountType::Bind, "./here"), "left for the caller to join");
+        assert_eq!(
+            (m.mount_type, m.source.as_str()),
+            (MountType::Bind, "./here"),
+            "left for the caller to join"
+        );
         let e = parse_volume("a:b:c:d").unwrap_err();
-        assert_eq!((e.field, e.message.as_str()), (MountField::Spec, "invalid volume specification: 'a:b:c:d'"));
+        assert_eq!(
+            (e.field, e.message.as_str()),
+            (MountField::Spec, "invalid volume specification: 'a:b:c:d'")
+        );
         assert_eq!(message(parse_volume(":/x")), "invalid volume specification: ':/x'");
         let e = parse_volume("/x:/y:ro,rw").unwrap_err();
         assert_eq!((e.field, e.message.as_str()), (MountField::Options, "invalid mode: ro,rw"));
@@ -354,7 +368,9 @@ mod tests {
         assert_eq!(message(parse_mount("type")), "invalid field 'type' must be a key=value pair");
         assert_eq!(parse_mount("target").unwrap_err().field, MountField::Target);
         assert_eq!(message(parse_mount("readonly=maybe")), "invalid value for readonly: maybe");
-        assert!(message(parse_mount("type=tmpfs,tmpfs-size=lots")).starts_with("invalid value for tmpfs-size"));
+        assert!(
+            message(parse_mount("type=tmpfs,tmpfs-size=lots")).starts_with("invalid value for tmpfs-size")
+        );
         assert_eq!(
             message(parse_mount("type=volume,volume-nocopy,target=/x")),
             "--mount option 'volume-nocopy' is not supported"
@@ -408,12 +424,18 @@ mod tests {
         );
         let mut empty = mount(MountType::Tmpfs, "", "/x");
         empty.tmpfs_size = Some(0);
-        assert_eq!(err(vec![empty]).message, "invalid mount config for type \"tmpfs\": tmpfs size must be larger than zero");
+        assert_eq!(
+            err(vec![empty]).message,
+            "invalid mount config for type \"tmpfs\": tmpfs size must be larger than zero"
+        );
         assert_eq!(
             err(vec![mount(MountType::Volume, "", "/")]).message,
             "invalid specification: destination can't be '/'"
         );
-        assert_eq!(err(vec![mount(MountType::Volume, "", "/a/..")]).message, "invalid specification: destination can't be '/'");
+        assert_eq!(
+            err(vec![mount(MountType::Volume, "", "/a/..")]).message,
+            "invalid specification: destination can't be '/'"
+        );
         let e = err(vec![mount(MountType::Volume, "a/b", "/x")]);
         assert_eq!(e.field, MountField::Source);
         assert!(e.message.starts_with("create a/b: \"a/b\" includes invalid characters"), "{e}");

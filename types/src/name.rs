@@ -125,9 +125,12 @@ pub fn check_object_name(kind: ObjectKind, name: &str) -> Result<&str, NameError
     };
     // (shortest, longest, allowed first byte, allowed other bytes)
     type Rule = (usize, usize, fn(u8) -> bool, fn(u8) -> bool);
-    let docker: Rule = (2, usize::MAX, |b| b.is_ascii_alphanumeric(), |b| {
-        b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
-    });
+    let docker: Rule = (
+        2,
+        usize::MAX,
+        |b| b.is_ascii_alphanumeric(),
+        |b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'),
+    );
     let (min, max, first_ok, rest_ok): Rule = match kind {
         ObjectKind::Container => docker,
         ObjectKind::Volume => (2, VOLUME_NAME_MAX, docker.2, docker.3),
@@ -163,7 +166,8 @@ pub fn check_object_name(kind: ObjectKind, name: &str) -> Result<&str, NameError
 /// an operation (`POST /api/v1/images/pull`), not an object. An object may still be called so:
 /// a client encodes the first letter of such a name in its path (`%70rune`), the router takes
 /// the segment for a name, and the checks never mistake one for the other.
-pub const RESERVED_SEGMENTS: &[&str] = &["prune", "create", "import", "load", "save", "pull", "push", "build", "json"];
+pub const RESERVED_SEGMENTS: &[&str] =
+    &["prune", "create", "import", "load", "save", "pull", "push", "build", "json"];
 
 /// Whether `segment` (as it stands in a path, before decoding) is one of [`RESERVED_SEGMENTS`].
 pub fn is_reserved_segment(segment: &str) -> bool {
@@ -204,7 +208,10 @@ mod tests {
             long.create_message(),
             format!("create {}...: the volume name is longer than 255 characters", "a".repeat(32))
         );
-        assert!(check_object_name(ObjectKind::Volume, "a").unwrap_err().create_message().starts_with("create a: \"a\""));
+        assert!(check_object_name(ObjectKind::Volume, "a")
+            .unwrap_err()
+            .create_message()
+            .starts_with("create a: \"a\""));
         // Bytes count: 200 two-byte characters are too long.
         assert_eq!(
             check_object_name(ObjectKind::Volume, &"é".repeat(200)).unwrap_err().problem,
@@ -257,7 +264,9 @@ mod tests {
         for good in ["a", "alice@example.org", "ci-token_1.x", &"u".repeat(64)] {
             assert_eq!(check_object_name(ObjectKind::User, good), Ok(good));
         }
-        for (kind, word) in [(ObjectKind::User, "user"), (ObjectKind::Team, "team"), (ObjectKind::Token, "token")] {
+        for (kind, word) in
+            [(ObjectKind::User, "user"), (ObjectKind::Team, "team"), (ObjectKind::Token, "token")]
+        {
             for bad in ["", "@a", ".a", "a b", "a/b", "é", &"u".repeat(65)] {
                 assert_eq!(
                     message(kind, bad),

@@ -349,11 +349,15 @@ mod tests {
     #[test]
     fn mount_flags_in_order_with_relative_binds_resolved() {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        let mounts = parse_mounts(&s(&["./here:/x:rw,z"]), &s(&["type=tmpfs,target=/t"]), &s(&["/run"])).unwrap();
+        let mounts =
+            parse_mounts(&s(&["./here:/x:rw,z"]), &s(&["type=tmpfs,target=/t"]), &s(&["/run"])).unwrap();
         let cwd = std::env::current_dir().unwrap();
         assert_eq!(mounts[0].source, cwd.join("./here").display().to_string());
         assert_eq!((mounts[1].target.as_str(), mounts[2].target.as_str()), ("/t", "/run"));
-        assert_eq!(parse_mounts(&s(&["a:b:c:d"]), &[], &[]).unwrap_err(), "invalid volume specification: 'a:b:c:d'");
+        assert_eq!(
+            parse_mounts(&s(&["a:b:c:d"]), &[], &[]).unwrap_err(),
+            "invalid volume specification: 'a:b:c:d'"
+        );
     }
 
     #[test]

@@ -27,8 +27,8 @@ use std::time::Duration;
 use berth_types::build::{BuildEvent, BuildOptions};
 use berth_types::container::{ContainerConfig, ContainerStatus, ContainerSummary};
 use berth_types::health::HealthStatus;
-use berth_types::network::{NetworkConnect, NetworkCreate};
 use berth_types::name::{check_object_name, ObjectKind};
+use berth_types::network::{NetworkConnect, NetworkCreate};
 use berth_types::volume::VolumeCreate;
 use berth_types::{
     LogEntry, StackDown, StackInspect, StackLogEntry, StackProgress, StackService, StackSummary, StackUp,

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use berth_types::name::{check_object_name, ObjectKind};
 use berth_types::container::ContainerConfig;
+use berth_types::name::{check_object_name, ObjectKind};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};

@@ -171,7 +171,8 @@ pub(crate) fn mount_points(inner: &EngineInner, mounts: &[Mount]) -> Vec<MountPo
 fn validate(mounts: &[Mount]) -> Result<Vec<Mount>> {
     let mounts = validate_mounts(mounts).map_err(|e| Error::InvalidInput(e.to_string()))?;
     for m in &mounts {
-        if m.mount_type == MountType::Bind && !m.create_mountpoint && fs::symlink_metadata(&m.source).is_err() {
+        if m.mount_type == MountType::Bind && !m.create_mountpoint && fs::symlink_metadata(&m.source).is_err()
+        {
             return Err(Error::InvalidInput(format!(
                 "invalid mount config for type \"bind\": bind source path does not exist: {}",
                 m.source
