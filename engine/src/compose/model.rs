@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 
 use berth_types::container::{ContainerConfig, Resources, RestartPolicy};
 use berth_types::health::HealthConfig;
+use berth_types::mount;
 use berth_types::network::PortBinding;
+use berth_types::name::{check_object_name, ObjectKind};
 use berth_types::volume::{Mount, MountType};
 use berth_types::StackUp;
 use docker_compose_types as spec;
@@ -300,12 +302,7 @@ pub fn project_name(
         .or_else(|| variables.get("COMPOSE_PROJECT_NAME").filter(|n| !n.is_empty()))
         .or(file_name.filter(|n| !n.is_empty()));
     if let Some(name) = given {
-        if !valid_project_name(name) {
-            return Err(Error::InvalidInput(format!(
-                "invalid project name {name:?}: must consist only of lowercase alphanumeric characters, \
-                 hyphens, and underscores as well as start with a letter or number"
-            )));
-        }
+        check_object_name(ObjectKind::Project, name).map_err(|e| Error::InvalidInput(e.to_string()))?;
         return Ok(name.to_string());
     }
     let base = working_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -323,11 +320,9 @@ pub fn project_name(
     Ok(normalised)
 }
 
-/// Compose's rule: `^[a-z0-9][a-z0-9_-]*$`.
+/// Compose's rule (`^[a-z0-9][a-z0-9_-]*$`): [`check_object_name`] with [`ObjectKind::Project`].
 pub fn valid_project_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+    check_object_name(ObjectKind::Project, name).is_ok()
 }
 
 const TOP_LEVEL_KEYS: &[&str] =
@@ -1205,52 +1200,21 @@ fn mounts(
     for v in volumes {
         match v {
             spec::Volumes::Simple(text) => {
-                let parts: Vec<&str> = text.split(':').collect();
-                let (source, target, mode) = match parts.as_slice() {
-                    [t] => ("", *t, ""),
-                    [s, t] => (*s, *t, ""),
-                    [s, t, m] => (*s, *t, *m),
-                    _ => {
-                        return Err(invalid_project(format!(
-                            "services.{service}.volumes: invalid volume {text:?}"
-                        )))
-                    }
-                };
-                if !target.starts_with('/') {
-                    return Err(invalid_project(format!(
-                        "services.{service}.volumes: {text:?}: the container path must be absolute"
-                    )));
+                // `-v`'s syntax; a source starting with `~` is a bind under $HOME, as Compose has it.
+                let mut mount = mount::parse_volume(text)
+                    .map_err(|e| invalid_project(format!("services.{service}.volumes: {e}")))?;
+                if mount.mount_type == MountType::Volume && mount.source.starts_with('~') {
+                    mount.mount_type = MountType::Bind;
+                    // The short syntax creates a missing host directory, as `-v` does.
+                    mount.create_mountpoint = true;
                 }
-                let read_only = mode.split(',').any(|m| m == "ro");
-                let mount = if source.is_empty() {
-                    Mount {
-                        mount_type: MountType::Volume,
-                        source: String::new(),
-                        target: target.into(),
-                        read_only,
-                        tmpfs_size: None,
-                        ..Default::default()
+                match mount.mount_type {
+                    MountType::Bind => {
+                        mount.source = resolve_path(&project.working_dir, &mount.source).display().to_string()
                     }
-                } else if source.starts_with('.') || source.starts_with('/') || source.starts_with('~') {
-                    Mount {
-                        mount_type: MountType::Bind,
-                        source: resolve_path(&project.working_dir, source).display().to_string(),
-                        target: target.into(),
-                        read_only,
-                        tmpfs_size: None,
-                        // The short syntax creates a missing host directory, as `-v` does.
-                        create_mountpoint: true,
-                    }
-                } else {
-                    Mount {
-                        mount_type: MountType::Volume,
-                        source: named(source)?,
-                        target: target.into(),
-                        read_only,
-                        tmpfs_size: None,
-                        ..Default::default()
-                    }
-                };
+                    MountType::Volume if !mount.source.is_empty() => mount.source = named(&mount.source)?,
+                    _ => {}
+                }
                 out.push(mount);
             }
             spec::Volumes::Advanced(a) => {
@@ -1305,16 +1269,11 @@ fn mounts(
         Some(spec::Tmpfs::List(list)) => list.clone(),
     };
     for t in tmpfs_targets {
-        let target = t.split(':').next().unwrap_or_default().to_string();
-        out.push(Mount {
-            mount_type: MountType::Tmpfs,
-            source: String::new(),
-            target,
-            read_only: false,
-            tmpfs_size: None,
-            ..Default::default()
-        });
+        out.push(mount::parse_tmpfs(&t).map_err(|e| invalid_project(format!("services.{service}.tmpfs: {e}")))?);
     }
+    // Refused here rather than when the first container is made; the mounts stay as written
+    // (cleaning them would change the config hash of existing stacks).
+    mount::validate_mounts(&out).map_err(|e| invalid_project(format!("services.{service}.volumes: {e}")))?;
     Ok(out)
 }
 
@@ -1373,6 +1332,7 @@ services:
       NUMBER: 3
     ports: ["127.0.0.1:8080:80", "9000-9001:90-91/udp", "5000"]
     volumes: ["data:/data:ro", "./site:/www", "/cache"]
+    tmpfs: ["/run:size=1m"]
     networks:
       front:
         aliases: [www]
@@ -1435,7 +1395,7 @@ volumes:
                 ("".into(), 0, 5000, "tcp".into()),
             ]
         );
-        assert_eq!(c.mounts.len(), 3);
+        assert_eq!(c.mounts.len(), 4);
         assert_eq!(
             (c.mounts[0].mount_type, c.mounts[0].source.as_str(), c.mounts[0].read_only),
             (MountType::Volume, "demo_data", true)
@@ -1443,6 +1403,7 @@ volumes:
         assert_eq!(c.mounts[1].mount_type, MountType::Bind);
         assert_eq!(c.mounts[1].source, dir.join("site").display().to_string());
         assert_eq!((c.mounts[2].mount_type, c.mounts[2].source.as_str()), (MountType::Volume, ""));
+        assert_eq!((c.mounts[3].mount_type, c.mounts[3].tmpfs_size), (MountType::Tmpfs, Some(1 << 20)));
         let health = c.healthcheck.as_ref().unwrap();
         assert_eq!(health.test, ["CMD-SHELL", "wget -q -O- http://localhost:8080/"]);
         assert_eq!(
@@ -1509,6 +1470,13 @@ volumes:
             ),
             ("services: {web: {image: x, networks: [front]}}", "service \"web\" refers to undefined network front: invalid compose project"),
             ("services: {web: {image: x, volumes: [\"data:/d\"]}}", "service \"web\" refers to undefined volume data: invalid compose project"),
+            ("services: {web: {image: x, volumes: [\"/a:/b:bogus\"]}}", "services.web.volumes: invalid mode: bogus: invalid compose project"),
+            (
+                "services: {web: {image: x, volumes: [\"/a:rel\"]}}",
+                "services.web.volumes: invalid volume specification: '/a:rel': invalid mount config for type \"bind\": invalid mount path: 'rel' mount path must be absolute",
+            ),
+            ("services: {web: {image: x, volumes: [\"/a:/b\", \"/c:/b/\"]}}", "services.web.volumes: Duplicate mount point: /b: invalid compose project"),
+            ("services: {web: {image: x, tmpfs: [\"/t:exec\"]}}", "services.web.tmpfs: unsupported tmpfs option: exec: invalid compose project"),
             (
                 "services: {web: {image: x, container_name: one, deploy: {replicas: 2}}}",
                 "services.web can't set container_name and web as container name must be unique: invalid compose project",
