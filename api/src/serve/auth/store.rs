@@ -3,6 +3,7 @@
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use berth_types::name::{check_object_name, ObjectKind};
 use chrono::{Duration, SecondsFormat, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -73,20 +74,9 @@ async fn verify_password(password: String, hash: String) -> bool {
     .unwrap_or(false)
 }
 
-/// User, team and token names: what a shell, a URL and a log line take without quoting.
-pub fn check_name(kind: &str, name: &str) -> Result<(), ApiError> {
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'))
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
-    if valid {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(format!(
-            "invalid {kind} name {name:?}: 1 to 64 letters, digits, '_', '-', '.' or '@', starting with a \
-             letter or digit"
-        )))
-    }
+/// User, team and token names (`berth_types::name`'s rule for them).
+fn check_name(kind: ObjectKind, name: &str) -> Result<(), ApiError> {
+    check_object_name(kind, name).map(drop).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 fn check_password(password: &str) -> Result<(), ApiError> {
@@ -170,7 +160,7 @@ impl AuthStore {
         password: Option<String>,
         role: Role,
     ) -> Result<User, ApiError> {
-        check_name("user", name)?;
+        check_name(ObjectKind::User, name)?;
         let hash = match password {
             Some(p) => {
                 check_password(&p)?;
@@ -307,7 +297,7 @@ impl AuthStore {
     // --- teams -------------------------------------------------------------------------------
 
     pub async fn create_team(&self, name: &str) -> Result<Team, ApiError> {
-        check_name("team", name)?;
+        check_name(ObjectKind::Team, name)?;
         let created = now();
         match sqlx::query("INSERT INTO teams (name, created) VALUES (?, ?)")
             .bind(name)
@@ -408,7 +398,7 @@ impl AuthStore {
         name: &str,
         role: Role,
     ) -> Result<(Token, String), ApiError> {
-        check_name("token", name)?;
+        check_name(ObjectKind::Token, name)?;
         let u = self.user(user).await?;
         if role > u.role {
             return Err(ApiError::bad_request(format!(

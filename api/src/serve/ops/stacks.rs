@@ -11,6 +11,7 @@ use berth_engine::compose::model::ServiceNetwork;
 use berth_engine::compose::{self, Progress, StackLogStream};
 use berth_engine::container::LogOptions;
 use berth_types::auth::Role;
+use berth_types::name::{check_object_name, ObjectKind};
 use berth_types::{StackDown, StackInspect, StackProgress, StackSummary, StackUp};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -50,13 +51,7 @@ impl StackAction {
 }
 
 fn check_name(name: &str) -> Result<(), ApiError> {
-    if compose::model::valid_project_name(name) {
-        return Ok(());
-    }
-    Err(ApiError::bad_request(format!(
-        "invalid project name {name:?}: must consist only of lowercase alphanumeric characters, hyphens, and \
-         underscores as well as start with a letter or number"
-    )))
+    check_object_name(ObjectKind::Project, name).map(drop).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 async fn guard(

@@ -209,3 +209,27 @@ async fn events(
     }
     Ok(Json(system::events(&state, &caller, limit, query.number("before")?).await?))
 }
+
+#[cfg(test)]
+mod tests {
+    use berth_types::name::is_reserved_segment;
+
+    /// A fixed word where an object's name goes (`/api/v1/containers/prune`) must be in the one
+    /// list of reserved words the CLI encodes names by: otherwise an object of that name could
+    /// not be reached.
+    #[test]
+    fn fixed_segments_are_reserved_names() {
+        let doc = serde_json::to_value(super::document()).unwrap();
+        let mut fixed = Vec::new();
+        for path in doc["paths"].as_object().unwrap().keys() {
+            let parts: Vec<&str> = path.split('/').collect();
+            if let ["", "api", "v1", "containers" | "images" | "volumes" | "networks", word, ..] = parts[..] {
+                if !word.starts_with('{') {
+                    assert!(is_reserved_segment(word), "{path}: {word:?} is not in RESERVED_SEGMENTS");
+                    fixed.push(word.to_string());
+                }
+            }
+        }
+        assert!(fixed.len() >= 8, "{fixed:?}");
+    }
+}
