@@ -65,6 +65,8 @@ pub enum CliError {
     Connect { host: String, cause: io::Error },
     /// The daemon answered with an error.
     Daemon(String),
+    /// The daemon answered 404: the object named does not exist (or is not the caller's).
+    NotFound(String),
     /// Bad use of the CLI (a malformed `-H`, ...).
     Usage(String),
     /// Anything else on the client's side: a file that cannot be read, a broken stream.
@@ -80,7 +82,7 @@ impl fmt::Display for CliError {
             CliError::Connect { host, .. } => {
                 write!(f, "Cannot connect to the berth daemon at {host}. Is the berth daemon running?")
             }
-            CliError::Daemon(m) => write!(f, "Error response from daemon: {m}"),
+            CliError::Daemon(m) | CliError::NotFound(m) => write!(f, "Error response from daemon: {m}"),
             CliError::Usage(m) | CliError::Local(m) => write!(f, "{m}"),
         }
     }
@@ -242,7 +244,8 @@ pub async fn error_response(response: Response<Incoming>) -> CliError {
         Err(e) => return CliError::Daemon(format!("{status} (reading the answer failed: {e})")),
     };
     match serde_json::from_slice::<ErrorBody>(&body) {
-        Ok(ErrorBody { message }) => CliError::Daemon(message),
+        Ok(body) if status == StatusCode::NOT_FOUND => CliError::NotFound(body.message),
+        Ok(body) => CliError::Daemon(body.message),
         Err(_) if body.is_empty() => CliError::Daemon(status_text(status)),
         Err(_) => {
             CliError::Daemon(format!("{}: {}", status_text(status), String::from_utf8_lossy(&body).trim()))

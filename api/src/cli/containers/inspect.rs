@@ -16,25 +16,25 @@ pub async fn inspect(client: &Client, args: InspectArgs) -> Result<(), CliError>
     let mut found: Vec<serde_json::Value> = Vec::new();
     let mut errors = Vec::new();
     for name in &args.names {
-        let mut result = Err(CliError::Daemon(format!("No such object: {name}")));
+        let mut result = Err(CliError::NotFound(format!("No such object: {name}")));
         if kind.is_empty() || kind == "container" {
             result = client.get_json::<serde_json::Value>(&container_path(name, "")).await;
         }
-        if (kind.is_empty() || kind == "image") && matches!(result, Err(CliError::Daemon(_))) {
+        if (kind.is_empty() || kind == "image") && matches!(result, Err(CliError::NotFound(_))) {
             result = client.get_json(&format!("/api/v1/images/{}", path_segment(name))).await;
             if kind.is_empty() {
                 result = result.map_err(|e| match e {
-                    CliError::Daemon(_) => CliError::Daemon(format!("No such object: {name}")),
+                    CliError::NotFound(_) => CliError::NotFound(format!("No such object: {name}")),
                     other => other,
                 });
             }
         }
         // Volumes last, as Docker looks them up (`--type volume` for only them).
-        if (kind.is_empty() || kind == "volume") && matches!(result, Err(CliError::Daemon(_))) {
+        if (kind.is_empty() || kind == "volume") && matches!(result, Err(CliError::NotFound(_))) {
             let volume = crate::cli::volume::inspect_object(client, name).await;
             result = match volume {
-                Err(CliError::Daemon(_)) if kind.is_empty() => {
-                    Err(CliError::Daemon(format!("No such object: {name}")))
+                Err(CliError::NotFound(_)) if kind.is_empty() => {
+                    Err(CliError::NotFound(format!("No such object: {name}")))
                 }
                 Err(e) => Err(crate::cli::volume::not_found_as_docker(e)),
                 ok => ok,

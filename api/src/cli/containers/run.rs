@@ -235,7 +235,7 @@ async fn run_inner(client: &Client, args: RunArgs) -> Result<i32, Failure> {
         match client.call_json::<WaitResult>(Method::POST, &path, None, empty_body()).await {
             // Already gone is what was waited for.
             Ok(_) => {}
-            Err(CliError::Daemon(m)) if m.starts_with("No such container") => {}
+            Err(CliError::NotFound(_)) => {}
             Err(e) => return Err(Failure::daemon(e)),
         }
     }
