@@ -16,8 +16,8 @@ use std::process::Command;
 use oci_spec::runtime::Process;
 use serde::{Deserialize, Serialize};
 
-use super::cgroup::{layout, Cgroup};
-use super::spec::{read_bundle, CGROUP_PARENT};
+use super::cgroup::{self, layout, Cgroup};
+use super::spec::read_bundle;
 use super::{CgroupStats, Runtime, RuntimeConfig, RuntimeKind, Started, Stdio};
 use crate::error::{Error, IoContext, Result};
 
@@ -137,7 +137,7 @@ impl External {
                     .map_err(|e| Error::Runtime(format!("invalid state of {id}: {e}")))?
                     .cgroups_path
             }
-            Err(_) => PathBuf::from(format!("/{CGROUP_PARENT}/{id}")),
+            Err(_) => cgroup::default_path(id),
         };
         Cgroup::new(&path)
     }
@@ -295,7 +295,7 @@ impl Runtime for External {
             .linux()
             .as_ref()
             .and_then(|l| l.cgroups_path().clone())
-            .unwrap_or_else(|| PathBuf::from(format!("/{CGROUP_PARENT}/{id}")));
+            .unwrap_or_else(|| cgroup::default_path(id));
         let state = serde_json::to_vec(&State { cgroups_path }).map_err(|e| Error::Runtime(e.to_string()))?;
         fs::write(self.file(id, "json"), state).context(|| format!("writing state of {id}"))?;
         // A previous run of the same container (restart) must be gone first.

@@ -22,10 +22,9 @@ use oci_spec::runtime::{LinuxNamespaceType, Mount, PosixRlimitType, Process, Spe
 use serde::{Deserialize, Serialize};
 
 use self::child::{Create, Failure, Plan, ProcessPlan, RootfsPlan, Stage, Step};
-use super::cgroup::{layout, Cgroup};
-use super::spec::{
-    clamp_rlimit, clean_relative, home_dir, read_bundle, CAP_NAMES, CGROUP_PARENT, DEFAULT_PATH,
-};
+use super::cgroup::{self, layout, Cgroup};
+use super::spec::{clamp_rlimit, home_dir, read_bundle, CAP_NAMES, DEFAULT_PATH};
+use crate::fsutil::clean_relative;
 use super::{CgroupStats, Runtime, RuntimeConfig, RuntimeKind, Started, Stdio};
 use crate::error::{Error, IoContext, Result};
 
@@ -72,7 +71,7 @@ impl Builtin {
     fn cgroup_of(&self, id: &str) -> Result<Cgroup> {
         match self.read_state(id)? {
             Some(s) => Cgroup::new(&s.cgroups_path),
-            None => Cgroup::new(Path::new(&format!("/{CGROUP_PARENT}/{id}"))),
+            None => Cgroup::new(&cgroup::default_path(id)),
         }
     }
 
@@ -818,7 +817,7 @@ impl Runtime for Builtin {
         }
 
         let cgroups_path =
-            linux.cgroups_path().clone().unwrap_or_else(|| PathBuf::from(format!("/{CGROUP_PARENT}/{id}")));
+            linux.cgroups_path().clone().unwrap_or_else(|| cgroup::default_path(id));
         let cgroup = Cgroup::new(&cgroups_path)?;
         cgroup.create(linux.resources().as_ref())?;
         let result = self.start_in_cgroup(id, bundle, &spec, &rootfs, &cgroup, &cgroups_path, process, stdio);
