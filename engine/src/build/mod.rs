@@ -813,7 +813,7 @@ impl Builder<'_> {
             }
             Inst::StopSignal(text) => {
                 let signal = expand(text)?;
-                crate::container::lifecycle::parse_signal(&signal).map_err(|e| self.err_at(line, e))?;
+                crate::container::parse_signal(&signal).map_err(|e| self.err_at(line, e))?;
                 (
                     nop(&format!("STOPSIGNAL {signal}")),
                     Action::Config(Box::new(move |s: &mut State| {
