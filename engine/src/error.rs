@@ -100,6 +100,13 @@ impl Error {
     }
 }
 
+/// `invalid signal: X`, bad input wherever a signal comes from.
+impl From<berth_types::signal::InvalidSignal> for Error {
+    fn from(e: berth_types::signal::InvalidSignal) -> Error {
+        Error::InvalidInput(e.to_string())
+    }
+}
+
 /// Adds a description of what was being done to an `io::Error`.
 pub(crate) trait IoContext<T> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T>;

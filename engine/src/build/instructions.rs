@@ -191,7 +191,7 @@ impl Builder<'_> {
             }
             Inst::StopSignal(text) => {
                 let signal = expand(text)?;
-                crate::container::parse_signal(&signal).map_err(|e| self.err_at(line, e))?;
+                signal.parse::<berth_types::signal::Signal>().map_err(|e| self.err_at(line, e))?;
                 (
                     nop(&format!("STOPSIGNAL {signal}")),
                     Action::Config(Box::new(move |s: &mut State| {

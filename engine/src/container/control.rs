@@ -6,11 +6,10 @@ use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::process::Command;
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use berth_types::container::{ContainerPruneReport, ContainerStatus, ExecConfig};
-use nix::sys::signal::Signal;
+use berth_types::signal::Signal;
 
 use super::events::ContainerAction;
 use super::follow::{is_live, WATCH_ANSWER};
@@ -124,7 +123,7 @@ impl Engine {
     /// Sends `signal` (a name like `KILL`/`SIGKILL` or a number; SIGKILL when `None`). The
     /// restart policy does not apply to the exit it causes, as for Docker.
     pub async fn kill_container(&self, name: &str, signal: Option<String>) -> Result<()> {
-        let signal = parse_signal(signal.as_deref().unwrap_or("KILL"))?;
+        let signal = signal.as_deref().unwrap_or("KILL").parse::<Signal>()?.number();
         let record = self.inner.containers.resolve(name)?;
         let state = self.inner.containers.read_state(&record.id);
         if !matches!(state.status, ContainerStatus::Running | ContainerStatus::Paused) {
@@ -448,37 +447,5 @@ fn remove_files(inner: &EngineInner, record: &ContainerRecord) -> Result<()> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io(format!("removing {}", paths.dir.display()), e)),
-    }
-}
-
-/// A signal by name (`KILL`, `SIGKILL`, any case) or number.
-pub(crate) fn parse_signal(text: &str) -> Result<i32> {
-    let bad = || Error::InvalidInput(format!("invalid signal: {text}"));
-    let text = text.trim();
-    if let Ok(n) = text.parse::<i32>() {
-        return Signal::try_from(n).map(|s| s as i32).map_err(|_| bad());
-    }
-    let upper = text.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
-    Signal::from_str(&name).map(|s| s as i32).map_err(|_| bad())
-}
-
-pub(super) fn signal_name(signal: i32) -> String {
-    Signal::try_from(signal).map(|s| s.as_str().to_string()).unwrap_or_else(|_| signal.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signals_by_name_or_number() {
-        assert_eq!(parse_signal("KILL").unwrap(), libc::SIGKILL);
-        assert_eq!(parse_signal("sigterm").unwrap(), libc::SIGTERM);
-        assert_eq!(parse_signal("SIGUSR1").unwrap(), libc::SIGUSR1);
-        assert_eq!(parse_signal("9").unwrap(), 9);
-        assert_eq!(parse_signal("NOPE").unwrap_err().to_string(), "invalid signal: NOPE");
-        assert!(parse_signal("999").is_err());
-        assert_eq!(signal_name(15), "SIGTERM");
     }
 }

@@ -5,9 +5,9 @@ use std::str::FromStr;
 use std::time::Instant;
 
 use berth_types::container::{ContainerConfig, CreatedContainer, RestartPolicy};
+use berth_types::signal::Signal;
 use chrono::Utc;
 
-use super::control::{parse_signal, signal_name};
 use super::events::ContainerAction;
 use super::store::{validate_name, ContainerRecord};
 use crate::error::{Error, IoContext, Result};
@@ -52,10 +52,10 @@ fn create(inner: &EngineInner, mut config: ContainerConfig) -> Result<ContainerR
     let image_health = crate::monitor::health::image_healthcheck(&inner.content.read(&image.id)?)?;
     config.healthcheck = crate::monitor::health::merge(image_health, config.healthcheck.take())?;
     let stop_signal = match config.stop_signal.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => parse_signal(s)?,
+        Some(s) => s.parse::<Signal>()?,
         None => match image_config.stop_signal().as_deref().filter(|s| !s.is_empty()) {
-            Some(s) => parse_signal(s)?,
-            None => libc::SIGTERM,
+            Some(s) => s.parse::<Signal>()?,
+            None => Signal::TERM,
         },
     };
     if let RestartPolicy::OnFailure { .. } | RestartPolicy::Always | RestartPolicy::UnlessStopped =
@@ -109,7 +109,7 @@ fn create(inner: &EngineInner, mut config: ContainerConfig) -> Result<ContainerR
         };
         config.name = Some(name.clone());
         config.runtime = Some(kind.to_string());
-        config.stop_signal = Some(signal_name(stop_signal));
+        config.stop_signal = Some(stop_signal.to_string());
         config.stop_timeout = Some(config.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT));
         let record = ContainerRecord {
             id: id.clone(),
@@ -123,7 +123,7 @@ fn create(inner: &EngineInner, mut config: ContainerConfig) -> Result<ContainerR
             args,
             runtime: kind.to_string(),
             snapshotter: inner.snapshots.kind().to_string(),
-            stop_signal,
+            stop_signal: stop_signal.number(),
         };
         let state = serde_json::to_vec_pretty(&RunState::created()).expect("state serialises");
         if durable {

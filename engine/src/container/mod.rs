@@ -37,7 +37,6 @@ use crate::{Engine, EngineInner};
 pub use events::{ContainerAction, ContainerEvent, EngineEvent};
 pub use session::{OutputStream, ProcessSession, SessionInput, SessionOutput};
 pub use store::{ContainerPaths, ContainerRecord, ContainerStore};
-pub(crate) use control::parse_signal;
 
 /// What `logs` returns: entries in order; with `follow`, it ends when the container stops.
 pub type LogStream = Pin<Box<dyn Stream<Item = Result<LogEntry>> + Send>>;

@@ -592,23 +592,8 @@ fn parse_port_spec(spec: &str) -> Result<Vec<String>> {
 /// A stop signal as Docker accepts it: a name with or without `SIG`, `SIGRTMIN+n`/`SIGRTMAX-n`,
 /// or a number.
 fn check_signal(s: &str) -> Result<()> {
-    let bad = || Error::InvalidInput(format!("invalid signal: {s}"));
-    if let Ok(n) = s.parse::<i32>() {
-        return if (1..=libc::SIGRTMAX()).contains(&n) { Ok(()) } else { Err(bad()) };
-    }
-    let upper = s.to_ascii_uppercase();
-    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-    let rt_span = libc::SIGRTMAX() - libc::SIGRTMIN();
-    if let Some(n) = name.strip_prefix("RTMIN+").or_else(|| name.strip_prefix("RTMAX-")) {
-        return match n.parse::<i32>() {
-            Ok(n) if (0..=rt_span).contains(&n) => Ok(()),
-            _ => Err(bad()),
-        };
-    }
-    if name == "RTMIN" || name == "RTMAX" {
-        return Ok(());
-    }
-    format!("SIG{name}").parse::<nix::sys::signal::Signal>().map(|_| ()).map_err(|_| bad())
+    s.parse::<berth_types::signal::Signal>()?;
+    Ok(())
 }
 
 /// WORKDIR: relative paths continue from the current one; the result is clean and absolute.

@@ -914,12 +914,14 @@ impl Runtime for Builtin {
             return self.cgroup_of(id)?.kill_all(signal);
         }
         let pid = self.running_pid(id)?.ok_or_else(|| Self::not_running(id))?;
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::try_from(signal)
-                .map_err(|_| Error::InvalidInput(format!("invalid signal {signal}")))?,
-        )
-        .map_err(|e| Error::io(format!("sending signal {signal} to {pid}"), e.into()))
+        // Any Linux signal, real-time ones too (nix's `Signal` has none of those).
+        let signal = berth_types::signal::Signal::from_number(signal)?.number();
+        // SAFETY: kill(2) on the container's init, whose PID `running_pid` checked.
+        if unsafe { libc::kill(pid, signal) } != 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(Error::io(format!("sending signal {signal} to {pid}"), e));
+        }
+        Ok(())
     }
 
     fn pause(&self, id: &str) -> Result<()> {
