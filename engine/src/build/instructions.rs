@@ -1,19 +1,23 @@
-//! The Dockerfile instruction interpreter: each instruction, its arguments substituted, becomes
-//! the change it makes ([`Action`]) and the text the history shows for it.
+//! The Dockerfile instruction interpreter, shared by `build` and `import --change` (Docker
+//! runs both through its builder's dispatchers too): a config instruction (ENV, LABEL, CMD,
+//! EXPOSE, STOPSIGNAL, ...), its words substituted, becomes a [`ConfigChange`] with the text
+//! the history shows for it, applied to the image config. A build's step loop adds the
+//! instructions that run or copy (RUN, COPY, ADD) and ARG ([`Action`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use berth_types::signal::Signal;
 use serde_json::{json, Map, Value};
 
 use super::dockerfile::{self, Cmd, Inst, Step};
 use super::step::CopyOp;
-use super::{context, Built, Builder, State};
-use crate::error::Result;
+use super::{context, Built, Builder};
+use crate::error::{Error, Result};
 
 /// What a step does to the state, once evaluated.
 pub(super) enum Action {
-    /// Only the config changes.
-    Config(Box<dyn FnOnce(&mut State)>),
+    /// Only the config changes (`None`: nothing does, as for ARG).
+    Config(Option<ConfigChange>),
     Run {
         args: Vec<String>,
         env: Vec<String>,
@@ -27,6 +31,238 @@ pub(super) enum Action {
     Workdir {
         path: String,
     },
+}
+
+/// What a config instruction changes in the image config, its words substituted.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ConfigChange {
+    Env(Vec<(String, String)>),
+    Label(Vec<(String, String)>),
+    Maintainer(String),
+    User(String),
+    /// As written (substituted): Docker keeps the text, checked to be a signal.
+    StopSignal(String),
+    /// One `port/proto` per port (ranges expanded).
+    Expose(Vec<String>),
+    Volume(Vec<String>),
+    Shell(Vec<String>),
+    OnBuild(String),
+    Cmd(Vec<String>),
+    /// `reset_cmd`: no CMD came before in this stage (or these changes), so an inherited CMD
+    /// goes, as Docker does.
+    Entrypoint {
+        words: Vec<String>,
+        reset_cmd: bool,
+    },
+    Healthcheck(Map<String, Value>),
+    /// The absolute, clean working directory.
+    Workdir(String),
+}
+
+/// What a config instruction is evaluated against.
+pub(crate) struct Scope<'a> {
+    /// Variables for substitution: a build's ENV over its ARGs; an import's ENV so far.
+    pub vars: &'a dyn dockerfile::Vars,
+    pub escape: char,
+    /// The SHELL that runs shell-form commands.
+    pub shell: &'a [String],
+    /// Where a relative WORKDIR continues from.
+    pub workdir: &'a str,
+    /// Whether a CMD came before (then an ENTRYPOINT keeps it).
+    pub cmd_set: bool,
+}
+
+/// The config's `Env`.
+pub(crate) fn env_of(config: &Map<String, Value>) -> Vec<String> {
+    config.get("Env").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default()
+}
+
+/// The value of variable `name` in the config's `Env` (the last one set).
+pub(crate) fn env_value(config: &Map<String, Value>, name: &str) -> Option<String> {
+    env_of(config).iter().rev().find_map(|e| e.strip_prefix(&format!("{name}=")).map(str::to_string))
+}
+
+/// The config's `WorkingDir`, `/` when unset.
+pub(crate) fn workdir_of(config: &Map<String, Value>) -> String {
+    config.get("WorkingDir").and_then(Value::as_str).filter(|w| !w.is_empty()).unwrap_or("/").to_string()
+}
+
+/// The config's `Shell`, `/bin/sh -c` when unset.
+pub(crate) fn shell_of(config: &Map<String, Value>) -> Vec<String> {
+    config
+        .get("Shell")
+        .and_then(|v| serde_json::from_value::<Vec<String>>(v.clone()).ok())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()])
+}
+
+/// Evaluates a config instruction; `None` for RUN, COPY, ADD and ARG, which change no config.
+pub(crate) fn evaluate(inst: &Inst, scope: &Scope<'_>) -> Result<Option<ConfigChange>> {
+    let expand = |s: &str| dockerfile::expand(s, scope.vars, scope.escape).map_err(Error::InvalidInput);
+    let words = |s: &str| dockerfile::expand_words(s, scope.vars, scope.escape).map_err(Error::InvalidInput);
+    let key_values =
+        |s: &str, name: &str| dockerfile::key_values(s, scope.vars, scope.escape, name).map_err(Error::InvalidInput);
+    let one_word = |s: &str, name: &str| match words(s)?.as_slice() {
+        [word] => Ok(word.clone()),
+        _ => Err(Error::InvalidInput(format!("{name} requires exactly one argument"))),
+    };
+    let change = match inst {
+        Inst::Run(_) | Inst::Copy(_) | Inst::Arg(_) => return Ok(None),
+        Inst::Env(text) => ConfigChange::Env(key_values(text, "ENV")?),
+        Inst::Label(text) => ConfigChange::Label(key_values(text, "LABEL")?),
+        Inst::Maintainer(text) => ConfigChange::Maintainer(text.clone()),
+        Inst::User(text) => ConfigChange::User(one_word(text, "USER")?),
+        Inst::StopSignal(text) => {
+            let signal = one_word(text, "STOPSIGNAL")?;
+            // Refused here, not when a container is made from the image.
+            signal.parse::<Signal>()?;
+            ConfigChange::StopSignal(signal)
+        }
+        Inst::Expose(ports) => {
+            let mut expanded = Vec::new();
+            for p in ports {
+                for word in words(p)? {
+                    expanded.extend(port_spec(&word)?);
+                }
+            }
+            if expanded.is_empty() {
+                return Err(Error::InvalidInput("EXPOSE requires at least one argument".into()));
+            }
+            ConfigChange::Expose(expanded)
+        }
+        Inst::Volume(paths) => {
+            let mut expanded = Vec::new();
+            for p in paths {
+                let v = expand(p)?;
+                let v = v.trim();
+                if v.is_empty() {
+                    return Err(Error::InvalidInput("VOLUME specified can not be an empty string".into()));
+                }
+                expanded.push(v.to_string());
+            }
+            if expanded.is_empty() {
+                return Err(Error::InvalidInput("VOLUME requires at least one argument".into()));
+            }
+            ConfigChange::Volume(expanded)
+        }
+        Inst::Shell(words) => {
+            if words.is_empty() {
+                return Err(Error::InvalidInput("SHELL requires the arguments to be in JSON form".into()));
+            }
+            ConfigChange::Shell(words.clone())
+        }
+        Inst::OnBuild(trigger) => ConfigChange::OnBuild(trigger.clone()),
+        Inst::Cmd(c) => ConfigChange::Cmd(command_words(c, scope.shell)),
+        Inst::Entrypoint(c) => {
+            ConfigChange::Entrypoint { words: command_words(c, scope.shell), reset_cmd: !scope.cmd_set }
+        }
+        Inst::Healthcheck { options, test } => ConfigChange::Healthcheck(healthcheck(options, test.as_ref())?),
+        Inst::Workdir(text) => {
+            let w = expand(text)?;
+            let path = if w.starts_with('/') { w } else { format!("{}/{w}", scope.workdir) };
+            ConfigChange::Workdir(format!("/{}", context::clean_clamped(&path)))
+        }
+    };
+    Ok(Some(change))
+}
+
+impl ConfigChange {
+    /// How the step shows in the history (and in its cache key).
+    pub(crate) fn shown(&self) -> String {
+        let pairs = |p: &[(String, String)]| p.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
+        let text = match self {
+            ConfigChange::Env(p) => format!("ENV {}", pairs(p)),
+            ConfigChange::Label(p) => format!("LABEL {}", pairs(p)),
+            ConfigChange::Maintainer(name) => format!("MAINTAINER {name}"),
+            ConfigChange::User(user) => format!("USER {user}"),
+            ConfigChange::StopSignal(signal) => format!("STOPSIGNAL {signal}"),
+            ConfigChange::Expose(ports) => format!("EXPOSE {}", ports.join(" ")),
+            ConfigChange::Volume(paths) => format!("VOLUME {paths:?}"),
+            ConfigChange::Shell(words) => format!("SHELL {words:?}"),
+            ConfigChange::OnBuild(trigger) => format!("ONBUILD {trigger}"),
+            ConfigChange::Cmd(words) => format!("CMD {words:?}"),
+            ConfigChange::Entrypoint { words, .. } => format!("ENTRYPOINT {words:?}"),
+            ConfigChange::Healthcheck(hc) => format!("HEALTHCHECK {}", Value::Object(hc.clone())),
+            ConfigChange::Workdir(path) => format!("WORKDIR {path}"),
+        };
+        format!("/bin/sh -c #(nop) {text}")
+    }
+
+    /// Applies the change to an image config: `config` is its runnable part (`Env`, `Cmd`, ...
+    /// in Docker's field names), `top` the rest (`author`).
+    pub(crate) fn apply(self, top: &mut Map<String, Value>, config: &mut Map<String, Value>) {
+        // An object or array field that is missing (or null) starts empty.
+        fn field<'a>(config: &'a mut Map<String, Value>, name: &str, empty: Value) -> &'a mut Value {
+            let entry = config.entry(name).or_insert_with(|| empty.clone());
+            if std::mem::discriminant(entry) != std::mem::discriminant(&empty) {
+                *entry = empty;
+            }
+            entry
+        }
+        match self {
+            ConfigChange::Env(pairs) => {
+                let mut env = env_of(config);
+                for (k, v) in pairs {
+                    let entry = format!("{k}={v}");
+                    match env.iter_mut().find(|e| e.split_once('=').map_or(e.as_str(), |(ek, _)| ek) == k) {
+                        Some(e) => *e = entry,
+                        None => env.push(entry),
+                    }
+                }
+                config.insert("Env".into(), json!(env));
+            }
+            ConfigChange::Label(pairs) => {
+                let labels = field(config, "Labels", json!({}));
+                for (k, v) in pairs {
+                    labels[k] = json!(v);
+                }
+            }
+            ConfigChange::Maintainer(name) => {
+                top.insert("author".into(), json!(name));
+            }
+            ConfigChange::User(user) => {
+                config.insert("User".into(), json!(user));
+            }
+            ConfigChange::StopSignal(signal) => {
+                config.insert("StopSignal".into(), json!(signal));
+            }
+            ConfigChange::Expose(ports) => {
+                let exposed = field(config, "ExposedPorts", json!({}));
+                for p in ports {
+                    exposed[p] = json!({});
+                }
+            }
+            ConfigChange::Volume(paths) => {
+                let volumes = field(config, "Volumes", json!({}));
+                for p in paths {
+                    volumes[p] = json!({});
+                }
+            }
+            ConfigChange::Shell(words) => {
+                config.insert("Shell".into(), json!(words));
+            }
+            ConfigChange::OnBuild(trigger) => {
+                if let Some(list) = field(config, "OnBuild", json!([])).as_array_mut() {
+                    list.push(json!(trigger));
+                }
+            }
+            ConfigChange::Cmd(words) => {
+                config.insert("Cmd".into(), json!(words));
+            }
+            ConfigChange::Entrypoint { words, reset_cmd } => {
+                config.insert("Entrypoint".into(), json!(words));
+                if reset_cmd {
+                    config.insert("Cmd".into(), Value::Null);
+                }
+            }
+            ConfigChange::Healthcheck(hc) => {
+                config.insert("Healthcheck".into(), Value::Object(hc));
+            }
+            ConfigChange::Workdir(path) => {
+                config.insert("WorkingDir".into(), json!(path));
+            }
+        }
+    }
 }
 
 impl Builder<'_> {
@@ -125,217 +361,7 @@ impl Builder<'_> {
                     args.insert(k, v);
                 }
                 // An ARG changes no config; its value reaches the cache keys of later steps.
-                (shown, Action::Config(Box::new(|_| {})))
-            }
-            Inst::Env(text) => {
-                let pairs =
-                    dockerfile::key_values(text, &vars, escape, "ENV").map_err(|e| self.err_at(line, e))?;
-                let shown = nop(&format!(
-                    "ENV {}",
-                    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
-                ));
-                (
-                    shown,
-                    Action::Config(Box::new(move |s: &mut State| {
-                        let mut env = s.env();
-                        for (k, v) in pairs {
-                            let entry = format!("{k}={v}");
-                            match env.iter_mut().find(|e| {
-                                e.split_once('=').map(|(ek, _)| ek) == Some(k.as_str()) || e.as_str() == k
-                            }) {
-                                Some(e) => *e = entry,
-                                None => env.push(entry),
-                            }
-                        }
-                        s.config.insert("Env".into(), json!(env));
-                    })),
-                )
-            }
-            Inst::Label(text) => {
-                let pairs =
-                    dockerfile::key_values(text, &vars, escape, "LABEL").map_err(|e| self.err_at(line, e))?;
-                let shown = nop(&format!(
-                    "LABEL {}",
-                    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
-                ));
-                (
-                    shown,
-                    Action::Config(Box::new(move |s: &mut State| {
-                        let entry = s.config.entry("Labels").or_insert_with(|| json!({}));
-                        if !entry.is_object() {
-                            *entry = json!({});
-                        }
-                        for (k, v) in pairs {
-                            entry[k] = json!(v);
-                        }
-                    })),
-                )
-            }
-            Inst::Maintainer(text) => {
-                let name = text.clone();
-                (
-                    nop(&format!("MAINTAINER {text}")),
-                    Action::Config(Box::new(move |s: &mut State| {
-                        s.top.insert("author".into(), json!(name));
-                    })),
-                )
-            }
-            Inst::User(text) => {
-                let user = expand(text)?;
-                (
-                    nop(&format!("USER {user}")),
-                    Action::Config(Box::new(move |s: &mut State| {
-                        s.config.insert("User".into(), json!(user));
-                    })),
-                )
-            }
-            Inst::StopSignal(text) => {
-                let signal = expand(text)?;
-                signal.parse::<berth_types::signal::Signal>().map_err(|e| self.err_at(line, e))?;
-                (
-                    nop(&format!("STOPSIGNAL {signal}")),
-                    Action::Config(Box::new(move |s: &mut State| {
-                        s.config.insert("StopSignal".into(), json!(signal));
-                    })),
-                )
-            }
-            Inst::Expose(ports) => {
-                let mut expanded = Vec::new();
-                for p in ports {
-                    for word in
-                        dockerfile::expand_words(p, &vars, escape).map_err(|e| self.err_at(line, e))?
-                    {
-                        let (port, proto) = word.split_once('/').unwrap_or((&word, "tcp"));
-                        let proto = proto.to_lowercase();
-                        let valid_port = port.split('-').all(|p| p.parse::<u16>().is_ok());
-                        if !valid_port || !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
-                            return Err(self.err_at(line, format!("invalid containerPort: {word}")));
-                        }
-                        expanded.push(format!("{port}/{proto}"));
-                    }
-                }
-                let shown = nop(&format!("EXPOSE {}", expanded.join(" ")));
-                (
-                    shown,
-                    Action::Config(Box::new(move |s: &mut State| {
-                        let entry = s.config.entry("ExposedPorts").or_insert_with(|| json!({}));
-                        for p in expanded {
-                            entry[p] = json!({});
-                        }
-                    })),
-                )
-            }
-            Inst::Volume(paths) => {
-                let mut expanded = Vec::new();
-                for p in paths {
-                    let v = expand(p)?;
-                    if v.trim().is_empty() {
-                        return Err(self.err_at(line, "VOLUME specified can not be an empty string"));
-                    }
-                    expanded.push(v);
-                }
-                let shown = nop(&format!("VOLUME {expanded:?}"));
-                (
-                    shown,
-                    Action::Config(Box::new(move |s: &mut State| {
-                        let entry = s.config.entry("Volumes").or_insert_with(|| json!({}));
-                        for p in expanded {
-                            entry[p] = json!({});
-                        }
-                    })),
-                )
-            }
-            Inst::Shell(words) => {
-                if words.is_empty() {
-                    return Err(self.err_at(line, "SHELL requires the arguments to be in JSON form"));
-                }
-                let words = words.clone();
-                (
-                    nop(&format!("SHELL {words:?}")),
-                    Action::Config(Box::new(move |s: &mut State| {
-                        s.config.insert("Shell".into(), json!(words));
-                    })),
-                )
-            }
-            Inst::OnBuild(trigger) => {
-                let trigger = trigger.clone();
-                (
-                    nop(&format!("ONBUILD {trigger}")),
-                    Action::Config(Box::new(move |s: &mut State| {
-                        let entry = s.config.entry("OnBuild").or_insert_with(|| json!([]));
-                        if let Some(list) = entry.as_array_mut() {
-                            list.push(json!(trigger));
-                        }
-                    })),
-                )
-            }
-            Inst::Cmd(c) => {
-                let cmd = command_words(c, &shell);
-                *cmd_set = true;
-                (
-                    nop(&format!("CMD {cmd:?}")),
-                    Action::Config(Box::new(move |s: &mut State| {
-                        s.config.insert("Cmd".into(), json!(cmd));
-                    })),
-                )
-            }
-            Inst::Entrypoint(c) => {
-                let entrypoint = command_words(c, &shell);
-                let reset_cmd = !*cmd_set;
-                (
-                    nop(&format!("ENTRYPOINT {entrypoint:?}")),
-                    Action::Config(Box::new(move |s: &mut State| {
-                        s.config.insert("Entrypoint".into(), json!(entrypoint));
-                        // As Docker: an ENTRYPOINT drops a CMD inherited from the base.
-                        if reset_cmd {
-                            s.config.insert("Cmd".into(), Value::Null);
-                        }
-                    })),
-                )
-            }
-            Inst::Healthcheck { options, test } => {
-                let test = match test {
-                    None => vec!["NONE".to_string()],
-                    Some(Cmd::Exec(words)) => {
-                        std::iter::once("CMD".to_string()).chain(words.iter().cloned()).collect()
-                    }
-                    Some(Cmd::Shell(s)) => vec!["CMD-SHELL".to_string(), s.clone()],
-                };
-                let mut hc = Map::new();
-                hc.insert("Test".into(), json!(test));
-                for (name, value) in options {
-                    let key = match name.as_str() {
-                        "interval" => "Interval",
-                        "timeout" => "Timeout",
-                        "start-period" => "StartPeriod",
-                        "start-interval" => "StartInterval",
-                        _ => "Retries",
-                    };
-                    if key == "Retries" {
-                        let n: i64 = value
-                            .parse()
-                            .map_err(|_| self.err_at(line, format!("invalid --retries value {value:?}")))?;
-                        hc.insert(key.into(), json!(n));
-                    } else {
-                        let ns = parse_duration_ns(value).ok_or_else(|| {
-                            self.err_at(line, format!("invalid --{name} duration {value:?}"))
-                        })?;
-                        hc.insert(key.into(), json!(ns));
-                    }
-                }
-                let shown = nop(&format!("HEALTHCHECK {}", Value::Object(hc.clone())));
-                (
-                    shown,
-                    Action::Config(Box::new(move |s: &mut State| {
-                        s.config.insert("Healthcheck".into(), Value::Object(hc));
-                    })),
-                )
-            }
-            Inst::Workdir(text) => {
-                let w = expand(text)?;
-                let path = if w.starts_with('/') { w } else { format!("{}/{w}", current.state.workdir()) };
-                let path = format!("/{}", context::clean_clamped(&path));
-                (nop(&format!("WORKDIR {path}")), Action::Workdir { path })
+                (shown, Action::Config(None))
             }
             Inst::Run(c) => {
                 let run_args = command_words(c, &shell);
@@ -382,6 +408,21 @@ impl Builder<'_> {
                 }
                 (shown, Action::Copy { ops, chown: spec.chown.clone(), fingerprint })
             }
+            other => {
+                let workdir = current.state.workdir();
+                let scope = Scope { vars: &vars, escape, shell: &shell, workdir: &workdir, cmd_set: *cmd_set };
+                let Some(change) = evaluate(other, &scope).map_err(|e| self.err_at(line, e))? else {
+                    unreachable!("RUN, COPY and ARG are matched above")
+                };
+                if matches!(change, ConfigChange::Cmd(_)) {
+                    *cmd_set = true;
+                }
+                let shown = change.shown();
+                match change {
+                    ConfigChange::Workdir(path) => (shown, Action::Workdir { path }),
+                    change => (shown, Action::Config(Some(change))),
+                }
+            }
         };
         let mut key_parts: Vec<String> = vec![shown.clone()];
         if matches!(action, Action::Run { .. }) {
@@ -408,6 +449,59 @@ fn parse_duration_ns(s: &str) -> Option<i64> {
     berth_types::format::parse_go_duration_ns(s)
 }
 
+/// HEALTHCHECK's test and options as the config's `Healthcheck` (durations in nanoseconds).
+fn healthcheck(options: &[(String, String)], test: Option<&Cmd>) -> Result<Map<String, Value>> {
+    let test = match test {
+        None => vec!["NONE".to_string()],
+        Some(Cmd::Exec(words)) => std::iter::once("CMD".to_string()).chain(words.iter().cloned()).collect(),
+        Some(Cmd::Shell(s)) => vec!["CMD-SHELL".to_string(), s.clone()],
+    };
+    let mut hc = Map::new();
+    hc.insert("Test".into(), json!(test));
+    for (name, value) in options {
+        let key = match name.as_str() {
+            "interval" => "Interval",
+            "timeout" => "Timeout",
+            "start-period" => "StartPeriod",
+            "start-interval" => "StartInterval",
+            _ => "Retries",
+        };
+        if key == "Retries" {
+            let n: i64 = value
+                .parse()
+                .map_err(|_| Error::InvalidInput(format!("invalid --retries value {value:?}")))?;
+            hc.insert(key.into(), json!(n));
+        } else {
+            let ns = parse_duration_ns(value)
+                .ok_or_else(|| Error::InvalidInput(format!("invalid --{name} duration {value:?}")))?;
+            hc.insert(key.into(), json!(ns));
+        }
+    }
+    Ok(hc)
+}
+
+/// `80`, `80/udp`, `8000-8010/tcp` → `80/tcp`, ...: one entry per port, as Docker stores
+/// them. Port 0 is taken, as Docker's port parser takes it.
+fn port_spec(spec: &str) -> Result<Vec<String>> {
+    let (ports, proto) = match spec.split_once('/') {
+        Some((p, proto)) => (p, proto.to_ascii_lowercase()),
+        None => (spec, "tcp".to_string()),
+    };
+    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
+        return Err(Error::InvalidInput(format!("invalid proto: {proto}")));
+    }
+    let bad = || Error::InvalidInput(format!("invalid containerPort: {ports}"));
+    let port = |s: &str| s.parse::<u16>().map_err(|_| bad());
+    let (first, last) = match ports.split_once('-') {
+        Some((a, b)) => (port(a)?, port(b)?),
+        None => (port(ports)?, port(ports)?),
+    };
+    if last < first {
+        return Err(bad());
+    }
+    Ok((first..=last).map(|p| format!("{p}/{proto}")).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -418,6 +512,36 @@ mod tests {
         assert_eq!(parse_duration_ns("1m30s"), Some(90_000_000_000));
         assert_eq!(parse_duration_ns("500ms"), Some(500_000_000));
         assert_eq!(parse_duration_ns("5"), None);
+    }
+
+    /// `text` as a build evaluates it, in a stage with no ENV and no ARG.
+    fn evaluate_line(text: &str) -> Result<ConfigChange> {
+        let file = dockerfile::parse("Dockerfile", &format!("FROM scratch\n{text}\n")).unwrap();
+        let vars = |_: &str| None::<String>;
+        let shell = vec!["/bin/sh".to_string(), "-c".to_string()];
+        let scope = Scope { vars: &vars, escape: '\\', shell: &shell, workdir: "/", cmd_set: false };
+        evaluate(&file.stages[0].steps[0].inst, &scope).map(|c| c.expect("a config instruction"))
+    }
+
+    /// The cases `build` and `import --change` once decided differently, decided as Docker does.
+    #[test]
+    fn port_zero_ranges_and_real_time_stop_signals_as_docker() {
+        let ports = |p: &[&str]| ConfigChange::Expose(p.iter().map(|s| s.to_string()).collect());
+        assert_eq!(evaluate_line("EXPOSE 0").unwrap(), ports(&["0/tcp"]));
+        assert_eq!(evaluate_line("EXPOSE 8000-8002 53/UDP").unwrap(), ports(&["8000/tcp", "8001/tcp", "8002/tcp", "53/udp"]));
+        let err = |text: &str| evaluate_line(text).unwrap_err().to_string();
+        assert_eq!(err("EXPOSE 90-80"), "invalid containerPort: 90-80");
+        assert_eq!(err("EXPOSE 80/icmp"), "invalid proto: icmp");
+        assert_eq!(err("EXPOSE 70000"), "invalid containerPort: 70000");
+        for signal in ["SIGRTMIN+3", "RTMAX-2", "sigterm", "9"] {
+            let change = evaluate_line(&format!("STOPSIGNAL {signal}")).unwrap();
+            assert_eq!(change, ConfigChange::StopSignal(signal.to_string()));
+        }
+        for signal in ["0", "65", "SIGFOO", "RTMIN+40"] {
+            assert_eq!(err(&format!("STOPSIGNAL {signal}")), format!("invalid signal: {signal}"));
+        }
+        assert_eq!(err("USER a b"), "USER requires exactly one argument");
+        assert_eq!(err("ENV ONLYKEY"), "ENV must have two arguments");
     }
 
     #[test]

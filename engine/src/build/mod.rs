@@ -25,7 +25,7 @@
 pub mod context;
 mod copy;
 pub mod dockerfile;
-mod instructions;
+pub(crate) mod instructions;
 mod layers;
 mod orchestrate;
 pub mod step;
@@ -139,28 +139,19 @@ impl State {
     }
 
     fn env(&self) -> Vec<String> {
-        self.config.get("Env").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default()
+        instructions::env_of(&self.config)
     }
 
     fn env_get(&self, name: &str) -> Option<String> {
-        self.env().iter().rev().find_map(|e| e.strip_prefix(&format!("{name}=")).map(str::to_string))
+        instructions::env_value(&self.config, name)
     }
 
     fn workdir(&self) -> String {
-        self.config
-            .get("WorkingDir")
-            .and_then(Value::as_str)
-            .filter(|w| !w.is_empty())
-            .unwrap_or("/")
-            .to_string()
+        instructions::workdir_of(&self.config)
     }
 
     fn shell(&self) -> Vec<String> {
-        self.config
-            .get("Shell")
-            .and_then(|v| serde_json::from_value::<Vec<String>>(v.clone()).ok())
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()])
+        instructions::shell_of(&self.config)
     }
 
     /// The full image config JSON.

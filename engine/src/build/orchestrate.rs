@@ -16,7 +16,7 @@ use berth_types::container::ContainerConfig;
 use oci_spec::image::ImageConfiguration;
 use serde_json::{json, Map, Value};
 
-use super::instructions::Action;
+use super::instructions::{Action, ConfigChange};
 use super::step::{self, CopyJob, CopyOp, RunJob};
 use super::{
     dockerfile, hex_sha256, layers, now, step_key, Built, Builder, LayerRef, State, DEFAULT_PATH, WRITABLE_PREFIX,
@@ -202,13 +202,7 @@ impl Builder<'_> {
                 labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect::<Vec<_>>().join(" ")
             );
             let (n, started) = self.start_step(i, total + 1, total + 1, &text);
-            let labels = labels.to_vec();
-            let action = Action::Config(Box::new(move |s: &mut State| {
-                let entry = s.config.entry("Labels").or_insert_with(|| json!({}));
-                for (k, v) in labels {
-                    entry[k] = json!(v);
-                }
-            }));
+            let action = Action::Config(Some(ConfigChange::Label(labels.to_vec())));
             self.apply(n, &text, action, &[], &mut current, built)?;
             self.send(BuildEvent::Done { step: n, seconds: started.elapsed().as_secs_f64() });
         }
@@ -293,7 +287,9 @@ impl Builder<'_> {
         history.insert("created_by".into(), json!(shown));
         let layer = match action {
             Action::Config(change) => {
-                change(&mut state);
+                if let Some(change) = change {
+                    change.apply(&mut state.top, &mut state.config);
+                }
                 None
             }
             Action::Run { args, env } => Some(self.run_in_container(n, &state, args, env)?),
