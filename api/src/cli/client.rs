@@ -64,6 +64,8 @@ pub enum CliError {
     Connect { host: String, cause: io::Error },
     /// The daemon answered with an error.
     Daemon(String),
+    /// The daemon answered 404: no such object (container, image, volume, ...).
+    NotFound(String),
     /// Bad use of the CLI (a malformed `-H`, ...).
     Usage(String),
     /// Anything else on the client's side: a file that cannot be read, a broken stream.
@@ -79,7 +81,7 @@ impl fmt::Display for CliError {
             CliError::Connect { host, .. } => {
                 write!(f, "Cannot connect to the berth daemon at {host}. Is the berth daemon running?")
             }
-            CliError::Daemon(m) => write!(f, "Error response from daemon: {m}"),
+            CliError::Daemon(m) | CliError::NotFound(m) => write!(f, "Error response from daemon: {m}"),
             CliError::Usage(m) | CliError::Local(m) => write!(f, "{m}"),
         }
     }
@@ -128,7 +130,8 @@ impl Client {
     }
 
     /// Sends one request on a new connection and returns the response if it is a success;
-    /// an error answer becomes [`CliError::Daemon`] with the daemon's message.
+    /// an error answer becomes [`CliError::Daemon`] (or [`CliError::NotFound`] for a 404) with
+    /// the daemon's message.
     pub async fn request(
         &self,
         method: Method,
@@ -241,6 +244,7 @@ pub async fn error_response(response: Response<Incoming>) -> CliError {
         Err(e) => return CliError::Daemon(format!("{status} (reading the answer failed: {e})")),
     };
     match serde_json::from_slice::<ErrorBody>(&body) {
+        Ok(ErrorBody { message }) if status == StatusCode::NOT_FOUND => CliError::NotFound(message),
         Ok(ErrorBody { message }) => CliError::Daemon(message),
         Err(_) if body.is_empty() => CliError::Daemon(status_text(status)),
         Err(_) => {

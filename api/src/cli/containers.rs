@@ -641,7 +641,7 @@ async fn run_inner(client: &Client, args: RunArgs) -> Result<i32, Failure> {
         match client.call_json::<WaitResult>(Method::POST, &path, None, empty_body()).await {
             // Already gone is what was waited for.
             Ok(_) => {}
-            Err(CliError::Daemon(m)) if m.starts_with("No such container") => {}
+            Err(CliError::NotFound(_)) => {}
             Err(e) => return Err(Failure::daemon(e)),
         }
     }
@@ -870,20 +870,20 @@ pub async fn inspect(client: &Client, args: InspectArgs) -> Result<(), CliError>
         if kind.is_empty() || kind == "container" {
             result = client.get_json::<serde_json::Value>(&container_path(name, "")).await;
         }
-        if (kind.is_empty() || kind == "image") && matches!(result, Err(CliError::Daemon(_))) {
+        if (kind.is_empty() || kind == "image") && matches!(result, Err(CliError::Daemon(_) | CliError::NotFound(_))) {
             result = client.get_json(&format!("/api/v1/images/{}", path_segment(name))).await;
             if kind.is_empty() {
                 result = result.map_err(|e| match e {
-                    CliError::Daemon(_) => CliError::Daemon(format!("No such object: {name}")),
+                    CliError::Daemon(_) | CliError::NotFound(_) => CliError::Daemon(format!("No such object: {name}")),
                     other => other,
                 });
             }
         }
         // Volumes last, as Docker looks them up (`--type volume` for only them).
-        if (kind.is_empty() || kind == "volume") && matches!(result, Err(CliError::Daemon(_))) {
+        if (kind.is_empty() || kind == "volume") && matches!(result, Err(CliError::Daemon(_) | CliError::NotFound(_))) {
             let volume = super::volume::inspect_object(client, name).await;
             result = match volume {
-                Err(CliError::Daemon(_)) if kind.is_empty() => {
+                Err(CliError::Daemon(_) | CliError::NotFound(_)) if kind.is_empty() => {
                     Err(CliError::Daemon(format!("No such object: {name}")))
                 }
                 Err(e) => Err(super::volume::not_found_as_docker(e)),

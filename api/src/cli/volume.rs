@@ -101,7 +101,7 @@ fn volume_path(name: &str) -> String {
 /// The daemon's "No such volume: X" as Docker's CLI prints it (`Error: No such volume: X`).
 pub(super) fn not_found_as_docker(e: CliError) -> CliError {
     match e {
-        CliError::Daemon(m) if m.starts_with("No such volume: ") => CliError::Usage(format!("Error: {m}")),
+        CliError::NotFound(m) => CliError::Usage(format!("Error: {m}")),
         other => other,
     }
 }

@@ -61,7 +61,7 @@ impl Engine {
             let socket = self.ensure_monitor(&record).await?;
             match client::request(&socket, &Request::Start).await {
                 Ok(_) => break,
-                Err(Error::Runtime(m)) if attempts < 20 && m.contains("monitor is not running") => {
+                Err(Error::MonitorGone(_)) if attempts < 20 => {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 }
@@ -99,7 +99,7 @@ impl Engine {
         let signal = if state.status == ContainerStatus::Restarting { 0 } else { record.stop_signal };
         match client::request(&socket, &Request::Kill { signal, stop: true }).await {
             // Not running any more, or a monitor that is finishing: the state tells.
-            Ok(_) | Err(Error::Conflict(_)) | Err(Error::Runtime(_)) => {}
+            Ok(_) | Err(Error::Conflict(_) | Error::Runtime(_) | Error::MonitorGone(_)) => {}
             Err(e) => return Err(e),
         }
         if signal != 0 {
@@ -107,7 +107,7 @@ impl Engine {
         }
         if self.wait_until(&record.id, Some(timeout), |s| !is_live(s)).await.is_none() {
             match client::request(&socket, &Request::Kill { signal: libc::SIGKILL, stop: true }).await {
-                Ok(_) | Err(Error::Conflict(_)) | Err(Error::Runtime(_)) => {}
+                Ok(_) | Err(Error::Conflict(_) | Error::Runtime(_) | Error::MonitorGone(_)) => {}
                 Err(e) => return Err(e),
             }
             self.emit(record, ContainerAction::Kill { signal: libc::SIGKILL.to_string() });
@@ -218,7 +218,7 @@ impl Engine {
             match client::request(&socket, &Request::Kill { signal: libc::SIGKILL, stop: true }).await {
                 Ok(_) | Err(Error::Conflict(_)) => {}
                 // A monitor that is gone leaves nothing to kill here; delete below cleans up.
-                Err(Error::Runtime(_)) => {}
+                Err(Error::Runtime(_) | Error::MonitorGone(_)) => {}
                 Err(e) => return Err(e),
             }
             if self.wait_until(&id, Some(KILL_WAIT), |s| !is_live(s)).await.is_none() {

@@ -88,7 +88,7 @@ impl Engine {
             let request = Request::Attach { stdin: true };
             match client::session(&socket, &request, record.id.clone(), record.config.tty).await {
                 // A monitor that was just finishing: a new one serves the next run.
-                Err(Error::Runtime(m)) if attempts < 20 && m.contains("monitor is not running") => {
+                Err(Error::MonitorGone(_)) if attempts < 20 => {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
                 result => return result,

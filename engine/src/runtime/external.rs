@@ -127,7 +127,8 @@ impl External {
         if out.status.success() {
             return Ok(());
         }
-        Err(Error::Runtime(format!("{} {}: {}", self.kind, args[0], self.logged_error(id, &out.stderr))))
+        let message = self.logged_error(id, &out.stderr);
+        Err(lifecycle_error(format!("{} {}: {message}", self.kind, args[0])))
     }
 
     fn cgroup(&self, id: &str) -> Result<Cgroup> {
@@ -242,6 +243,21 @@ fn reap_helpers(keep: i32) {
     }
 }
 
+/// A failed lifecycle command (`kill`, `delete`, ...) as a typed error: runc and crun tell an
+/// unknown or stopped container only in their message (exit code 1 for every failure), so this
+/// is the one place that reads their wording.
+fn lifecycle_error(message: String) -> Error {
+    let lower = message.to_lowercase();
+    // runc says "container does not exist" and "container not running"; crun "not found".
+    if lower.contains("does not exist") || lower.contains("not found") {
+        Error::RuntimeNoSuchContainer(message)
+    } else if lower.contains("not running") {
+        Error::RuntimeNotRunning(message)
+    } else {
+        Error::Runtime(message)
+    }
+}
+
 /// Maps runc's and crun's exec failures to Docker's 127/126 and wording.
 fn classify(kind: RuntimeKind, cmd: &str, message: &str) -> Error {
     let lower = message.to_lowercase();
@@ -334,7 +350,7 @@ impl Runtime for External {
         }
         args.extend([id, sig.as_str()]);
         self.simple(id, &args).map_err(|e| match e {
-            Error::Runtime(m) if m.contains("not running") || m.contains("does not exist") => {
+            Error::RuntimeNotRunning(_) | Error::RuntimeNoSuchContainer(_) => {
                 Error::Conflict(format!("container {id} is not running"))
             }
             e => e,
@@ -371,7 +387,7 @@ impl Runtime for External {
             let _ = fs::remove_file(self.file(id, ext));
         }
         match result {
-            Err(Error::Runtime(m)) if m.contains("does not exist") || m.contains("not found") => Ok(()),
+            Err(Error::RuntimeNoSuchContainer(_)) => Ok(()),
             r => r,
         }
     }
