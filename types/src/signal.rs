@@ -191,7 +191,9 @@ mod tests {
 
     #[test]
     fn bad_signals_are_refused_with_dockers_message() {
-        for text in ["SIGFOO", "0", "65", "-1", "RTMIN+40", "RTMIN+16", "RTMAX-15", "RTMIN+0", "RTMIN+", "", "SIG"] {
+        for text in
+            ["SIGFOO", "0", "65", "-1", "RTMIN+40", "RTMIN+16", "RTMAX-15", "RTMIN+0", "RTMIN+", "", "SIG"]
+        {
             assert_eq!(parse(text), Err(format!("invalid signal: {text}")), "{text:?}");
         }
         assert_eq!(parse("99999999999"), Err("invalid signal: 99999999999".into()));

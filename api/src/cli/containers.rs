@@ -870,17 +870,23 @@ pub async fn inspect(client: &Client, args: InspectArgs) -> Result<(), CliError>
         if kind.is_empty() || kind == "container" {
             result = client.get_json::<serde_json::Value>(&container_path(name, "")).await;
         }
-        if (kind.is_empty() || kind == "image") && matches!(result, Err(CliError::Daemon(_) | CliError::NotFound(_))) {
+        if (kind.is_empty() || kind == "image")
+            && matches!(result, Err(CliError::Daemon(_) | CliError::NotFound(_)))
+        {
             result = client.get_json(&format!("/api/v1/images/{}", path_segment(name))).await;
             if kind.is_empty() {
                 result = result.map_err(|e| match e {
-                    CliError::Daemon(_) | CliError::NotFound(_) => CliError::Daemon(format!("No such object: {name}")),
+                    CliError::Daemon(_) | CliError::NotFound(_) => {
+                        CliError::Daemon(format!("No such object: {name}"))
+                    }
                     other => other,
                 });
             }
         }
         // Volumes last, as Docker looks them up (`--type volume` for only them).
-        if (kind.is_empty() || kind == "volume") && matches!(result, Err(CliError::Daemon(_) | CliError::NotFound(_))) {
+        if (kind.is_empty() || kind == "volume")
+            && matches!(result, Err(CliError::Daemon(_) | CliError::NotFound(_)))
+        {
             let volume = super::volume::inspect_object(client, name).await;
             result = match volume {
                 Err(CliError::Daemon(_) | CliError::NotFound(_)) if kind.is_empty() => {

@@ -9,13 +9,18 @@ use std::path::PathBuf;
 use super::context::{self, Kind, Pattern};
 use super::dockerfile::{self, CopySpec};
 use super::step::{CopyOp, Source};
-use super::{layers, Built, Builder, State};
+use super::{layers, Builder, Built, State};
 use crate::error::Result;
 
 impl Builder<'_> {
     /// How a COPY/ADD shows in the history (and in its cache key): sources and destination as
     /// evaluated.
-    pub(super) fn copy_shown(&self, spec: &CopySpec, vars: &dyn dockerfile::Vars, line: usize) -> Result<String> {
+    pub(super) fn copy_shown(
+        &self,
+        spec: &CopySpec,
+        vars: &dyn dockerfile::Vars,
+        line: usize,
+    ) -> Result<String> {
         let escape = self.file.escape;
         let expand = |s: &str| dockerfile::expand(s, vars, escape).map_err(|e| self.err_at(line, e));
         let keyword = if spec.add { "ADD" } else { "COPY" };
@@ -34,7 +39,12 @@ impl Builder<'_> {
         Ok(format!("/bin/sh -c #(nop) {keyword} {flags}{} {dest}", sources.join(" ")))
     }
     /// `--chown`: names resolved in the destination's /etc/passwd and /etc/group.
-    pub(super) fn resolve_chown(&mut self, state: &State, ops: Vec<CopyOp>, chown: Option<&str>) -> Result<Vec<CopyOp>> {
+    pub(super) fn resolve_chown(
+        &mut self,
+        state: &State,
+        ops: Vec<CopyOp>,
+        chown: Option<&str>,
+    ) -> Result<Vec<CopyOp>> {
         let Some(chown) = chown.filter(|c| !c.is_empty()) else { return Ok(ops) };
         let (uid, gid) = match chown.split_once(':') {
             Some((u, g)) => match (u.parse::<u32>(), g.parse::<u32>()) {

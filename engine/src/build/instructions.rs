@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 
 use super::dockerfile::{self, Cmd, Inst, Step};
 use super::step::CopyOp;
-use super::{context, Built, Builder};
+use super::{context, Builder, Built};
 use crate::error::{Error, Result};
 
 /// What a step does to the state, once evaluated.
@@ -100,8 +100,9 @@ pub(crate) fn shell_of(config: &Map<String, Value>) -> Vec<String> {
 pub(crate) fn evaluate(inst: &Inst, scope: &Scope<'_>) -> Result<Option<ConfigChange>> {
     let expand = |s: &str| dockerfile::expand(s, scope.vars, scope.escape).map_err(Error::InvalidInput);
     let words = |s: &str| dockerfile::expand_words(s, scope.vars, scope.escape).map_err(Error::InvalidInput);
-    let key_values =
-        |s: &str, name: &str| dockerfile::key_values(s, scope.vars, scope.escape, name).map_err(Error::InvalidInput);
+    let key_values = |s: &str, name: &str| {
+        dockerfile::key_values(s, scope.vars, scope.escape, name).map_err(Error::InvalidInput)
+    };
     let one_word = |s: &str, name: &str| match words(s)?.as_slice() {
         [word] => Ok(word.clone()),
         _ => Err(Error::InvalidInput(format!("{name} requires exactly one argument"))),
@@ -156,7 +157,9 @@ pub(crate) fn evaluate(inst: &Inst, scope: &Scope<'_>) -> Result<Option<ConfigCh
         Inst::Entrypoint(c) => {
             ConfigChange::Entrypoint { words: command_words(c, scope.shell), reset_cmd: !scope.cmd_set }
         }
-        Inst::Healthcheck { options, test } => ConfigChange::Healthcheck(healthcheck(options, test.as_ref())?),
+        Inst::Healthcheck { options, test } => {
+            ConfigChange::Healthcheck(healthcheck(options, test.as_ref())?)
+        }
         Inst::Workdir(text) => {
             let w = expand(text)?;
             let path = if w.starts_with('/') { w } else { format!("{}/{w}", scope.workdir) };
@@ -169,7 +172,8 @@ pub(crate) fn evaluate(inst: &Inst, scope: &Scope<'_>) -> Result<Option<ConfigCh
 impl ConfigChange {
     /// How the step shows in the history (and in its cache key).
     pub(crate) fn shown(&self) -> String {
-        let pairs = |p: &[(String, String)]| p.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
+        let pairs =
+            |p: &[(String, String)]| p.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
         let text = match self {
             ConfigChange::Env(p) => format!("ENV {}", pairs(p)),
             ConfigChange::Label(p) => format!("LABEL {}", pairs(p)),
@@ -410,7 +414,8 @@ impl Builder<'_> {
             }
             other => {
                 let workdir = current.state.workdir();
-                let scope = Scope { vars: &vars, escape, shell: &shell, workdir: &workdir, cmd_set: *cmd_set };
+                let scope =
+                    Scope { vars: &vars, escape, shell: &shell, workdir: &workdir, cmd_set: *cmd_set };
                 let Some(change) = evaluate(other, &scope).map_err(|e| self.err_at(line, e))? else {
                     unreachable!("RUN, COPY and ARG are matched above")
                 };
@@ -528,7 +533,10 @@ mod tests {
     fn port_zero_ranges_and_real_time_stop_signals_as_docker() {
         let ports = |p: &[&str]| ConfigChange::Expose(p.iter().map(|s| s.to_string()).collect());
         assert_eq!(evaluate_line("EXPOSE 0").unwrap(), ports(&["0/tcp"]));
-        assert_eq!(evaluate_line("EXPOSE 8000-8002 53/UDP").unwrap(), ports(&["8000/tcp", "8001/tcp", "8002/tcp", "53/udp"]));
+        assert_eq!(
+            evaluate_line("EXPOSE 8000-8002 53/UDP").unwrap(),
+            ports(&["8000/tcp", "8001/tcp", "8002/tcp", "53/udp"])
+        );
         let err = |text: &str| evaluate_line(text).unwrap_err().to_string();
         assert_eq!(err("EXPOSE 90-80"), "invalid containerPort: 90-80");
         assert_eq!(err("EXPOSE 80/icmp"), "invalid proto: icmp");

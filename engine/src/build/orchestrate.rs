@@ -16,15 +16,16 @@ use berth_types::container::ContainerConfig;
 use oci_spec::image::ImageConfiguration;
 use serde_json::{json, Map, Value};
 
+use super::dockerfile::{CopySpec, Inst, Step};
 use super::instructions::{Action, ConfigChange};
 use super::step::{self, CopyJob, CopyOp, RunJob};
 use super::{
-    dockerfile, hex_sha256, layers, now, step_key, Built, Builder, LayerRef, State, DEFAULT_PATH, WRITABLE_PREFIX,
+    dockerfile, hex_sha256, layers, now, step_key, Builder, Built, LayerRef, State, DEFAULT_PATH,
+    WRITABLE_PREFIX,
 };
 use crate::error::{Error, IoContext, Result};
 use crate::image::import::node_platform;
 use crate::{fsutil, Reference};
-use super::dockerfile::{CopySpec, Inst, Step};
 
 impl Builder<'_> {
     pub(super) fn send(&self, event: BuildEvent) {
@@ -55,7 +56,11 @@ impl Builder<'_> {
 
     /// Which stages the target needs (itself and, transitively, the stages it builds on or
     /// copies from).
-    pub(super) fn needed_stages(&self, target: usize, meta: &BTreeMap<String, Option<String>>) -> BTreeSet<usize> {
+    pub(super) fn needed_stages(
+        &self,
+        target: usize,
+        meta: &BTreeMap<String, Option<String>>,
+    ) -> BTreeSet<usize> {
         let mut needed = BTreeSet::new();
         let mut todo = vec![target];
         while let Some(i) = todo.pop() {
@@ -114,7 +119,13 @@ impl Builder<'_> {
         Ok(built.remove(&target).expect("target stage built"))
     }
 
-    pub(super) fn start_step(&mut self, stage: usize, index: usize, count: usize, text: &str) -> (usize, Instant) {
+    pub(super) fn start_step(
+        &mut self,
+        stage: usize,
+        index: usize,
+        count: usize,
+        text: &str,
+    ) -> (usize, Instant) {
         self.step_no += 1;
         let stage_name = self.file.stages[stage].name.clone().unwrap_or_else(|| format!("stage-{stage}"));
         self.send(BuildEvent::Step {
@@ -325,7 +336,13 @@ impl Builder<'_> {
     }
 
     /// Takes the step's result from the cache if it is there (and the cache is in use).
-    pub(super) fn cached_step(&mut self, n: usize, shown: &str, key_parts: &[String], current: &mut Built) -> bool {
+    pub(super) fn cached_step(
+        &mut self,
+        n: usize,
+        shown: &str,
+        key_parts: &[String],
+        current: &mut Built,
+    ) -> bool {
         if self.options.no_cache {
             return false;
         }
@@ -366,7 +383,12 @@ impl Builder<'_> {
 
     /// Unmounts the writable layer and makes its layer (`None` if nothing changed and
     /// `allow_empty` is false).
-    pub(super) fn commit(&mut self, key: &str, state: &State, allow_empty: bool) -> Result<Option<layers::MadeLayer>> {
+    pub(super) fn commit(
+        &mut self,
+        key: &str,
+        state: &State,
+        allow_empty: bool,
+    ) -> Result<Option<layers::MadeLayer>> {
         self.inner.snapshots.unmount_writable(key)?;
         let made = if !allow_empty && layers::is_unchanged(self.inner, key)? {
             self.inner.snapshots.remove_writable(key)?;
@@ -467,7 +489,11 @@ impl Builder<'_> {
         Ok(self.commit(&key, state, true)?.expect("a layer when empty ones are allowed"))
     }
 
-    pub(super) fn apply_files(&mut self, state: &State, ops: Vec<CopyOp>) -> Result<Option<layers::MadeLayer>> {
+    pub(super) fn apply_files(
+        &mut self,
+        state: &State,
+        ops: Vec<CopyOp>,
+    ) -> Result<Option<layers::MadeLayer>> {
         let allow_empty = !ops.iter().all(|o| matches!(o, CopyOp::MkdirAll { .. }));
         let (key, rootfs) = self.writable(state)?;
         let job = CopyJob { rootfs: rootfs.clone(), ops };

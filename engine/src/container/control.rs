@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 use berth_types::container::{ContainerPruneReport, ContainerStatus, ExecConfig};
 use berth_types::signal::Signal;
 
+use super::client;
 use super::events::ContainerAction;
 use super::follow::{is_live, WATCH_ANSWER};
 use super::session::ProcessSession;
 use super::store::{validate_name, ContainerRecord};
-use super::client;
 use crate::error::{Error, IoContext, Result};
 use crate::monitor::protocol::{MonitorConfig, Request};
 use crate::monitor::zygote;
@@ -197,7 +197,12 @@ impl Engine {
     /// task afterwards, off the path of `run --rm`: deleting them takes milliseconds per file
     /// here. A crash before that task finishes leaves a `--rm` container that is not running,
     /// which `recover` removes.
-    pub(super) async fn remove_locked(&self, record: &ContainerRecord, force: bool, deferred: bool) -> Result<()> {
+    pub(super) async fn remove_locked(
+        &self,
+        record: &ContainerRecord,
+        force: bool,
+        deferred: bool,
+    ) -> Result<()> {
         let id = record.id.clone();
         let state = self.inner.containers.read_state(&id);
         let socket = self.paths(&id).socket;

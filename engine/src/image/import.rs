@@ -12,9 +12,9 @@ use chrono::{SecondsFormat, Utc};
 use oci_spec::image::{Descriptor, DescriptorBuilder, Digest, ImageManifestBuilder, MediaType};
 use serde_json::{json, Map, Value};
 
+use crate::archive::{decompress, is_tar_header, read_head, unsupported_compression};
 use crate::build::dockerfile;
 use crate::build::instructions::{self, ConfigChange, Scope};
-use crate::archive::{decompress, is_tar_header, read_head, unsupported_compression};
 use crate::error::{Error, IoContext, Result};
 use crate::layer::Compression;
 use crate::store::ImageRecord;
@@ -400,5 +400,4 @@ mod tests {
         let e = check_tarball_head(&[0xfd, b'7', b'z', b'X', b'Z', 0, 1, 2]).unwrap_err();
         assert!(matches!(e, Error::Unsupported(_)), "{e}");
     }
-
 }

@@ -24,9 +24,9 @@ use serde::{Deserialize, Serialize};
 use self::child::{Create, Failure, Plan, ProcessPlan, RootfsPlan, Stage, Step};
 use super::cgroup::{self, layout, Cgroup};
 use super::spec::{clamp_rlimit, home_dir, read_bundle, CAP_NAMES, DEFAULT_PATH};
-use crate::fsutil::clean_relative;
 use super::{CgroupStats, Runtime, RuntimeConfig, RuntimeKind, Started, Stdio};
 use crate::error::{Error, IoContext, Result};
+use crate::fsutil::clean_relative;
 
 /// What the built-in runtime remembers of a running container (`<state>/berth/<id>.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -816,8 +816,7 @@ impl Runtime for Builtin {
             return Err(Error::Unsupported("user namespaces in the built-in runtime".into()));
         }
 
-        let cgroups_path =
-            linux.cgroups_path().clone().unwrap_or_else(|| cgroup::default_path(id));
+        let cgroups_path = linux.cgroups_path().clone().unwrap_or_else(|| cgroup::default_path(id));
         let cgroup = Cgroup::new(&cgroups_path)?;
         cgroup.create(linux.resources().as_ref())?;
         let result = self.start_in_cgroup(id, bundle, &spec, &rootfs, &cgroup, &cgroups_path, process, stdio);
