@@ -2,6 +2,7 @@
 //! with a period, so callers can prefix or wrap them.
 
 use std::io;
+use std::path::PathBuf;
 
 use oci_spec::image::Digest;
 
@@ -55,6 +56,16 @@ pub enum Error {
     /// failing runc/crun).
     #[error("runtime: {0}")]
     Runtime(String),
+    /// The external OCI runtime (runc, crun) has no container by that ID: it was never created
+    /// or is deleted already.
+    #[error("runtime: {0}")]
+    RuntimeNoSuchContainer(String),
+    /// The external OCI runtime's container has no process left to signal.
+    #[error("runtime: {0}")]
+    RuntimeNotRunning(String),
+    /// No monitor answers on the container's socket: it exited, or is exiting.
+    #[error("runtime: the container's monitor is not running ({})", .0.display())]
+    MonitorGone(PathBuf),
     /// A registry refused or failed a request (pull, push, login); `kind` says how to answer.
     #[error("{message}")]
     Registry { message: String, kind: ErrorKind },
@@ -90,13 +101,25 @@ impl Error {
             | Error::Unsupported(_)
             | Error::CommandFailed { .. } => ErrorKind::InvalidInput,
             Error::Conflict(_) | Error::VolumeInUse { .. } => ErrorKind::Conflict,
-            Error::BlobNotFound(_) | Error::Runtime(_) | Error::Io { .. } => ErrorKind::Internal,
+            Error::BlobNotFound(_)
+            | Error::Runtime(_)
+            | Error::RuntimeNoSuchContainer(_)
+            | Error::RuntimeNotRunning(_)
+            | Error::MonitorGone(_)
+            | Error::Io { .. } => ErrorKind::Internal,
             Error::Registry { kind, .. } => *kind,
         }
     }
 
     pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Error {
         Error::Io { context: context.into(), source }
+    }
+}
+
+/// `invalid signal: X`, bad input wherever a signal comes from.
+impl From<berth_types::signal::InvalidSignal> for Error {
+    fn from(e: berth_types::signal::InvalidSignal) -> Error {
+        Error::InvalidInput(e.to_string())
     }
 }
 

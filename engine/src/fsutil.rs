@@ -1,10 +1,10 @@
 //! Crash-safe file writes: every file the engine keeps is written to a temporary name in the same
 //! directory, fsynced, renamed into place, and the directory fsynced, so a crash leaves either the
-//! old file or the new one, never a torn one.
+//! old file or the new one, never a torn one. Also the small path helpers several modules share.
 
 use std::fs::{self, File};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 use crate::error::{IoContext, Result};
 
@@ -74,6 +74,21 @@ pub fn disk_usage(path: &Path) -> u64 {
         }
     }
     total
+}
+
+/// `path` made relative and free of `..` and `.`, for joining under a root.
+pub fn clean_relative(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 #[cfg(test)]

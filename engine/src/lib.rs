@@ -137,7 +137,7 @@ impl Engine {
         network::open(&engine)?;
         // Monitors survive the daemon: find them again (and follow them when called within a
         // tokio runtime, as `open` is).
-        container::lifecycle::recover(&engine);
+        container::recover::recover(&engine);
         // What a build interrupted by a crash left: writable layers, mounts, spools.
         build::clean_leftovers(engine.inner());
         Ok(engine)

@@ -24,6 +24,7 @@ pub use network::*;
 pub use node::NodeStats;
 pub mod registry;
 pub use registry::*;
+pub mod signal;
 pub mod stack;
 pub use stack::*;
 pub mod stream;

@@ -90,12 +90,37 @@ fn line_of(text: &str, pos: usize) -> usize {
     text.as_bytes()[..pos.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
+/// Docker's refusal of `ONBUILD ONBUILD`.
+const CHAINED_ONBUILD: &str = "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed";
+
+/// The crate's message without its own location suffix (ours leads).
+fn crate_message(e: &parse_dockerfile::Error) -> String {
+    let message = e.to_string();
+    message.split(" at line ").next().unwrap_or(&message).to_string()
+}
+
+/// One instruction on its own, as `import --change` gives them: parsed as the only instruction
+/// of a stage, so that it means what it would in a Dockerfile. Errors name no file or line.
+pub fn parse_instruction(text: &str) -> Result<Inst> {
+    // The crate refuses a chained ONBUILD in words of its own; Docker's are these.
+    let mut words = text.split_whitespace().map(str::to_ascii_uppercase);
+    if words.next().as_deref() == Some("ONBUILD") && words.next().as_deref() == Some("ONBUILD") {
+        return Err(Error::InvalidInput(CHAINED_ONBUILD.into()));
+    }
+    let full = format!("FROM scratch\n{text}\n");
+    let parsed = parse_dockerfile::parse(&full).map_err(|e| Error::InvalidInput(crate_message(&e)))?;
+    match parsed.instructions.as_slice() {
+        [_from, instruction] => {
+            convert(instruction, &full, '\\').map_err(|(_, message)| Error::InvalidInput(message))
+        }
+        _ => Err(Error::InvalidInput(format!("{:?} is not one instruction", text.trim()))),
+    }
+}
+
 /// Parses `text`, the Dockerfile `file`.
 pub fn parse(file: &str, text: &str) -> Result<Dockerfile> {
     let parsed = parse_dockerfile::parse(text).map_err(|e| {
-        let message = e.to_string();
-        // The crate's message may carry its own location suffix; ours leads.
-        let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+        let message = crate_message(&e);
         if e.line() == 0 {
             Error::InvalidInput(format!("{file}: {message}"))
         } else {
@@ -313,8 +338,12 @@ fn convert(i: &Instruction<'_>, text: &str, escape: char) -> std::result::Result
                 inner.start..text[inner.end..].find('\n').map(|i| inner.end + i).unwrap_or(text.len());
             let trigger = display_text(&text[inner], escape);
             let keyword = trigger.split_whitespace().next().unwrap_or("").to_uppercase();
-            if matches!(keyword.as_str(), "ONBUILD" | "FROM" | "MAINTAINER") {
-                return Err((span.start, format!("{keyword} isn't allowed as an ONBUILD trigger")));
+            match keyword.as_str() {
+                "ONBUILD" => return Err((span.start, CHAINED_ONBUILD.into())),
+                "FROM" | "MAINTAINER" => {
+                    return Err((span.start, format!("{keyword} isn't allowed as an ONBUILD trigger")))
+                }
+                _ => {}
             }
             Inst::OnBuild(trigger)
         }
@@ -607,14 +636,14 @@ pub fn key_values(
         let trimmed = text.trim_start();
         let rest = trimmed[first.len()..].trim();
         if rest.is_empty() {
-            return Err(format!("{instruction} names can not be blank"));
+            return Err(format!("{instruction} must have two arguments"));
         }
         return Ok(vec![(expand(first, vars, escape)?, expand(rest, vars, escape)?)]);
     }
     let mut pairs = Vec::new();
     for word in words {
         let Some((key, value)) = word.split_once('=') else {
-            return Err(format!("{instruction} must have two arguments (key=value): {word:?}"));
+            return Err(format!("Syntax error - can't find = in {word:?}. Must be of the form: name=value"));
         };
         let key = expand(key, vars, escape)?;
         if key.is_empty() {

@@ -42,7 +42,7 @@ fn io_error(socket: &Path, doing: &str, e: std::io::Error) -> Error {
 }
 
 fn monitor_gone(socket: &Path) -> Error {
-    Error::Runtime(format!("the container's monitor is not running ({})", socket.display()))
+    Error::MonitorGone(socket.to_path_buf())
 }
 
 async fn read_reply(reader: &mut BufReader<OwnedReadHalf>, socket: &Path) -> Result<Reply> {

@@ -6,15 +6,24 @@
 //! writes its log and state, and applies its restart policy; the daemon talks to it over a unix
 //! socket under the run directory and reads the state file it keeps, so containers keep running
 //! (and stay visible) across a restart of the daemon.
+//!
+//! The [`Engine`]'s container methods live by concern: `create`, `control` (start, stop, kill,
+//! restart, pause, rename, remove, exec, and spawning the monitor), `follow` (wait, logs,
+//! attach, events, following the monitors), `recover` (what a gone monitor leaves, and the
+//! engine's open) and `view` (list, inspect, top, stats).
 
 mod client;
+mod control;
+mod create;
 pub mod events;
-pub(crate) mod lifecycle;
+mod follow;
 mod logs;
 mod names;
+pub(crate) mod recover;
 pub mod session;
 pub mod store;
 mod top;
+mod view;
 
 use std::pin::Pin;
 
@@ -23,6 +32,7 @@ use chrono::{DateTime, Utc};
 use futures_util::Stream;
 
 use crate::error::Result;
+use crate::{Engine, EngineInner};
 
 pub use events::{ContainerAction, ContainerEvent, EngineEvent};
 pub use session::{OutputStream, ProcessSession, SessionInput, SessionOutput};
@@ -80,4 +90,31 @@ impl std::str::FromStr for WaitCondition {
             ))),
         }
     }
+}
+
+impl Engine {
+    fn paths(&self, id: &str) -> ContainerPaths {
+        self.inner.containers.paths(id)
+    }
+
+    fn emit(&self, record: &ContainerRecord, action: ContainerAction) {
+        emit(&self.inner, record, action);
+    }
+
+    async fn socket_alive(&self, id: &str) -> bool {
+        client::connect(&self.paths(id).socket).await.is_some()
+    }
+}
+
+/// Sends a container event to the engine's subscribers (none is fine).
+fn emit(inner: &EngineInner, record: &ContainerRecord, action: ContainerAction) {
+    let event = ContainerEvent {
+        id: record.id.clone(),
+        name: record.name.clone(),
+        image: record.image.clone(),
+        action,
+        time: Utc::now(),
+    };
+    // No subscriber is fine.
+    let _ = inner.containers.events.send(EngineEvent::Container(event));
 }

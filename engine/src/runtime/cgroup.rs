@@ -23,6 +23,14 @@ use crate::error::{Error, IoContext, Result};
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
+/// The cgroup every container's cgroup lives under (`/sys/fs/cgroup/<controller>/berth/<id>`).
+pub const CGROUP_PARENT: &str = "berth";
+
+/// The cgroups path of container `id` when its spec names none: `/berth/<id>`.
+pub fn default_path(id: &str) -> PathBuf {
+    PathBuf::from(format!("/{CGROUP_PARENT}/{id}"))
+}
+
 /// v1 controllers. A container gets a directory in every mounted v1 hierarchy (as runc gives
 /// it), so that its /sys/fs/cgroup shows its own cgroup in each.
 const V1_CONTROLLERS: &[&str] = &[
@@ -144,7 +152,7 @@ impl Cgroup {
     /// The cgroup at `cgroups_path` (the spec's `linux.cgroupsPath`, e.g. `/berth/<id>`) in every
     /// hierarchy berth uses on this machine. Nothing is created yet.
     pub fn new(cgroups_path: &Path) -> Result<Cgroup> {
-        let rel = super::spec::clean_relative(cgroups_path);
+        let rel = crate::fsutil::clean_relative(cgroups_path);
         if rel.as_os_str().is_empty() {
             return Err(Error::InvalidInput(format!("invalid cgroups path {}", cgroups_path.display())));
         }

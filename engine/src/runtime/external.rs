@@ -16,8 +16,8 @@ use std::process::Command;
 use oci_spec::runtime::Process;
 use serde::{Deserialize, Serialize};
 
-use super::cgroup::{layout, Cgroup};
-use super::spec::{read_bundle, CGROUP_PARENT};
+use super::cgroup::{self, layout, Cgroup};
+use super::spec::read_bundle;
 use super::{CgroupStats, Runtime, RuntimeConfig, RuntimeKind, Started, Stdio};
 use crate::error::{Error, IoContext, Result};
 
@@ -127,7 +127,8 @@ impl External {
         if out.status.success() {
             return Ok(());
         }
-        Err(Error::Runtime(format!("{} {}: {}", self.kind, args[0], self.logged_error(id, &out.stderr))))
+        let message = self.logged_error(id, &out.stderr);
+        Err(lifecycle_error(format!("{} {}: {message}", self.kind, args[0])))
     }
 
     fn cgroup(&self, id: &str) -> Result<Cgroup> {
@@ -137,7 +138,7 @@ impl External {
                     .map_err(|e| Error::Runtime(format!("invalid state of {id}: {e}")))?
                     .cgroups_path
             }
-            Err(_) => PathBuf::from(format!("/{CGROUP_PARENT}/{id}")),
+            Err(_) => cgroup::default_path(id),
         };
         Cgroup::new(&path)
     }
@@ -242,6 +243,21 @@ fn reap_helpers(keep: i32) {
     }
 }
 
+/// A failed lifecycle command (`kill`, `delete`, ...) as a typed error: runc and crun tell an
+/// unknown or stopped container only in their message (exit code 1 for every failure), so this
+/// is the one place that reads their wording.
+fn lifecycle_error(message: String) -> Error {
+    let lower = message.to_lowercase();
+    // runc says "container does not exist" and "container not running"; crun "not found".
+    if lower.contains("does not exist") || lower.contains("not found") {
+        Error::RuntimeNoSuchContainer(message)
+    } else if lower.contains("not running") {
+        Error::RuntimeNotRunning(message)
+    } else {
+        Error::Runtime(message)
+    }
+}
+
 /// Maps runc's and crun's exec failures to Docker's 127/126 and wording.
 fn classify(kind: RuntimeKind, cmd: &str, message: &str) -> Error {
     let lower = message.to_lowercase();
@@ -295,7 +311,7 @@ impl Runtime for External {
             .linux()
             .as_ref()
             .and_then(|l| l.cgroups_path().clone())
-            .unwrap_or_else(|| PathBuf::from(format!("/{CGROUP_PARENT}/{id}")));
+            .unwrap_or_else(|| cgroup::default_path(id));
         let state = serde_json::to_vec(&State { cgroups_path }).map_err(|e| Error::Runtime(e.to_string()))?;
         fs::write(self.file(id, "json"), state).context(|| format!("writing state of {id}"))?;
         // A previous run of the same container (restart) must be gone first.
@@ -334,7 +350,7 @@ impl Runtime for External {
         }
         args.extend([id, sig.as_str()]);
         self.simple(id, &args).map_err(|e| match e {
-            Error::Runtime(m) if m.contains("not running") || m.contains("does not exist") => {
+            Error::RuntimeNotRunning(_) | Error::RuntimeNoSuchContainer(_) => {
                 Error::Conflict(format!("container {id} is not running"))
             }
             e => e,
@@ -371,7 +387,7 @@ impl Runtime for External {
             let _ = fs::remove_file(self.file(id, ext));
         }
         match result {
-            Err(Error::Runtime(m)) if m.contains("does not exist") || m.contains("not found") => Ok(()),
+            Err(Error::RuntimeNoSuchContainer(_)) => Ok(()),
             r => r,
         }
     }

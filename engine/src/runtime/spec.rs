@@ -7,7 +7,7 @@ use std::ffi::CString;
 use std::fs;
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use berth_types::container::{ContainerConfig, ExecConfig};
@@ -26,9 +26,6 @@ use crate::fsutil;
 
 /// `PATH` when the image sets none (Docker's default).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// The cgroup every container's cgroup lives under (`/sys/fs/cgroup/<controller>/berth/<id>`).
-pub const CGROUP_PARENT: &str = "berth";
 
 /// The smallest `-m` Docker accepts.
 pub const MIN_MEMORY: u64 = 6 * 1024 * 1024;
@@ -215,7 +212,7 @@ pub fn build_spec(
         .namespaces(namespaces)
         .devices(default_devices()?)
         .resources(resources.build().map_err(spec_error)?)
-        .cgroups_path(PathBuf::from(format!("/{CGROUP_PARENT}/{id}")))
+        .cgroups_path(super::cgroup::default_path(id))
         .masked_paths(MASKED_PATHS.iter().map(|s| s.to_string()).collect::<Vec<_>>())
         .readonly_paths(READONLY_PATHS.iter().map(|s| s.to_string()).collect::<Vec<_>>())
         .build()
@@ -801,21 +798,6 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<User> {
         builder = builder.username(user_part);
     }
     builder.build().map_err(spec_error)
-}
-
-/// `path` made relative and free of `..` and `.`, for joining under a root.
-pub fn clean_relative(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                out.pop();
-            }
-            _ => {}
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -22,12 +22,11 @@ use oci_spec::runtime::{LinuxNamespaceType, Mount, PosixRlimitType, Process, Spe
 use serde::{Deserialize, Serialize};
 
 use self::child::{Create, Failure, Plan, ProcessPlan, RootfsPlan, Stage, Step};
-use super::cgroup::{layout, Cgroup};
-use super::spec::{
-    clamp_rlimit, clean_relative, home_dir, read_bundle, CAP_NAMES, CGROUP_PARENT, DEFAULT_PATH,
-};
+use super::cgroup::{self, layout, Cgroup};
+use super::spec::{clamp_rlimit, home_dir, read_bundle, CAP_NAMES, DEFAULT_PATH};
 use super::{CgroupStats, Runtime, RuntimeConfig, RuntimeKind, Started, Stdio};
 use crate::error::{Error, IoContext, Result};
+use crate::fsutil::clean_relative;
 
 /// What the built-in runtime remembers of a running container (`<state>/berth/<id>.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -72,7 +71,7 @@ impl Builtin {
     fn cgroup_of(&self, id: &str) -> Result<Cgroup> {
         match self.read_state(id)? {
             Some(s) => Cgroup::new(&s.cgroups_path),
-            None => Cgroup::new(Path::new(&format!("/{CGROUP_PARENT}/{id}"))),
+            None => Cgroup::new(&cgroup::default_path(id)),
         }
     }
 
@@ -817,8 +816,7 @@ impl Runtime for Builtin {
             return Err(Error::Unsupported("user namespaces in the built-in runtime".into()));
         }
 
-        let cgroups_path =
-            linux.cgroups_path().clone().unwrap_or_else(|| PathBuf::from(format!("/{CGROUP_PARENT}/{id}")));
+        let cgroups_path = linux.cgroups_path().clone().unwrap_or_else(|| cgroup::default_path(id));
         let cgroup = Cgroup::new(&cgroups_path)?;
         cgroup.create(linux.resources().as_ref())?;
         let result = self.start_in_cgroup(id, bundle, &spec, &rootfs, &cgroup, &cgroups_path, process, stdio);
@@ -915,12 +913,14 @@ impl Runtime for Builtin {
             return self.cgroup_of(id)?.kill_all(signal);
         }
         let pid = self.running_pid(id)?.ok_or_else(|| Self::not_running(id))?;
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::try_from(signal)
-                .map_err(|_| Error::InvalidInput(format!("invalid signal {signal}")))?,
-        )
-        .map_err(|e| Error::io(format!("sending signal {signal} to {pid}"), e.into()))
+        // Any Linux signal, real-time ones too (nix's `Signal` has none of those).
+        let signal = berth_types::signal::Signal::from_number(signal)?.number();
+        // SAFETY: kill(2) on the container's init, whose PID `running_pid` checked.
+        if unsafe { libc::kill(pid, signal) } != 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(Error::io(format!("sending signal {signal} to {pid}"), e));
+        }
+        Ok(())
     }
 
     fn pause(&self, id: &str) -> Result<()> {
