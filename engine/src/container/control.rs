@@ -11,15 +11,15 @@ use std::time::{Duration, Instant};
 use berth_types::container::{ContainerPruneReport, ContainerStatus, ExecConfig};
 use berth_types::signal::Signal;
 
-use super::client;
 use super::events::ContainerAction;
 use super::follow::{is_live, WATCH_ANSWER};
 use super::session::ProcessSession;
 use super::store::{validate_name, ContainerRecord};
+use super::{client, ensure_mounted, runtime_config, runtime_of};
 use crate::error::{Error, IoContext, Result};
 use crate::monitor::protocol::{MonitorConfig, Request};
 use crate::monitor::zygote;
-use crate::runtime::{self, RuntimeConfig};
+use crate::runtime;
 use crate::{fsutil, Engine, EngineInner};
 
 /// How long a SIGKILLed container may take to be reported gone.
@@ -348,23 +348,6 @@ impl Engine {
         }
         Ok(socket)
     }
-}
-
-/// Mounts the container's root filesystem unless it is (after a reboot it is not).
-pub(super) fn ensure_mounted(inner: &EngineInner, id: &str) -> Result<()> {
-    let rootfs = inner.containers.paths(id).rootfs;
-    match inner.snapshots.mount_writable(id, &rootfs) {
-        Ok(()) | Err(Error::Conflict(_)) => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-fn runtime_config(inner: &EngineInner) -> RuntimeConfig {
-    RuntimeConfig { state_root: inner.config.run_dir.join("runtime") }
-}
-
-pub(super) fn runtime_of(inner: &EngineInner, record: &ContainerRecord) -> Result<Box<dyn runtime::Runtime>> {
-    runtime::new_runtime(record.runtime.parse()?, &runtime_config(inner))
 }
 
 /// Starts the container's monitor (forked by the zygote, or `<monitor_exe> monitor <dir>`) and

@@ -9,7 +9,7 @@ use berth_types::container::{ContainerStatus, WaitResult};
 use berth_types::health::HealthStatus;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use super::control::ensure_mounted;
+use super::ensure_mounted;
 use super::events::{ContainerAction, EngineEvent};
 use super::recover::{auto_remove, restarts_after_dead_monitor, settle_dead_monitor, unmount_stopped};
 use super::session::ProcessSession;

@@ -31,7 +31,8 @@ use berth_types::LogEntry;
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::runtime::{self, RuntimeConfig};
 use crate::{Engine, EngineInner};
 
 pub use events::{ContainerAction, ContainerEvent, EngineEvent};
@@ -117,4 +118,21 @@ fn emit(inner: &EngineInner, record: &ContainerRecord, action: ContainerAction) 
     };
     // No subscriber is fine.
     let _ = inner.containers.events.send(EngineEvent::Container(event));
+}
+
+/// Mounts the container's root filesystem unless it is (after a reboot it is not).
+pub(super) fn ensure_mounted(inner: &EngineInner, id: &str) -> Result<()> {
+    let rootfs = inner.containers.paths(id).rootfs;
+    match inner.snapshots.mount_writable(id, &rootfs) {
+        Ok(()) | Err(Error::Conflict(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+pub(super) fn runtime_of(inner: &EngineInner, record: &ContainerRecord) -> Result<Box<dyn runtime::Runtime>> {
+    runtime::new_runtime(record.runtime.parse()?, &runtime_config(inner))
+}
+
+pub(super) fn runtime_config(inner: &EngineInner) -> RuntimeConfig {
+    RuntimeConfig { state_root: inner.config.run_dir.join("runtime") }
 }

@@ -6,7 +6,7 @@ use std::fs;
 use berth_types::container::{ContainerStatus, RestartPolicy};
 use chrono::Utc;
 
-use super::control::runtime_of;
+use super::runtime_of;
 use super::store::{read_state_file, ContainerRecord};
 use crate::monitor::protocol::RunState;
 use crate::{fsutil, Engine, EngineInner};

@@ -8,7 +8,7 @@ use berth_types::container::{
 };
 use chrono::{SecondsFormat, Utc};
 
-use super::control::runtime_of;
+use super::runtime_of;
 use super::top;
 use crate::error::{Error, Result};
 use crate::monitor::protocol::RunState;
