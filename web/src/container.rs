@@ -779,7 +779,7 @@ fn Terminal(name: String, command: String) -> impl IntoView {
     let status = RwSignal::new(String::from("Connecting…"));
     let ended = RwSignal::new(false);
     let keep = StoredValue::new_local(None::<(crate::xterm::Terminal, Socket, Closure<dyn FnMut(String)>)>);
-    let words = match crate::run::split_words(&command) {
+    let words = match crate::forms::split_words(&command) {
         Ok(w) if !w.is_empty() => w,
         _ => vec!["sh".to_owned()],
     };

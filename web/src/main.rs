@@ -9,6 +9,7 @@ mod api;
 mod container;
 mod containers;
 mod format;
+mod forms;
 mod history;
 mod images;
 mod networks;

@@ -10,7 +10,7 @@ use berth_types::health::HealthConfig;
 use berth_types::network::PortBinding;
 use berth_types::volume::{Mount, MountType};
 
-use crate::run::{parse_memory, FieldErrors};
+use crate::forms::{parse_memory, valid_name, FieldErrors};
 
 /// One `-p` row as typed.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,7 +78,7 @@ pub struct NetworkFields {
 
 /// Docker's name rule for volumes (and containers): `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
 pub fn valid_volume_name(name: &str) -> bool {
-    crate::run::valid_name(name)
+    valid_name(name)
 }
 
 /// `80` or `8000-8010` → the ports; `None` for anything else (0 included: no container
