@@ -4,7 +4,7 @@
 /// Field → message, for every field that is wrong.
 pub type FieldErrors = Vec<(&'static str, String)>;
 
-/// Docker's container name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+/// Docker's name rule for containers and volumes: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
 pub fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphanumeric())

@@ -76,11 +76,6 @@ pub struct NetworkFields {
     pub ip: String,
 }
 
-/// Docker's name rule for volumes (and containers): `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
-pub fn valid_volume_name(name: &str) -> bool {
-    valid_name(name)
-}
-
 /// `80` or `8000-8010` → the ports; `None` for anything else (0 included: no container
 /// listens on port 0).
 fn port_range(text: &str) -> Option<Vec<u16>> {
@@ -225,7 +220,7 @@ pub fn mounts(rows: &[MountRow], errors: &mut FieldErrors) -> Vec<Mount> {
                 fail(format!("invalid mount config for type \"bind\": invalid mount path: '{source}' mount path must be absolute"));
                 continue;
             }
-            MountType::Volume if !source.is_empty() && !valid_volume_name(source) => {
+            MountType::Volume if !source.is_empty() && !valid_name(source) => {
                 fail(format!(
                     "\"{source}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
                 ));

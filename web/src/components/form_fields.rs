@@ -1,0 +1,106 @@
+//! A form's errors under its fields, and a create form's buttons. The rules that find the errors
+//! are in [`crate::forms`] and next to each form.
+
+use gloo_net::http::Method;
+use leptos::prelude::*;
+
+use crate::client::api;
+use crate::forms::FieldErrors;
+
+/// A form's errors by field (`"form"`: the whole form's).
+pub type FormErrors = RwSignal<FieldErrors>;
+
+/// The message under `field`, with the id `{prefix}-{field}-error` that the input's
+/// `aria-describedby` names.
+pub fn field_error(errors: FormErrors, prefix: &'static str, field: &'static str) -> impl IntoView {
+    move || {
+        errors.with(|e| e.iter().find(|(f, _)| *f == field).map(|(_, m)| m.clone())).map(|m| {
+            view! { <p class="field-error" id=format!("{prefix}-{field}-error") role="alert">{m}</p> }
+        })
+    }
+}
+
+/// `aria-invalid` of `field`'s input.
+pub fn field_invalid(errors: FormErrors, field: &'static str) -> impl Fn() -> String + Copy {
+    move || errors.with(|e| e.iter().any(|(f, _)| *f == field)).to_string()
+}
+
+/// The messages of `field`, as a list under it.
+pub fn field_errors(errors: FormErrors, field: &'static str) -> impl IntoView {
+    move || {
+        let messages: Vec<String> =
+            errors.with(|e| e.iter().filter(|(f, _)| *f == field).map(|(_, m)| m.clone()).collect());
+        (!messages.is_empty()).then(|| {
+            view! {
+                <div class="field-error" id=format!("{field}-error") role="alert">
+                    {messages.into_iter().map(|m| view! { <p>{m}</p> }).collect_view()}
+                </div>
+            }
+        })
+    }
+}
+
+/// Puts the keyboard on the first field marked invalid, after the view shows it.
+pub fn focus_first_error() {
+    request_animation_frame(|| {
+        if let Ok(Some(element)) = document().query_selector("[aria-invalid=true]") {
+            use wasm_bindgen::JsCast;
+            if let Ok(element) = element.dyn_into::<web_sys::HtmlElement>() {
+                let _ = element.focus();
+            }
+        }
+    });
+}
+
+/// A create form's Cancel and Create buttons (Create reads "Creating…" while `busy`).
+#[component]
+pub fn CreateActions(on_close: Callback<()>, busy: RwSignal<bool>) -> impl IntoView {
+    view! {
+        <div class="form-actions">
+            <button type="button" class="button" on:click=move |_| on_close.run(())>"Cancel"</button>
+            <button type="submit" class="button primary" disabled=busy>
+                {move || if busy.get() { "Creating…" } else { "Create" }}
+            </button>
+        </div>
+    }
+}
+
+/// A create form's submit once its own check ran: the check's errors go under their fields;
+/// else `POST path` with the request, then `on_created` with the name `created_name` finds in
+/// the request or the answer, or the daemon's refusal under the field `field_of` finds in its
+/// words.
+pub fn send_create<B, T>(
+    checked: Result<B, FieldErrors>,
+    path: &'static str,
+    errors: FormErrors,
+    busy: RwSignal<bool>,
+    created_name: impl FnOnce(&B, T) -> String + 'static,
+    field_of: fn(&str) -> &'static str,
+    on_created: Callback<String>,
+) where
+    B: serde::Serialize + 'static,
+    T: serde::de::DeserializeOwned + 'static,
+{
+    let request = match checked {
+        Ok(r) => r,
+        Err(e) => {
+            errors.set(e);
+            return;
+        }
+    };
+    errors.set(Vec::new());
+    busy.set(true);
+    leptos::task::spawn_local(async move {
+        let result: Result<T, _> = api::send_json(Method::POST, path, &request).await;
+        busy.set(false);
+        match result {
+            Ok(created) => {
+                on_created.try_run(created_name(&request, created));
+            }
+            Err(e) => {
+                let message = e.message();
+                errors.set(vec![(field_of(&message), message)]);
+            }
+        }
+    });
+}
