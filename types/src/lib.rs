@@ -10,6 +10,7 @@ pub mod auth;
 pub mod build;
 pub mod container;
 pub mod format;
+pub mod headers;
 pub mod health;
 pub use health::*;
 pub mod history;

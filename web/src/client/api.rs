@@ -1,23 +1,20 @@
 //! Calls to the daemon's HTTP API. The daemon serves this page itself, so every URL is relative
 //! to the page's origin (`/api/v1/...`) and needs no CORS. The browser session is a cookie the
-//! page never sees; every mutating call echoes the session's CSRF token in `X-CSRF-Token`.
+//! page never sees ([`berth_types::headers::SESSION_COOKIE`]); every mutating call echoes the
+//! session's CSRF token in [`CSRF_HEADER`], and a member of several teams names the team that
+//! will own what a call creates in [`TEAM_HEADER`].
 
 use std::cell::RefCell;
 use std::fmt;
 
 use berth_types::auth::{LoginRequest, SessionInfo};
+use berth_types::headers::{CSRF_HEADER, TEAM_HEADER};
 use berth_types::ErrorBody;
 use gloo_net::http::{Method, Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-
-/// The header the daemon checks the CSRF token in.
-const CSRF_HEADER: &str = "X-CSRF-Token";
-/// The header naming the team that will own what a request creates (for members of several
-/// teams; the daemon picks their first team without it).
-const TEAM_HEADER: &str = "X-Berth-Team";
 
 thread_local! {
     /// The CSRF token of the current session (the page is single-threaded).
