@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 pub mod auth;
 pub mod build;
 pub mod container;
+pub mod error;
 pub mod format;
 pub mod headers;
 pub mod health;
@@ -28,7 +29,10 @@ pub mod stream;
 pub mod volume;
 pub use volume::*;
 
-/// The body of every error answer: `{"message": "..."}`.
+/// The body of every error answer as the daemon builds it today: `{"message": "..."}`. Being
+/// replaced by [`error::ErrorBody`], which reads the same JSON and can also name the request
+/// field an error is about; once the daemon and the CLI use that one, this goes and
+/// `error::ErrorBody` is re-exported here.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {

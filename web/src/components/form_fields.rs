@@ -4,7 +4,7 @@
 use gloo_net::http::Method;
 use leptos::prelude::*;
 
-use crate::client::api;
+use crate::client::api::{self, ApiError};
 use crate::forms::FieldErrors;
 
 /// A form's errors by field (`"form"`: the whole form's).
@@ -65,17 +65,33 @@ pub fn CreateActions(on_close: Callback<()>, busy: RwSignal<bool>) -> impl IntoV
     }
 }
 
+/// The form field a daemon's refusal goes under. The daemon names the request field it is about
+/// in its error body (`field`: the request's JSON name, `resources.memory` for a nested one, or
+/// a path parameter's name); `fields` maps those names to this form's fields, and one it does
+/// not list goes to the whole form (`"form"`). When the daemon names none, `guess` picks one from
+/// the message's words (what the dashboard did before daemons named fields).
+pub fn error_field(
+    error: &ApiError,
+    fields: &[(&str, &'static str)],
+    guess: fn(&str) -> &'static str,
+) -> &'static str {
+    match error.field() {
+        Some(named) => fields.iter().find(|(wire, _)| *wire == named).map_or("form", |(_, field)| *field),
+        None => guess(&error.message()),
+    }
+}
+
 /// A create form's submit once its own check ran: the check's errors go under their fields;
 /// else `POST path` with the request, then `on_created` with the name `created_name` finds in
-/// the request or the answer, or the daemon's refusal under the field `field_of` finds in its
-/// words.
+/// the request or the answer, or the daemon's refusal under the field `field_of` picks for it
+/// (see [`error_field`]).
 pub fn send_create<B, T>(
     checked: Result<B, FieldErrors>,
     path: &'static str,
     errors: FormErrors,
     busy: RwSignal<bool>,
     created_name: impl FnOnce(&B, T) -> String + 'static,
-    field_of: fn(&str) -> &'static str,
+    field_of: impl FnOnce(&ApiError) -> &'static str + 'static,
     on_created: Callback<String>,
 ) where
     B: serde::Serialize + 'static,
@@ -97,10 +113,26 @@ pub fn send_create<B, T>(
             Ok(created) => {
                 on_created.try_run(created_name(&request, created));
             }
-            Err(e) => {
-                let message = e.message();
-                errors.set(vec![(field_of(&message), message)]);
-            }
+            Err(e) => errors.set(vec![(field_of(&e), e.message())]),
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(field: Option<&str>) -> ApiError {
+        ApiError::Status { status: 400, message: "bad subnet".into(), field: field.map(str::to_owned) }
+    }
+
+    #[test]
+    fn a_named_field_wins_over_the_guess() {
+        let fields = [("name", "name"), ("subnet", "subnet")];
+        let guess = |_: &str| "name";
+        assert_eq!(error_field(&refused(Some("subnet")), &fields, guess), "subnet");
+        assert_eq!(error_field(&refused(Some("driver")), &fields, guess), "form");
+        assert_eq!(error_field(&refused(None), &fields, guess), "name");
+        assert_eq!(error_field(&ApiError::Unreachable("down".into()), &fields, guess), "name");
+    }
 }

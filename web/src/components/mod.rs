@@ -17,7 +17,7 @@ pub mod xterm;
 pub use badges::{HealthBadge, LiveBadge, StateBadge};
 pub use brand_mark::BrandMark;
 pub use form_fields::{
-    field_error, field_errors, field_invalid, focus_first_error, send_create, CreateActions,
+    error_field, field_error, field_errors, field_invalid, focus_first_error, send_create, CreateActions,
 };
 pub use list_actions::{on_created, prune, remove_and_leave, remove_row};
 pub use meter::Meter;

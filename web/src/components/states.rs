@@ -29,10 +29,10 @@ pub fn ErrorPanel(error: ApiError, retry: Callback<()>) -> impl IntoView {
             .into_any(),
             detail,
         ),
-        ApiError::Status { status: 403, message } => {
+        ApiError::Status { status: 403, message, .. } => {
             ("Not allowed", message.into_any(), "HTTP 403: your role does not allow this".to_owned())
         }
-        ApiError::Status { status, message } => {
+        ApiError::Status { status, message, .. } => {
             ("The daemon reported an error", message.into_any(), format!("HTTP {status}"))
         }
         ApiError::Unexpected(detail) => (

@@ -6,7 +6,7 @@ use berth_types::{NetworkCreate, NetworkCreated};
 use leptos::prelude::*;
 
 use super::PREDEFINED;
-use crate::components::{field_error, field_invalid, send_create, CreateActions};
+use crate::components::{error_field, field_error, field_invalid, send_create, CreateActions};
 
 /// What the create form holds, as typed.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -99,7 +99,10 @@ pub fn validate(form: &NetworkForm) -> Result<NetworkCreate, Vec<(&'static str, 
     })
 }
 
-/// Which field a daemon's refusal is about, from its words.
+/// The request fields a daemon's refusal may name, and the form fields they are shown under.
+const SERVER_FIELDS: &[(&str, &str)] = &[("name", "name"), ("subnet", "subnet"), ("gateway", "gateway")];
+
+/// Which field a daemon's refusal is about, from its words (for a daemon that names none).
 fn field_of_error(message: &str) -> &'static str {
     let lower = message.to_ascii_lowercase();
     if lower.contains("gateway") {
@@ -127,7 +130,7 @@ pub fn CreateNetwork(on_close: Callback<()>, on_created: Callback<String>) -> im
             errors,
             busy,
             |request: &NetworkCreate, _: NetworkCreated| request.name.clone(),
-            field_of_error,
+            |e| error_field(e, SERVER_FIELDS, field_of_error),
             on_created,
         );
     };

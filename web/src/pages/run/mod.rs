@@ -11,7 +11,7 @@ use leptos_router::hooks::use_navigate;
 
 use crate::client::api::{self, enc};
 use crate::components::team_picker;
-use crate::components::{field_errors, focus_first_error, set_title, PageHeader, TeamPicker};
+use crate::components::{error_field, field_errors, focus_first_error, set_title, PageHeader, TeamPicker};
 use crate::forms::FieldErrors;
 use fieldsets::{HealthFieldset, MountRows, NetworkFieldset, PortRows};
 use form::{validate, RunForm};
@@ -74,11 +74,15 @@ pub fn RunPage() -> impl IntoView {
                             } else {
                                 " (the created container is left; remove it on the Containers page)"
                             };
-                            Err(format!("{}{note}", e.message()))
+                            let message = format!("{}{note}", e.message());
+                            Err((e, message))
                         }
                     }
                 }
-                Err(e) => Err(e.message()),
+                Err(e) => {
+                    let message = e.message();
+                    Err((e, message))
+                }
             };
             busy.set(false);
             match result {
@@ -86,9 +90,9 @@ pub fn RunPage() -> impl IntoView {
                     let target = config.name.unwrap_or(id);
                     navigate(&format!("/containers/{}", enc(&target)), Default::default());
                 }
-                Err(message) => {
+                Err((error, message)) => {
                     // The daemon's refusal goes next to the field it is about, and in the summary.
-                    let field = options::field_of_server_error(&message);
+                    let field = error_field(&error, options::SERVER_FIELDS, options::field_of_server_error);
                     if field != "form" {
                         errors.set(vec![(field, message.clone())]);
                         focus_first_error();

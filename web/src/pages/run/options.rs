@@ -354,7 +354,30 @@ pub fn network(
     ((!network.is_empty()).then(|| network.to_owned()), aliases, ip)
 }
 
-/// Which form field a daemon's refusal is about, so that it is shown next to that field.
+/// The request fields a daemon's refusal may name (`ContainerConfig`'s JSON names, a nested one
+/// with a dot), and the form fields they are shown under.
+pub const SERVER_FIELDS: &[(&str, &str)] = &[
+    ("image", "image"),
+    ("name", "name"),
+    ("cmd", "command"),
+    ("env", "env"),
+    ("labels", "labels"),
+    ("resources.memory", "memory"),
+    ("resources.cpus", "cpus"),
+    ("resources.pids_limit", "pids"),
+    ("restart_policy", "restart"),
+    ("auto_remove", "restart"),
+    ("ports", "ports"),
+    ("publish_all", "ports"),
+    ("mounts", "mounts"),
+    ("network", "network"),
+    ("network_aliases", "network_aliases"),
+    ("ipv4_address", "ip"),
+    ("healthcheck", "health"),
+];
+
+/// Which form field a daemon's refusal is about, from its words, so that it is shown next to
+/// that field (for a daemon that names none).
 pub fn field_of_server_error(message: &str) -> &'static str {
     let m = message.to_ascii_lowercase();
     if m.contains("port") && (m.contains("allocated") || m.contains("bind for") || m.contains("publish")) {

@@ -63,7 +63,7 @@ fn StackView(name: String) -> impl IntoView {
                 match result {
                     Ok(()) if operation == "down" => navigate("/stacks", Default::default()),
                     Ok(()) => notice.set(Some((true, format!("{operation}: done")))),
-                    Err(e) => notice.set(Some((false, e))),
+                    Err(failed) => notice.set(Some((false, failed.message))),
                 }
                 reload.try_run(());
             });

@@ -3,7 +3,7 @@
 use berth_types::StackProgress;
 use leptos::prelude::*;
 
-use crate::client::api;
+use crate::client::api::{self, ApiError};
 
 /// One line of a stack operation's output as Compose prints it: ` ✔ Container app-web-1  Started`.
 fn progress_line(p: &StackProgress) -> (bool, String) {
@@ -24,6 +24,13 @@ fn progress_line(p: &StackProgress) -> (bool, String) {
     (failed, text)
 }
 
+/// Why a stack operation did not end well: the first error's message, and the daemon's own
+/// error when it refused the request (before any progress).
+pub struct Failed {
+    pub message: String,
+    pub refused: Option<ApiError>,
+}
+
 /// Runs a streamed stack operation (`POST path` with `body`), appending each progress line to
 /// `lines`; returns the first error (a refused request or an `Error` line).
 pub async fn stream_operation(
@@ -31,7 +38,7 @@ pub async fn stream_operation(
     body: String,
     team: Option<String>,
     lines: RwSignal<Vec<(bool, String)>>,
-) -> Result<(), String> {
+) -> Result<(), Failed> {
     let mut failure = None;
     let body = wasm_bindgen::JsValue::from_str(&body);
     let result =
@@ -53,8 +60,8 @@ pub async fn stream_operation(
         )
         .await;
     match (result, failure) {
-        (Err(e), _) => Err(e.message()),
-        (Ok(()), Some(f)) => Err(f),
+        (Err(e), _) => Err(Failed { message: e.message(), refused: Some(e) }),
+        (Ok(()), Some(message)) => Err(Failed { message, refused: None }),
         (Ok(()), None) => Ok(()),
     }
 }

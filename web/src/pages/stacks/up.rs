@@ -7,7 +7,7 @@ use leptos_router::hooks::use_navigate;
 use super::progress::{stream_operation, ProgressLog};
 use crate::client::api::enc;
 use crate::components::team_picker;
-use crate::components::{field_error, field_invalid, TeamPicker};
+use crate::components::{error_field, field_error, field_invalid, TeamPicker};
 
 /// Compose's project name rule (and its wording).
 pub fn check_project_name(name: &str) -> Result<(), String> {
@@ -21,6 +21,10 @@ pub fn check_project_name(name: &str) -> Result<(), String> {
         ))
     }
 }
+
+/// The request fields a daemon's refusal may name (`StackUp`'s JSON names, `name` for the
+/// project name in the path), and the form fields they are shown under.
+const SERVER_FIELDS: &[(&str, &str)] = &[("name", "name"), ("compose_file", "file"), ("working_dir", "dir")];
 
 /// Checks the up form and builds the request (the file itself is checked by the daemon, which
 /// answers 400 with Compose's wording before anything starts).
@@ -90,11 +94,16 @@ pub fn UpForm(on_close: Callback<()>) -> impl IntoView {
             busy.set(false);
             match result {
                 Ok(()) => navigate(&format!("/stacks/{}", enc(&stack)), Default::default()),
-                // A file the daemon refuses is about the file; anything later is shown in the log.
-                Err(e) if lines.try_with_untracked(Vec::is_empty).unwrap_or(true) => {
-                    errors.set(vec![("file", e)])
+                Err(failed) => {
+                    // A request the daemon refuses goes under the field it names, or is about the
+                    // file; anything later is shown in the log.
+                    let field = if lines.try_with_untracked(Vec::is_empty).unwrap_or(true) {
+                        failed.refused.as_ref().map_or("file", |e| error_field(e, SERVER_FIELDS, |_| "file"))
+                    } else {
+                        "form"
+                    };
+                    errors.set(vec![(field, failed.message)])
                 }
-                Err(e) => errors.set(vec![("form", e)]),
             }
         });
     };

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use berth_types::{VolumeCreate, VolumeInspect};
 use leptos::prelude::*;
 
-use crate::components::{field_error, field_invalid, send_create, CreateActions};
+use crate::components::{error_field, field_error, field_invalid, send_create, CreateActions};
 use crate::forms::valid_name;
 
 /// Checks a new volume's name (empty: the daemon generates one) and labels (`key=value` lines).
@@ -33,6 +33,18 @@ pub fn validate(name: &str, labels: &str) -> Result<VolumeCreate, Vec<(&'static 
     Ok(VolumeCreate { name: name.to_owned(), driver: String::new(), labels: map })
 }
 
+/// The request fields a daemon's refusal may name, and the form fields they are shown under.
+const SERVER_FIELDS: &[(&str, &str)] = &[("name", "name"), ("labels", "labels")];
+
+/// Which field a daemon's refusal is about, from its words (for a daemon that names none).
+fn field_of_error(message: &str) -> &'static str {
+    if message.contains("label") {
+        "labels"
+    } else {
+        "name"
+    }
+}
+
 #[component]
 pub fn CreateVolume(on_close: Callback<()>, on_created: Callback<String>) -> impl IntoView {
     let name = RwSignal::new(String::new());
@@ -47,7 +59,7 @@ pub fn CreateVolume(on_close: Callback<()>, on_created: Callback<String>) -> imp
             errors,
             busy,
             |_: &VolumeCreate, created: VolumeInspect| created.name,
-            |message| if message.contains("label") { "labels" } else { "name" },
+            |e| error_field(e, SERVER_FIELDS, field_of_error),
             on_created,
         );
     };
@@ -73,6 +85,7 @@ pub fn CreateVolume(on_close: Callback<()>, on_created: Callback<String>) -> imp
                     {error("labels")}
                 </div>
             </div>
+            {error("form")}
             <CreateActions on_close busy/>
         </form>
     }
