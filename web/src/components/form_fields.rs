@@ -52,6 +52,16 @@ pub fn focus_first_error() {
     });
 }
 
+/// A list's "Create a …" button, which opens its create form (`open`).
+#[component]
+pub fn CreateButton(label: &'static str, test: &'static str, open: RwSignal<bool>) -> impl IntoView {
+    view! {
+        <button type="button" class="button primary" data-test=test on:click=move |_| open.set(true)>
+            {label}
+        </button>
+    }
+}
+
 /// A create form's Cancel and Create buttons (Create reads "Creating…" while `busy`).
 #[component]
 pub fn CreateActions(on_close: Callback<()>, busy: RwSignal<bool>) -> impl IntoView {

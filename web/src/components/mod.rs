@@ -18,6 +18,7 @@ pub use badges::{HealthBadge, LiveBadge, StateBadge};
 pub use brand_mark::BrandMark;
 pub use form_fields::{
     error_field, field_error, field_errors, field_invalid, focus_first_error, send_create, CreateActions,
+    CreateButton,
 };
 pub use list_actions::{on_created, prune, remove_and_leave, remove_row};
 pub use meter::Meter;

@@ -9,7 +9,8 @@ use super::PREDEFINED;
 use crate::client::api::enc;
 use crate::client::live::{followed, now};
 use crate::components::{
-    on_created, prune, remove_row, set_title, ListStates, LiveBadge, NoticeLine, PageHeader, Table,
+    on_created, prune, remove_row, set_title, CreateButton, ListStates, LiveBadge, NoticeLine, PageHeader,
+    Table,
 };
 use crate::format::{self, dash, plural};
 
@@ -43,11 +44,7 @@ pub fn Networks() -> impl IntoView {
         <PageHeader title="Networks" on_refresh=reload>
             <LiveBadge live=list.live/>
             {admin.then(|| view! { <button type="button" class="button" on:click=prune_unused>"Prune unused"</button> })}
-            {operator.then(|| view! {
-                <button type="button" class="button primary" data-test="create-network" on:click=move |_| creating.set(true)>
-                    "Create a network"
-                </button>
-            })}
+            {operator.then(|| view! { <CreateButton label="Create a network" test="create-network" open=creating/> })}
         </PageHeader>
         {move || creating.get().then(|| view! {
             <CreateNetwork

@@ -11,7 +11,8 @@ use super::{names_by_id, used_by_list};
 use crate::client::api::enc;
 use crate::client::live::{followed, now};
 use crate::components::{
-    on_created, prune, remove_row, set_title, ListStates, LiveBadge, NoticeLine, PageHeader, Table,
+    on_created, prune, remove_row, set_title, CreateButton, ListStates, LiveBadge, NoticeLine, PageHeader,
+    Table,
 };
 use crate::format::{self, human_size, plural, short_volume_name};
 
@@ -64,11 +65,7 @@ pub fn Volumes() -> impl IntoView {
                 </label>
                 <button type="button" class="button" on:click=prune_unused>"Prune unused"</button>
             })}
-            {operator.then(|| view! {
-                <button type="button" class="button primary" data-test="create-volume" on:click=move |_| creating.set(true)>
-                    "Create a volume"
-                </button>
-            })}
+            {operator.then(|| view! { <CreateButton label="Create a volume" test="create-volume" open=creating/> })}
         </PageHeader>
         {move || creating.get().then(|| view! {
             <CreateVolume
