@@ -15,6 +15,8 @@ pub mod headers;
 pub mod health;
 pub use health::*;
 pub mod history;
+pub mod mount;
+pub mod name;
 pub mod network;
 pub mod node;
 pub mod parse;

@@ -6,6 +6,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+use berth_types::name::is_reserved_segment;
 use berth_types::ErrorBody;
 use bytes::Bytes;
 use futures_util::TryStreamExt;
@@ -277,13 +278,13 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Percent-encodes one path segment. `/`, `:` and `@` of references are encoded; a name equal
-/// to one of the fixed paths under `/images/` gets its first letter encoded, so the daemon's
-/// router takes it for a name.
+/// to an operation's path segment ([`is_reserved_segment`]: `prune`, `create`, ...) gets its
+/// first letter encoded, so the daemon's router takes it for a name.
 pub fn path_segment(name: &str) -> String {
     use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
     const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
     let encoded = utf8_percent_encode(name, SEGMENT).to_string();
-    if ["prune", "import", "load", "save"].contains(&encoded.as_str()) {
+    if is_reserved_segment(&encoded) {
         return format!("%{:02X}{}", encoded.as_bytes()[0], &encoded[1..]);
     }
     encoded
@@ -331,6 +332,9 @@ mod tests {
         assert_eq!(path_segment("a@sha256:ab"), "a%40sha256%3Aab");
         assert_eq!(path_segment("save"), "%73ave");
         assert_eq!(path_segment("prune"), "%70rune");
+        assert_eq!(path_segment("create"), "%63reate");
+        assert_eq!(path_segment("json"), "%6Ason");
+        assert_eq!(path_segment("pruned"), "pruned");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use berth_engine::compose::model::{self, Project, DEFAULT_FILES};
+use berth_types::name::{check_object_name, ObjectKind};
 use berth_types::{ContainerSummary, StackDown, StackLogEntry, StackProgress, StackSummary, StackUp};
 use clap::{Args, Parser, Subcommand};
 use futures_util::{StreamExt, TryStreamExt};
@@ -281,12 +282,7 @@ fn load(args: &ComposeArgs) -> Result<Loaded, CliError> {
 /// The project's name: `-p` (no file needed), else from the file's rules.
 fn project_name(args: &ComposeArgs) -> Result<String, CliError> {
     if let Some(name) = &args.project_name {
-        if !model::valid_project_name(name) {
-            return Err(CliError::Local(format!(
-                "invalid project name {name:?}: must consist only of lowercase alphanumeric characters, hyphens, \
-                 and underscores as well as start with a letter or number"
-            )));
-        }
+        check_object_name(ObjectKind::Project, name).map_err(|e| CliError::Local(e.to_string()))?;
         if args.file.is_empty() && find_file(args).is_err() {
             return Ok(name.clone());
         }

@@ -1,13 +1,14 @@
 //! `berth volume ...`, and the `-v`, `--mount` and `--tmpfs` syntax of `run`/`create`, with
 //! Docker's flags, output and error wording.
 
+use berth_types::mount;
 use berth_types::volume::{Mount, MountType, VolumeCreate, VolumeInspect, VolumePruneReport};
 use clap::{Args, Subcommand};
 use hyper::Method;
 
 use super::client::{empty_body, json_body, path_segment, query, CliError, Client};
 use super::format::{glob_match, human_size, Template};
-use super::opts::{parse_labels, parse_memory};
+use super::opts::parse_labels;
 use super::{confirm, last_error, out};
 
 /// `berth volume` subcommands.
@@ -317,151 +318,26 @@ async fn prune(client: &Client, args: PruneArgs) -> Result<(), CliError> {
 
 // ---- -v, --mount, --tmpfs ---------------------------------------------------------------------
 
-/// The mounts of `run`/`create`: `-v` entries, then `--mount`, then `--tmpfs`.
+/// The mounts of `run`/`create`: `-v` entries, then `--mount`, then `--tmpfs`, read by
+/// [`berth_types::mount`]; a `-v` source starting with `.` is taken relative to the current
+/// directory, as Docker's CLI (23+) does. The daemon checks the rest.
 pub fn parse_mounts(volumes: &[String], mounts: &[String], tmpfs: &[String]) -> Result<Vec<Mount>, String> {
     let mut out = Vec::new();
     for v in volumes {
-        out.push(parse_volume(v)?);
+        let mut m = mount::parse_volume(v).map_err(|e| e.to_string())?;
+        if m.mount_type == MountType::Bind && !m.source.starts_with('/') {
+            let cwd = std::env::current_dir().map_err(|e| format!("resolving {}: {e}", m.source))?;
+            m.source = cwd.join(&m.source).display().to_string();
+        }
+        out.push(m);
     }
     for m in mounts {
-        out.push(parse_mount(m)?);
+        out.push(mount::parse_mount(m).map_err(|e| e.to_string())?);
     }
     for t in tmpfs {
-        out.push(parse_tmpfs(t)?);
+        out.push(mount::parse_tmpfs(t).map_err(|e| e.to_string())?);
     }
     Ok(out)
-}
-
-/// `-v [SOURCE:]TARGET[:MODE]`: SOURCE an absolute host path (bind; made when missing, as
-/// Docker), a path starting with `.` (relative to here), or a volume name; no SOURCE is an
-/// anonymous volume. MODE: `ro`/`rw` plus options Docker takes that change nothing here.
-pub fn parse_volume(spec: &str) -> Result<Mount, String> {
-    let invalid = || format!("invalid volume specification: '{spec}'");
-    let parts: Vec<&str> = spec.split(':').collect();
-    let (source, target, mode) = match parts.as_slice() {
-        [target] => ("", *target, ""),
-        [source, target] => (*source, *target, ""),
-        [source, target, mode] => (*source, *target, *mode),
-        _ => return Err(invalid()),
-    };
-    if target.is_empty() || (parts.len() > 1 && source.is_empty()) {
-        return Err(invalid());
-    }
-    let mut read_only = false;
-    let mut seen_access = false;
-    for option in mode.split(',').filter(|o| !o.is_empty()) {
-        match option {
-            "ro" | "rw" if seen_access => return Err(format!("invalid mode: {mode}")),
-            "ro" | "rw" => {
-                seen_access = true;
-                read_only = option == "ro";
-            }
-            // SELinux relabelling, macOS consistency hints and the default propagation: no
-            // effect on this engine.
-            "z" | "Z" | "private" | "rprivate" | "consistent" | "cached" | "delegated" => {}
-            _ => return Err(format!("invalid mode: {mode}")),
-        }
-    }
-    let (mount_type, source) = if source.is_empty() {
-        (MountType::Volume, String::new())
-    } else if source.starts_with('/') {
-        (MountType::Bind, source.to_string())
-    } else if source.starts_with('.') {
-        // Docker's CLI (23+) takes `./dir` and `../dir` relative to the current directory.
-        let cwd = std::env::current_dir().map_err(|e| format!("resolving {source}: {e}"))?;
-        (MountType::Bind, cwd.join(source).display().to_string())
-    } else {
-        (MountType::Volume, source.to_string())
-    };
-    if !target.starts_with('/') {
-        let t = if mount_type == MountType::Bind { "bind" } else { "volume" };
-        return Err(format!(
-            "{}: invalid mount config for type \"{t}\": invalid mount path: '{target}' mount path must be absolute",
-            invalid()
-        ));
-    }
-    Ok(Mount {
-        mount_type,
-        source,
-        target: target.to_string(),
-        read_only,
-        tmpfs_size: None,
-        create_mountpoint: mount_type == MountType::Bind,
-    })
-}
-
-/// `--mount type=bind|volume|tmpfs,source=,target=,readonly,tmpfs-size=` (Docker's keys and
-/// aliases). A bind's missing source is an error here, as with Docker.
-pub fn parse_mount(spec: &str) -> Result<Mount, String> {
-    let mut mount = Mount::default();
-    let bool_value = |key: &str, value: Option<&str>| -> Result<bool, String> {
-        match value.map(str::to_ascii_lowercase).as_deref() {
-            None | Some("true") | Some("1") => Ok(true),
-            Some("false") | Some("0") => Ok(false),
-            Some(other) => Err(format!("invalid value for {key}: {other}")),
-        }
-    };
-    for field in spec.split(',').filter(|f| !f.is_empty()) {
-        let (key, value) = match field.split_once('=') {
-            Some((k, v)) => (k.to_ascii_lowercase(), Some(v)),
-            None => (field.to_ascii_lowercase(), None),
-        };
-        let need = |value: Option<&str>| {
-            value
-                .map(str::to_string)
-                .ok_or_else(|| format!("invalid field '{field}' must be a key=value pair"))
-        };
-        match key.as_str() {
-            "type" => {
-                mount.mount_type = match need(value)?.to_ascii_lowercase().as_str() {
-                    "bind" => MountType::Bind,
-                    "volume" => MountType::Volume,
-                    "tmpfs" => MountType::Tmpfs,
-                    other => {
-                        return Err(format!("invalid mount config for type \"{other}\": mount type unknown"))
-                    }
-                }
-            }
-            "source" | "src" => mount.source = need(value)?,
-            "target" | "destination" | "dst" => mount.target = need(value)?,
-            "readonly" | "ro" => mount.read_only = bool_value(&key, value)?,
-            "tmpfs-size" => {
-                mount.tmpfs_size = Some(
-                    parse_memory(&need(value)?).map_err(|e| format!("invalid value for tmpfs-size: {e}"))?,
-                )
-            }
-            // The default propagation and consistency: nothing to change.
-            "bind-propagation" if matches!(value, Some("rprivate") | Some("private")) => {}
-            "consistency" => {}
-            "volume-driver" if value == Some("local") => {}
-            "volume-nocopy" | "tmpfs-mode" | "bind-propagation" | "volume-driver" | "volume-label"
-            | "volume-opt" | "volume-subpath" => {
-                return Err(format!("--mount option '{field}' is not supported"));
-            }
-            _ => return Err(format!("unexpected key '{key}' in '{field}'")),
-        }
-    }
-    Ok(mount)
-}
-
-/// `--tmpfs PATH[:OPTIONS]`: `size=` (with k/m/g units), `ro`/`rw`; nosuid, nodev and noexec are
-/// the defaults.
-pub fn parse_tmpfs(spec: &str) -> Result<Mount, String> {
-    let (target, options) = spec.split_once(':').unwrap_or((spec, ""));
-    let mut mount = Mount { mount_type: MountType::Tmpfs, target: target.to_string(), ..Default::default() };
-    for option in options.split(',').filter(|o| !o.is_empty()) {
-        match option.split_once('=') {
-            Some(("size", size)) => {
-                mount.tmpfs_size =
-                    Some(parse_memory(size).map_err(|e| format!("invalid tmpfs size {size}: {e}"))?)
-            }
-            None if option == "ro" => mount.read_only = true,
-            None if option == "rw" => mount.read_only = false,
-            None if matches!(option, "nosuid" | "nodev" | "noexec") => {}
-            _ => return Err(format!("unsupported tmpfs option: {option}")),
-        }
-    }
-    Ok(mount)
 }
 
 #[cfg(test)]
@@ -471,56 +347,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn volume_flags_as_docker_reads_them() {
-        let m = parse_volume("data:/var/lib/data:ro").unwrap();
+    fn mount_flags_in_order_with_relative_binds_resolved() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let mounts =
+            parse_mounts(&s(&["./here:/x:rw,z"]), &s(&["type=tmpfs,target=/t"]), &s(&["/run"])).unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(mounts[0].source, cwd.join("./here").display().to_string());
+        assert_eq!((mounts[1].target.as_str(), mounts[2].target.as_str()), ("/t", "/run"));
         assert_eq!(
-            (m.mount_type, m.source.as_str(), m.target.as_str(), m.read_only),
-            (MountType::Volume, "data", "/var/lib/data", true)
+            parse_mounts(&s(&["a:b:c:d"]), &[], &[]).unwrap_err(),
+            "invalid volume specification: 'a:b:c:d'"
         );
-        let m = parse_volume("/srv:/srv").unwrap();
-        assert_eq!((m.mount_type, m.create_mountpoint, m.read_only), (MountType::Bind, true, false));
-        let m = parse_volume("/cache").unwrap();
-        assert_eq!((m.mount_type, m.source.as_str()), (MountType::Volume, ""));
-        let m = parse_volume("./here:/x:rw,z").unwrap();
-        assert!(m.source.starts_with('/') && m.source.ends_with("/./here"));
-        assert_eq!(parse_volume("a:b:c:d").unwrap_err(), "invalid volume specification: 'a:b:c:d'");
-        assert_eq!(parse_volume(":/x").unwrap_err(), "invalid volume specification: ':/x'");
-        assert_eq!(parse_volume("/x:/y:ro,rw").unwrap_err(), "invalid mode: ro,rw");
-        assert_eq!(parse_volume("/x:/y:bogus").unwrap_err(), "invalid mode: bogus");
-        assert_eq!(
-            parse_volume("data:rel").unwrap_err(),
-            "invalid volume specification: 'data:rel': invalid mount config for type \"volume\": invalid mount \
-             path: 'rel' mount path must be absolute"
-        );
-    }
-
-    #[test]
-    fn mount_flags_as_docker_reads_them() {
-        let m = parse_mount("type=bind,src=/a,dst=/b,readonly").unwrap();
-        assert_eq!(
-            (m.mount_type, m.source.as_str(), m.target.as_str(), m.read_only),
-            (MountType::Bind, "/a", "/b", true)
-        );
-        assert!(!m.create_mountpoint, "--mount does not make a missing bind source");
-        let m = parse_mount("type=tmpfs,target=/t,tmpfs-size=64m").unwrap();
-        assert_eq!(m.tmpfs_size, Some(64 << 20));
-        let m = parse_mount("source=v1,target=/v,readonly=false").unwrap();
-        assert_eq!((m.mount_type, m.read_only), (MountType::Volume, false));
-        assert_eq!(
-            parse_mount("type=nfs,target=/x").unwrap_err(),
-            "invalid mount config for type \"nfs\": mount type unknown"
-        );
-        assert_eq!(parse_mount("type=bind,foo=bar").unwrap_err(), "unexpected key 'foo' in 'foo=bar'");
-        assert_eq!(parse_mount("type").unwrap_err(), "invalid field 'type' must be a key=value pair");
-        assert!(parse_mount("type=volume,volume-nocopy,target=/x").is_err());
-    }
-
-    #[test]
-    fn tmpfs_flags() {
-        let m = parse_tmpfs("/run:size=1m,ro").unwrap();
-        assert_eq!((m.target.as_str(), m.tmpfs_size, m.read_only), ("/run", Some(1 << 20), true));
-        assert_eq!(parse_tmpfs("/run").unwrap().tmpfs_size, None);
-        assert_eq!(parse_tmpfs("/run:exec").unwrap_err(), "unsupported tmpfs option: exec");
     }
 
     #[test]

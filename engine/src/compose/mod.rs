@@ -27,6 +27,7 @@ use std::time::Duration;
 use berth_types::build::{BuildEvent, BuildOptions};
 use berth_types::container::{ContainerConfig, ContainerStatus, ContainerSummary};
 use berth_types::health::HealthStatus;
+use berth_types::name::{check_object_name, ObjectKind};
 use berth_types::network::{NetworkConnect, NetworkCreate};
 use berth_types::volume::VolumeCreate;
 use berth_types::{
@@ -111,14 +112,7 @@ fn is_live(status: ContainerStatus) -> bool {
 }
 
 fn check_name(name: &str) -> Result<()> {
-    if model::valid_project_name(name) {
-        Ok(())
-    } else {
-        Err(Error::InvalidInput(format!(
-            "invalid project name {name:?}: must consist only of lowercase alphanumeric characters, hyphens, \
-             and underscores as well as start with a letter or number"
-        )))
-    }
+    check_object_name(ObjectKind::Project, name).map(drop).map_err(|e| Error::InvalidInput(e.to_string()))
 }
 
 fn not_found(name: &str) -> Error {

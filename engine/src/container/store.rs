@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use berth_types::container::ContainerConfig;
+use berth_types::name::{check_object_name, ObjectKind};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
@@ -286,19 +287,11 @@ fn check_name_free(records: &BTreeMap<String, ContainerRecord>, name: &str) -> R
     Ok(())
 }
 
-/// Docker's container name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`, an optional leading `/` dropped.
+/// Docker's container name rule ([`check_object_name`]): the name as stored, without a leading `/`.
 pub fn validate_name(name: &str) -> Result<String> {
-    let plain = name.strip_prefix('/').unwrap_or(name);
-    let mut bytes = plain.bytes();
-    let ok = plain.len() >= 2
-        && bytes.next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    if !ok {
-        return Err(Error::InvalidInput(format!(
-            "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-        )));
-    }
-    Ok(plain.to_string())
+    check_object_name(ObjectKind::Container, name)
+        .map(str::to_string)
+        .map_err(|e| Error::InvalidInput(e.to_string()))
 }
 
 fn is_full_id(s: &str) -> bool {

@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
+use berth_types::name::{check_object_name, ObjectKind};
 use berth_types::network::{
     NetworkConnect, NetworkCreate, NetworkCreated, NetworkDisconnect, NetworkEndpoint, NetworkInspect,
     NetworkPruneReport,
@@ -302,17 +303,9 @@ fn first_host(subnet: &Ipv4Net) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(subnet.network()) + 1)
 }
 
-/// Docker's rule for network names.
+/// Docker's rule for network names ([`check_object_name`]).
 fn validate_network_name(name: &str) -> Result<()> {
-    let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if ok && name.len() <= 128 {
-        Ok(())
-    } else {
-        Err(Error::InvalidInput(format!(
-            "invalid network name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-        )))
-    }
+    check_object_name(ObjectKind::Network, name).map(drop).map_err(|e| Error::InvalidInput(e.to_string()))
 }
 
 fn is_predefined(name: &str) -> bool {

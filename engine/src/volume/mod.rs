@@ -14,6 +14,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
+use berth_types::name::{check_object_name, ObjectKind};
 use berth_types::volume::{MountType, VolumeCreate, VolumeInspect, VolumePruneReport};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -188,28 +189,9 @@ impl VolumeStore {
     }
 }
 
-/// Docker's rule for local volume names.
+/// Docker's rule for local volume names ([`check_object_name`]), worded as Docker's daemon.
 pub(crate) fn validate_name(name: &str) -> Result<()> {
-    let bytes = name.as_bytes();
-    // A name is a directory name: longer ones cannot exist.
-    if bytes.len() > 255 {
-        return Err(Error::InvalidInput(format!(
-            "create {}...: the volume name is longer than 255 characters",
-            name.chars().take(32).collect::<String>()
-        )));
-    }
-    let ok = bytes.len() >= 2
-        && bytes[0].is_ascii_alphanumeric()
-        && bytes[1..].iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::InvalidInput(format!(
-            "create {name}: \"{name}\" includes invalid characters for a local volume name, only \
-             \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use \
-             absolute path"
-        )))
-    }
+    check_object_name(ObjectKind::Volume, name).map(drop).map_err(|e| Error::InvalidInput(e.create_message()))
 }
 
 /// Which containers use each volume: those whose record mounts it (running or not, as Docker

@@ -3,20 +3,21 @@
 //! new empty volumes filled with what the image has at their path (Docker's copy-up), and the
 //! result as the runtime spec's mounts.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fs;
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use berth_types::container::ContainerConfig;
+use berth_types::mount::{clean_absolute, validate_mounts};
 use berth_types::volume::{Mount, MountPoint, MountType};
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::Mode;
 use oci_spec::image::ImageConfiguration;
 
-use super::{anonymous_name, validate_name, volume_users, ANONYMOUS_LABEL};
+use super::{anonymous_name, volume_users, ANONYMOUS_LABEL};
 use crate::error::{Error, IoContext, Result};
 use crate::runtime::UserMount;
 use crate::EngineInner;
@@ -165,96 +166,20 @@ pub(crate) fn mount_points(inner: &EngineInner, mounts: &[Mount]) -> Vec<MountPo
         .collect()
 }
 
-fn type_name(t: MountType) -> &'static str {
-    match t {
-        MountType::Bind => "bind",
-        MountType::Volume => "volume",
-        MountType::Tmpfs => "tmpfs",
-    }
-}
-
-/// Checks each mount as Docker's daemon does (with its wording) and cleans its paths.
+/// Checks each mount as Docker's daemon does ([`validate_mounts`], with its wording; paths
+/// cleaned), and on the host that a bind source which is not to be made exists.
 fn validate(mounts: &[Mount]) -> Result<Vec<Mount>> {
-    let mut out = Vec::with_capacity(mounts.len());
-    let mut targets = HashSet::new();
-    for m in mounts {
-        let t = type_name(m.mount_type);
-        let bad = |why: String| Error::InvalidInput(format!("invalid mount config for type \"{t}\": {why}"));
-        if m.target.is_empty() {
-            return Err(bad("field Target must not be empty".into()));
-        }
-        if m.target.contains('\0') || m.source.contains('\0') {
-            return Err(bad("a path contains a NUL byte".into()));
-        }
-        let target = clean_absolute(&m.target)
-            .ok_or_else(|| bad(format!("invalid mount path: '{}' mount path must be absolute", m.target)))?;
-        if target == "/" {
-            return Err(Error::InvalidInput("invalid specification: destination can't be '/'".into()));
-        }
-        if !targets.insert(target.clone()) {
-            return Err(Error::InvalidInput(format!("Duplicate mount point: {target}")));
-        }
-        if m.tmpfs_size.is_some() && m.mount_type != MountType::Tmpfs {
-            return Err(bad("field TmpfsOptions must not be specified".into()));
-        }
-        let source = match m.mount_type {
-            MountType::Bind => {
-                if m.source.is_empty() {
-                    return Err(bad("field Source must not be empty".into()));
-                }
-                let source = clean_absolute(&m.source).ok_or_else(|| {
-                    bad(format!("invalid mount path: '{}' mount path must be absolute", m.source))
-                })?;
-                if !m.create_mountpoint && fs::symlink_metadata(&source).is_err() {
-                    return Err(bad(format!("bind source path does not exist: {source}")));
-                }
-                source
-            }
-            MountType::Volume => {
-                if !m.source.is_empty() {
-                    validate_name(&m.source)?;
-                }
-                m.source.clone()
-            }
-            MountType::Tmpfs => {
-                if !m.source.is_empty() {
-                    return Err(bad("field Source must not be specified".into()));
-                }
-                if m.tmpfs_size == Some(0) {
-                    return Err(bad("tmpfs size must be larger than zero".into()));
-                }
-                String::new()
-            }
-        };
-        out.push(Mount {
-            mount_type: m.mount_type,
-            source,
-            target,
-            read_only: m.read_only,
-            tmpfs_size: m.tmpfs_size,
-            create_mountpoint: m.create_mountpoint && m.mount_type == MountType::Bind,
-        });
-    }
-    Ok(out)
-}
-
-/// `path` cleaned lexically (`//`, `.`, `..` and a trailing `/` resolved, as Go's
-/// `filepath.Clean`), or `None` when it is not absolute.
-fn clean_absolute(path: &str) -> Option<String> {
-    if !path.starts_with('/') {
-        return None;
-    }
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
+    let mounts = validate_mounts(mounts).map_err(|e| Error::InvalidInput(e.to_string()))?;
+    for m in &mounts {
+        if m.mount_type == MountType::Bind && !m.create_mountpoint && fs::symlink_metadata(&m.source).is_err()
+        {
+            return Err(Error::InvalidInput(format!(
+                "invalid mount config for type \"bind\": bind source path does not exist: {}",
+                m.source
+            )));
         }
     }
-    Some(format!("/{}", parts.join("/")))
+    Ok(mounts)
 }
 
 /// Docker's copy-up: a volume that is empty gets what the image has at `target` (a directory),
@@ -297,44 +222,17 @@ mod tests {
     }
 
     #[test]
-    fn paths_are_cleaned_as_go_does() {
-        assert_eq!(clean_absolute("/data/").as_deref(), Some("/data"));
-        assert_eq!(clean_absolute("//a/./b/../c").as_deref(), Some("/a/c"));
-        assert_eq!(clean_absolute("/..").as_deref(), Some("/"));
-        assert_eq!(clean_absolute("data"), None);
-    }
-
-    #[test]
-    fn bad_mounts_are_refused_with_dockers_wording() {
+    fn bind_sources_must_exist_unless_made() {
+        // The checks without the host are berth_types::mount's (and tested there).
         let err = |m: Vec<Mount>| validate(&m).unwrap_err().to_string();
-        assert_eq!(
-            err(vec![mount(MountType::Volume, "vol", "/data"), mount(MountType::Tmpfs, "", "/data/")]),
-            "Duplicate mount point: /data"
-        );
-        assert_eq!(
-            err(vec![mount(MountType::Volume, "vol", "data")]),
-            "invalid mount config for type \"volume\": invalid mount path: 'data' mount path must be absolute"
-        );
         assert_eq!(
             err(vec![mount(MountType::Bind, "/surely/not/here", "/x")]),
             "invalid mount config for type \"bind\": bind source path does not exist: /surely/not/here"
         );
         assert_eq!(
-            err(vec![mount(MountType::Bind, "rel", "/x")]),
-            "invalid mount config for type \"bind\": invalid mount path: 'rel' mount path must be absolute"
+            err(vec![mount(MountType::Volume, "vol", "/data"), mount(MountType::Tmpfs, "", "/data/")]),
+            "Duplicate mount point: /data"
         );
-        assert_eq!(
-            err(vec![mount(MountType::Tmpfs, "src", "/x")]),
-            "invalid mount config for type \"tmpfs\": field Source must not be specified"
-        );
-        assert_eq!(
-            err(vec![mount(MountType::Volume, "", "/")]),
-            "invalid specification: destination can't be '/'"
-        );
-        assert!(err(vec![mount(MountType::Volume, "a/b", "/x")]).contains("includes invalid characters"));
-        let mut sized = mount(MountType::Volume, "v1", "/x");
-        sized.tmpfs_size = Some(1);
-        assert!(err(vec![sized]).contains("field TmpfsOptions must not be specified"));
         // A missing bind source is fine when the mount asks for it to be made (-v).
         let mut create = mount(MountType::Bind, "/surely/not/here", "/x");
         create.create_mountpoint = true;
