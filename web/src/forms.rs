@@ -1,16 +1,9 @@
-//! Rules several forms share: the errors-by-field list every form fills, Docker's name rule,
-//! sizes and command words. Pure functions, unit-tested natively.
+//! Rules several forms share: the errors-by-field list every form fills, sizes and command
+//! words. Object names and mounts are checked by `berth_types::name` and `berth_types::mount`,
+//! the daemon's own rules. Pure functions, unit-tested natively.
 
 /// Field → message, for every field that is wrong.
 pub type FieldErrors = Vec<(&'static str, String)>;
-
-/// Docker's name rule for containers and volumes: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
-pub fn valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && name.len() >= 2
-        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-}
 
 /// `-m` sizes as Docker reads them (`256m`, `1.5g`, `100KiB`); the parser the CLI uses.
 pub fn parse_memory(text: &str) -> Option<u64> {
@@ -95,6 +88,5 @@ mod tests {
         assert_eq!(parse_memory(""), None);
         assert_eq!(split_words("  a\\ b  \"c\\\"d\" '' ").unwrap(), ["a b", "c\"d", ""]);
         assert!(split_words("\"x").is_err());
-        assert!(valid_name("a1") && !valid_name("a") && !valid_name("a b") && !valid_name("_a"));
     }
 }

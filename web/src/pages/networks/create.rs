@@ -2,6 +2,7 @@
 
 use std::net::Ipv4Addr;
 
+use berth_types::name::{check_object_name, ObjectKind};
 use berth_types::{NetworkCreate, NetworkCreated};
 use leptos::prelude::*;
 
@@ -40,15 +41,8 @@ pub fn validate(form: &NetworkForm) -> Result<NetworkCreate, Vec<(&'static str, 
     let name = form.name.trim();
     if name.is_empty() {
         errors.push(("name", "a name is required".to_owned()));
-    } else if !name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-    {
-        errors.push((
-            "name",
-            format!(
-                "invalid network name {name:?}: letters, digits and _ . - (starting with a letter or digit)"
-            ),
-        ));
+    } else if let Err(e) = check_object_name(ObjectKind::Network, name) {
+        errors.push(("name", e.to_string()));
     } else if PREDEFINED.contains(&name) {
         errors.push(("name", format!("network with name {name} already exists")));
     }

@@ -1,10 +1,11 @@
 //! What the run form holds, and its check field by field with Docker's rules before anything is
 //! sent. Pure functions, unit-tested natively.
 
+use berth_types::name::{check_object_name, ObjectKind};
 use berth_types::{ContainerConfig, Resources, RestartPolicy};
 
 use super::options::{self, HealthFields, MountRow, NetworkFields, PortRow};
-use crate::forms::{parse_memory, split_words, valid_name, FieldErrors};
+use crate::forms::{parse_memory, split_words, FieldErrors};
 
 /// What the user typed, as text.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -42,10 +43,13 @@ pub fn validate(form: &RunForm) -> Result<ContainerConfig, FieldErrors> {
     } else if image.chars().any(char::is_whitespace) || image.chars().any(|c| c.is_ascii_uppercase()) {
         errors.push(("image", "an image reference has no spaces or capital letters".into()));
     }
-    let name = form.name.trim();
-    if !name.is_empty() && !valid_name(name) {
-        errors.push(("name", "a name is letters, digits and _ . - (starting with a letter or digit)".into()));
-    }
+    let name = match form.name.trim() {
+        "" => "",
+        typed => check_object_name(ObjectKind::Container, typed).unwrap_or_else(|e| {
+            errors.push(("name", e.to_string()));
+            typed
+        }),
+    };
     let cmd = match split_words(&form.command) {
         Ok(words) => words,
         Err(e) => {

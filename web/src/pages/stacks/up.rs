@@ -1,5 +1,6 @@
 //! `up` from a pasted compose file: name, file, .env, working directory; then the progress.
 
+use berth_types::name::{check_object_name, ObjectKind};
 use berth_types::StackUp;
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
@@ -8,19 +9,6 @@ use super::progress::{stream_operation, ProgressLog};
 use crate::client::api::enc;
 use crate::components::team_picker;
 use crate::components::{error_field, field_error, field_invalid, TeamPicker};
-
-/// Compose's project name rule (and its wording).
-pub fn check_project_name(name: &str) -> Result<(), String> {
-    let ok = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "invalid project name {name:?}: must consist only of lowercase alphanumeric characters, hyphens, and underscores as well as start with a letter or number"
-        ))
-    }
-}
 
 /// The request fields a daemon's refusal may name (`StackUp`'s JSON names, `name` for the
 /// project name in the path), and the form fields they are shown under.
@@ -35,9 +23,11 @@ pub fn validate_up(
     dir: &str,
 ) -> Result<StackUp, Vec<(&'static str, String)>> {
     let mut errors = Vec::new();
-    if let Err(e) = check_project_name(name.trim()) {
-        errors
-            .push(("name", if name.trim().is_empty() { "a project name is required".to_owned() } else { e }));
+    if let Err(e) = check_object_name(ObjectKind::Project, name.trim()) {
+        errors.push((
+            "name",
+            if name.trim().is_empty() { "a project name is required".to_owned() } else { e.to_string() },
+        ));
     }
     if file.trim().is_empty() {
         errors.push(("file", "paste a compose file (compose.yaml)".to_owned()));
@@ -162,9 +152,7 @@ mod tests {
 
     #[test]
     fn project_names_and_the_up_form() {
-        assert!(check_project_name("my-app_2").is_ok());
-        assert!(check_project_name("MyApp").unwrap_err().contains("lowercase"));
-        assert!(check_project_name("-x").is_err());
+        assert!(validate_up("MyApp", "services: {}\n", "", "").unwrap_err()[0].1.contains("lowercase"));
         let up = validate_up("app", "services:\n  web:\n    image: busybox\n", "", "").unwrap();
         assert_eq!(up.working_dir, "/");
         assert_eq!(up.env_file, None);

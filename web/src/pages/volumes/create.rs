@@ -2,21 +2,21 @@
 
 use std::collections::BTreeMap;
 
+use berth_types::name::{check_object_name, ObjectKind};
 use berth_types::{VolumeCreate, VolumeInspect};
 use leptos::prelude::*;
 
 use crate::components::{error_field, field_error, field_invalid, send_create, CreateActions};
-use crate::forms::valid_name;
 
 /// Checks a new volume's name (empty: the daemon generates one) and labels (`key=value` lines).
 pub fn validate(name: &str, labels: &str) -> Result<VolumeCreate, Vec<(&'static str, String)>> {
     let mut errors = Vec::new();
     let name = name.trim();
-    if !name.is_empty() && !valid_name(name) {
-        errors.push((
-            "name",
-            format!("\"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed"),
-        ));
+    // Empty: the daemon names the volume.
+    if !name.is_empty() {
+        if let Err(e) = check_object_name(ObjectKind::Volume, name) {
+            errors.push(("name", e.to_string()));
+        }
     }
     let mut map = BTreeMap::new();
     for line in labels.lines().map(str::trim).filter(|l| !l.is_empty()) {
