@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 pub mod auth;
 pub mod build;
 pub mod container;
+pub mod error;
 pub mod format;
 pub mod headers;
 pub mod health;
@@ -31,12 +32,7 @@ pub mod stream;
 pub mod volume;
 pub use volume::*;
 
-/// The body of every error answer: `{"message": "..."}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ErrorBody {
-    pub message: String,
-}
+pub use error::ErrorBody;
 
 /// `GET /api/v1/version`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

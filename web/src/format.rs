@@ -88,6 +88,49 @@ pub fn image_rows(images: &[berth_types::ImageSummary]) -> Vec<ImageRow> {
     rows
 }
 
+/// A published port as `docker ps` shows it: `0.0.0.0:8080->80/tcp`.
+pub fn port_text(p: &berth_types::PublishedPort) -> String {
+    let ip = if p.host_ip.is_empty() { "0.0.0.0" } else { p.host_ip.as_str() };
+    let protocol = if p.protocol.is_empty() { "tcp" } else { p.protocol.as_str() };
+    if ip.contains(':') {
+        format!("[{ip}]:{}->{}/{protocol}", p.host_port, p.container_port)
+    } else {
+        format!("{ip}:{}->{}/{protocol}", p.host_port, p.container_port)
+    }
+}
+
+/// `s` for counts other than one.
+pub fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// `—` for an empty value.
+pub fn dash(text: &str) -> String {
+    if text.is_empty() {
+        "—".to_owned()
+    } else {
+        text.to_owned()
+    }
+}
+
+/// Exact size for a tooltip: `4261000 bytes`.
+pub fn bytes_title(bytes: u64) -> String {
+    format!("{bytes} bytes")
+}
+
+/// Labels as `key=value, key=value`, or `none`.
+pub fn labels_text(labels: &std::collections::BTreeMap<String, String>) -> String {
+    if labels.is_empty() {
+        "none".to_owned()
+    } else {
+        labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,5 +195,18 @@ mod tests {
         assert_eq!(rows[0].full_repository, "docker.io/library/busybox");
         assert_eq!(rows[3].full_repository, "");
         assert!(image_rows(&[]).is_empty());
+    }
+
+    #[test]
+    fn ports_as_docker_shows_them() {
+        let port = |ip: &str, protocol: &str| berth_types::PublishedPort {
+            host_ip: ip.into(),
+            host_port: 8080,
+            container_port: 80,
+            protocol: protocol.into(),
+        };
+        assert_eq!(port_text(&port("", "")), "0.0.0.0:8080->80/tcp");
+        assert_eq!(port_text(&port("127.0.0.1", "udp")), "127.0.0.1:8080->80/udp");
+        assert_eq!(port_text(&port("::1", "tcp")), "[::1]:8080->80/tcp");
     }
 }

@@ -1,26 +1,16 @@
 //! berth's dashboard: a Leptos app rendered in the browser (CSR), built to wasm by Trunk and
 //! served by the daemon (`berth serve`) at `/` on the same origin as its API.
 //!
-//! The shell (header, navigation, `<main>`, the login gate) is here; each page is a route in
-//! its module. A new page is one `<Route>` below and one link in the navigation.
+//! The shell (header, navigation, `<main>`, the login gate) is here. Each page is a file (or a
+//! folder) under `pages/`; the pieces pages share are under `components/`, the calls to the
+//! daemon under `client/`. A new page is one `<Route>` below and one link in the navigation.
 
-mod admin;
-mod api;
-mod container;
-mod containers;
+mod client;
+mod components;
 mod format;
-mod history;
-mod images;
-mod networks;
+mod forms;
 mod pages;
-mod run;
-mod run_options;
-mod stacks;
 mod tar;
-mod team;
-mod volumes;
-mod ws;
-mod xterm;
 
 use berth_types::auth::{Role, SessionInfo};
 use leptos::prelude::*;
@@ -28,6 +18,13 @@ use leptos::wasm_bindgen::JsCast;
 use leptos::web_sys::HtmlElement;
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::path;
+
+use crate::client::api;
+use crate::components::{BrandMark, Loading};
+use crate::pages::login::Login;
+use crate::pages::not_found::NotFound;
+use crate::pages::overview::Overview;
+use crate::pages::{admin, containers, history, images, networks, run, stacks, volumes};
 
 fn main() {
     console_error_panic_hook::set_once();
@@ -97,7 +94,7 @@ fn App() -> impl IntoView {
                 .into_any(),
                 (None, None) => view! {
                     <main id="main" class="content">
-                        <pages::Loading what="your session"/>
+                        <Loading what="your session"/>
                     </main>
                 }
                 .into_any(),
@@ -111,69 +108,6 @@ fn App() -> impl IntoView {
 fn reload() {
     if let Some(window) = web_sys::window() {
         let _ = window.location().reload();
-    }
-}
-
-/// The login form: user name and password, the daemon's error under it.
-#[component]
-fn Login() -> impl IntoView {
-    pages::set_title("Log in");
-    let session = session();
-    let username = RwSignal::new(String::new());
-    let password = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<String>);
-    let busy = RwSignal::new(false);
-    let submit = move |event: leptos::ev::SubmitEvent| {
-        event.prevent_default();
-        if username.get_untracked().trim().is_empty() || password.get_untracked().is_empty() {
-            error.set(Some("enter your user name and password".into()));
-            return;
-        }
-        busy.set(true);
-        leptos::task::spawn_local(async move {
-            match api::login(username.get_untracked().trim().to_owned(), password.get_untracked()).await {
-                Ok(info) => {
-                    api::set_csrf(info.csrf_token.clone());
-                    session.0.set(Some(Some(info)));
-                }
-                Err(e) => {
-                    error.set(Some(e.message()));
-                    busy.set(false);
-                }
-            }
-        });
-    };
-    view! {
-        <main id="main" class="login-page">
-            <form class="login panel" on:submit=submit>
-                <div class="login-brand">
-                    <BrandMark/>
-                    <h1>"Log in to berth"</h1>
-                </div>
-                <label for="login-user">"User name"</label>
-                <input
-                    id="login-user"
-                    name="username"
-                    autocomplete="username"
-                    autofocus
-                    prop:value=username
-                    on:input=move |e| username.set(event_target_value(&e))
-                />
-                <label for="login-password">"Password"</label>
-                <input
-                    id="login-password"
-                    name="password"
-                    type="password"
-                    autocomplete="current-password"
-                    prop:value=password
-                    on:input=move |e| password.set(event_target_value(&e))
-                />
-                {move || error.get().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
-                <button type="submit" class="button primary" disabled=busy>
-                    {move || if busy.get() { "Logging in…" } else { "Log in" }}
-                </button>
-            </form>
-        </main>
     }
 }
 
@@ -220,10 +154,10 @@ fn Shell(user: SessionInfo) -> impl IntoView {
             </div>
         </header>
         <main id="main" class="content" tabindex="-1">
-            <Routes fallback=|| view! { <pages::NotFound/> }>
-                <Route path=path!("/") view=pages::Overview/>
+            <Routes fallback=|| view! { <NotFound/> }>
+                <Route path=path!("/") view=Overview/>
                 <Route path=path!("/containers") view=containers::Containers/>
-                <Route path=path!("/containers/:name") view=container::ContainerPage/>
+                <Route path=path!("/containers/:name") view=containers::ContainerPage/>
                 <Route path=path!("/run") view=run::RunPage/>
                 <Route path=path!("/images") view=images::Images/>
                 <Route path=path!("/images/:name") view=images::ImagePage/>
@@ -249,24 +183,5 @@ fn skip_to_main(event: leptos::ev::MouseEvent) {
     {
         // Focus fails only for an element that cannot take it; then the link just does nothing.
         let _ = main.focus();
-    }
-}
-
-/// berth's mark: a hull on the water line, drawn inline so it needs no extra request.
-#[component]
-fn BrandMark() -> impl IntoView {
-    view! {
-        <svg class="brand-mark" viewBox="0 0 32 32" width="28" height="28" aria-hidden="true">
-            <rect width="32" height="32" rx="8" fill="currentColor"></rect>
-            <path d="M8 13h16l-2.5 6h-11z" fill="#fff"></path>
-            <path d="M14 8h4v5h-4z" fill="#fff" opacity="0.8"></path>
-            <path
-                d="M6 23c2 0 2-1.4 4-1.4s2 1.4 4 1.4 2-1.4 4-1.4 2 1.4 4 1.4 2-1.4 4-1.4"
-                stroke="#fff"
-                stroke-width="1.8"
-                stroke-linecap="round"
-                fill="none"
-            ></path>
-        </svg>
     }
 }

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_engine::ErrorKind;
+use berth_types::{CommandError, ErrorBody};
 use serde::de::DeserializeOwned;
 
 /// An error answer.
@@ -81,14 +82,15 @@ impl From<berth_engine::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = serde_json::json!({ "message": self.message });
-        if let Some(field) = self.field {
-            body["field"] = field.into();
+        match self.exit_code {
+            // A command that could not be run: its exit code, as `CommandError`.
+            Some(exit_code) => {
+                (self.status, Json(CommandError { message: self.message, exit_code })).into_response()
+            }
+            None => {
+                (self.status, Json(ErrorBody { message: self.message, field: self.field })).into_response()
+            }
         }
-        if let Some(exit_code) = self.exit_code {
-            body["exit_code"] = exit_code.into();
-        }
-        (self.status, Json(body)).into_response()
     }
 }
 

@@ -2,6 +2,8 @@
 //! closes itself when dropped, so a page keeps it in a `StoredValue` and leaving the page ends
 //! the stream; nothing polls.
 
+use std::collections::VecDeque;
+
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
@@ -50,7 +52,7 @@ impl Socket {
         mut on_frame: impl FnMut(Frame) + 'static,
         on_close: impl FnOnce(Closed) + 'static,
     ) -> Result<Socket, String> {
-        let ws = WebSocket::new(&url(path)).map_err(|e| crate::api::js_text(&e))?;
+        let ws = WebSocket::new(&url(path)).map_err(|e| crate::client::api::js_text(&e))?;
         ws.set_binary_type(BinaryType::Arraybuffer);
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             let data = event.data();
@@ -102,5 +104,30 @@ impl Socket {
     /// The browser's WebSocket, for a sender that outlives a borrow of this value.
     pub fn raw(&self) -> WebSocket {
         self.ws.clone()
+    }
+}
+
+/// Appends streamed log lines to `lines`, numbered on from `next` (stable keys for `<For>`),
+/// and drops the oldest beyond `max`.
+pub fn append_numbered<T>(lines: &mut VecDeque<(u64, T)>, next: &mut u64, batch: Vec<T>, max: usize) {
+    for line in batch {
+        lines.push_back((*next, line));
+        *next += 1;
+    }
+    while lines.len() > max {
+        lines.pop_front();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn numbered_lines_keep_the_newest() {
+        let mut lines = std::collections::VecDeque::new();
+        let mut next = 0;
+        super::append_numbered(&mut lines, &mut next, vec!["a", "b", "c"], 2);
+        super::append_numbered(&mut lines, &mut next, vec!["d"], 2);
+        assert_eq!(lines, [(2, "c"), (3, "d")]);
+        assert_eq!(next, 4);
     }
 }

@@ -6,8 +6,8 @@ use berth_types::history::{AuditRecord, BuildRecord, EventRecord, FinishedContai
 use leptos::prelude::*;
 use serde::de::DeserializeOwned;
 
-use crate::api::{self, enc, ApiError};
-use crate::pages::{set_title, ErrorPanel, Loading, PageHeader};
+use crate::client::api::{self, enc, ApiError};
+use crate::components::{set_title, ErrorPanel, Loading, PageHeader, Table};
 
 /// Rows a page asks for.
 const PAGE_SIZE: usize = 50;
@@ -212,21 +212,16 @@ fn history_table<T: Row>(kind: Kind) -> impl IntoView {
             Some(Ok(p)) => {
                 let next = p.next_before;
                 view! {
-                    <div class="table-wrap" role="region" aria-label=kind.label() tabindex="0">
-                        <table class="data">
-                            <thead><tr>{T::COLUMNS.iter().map(|c| view! { <th scope="col">{*c}</th> }).collect_view()}</tr></thead>
-                            <tbody>
-                                {p.items.iter().map(|row| {
-                                    let class = if row.failed() { "failed" } else { "" };
-                                    view! {
-                                        <tr class=class>
-                                            {row.cells().into_iter().zip(T::COLUMNS).map(|(cell, column)| view! { <td data-label=*column>{cell}</td> }).collect_view()}
-                                        </tr>
-                                    }
-                                }).collect_view()}
-                            </tbody>
-                        </table>
-                    </div>
+                    <Table label=kind.label() columns=T::COLUMNS>
+                        {p.items.iter().map(|row| {
+                            let class = if row.failed() { "failed" } else { "" };
+                            view! {
+                                <tr class=class>
+                                    {row.cells().into_iter().zip(T::COLUMNS).map(|(cell, column)| view! { <td data-label=*column>{cell}</td> }).collect_view()}
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </Table>
                     <div class="pager">
                         <button type="button" class="button small" disabled=move || cursors.with(|c| c.len() <= 1)
                             on:click=move |_| { cursors.update(|c| { c.pop(); }); load(); }>"Newer"</button>

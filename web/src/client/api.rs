@@ -1,23 +1,20 @@
 //! Calls to the daemon's HTTP API. The daemon serves this page itself, so every URL is relative
 //! to the page's origin (`/api/v1/...`) and needs no CORS. The browser session is a cookie the
-//! page never sees; every mutating call echoes the session's CSRF token in `X-CSRF-Token`.
+//! page never sees ([`berth_types::headers::SESSION_COOKIE`]); every mutating call echoes the
+//! session's CSRF token in [`CSRF_HEADER`], and a member of several teams names the team that
+//! will own what a call creates in [`TEAM_HEADER`].
 
 use std::cell::RefCell;
 use std::fmt;
 
 use berth_types::auth::{LoginRequest, SessionInfo};
-use berth_types::ErrorBody;
+use berth_types::error::ErrorBody;
+use berth_types::headers::{CSRF_HEADER, TEAM_HEADER};
 use gloo_net::http::{Method, Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-
-/// The header the daemon checks the CSRF token in.
-const CSRF_HEADER: &str = "X-CSRF-Token";
-/// The header naming the team that will own what a request creates (for members of several
-/// teams; the daemon picks their first team without it).
-const TEAM_HEADER: &str = "X-Berth-Team";
 
 thread_local! {
     /// The CSRF token of the current session (the page is single-threaded).
@@ -49,9 +46,9 @@ fn unauthorized() {
 pub enum ApiError {
     /// The request never got an HTTP answer: the daemon is stopped, or the network is down.
     Unreachable(String),
-    /// The daemon answered with an error status; `message` is its `{"message": ...}` or, for a
-    /// body without one, the status text.
-    Status { status: u16, message: String },
+    /// The daemon answered with an error status; `message` is its error body's message or, for
+    /// a body without one, the status text; `field` the request field the body names, if any.
+    Status { status: u16, message: String, field: Option<String> },
     /// The daemon answered 2xx with a body that is not what this page expects (a daemon of
     /// another version, or a proxy's page).
     Unexpected(String),
@@ -61,7 +58,7 @@ impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ApiError::Unreachable(detail) => write!(f, "cannot reach the berth daemon: {detail}"),
-            ApiError::Status { status, message } => write!(f, "{message} (HTTP {status})"),
+            ApiError::Status { status, message, .. } => write!(f, "{message} (HTTP {status})"),
             ApiError::Unexpected(detail) => write!(f, "unexpected answer from the daemon: {detail}"),
         }
     }
@@ -73,6 +70,14 @@ impl ApiError {
         match self {
             ApiError::Status { message, .. } => message.clone(),
             other => other.to_string(),
+        }
+    }
+
+    /// The request field the daemon says the error is about (its error body's `field`).
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ApiError::Status { field, .. } => field.as_deref(),
+            _ => None,
         }
     }
 }
@@ -156,14 +161,15 @@ async fn decode<T: DeserializeOwned>(path: &str, response: Response) -> Result<T
     serde_json::from_str(&body).map_err(|e| ApiError::Unexpected(format!("{path}: {e}")))
 }
 
-/// The error for a non-2xx answer: the daemon's own message if the body carries one.
+/// The error for a non-2xx answer: the daemon's own message (and field) if the body carries
+/// one.
 fn status_error(status: u16, status_text: &str, body: &str) -> ApiError {
-    let message = match serde_json::from_str::<ErrorBody>(body) {
-        Ok(ErrorBody { message }) if !message.trim().is_empty() => message,
-        _ if !status_text.is_empty() => status_text.to_owned(),
-        _ => "request failed".to_owned(),
+    let (message, field) = match serde_json::from_str::<ErrorBody>(body) {
+        Ok(ErrorBody { message, field }) if !message.trim().is_empty() => (message, field),
+        _ if !status_text.is_empty() => (status_text.to_owned(), None),
+        _ => ("request failed".to_owned(), None),
     };
-    ApiError::Status { status, message }
+    ApiError::Status { status, message, field }
 }
 
 /// The current session, or `None` when nobody is logged in.
@@ -286,9 +292,20 @@ mod tests {
     #[test]
     fn status_error_prefers_the_daemons_message() {
         let err = status_error(404, "Not Found", r#"{"message":"no such image: x"}"#);
-        assert_eq!(err, ApiError::Status { status: 404, message: "no such image: x".to_owned() });
+        assert_eq!(
+            err,
+            ApiError::Status { status: 404, message: "no such image: x".to_owned(), field: None }
+        );
         assert_eq!(err.to_string(), "no such image: x (HTTP 404)");
         assert_eq!(err.message(), "no such image: x");
+        assert_eq!(err.field(), None);
+    }
+
+    #[test]
+    fn status_error_keeps_the_field_the_daemon_names() {
+        let err = status_error(409, "Conflict", r#"{"message":"name in use","field":"name"}"#);
+        assert_eq!(err.field(), Some("name"));
+        assert_eq!(err.to_string(), "name in use (HTTP 409)");
     }
 
     #[test]

@@ -7,87 +7,18 @@ use std::collections::BTreeSet;
 use berth_types::auth::Role;
 use berth_types::stream::StreamMessage;
 use berth_types::{ContainerStats, ContainerStatus, ContainerSummary};
-use gloo_net::http::Method;
 use leptos::prelude::*;
 
-use crate::api::{self, enc, ApiError};
-use crate::format::{self, human_size};
-use crate::pages::{event_feed, set_title, ErrorPanel, LiveBadge, Loading, PageHeader};
-use crate::ws::{Frame, Socket};
+use super::actions::{run_action, Action};
+use crate::client::api::{self, enc, ApiError};
+use crate::client::live::{clock, event_feed};
+use crate::client::ws::{Frame, Socket};
+use crate::components::{set_title, ErrorPanel, HealthBadge, LiveBadge, Loading, PageHeader, StateBadge};
+use crate::format::{self, human_size, plural, port_text};
 
 /// Live CPU/memory columns open one stats stream per running container; above this many
 /// running containers the columns stay empty rather than open hundreds of sockets.
 const LIVE_STATS_LIMIT: usize = 24;
-
-/// An action on selected containers: the label, the API verb, and the states it applies to.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Start,
-    Stop,
-    Restart,
-    Kill,
-    Pause,
-    Unpause,
-    Remove,
-}
-
-impl Action {
-    pub const ALL: [Action; 7] = [
-        Action::Start,
-        Action::Stop,
-        Action::Restart,
-        Action::Kill,
-        Action::Pause,
-        Action::Unpause,
-        Action::Remove,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Action::Start => "Start",
-            Action::Stop => "Stop",
-            Action::Restart => "Restart",
-            Action::Kill => "Kill",
-            Action::Pause => "Pause",
-            Action::Unpause => "Unpause",
-            Action::Remove => "Remove",
-        }
-    }
-
-    /// The request that performs the action on container `id`.
-    pub fn request(self, id: &str) -> (Method, String) {
-        let id = enc(id);
-        match self {
-            Action::Remove => (Method::DELETE, format!("/api/v1/containers/{id}?force=1")),
-            other => (Method::POST, format!("/api/v1/containers/{id}/{}", other.label().to_lowercase())),
-        }
-    }
-
-    /// Whether the action makes sense for a container in `status` (the others are not offered).
-    pub fn applies(self, status: ContainerStatus) -> bool {
-        use ContainerStatus::*;
-        let running = matches!(status, Running | Restarting);
-        match self {
-            Action::Start => matches!(status, Created | Exited | Dead),
-            Action::Stop | Action::Kill | Action::Restart => running || status == Paused,
-            Action::Pause => status == Running,
-            Action::Unpause => status == Paused,
-            Action::Remove => status != Removing,
-        }
-    }
-}
-
-/// Runs `action` on each container; returns the failures as `name: message`.
-pub async fn run_action(action: Action, targets: Vec<(String, String)>) -> Vec<String> {
-    let mut failures = Vec::new();
-    for (id, name) in targets {
-        let (method, path) = action.request(&id);
-        if let Err(e) = api::act(method, &path).await {
-            failures.push(format!("{name}: {}", e.message()));
-        }
-    }
-    failures
-}
 
 /// Whether a container matches the search text (name, image, ID prefix or command) and state.
 pub fn matches(c: &ContainerSummary, search: &str, state: &str) -> bool {
@@ -134,7 +65,7 @@ pub fn Containers() -> impl IntoView {
             reload();
         }
     });
-    provide_context(crate::pages::clock());
+    provide_context(clock());
     let search = RwSignal::new(String::new());
     let state_filter = RwSignal::new(String::new());
     let selected = RwSignal::new(BTreeSet::<String>::new());
@@ -417,42 +348,6 @@ fn ContainerRow(
     }
 }
 
-/// A container state as a coloured badge.
-#[component]
-pub fn StateBadge(status: ContainerStatus) -> impl IntoView {
-    view! { <span class=format!("badge state-{}", status.as_str())>{status.as_str()}</span> }
-}
-
-/// A health status as a badge: `healthy`, `unhealthy`, `starting`.
-#[component]
-pub fn HealthBadge(status: berth_types::HealthStatus) -> impl IntoView {
-    view! {
-        <span class=format!("badge health-{}", status.as_str()) title="Health check">
-            {status.as_str()}
-        </span>
-    }
-}
-
-/// A published port as `docker ps` shows it: `0.0.0.0:8080->80/tcp`.
-pub fn port_text(p: &berth_types::PublishedPort) -> String {
-    let ip = if p.host_ip.is_empty() { "0.0.0.0" } else { p.host_ip.as_str() };
-    let protocol = if p.protocol.is_empty() { "tcp" } else { p.protocol.as_str() };
-    if ip.contains(':') {
-        format!("[{ip}]:{}->{}/{protocol}", p.host_port, p.container_port)
-    } else {
-        format!("{ip}:{}->{}/{protocol}", p.host_port, p.container_port)
-    }
-}
-
-/// `s` for counts other than one.
-pub fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -493,28 +388,5 @@ mod tests {
         assert!(matches(&web, "sleep", ""));
         assert!(!matches(&web, "db", ""));
         assert!(!matches(&web, "", "exited"));
-    }
-
-    #[test]
-    fn ports_as_docker_shows_them() {
-        let port = |ip: &str, protocol: &str| berth_types::PublishedPort {
-            host_ip: ip.into(),
-            host_port: 8080,
-            container_port: 80,
-            protocol: protocol.into(),
-        };
-        assert_eq!(port_text(&port("", "")), "0.0.0.0:8080->80/tcp");
-        assert_eq!(port_text(&port("127.0.0.1", "udp")), "127.0.0.1:8080->80/udp");
-        assert_eq!(port_text(&port("::1", "tcp")), "[::1]:8080->80/tcp");
-    }
-
-    #[test]
-    fn actions_offered_by_state() {
-        assert!(Action::Start.applies(ContainerStatus::Exited));
-        assert!(!Action::Start.applies(ContainerStatus::Running));
-        assert!(Action::Pause.applies(ContainerStatus::Running));
-        assert!(!Action::Unpause.applies(ContainerStatus::Running));
-        assert!(Action::Stop.applies(ContainerStatus::Paused));
-        assert!(!Action::Remove.applies(ContainerStatus::Removing));
     }
 }

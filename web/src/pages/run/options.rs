@@ -7,10 +7,11 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use berth_types::format::parse_go_duration_ns;
 use berth_types::health::HealthConfig;
+use berth_types::mount::validate_mounts;
 use berth_types::network::PortBinding;
 use berth_types::volume::{Mount, MountType};
 
-use crate::run::{parse_memory, FieldErrors};
+use crate::forms::{parse_memory, FieldErrors};
 
 /// One `-p` row as typed.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,11 +75,6 @@ pub struct NetworkFields {
     pub aliases: String,
     /// `--ip`.
     pub ip: String,
-}
-
-/// Docker's name rule for volumes (and containers): `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
-pub fn valid_volume_name(name: &str) -> bool {
-    crate::run::valid_name(name)
 }
 
 /// `80` or `8000-8010` → the ports; `None` for anything else (0 included: no container
@@ -175,19 +171,18 @@ pub fn ports(rows: &[PortRow], network: &str, errors: &mut FieldErrors) -> Vec<P
     bindings
 }
 
-/// The mount rows as mounts; errors name the row (`mount row 2: ...`) with Docker's words.
+/// The mount rows as mounts, checked with the daemon's own rules ([`validate_mounts`], Docker's
+/// wording); errors name the row (`mount row 2: ...`).
 pub fn mounts(rows: &[MountRow], errors: &mut FieldErrors) -> Vec<Mount> {
-    let mut result = Vec::new();
-    let mut targets = BTreeSet::new();
+    let mut result: Vec<Mount> = Vec::new();
     for (n, row) in rows.iter().enumerate().map(|(i, r)| (i + 1, r)) {
         let source = row.source.trim();
-        let target = row.target.trim().trim_end_matches('/');
+        let target = row.target.trim();
         if source.is_empty() && target.is_empty() {
             continue;
         }
         let mut fail = |message: String| errors.push(("mounts", format!("mount row {n}: {message}")));
-        let kind = row.kind.as_str();
-        let mount_type = match kind {
+        let mount_type = match row.kind.as_str() {
             "volume" => MountType::Volume,
             "bind" => MountType::Bind,
             "tmpfs" => MountType::Tmpfs,
@@ -196,63 +191,35 @@ pub fn mounts(rows: &[MountRow], errors: &mut FieldErrors) -> Vec<Mount> {
                 continue;
             }
         };
-        if row.target.trim().is_empty() {
-            fail(format!("invalid mount config for type \"{kind}\": field Target must not be empty"));
-            continue;
-        }
-        if !row.target.trim().starts_with('/') {
-            fail(format!(
-                "invalid mount config for type \"{kind}\": invalid mount path: '{}' mount path must be absolute",
-                row.target.trim()
-            ));
-            continue;
-        }
-        if target.is_empty() {
-            fail("invalid specification: destination can't be '/'".into());
-            continue;
-        }
-        if target.split('/').any(|part| part == "..") {
-            fail(format!("invalid mount path: '{target}': no .. components"));
-            continue;
-        }
-        let mut tmpfs_size = None;
-        match mount_type {
-            MountType::Bind if source.is_empty() => {
-                fail("invalid mount config for type \"bind\": field Source must not be empty".into());
-                continue;
-            }
-            MountType::Bind if !source.starts_with('/') => {
-                fail(format!("invalid mount config for type \"bind\": invalid mount path: '{source}' mount path must be absolute"));
-                continue;
-            }
-            MountType::Volume if !source.is_empty() && !valid_volume_name(source) => {
-                fail(format!(
-                    "\"{source}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
-                ));
-                continue;
-            }
-            MountType::Tmpfs if !source.is_empty() => match parse_memory(source) {
-                Some(bytes) if bytes > 0 => tmpfs_size = Some(bytes),
+        // A tmpfs row's source field holds its size.
+        let (source, tmpfs_size) = match mount_type {
+            MountType::Tmpfs if source.is_empty() => (String::new(), None),
+            MountType::Tmpfs => match parse_memory(source) {
+                Some(bytes) if bytes > 0 => (String::new(), Some(bytes)),
                 _ => {
                     fail(format!("invalid tmpfs size {source:?}: a size like 64m"));
                     continue;
                 }
             },
-            _ => {}
-        }
-        if !targets.insert(target.to_owned()) {
-            fail(format!("Duplicate mount point: {target}"));
-            continue;
-        }
-        result.push(Mount {
+            _ => (source.to_owned(), None),
+        };
+        let mount = Mount {
             mount_type,
-            source: if mount_type == MountType::Tmpfs { String::new() } else { source.to_owned() },
+            source,
             target: target.to_owned(),
             read_only: row.read_only,
             tmpfs_size,
             // As `--mount` (not `-v`): a missing host path is an error, not a new directory.
             create_mountpoint: false,
-        });
+        };
+        // The rows so far (already checked) with this one: an error is this row's, a mount point
+        // used twice included.
+        let mut candidate = result.clone();
+        candidate.push(mount);
+        match validate_mounts(&candidate) {
+            Ok(checked) => result = checked,
+            Err(e) => fail(e.message),
+        }
     }
     result
 }
@@ -359,7 +326,30 @@ pub fn network(
     ((!network.is_empty()).then(|| network.to_owned()), aliases, ip)
 }
 
-/// Which form field a daemon's refusal is about, so that it is shown next to that field.
+/// The request fields a daemon's refusal may name (`ContainerConfig`'s JSON names, a nested one
+/// with a dot), and the form fields they are shown under.
+pub const SERVER_FIELDS: &[(&str, &str)] = &[
+    ("image", "image"),
+    ("name", "name"),
+    ("cmd", "command"),
+    ("env", "env"),
+    ("labels", "labels"),
+    ("resources.memory", "memory"),
+    ("resources.cpus", "cpus"),
+    ("resources.pids_limit", "pids"),
+    ("restart_policy", "restart"),
+    ("auto_remove", "restart"),
+    ("ports", "ports"),
+    ("publish_all", "ports"),
+    ("mounts", "mounts"),
+    ("network", "network"),
+    ("network_aliases", "network_aliases"),
+    ("ipv4_address", "ip"),
+    ("healthcheck", "health"),
+];
+
+/// Which form field a daemon's refusal is about, from its words, so that it is shown next to
+/// that field (for a daemon that names none).
 pub fn field_of_server_error(message: &str) -> &'static str {
     let m = message.to_ascii_lowercase();
     if m.contains("port") && (m.contains("allocated") || m.contains("bind for") || m.contains("publish")) {

@@ -7,8 +7,8 @@ use berth_types::auth::{
 use gloo_net::http::Method;
 use leptos::prelude::*;
 
-use crate::api::{self, enc, ApiError};
-use crate::pages::{set_title, ErrorPanel, Loading, PageHeader};
+use crate::client::api::{self, enc, ApiError};
+use crate::components::{set_title, ErrorPanel, Loading, PageHeader, Table};
 
 #[component]
 pub fn Admin() -> impl IntoView {
@@ -45,48 +45,43 @@ pub fn Admin() -> impl IntoView {
                 None => view! { <Loading what="users"/> }.into_any(),
                 Some(Err(error)) => view! { <ErrorPanel error retry=refresh/> }.into_any(),
                 Some(Ok(list)) => view! {
-                    <div class="table-wrap" role="region" aria-label="Users" tabindex="0">
-                        <table class="data">
-                            <thead><tr><th scope="col">"Name"</th><th scope="col">"Role"</th><th scope="col">"Teams"</th><th scope="col">"Created"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
-                            <tbody>
-                                {list.into_iter().map(|u| {
-                                    let name = u.name.clone();
-                                    let name2 = u.name.clone();
-                                    let change_role = move |e: leptos::ev::Event| {
-                                        // The select offers only the roles' own names.
-                                        let Some(role) = Role::parse(&event_target_value(&e)) else { return };
-                                        let name = name.clone();
-                                        leptos::task::spawn_local(async move {
-                                            let body = UpdateUser { role: Some(role), password: None };
-                                            let r: Result<User, _> = api::send_json(Method::PATCH, &format!("/api/v1/users/{}", enc(&name)), &body).await;
-                                            report(r.map(|u| format!("{} is now {}", u.name, u.role.as_str())));
-                                        });
-                                    };
-                                    let remove = move |_| {
-                                        if !window().confirm_with_message(&format!("Remove user {name2}?")).unwrap_or(false) { return; }
-                                        let name = name2.clone();
-                                        leptos::task::spawn_local(async move {
-                                            let r = api::act(Method::DELETE, &format!("/api/v1/users/{}", enc(&name))).await;
-                                            report(r.map(|()| format!("Removed user {name}")));
-                                        });
-                                    };
-                                    view! {
-                                        <tr>
-                                            <td data-label="Name">{u.name.clone()}</td>
-                                            <td data-label="Role">
-                                                <select aria-label=format!("Role of {}", u.name) on:change=change_role>
-                                                    {Role::ALL.into_iter().map(|r| view! { <option value=r.as_str() selected=r == u.role>{r.as_str()}</option> }).collect_view()}
-                                                </select>
-                                            </td>
-                                            <td data-label="Teams">{u.teams.join(", ")}</td>
-                                            <td data-label="Created">{u.created.clone()}</td>
-                                            <td class="row-actions"><button type="button" class="button small danger" on:click=remove>"Remove"</button></td>
-                                        </tr>
-                                    }
-                                }).collect_view()}
-                            </tbody>
-                        </table>
-                    </div>
+                    <Table label="Users" columns=["Name", "Role", "Teams", "Created"] actions=true>
+                        {list.into_iter().map(|u| {
+                            let name = u.name.clone();
+                            let name2 = u.name.clone();
+                            let change_role = move |e: leptos::ev::Event| {
+                                // The select offers only the roles' own names.
+                                let Some(role) = Role::parse(&event_target_value(&e)) else { return };
+                                let name = name.clone();
+                                leptos::task::spawn_local(async move {
+                                    let body = UpdateUser { role: Some(role), password: None };
+                                    let r: Result<User, _> = api::send_json(Method::PATCH, &format!("/api/v1/users/{}", enc(&name)), &body).await;
+                                    report(r.map(|u| format!("{} is now {}", u.name, u.role.as_str())));
+                                });
+                            };
+                            let remove = move |_| {
+                                if !window().confirm_with_message(&format!("Remove user {name2}?")).unwrap_or(false) { return; }
+                                let name = name2.clone();
+                                leptos::task::spawn_local(async move {
+                                    let r = api::act(Method::DELETE, &format!("/api/v1/users/{}", enc(&name))).await;
+                                    report(r.map(|()| format!("Removed user {name}")));
+                                });
+                            };
+                            view! {
+                                <tr>
+                                    <td data-label="Name">{u.name.clone()}</td>
+                                    <td data-label="Role">
+                                        <select aria-label=format!("Role of {}", u.name) on:change=change_role>
+                                            {Role::ALL.into_iter().map(|r| view! { <option value=r.as_str() selected=r == u.role>{r.as_str()}</option> }).collect_view()}
+                                        </select>
+                                    </td>
+                                    <td data-label="Teams">{u.teams.join(", ")}</td>
+                                    <td data-label="Created">{u.created.clone()}</td>
+                                    <td class="row-actions"><button type="button" class="button small danger" on:click=remove>"Remove"</button></td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </Table>
                 }.into_any(),
             }}
         </section>
@@ -112,32 +107,27 @@ pub fn Admin() -> impl IntoView {
                 Some(Err(error)) => view! { <ErrorPanel error retry=refresh/> }.into_any(),
                 Some(Ok(list)) if list.is_empty() => view! { <p class="muted">"No API tokens."</p> }.into_any(),
                 Some(Ok(list)) => view! {
-                    <div class="table-wrap" role="region" aria-label="Tokens" tabindex="0">
-                        <table class="data">
-                            <thead><tr><th scope="col">"Name"</th><th scope="col">"User"</th><th scope="col">"Role"</th><th scope="col">"Created"</th><th scope="col">"Last used"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
-                            <tbody>
-                                {list.into_iter().map(|t| {
-                                    let id = t.id;
-                                    let revoke = move |_| {
-                                        leptos::task::spawn_local(async move {
-                                            let r = api::act(Method::DELETE, &format!("/api/v1/tokens/{id}")).await;
-                                            report(r.map(|()| "Token revoked".to_owned()));
-                                        });
-                                    };
-                                    view! {
-                                        <tr>
-                                            <td data-label="Name">{t.name.clone()}</td>
-                                            <td data-label="User">{t.user.clone()}</td>
-                                            <td data-label="Role">{t.role.as_str()}</td>
-                                            <td data-label="Created">{t.created.clone()}</td>
-                                            <td data-label="Last used">{t.last_used.clone().unwrap_or_else(|| "never".into())}</td>
-                                            <td class="row-actions"><button type="button" class="button small danger" on:click=revoke>"Revoke"</button></td>
-                                        </tr>
-                                    }
-                                }).collect_view()}
-                            </tbody>
-                        </table>
-                    </div>
+                    <Table label="Tokens" columns=["Name", "User", "Role", "Created", "Last used"] actions=true>
+                        {list.into_iter().map(|t| {
+                            let id = t.id;
+                            let revoke = move |_| {
+                                leptos::task::spawn_local(async move {
+                                    let r = api::act(Method::DELETE, &format!("/api/v1/tokens/{id}")).await;
+                                    report(r.map(|()| "Token revoked".to_owned()));
+                                });
+                            };
+                            view! {
+                                <tr>
+                                    <td data-label="Name">{t.name.clone()}</td>
+                                    <td data-label="User">{t.user.clone()}</td>
+                                    <td data-label="Role">{t.role.as_str()}</td>
+                                    <td data-label="Created">{t.created.clone()}</td>
+                                    <td data-label="Last used">{t.last_used.clone().unwrap_or_else(|| "never".into())}</td>
+                                    <td class="row-actions"><button type="button" class="button small danger" on:click=revoke>"Revoke"</button></td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </Table>
                 }.into_any(),
             }}
         </section>
