@@ -45,6 +45,10 @@ pub enum Error {
     /// Bad input from the caller: a malformed archive, manifest, `--change`, ...
     #[error("{0}")]
     InvalidInput(String),
+    /// Bad input in one field of the caller's request (`name`, `mounts`, ...), so that a form
+    /// can show the message beside that field.
+    #[error("{message}")]
+    InvalidField { field: &'static str, message: String },
     /// Input in a format or media type the engine does not handle.
     #[error("unsupported: {0}")]
     Unsupported(String),
@@ -98,6 +102,7 @@ impl Error {
             | Error::DigestMismatch { .. }
             | Error::UnsafeEntry { .. }
             | Error::InvalidInput(_)
+            | Error::InvalidField { .. }
             | Error::Unsupported(_)
             | Error::CommandFailed { .. } => ErrorKind::InvalidInput,
             Error::Conflict(_) | Error::VolumeInUse { .. } => ErrorKind::Conflict,

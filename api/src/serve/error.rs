@@ -72,11 +72,15 @@ impl From<berth_engine::Error> for ApiError {
             berth_engine::Error::CommandFailed { exit_code, .. } => Some(*exit_code),
             _ => None,
         };
+        let field = match &e {
+            berth_engine::Error::InvalidField { field, .. } => Some(field.to_string()),
+            _ => None,
+        };
         let message = match e {
             berth_engine::Error::CommandFailed { message, .. } => message,
             other => other.to_string(),
         };
-        ApiError { status, message, field: None, exit_code }
+        ApiError { status, message, field, exit_code }
     }
 }
 

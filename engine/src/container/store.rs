@@ -291,7 +291,7 @@ fn check_name_free(records: &BTreeMap<String, ContainerRecord>, name: &str) -> R
 pub fn validate_name(name: &str) -> Result<String> {
     check_object_name(ObjectKind::Container, name)
         .map(str::to_string)
-        .map_err(|e| Error::InvalidInput(e.to_string()))
+        .map_err(|e| Error::InvalidField { field: "name", message: e.to_string() })
 }
 
 fn is_full_id(s: &str) -> bool {

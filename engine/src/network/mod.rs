@@ -305,7 +305,9 @@ fn first_host(subnet: &Ipv4Net) -> Ipv4Addr {
 
 /// Docker's rule for network names ([`check_object_name`]).
 fn validate_network_name(name: &str) -> Result<()> {
-    check_object_name(ObjectKind::Network, name).map(drop).map_err(|e| Error::InvalidInput(e.to_string()))
+    check_object_name(ObjectKind::Network, name)
+        .map(drop)
+        .map_err(|e| Error::InvalidField { field: "name", message: e.to_string() })
 }
 
 fn is_predefined(name: &str) -> bool {

@@ -169,7 +169,8 @@ pub(crate) fn mount_points(inner: &EngineInner, mounts: &[Mount]) -> Vec<MountPo
 /// Checks each mount as Docker's daemon does ([`validate_mounts`], with its wording; paths
 /// cleaned), and on the host that a bind source which is not to be made exists.
 fn validate(mounts: &[Mount]) -> Result<Vec<Mount>> {
-    let mounts = validate_mounts(mounts).map_err(|e| Error::InvalidInput(e.to_string()))?;
+    let mounts = validate_mounts(mounts)
+        .map_err(|e| Error::InvalidField { field: "mounts", message: e.to_string() })?;
     for m in &mounts {
         if m.mount_type == MountType::Bind && !m.create_mountpoint && fs::symlink_metadata(&m.source).is_err()
         {

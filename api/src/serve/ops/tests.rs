@@ -259,3 +259,28 @@ async fn another_teams_objects_are_refused_and_the_owners_allowed() {
     .unwrap();
     assert!(refused >= names().len() as i64 * 15, "{refused} refusals audited");
 }
+
+/// A refused field of a request is named in the error body, for the dashboard's forms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_name_the_field() {
+    let s = setup().await;
+    alice_makes(&s, "base").await;
+    let cases = [
+        (serde_json::json!({ "image": "base:1", "name": "-bad", "network": "none" }), "name"),
+        (
+            serde_json::json!({ "image": "base:1", "network": "none",
+                "mounts": [{ "type": "volume", "source": "v", "target": "relative" }] }),
+            "mounts",
+        ),
+    ];
+    for (config, field) in cases {
+        let (status, answer) = call(&s.app, &s.alice, "POST", "/api/v1/containers", json(config)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        let body: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        assert_eq!(body["field"], field, "{answer}");
+    }
+    let (status, answer) =
+        call(&s.app, &s.alice, "POST", "/api/v1/networks", json(serde_json::json!({ "name": "a b" }))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&answer).unwrap()["field"], "name", "{answer}");
+}
