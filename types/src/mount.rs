@@ -285,9 +285,12 @@ pub fn validate_mounts(mounts: &[Mount]) -> Result<Vec<Mount>, MountError> {
 /// `path` cleaned lexically (`//`, `.`, `..` and a trailing `/` resolved, as Go's
 /// `filepath.Clean`), or `None` when it is not absolute.
 pub fn clean_absolute(path: &str) -> Option<String> {
-    if !path.starts_with('/') {
-        return None;
-    }
+    path.starts_with('/').then(|| format!("/{}", clean_clamped(path)))
+}
+
+/// `path` cleaned lexically, without its leading `/`; a `..` at the top stays at the top (as
+/// Docker resolves mount targets and COPY sources). Shared by mounts and builds.
+pub fn clean_clamped(path: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/') {
         match part {
@@ -298,7 +301,7 @@ pub fn clean_absolute(path: &str) -> Option<String> {
             p => parts.push(p),
         }
     }
-    Some(format!("/{}", parts.join("/")))
+    parts.join("/")
 }
 
 #[cfg(test)]

@@ -78,19 +78,7 @@ pub fn clean(path: &str) -> Option<String> {
 }
 
 /// Like [`clean`], but `..` at the top stays at the top (as Docker resolves COPY sources).
-pub fn clean_clamped(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    parts.join("/")
-}
+pub use berth_types::mount::clean_clamped;
 
 impl Context {
     /// Reads the tar stream `body` (plain, gzip or zstd) into `spool_path` and indexes it.
