@@ -101,10 +101,11 @@ pub enum RestartPolicy {
 }
 
 /// `created`, `running`, `paused`, `restarting`, `removing`, `exited`, `dead`, as Docker names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ContainerStatus {
+    #[default]
     Created,
     Running,
     Paused,
@@ -115,7 +116,7 @@ pub enum ContainerStatus {
 }
 
 /// The state part of `inspect`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContainerState {
     pub status: ContainerStatus,
@@ -136,7 +137,7 @@ pub struct ContainerState {
 }
 
 /// One row of `berth ps`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContainerSummary {
     /// 64 hex digits.

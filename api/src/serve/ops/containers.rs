@@ -415,23 +415,9 @@ mod tests {
             name: name.into(),
             image: "busybox".into(),
             image_id: "sha256:aa".into(),
-            command: "sh".into(),
-            created: String::new(),
-            state: ContainerState {
-                status,
-                pid: 0,
-                exit_code: 0,
-                oom_killed: false,
-                error: String::new(),
-                started_at: String::new(),
-                finished_at: String::new(),
-                restart_count: 0,
-                health: None,
-            },
-            status: String::new(),
+            state: ContainerState { status, ..Default::default() },
             labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            ports: Vec::new(),
-            networks: Vec::new(),
+            ..Default::default()
         }
     }
 

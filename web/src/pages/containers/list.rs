@@ -358,24 +358,9 @@ mod tests {
             id: format!("{name:a<64}"),
             name: name.into(),
             image: image.into(),
-            image_id: String::new(),
             command: "sh -c 'sleep 1'".into(),
-            created: String::new(),
-            state: ContainerState {
-                status,
-                pid: 0,
-                exit_code: 0,
-                oom_killed: false,
-                error: String::new(),
-                started_at: String::new(),
-                finished_at: String::new(),
-                restart_count: 0,
-                health: None,
-            },
-            status: String::new(),
-            labels: Default::default(),
-            ports: Vec::new(),
-            networks: Vec::new(),
+            state: ContainerState { status, ..Default::default() },
+            ..Default::default()
         }
     }
 
