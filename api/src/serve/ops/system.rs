@@ -8,6 +8,7 @@ use berth_types::{Event, NodeStats, SystemInfo};
 
 use super::access;
 use super::Caller;
+use crate::serve::auth::store::OwnedKind;
 use crate::serve::error::ApiError;
 use crate::serve::state::AppState;
 
@@ -50,7 +51,8 @@ pub async fn node_stats(state: &AppState, caller: &Caller) -> Result<NodeStats, 
     Ok(state.engine.node_stats().await?)
 }
 
-/// The most recent events, newest first.
+/// The most recent events, newest first; a member sees those of their teams' containers and
+/// stacks (as the live events and the history show them).
 pub async fn events(
     state: &AppState,
     caller: &Caller,
@@ -58,7 +60,32 @@ pub async fn events(
     before: Option<i64>,
 ) -> Result<Vec<Event>, ApiError> {
     caller.require(Role::Viewer)?;
-    state.events.list(limit, before).await.map_err(|e| ApiError::internal(format!("reading events: {e}")))
+    let mut events = state
+        .events
+        .list(limit, before)
+        .await
+        .map_err(|e| ApiError::internal(format!("reading events: {e}")))?;
+    if caller.is_admin() {
+        return Ok(events);
+    }
+    let owned = state.auth.owned(OwnedKind::Containers, &caller.team_ids()).await?;
+    let mut visible = Vec::with_capacity(events.len());
+    for event in events.drain(..) {
+        let shown = match event.event_type.as_str() {
+            "container" => container_of(&event).is_some_and(|id| owned.contains(id)),
+            "stack" => access::stack_visible(state, caller, &event.subject).await,
+            _ => false,
+        };
+        if shown {
+            visible.push(event);
+        }
+    }
+    Ok(visible)
+}
+
+/// The container a container event is about: its message starts with `id=<container id>`.
+fn container_of(event: &Event) -> Option<&str> {
+    event.message.strip_prefix("id=").and_then(|m| m.split(' ').next())
 }
 
 /// Whether `caller` may see a live event: admins all; members those of their teams' containers
@@ -70,7 +97,7 @@ pub async fn event_visible(state: &AppState, caller: &Caller, event: &Event) -> 
     if event.event_type == "stack" {
         return access::stack_visible(state, caller, &event.subject).await;
     }
-    let Some(id) = event.message.strip_prefix("id=").and_then(|m| m.split(' ').next()) else { return false };
+    let Some(id) = container_of(event) else { return false };
     if event.event_type != "container" {
         return false;
     }

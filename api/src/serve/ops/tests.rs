@@ -47,6 +47,8 @@ async fn setup() -> Setup {
         auth: auth.clone(),
         audit: Audit::new(events.pool().clone()),
     };
+    // The event log is written from the engine's events, as the daemon does.
+    crate::serve::routes::containers::record_engine_events(&state.engine, events.clone());
     let mut secrets = Vec::new();
     for (user, team) in [("alice", "ta"), ("bob", "tb")] {
         auth.create_team(team).await.unwrap();
@@ -216,10 +218,19 @@ async fn another_teams_objects_are_refused_and_the_owners_allowed() {
         assert!(s.state.engine.inspect_volume(name).await.is_ok());
     }
     // Lists show Bob none of it.
-    for list in ["/api/v1/containers?all=1", "/api/v1/images", "/api/v1/volumes", "/api/v1/stacks"] {
+    for list in [
+        "/api/v1/containers?all=1",
+        "/api/v1/images",
+        "/api/v1/volumes",
+        "/api/v1/stacks",
+        "/api/v1/events?limit=1000",
+    ] {
         let (status, answer) = call(&s.app, &s.bob, "GET", list, Body::empty()).await;
         assert_eq!((status, answer.as_str()), (StatusCode::OK, "[]"), "bob: {list}");
     }
+    let (status, answer) = call(&s.app, &s.alice, "GET", "/api/v1/events?limit=1000", Body::empty()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(answer.contains("\"action\":\"create\""), "alice sees her containers' events: {answer}");
     for name in names() {
         for (method, uri, body, refusal) in guarded_calls(name).into_iter().take(OWNER_CALLS) {
             let body = if body.is_null() { Body::empty() } else { json(body) };
