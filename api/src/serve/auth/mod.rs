@@ -172,13 +172,18 @@ pub async fn identify(State(state): State<AppState>, mut req: Request, next: Nex
     response
 }
 
+/// The refusal of a call that needs a caller but came without credentials.
+pub(crate) fn authentication_required() -> Response {
+    unauthorized("authentication required: send \"Authorization: Bearer <API token>\" or log in")
+}
+
 /// In front of the routes that need a caller: an anonymous request is refused with 401.
 pub async fn require_caller(req: Request, next: Next) -> Response {
     if req.extensions().get::<CsrfMissing>().is_some() {
         return CsrfMissing::refusal();
     }
     if req.extensions().get::<Principal>().is_none() {
-        return unauthorized("authentication required: send \"Authorization: Bearer <API token>\" or log in");
+        return authentication_required();
     }
     next.run(req).await
 }

@@ -14,7 +14,7 @@ use berth_types::{
 use chrono::Utc;
 
 use super::access::{self, Object, Use};
-use super::{failed, Caller, Input};
+use super::{checked, Caller, Input};
 use crate::serve::auth::store::OwnedKind;
 use crate::serve::error::ApiError;
 use crate::serve::events::Outcome;
@@ -37,10 +37,7 @@ where
     let result = async {
         access::guard(state, caller, Role::Operator, Object::Container(name.to_string()), Use::Change)
             .await?;
-        match run().await {
-            Ok(value) => Ok(value),
-            Err(e) => Err(failed(state, "container", action, name, e).await),
-        }
+        checked(state, "container", action, name, run().await).await
     }
     .await;
     caller.audited(state, ok, result).await
@@ -57,12 +54,12 @@ pub async fn create(
         let config = config?;
         let team = caller.target_team(state).await?;
         access::check_container_config(state, caller, &config).await?;
-        let volumes_before = volume_names(state).await;
-        let subject = config.name.clone().unwrap_or_else(|| config.image.clone());
-        let created = match state.engine.create_container(config).await {
-            Ok(created) => created,
-            Err(e) => return Err(failed(state, "container", "create", &subject, e).await),
+        let volumes_before = match team {
+            Some(_) => volume_names(state).await,
+            None => Default::default(),
         };
+        let subject = config.name.clone().unwrap_or_else(|| config.image.clone());
+        let created = checked(state, "container", "create", &subject, state.engine.create_container(config).await).await?;
         if let Some(team) = team {
             if let Err(e) = state.auth.set_container_owner(&created.id, team).await {
                 tracing::error!(container = %created.id, error = %e.message, "recording the container's team failed");
@@ -188,11 +185,9 @@ pub async fn wait(
 pub async fn prune(state: &AppState, caller: &Caller) -> Result<ContainerPruneReport, ApiError> {
     let result = async {
         caller.require(Role::Admin)?;
-        let report = state.engine.prune_containers().await;
-        let report = match report {
-            Ok(report) => report,
-            Err(e) => return Err(failed(state, "container", "prune", "stopped containers", e).await),
-        };
+        let report =
+            checked(state, "container", "prune", "stopped containers", state.engine.prune_containers().await)
+                .await?;
         let message = format!(
             "{} containers deleted, {} bytes reclaimed",
             report.containers_deleted.len(),

@@ -11,7 +11,7 @@ use berth_types::{
 };
 
 use super::access::{self, Object, Reach, Use};
-use super::{failed, Caller, Input};
+use super::{checked, recorded, Caller, Input};
 use crate::serve::auth::store::OwnedKind;
 use crate::serve::body::{BodyPump, BodyReader};
 use crate::serve::error::ApiError;
@@ -59,16 +59,8 @@ pub async fn tag(
                 )));
             }
         }
-        match state.engine.tag_image(source, target).await {
-            Ok(()) => {
-                state
-                    .events
-                    .record("image", "tag", target, Outcome::Success, &format!("tagged {source}"))
-                    .await;
-                Ok(())
-            }
-            Err(e) => Err(failed(state, "image", "tag", target, e).await),
-        }
+        let result = state.engine.tag_image(source, target).await;
+        recorded(state, "image", "tag", target, &format!("tagged {source}"), result).await
     }
     .await;
     caller.audited(state, StatusCode::CREATED, result).await
@@ -83,10 +75,8 @@ pub async fn remove(
 ) -> Result<Vec<ImageDeleteItem>, ApiError> {
     let result = async {
         access::guard(state, caller, Role::Operator, Object::Image(name.to_string()), Use::Change).await?;
-        let items = match state.engine.remove_image(name, force).await {
-            Ok(items) => items,
-            Err(e) => return Err(failed(state, "image", "delete", name, e).await),
-        };
+        let items =
+            checked(state, "image", "delete", name, state.engine.remove_image(name, force).await).await?;
         for item in &items {
             let (action, subject) = match item {
                 ImageDeleteItem::Untagged(r) => ("untag", r),
@@ -116,10 +106,7 @@ pub async fn prune(state: &AppState, caller: &Caller, all: bool) -> Result<Image
     let result = async {
         caller.require(Role::Admin)?;
         let subject = if all { "all unused images" } else { "dangling images" };
-        let report = match state.engine.prune_images(all).await {
-            Ok(report) => report,
-            Err(e) => return Err(failed(state, "image", "prune", subject, e).await),
-        };
+        let report = checked(state, "image", "prune", subject, state.engine.prune_images(all).await).await?;
         for item in &report.images_deleted {
             if let ImageDeleteItem::Deleted(id) = item {
                 forget_owners(state, id).await;
@@ -157,10 +144,7 @@ pub async fn import(
         let subject = options.reference.clone().unwrap_or_default();
         let result =
             state.engine.import_image(reader, options.reference, options.changes, options.message).await;
-        let report = match result {
-            Ok(report) => report,
-            Err(e) => return Err(failed(state, "image", "import", &subject, e).await),
-        };
+        let report = checked(state, "image", "import", &subject, result).await?;
         let subject = report.reference.clone().unwrap_or_else(|| report.id.clone());
         state
             .events
@@ -186,10 +170,7 @@ pub async fn load(
         caller.require(Role::Operator)?;
         let team = caller.target_team(state).await?;
         let shared_before = shared_images(state, team).await;
-        let report = match state.engine.load_images(reader).await {
-            Ok(report) => report,
-            Err(e) => return Err(failed(state, "image", "load", "", e).await),
-        };
+        let report = checked(state, "image", "load", "", state.engine.load_images(reader).await).await?;
         for image in &report.loaded {
             let subject = image.reference.clone().unwrap_or_else(|| image.id.clone());
             state

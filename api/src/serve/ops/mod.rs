@@ -37,7 +37,7 @@ use axum::http::StatusCode;
 use berth_types::auth::Role;
 use berth_types::headers::TEAM_HEADER;
 
-use super::auth::{unauthorized, Principal};
+use super::auth::{authentication_required, Principal};
 use super::error::ApiError;
 use super::events::Outcome;
 use super::state::AppState;
@@ -63,9 +63,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Caller, Self::Rejection> {
         // `auth::identify` put the caller there; none means no credentials were sent.
         let Some(principal) = parts.extensions.get::<Principal>().cloned() else {
-            return Err(unauthorized(
-                "authentication required: send \"Authorization: Bearer <API token>\" or log in",
-            ));
+            return Err(authentication_required());
         };
         let team = match parts.headers.get(TEAM_HEADER) {
             None => None,
@@ -174,6 +172,20 @@ pub(crate) async fn failed(
     ApiError::from(e)
 }
 
+/// An engine call's result, its failure recorded in the event log (see [`failed`]).
+pub(crate) async fn checked<T>(
+    state: &AppState,
+    kind: &str,
+    action: &str,
+    subject: &str,
+    result: berth_engine::Result<T>,
+) -> Result<T, ApiError> {
+    match result {
+        Ok(value) => Ok(value),
+        Err(e) => Err(failed(state, kind, action, subject, e).await),
+    }
+}
+
 /// Records an operation's outcome in the event log (`success`: the message of a success) and
 /// passes the result on.
 pub(crate) async fn recorded<T>(
@@ -184,13 +196,9 @@ pub(crate) async fn recorded<T>(
     success: &str,
     result: berth_engine::Result<T>,
 ) -> Result<T, ApiError> {
-    match result {
-        Ok(value) => {
-            state.events.record(kind, action, subject, Outcome::Success, success).await;
-            Ok(value)
-        }
-        Err(e) => Err(failed(state, kind, action, subject, e).await),
-    }
+    let value = checked(state, kind, action, subject, result).await?;
+    state.events.record(kind, action, subject, Outcome::Success, success).await;
+    Ok(value)
 }
 #[cfg(test)]
 mod tests;

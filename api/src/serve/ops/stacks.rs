@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::future::Future;
 
 use axum::http::StatusCode;
-use berth_engine::compose::model::ServiceNetwork;
+use berth_engine::compose::model::{Project, ServiceNetwork};
 use berth_engine::compose::{self, Progress, StackLogStream};
 use berth_engine::container::LogOptions;
 use berth_types::auth::Role;
@@ -54,14 +54,8 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     check_object_name(ObjectKind::Project, name).map(drop).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
-async fn guard(
-    state: &AppState,
-    caller: &Caller,
-    role: Role,
-    name: &str,
-    using: Use,
-) -> Result<(), ApiError> {
-    caller.require(role)?;
+/// Refuses the call unless `name` is a valid project name and `caller` may `use` the stack.
+async fn check_stack(state: &AppState, caller: &Caller, name: &str, using: Use) -> Result<(), ApiError> {
     check_name(name)?;
     access::check(state, caller, &Object::Stack(name.to_string()), using).await
 }
@@ -95,10 +89,17 @@ pub async fn up(
     let checked = async {
         caller.require(Role::Operator)?;
         let request = request?;
-        guard(state, caller, Role::Operator, name, Use::Change).await?;
+        check_stack(state, caller, name, Use::Change).await?;
         let team = caller.target_team(state).await?;
-        if !caller.is_admin() {
-            check_member_stack(state, caller, name, &request).await?;
+        // A member's env_files are refused before the file is loaded, which would read them.
+        if let Some(service) = compose::model::services_with_env_files(&request.compose_file)
+            .into_iter()
+            .next()
+            .filter(|_| !caller.is_admin())
+        {
+            return Err(access::admin_only(&format!(
+                "service {service}: env_file, a file of the daemon's host"
+            )));
         }
         let loaded = {
             let (request, name) = (request.clone(), name.to_string());
@@ -106,15 +107,25 @@ pub async fn up(
                 .await
                 .map_err(|e| ApiError::internal(format!("reading the compose file: {e}")))?
         };
-        if let Err(e) = loaded {
-            state.events.record("stack", "up", name, Outcome::Failure, &e.to_string()).await;
-            return Err(e.into());
+        let project = match loaded {
+            Ok(project) => project,
+            Err(e) => {
+                state.events.record("stack", "up", name, Outcome::Failure, &e.to_string()).await;
+                return Err(e.into());
+            }
+        };
+        if !caller.is_admin() {
+            check_member_services(state, caller, &project).await?;
         }
         Ok((team, request))
     }
     .await;
     let (team, request) = caller.audited(state, StatusCode::OK, checked).await?;
-    let volumes_before = volume_names(state).await;
+    // Only a team's up needs the volumes before it (the ones it makes go to the team).
+    let volumes_before = match team {
+        Some(_) => volume_names(state).await,
+        None => Default::default(),
+    };
     let stack = name.to_string();
     let owner_state = state.clone();
     Ok(streamed(state, "up", name, move |progress| async move {
@@ -148,24 +159,12 @@ async fn own_new_containers(state: &AppState, stack: &str, team: i64, volumes_be
 
 /// Refuses what a member may not bring up: what a container may not ask for (the host's
 /// paths, capabilities or network, another team's image, volume or container), in any
-/// service; builds (their contexts are directories of the daemon's host) and `env_file`s
-/// (files of the daemon's host, refused before the file is loaded, which would read them).
-async fn check_member_stack(
-    state: &AppState,
-    caller: &Caller,
-    stack: &str,
-    request: &StackUp,
-) -> Result<(), ApiError> {
-    if let Some(service) = compose::model::services_with_env_files(&request.compose_file).into_iter().next() {
-        return Err(access::admin_only(&format!("service {service}: env_file, a file of the daemon's host")));
-    }
-    let (request, name) = (request.clone(), stack.to_string());
-    let loaded = tokio::task::spawn_blocking(move || compose::model::load(&request, Some(&name)))
-        .await
-        .map_err(|e| ApiError::internal(format!("reading the compose file: {e}")))?;
-    // An invalid file is refused with what is wrong with it by `up` itself.
-    let Ok(project) = loaded else { return Ok(()) };
+/// service, and builds (their contexts are directories of the daemon's host).
+async fn check_member_services(state: &AppState, caller: &Caller, project: &Project) -> Result<(), ApiError> {
     for service in project.services.values() {
+        if let Some(what) = access::host_access(&service.config) {
+            return Err(access::admin_only(&format!("service {}: {what}", service.name)));
+        }
         if service.build.is_some() {
             return Err(access::admin_only(&format!(
                 "service {}: a build from a directory of the daemon's host",
@@ -176,9 +175,6 @@ async fn check_member_stack(
             if mode == "host" {
                 return Err(access::admin_only(&format!("service {}: the host's network", service.name)));
             }
-        }
-        if let Some(what) = access::host_access(&service.config) {
-            return Err(access::admin_only(&format!("service {}: {what}", service.name)));
         }
         let mut config = service.config.clone();
         config.image = service.image.clone();
@@ -200,7 +196,7 @@ pub async fn down(
     let checked = async {
         caller.require(Role::Operator)?;
         let request = request?;
-        guard(state, caller, Role::Operator, name, Use::Change).await?;
+        check_stack(state, caller, name, Use::Change).await?;
         Ok(request)
     }
     .await;
@@ -222,7 +218,8 @@ pub async fn act(
     timeout: Option<u32>,
 ) -> Result<UnboundedReceiver<StackProgress>, ApiError> {
     let checked = async {
-        guard(state, caller, Role::Operator, name, Use::Change).await?;
+        caller.require(Role::Operator)?;
+        check_stack(state, caller, name, Use::Change).await?;
         if state.engine.stack_containers(name, true).await?.is_empty() {
             return Err(berth_engine::Error::StackNotFound(name.to_string()).into());
         }
@@ -249,7 +246,8 @@ pub async fn logs(
     services: &[String],
     options: LogOptions,
 ) -> Result<StackLogStream, ApiError> {
-    guard(state, caller, Role::Operator, name, Use::Read).await?;
+    caller.require(Role::Operator)?;
+    check_stack(state, caller, name, Use::Read).await?;
     Ok(state.engine.stack_logs(name, services, options).await?)
 }
 

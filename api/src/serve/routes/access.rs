@@ -12,7 +12,7 @@ use berth_types::auth::{
 
 use berth_types::headers::SESSION_COOKIE;
 
-use crate::serve::auth::{cookie, unauthorized, CsrfMissing, Principal, Transport, Via};
+use crate::serve::auth::{authentication_required, cookie, CsrfMissing, Principal, Transport, Via};
 use crate::serve::error::{ApiError, ApiJson};
 use crate::serve::openapi::ErrorBody;
 use crate::serve::ops::{admin, Caller};
@@ -67,9 +67,7 @@ pub async fn logout(
 ) -> Result<Response, ApiError> {
     // A logout needs no CSRF token: a page that logs the user out does no harm.
     let Some(principal) = principal.map(|p| p.0).or(without_csrf.map(|p| p.0 .0)) else {
-        return Ok(unauthorized(
-            "authentication required: send \"Authorization: Bearer <API token>\" or log in",
-        ));
+        return Ok(authentication_required());
     };
     if let Some(secret) = cookie(&headers, SESSION_COOKIE) {
         state.auth.logout(&secret).await?;

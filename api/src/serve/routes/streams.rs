@@ -310,6 +310,8 @@ pub(super) async fn stack_progress(
     }
     let query = QueryParams::parse(query, &["services", "t"])?;
     let (services, timeout) = services_and_timeout(&query)?;
+    // Refused before the upgrade, as an ordinary 403 (the operation checks again).
+    caller.require(Role::Operator)?;
     Ok(ws.on_upgrade(move |socket| async move {
         let Some((socket, request)) = first_request(socket).await else { return };
         let progress = match (operation.as_str(), StackAction::parse(&operation)) {
