@@ -251,6 +251,7 @@ mod tests {
             let raw = [".route(", ".route_service("].iter().any(|r| text.contains(r));
             assert!(!raw, "{}: register routes with utoipa_axum's routes!", file.display());
         }
+        // Building the routes panics on a path and method registered twice.
         let doc = serde_json::to_value(document()).unwrap();
         let paths = doc["paths"].as_object().unwrap();
         assert!(paths.len() > 60, "{} paths", paths.len());
@@ -258,8 +259,6 @@ mod tests {
         {
             assert!(paths.contains_key(path), "{path} is not described");
         }
-        // The router is built (a path and method registered twice would panic here).
-        let _ = crate::serve::routes::document();
     }
 
     #[test]
