@@ -26,11 +26,19 @@ fn names() -> Vec<&'static str> {
 }
 
 struct Setup {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     state: AppState,
     app: Router,
     alice: String,
     bob: String,
+}
+
+impl Drop for Setup {
+    /// The containers' root filesystems stay mounted under the directory: detached, also when a
+    /// test fails, so that the directory can go.
+    fn drop(&mut self) {
+        berth_tests::unmount_under(self.dir.path());
+    }
 }
 
 async fn setup() -> Setup {
@@ -59,7 +67,7 @@ async fn setup() -> Setup {
     let app = crate::serve::routes::router(state.clone());
     let bob = secrets.pop().unwrap();
     let alice = secrets.pop().unwrap();
-    Setup { _dir: dir, state, app, alice, bob }
+    Setup { dir, state, app, alice, bob }
 }
 
 /// One call through the router with `token`; the status and the body.
