@@ -138,6 +138,14 @@ struct ServeArgs {
     /// --network then get none), as dockerd's -b
     #[arg(short = 'b', long, value_name = "BRIDGE", default_value = berth_engine::network::DEFAULT_BRIDGE)]
     bridge: String,
+    /// Unix socket of the Docker Engine API, root's and trusted like the API socket
+    /// (e.g. /var/run/docker.sock); "none" turns it off [default: <run-dir>/docker.sock]
+    #[arg(long, env = "BERTH_DOCKER_SOCKET", value_name = "PATH")]
+    docker_socket: Option<PathBuf>,
+    /// TCP address of the Docker Engine API (off unless given); callers send a berth API token
+    /// as "Authorization: Bearer TOKEN" (the docker CLI's HttpHeaders)
+    #[arg(long, env = "BERTH_DOCKER_LISTEN", value_name = "ADDR")]
+    docker_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -297,7 +305,7 @@ async fn serve(args: ServeArgs) -> i32 {
         .init();
     let config = serve::ServeConfig {
         root: args.root,
-        run_dir: args.run_dir,
+        run_dir: args.run_dir.clone(),
         listen: args.listen,
         snapshotter: args.snapshotter.map(|s| match s {
             Snapshotter::Overlay => berth_engine::SnapshotterKind::Overlay,
@@ -306,6 +314,12 @@ async fn serve(args: ServeArgs) -> i32 {
         insecure_registries: args.insecure_registries,
         tls: args.tls_cert.zip(args.tls_key),
         bridge: Some(args.bridge).filter(|b| b != "none"),
+        docker_socket: match args.docker_socket {
+            Some(path) if path.as_os_str() == "none" => None,
+            Some(path) => Some(path),
+            None => Some(args.run_dir.join(serve::DOCKER_SOCKET_NAME)),
+        },
+        docker_listen: args.docker_listen,
     };
     match serve::run(config).await {
         Ok(()) => 0,

@@ -47,6 +47,9 @@ pub struct FinishedContainer {
 pub struct AuditRecord {
     pub id: i64,
     pub time: String,
+    /// Which API the call came through: `berth` or `docker`.
+    #[serde(default = "berth_api")]
+    pub api: String,
     pub user: String,
     /// The HTTP method, or `EXEC` for an exec session.
     pub method: String,
@@ -77,4 +80,8 @@ pub struct BuildRecord {
     /// The build's output; only in `GET /history/builds/{id}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
+}
+
+fn berth_api() -> String {
+    "berth".to_string()
 }

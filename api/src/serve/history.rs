@@ -29,6 +29,7 @@ impl Audit {
     /// Records a finished call. Failures to record are logged: the call has happened.
     pub async fn call(
         &self,
+        api: &str,
         user: &str,
         method: &str,
         path: &str,
@@ -38,9 +39,10 @@ impl Audit {
     ) {
         let time = now();
         let r = sqlx::query(
-            "INSERT INTO audit (time, user, method, path, status, container, command, ended) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO audit (time, api, user, method, path, status, container, command, ended) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&time)
+        .bind(api)
         .bind(user)
         .bind(method)
         .bind(path)
@@ -56,11 +58,19 @@ impl Audit {
     }
 
     /// Opens the audit row of an exec session; its id for [`Audit::exec_ended`].
-    pub async fn exec_started(&self, user: &str, path: &str, container: &str, command: &str) -> Option<i64> {
+    pub async fn exec_started(
+        &self,
+        api: &str,
+        user: &str,
+        path: &str,
+        container: &str,
+        command: &str,
+    ) -> Option<i64> {
         let r = sqlx::query(
-            "INSERT INTO audit (time, user, method, path, status, container, command) VALUES (?, ?, 'EXEC', ?, 101, ?, ?)",
+            "INSERT INTO audit (time, api, user, method, path, status, container, command) VALUES (?, ?, ?, 'EXEC', ?, 101, ?, ?)",
         )
         .bind(now())
+        .bind(api)
         .bind(user)
         .bind(path)
         .bind(container)

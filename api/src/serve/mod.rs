@@ -4,6 +4,7 @@
 pub mod auth;
 mod body;
 mod dashboard;
+mod docker;
 mod error;
 mod events;
 pub mod history;
@@ -40,10 +41,16 @@ pub struct ServeConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// The default network's Linux bridge (`--bridge`); `None` is `--bridge none`.
     pub bridge: Option<String>,
+    /// The Docker Engine API's unix socket (`--docker-socket`); `None`: off.
+    pub docker_socket: Option<PathBuf>,
+    /// The Docker Engine API on TCP, for API tokens only (`--docker-listen`); `None`: off.
+    pub docker_listen: Option<SocketAddr>,
 }
 
 /// The socket's name under the run directory.
 pub const SOCKET_NAME: &str = "berth.sock";
+/// The Docker Engine API socket's default name under the run directory.
+pub const DOCKER_SOCKET_NAME: &str = "docker.sock";
 /// Holds the daemon's pid and its lock: one daemon per run directory.
 const PID_FILE: &str = "berth.pid";
 /// Held by the daemon that uses a root: two daemons on one store would corrupt it.
@@ -98,14 +105,27 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
     let tcp = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("listening on {}: {e}", config.listen))?;
+    let docker_tcp = match config.docker_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("listening on {addr} (--docker-listen): {e}"))?,
+        ),
+        None => None,
+    };
     // We hold the run directory's lock, so a socket file left there is stale: a daemon that
-    // died without cleaning up.
-    match fs::remove_file(&socket_path) {
-        Ok(()) => tracing::info!(path = %socket_path.display(), "removed a stale socket"),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("removing the stale socket {}: {e}", socket_path.display())),
-    }
+    // died without cleaning up. A Docker socket elsewhere (/var/run/docker.sock) may belong to
+    // a running dockerd: only a socket nothing answers on is replaced.
+    remove_stale_socket(&socket_path, false).await?;
     let unix = bind_unix(&socket_path)?;
+    let docker_unix = match &config.docker_socket {
+        Some(path) => {
+            let ours = path.parent() == Some(config.run_dir.as_path());
+            remove_stale_socket(path, !ours).await?;
+            Some(bind_unix(path)?)
+        }
+        None => None,
+    };
 
     let state = state::AppState {
         engine,
@@ -117,7 +137,7 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
     };
     routes::containers::record_engine_events(&state.engine, events.clone());
     history::record_finished_containers(&state.engine, events.pool().clone());
-    let app = routes::router(state);
+    let app = routes::router(state.clone());
     // Which listener a request came on decides how it is authenticated (see `auth`).
     let unix_app = app.clone().layer(axum::Extension(auth::Transport::Unix));
     let tcp_app = app.layer(axum::Extension(auth::Transport::Tcp { tls: tls.is_some() }));
@@ -129,35 +149,58 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
         root = %config.root.display(),
         socket = %socket_path.display(),
         listen = %config.listen,
+        docker_socket = ?config.docker_socket,
+        docker_listen = ?config.docker_listen,
         "berth daemon ready"
     );
-    let unix_server = axum::serve(unix, unix_app).with_graceful_shutdown(stop.clone().cancelled_owned());
-    let servers = async {
-        let tcp_server = async {
-            match tls {
-                Some(config) => {
-                    let listener = tls::TlsListener::new(tcp, config)?;
-                    axum::serve(listener, tcp_app)
-                        .with_graceful_shutdown(stop.clone().cancelled_owned())
-                        .await
-                }
-                None => {
-                    axum::serve(tcp, tcp_app).with_graceful_shutdown(stop.clone().cancelled_owned()).await
-                }
-            }
-        };
-        let (u, t) = tokio::join!(unix_server.into_future(), tcp_server);
-        u.and(t)
-    };
+    let mut servers: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>>> =
+        Vec::new();
+    servers.push(Box::pin(
+        axum::serve(unix, unix_app).with_graceful_shutdown(stop.clone().cancelled_owned()).into_future(),
+    ));
+    match tls {
+        Some(tls) => {
+            let listener =
+                tls::TlsListener::new(tcp, tls).map_err(|e| format!("TLS on {}: {e}", config.listen))?;
+            servers.push(Box::pin(
+                axum::serve(listener, tcp_app)
+                    .with_graceful_shutdown(stop.clone().cancelled_owned())
+                    .into_future(),
+            ));
+        }
+        None => servers.push(Box::pin(
+            axum::serve(tcp, tcp_app).with_graceful_shutdown(stop.clone().cancelled_owned()).into_future(),
+        )),
+    }
+    if let Some(listener) = docker_unix {
+        let service = docker::service(state.clone(), auth::Transport::Unix);
+        servers.push(Box::pin(
+            axum::serve(listener, service)
+                .with_graceful_shutdown(stop.clone().cancelled_owned())
+                .into_future(),
+        ));
+    }
+    if let Some(listener) = docker_tcp {
+        let service = docker::service(state.clone(), auth::Transport::Tcp { tls: false });
+        servers.push(Box::pin(
+            axum::serve(listener, service)
+                .with_graceful_shutdown(stop.clone().cancelled_owned())
+                .into_future(),
+        ));
+    }
+    let servers = futures_util::future::try_join_all(servers);
     tokio::pin!(servers);
     let result = tokio::select! {
-        r = &mut servers => r.map_err(|e| format!("serving: {e}")),
+        r = &mut servers => r.map(|_| ()).map_err(|e| format!("serving: {e}")),
         () = async { stop.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
             tracing::warn!("requests still running {SHUTDOWN_GRACE:?} after the stop signal; cutting them");
             Ok(())
         }
     };
 
+    if let Some(path) = &config.docker_socket {
+        let _ = fs::remove_file(path);
+    }
     let _ = fs::remove_file(&socket_path);
     let _ = fs::remove_file(config.run_dir.join(PID_FILE));
     events.close().await;
@@ -201,6 +244,25 @@ fn lock(path: &Path, busy: impl FnOnce() -> String) -> Result<Flock<File>, Strin
     };
     write_pid(&mut locked).map_err(|e| format!("writing {}: {e}", path.display()))?;
     Ok(locked)
+}
+
+/// Removes a socket file left by a daemon that is gone. `check`: first make sure nothing
+/// answers on it (a socket outside our run directory may be another daemon's).
+async fn remove_stale_socket(path: &Path, check: bool) -> Result<(), String> {
+    if check && tokio::net::UnixStream::connect(path).await.is_ok() {
+        return Err(format!(
+            "{} is in use by another daemon (give --docker-socket PATH or none)",
+            path.display()
+        ));
+    }
+    match fs::remove_file(path) {
+        Ok(()) => {
+            tracing::info!(path = %path.display(), "removed a stale socket");
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("removing the stale socket {}: {e}", path.display())),
+    }
 }
 
 /// Binds the API socket with mode 0660 from the start (the umask covers the moment between

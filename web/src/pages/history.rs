@@ -119,10 +119,11 @@ impl Row for BuildRecord {
 
 impl Row for AuditRecord {
     const COLUMNS: &'static [&'static str] =
-        &["Time", "User", "Method", "Path", "Status", "Container", "Command", "Exit code", "Ended"];
+        &["Time", "API", "User", "Method", "Path", "Status", "Container", "Command", "Exit code", "Ended"];
     fn cells(&self) -> Vec<String> {
         vec![
             self.time.clone(),
+            self.api.clone(),
             self.user.clone(),
             self.method.clone(),
             self.path.clone(),

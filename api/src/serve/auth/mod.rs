@@ -34,6 +34,24 @@ impl Principal {
     }
 }
 
+/// Which API a request came through: berth's own (`/api/v1`) or the Docker Engine API face.
+/// Set by the face's router; the audit log records it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Api {
+    #[default]
+    Berth,
+    Docker,
+}
+
+impl Api {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Api::Berth => "berth",
+            Api::Docker => "docker",
+        }
+    }
+}
+
 /// Which listener a request came in on; set by the daemon on each listener's router.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {

@@ -245,7 +245,10 @@ pub async fn exec(
         return Err(ApiError::bad_request("no command specified"));
     }
     let command = config.cmd.join(" ");
-    let row = state.audit.exec_started(&caller.principal.user, &caller.path, name, &command).await;
+    let row = state
+        .audit
+        .exec_started(caller.api.as_str(), &caller.principal.user, &caller.path, name, &command)
+        .await;
     match state.engine.exec_container(name, config).await {
         Ok(session) => Ok(ExecSession { session, audit_row: row }),
         Err(e) => {

@@ -37,7 +37,7 @@ use axum::http::StatusCode;
 use berth_types::auth::Role;
 use berth_types::headers::TEAM_HEADER;
 
-use super::auth::{authentication_required, Principal};
+use super::auth::{authentication_required, Api, Principal};
 use super::error::ApiError;
 use super::events::Outcome;
 use super::state::AppState;
@@ -55,6 +55,8 @@ pub struct Caller {
     pub path: String,
     /// The team named in `X-Berth-Team`: which of the caller's teams new objects go to.
     pub team: Option<String>,
+    /// Which API the call came through (the audit log says).
+    pub api: Api,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
@@ -78,14 +80,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
                     .to_string(),
             ),
         };
-        Ok(Caller { principal, method: parts.method.to_string(), path: parts.uri.path().to_string(), team })
+        let api = parts.extensions.get::<Api>().copied().unwrap_or_default();
+        Ok(Caller {
+            principal,
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_string(),
+            team,
+            api,
+        })
     }
 }
 
 impl Caller {
     /// A caller of `method path` (the daemon's own tasks and the tests).
     pub fn new(principal: Principal, method: &str, path: &str) -> Caller {
-        Caller { principal, method: method.into(), path: path.into(), team: None }
+        Caller { principal, method: method.into(), path: path.into(), team: None, api: Api::Berth }
     }
 
     pub fn is_admin(&self) -> bool {
@@ -139,7 +148,10 @@ impl Caller {
 
     /// Writes the audit row of a mutating call that ended with `status`.
     pub async fn audit(&self, state: &AppState, status: StatusCode) {
-        state.audit.call(&self.principal.user, &self.method, &self.path, status.as_u16(), "", "").await;
+        state
+            .audit
+            .call(self.api.as_str(), &self.principal.user, &self.method, &self.path, status.as_u16(), "", "")
+            .await;
     }
 
     /// Writes the audit row of a mutating call from its result (`ok`: the status of its success)

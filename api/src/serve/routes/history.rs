@@ -223,7 +223,8 @@ pub async fn history_containers(
     params(PageParams,
         ("user" = Option<String>, Query, description = "user name (root for the unix socket)"),
         ("method" = Option<String>, Query, description = "POST, DELETE, ... or EXEC"),
-        ("container" = Option<String>, Query, description = "the container of an exec session")),
+        ("container" = Option<String>, Query, description = "the container of an exec session"),
+        ("api" = Option<String>, Query, description = "berth or docker: the API the call came through")),
     responses((status = 200, body = Page<AuditRecord>), (status = 400, body = crate::serve::openapi::ErrorBody),
         (status = 403, body = crate::serve::openapi::ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
@@ -233,13 +234,19 @@ pub async fn history_audit(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Page<AuditRecord>>, ApiError> {
     caller.require(Role::Admin)?;
-    let query =
-        QueryParams::parse(raw, &["limit", "before", "since", "until", "user", "method", "container"])?;
+    let query = QueryParams::parse(
+        raw,
+        &["limit", "before", "since", "until", "user", "method", "container", "api"],
+    )?;
     let p = paging(&query)?;
     let mut q = QueryBuilder::new(
-        "SELECT id, time, user, method, path, status, container, command, ended, exit_code, message FROM audit WHERE 1=1",
+        "SELECT id, time, api, user, method, path, status, container, command, ended, exit_code, message FROM audit WHERE 1=1",
     );
-    eq_filters(&mut q, &query, &[("user", "user"), ("method", "method"), ("container", "container")])?;
+    eq_filters(
+        &mut q,
+        &query,
+        &[("user", "user"), ("method", "method"), ("container", "container"), ("api", "api")],
+    )?;
     page_sql(&mut q, &p, "time");
     let rows = q.build().fetch_all(state.events.pool()).await.map_err(db_error)?;
     let items = rows
@@ -248,6 +255,7 @@ pub async fn history_audit(
             Ok(AuditRecord {
                 id: r.try_get("id")?,
                 time: r.try_get("time")?,
+                api: r.try_get("api")?,
                 user: r.try_get("user")?,
                 method: r.try_get("method")?,
                 path: r.try_get("path")?,

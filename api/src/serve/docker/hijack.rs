@@ -1,0 +1,1 @@
+//! Attach and exec streams over an upgraded HTTP connection (Docker's hijack).
