@@ -49,7 +49,7 @@ impl Engine {
             let last = match condition {
                 WaitCondition::NotRunning => engine.wait_until(&id, None, |s| !is_live(s)).await,
                 WaitCondition::NextExit => {
-                    let before = current.finished_at.clone();
+                    let before = current.finished_at;
                     engine
                         .wait_until(&id, None, move |s| {
                             s.removed || (s.state.finished_at != before && !s.state.is_live())
@@ -67,12 +67,15 @@ impl Engine {
     pub async fn container_logs(&self, name: &str, options: LogOptions) -> Result<LogStream> {
         let record = self.inner.containers.resolve(name)?;
         let path = self.paths(&record.id).log;
+        // Whether to follow is decided before the file is read: a container that stops between
+        // the two has then written everything the follow will still read (decided after, its
+        // last lines would be lost).
+        let follow = options.follow && self.inner.containers.read_state(&record.id).is_live();
         let (path2, options2) = (path.clone(), options.clone());
         let (entries, offset) = tokio::task::spawn_blocking(move || logs::read_existing(&path2, &options2))
             .await
             .expect("log task")?;
         let (tx, rx) = mpsc::channel(256);
-        let follow = options.follow && self.inner.containers.read_state(&record.id).is_live();
         let state_path = self.paths(&record.id).state;
         tokio::spawn(async move {
             for entry in entries {

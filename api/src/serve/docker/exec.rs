@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use berth_engine::container::SessionInput;
 use berth_types::auth::Role;
 use berth_types::{ContainerStatus, ExecConfig};
-use bollard_stubs::models::{ExecConfig as DockerExecConfig, ExecInspectResponse, IdResponse, ProcessConfig};
+use bollard_stubs::models::{ExecConfig as DockerExecConfig, ExecInspectResponse, ProcessConfig};
 
 use super::hijack::{self, OnEnd, Streams};
 use super::query::DockerQuery;
@@ -156,7 +156,8 @@ async fn create(
         phase: Phase::Created,
     };
     let id = state.execs.insert(instance);
-    Ok((StatusCode::CREATED, Json(IdResponse { id })).into_response())
+    // bollard's IdResponse serialises its field as `id`; Docker's clients read `Id`.
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "Id": id }))).into_response())
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
