@@ -12,7 +12,10 @@
 //! attach, events, following the monitors), `recover` (what a gone monitor leaves, and the
 //! engine's open) and `view` (list, inspect, top, stats).
 
+pub mod archive;
+mod changes;
 mod client;
+pub mod commit;
 mod control;
 mod create;
 pub mod events;
@@ -23,6 +26,7 @@ pub(crate) mod recover;
 pub mod session;
 pub mod store;
 mod top;
+mod update;
 mod view;
 
 use std::pin::Pin;
