@@ -363,7 +363,7 @@ impl<W: Write> TarWalker<W> {
             libc::S_IFDIR => {
                 h.set_entry_type(tar::EntryType::Directory);
                 let shown = if name.ends_with('/') { name.to_string() } else { format!("{name}/") };
-                self.tar.append_data(&mut h, &shown, io::empty()).map_err(werr)?;
+                append_named(&mut self.tar, &mut h, &shown, io::empty()).map_err(werr)?;
                 let dir = openat(
                     fd.as_fd(),
                     c".",
@@ -380,7 +380,8 @@ impl<W: Write> TarWalker<W> {
                         h.set_entry_type(tar::EntryType::Link);
                         h.set_size(0);
                         let first = first.clone();
-                        return self.tar.append_link(&mut h, name, first).map_err(werr);
+                        return append_link_named(&mut self.tar, &mut h, name, Path::new(&first))
+                            .map_err(werr);
                     }
                     self.links.insert(key, name.to_string());
                 }
@@ -392,12 +393,12 @@ impl<W: Write> TarWalker<W> {
                 h.set_size(size);
                 // A file that shrinks while it is read is padded: the header has promised its size.
                 let data = file.take(size).chain(io::repeat(0)).take(size);
-                self.tar.append_data(&mut h, name, data).map_err(werr)?;
+                append_named(&mut self.tar, &mut h, name, data).map_err(werr)?;
             }
             libc::S_IFLNK => {
                 let target = readlinkat(fd.as_fd(), c"").map_err(|e| werr(e.into()))?;
                 h.set_entry_type(tar::EntryType::Symlink);
-                self.tar.append_link(&mut h, name, PathBuf::from(target)).map_err(werr)?;
+                append_link_named(&mut self.tar, &mut h, name, Path::new(&target)).map_err(werr)?;
             }
             kind @ (libc::S_IFCHR | libc::S_IFBLK | libc::S_IFIFO) => {
                 h.set_entry_type(match kind {
@@ -407,7 +408,7 @@ impl<W: Write> TarWalker<W> {
                 });
                 h.set_device_major(libc::major(st.st_rdev)).map_err(werr)?;
                 h.set_device_minor(libc::minor(st.st_rdev)).map_err(werr)?;
-                self.tar.append_data(&mut h, name, io::empty()).map_err(werr)?;
+                append_named(&mut self.tar, &mut h, name, io::empty()).map_err(werr)?;
             }
             // Sockets are not archived (neither does Docker).
             _ => {}
@@ -449,6 +450,51 @@ impl<W: Write> TarWalker<W> {
         }
         Ok(())
     }
+}
+
+/// Appends an entry named exactly `name`. The tar crate drops a leading `./` from names, but
+/// the entries of a `dir/.` archive keep it, as Docker's do: the docker CLI renames them by
+/// replacing the `.` of their prefix.
+fn append_named<W: Write>(
+    tar: &mut tar::Builder<W>,
+    h: &mut tar::Header,
+    name: &str,
+    data: impl Read,
+) -> io::Result<()> {
+    if !name.starts_with("./") {
+        return tar.append_data(h, name, data);
+    }
+    let bytes = name.as_bytes();
+    if bytes.len() > 100 {
+        // GNU's long name record, as the tar crate writes it for long names.
+        let mut long = tar::Header::new_gnu();
+        long.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+        long.set_mode(0o644);
+        long.set_mtime(0);
+        long.set_entry_type(tar::EntryType::GNULongName);
+        long.set_size(bytes.len() as u64 + 1);
+        long.set_cksum();
+        tar.append(&long, bytes.chain(&[0u8][..]))?;
+    }
+    let raw = &mut h.as_old_mut().name;
+    raw.fill(0);
+    let n = bytes.len().min(raw.len());
+    raw[..n].copy_from_slice(&bytes[..n]);
+    h.set_cksum();
+    tar.append(h, data)
+}
+
+/// [`append_named`] for symlinks and hard links.
+fn append_link_named<W: Write>(
+    tar: &mut tar::Builder<W>,
+    h: &mut tar::Header,
+    name: &str,
+    target: &Path,
+) -> io::Result<()> {
+    if name.starts_with("./") && h.set_link_name(target).is_ok() {
+        return append_named(tar, h, name, io::empty());
+    }
+    tar.append_link(h, name, target)
 }
 
 fn name_of(name: &CStr) -> String {
