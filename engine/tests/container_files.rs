@@ -200,6 +200,7 @@ fn paths_are_stat_and_archived_inside_the_container() {
     assert_eq!(env.get("reader", "/etclink/.").unwrap(), ["./", "./motd", "./passwd"]);
     assert_eq!(env.get("reader", "/etclink").unwrap(), ["etclink"]);
     assert_eq!(env.get("reader", "/etc/motd").unwrap(), ["motd"]);
+    assert!(env.get("reader", "/").unwrap().contains(&"etc/motd".to_string()));
 
     let bytes = env.block(async {
         let source = engine.export_container("reader").await.unwrap();

@@ -57,7 +57,12 @@ impl ArchiveSource {
         engine
             .blocking(move |_| {
                 let mut walker = TarWalker::new(BufWriter::with_capacity(1 << 20, bridge));
-                walker.append(self.fd, &self.name)?;
+                if self.name == "/" {
+                    // The root's entries have no prefix (Docker's too).
+                    walker.append_children(self.fd.as_fd(), "")?;
+                } else {
+                    walker.append(self.fd, &self.name)?;
+                }
                 finish_tar(walker)
             })
             .await
