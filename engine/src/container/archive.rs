@@ -307,11 +307,14 @@ fn extract(
     // is where the files go, as Docker resolves it).
     let located = locate(inner, record, path, true)?;
     if located.read_only {
-        return Err(Error::Forbidden(if located.in_mount {
-            format!("mounted volume is marked read-only: {path}")
-        } else {
-            "container rootfs is marked read-only".to_string()
-        }));
+        return Err(Error::Forbidden(
+            if located.in_mount {
+                "mounted volume is marked read-only"
+            } else {
+                "container rootfs is marked read-only"
+            }
+            .to_string(),
+        ));
     }
     let dir = match open_in_root(&located.root, &located.rel, OFlag::O_PATH | OFlag::O_DIRECTORY, true) {
         Ok(fd) => fd,
