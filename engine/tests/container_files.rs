@@ -24,6 +24,10 @@ impl Env {
     /// An engine with the image `tiny` (`/etc/passwd`, `/etc/motd`, `/tmp`, `/bin`, and a link
     /// `/escape` to `outside`, a directory of the host), or `None` when not root.
     fn new() -> Option<Env> {
+        Env::with_snapshotter(None)
+    }
+
+    fn with_snapshotter(snapshotter: Option<berth_engine::SnapshotterKind>) -> Option<Env> {
         if !nix::unistd::Uid::effective().is_root() {
             eprintln!("skipped: needs root (mounts)");
             return None;
@@ -31,7 +35,10 @@ impl Env {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let dir = tempfile::Builder::new().prefix("bf").tempdir_in("/tmp").unwrap();
         fs::create_dir(dir.path().join("outside")).unwrap();
-        let config = EngineConfig::new(dir.path().join("root"), dir.path().join("run"));
+        let config = EngineConfig {
+            snapshotter,
+            ..EngineConfig::new(dir.path().join("root"), dir.path().join("run"))
+        };
         let engine = rt.block_on(Engine::open(config)).unwrap();
         let env = Env { rt, engine: Some(engine), dir };
         let outside = env.outside();
@@ -354,4 +361,31 @@ fn diff_commit_and_update() {
     assert!(e.to_string().contains("Minimum memory limit"), "{e}");
     let e = env.block(engine.update_container("ghost", ContainerUpdate::default())).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
+}
+
+#[test]
+fn diff_and_commit_with_the_copy_snapshotter() {
+    let Some(env) = Env::with_snapshotter(Some(berth_engine::SnapshotterKind::Copy)) else { return };
+    let id = env.create("copied", false);
+    let engine = env.engine();
+    let rootfs = env.rootfs(&id);
+    fs::remove_file(rootfs.join("etc/motd")).unwrap();
+    fs::write(rootfs.join("tmp/new"), "new\n").unwrap();
+    fs::create_dir_all(rootfs.join("proc")).unwrap();
+    let changes = env.block(engine.container_changes("copied")).unwrap();
+    let shown: Vec<String> = changes.iter().map(|c| format!("{} {}", c.letter(), c.path)).collect();
+    assert_eq!(shown, ["C /etc", "D /etc/motd", "C /tmp", "A /tmp/new"]);
+    let options = CommitOptions { reference: Some("tiny:copied".into()), ..Default::default() };
+    env.block(engine.commit_container("copied", options)).unwrap();
+    let config = ContainerConfig {
+        image: "tiny:copied".into(),
+        name: Some("child".into()),
+        cmd: vec!["/bin/true".into()],
+        network: Some("none".into()),
+        ..Default::default()
+    };
+    let child = env.block(engine.create_container(config)).unwrap().id;
+    assert!(env.rootfs(&child).join("tmp/new").is_file());
+    assert!(!env.rootfs(&child).join("etc/motd").exists());
+    assert!(env.block(engine.container_changes("child")).unwrap().is_empty());
 }

@@ -247,6 +247,15 @@ fn follows_last(path: &str) -> bool {
     path.ends_with('/') || path.ends_with("/.")
 }
 
+/// A path that cannot be opened: bad input when the path itself is the reason.
+fn open_error(e: io::Error, path: &str, record: &ContainerRecord) -> Error {
+    match e.raw_os_error() {
+        Some(libc::ENAMETOOLONG) => Error::InvalidInput(format!("path too long: {path}")),
+        Some(libc::ELOOP) => Error::InvalidInput(format!("too many levels of symbolic links: {path}")),
+        _ => Error::io(format!("opening {path} in container {}", record.name), e),
+    }
+}
+
 fn not_found(path: &str, record: &ContainerRecord) -> Error {
     Error::PathNotFound { path: path.to_string(), container: record.name.clone() }
 }
@@ -259,7 +268,7 @@ fn open_source(inner: &EngineInner, record: &ContainerRecord, path: &str) -> Res
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
             return Err(not_found(path, record))
         }
-        Err(e) => return Err(Error::io(format!("opening {path} in container {}", record.name), e)),
+        Err(e) => return Err(open_error(e, path, record)),
     };
     let st = fstat(&fd)
         .map_err(|e| Error::io(format!("reading {path} in container {}", record.name), e.into()))?;
@@ -322,7 +331,7 @@ fn extract(
         Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
             return Err(Error::InvalidInput(format!("extraction point is not a directory: {path}")))
         }
-        Err(e) => return Err(Error::io(format!("opening {path} in container {}", record.name), e)),
+        Err(e) => return Err(open_error(e, path, record)),
     };
     let owner = if options.copy_uid_gid { container_owner(inner, record)? } else { None };
     let unpack = UnpackOptions {
