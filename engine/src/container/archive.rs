@@ -57,12 +57,7 @@ impl ArchiveSource {
         engine
             .blocking(move |_| {
                 let mut walker = TarWalker::new(BufWriter::with_capacity(1 << 20, bridge));
-                if self.name == "/" {
-                    // The root's entries have no prefix (Docker's too).
-                    walker.append_children(self.fd.as_fd(), "")?;
-                } else {
-                    walker.append(self.fd, &self.name)?;
-                }
+                walker.append(self.fd, &self.name)?;
                 finish_tar(walker)
             })
             .await
@@ -388,7 +383,9 @@ impl<W: Write> TarWalker<W> {
                     Mode::empty(),
                 )
                 .map_err(|e| werr(e.into()))?;
-                self.append_children(dir.as_fd(), name.trim_end_matches('/'))?;
+                // The root's entries are named `/bin`, ... (Docker's are).
+                let prefix = if name == "/" { "/" } else { name.trim_end_matches('/') };
+                self.append_children(dir.as_fd(), prefix)?;
             }
             libc::S_IFREG => {
                 let key = (st.st_dev, st.st_ino);
@@ -462,23 +459,27 @@ impl<W: Write> TarWalker<W> {
                 Err(e) => return Err(werr(e)),
             };
             let shown = name_of(&child);
-            let name = if prefix.is_empty() { shown } else { format!("{prefix}/{shown}") };
+            let name = match prefix {
+                "" => shown,
+                "/" => format!("/{shown}"),
+                _ => format!("{prefix}/{shown}"),
+            };
             self.append(fd, &name)?;
         }
         Ok(())
     }
 }
 
-/// Appends an entry named exactly `name`. The tar crate drops a leading `./` from names, but
-/// the entries of a `dir/.` archive keep it, as Docker's do: the docker CLI renames them by
-/// replacing the `.` of their prefix.
+/// Appends an entry named exactly `name`. The tar crate drops a leading `./` from names (and
+/// refuses a leading `/`), but the entries of a `dir/.` archive keep it, and those of `/` are
+/// absolute, as Docker's are: the docker CLI renames entries by replacing that prefix.
 fn append_named<W: Write>(
     tar: &mut tar::Builder<W>,
     h: &mut tar::Header,
     name: &str,
     data: impl Read,
 ) -> io::Result<()> {
-    if !name.starts_with("./") {
+    if !name.starts_with("./") && !name.starts_with('/') {
         return tar.append_data(h, name, data);
     }
     let bytes = name.as_bytes();
@@ -508,7 +509,7 @@ fn append_link_named<W: Write>(
     name: &str,
     target: &Path,
 ) -> io::Result<()> {
-    if name.starts_with("./") && h.set_link_name(target).is_ok() {
+    if (name.starts_with("./") || name.starts_with('/')) && h.set_link_name(target).is_ok() {
         return append_named(tar, h, name, io::empty());
     }
     tar.append_link(h, name, target)

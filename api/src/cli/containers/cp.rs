@@ -168,6 +168,8 @@ fn local_destination(
     contents: bool,
 ) -> Result<LocalPlan, CliError> {
     let path = Path::new(dest);
+    // The root's entries (`/bin`, ...) go in as a directory's contents do.
+    let contents = contents || top == "/";
     let from = if contents { ".".to_string() } else { top.to_string() };
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_dir() => Ok(LocalPlan {

@@ -140,8 +140,12 @@ async fn changes(
     State(state): State<DockerState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Vec<FilesystemChange>>, ApiError> {
+) -> Result<Json<Option<Vec<FilesystemChange>>>, ApiError> {
     let changes = containers::changes(&state.app, &caller, &id).await?;
+    // dockerd answers `null` when nothing changed.
+    if changes.is_empty() {
+        return Ok(Json(None));
+    }
     let changes = changes
         .into_iter()
         .map(|c| FilesystemChange {
@@ -153,7 +157,7 @@ async fn changes(
             },
         })
         .collect();
-    Ok(Json(changes))
+    Ok(Json(Some(changes)))
 }
 
 /// The fields of a commit's `Config` body that an image config holds.
