@@ -133,7 +133,8 @@ async fn export(
     let source = containers::export(&state.app, &caller, &id).await?;
     let engine = state.app.engine.clone();
     let body = engine_body("export", move |out| async move { source.write_to(&engine, out).await });
-    Ok(([(header::CONTENT_TYPE, "application/x-tar")], body).into_response())
+    // dockerd's content type for an export (an archive's is application/x-tar).
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response())
 }
 
 async fn changes(
