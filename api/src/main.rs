@@ -95,6 +95,16 @@ enum Command {
     Exec(cli::containers::ExecArgs),
     /// List containers
     Ps(cli::containers::PsArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cli::containers::CpArgs),
+    /// Create a new image from a container's changes
+    Commit(cli::containers::CommitArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(cli::containers::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(cli::containers::ExportArgs),
+    /// Update configuration of one or more containers
+    Update(cli::containers::UpdateArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(cli::containers::ContainerCommand),
@@ -284,6 +294,21 @@ async fn run(cli: Cli) -> i32 {
             cli::containers::ps(&client, args).await
         }
         Command::Container(ContainerCommand::Prune(args)) => cli::containers::prune(&client, args).await,
+        Command::Cp(args) | Command::Container(ContainerCommand::Cp(args)) => {
+            cli::containers::cp(&client, args).await
+        }
+        Command::Commit(args) | Command::Container(ContainerCommand::Commit(args)) => {
+            cli::containers::commit(&client, args).await
+        }
+        Command::Diff(args) | Command::Container(ContainerCommand::Diff(args)) => {
+            cli::containers::diff(&client, args).await
+        }
+        Command::Export(args) | Command::Container(ContainerCommand::Export(args)) => {
+            cli::containers::export(&client, args).await
+        }
+        Command::Update(args) | Command::Container(ContainerCommand::Update(args)) => {
+            cli::containers::update(&client, args).await
+        }
         Command::Network(command) => cli::network::run(&client, command).await,
         Command::Compose(args) => return cli::compose::run(&client, args).await,
         Command::Port(args) | Command::Container(ContainerCommand::Port(args)) => {

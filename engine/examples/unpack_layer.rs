@@ -31,7 +31,7 @@ fn run(blob: &Path, target: &Path) -> Result<(), Box<dyn std::error::Error>> {
     file.rewind()?;
     let compression = Compression::detect(&head[..n]);
     std::fs::create_dir_all(target)?;
-    let options = UnpackOptions { allow_device_nodes: true };
+    let options = UnpackOptions { allow_device_nodes: true, ..Default::default() };
     let stats = layer::unpack(BufReader::with_capacity(1 << 20, file), compression, target, options)?;
     println!(
         "{} blob={} tar={} content={}",

@@ -28,6 +28,9 @@ pub enum Error {
     /// No network by that name, ID or ID prefix (Docker's wording).
     #[error("network {0} not found")]
     NetworkNotFound(String),
+    /// No such path in a container's file system (`cp`; Docker's wording).
+    #[error("Could not find the file {path} in container {container}")]
+    PathNotFound { path: String, container: String },
     /// No compose project (stack) by that name: no containers carry its label.
     #[error("no such stack: {0}")]
     StackNotFound(String),
@@ -42,6 +45,9 @@ pub enum Error {
     /// A layer tar entry that would touch the host outside the target, or is not allowed.
     #[error("unsafe layer entry {entry:?}: {reason}")]
     UnsafeEntry { entry: String, reason: String },
+    /// Refused because of how the object is set up (a read-only root filesystem, ...).
+    #[error("{0}")]
+    Forbidden(String),
     /// Bad input from the caller: a malformed archive, manifest, `--change`, ...
     #[error("{0}")]
     InvalidInput(String),
@@ -87,6 +93,8 @@ pub enum ErrorKind {
     NotFound,
     InvalidInput,
     Conflict,
+    /// Not allowed on this object as it is set up (HTTP 403).
+    Forbidden,
     Internal,
 }
 
@@ -97,7 +105,8 @@ impl Error {
             | Error::ContainerNotFound(_)
             | Error::VolumeNotFound(_)
             | Error::NetworkNotFound(_)
-            | Error::StackNotFound(_) => ErrorKind::NotFound,
+            | Error::StackNotFound(_)
+            | Error::PathNotFound { .. } => ErrorKind::NotFound,
             Error::InvalidReference(_)
             | Error::DigestMismatch { .. }
             | Error::UnsafeEntry { .. }
@@ -106,6 +115,7 @@ impl Error {
             | Error::Unsupported(_)
             | Error::CommandFailed { .. } => ErrorKind::InvalidInput,
             Error::Conflict(_) | Error::VolumeInUse { .. } => ErrorKind::Conflict,
+            Error::Forbidden(_) => ErrorKind::Forbidden,
             Error::BlobNotFound(_)
             | Error::Runtime(_)
             | Error::RuntimeNoSuchContainer(_)

@@ -10,6 +10,8 @@ pub mod auth;
 pub mod build;
 pub mod container;
 pub mod error;
+pub mod files;
+pub use files::*;
 pub mod format;
 pub mod headers;
 pub mod health;

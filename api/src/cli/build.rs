@@ -294,7 +294,7 @@ fn pack_children<W: Write>(
 }
 
 /// `std::io::Write` into a channel of body chunks.
-struct ChunkWriter(tokio::sync::mpsc::Sender<std::io::Result<bytes::Bytes>>);
+pub(crate) struct ChunkWriter(pub(crate) tokio::sync::mpsc::Sender<std::io::Result<bytes::Bytes>>);
 
 impl Write for ChunkWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -11,19 +11,29 @@ use super::client::{empty_body, path_segment, query, CliError, Client};
 use super::opts::{parse_cpus, parse_memory, parse_restart};
 use super::{last_error, out};
 
+mod commit;
+mod cp;
+mod diff;
 mod exec;
+mod export;
 mod inspect;
 mod list;
 mod logs;
 mod run;
 mod stats;
+mod update;
 
+pub use commit::{commit, CommitArgs};
+pub use cp::{cp, CpArgs};
+pub use diff::{diff, DiffArgs};
 pub use exec::exec;
+pub use export::{export, ExportArgs};
 pub use inspect::inspect;
 pub use list::ps;
 pub use logs::logs;
 pub use run::{attach, create, run, start};
 pub use stats::{stats, top};
+pub use update::{update, UpdateArgs};
 
 /// Container subcommands, under `berth container`.
 #[derive(Debug, Subcommand)]
@@ -70,6 +80,16 @@ pub enum ContainerCommand {
     Exec(ExecArgs),
     /// Attach local standard input, output, and error streams to a running container
     Attach(AttachArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
 }
 
 /// The flags `create` and `run` share.

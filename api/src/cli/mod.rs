@@ -576,7 +576,7 @@ async fn save_to_file(mut body: impl tokio::io::AsyncRead + Unpin, path: &Path) 
 }
 
 /// The response body as an `AsyncRead`; a body cut short is an error, not an end.
-fn response_reader(
+pub(crate) fn response_reader(
     response: hyper::Response<hyper::body::Incoming>,
 ) -> impl tokio::io::AsyncRead + Send + Unpin {
     use futures_util::TryStreamExt;

@@ -70,3 +70,32 @@ impl BodyPump {
         }
     }
 }
+
+/// A response body the engine writes (a tar, ...): `write` gets the writing end and runs as a
+/// task. When it fails half-way the body ends in an error, so the connection is cut instead of
+/// ending cleanly in what the client would take for a complete answer.
+pub(crate) fn engine_body<F, Fut>(what: &'static str, write: F) -> Body
+where
+    F: FnOnce(tokio::io::DuplexStream) -> Fut,
+    Fut: std::future::Future<Output = berth_engine::Result<()>> + Send + 'static,
+{
+    let (writer, reader) = tokio::io::duplex(STREAM_BUFFER);
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let task = write(writer);
+    tokio::spawn(async move {
+        let _ = done_tx.send(task.await);
+    });
+    let tail = futures_util::stream::once(async move {
+        match done_rx.await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "{what} failed while streaming");
+                Some(Err(io::Error::other(e.to_string())))
+            }
+            Err(_) => Some(Err(io::Error::other(format!("{what} ended unexpectedly")))),
+        }
+    })
+    .filter_map(|item| async move { item });
+    let stream = tokio_util::io::ReaderStream::with_capacity(reader, STREAM_BUFFER).chain(tail);
+    Body::from_stream(stream)
+}

@@ -60,6 +60,7 @@ impl From<berth_engine::Error> for ApiError {
             (_, ErrorKind::NotFound) => StatusCode::NOT_FOUND,
             (_, ErrorKind::InvalidInput) => StatusCode::BAD_REQUEST,
             (_, ErrorKind::Conflict) => StatusCode::CONFLICT,
+            (_, ErrorKind::Forbidden) => StatusCode::FORBIDDEN,
             // A registry that cannot be reached or fails is not the daemon's fault: the gateway's
             // status, as a proxy answers for its upstream.
             (berth_engine::Error::Registry { .. }, ErrorKind::Internal) => StatusCode::BAD_GATEWAY,

@@ -394,3 +394,104 @@ pub fn is_unchanged(inner: &EngineInner, key: &str) -> Result<bool> {
     let dirs: Vec<PathBuf> = layers.iter().map(|d| inner.snapshots.layer_path(d)).collect();
     Ok(tree_changes(&changes_dir, &merged_view(&dirs)?)?.is_empty())
 }
+
+/// How a path differs from the layers below a writable layer (Docker's numbering).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChangeKind {
+    Modified = 0,
+    Added = 1,
+    Deleted = 2,
+}
+
+/// One changed path of a writable layer (`docker diff`).
+#[derive(Debug, Clone)]
+pub(crate) struct PathChange {
+    /// Relative (`etc/hosts`).
+    pub path: String,
+    pub kind: ChangeKind,
+    /// A directory whose mode and owner are those of the one below: only its times (or its
+    /// content) changed.
+    pub same_dir_attributes: bool,
+}
+
+/// The changes of the writable layer `key` (mounted or not) against the layers it stands on.
+pub(crate) fn writable_changes(inner: &EngineInner, key: &str) -> Result<Vec<PathChange>> {
+    let changes_dir = inner.snapshots.writable_changes_path(key)?;
+    let layers = inner.snapshots.writable_layers(key)?;
+    let dirs: Vec<PathBuf> = layers.iter().map(|d| inner.snapshots.layer_path(d)).collect();
+    let base = merged_view(&dirs)?;
+    let changes = if changes_dir.file_name() == Some(OsStr::new("upper")) {
+        upper_changes(&changes_dir)?
+    } else {
+        tree_changes(&changes_dir, &base)?
+    };
+    let mut out = Vec::new();
+    for (path, change) in changes {
+        match change {
+            Change::Whiteout => {
+                // A whiteout of something no lower layer has hides nothing.
+                if base.contains_key(&path) {
+                    out.push(PathChange { path, kind: ChangeKind::Deleted, same_dir_attributes: false });
+                }
+            }
+            Change::Opaque => {
+                // What the lower layers had in the directory is gone.
+                let prefix = format!("{path}/");
+                let hidden: Vec<String> = base
+                    .range(prefix.clone()..)
+                    .take_while(|(k, _)| k.starts_with(&prefix))
+                    .filter(|(k, _)| !k[prefix.len()..].contains('/'))
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for lower in hidden {
+                    if !out.iter().any(|c: &PathChange| c.path == lower) {
+                        out.push(PathChange {
+                            path: lower,
+                            kind: ChangeKind::Deleted,
+                            same_dir_attributes: false,
+                        });
+                    }
+                }
+            }
+            Change::Put { meta, .. } => match base.get(&path) {
+                None => out.push(PathChange { path, kind: ChangeKind::Added, same_dir_attributes: false }),
+                Some(old) => {
+                    let same_dir_attributes = meta.is_dir()
+                        && old.meta.is_dir()
+                        && meta.mode() == old.meta.mode()
+                        && meta.uid() == old.meta.uid()
+                        && meta.gid() == old.meta.gid();
+                    // A put over a deleted path of the same layer is a replacement.
+                    out.retain(|c| !(c.path == path && c.kind == ChangeKind::Deleted));
+                    out.push(PathChange { path, kind: ChangeKind::Modified, same_dir_attributes });
+                }
+            },
+        }
+    }
+    Ok(out)
+}
+
+/// Makes a layer (blob in the content store, unpacked layer in the snapshot store) of what the
+/// writable layer `key` changed, leaving the writable layer as it is (a container's commit):
+/// paths for which `skip` is true (relative, `etc/hosts`) are left out with what is below them.
+pub(crate) fn layer_of_writable(
+    inner: &EngineInner,
+    key: &str,
+    skip: &dyn Fn(&str) -> bool,
+) -> Result<MadeLayer> {
+    let changes_dir = inner.snapshots.writable_changes_path(key)?;
+    let changes = if changes_dir.file_name() == Some(OsStr::new("upper")) {
+        upper_changes(&changes_dir)?
+    } else {
+        let layers = inner.snapshots.writable_layers(key)?;
+        let dirs: Vec<PathBuf> = layers.iter().map(|d| inner.snapshots.layer_path(d)).collect();
+        tree_changes(&changes_dir, &merged_view(&dirs)?)?
+    };
+    let changes: Vec<(String, Change)> = changes.into_iter().filter(|(path, _)| !skip(path)).collect();
+    let (made, _, _) = write_layer_blob(inner, &changes)?;
+    if !inner.snapshots.has_layer(&made.diff_id) {
+        let blob = inner.content.open_blob(&made.blob)?;
+        inner.snapshots.unpack_layer(io::BufReader::new(blob), Compression::Gzip, Some(&made.diff_id))?;
+    }
+    Ok(made)
+}

@@ -26,7 +26,7 @@ pub mod context;
 mod copy;
 pub mod dockerfile;
 pub(crate) mod instructions;
-mod layers;
+pub(crate) mod layers;
 mod orchestrate;
 pub mod step;
 

@@ -10,9 +10,14 @@
 //! The [`Engine`]'s container methods live by concern: `create`, `control` (start, stop, kill,
 //! restart, pause, rename, remove, exec, and spawning the monitor), `follow` (wait, logs,
 //! attach, events, following the monitors), `recover` (what a gone monitor leaves, and the
-//! engine's open) and `view` (list, inspect, top, stats).
+//! engine's open), `view` (list, inspect, top, stats), `archive` (a path as a tar and a tar
+//! into a path, for cp; export), `changes` (diff), `commit` (a container to an image) and
+//! `update` (limits and restart policy of an existing container).
 
+pub mod archive;
+mod changes;
 mod client;
+pub mod commit;
 mod control;
 mod create;
 pub mod events;
@@ -23,6 +28,7 @@ pub(crate) mod recover;
 pub mod session;
 pub mod store;
 mod top;
+mod update;
 mod view;
 
 use std::pin::Pin;

@@ -222,6 +222,16 @@ impl ContainerStore {
         Ok(old)
     }
 
+    /// Changes a record with `change` and writes it; returns the new record.
+    pub fn update(&self, id: &str, change: impl FnOnce(&mut ContainerRecord)) -> Result<ContainerRecord> {
+        let mut records = self.lock();
+        let mut record = records.get(id).cloned().ok_or_else(|| Error::ContainerNotFound(id.to_string()))?;
+        change(&mut record);
+        write_record(&self.paths(id).record, &record)?;
+        records.insert(id.to_string(), record.clone());
+        Ok(record)
+    }
+
     /// Forgets a record (its files are the caller's).
     pub fn forget(&self, id: &str) {
         self.lock().remove(id);

@@ -210,8 +210,18 @@ const CHANGE_COMMANDS: &[&str] =
 /// The runnable part of the config (`Cmd`, `Env`, ...) that `changes` make from an empty one.
 /// Each change is a Dockerfile instruction, parsed and interpreted as `build` does.
 pub(crate) fn config_from_changes(changes: &[String]) -> Result<Map<String, Value>> {
-    let mut top = Map::new();
     let mut config = Map::new();
+    apply_changes(&mut Map::new(), &mut config, changes)?;
+    Ok(config)
+}
+
+/// Applies `changes` (Dockerfile instructions, as `--change` takes them) to an image's runnable
+/// `config` and its top level `top` (`MAINTAINER` sets the author), as `build` interprets them.
+pub(crate) fn apply_changes(
+    top: &mut Map<String, Value>,
+    config: &mut Map<String, Value>,
+    changes: &[String],
+) -> Result<()> {
     let mut cmd_set = false;
     for change in changes {
         let line = change.trim();
@@ -232,18 +242,18 @@ pub(crate) fn config_from_changes(changes: &[String]) -> Result<Map<String, Valu
             return Err(Error::InvalidInput(format!("{} requires {count}", name.to_ascii_uppercase())));
         }
         let inst = dockerfile::parse_instruction(line)?;
-        let vars = |name: &str| instructions::env_value(&config, name);
-        let (shell, workdir) = (instructions::shell_of(&config), instructions::workdir_of(&config));
+        let vars = |name: &str| instructions::env_value(config, name);
+        let (shell, workdir) = (instructions::shell_of(config), instructions::workdir_of(config));
         let scope = Scope { vars: &vars, escape: '\\', shell: &shell, workdir: &workdir, cmd_set };
         let Some(change) = instructions::evaluate(&inst, &scope)? else {
             unreachable!("every change command changes the config")
         };
         cmd_set |= matches!(change, ConfigChange::Cmd(_));
-        change.apply(&mut top, &mut config);
+        change.apply(top, config);
     }
     // The CMD an ENTRYPOINT resets is left out, not written as null.
     config.retain(|_, v| !v.is_null());
-    Ok(config)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -203,9 +203,10 @@ impl Extractor {
             }
             return Err(unsafe_entry("entry has no name"));
         };
-        let plan = if *last == OPAQUE_MARKER {
+        let whiteout_name = if self.options.plain { None } else { last.strip_prefix(WHITEOUT_PREFIX) };
+        let plan = if *last == OPAQUE_MARKER && !self.options.plain {
             Plan::Opaque
-        } else if let Some(hidden) = last.strip_prefix(WHITEOUT_PREFIX) {
+        } else if let Some(hidden) = whiteout_name {
             if hidden.starts_with(WHITEOUT_PREFIX) {
                 // Other `.wh..wh.` names are AUFS bookkeeping (hard link directories and the
                 // like) with no meaning in an OCI layer.
@@ -329,6 +330,9 @@ impl Extractor {
                 }
             }
         }
+        if let Some((owner_uid, owner_gid)) = self.options.owner {
+            (uid, gid) = (owner_uid.into(), owner_gid.into());
+        }
         let id = |n: u64| {
             u32::try_from(n)
                 .map_err(|_| Error::InvalidInput(format!("layer entry {name:?}: owner id {n} too large")))
@@ -339,9 +343,13 @@ impl Extractor {
     /// Opens `path` (relative to the root) without leaving the root.
     fn open_beneath(&mut self, path: &[u8], flags: OFlag) -> nix::Result<OwnedFd> {
         if self.have_openat2 {
-            let how = OpenHow::new()
-                .flags(flags | OFlag::O_CLOEXEC)
-                .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+            let how = OpenHow::new().flags(flags | OFlag::O_CLOEXEC).resolve(
+                if self.options.in_root {
+                    ResolveFlag::RESOLVE_IN_ROOT
+                } else {
+                    ResolveFlag::RESOLVE_BENEATH
+                } | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+            );
             // EAGAIN: a rename elsewhere on the system raced with a `..` step; the kernel asks
             // for a retry rather than risk a wrong answer.
             for _ in 0..16 {
@@ -472,6 +480,13 @@ impl Extractor {
             Err(Errno::ENOENT) => return Ok(Room::Free { was_whiteout: false }),
             Err(e) => return Err(io_err(format!("inspecting the existing {entry:?}"), e)),
         };
+        if self.options.no_overwrite_dir_non_dir && is_dir(&stat) != new_is_dir {
+            return Err(Error::InvalidInput(if new_is_dir {
+                format!("cannot overwrite non-directory {entry:?} with directory")
+            } else {
+                format!("cannot overwrite directory {entry:?} with non-directory")
+            }));
+        }
         if is_dir(&stat) {
             if new_is_dir {
                 return Ok(Room::KeptDir);

@@ -24,6 +24,12 @@ use crate::error::{Error, Result};
 
 pub(crate) use extract::{is_whiteout, remove_tree_at, OPAQUE_XATTR};
 
+/// Extracts a plain (uncompressed) tar into the directory `target` with `options`, without the
+/// hashing and threads of a layer unpack: for archives copied into containers.
+pub(crate) fn extract_archive(reader: impl Read, target: &Path, options: UnpackOptions) -> Result<()> {
+    extract::extract(reader, target, options).map(drop)
+}
+
 /// How a layer blob is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
@@ -68,6 +74,16 @@ impl Compression {
 pub struct UnpackOptions {
     /// Allow block and character device nodes (other than whiteouts).
     pub allow_device_nodes: bool,
+    /// A plain archive, not a layer: `.wh.` names are ordinary files (`docker cp`).
+    pub plain: bool,
+    /// Symlinks met on the way are followed, with the target as their root (as in a chroot),
+    /// instead of being refused when they point outside it.
+    pub in_root: bool,
+    /// Refuse to replace a directory with a non-directory or the other way round (Docker's
+    /// `noOverwriteDirNonDir`).
+    pub no_overwrite_dir_non_dir: bool,
+    /// Every entry gets this owner (uid, gid) instead of the archive's.
+    pub owner: Option<(u32, u32)>,
 }
 
 /// What an unpack saw.

@@ -369,7 +369,13 @@ fn device_nodes_are_refused_unless_allowed() {
     }
     let scene = Scene::new();
     let tar = Layer::new().node(EntryType::Char, "dev/null", 1, 3).finish();
-    unpack(&tar[..], Compression::None, &scene.target(), UnpackOptions { allow_device_nodes: true }).unwrap();
+    unpack(
+        &tar[..],
+        Compression::None,
+        &scene.target(),
+        UnpackOptions { allow_device_nodes: true, ..Default::default() },
+    )
+    .unwrap();
     let meta = fs::symlink_metadata(scene.target().join("dev/null")).unwrap();
     assert!(meta.file_type().is_char_device());
     assert_eq!(meta.rdev(), nix::sys::stat::makedev(1, 3));

@@ -138,6 +138,10 @@ pub enum Request {
     Attach {
         stdin: bool,
     },
+    /// Apply this restart policy from now on (`docker update --restart`).
+    SetRestartPolicy {
+        restart_policy: RestartPolicy,
+    },
     /// Run another process in the container and stream its stdio.
     Exec {
         process: Box<oci_spec::runtime::Process>,

@@ -755,6 +755,10 @@ impl Monitor {
                     self.reply_once(i, Ok(0));
                 }
             }
+            Request::SetRestartPolicy { restart_policy } => {
+                self.config.restart_policy = restart_policy;
+                self.reply_once(i, Ok(0));
+            }
             Request::Watch => {
                 let client = &mut self.clients[i];
                 client.kind = ClientKind::Watch;

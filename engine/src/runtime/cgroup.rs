@@ -217,6 +217,24 @@ impl Cgroup {
             }
         }
         let Some(res) = resources else { return Ok(()) };
+        self.set_limits(res)?;
+        if let Some(devices) = res.devices() {
+            if self.unified {
+                self.set_devices_v2(devices)?;
+            } else {
+                self.set_devices_v1(devices)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Changes the memory, CPU and pids limits of the existing cgroup (`docker update`); what
+    /// `resources` leaves out stays as it is.
+    pub fn update(&self, resources: &LinuxResources) -> Result<()> {
+        self.set_limits(resources)
+    }
+
+    fn set_limits(&self, res: &LinuxResources) -> Result<()> {
         if let Some(mem) = res.memory() {
             if let Some(limit) = mem.limit().filter(|l| *l > 0) {
                 self.set_memory(limit, mem.swap())?;
@@ -233,16 +251,8 @@ impl Cgroup {
             }
         }
         if let Some(pids) = res.pids() {
-            if pids.limit() > 0 {
-                self.write("pids", "pids.max", &pids.limit().to_string())?;
-            }
-        }
-        if let Some(devices) = res.devices() {
-            if self.unified {
-                self.set_devices_v2(devices)?;
-            } else {
-                self.set_devices_v1(devices)?;
-            }
+            let limit = if pids.limit() > 0 { pids.limit().to_string() } else { "max".to_string() };
+            self.write("pids", "pids.max", &limit)?;
         }
         Ok(())
     }
@@ -265,8 +275,11 @@ impl Cgroup {
             let swap_extra = swap.map(|s| (s - limit).max(0)).unwrap_or(0);
             let _ = self.write("memory", "memory.swap.max", &swap_extra.to_string());
         } else {
-            self.write("memory", "memory.limit_in_bytes", &limit.to_string()).map_err(invalid)?;
             let memsw = swap.filter(|s| *s >= limit).unwrap_or(limit);
+            // The memory limit may not exceed memory+swap: a raised limit needs the memsw limit
+            // raised first (which fails, harmlessly, when the limit is lowered instead).
+            let _ = self.write("memory", "memory.memsw.limit_in_bytes", &memsw.to_string());
+            self.write("memory", "memory.limit_in_bytes", &limit.to_string()).map_err(invalid)?;
             // Without swap accounting the file does not exist; that is fine.
             match self.write("memory", "memory.memsw.limit_in_bytes", &memsw.to_string()) {
                 Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}

@@ -367,7 +367,7 @@ fn spec_error(e: oci_spec::OciSpecError) -> Error {
     Error::InvalidInput(format!("runtime spec: {e}"))
 }
 
-fn validate_resources(config: &ContainerConfig) -> Result<()> {
+pub(crate) fn validate_resources(config: &ContainerConfig) -> Result<()> {
     if let Some(memory) = config.resources.memory {
         if memory < MIN_MEMORY {
             return Err(Error::InvalidInput("Minimum memory limit allowed is 6MB".into()));

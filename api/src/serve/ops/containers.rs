@@ -412,6 +412,126 @@ impl ContainerFilters {
     }
 }
 
+/// What `path` is in the container (`docker cp`'s stat). Operators: a container's files may
+/// hold what viewers may not read, as its logs may.
+pub async fn stat_path(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    path: &str,
+) -> Result<berth_types::PathStat, ApiError> {
+    access::guard(state, caller, Role::Operator, Object::Container(name.to_string()), Use::Read).await?;
+    Ok(state.engine.stat_container_path(name, path).await?)
+}
+
+/// `docker cp` out of a container: `path` opened, its tar ready to stream (everything that can
+/// be refused is refused here, before the answer starts).
+pub async fn archive(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    path: &str,
+) -> Result<berth_engine::container::archive::ArchiveSource, ApiError> {
+    access::guard(state, caller, Role::Operator, Object::Container(name.to_string()), Use::Read).await?;
+    Ok(state.engine.archive_container_path(name, path).await?)
+}
+
+/// `docker cp` into a container: the tar extracted into the directory `path`.
+pub async fn extract(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    path: &str,
+    (reader, pump): (crate::serve::body::BodyReader, crate::serve::body::BodyPump),
+    options: berth_engine::container::archive::ExtractOptions,
+) -> Result<(), ApiError> {
+    let result = async {
+        access::guard(state, caller, Role::Operator, Object::Container(name.to_string()), Use::Change)
+            .await?;
+        let result = state.engine.extract_into_container(name, path, reader, options).await;
+        super::recorded(state, "container", "extract-to-dir", name, &format!("path={path}"), result).await
+    }
+    .await;
+    pump.finish().await;
+    caller.audited(state, StatusCode::OK, result).await
+}
+
+/// `docker export`: the container's root filesystem, ready to stream.
+pub async fn export(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+) -> Result<berth_engine::container::archive::ExportSource, ApiError> {
+    access::guard(state, caller, Role::Operator, Object::Container(name.to_string()), Use::Read).await?;
+    let source =
+        checked(state, "container", "export", name, state.engine.export_container(name).await).await?;
+    state.events.record("container", "export", name, Outcome::Success, "").await;
+    Ok(source)
+}
+
+/// `docker diff`: the paths the container changed.
+pub async fn changes(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+) -> Result<Vec<berth_types::ContainerChange>, ApiError> {
+    access::guard(state, caller, Role::Viewer, Object::Container(name.to_string()), Use::Read).await?;
+    Ok(state.engine.container_changes(name).await?)
+}
+
+/// `docker commit`: the new image goes to the caller's team, as a pulled one does. A reference
+/// that names another team's image is refused, as `tag` refuses it.
+pub async fn commit(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    options: Input<berth_engine::container::commit::CommitOptions>,
+) -> Result<berth_types::CommitReport, ApiError> {
+    let result = async {
+        caller.require(Role::Operator)?;
+        let options = options?;
+        access::check(state, caller, &Object::Container(name.to_string()), Use::Read).await?;
+        if let Some(target) = options.reference.as_deref().filter(|r| !r.is_empty()) {
+            if let Ok(current) = state.engine.inspect_image(target).await {
+                if access::reach(state, caller, &Object::Image(current.id)).await? != access::Reach::Allowed {
+                    return Err(ApiError::forbidden(format!(
+                        "permission denied: {target} names an image your teams do not own"
+                    )));
+                }
+            }
+        }
+        let team = caller.target_team(state).await?;
+        let shared_before = super::images::shared_images(state, team).await;
+        let result = state.engine.commit_container(name, options).await;
+        let id = super::recorded(state, "container", "commit", name, "committed", result).await?;
+        if let Some(team) = team {
+            super::images::adopt_image(state, &id, team, &shared_before).await;
+        }
+        Ok(berth_types::CommitReport { id })
+    }
+    .await;
+    caller.audited(state, StatusCode::CREATED, result).await
+}
+
+/// `docker update`: limits and restart policy.
+pub async fn update(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    update: Input<berth_types::ContainerUpdate>,
+) -> Result<berth_types::UpdateReport, ApiError> {
+    let result = async {
+        access::guard(state, caller, Role::Operator, Object::Container(name.to_string()), Use::Change)
+            .await?;
+        let update = update?;
+        let result = state.engine.update_container(name, update).await;
+        let warnings = super::recorded(state, "container", "update", name, "updated", result).await?;
+        Ok(berth_types::UpdateReport { warnings })
+    }
+    .await;
+    caller.audited(state, StatusCode::OK, result).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,6 +55,12 @@ fn guarded_calls(name: &str) -> Vec<(&'static str, String, serde_json::Value, St
         ("GET", format!("{c}/top"), none.clone(), no_container.clone()),
         ("GET", format!("{c}/stats"), none.clone(), no_container.clone()),
         ("GET", format!("{c}/logs"), none.clone(), no_container.clone()),
+        ("GET", format!("{c}/archive?path=/"), none.clone(), no_container.clone()),
+        ("PUT", format!("{c}/archive?path=/"), none.clone(), no_container.clone()),
+        ("GET", format!("{c}/export"), none.clone(), no_container.clone()),
+        ("GET", format!("{c}/changes"), none.clone(), no_container.clone()),
+        ("POST", format!("{c}/commit"), serde_json::json!({}), no_container.clone()),
+        ("POST", format!("{c}/update"), serde_json::json!({ "memory": 67108864 }), no_container.clone()),
         ("POST", format!("{c}/stop"), none.clone(), no_container.clone()),
         ("POST", format!("{c}/kill"), none.clone(), no_container.clone()),
         ("POST", format!("{c}/pause"), none.clone(), no_container.clone()),
@@ -116,7 +122,7 @@ fn guarded_calls(name: &str) -> Vec<(&'static str, String, serde_json::Value, St
 
 /// How many of [`guarded_calls`] the owner also makes (the rest would start containers, whose
 /// monitor is the daemon's binary, not this test's, or remove what later calls use).
-const OWNER_CALLS: usize = 21;
+const OWNER_CALLS: usize = 27;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_teams_objects_are_refused_and_the_owners_allowed() {

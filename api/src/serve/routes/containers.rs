@@ -337,3 +337,139 @@ pub(super) async fn exec_container(
     Ok(ws
         .on_upgrade(move |socket| session::pump_exec(socket, exec.session, stdin, audit_log, exec.audit_row)))
 }
+
+/// The `X-Docker-Container-Path-Stat` header: base64 of the stat's JSON.
+fn path_stat_header(stat: &berth_types::PathStat) -> (&'static str, String) {
+    use base64::Engine as _;
+    let json = serde_json::to_vec(stat).expect("a path stat serialises");
+    (berth_types::PATH_STAT_HEADER, base64::engine::general_purpose::STANDARD.encode(json))
+}
+
+fn archive_path(query: &QueryParams) -> Result<String, ApiError> {
+    match query.one("path")? {
+        Some(path) if !path.is_empty() => Ok(path.to_string()),
+        _ => Err(ApiError::bad_request("path is required")),
+    }
+}
+
+/// `cp` out of a container: the tar of `path` (its base name, a directory with its content;
+/// `dir/.` its content only), its stat in the `X-Docker-Container-Path-Stat` header.
+#[utoipa::path(get, path = "/api/v1/containers/{name}/archive", tag = "containers", params(("name" = String, Path, description = "container name or ID (prefix)"), ("path" = String, Query, description = "absolute path in the container")), responses((status = 200, content_type = "application/x-tar", body = Vec<u8>), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
+pub(super) async fn get_archive(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let query = QueryParams::parse(query, &["path"])?;
+    let source = containers::archive(&state, &caller, &name, &archive_path(&query)?).await?;
+    let stat = path_stat_header(source.stat());
+    let engine = state.engine.clone();
+    let body =
+        crate::serve::body::engine_body(
+            "archive",
+            move |out| async move { source.write_to(&engine, out).await },
+        );
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-tar".to_string()),
+            (header::HeaderName::from_static("x-docker-container-path-stat"), stat.1),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// What `path` is, in the `X-Docker-Container-Path-Stat` header (no body).
+#[utoipa::path(head, path = "/api/v1/containers/{name}/archive", tag = "containers", params(("name" = String, Path, description = "container name or ID (prefix)"), ("path" = String, Query, description = "absolute path in the container")), responses((status = 200), (status = 400), (status = 404)), security(("bearer" = []), ("session" = [])))]
+pub(super) async fn head_archive(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let query = QueryParams::parse(query, &["path"])?;
+    let stat = containers::stat_path(&state, &caller, &name, &archive_path(&query)?).await?;
+    let (_, value) = path_stat_header(&stat);
+    Ok(([(header::HeaderName::from_static("x-docker-container-path-stat"), value)], StatusCode::OK)
+        .into_response())
+}
+
+/// `cp` into a container: the tar body is extracted into the directory `path`, which must
+/// exist.
+#[utoipa::path(put, path = "/api/v1/containers/{name}/archive", tag = "containers", params(("name" = String, Path, description = "container name or ID (prefix)"), ("path" = String, Query, description = "a directory in the container"), ("no_overwrite_dir_non_dir" = Option<bool>, Query, description = "refuse to replace a directory with a file or the other way round"), ("copy_uid_gid" = Option<bool>, Query, description = "the files get the container user's owner")), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "a tar archive"), responses((status = 200), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 403, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
+pub(super) async fn put_archive(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
+    let query = QueryParams::parse(query, &["path", "no_overwrite_dir_non_dir", "copy_uid_gid"])?;
+    let path = archive_path(&query)?;
+    let options = berth_engine::container::archive::ExtractOptions {
+        no_overwrite_dir_non_dir: query.flag("no_overwrite_dir_non_dir")?,
+        copy_uid_gid: query.flag("copy_uid_gid")?,
+    };
+    let body = crate::serve::body::BodyPump::start(body);
+    containers::extract(&state, &caller, &name, &path, body, options).await?;
+    Ok(StatusCode::OK)
+}
+
+/// `export`: the container's root filesystem as a tar (its volumes and mounts left out).
+#[utoipa::path(get, path = "/api/v1/containers/{name}/export", tag = "containers", params(("name" = String, Path, description = "container name or ID (prefix)")), responses((status = 200, content_type = "application/x-tar", body = Vec<u8>), (status = 404, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
+pub(super) async fn export_container(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let source = containers::export(&state, &caller, &name).await?;
+    let engine = state.engine.clone();
+    let body =
+        crate::serve::body::engine_body(
+            "export",
+            move |out| async move { source.write_to(&engine, out).await },
+        );
+    Ok(([(header::CONTENT_TYPE, "application/x-tar")], body).into_response())
+}
+
+/// `diff`: the changed paths, sorted (kind 0 changed, 1 added, 2 deleted).
+#[utoipa::path(get, path = "/api/v1/containers/{name}/changes", tag = "containers", params(("name" = String, Path, description = "container name or ID (prefix)")), responses((status = 200, body = Vec<berth_types::ContainerChange>), (status = 404, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
+pub(super) async fn container_changes(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<berth_types::ContainerChange>>, ApiError> {
+    Ok(Json(containers::changes(&state, &caller, &name).await?))
+}
+
+/// `commit`: a new image of the container's changes and config.
+#[utoipa::path(post, path = "/api/v1/containers/{name}/commit", tag = "containers", params(("name" = String, Path, description = "container name or ID (prefix)")), request_body = berth_types::CommitRequest, responses((status = 201, body = berth_types::CommitReport), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
+pub(super) async fn commit_container(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    request: Result<ApiJson<berth_types::CommitRequest>, ApiError>,
+) -> Result<(StatusCode, Json<berth_types::CommitReport>), ApiError> {
+    let options = request.map(|ApiJson(r)| berth_engine::container::commit::CommitOptions {
+        reference: r.reference,
+        author: r.author,
+        comment: r.comment,
+        changes: r.changes,
+        pause: r.pause,
+        config: Default::default(),
+    });
+    Ok((StatusCode::CREATED, Json(containers::commit(&state, &caller, &name, options).await?)))
+}
+
+/// `update`: memory, CPU and pids limits and the restart policy, for the running container and
+/// its next starts.
+#[utoipa::path(post, path = "/api/v1/containers/{name}/update", tag = "containers", params(("name" = String, Path, description = "container name or ID (prefix)")), request_body = berth_types::ContainerUpdate, responses((status = 200, body = berth_types::UpdateReport), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
+pub(super) async fn update_container(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    update: Result<ApiJson<berth_types::ContainerUpdate>, ApiError>,
+) -> Result<Json<berth_types::UpdateReport>, ApiError> {
+    Ok(Json(containers::update(&state, &caller, &name, update.map(|u| u.0)).await?))
+}

@@ -176,7 +176,7 @@ fn parse_options(options: &[String]) -> (c_ulong, c_ulong, String, bool) {
 /// `path` (absolute, in the container) relative to `root` with every symlink in it resolved
 /// as if `root` were `/`: an absolute link starts again at `root`, `..` never climbs above it.
 /// Components that do not exist are kept as they are (the child makes them).
-fn resolve_in_root(root: &Path, path: &Path) -> Result<PathBuf> {
+pub(crate) fn resolve_in_root(root: &Path, path: &Path) -> Result<PathBuf> {
     use std::collections::VecDeque;
     use std::path::Component;
     let mut pending: VecDeque<std::ffi::OsString> = VecDeque::new();
