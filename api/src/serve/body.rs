@@ -70,3 +70,26 @@ impl BodyPump {
         }
     }
 }
+
+/// The tar of a save (`docker save`) as a response body. When the writer fails half-way the
+/// body ends in an error (the connection is cut), not in a clean end that the client would take
+/// for a complete tar.
+pub(crate) fn save_stream(engine: berth_engine::Engine, plan: berth_engine::image::save::SavePlan) -> Body {
+    let (writer, reader) = tokio::io::duplex(STREAM_BUFFER);
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let _ = done_tx.send(plan.write_to(&engine, writer).await);
+    });
+    let tail = futures_util::stream::once(async move {
+        match done_rx.await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "save failed while streaming");
+                Some(Err(io::Error::other(e.to_string())))
+            }
+            Err(_) => Some(Err(io::Error::other("save ended unexpectedly"))),
+        }
+    })
+    .filter_map(|item| async move { item });
+    Body::from_stream(tokio_util::io::ReaderStream::with_capacity(reader, STREAM_BUFFER).chain(tail))
+}
