@@ -6,7 +6,7 @@
 //! (`/json`, `/history`, `/tag`, `/push`, `/get`) off its end ([`split_action`]).
 
 mod archive;
-mod transfer;
+pub(super) mod transfer;
 
 use std::collections::HashMap;
 
