@@ -76,7 +76,7 @@ impl<R: Read> Read for Tee<'_, R> {
         };
         let n = if n == 0 && !buf.is_empty() {
             let tail = self.tail.get_or_insert_with(|| {
-                let misaligned = self.position % 512 != 0;
+                let misaligned = !self.position.is_multiple_of(512);
                 if misaligned && self.position == self.data_end.get() {
                     (512 - self.position % 512) + 1024
                 } else {

@@ -92,7 +92,7 @@ impl VolumeFilters {
         (self.names.is_empty() || self.names.iter().any(|n| v.name.contains(n.as_str())))
             && (self.drivers.is_empty() || self.drivers.contains(&v.driver))
             && labels_match(&v.labels, &self.labels)
-            && self.dangling.is_none_or(|d| d == !used)
+            && self.dangling.is_none_or(|dangling| dangling != used)
     }
 }
 
