@@ -69,9 +69,8 @@ pub async fn pull(
                 TransferEvent::Pulled(report)
             }
             Err(e) => {
-                let message = e.to_string();
-                failed(&state, "image", "pull", &request.reference, e).await;
-                TransferEvent::Error { message }
+                let error = failed(&state, "image", "pull", &request.reference, e).await;
+                TransferEvent::Error { message: error.message, status: Some(error.status.as_u16()) }
             }
         };
         let _ = tx.send(last);
@@ -108,9 +107,8 @@ pub async fn push(
                 TransferEvent::Pushed(report)
             }
             Err(e) => {
-                let message = e.to_string();
-                failed(&state, "image", "push", &request.reference, e).await;
-                TransferEvent::Error { message }
+                let error = failed(&state, "image", "push", &request.reference, e).await;
+                TransferEvent::Error { message: error.message, status: Some(error.status.as_u16()) }
             }
         };
         let _ = tx.send(last);

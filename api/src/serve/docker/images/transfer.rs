@@ -5,7 +5,7 @@
 
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
 use base64::Engine as _;
@@ -197,7 +197,7 @@ impl PullShown {
                 vec![JsonMessage::status(format!("Digest: {digest}")), JsonMessage::status(status)]
             }
             TransferEvent::Pushed(_) => Vec::new(),
-            TransferEvent::Error { message } => vec![JsonMessage::error(message)],
+            TransferEvent::Error { message, .. } => vec![JsonMessage::error(message)],
         }
     }
 }
@@ -220,8 +220,35 @@ async fn pull(
     let shown = PullShown::new(&reference, before);
     let platform = query.get("platform").filter(|p| !p.is_empty()).map(str::to_string);
     let request = PullRequest { reference: reference.to_string(), platform };
-    let events = ops::registry::pull(&state.app, &caller, Ok(request), credentials).await?;
-    Ok(translated(events, move |event| shown.messages(event)))
+    let mut events = ops::registry::pull(&state.app, &caller, Ok(request), credentials).await?;
+    // A pull that fails before it found the manifest (an unknown tag, a registry that refuses
+    // the caller) answers an HTTP error, as dockerd: the stream starts once the manifest is in.
+    let mut held = Vec::new();
+    while let Some(event) = events.recv().await {
+        match event {
+            TransferEvent::Resolving { .. } => held.push(event),
+            TransferEvent::Error { message, status: Some(status) } => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                return Err(ApiError::new(status, message));
+            }
+            event => {
+                held.push(event);
+                break;
+            }
+        }
+    }
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    for event in held {
+        let _ = tx.send(event);
+    }
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            if tx.send(event).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(translated(rx, move |event| shown.messages(event)))
 }
 
 /// The events as Docker's messages, as they come.
@@ -288,7 +315,7 @@ impl PushShown {
                 })),
             ],
             TransferEvent::Pulled(_) => Vec::new(),
-            TransferEvent::Error { message } => vec![JsonMessage::error(message)],
+            TransferEvent::Error { message, .. } => vec![JsonMessage::error(message)],
         }
     }
 }
@@ -478,7 +505,7 @@ mod tests {
         let same = PullShown::new(&reference, Some("sha256:new".into()));
         let last = same.messages(TransferEvent::Pulled(report)).pop().unwrap();
         assert_eq!(last.status.as_deref(), Some("Status: Image is up to date for busybox:latest"));
-        let error = shown.messages(TransferEvent::Error { message: "no such tag".into() });
+        let error = shown.messages(TransferEvent::Error { message: "no such tag".into(), status: None });
         assert_eq!(error, [JsonMessage::error("no such tag")]);
 
         let local = PullShown::new(&Reference::parse("localhost:5000/team/app:1").unwrap(), None);
