@@ -19,7 +19,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use super::super::json_messages::{json_stream, JsonMessage};
 use super::super::query::DockerQuery;
 use super::super::{DockerJson, DockerState};
-use super::{archive, no_such_image};
+use super::archive;
 use crate::serve::error::ApiError;
 use crate::serve::ops::{self, Caller};
 
@@ -356,12 +356,19 @@ pub(super) async fn push(
         }
         tags
     };
-    // Every name is checked before the stream starts: an unknown one is a 404, as dockerd.
+    // Every name is checked before the stream starts: an unknown one is a 404, in dockerd's
+    // words.
     let mut ids = Vec::new();
     for reference in &references {
-        let image = ops::images::inspect(&state.app, &caller, &reference.to_string())
-            .await
-            .map_err(|e| no_such_image(&reference.familiar(), e))?;
+        let image = ops::images::inspect(&state.app, &caller, &reference.to_string()).await.map_err(|e| {
+            if e.status != StatusCode::NOT_FOUND {
+                return e;
+            }
+            ApiError::not_found(format!(
+                "An image does not exist locally with the tag: {}",
+                reference.familiar_repository()
+            ))
+        })?;
         ids.push(image.id);
     }
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
