@@ -496,6 +496,87 @@ mod tests {
         assert_eq!(repo_and_tag("app", "bad tag").unwrap_err().status, 400);
     }
 
+    /// Through the router: names with slashes and colons, Docker's shapes and words, a team's
+    /// image hidden from another team.
+    #[tokio::test]
+    async fn image_routes_through_the_router() {
+        use axum::body::Body;
+
+        use crate::serve::auth::Transport;
+        use crate::serve::test_support::{call, rootfs_tar, setup};
+
+        let s = setup().await;
+        let app = crate::serve::docker::service(s.state.clone(), Transport::Tcp { tls: false });
+        let name = "localhost:5000/team/app:1";
+        let import = format!("/images/create?fromSrc=-&repo={name}&changes=CMD%20%5B%22sh%22%5D");
+        let (status, body) = call(&app, &s.alice, "POST", &import, Body::from(rootfs_tar())).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let id = serde_json::from_str::<serde_json::Value>(body.trim()).unwrap()["status"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(id.starts_with("sha256:"), "{body}");
+
+        let (status, body) =
+            call(&app, &s.alice, "GET", &format!("/v1.45/images/{name}/json"), Body::empty()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let inspect: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(inspect["Id"], id.as_str());
+        assert_eq!(inspect["RepoTags"][0], name);
+        assert_eq!(inspect["Config"]["Cmd"][0], "sh");
+        let (status, body) =
+            call(&app, &s.alice, "GET", &format!("/images/{name}/history"), Body::empty()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()[0]["Id"], id.as_str());
+
+        let (status, body) =
+            call(&app, &s.alice, "POST", &format!("/images/{name}/tag?repo=other&tag=2"), Body::empty())
+                .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (_, body) = call(
+            &app,
+            &s.alice,
+            "GET",
+            "/images/json?filters=%7B%22reference%22%3A%5B%22other%22%5D%7D",
+            Body::empty(),
+        )
+        .await;
+        let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(list.as_array().unwrap().len(), 1, "{body}");
+        assert_eq!(list[0]["RepoTags"], serde_json::json!(["other:2", name]), "{body}");
+
+        // Another team's image does not exist for bob.
+        let (status, body) = call(&app, &s.bob, "GET", "/images/other:2/json", Body::empty()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert!(body.contains("No such image: other:2"), "{body}");
+        let (_, body) = call(&app, &s.bob, "GET", "/images/json", Body::empty()).await;
+        assert_eq!(body, "[]");
+
+        let (status, body) = call(&app, &s.alice, "GET", "/images/nosuch/json", Body::empty()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body.contains("No such image: nosuch:latest"), "{body}");
+        let (status, body) =
+            call(&app, &s.alice, "DELETE", &format!("/images/{}", &id[7..19]), Body::empty()).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        let (status, body) = call(&app, &s.alice, "GET", "/images/search?term=x", Body::empty()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.contains("search is not supported"), "{body}");
+        let (status, body) =
+            call(&app, &s.alice, "GET", "/images/json?filters=%7B%22x%22%3A%5B%22y%22%5D%7D", Body::empty())
+                .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+        // Saved and loaded back under its names.
+        let (status, tar) = call(&app, &s.alice, "GET", "/images/get?names=other:2", Body::empty()).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, body) = call(&app, &s.alice, "DELETE", "/images/other:2", Body::empty()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body, r#"[{"Untagged":"other:2"}]"#);
+        let (status, body) = call(&app, &s.alice, "POST", "/images/load", Body::from(tar.into_bytes())).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.contains(r#"{"stream":"Loaded image: other:2\n"}"#), "{body}");
+    }
+
     #[test]
     fn unknown_images_as_docker_words_them() {
         let e = no_such_image("busybox", ApiError::not_found("No such image: busybox"));

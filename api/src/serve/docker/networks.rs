@@ -503,6 +503,43 @@ mod tests {
         }
     }
 
+    /// Through the router: the pre-defined networks as dockerd lists them, refusals by name and
+    /// with dockerd's status codes.
+    #[tokio::test]
+    async fn network_routes_through_the_router() {
+        use axum::body::Body;
+
+        use crate::serve::auth::Transport;
+        use crate::serve::test_support::{call, json, setup};
+
+        let s = setup().await;
+        let app = crate::serve::docker::service(s.state.clone(), Transport::Tcp { tls: false });
+        let (status, body) = call(&app, &s.alice, "GET", "/v1.45/networks", Body::empty()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let names: Vec<&str> = list.as_array().unwrap().iter().map(|n| n["Name"].as_str().unwrap()).collect();
+        assert!(names.contains(&"host") && names.contains(&"none"), "{body}");
+        let host_id =
+            list.as_array().unwrap().iter().find(|n| n["Name"] == "host").unwrap()["Id"].as_str().unwrap();
+        let (status, body) =
+            call(&app, &s.alice, "GET", &format!("/networks/{}", &host_id[..12]), Body::empty()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = call(&app, &s.alice, "DELETE", "/networks/host", Body::empty()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        let (status, body) = call(&app, &s.alice, "GET", "/networks/nosuch", Body::empty()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        let overlay = serde_json::json!({"Name": "o", "Driver": "overlay"});
+        let (status, body) = call(&app, &s.alice, "POST", "/networks/create", json(overlay)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.contains("Driver"), "{body}");
+        let (status, body) = call(&app, &s.alice, "POST", "/networks/create", Body::empty()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let (status, body) =
+            call(&app, &s.alice, "GET", "/networks?filters=%7B%22type%22%3A%5B%22x%22%5D%7D", Body::empty())
+                .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    }
+
     #[test]
     fn networks_in_dockers_shape() {
         let answer = network_answer(network("web", 1), true);

@@ -294,6 +294,57 @@ mod tests {
         assert_eq!(PruneFilters::parse(&pairs(&["all=x"])).unwrap_err().status, 400);
     }
 
+    /// Through the router: Docker's shapes and status codes, a team's volume hidden from
+    /// another team.
+    #[tokio::test]
+    async fn volume_routes_through_the_router() {
+        use axum::body::Body;
+
+        use crate::serve::auth::Transport;
+        use crate::serve::test_support::{call, json, setup};
+
+        let s = setup().await;
+        let app = crate::serve::docker::service(s.state.clone(), Transport::Tcp { tls: false });
+        let create = serde_json::json!({"Name": "data", "Driver": "local", "Labels": {"a": "b"}});
+        let (status, body) =
+            call(&app, &s.alice, "POST", "/v1.45/volumes/create", json(create.clone())).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["Labels"]["a"], "b");
+        // A create of an existing volume answers it.
+        let (status, _) = call(&app, &s.alice, "POST", "/volumes/create", json(create)).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let nfs = serde_json::json!({"Name": "n", "DriverOpts": {"type": "nfs"}});
+        let (status, body) = call(&app, &s.alice, "POST", "/volumes/create", json(nfs)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let (status, body) = call(&app, &s.alice, "POST", "/volumes/create", Body::from("{")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+        let (_, body) = call(
+            &app,
+            &s.alice,
+            "GET",
+            "/volumes?filters=%7B%22label%22%3A%5B%22a%3Db%22%5D%7D",
+            Body::empty(),
+        )
+        .await;
+        let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(list["Volumes"][0]["Name"], "data", "{body}");
+        assert_eq!(list["Warnings"], serde_json::json!([]));
+        let (_, body) = call(&app, &s.bob, "GET", "/volumes", Body::empty()).await;
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&body).unwrap()["Volumes"],
+            serde_json::json!([])
+        );
+        let (status, body) = call(&app, &s.bob, "GET", "/volumes/data", Body::empty()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert!(body.contains("get data: no such volume"), "{body}");
+
+        let (status, body) = call(&app, &s.alice, "DELETE", "/volumes/data", Body::empty()).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        let (status, _) = call(&app, &s.alice, "DELETE", "/volumes/data", Body::empty()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+
     #[test]
     fn volumes_in_dockers_shape() {
         let inspect = VolumeInspect {
