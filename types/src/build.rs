@@ -29,7 +29,17 @@ pub struct BuildOptions {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum BuildEvent {
     /// A step starts: `[stage k/n] INSTRUCTION` (`step` counts steps of the whole build).
-    Step { step: usize, stage: String, index: usize, total: usize, instruction: String },
+    /// `build_steps`: the steps of the whole build as known when the step starts (a base's
+    /// ONBUILD triggers add some when its stage starts).
+    Step {
+        step: usize,
+        stage: String,
+        index: usize,
+        total: usize,
+        #[serde(default)]
+        build_steps: usize,
+        instruction: String,
+    },
     /// The step's result came from the cache.
     Cached { step: usize },
     /// Output of a RUN step (or a notice of the builder), one line or part of one.

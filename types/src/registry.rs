@@ -120,8 +120,13 @@ pub enum TransferEvent {
     Pulled(PullReport),
     /// The last line of a successful push.
     Pushed(PushReport),
-    /// The last line of a failed transfer.
-    Error { message: String },
+    /// The last line of a failed transfer. `status`: the HTTP status the failure answers with
+    /// when it is told before the transfer started (as the Docker API tells an unknown tag).
+    Error {
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<u16>,
+    },
 }
 
 /// A layer as the manifest lists it.

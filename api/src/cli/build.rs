@@ -180,7 +180,7 @@ impl Printer {
 
     fn show(&mut self, event: BuildEvent) {
         match event {
-            BuildEvent::Step { step, stage, index, total, instruction } => {
+            BuildEvent::Step { step, stage, index, total, instruction, .. } => {
                 self.last_step = step;
                 self.err(&format!("#{step} [{stage} {index}/{total}] {instruction}\n"));
             }

@@ -138,7 +138,7 @@ async fn stream(
         let event: TransferEvent = serde_json::from_str(&line)
             .map_err(|e| CliError::Local(format!("decoding the daemon's progress stream: {e}")))?;
         match event {
-            TransferEvent::Error { message } => {
+            TransferEvent::Error { message, .. } => {
                 view.finish();
                 return Err(CliError::Daemon(message));
             }

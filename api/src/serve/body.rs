@@ -99,3 +99,8 @@ where
     let stream = tokio_util::io::ReaderStream::with_capacity(reader, STREAM_BUFFER).chain(tail);
     Body::from_stream(stream)
 }
+
+/// The tar of a save (`docker save`) as a response body.
+pub(crate) fn save_stream(engine: berth_engine::Engine, plan: berth_engine::image::save::SavePlan) -> Body {
+    engine_body("save", move |out| async move { plan.write_to(&engine, out).await })
+}

@@ -10,10 +10,12 @@
 //! matching pattern wins, `!` re-includes) are not gitignore's, which is what the common crates
 //! implement.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
+use std::rc::Rc;
 
 use sha2::{Digest as _, Sha256};
 
@@ -49,15 +51,47 @@ pub struct Context {
 }
 
 /// Copies what is read into the spool.
+///
+/// It also completes a tar that ends right after its last entry's data, without the padding
+/// to 512 bytes and the end marker: the docker CLI sends such a tar with `build -f -` (Go's
+/// tar reader accepts it, the `tar` crate does not). Only a stream that ends exactly where the
+/// current entry's data ends (`data_end`, set by the reader of the entries) is completed; one
+/// cut anywhere else stays cut.
 struct Tee<'a, R> {
     inner: R,
     spool: &'a mut io::BufWriter<File>,
+    /// Bytes read so far.
+    position: u64,
+    /// Where the data of the entry being read ends.
+    data_end: Rc<Cell<u64>>,
+    /// Zeros still to give after the end of `inner` (padding and end marker).
+    tail: Option<u64>,
 }
 
 impl<R: Read> Read for Tee<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let n = match self.tail {
+            None => self.inner.read(buf)?,
+            Some(_) => 0,
+        };
+        let n = if n == 0 && !buf.is_empty() {
+            let tail = self.tail.get_or_insert_with(|| {
+                let misaligned = !self.position.is_multiple_of(512);
+                if misaligned && self.position == self.data_end.get() {
+                    (512 - self.position % 512) + 1024
+                } else {
+                    0
+                }
+            });
+            let zeros = (*tail).min(buf.len() as u64) as usize;
+            buf[..zeros].fill(0);
+            *tail -= zeros as u64;
+            zeros
+        } else {
+            n
+        };
         self.spool.write_all(&buf[..n])?;
+        self.position += n as u64;
         Ok(n)
     }
 }
@@ -108,7 +142,14 @@ impl Context {
                     zstd::stream::read::Decoder::new(body).context(|| "starting the zstd decoder".into())?,
                 ),
             };
-            let tee = Tee { inner: decompressed, spool: &mut writer };
+            let data_end = Rc::new(Cell::new(0));
+            let tee = Tee {
+                inner: decompressed,
+                spool: &mut writer,
+                position: 0,
+                data_end: data_end.clone(),
+                tail: None,
+            };
             let mut archive = tar::Archive::new(tee);
             let bad = |e: io::Error| Error::InvalidInput(format!("reading the build context: {e}"));
             for entry in archive.entries().map_err(bad)? {
@@ -158,6 +199,7 @@ impl Context {
                 };
                 let offset = entry.raw_file_position();
                 let size = entry.size();
+                data_end.set(offset + size);
                 let mut hasher = Sha256::new();
                 match &kind {
                     Kind::File => {
@@ -410,5 +452,34 @@ mod tests {
         assert_eq!(ctx.get("d").unwrap().kind, Kind::Dir);
         assert_eq!(ctx.under("d").count(), 1);
         assert_eq!(ctx.under("").count(), 2);
+    }
+
+    fn two_files() -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (name, data) in [("Dockerfile", &b"FROM scratch\n"[..]), (".dockerignore", &b"secret"[..])] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_entry_type(tar::EntryType::Regular);
+            builder.append_data(&mut h, name, data).unwrap();
+        }
+        builder.into_inner().unwrap()
+    }
+
+    #[test]
+    fn a_tar_cut_right_after_its_last_data_is_completed() {
+        // What the docker CLI sends with `build -f -`: no padding after the last entry's data,
+        // no end marker.
+        let full = two_files();
+        let cut = &full[..512 + 512 + 512 + 6];
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = Context::read(cut, &dir.path().join("spool")).unwrap();
+        assert_eq!(ctx.read_file(ctx.get(".dockerignore").unwrap()).unwrap(), b"secret");
+        assert_eq!(ctx.read_file(ctx.get("Dockerfile").unwrap()).unwrap(), b"FROM scratch\n");
+        // Cut inside the data, it stays an error.
+        for len in [512 + 512 + 512 + 3, 512 + 100, 512 + 512 + 200] {
+            let dir = tempfile::tempdir().unwrap();
+            assert!(Context::read(&full[..len], &dir.path().join("spool")).is_err(), "cut at {len}");
+        }
     }
 }

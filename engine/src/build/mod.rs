@@ -30,7 +30,7 @@ pub(crate) mod layers;
 mod orchestrate;
 pub mod step;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::io::Read;
 use std::path::PathBuf;
@@ -45,6 +45,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::error::{Error, IoContext, Result};
 use crate::image::import::{descriptor, write_manifest};
+use crate::registry::Credentials;
 use crate::store::ImageRecord;
 use crate::{fsutil, registry, Engine, EngineInner, Reference};
 use context::{Context, IgnoreRules, Kind};
@@ -69,18 +70,21 @@ impl Engine {
         options: BuildOptions,
         progress: Progress,
     ) -> Result<BuildReport> {
-        self.build_image_hiding(body, options, HashSet::new(), progress).await
+        self.build_image_hiding(body, options, HashSet::new(), HashMap::new(), progress).await
     }
 
     /// [`Engine::build_image`] for a caller who may not use some of the store's images: a
     /// stage's base (`FROM`) or a `COPY --from` that resolves to one of the image IDs in
     /// `hidden` fails as if the image did not exist. (Who may use what is the caller's
-    /// business, e.g. the API's teams; the engine only gets the IDs.)
+    /// business, e.g. the API's teams; the engine only gets the IDs.) A base image pulled from
+    /// a registry named in `credentials` (registry → credentials, as Docker's
+    /// `X-Registry-Config`) is pulled with those instead of the stored ones.
     pub async fn build_image_hiding(
         &self,
         body: impl tokio::io::AsyncRead + Send + Unpin + 'static,
         options: BuildOptions,
         hidden: HashSet<String>,
+        credentials: HashMap<String, Credentials>,
         progress: Progress,
     ) -> Result<BuildReport> {
         let tags = options
@@ -101,10 +105,62 @@ impl Engine {
         // runs on a blocking thread, so the pull is driven from there on the daemon's runtime.
         let engine = self.clone();
         let runtime = tokio::runtime::Handle::current();
-        let pull_base: PullBase =
-            Box::new(move |name| runtime.block_on(engine.pull_image(name, None, registry::Progress::none())));
+        let credentials: HashMap<String, Credentials> = credentials
+            .into_iter()
+            .filter_map(|(server, c)| Some((registry::normalise_server(&server).ok()?, c)))
+            .collect();
+        let pull_base: PullBase = Box::new(move |name| {
+            let given = Reference::parse(name).ok().and_then(|r| credentials.get(r.domain()).cloned());
+            runtime.block_on(engine.pull_image_as(name, None, given, registry::Progress::none()))
+        });
         self.blocking(move |inner| {
             build_blocking(inner, body, &options, &tags, &progress, &pull_base, &hidden)
+        })
+        .await
+    }
+}
+
+/// What a prune of the build cache removed: the records (step keys) and their bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CachePruneReport {
+    pub records: Vec<String>,
+    pub space_reclaimed: u64,
+}
+
+impl Engine {
+    /// `docker builder prune`: forgets every cached step, so that the next builds run their
+    /// steps again. Only the records go: the layers they name belong to images (or are
+    /// garbage already, collected with the images that used them).
+    pub async fn prune_build_cache(&self) -> Result<CachePruneReport> {
+        self.blocking(|inner| {
+            let dir = inner.config.root.join("build").join("cache");
+            let mut report = CachePruneReport::default();
+            let entries = match fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(report),
+                Err(e) => return Err(Error::io(format!("reading {}", dir.display()), e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
+                let path = entry.path();
+                let Some(key) =
+                    path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".json"))
+                else {
+                    continue;
+                };
+                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                match fs::remove_file(&path) {
+                    Ok(()) => {
+                        report.records.push(key.to_string());
+                        report.space_reclaimed += size;
+                    }
+                    // Removed meanwhile by another prune.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(format!("removing {}", path.display()), e)),
+                }
+            }
+            report.records.sort();
+            Ok(report)
         })
         .await
     }

@@ -133,6 +133,7 @@ impl Builder<'_> {
             stage: stage_name,
             index,
             total: count,
+            build_steps: self.total,
             instruction: text.to_string(),
         });
         (self.step_no, Instant::now())

@@ -394,7 +394,17 @@ impl Engine {
             if matches!(name.as_str(), "host" | "none") {
                 return Ok(pseudo_network(&name));
             }
-            let record = inner.networks.resolve(&name)?;
+            let record = match inner.networks.resolve(&name) {
+                Ok(record) => record,
+                // `host` and `none` by their IDs (or a prefix), as `network ls` shows them.
+                Err(Error::NetworkNotFound(_)) if !name.is_empty() => {
+                    match ["host", "none"].into_iter().find(|p| predefined_id(p).starts_with(&name)) {
+                        Some(pseudo) => return Ok(pseudo_network(pseudo)),
+                        None => return Err(Error::NetworkNotFound(name)),
+                    }
+                }
+                Err(e) => return Err(e),
+            };
             let attached = endpoint::attached_endpoints(inner);
             Ok(wire(&record, attached.get(&record.id).cloned().unwrap_or_default()))
         })

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{HeaderMap, AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use serde::Deserialize;
+use sha2::Digest as _;
 
 use super::auth::{parse_challenge, Challenge, CredentialStore, Credentials};
 use crate::error::{Error, ErrorKind, Result};
@@ -184,8 +185,20 @@ impl RegistryClient {
         scopes: &[String],
         make: &(dyn Fn(&reqwest::Client, &Url) -> RequestBuilder + Sync),
     ) -> Result<Response> {
+        self.send_as(registry, scopes, None, make).await
+    }
+
+    /// [`send`](Self::send) with `credentials` instead of the stored ones when given (a
+    /// caller's own, for one transfer).
+    pub async fn send_as(
+        &self,
+        registry: &str,
+        scopes: &[String],
+        credentials: Option<&Credentials>,
+        make: &(dyn Fn(&reqwest::Client, &Url) -> RequestBuilder + Sync),
+    ) -> Result<Response> {
         let mut endpoint = self.endpoint(registry).await?;
-        let mut authorization = self.authorization(registry, &endpoint, scopes, false).await?;
+        let mut authorization = self.authorization(registry, &endpoint, scopes, credentials, false).await?;
         let mut retried = false;
         loop {
             let mut request = make(&self.http, &endpoint.base);
@@ -203,7 +216,7 @@ impl RegistryClient {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(registry.to_string(), endpoint.clone());
-            match self.authorization(registry, &endpoint, scopes, true).await? {
+            match self.authorization(registry, &endpoint, scopes, credentials, true).await? {
                 Some(value) => authorization = Some(value),
                 None => return Ok(response),
             }
@@ -211,21 +224,31 @@ impl RegistryClient {
     }
 
     /// The `Authorization` value for a request: none when the registry asked for nothing,
-    /// Basic with the stored credentials, or a Bearer token for `scopes` (cached, or fetched
-    /// from the realm when `fresh` or when there is none).
+    /// Basic with the `given` or else the stored credentials, or a Bearer token for `scopes`
+    /// (cached, or fetched from the realm when `fresh` or when there is none).
     async fn authorization(
         &self,
         registry: &str,
         endpoint: &Endpoint,
         scopes: &[String],
+        given: Option<&Credentials>,
         fresh: bool,
     ) -> Result<Option<String>> {
-        let credentials = self.credentials.get(registry)?;
+        let credentials = match given {
+            Some(c) => Some(c.clone()),
+            None => self.credentials.get(registry)?,
+        };
         match &endpoint.challenge {
             None => Ok(None),
             Some(Challenge::Basic) => Ok(credentials.map(|c| c.basic_header())),
             Some(Challenge::Bearer { realm, service, .. }) => {
-                let key = (registry.to_string(), scopes.join(" "));
+                // A token got with a caller's own credentials is cached for those credentials
+                // only: another caller must not ride on it.
+                let mut key = (registry.to_string(), scopes.join(" "));
+                if let Some(c) = given {
+                    let hash = sha2::Sha256::digest(c.basic_header().as_bytes());
+                    key.1.push_str(&format!(" as {}", hex::encode(hash)));
+                }
                 if !fresh {
                     if let Some(token) = self.tokens.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
                         if token.expires > Instant::now() + TOKEN_MARGIN {

@@ -191,13 +191,42 @@ impl Engine {
         platform: Option<&str>,
         progress: Progress,
     ) -> Result<PullReport> {
-        pull::pull(self, reference, platform, progress).await
+        pull::pull(self, reference, platform, None, progress).await
+    }
+
+    /// A pull with the caller's own `credentials` (Docker's `X-Registry-Auth`) instead of the
+    /// stored ones; they are used for this pull only and kept nowhere.
+    pub async fn pull_image_as(
+        &self,
+        reference: &str,
+        platform: Option<&str>,
+        credentials: Option<Credentials>,
+        progress: Progress,
+    ) -> Result<PullReport> {
+        pull::pull(self, reference, platform, credentials, progress).await
     }
 
     /// `docker push`: uploads the blobs of image `reference` that the registry lacks, then its
-    /// manifest, under the reference's tag (or digest).
-    pub async fn push_image(&self, reference: &str, progress: Progress) -> Result<PushReport> {
-        push::push(self, reference, progress).await
+    /// manifest, under the reference's tag (or digest). With `credentials`, those instead of
+    /// the stored ones, for this push only.
+    pub async fn push_image(
+        &self,
+        reference: &str,
+        credentials: Option<Credentials>,
+        progress: Progress,
+    ) -> Result<PushReport> {
+        push::push(self, reference, credentials, progress).await
+    }
+
+    /// Checks `credentials` against the registry `server` without storing them (Docker's
+    /// `POST /auth`: the client keeps them). Answers the registry's name.
+    pub async fn check_credentials(&self, server: &str, credentials: &Credentials) -> Result<String> {
+        let server = normalise_server(server)?;
+        if credentials.username.is_empty() || credentials.password.is_empty() {
+            return Err(Error::InvalidInput("a user name and password are required".into()));
+        }
+        self.inner.registries.client.check_login(&server, credentials).await?;
+        Ok(server)
     }
 
     /// `docker login`: checks the credentials against the registry and stores them.

@@ -23,7 +23,7 @@ use reqwest::header::{ACCEPT, CONTENT_RANGE, CONTENT_TYPE, RANGE};
 use reqwest::StatusCode;
 
 use super::client::{answer_error, error_chain, repository_scope, RegistryClient};
-use super::{GcReadHold, Progress};
+use super::{Credentials, GcReadHold, Progress};
 use crate::digest::{parse_sha256, sha256_of};
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::image::import::node_platform;
@@ -61,6 +61,8 @@ struct PullCtx {
     path: String,
     scopes: Vec<String>,
     progress: Progress,
+    /// The caller's own credentials for this pull; `None`: the stored ones (or none).
+    credentials: Option<Credentials>,
     bytes_downloaded: AtomicU64,
 }
 
@@ -80,6 +82,7 @@ pub(super) async fn pull(
     engine: &Engine,
     reference: &str,
     platform: Option<&str>,
+    credentials: Option<Credentials>,
     progress: Progress,
 ) -> Result<PullReport> {
     let reference = Reference::parse(reference)?;
@@ -94,6 +97,7 @@ pub(super) async fn pull(
         path: reference.path().to_string(),
         scopes: vec![repository_scope(reference.path(), "pull")],
         progress: progress.clone(),
+        credentials,
         bytes_downloaded: AtomicU64::new(0),
     });
 
@@ -264,7 +268,7 @@ async fn fetch_manifest(
     let path = format!("{}/manifests/{target}", ctx.path);
     let response = ctx
         .client()
-        .send(&ctx.registry, &ctx.scopes, &|http, base| {
+        .send_as(&ctx.registry, &ctx.scopes, ctx.credentials.as_ref(), &|http, base| {
             http.get(RegistryClient::url(base, &path)).header(ACCEPT, MANIFEST_ACCEPT)
         })
         .await?;
@@ -326,7 +330,9 @@ async fn fetch_config(ctx: &PullCtx, digest: &Digest) -> Result<Vec<u8>> {
     let path = format!("{}/blobs/{digest}", ctx.path);
     let response = ctx
         .client()
-        .send(&ctx.registry, &ctx.scopes, &|http, base| http.get(RegistryClient::url(base, &path)))
+        .send_as(&ctx.registry, &ctx.scopes, ctx.credentials.as_ref(), &|http, base| {
+            http.get(RegistryClient::url(base, &path))
+        })
         .await?;
     if !response.status().is_success() {
         return Err(answer_error(response, &format!("fetching config {digest}")).await);
@@ -481,7 +487,7 @@ async fn stream_blob(
         let from = offset;
         let sent = ctx
             .client()
-            .send(&ctx.registry, &ctx.scopes, &|http, base| {
+            .send_as(&ctx.registry, &ctx.scopes, ctx.credentials.as_ref(), &|http, base| {
                 let request = http.get(RegistryClient::url(base, &path));
                 if from > 0 {
                     request.header(RANGE, format!("bytes={from}-"))

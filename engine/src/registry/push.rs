@@ -17,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::client::{answer_error, repository_scope, RegistryClient};
 use super::pull::{DOCKER_MANIFEST, OCI_MANIFEST};
-use super::Progress;
+use super::{Credentials, Progress};
 use crate::digest::parse_sha256;
 use crate::error::{Error, ErrorKind, Result};
 use crate::{Engine, Reference};
@@ -42,6 +42,8 @@ struct PushCtx {
     path: String,
     scopes: Vec<String>,
     progress: Progress,
+    /// The caller's own credentials for this push; `None`: the stored ones (or none).
+    credentials: Option<Credentials>,
 }
 
 impl PushCtx {
@@ -50,7 +52,12 @@ impl PushCtx {
     }
 }
 
-pub(super) async fn push(engine: &Engine, name: &str, progress: Progress) -> Result<PushReport> {
+pub(super) async fn push(
+    engine: &Engine,
+    name: &str,
+    credentials: Option<Credentials>,
+    progress: Progress,
+) -> Result<PushReport> {
     let reference = Reference::parse(name)?;
     let lookup = name.to_string();
     let (record, manifest_bytes) = engine
@@ -88,8 +95,14 @@ pub(super) async fn push(engine: &Engine, name: &str, progress: Progress) -> Res
             }
         }
     }
-    let ctx =
-        Arc::new(PushCtx { engine: engine.clone(), registry, path, scopes, progress: progress.clone() });
+    let ctx = Arc::new(PushCtx {
+        engine: engine.clone(),
+        registry,
+        path,
+        scopes,
+        progress: progress.clone(),
+        credentials,
+    });
     progress.send(TransferEvent::Resolved {
         digest: record.manifest.to_string(),
         layers: blobs
@@ -131,7 +144,7 @@ pub(super) async fn push(engine: &Engine, name: &str, progress: Progress) -> Res
     let media_type = record.manifest_media_type.clone();
     let response = ctx
         .client()
-        .send(&ctx.registry, &ctx.scopes, &|http, base| {
+        .send_as(&ctx.registry, &ctx.scopes, ctx.credentials.as_ref(), &|http, base| {
             http.put(RegistryClient::url(base, &manifest_path))
                 .header(CONTENT_TYPE, media_type.as_str())
                 .body(body.clone())
@@ -184,7 +197,9 @@ async fn push_blob(ctx: &PushCtx, blob: &Descriptor) -> Result<BlobOutcome> {
     let head_path = format!("{}/blobs/{digest}", ctx.path);
     let response = ctx
         .client()
-        .send(&ctx.registry, &ctx.scopes, &|http, base| http.head(RegistryClient::url(base, &head_path)))
+        .send_as(&ctx.registry, &ctx.scopes, ctx.credentials.as_ref(), &|http, base| {
+            http.head(RegistryClient::url(base, &head_path))
+        })
         .await?;
     match response.status() {
         s if s.is_success() => {
@@ -204,7 +219,7 @@ async fn push_blob(ctx: &PushCtx, blob: &Descriptor) -> Result<BlobOutcome> {
         let url_path = format!("{}/blobs/uploads/", ctx.path);
         let response = ctx
             .client()
-            .send(&ctx.registry, &ctx.scopes, &|http, base| {
+            .send_as(&ctx.registry, &ctx.scopes, ctx.credentials.as_ref(), &|http, base| {
                 let mut url = RegistryClient::url(base, &url_path);
                 url.query_pairs_mut().append_pair("mount", digest.as_ref()).append_pair("from", &source);
                 http.post(url).header(CONTENT_LENGTH, "0")
@@ -240,7 +255,7 @@ async fn start_upload(ctx: &PushCtx, digest: &Digest) -> Result<Url> {
     let url_path = format!("{}/blobs/uploads/", ctx.path);
     let response = ctx
         .client()
-        .send(&ctx.registry, &ctx.scopes, &|http, base| {
+        .send_as(&ctx.registry, &ctx.scopes, ctx.credentials.as_ref(), &|http, base| {
             http.post(RegistryClient::url(base, &url_path)).header(CONTENT_LENGTH, "0")
         })
         .await?;
@@ -310,7 +325,7 @@ async fn upload_monolithic(ctx: &PushCtx, digest: &Digest, size: u64, location: 
     let url = with_digest(location, digest);
     let response = ctx
         .client()
-        .send(&ctx.registry, &ctx.scopes, &|http, _| {
+        .send_as(&ctx.registry, &ctx.scopes, ctx.credentials.as_ref(), &|http, _| {
             let request = RegistryClient::request(http, Method::PUT, url.clone())
                 .header(CONTENT_TYPE, "application/octet-stream")
                 .header(CONTENT_LENGTH, size.to_string());
@@ -339,7 +354,7 @@ async fn upload_chunked(ctx: &PushCtx, digest: &Digest, size: u64, mut location:
         let range = format!("{}-{}", offset, offset + len - 1);
         let response = ctx
             .client()
-            .send(&ctx.registry, &ctx.scopes, &|http, _| {
+            .send_as(&ctx.registry, &ctx.scopes, ctx.credentials.as_ref(), &|http, _| {
                 let request = RegistryClient::request(http, Method::PATCH, url.clone())
                     .header(CONTENT_TYPE, "application/octet-stream")
                     .header(CONTENT_RANGE, range.as_str())
@@ -359,7 +374,7 @@ async fn upload_chunked(ctx: &PushCtx, digest: &Digest, size: u64, mut location:
     let url = with_digest(location, digest);
     let response = ctx
         .client()
-        .send(&ctx.registry, &ctx.scopes, &|http, _| {
+        .send_as(&ctx.registry, &ctx.scopes, ctx.credentials.as_ref(), &|http, _| {
             RegistryClient::request(http, Method::PUT, url.clone()).header(CONTENT_LENGTH, "0")
         })
         .await?;

@@ -372,6 +372,16 @@ impl Engine {
     /// `berth volume prune [-a]`: removes unused anonymous volumes, and with `all` every unused
     /// volume (Docker 23's behaviour).
     pub async fn prune_volumes(&self, all: bool) -> Result<VolumePruneReport> {
+        self.prune_volumes_where(all, |_| true).await
+    }
+
+    /// [`Engine::prune_volumes`] of the volumes whose labels `chosen` accepts only (Docker's
+    /// `label` filters).
+    pub async fn prune_volumes_where(
+        &self,
+        all: bool,
+        chosen: impl Fn(&BTreeMap<String, String>) -> bool + Send + 'static,
+    ) -> Result<VolumePruneReport> {
         self.blocking(move |inner| {
             let store = &inner.volumes;
             let _guard = store.lock();
@@ -382,7 +392,7 @@ impl Engine {
                     continue;
                 }
                 let Ok(meta) = store.read(&name) else { continue };
-                if !all && !meta.anonymous {
+                if (!all && !meta.anonymous) || !chosen(&meta.labels) {
                     continue;
                 }
                 report.space_reclaimed += store.remove_locked(&name)?;

@@ -21,6 +21,7 @@ mod exec;
 mod files;
 mod hijack;
 mod images;
+mod json_messages;
 mod networks;
 mod query;
 mod system;

@@ -2,14 +2,18 @@
 //! more), its typed events go to the caller and into the build's record, and the image it
 //! makes goes to the caller's team.
 
+use std::collections::HashMap;
+
 use axum::http::StatusCode;
+use berth_engine::build::CachePruneReport;
+use berth_engine::registry::Credentials;
 use berth_engine::Reference;
 use berth_types::auth::Role;
 use berth_types::build::{BuildEvent, BuildOptions};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::images::{adopt_image, shared_images};
-use super::{access, Caller};
+use super::{access, checked, Caller};
 use crate::serve::body::{BodyPump, BodyReader};
 use crate::serve::error::ApiError;
 use crate::serve::events::Outcome;
@@ -17,11 +21,14 @@ use crate::serve::history::{BuildLog, Builds};
 use crate::serve::state::AppState;
 
 /// Starts a build of the context tar `context`; its events, the last one `built` or `error`.
+/// `credentials`: the caller's own, per registry, for the base images the build pulls (the
+/// Docker API's `X-Registry-Config`); other registries get the stored ones.
 pub async fn build(
     state: &AppState,
     caller: &Caller,
     (context, pump): (BodyReader, BodyPump),
     options: BuildOptions,
+    credentials: HashMap<String, Credentials>,
 ) -> Result<UnboundedReceiver<BuildEvent>, ApiError> {
     let checked = async {
         caller.require(Role::Operator)?;
@@ -59,7 +66,7 @@ pub async fn build(
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let state = state.clone();
     tokio::spawn(async move {
-        let build = state.engine.build_image_hiding(context, options, hidden, engine_tx);
+        let build = state.engine.build_image_hiding(context, options, hidden, credentials, engine_tx);
         let mut log = BuildLog::default();
         // The engine's events pass through to the caller and into the log as they come.
         let forward = async {
@@ -93,4 +100,22 @@ pub async fn build(
         }
     });
     Ok(rx)
+}
+
+/// `docker builder prune` (admins): forgets the cached steps.
+pub async fn prune_cache(state: &AppState, caller: &Caller) -> Result<CachePruneReport, ApiError> {
+    let result = async {
+        caller.require(Role::Admin)?;
+        let result = state.engine.prune_build_cache().await;
+        let report = checked(state, "builder", "prune", "build cache", result).await?;
+        let message = format!(
+            "{} cached steps forgotten, {} bytes reclaimed",
+            report.records.len(),
+            report.space_reclaimed
+        );
+        state.events.record("builder", "prune", "build cache", Outcome::Success, &message).await;
+        Ok(report)
+    }
+    .await;
+    caller.audited(state, StatusCode::OK, result).await
 }

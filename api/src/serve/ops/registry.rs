@@ -23,11 +23,13 @@ fn check_reference(reference: &str) -> Result<(), ApiError> {
 }
 
 /// `docker pull`: the image goes to the caller's team. The pull runs to its end even if
-/// nobody reads the events any more: what it downloads is kept.
+/// nobody reads the events any more: what it downloads is kept. `credentials`: the caller's
+/// own for this pull (the Docker API's `X-Registry-Auth`), else the stored ones.
 pub async fn pull(
     state: &AppState,
     caller: &Caller,
     request: Input<PullRequest>,
+    credentials: Option<Credentials>,
 ) -> Result<UnboundedReceiver<TransferEvent>, ApiError> {
     let result = async {
         caller.require(Role::Operator)?;
@@ -44,7 +46,12 @@ pub async fn pull(
     tokio::spawn(async move {
         let result = state
             .engine
-            .pull_image(&request.reference, request.platform.as_deref(), Progress::new(tx.clone()))
+            .pull_image_as(
+                &request.reference,
+                request.platform.as_deref(),
+                credentials,
+                Progress::new(tx.clone()),
+            )
             .await;
         let last = match result {
             Ok(report) => {
@@ -62,9 +69,8 @@ pub async fn pull(
                 TransferEvent::Pulled(report)
             }
             Err(e) => {
-                let message = e.to_string();
-                failed(&state, "image", "pull", &request.reference, e).await;
-                TransferEvent::Error { message }
+                let error = failed(&state, "image", "pull", &request.reference, e).await;
+                TransferEvent::Error { message: error.message, status: Some(error.status.as_u16()) }
             }
         };
         let _ = tx.send(last);
@@ -72,11 +78,13 @@ pub async fn pull(
     Ok(rx)
 }
 
-/// `docker push`, of an image the caller's teams own or a shared one.
+/// `docker push`, of an image the caller's teams own or a shared one. `credentials` as for
+/// [`pull`].
 pub async fn push(
     state: &AppState,
     caller: &Caller,
     request: Input<PushRequest>,
+    credentials: Option<Credentials>,
 ) -> Result<UnboundedReceiver<TransferEvent>, ApiError> {
     let result = async {
         caller.require(Role::Operator)?;
@@ -90,7 +98,8 @@ pub async fn push(
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let state = state.clone();
     tokio::spawn(async move {
-        let result = state.engine.push_image(&request.reference, Progress::new(tx.clone())).await;
+        let result =
+            state.engine.push_image(&request.reference, credentials, Progress::new(tx.clone())).await;
         let last = match result {
             Ok(report) => {
                 let message = format!("pushed {} ({} blobs uploaded)", report.digest, report.blobs_uploaded);
@@ -98,9 +107,8 @@ pub async fn push(
                 TransferEvent::Pushed(report)
             }
             Err(e) => {
-                let message = e.to_string();
-                failed(&state, "image", "push", &request.reference, e).await;
-                TransferEvent::Error { message }
+                let error = failed(&state, "image", "push", &request.reference, e).await;
+                TransferEvent::Error { message: error.message, status: Some(error.status.as_u16()) }
             }
         };
         let _ = tx.send(last);
@@ -123,6 +131,30 @@ pub async fn login(
         let report = state.engine.login(&server, Credentials { username, password }).await;
         let subject = report.as_ref().map(|r| r.server.clone()).unwrap_or(server);
         recorded(state, "registry", "login", &subject, &message, report).await
+    }
+    .await;
+    caller.audited(state, StatusCode::OK, result).await
+}
+
+/// Checks credentials with a registry without keeping them (the Docker API's `POST /auth`:
+/// the docker CLI keeps them and sends them with each pull and push). Bad credentials answer
+/// 401, as dockerd. Not recorded as an event: nothing in the daemon changed.
+pub async fn check_login(
+    state: &AppState,
+    caller: &Caller,
+    server: &str,
+    credentials: Input<Credentials>,
+) -> Result<String, ApiError> {
+    let result = async {
+        caller.require(Role::Operator)?;
+        let credentials = credentials?;
+        match state.engine.check_credentials(server, &credentials).await {
+            Ok(server) => Ok(server),
+            Err(e @ berth_engine::Error::Registry { kind: berth_engine::ErrorKind::InvalidInput, .. }) => {
+                Err(ApiError::new(StatusCode::UNAUTHORIZED, e.to_string()))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
     .await;
     caller.audited(state, StatusCode::OK, result).await

@@ -1,5 +1,7 @@
 //! Volume operations: create, list, inspect, remove, prune.
 
+use std::collections::BTreeMap;
+
 use axum::http::StatusCode;
 use berth_types::auth::Role;
 use berth_types::volume::{VolumeCreate, VolumeInspect, VolumePruneReport};
@@ -83,11 +85,16 @@ pub async fn remove(state: &AppState, caller: &Caller, name: &str, force: bool) 
     caller.audited(state, StatusCode::NO_CONTENT, result).await
 }
 
-/// `docker volume prune [-a]` (admins).
-pub async fn prune(state: &AppState, caller: &Caller, all: bool) -> Result<VolumePruneReport, ApiError> {
+/// `docker volume prune [-a]` (admins), of the volumes whose labels `chosen` accepts.
+pub async fn prune(
+    state: &AppState,
+    caller: &Caller,
+    all: bool,
+    chosen: impl Fn(&BTreeMap<String, String>) -> bool + Send + 'static,
+) -> Result<VolumePruneReport, ApiError> {
     let result = async {
         caller.require(Role::Admin)?;
-        let result = state.engine.prune_volumes(all).await;
+        let result = state.engine.prune_volumes_where(all, chosen).await;
         let report = recorded(state, "volume", "prune", "unused volumes", "pruned", result).await?;
         for name in &report.volumes_deleted {
             forget_volume(state, name).await;

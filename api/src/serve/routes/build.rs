@@ -57,7 +57,7 @@ pub(super) async fn build_image(
         target: query.one("target")?.filter(|t| !t.is_empty()).map(str::to_string),
         network: query.one("network")?.filter(|n| !n.is_empty()).map(str::to_string),
     };
-    Ok(json_lines(build::build(&state, &caller, BodyPump::start(body), options).await?))
+    Ok(json_lines(build::build(&state, &caller, BodyPump::start(body), options, Default::default()).await?))
 }
 
 /// `GET /api/v1/images/{name}/history`: the image's history, newest first (as `docker history`).

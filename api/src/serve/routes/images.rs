@@ -1,7 +1,5 @@
 //! Image routes: list, inspect, tag, remove, prune, import, load, save.
 
-use std::io;
-
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, StatusCode};
@@ -10,11 +8,9 @@ use axum::Json;
 use berth_types::{
     ImageDeleteItem, ImageInspect, ImagePruneReport, ImageSummary, ImportReport, LoadReport, TagRequest,
 };
-use futures_util::StreamExt;
-use tokio_util::io::ReaderStream;
 
 use super::query::QueryParams;
-use crate::serve::body::{BodyPump, STREAM_BUFFER};
+use crate::serve::body::{save_stream, BodyPump};
 use crate::serve::error::{ApiError, ApiJson};
 use crate::serve::ops::images::{self, ImportOptions};
 use crate::serve::ops::Caller;
@@ -107,25 +103,6 @@ pub(super) async fn save_images(
     // Everything that can be refused (unknown names, ...) is refused here, before the 200.
     let plan = images::save(&state, &caller, names).await?;
 
-    let (writer, reader) = tokio::io::duplex(STREAM_BUFFER);
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    let engine = state.engine.clone();
-    tokio::spawn(async move {
-        let _ = done_tx.send(plan.write_to(&engine, writer).await);
-    });
-    // When the writer fails half-way, the body must end in an error (the connection is cut),
-    // not in a clean end that the client would take for a complete tar.
-    let tail = futures_util::stream::once(async move {
-        match done_rx.await {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "save failed while streaming");
-                Some(Err(io::Error::other(e.to_string())))
-            }
-            Err(_) => Some(Err(io::Error::other("save ended unexpectedly"))),
-        }
-    })
-    .filter_map(|item| async move { item });
-    let stream = ReaderStream::with_capacity(reader, STREAM_BUFFER).chain(tail);
-    Ok(([(header::CONTENT_TYPE, "application/x-tar")], Body::from_stream(stream)).into_response())
+    Ok(([(header::CONTENT_TYPE, "application/x-tar")], save_stream(state.engine.clone(), plan))
+        .into_response())
 }

@@ -29,7 +29,7 @@ pub(super) async fn pull_image(
     caller: Caller,
     request: Result<ApiJson<PullRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
-    Ok(json_lines(registry::pull(&state, &caller, request.map(|b| b.0)).await?))
+    Ok(json_lines(registry::pull(&state, &caller, request.map(|b| b.0), None).await?))
 }
 
 /// `POST /api/v1/images/push`.
@@ -47,7 +47,7 @@ pub(super) async fn push_image(
     caller: Caller,
     request: Result<ApiJson<PushRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
-    Ok(json_lines(registry::push(&state, &caller, request.map(|b| b.0)).await?))
+    Ok(json_lines(registry::push(&state, &caller, request.map(|b| b.0), None).await?))
 }
 
 /// `POST /api/v1/registry/login`. The password goes to the engine only; neither it nor the

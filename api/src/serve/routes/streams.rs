@@ -283,9 +283,9 @@ pub(super) async fn progress(
     Ok(ws.on_upgrade(move |socket| async move {
         let Some((socket, request)) = first_request(socket).await else { return };
         let events = if push {
-            registry::push(&state, &caller, parse::<PushRequest>(&request)).await
+            registry::push(&state, &caller, parse::<PushRequest>(&request), None).await
         } else {
-            registry::pull(&state, &caller, parse::<PullRequest>(&request)).await
+            registry::pull(&state, &caller, parse::<PullRequest>(&request), None).await
         };
         relay(socket, events, |event| text(&WsMessage::Progress { event })).await
     }))

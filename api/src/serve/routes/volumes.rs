@@ -59,5 +59,5 @@ pub(super) async fn prune_volumes(
     RawQuery(query): RawQuery,
 ) -> Result<Json<VolumePruneReport>, ApiError> {
     let query = QueryParams::parse(query, &["all"])?;
-    Ok(Json(volumes::prune(&state, &caller, query.flag("all")?).await?))
+    Ok(Json(volumes::prune(&state, &caller, query.flag("all")?, |_| true).await?))
 }

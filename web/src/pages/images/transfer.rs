@@ -60,7 +60,7 @@ pub fn apply_transfer(layers: &mut Vec<LayerProgress>, event: &TransferEvent) ->
             "Pushed {} ({} uploaded, {} already there, {} mounted)",
             r.reference, r.blobs_uploaded, r.blobs_existing, r.blobs_mounted
         )),
-        TransferEvent::Error { message } => Some(format!("Error: {message}")),
+        TransferEvent::Error { message, .. } => Some(format!("Error: {message}")),
     }
 }
 
@@ -251,7 +251,7 @@ mod tests {
         apply_transfer(&mut layers, &exists);
         assert_eq!(layer_fraction(&layers[1]), 1.0);
         assert_eq!(layer_status_text(layers[1].status), "Already exists");
-        let error = TransferEvent::Error { message: "manifest unknown".into() };
+        let error = TransferEvent::Error { message: "manifest unknown".into(), status: None };
         assert_eq!(apply_transfer(&mut layers, &error).unwrap(), "Error: manifest unknown");
     }
 }
