@@ -150,8 +150,11 @@ if [ "$WITH_TEST" = 1 ]; then
   ST_VERSION=3.39.16
   # The newest Hypothesis this schemathesis works with (later ones removed an internal it uses).
   HYPOTHESIS_VERSION=6.131.14
-  if ! "$VENV/bin/st" --version 2>/dev/null | grep -qx "st, version $ST_VERSION" \
-    || ! "$VENV/bin/pip" show hypothesis 2>/dev/null | grep -qx "Version: $HYPOTHESIS_VERSION"; then
+  # pip_has NAME VERSION (the output is read whole first: with pipefail, a `grep -q` that stops
+  # reading early makes pip die of SIGPIPE, and the check failed on every run)
+  pip_has() { local info; info="$("$VENV/bin/pip" show "$1" 2>/dev/null)" && grep -qx "Version: $2" <<<"$info"; }
+  if [ "$("$VENV/bin/st" --version 2>/dev/null)" != "st, version $ST_VERSION" ] \
+    || ! pip_has hypothesis "$HYPOTHESIS_VERSION"; then
     log "pip install schemathesis $ST_VERSION (in $VENV)"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet "schemathesis==$ST_VERSION" "hypothesis==$HYPOTHESIS_VERSION"
@@ -159,8 +162,7 @@ if [ "$WITH_TEST" = 1 ]; then
   # The Docker API client tests: docker-py and testcontainers (Python), driving berth and dockerd.
   DOCKER_PY_VERSION=7.2.0
   TESTCONTAINERS_VERSION=4.15.0
-  if ! "$VENV/bin/pip" show docker 2>/dev/null | grep -qx "Version: $DOCKER_PY_VERSION" \
-    || ! "$VENV/bin/pip" show testcontainers 2>/dev/null | grep -qx "Version: $TESTCONTAINERS_VERSION"; then
+  if ! pip_has docker "$DOCKER_PY_VERSION" || ! pip_has testcontainers "$TESTCONTAINERS_VERSION"; then
     log "pip install docker $DOCKER_PY_VERSION testcontainers $TESTCONTAINERS_VERSION (in $VENV)"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet "docker==$DOCKER_PY_VERSION" "testcontainers==$TESTCONTAINERS_VERSION"
