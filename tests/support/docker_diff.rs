@@ -1,0 +1,237 @@
+//! Differential checks of berth's Docker Engine API: the same client command run against Docker
+//! Engine 20.10 (the reference, [`Dockerd`]) and against berth's Docker socket, what each printed
+//! normalised (IDs, times, sizes, ports) and compared.
+//!
+//! A [`Comparison`] runs every check and lists every difference at the end, instead of stopping
+//! at the first: one run shows all that berth still does differently. Checks of routes still
+//! being built are named in the test file's skip list (`NOT_YET`): their differences are printed
+//! but do not fail the test, and a listed check that passes says so, to be taken off the list.
+//!
+//! `BERTH_TESTS_DOCKER_SELF_CHECK=1` runs the berth side against a second dockerd instead: every
+//! check must then pass, which proves the commands and the normalisation right.
+
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+use crate::dockerd::{docker_with, Dockerd};
+use crate::{isolate_network, Daemon, Output};
+
+/// One daemon under comparison, as the clients reach it.
+pub struct Side {
+    /// `dockerd` or `berth`.
+    pub name: &'static str,
+    /// `DOCKER_HOST`.
+    pub host: String,
+}
+
+impl Side {
+    /// The docker CLI against this daemon.
+    pub fn docker(&self, args: &[&str]) -> Output {
+        docker_with(&self.host, args, None, &[])
+    }
+
+    /// The docker CLI with `stdin` as its standard input.
+    pub fn docker_stdin(&self, stdin: &[u8], args: &[&str]) -> Output {
+        docker_with(&self.host, args, Some(stdin), &[])
+    }
+
+    /// The docker CLI with extra environment variables (e.g. `DOCKER_BUILDKIT=0`).
+    pub fn docker_env(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
+        docker_with(&self.host, args, None, env)
+    }
+
+    pub fn is_reference(&self) -> bool {
+        self.name == "dockerd"
+    }
+}
+
+/// The daemon on berth's side.
+pub enum BerthDaemon {
+    Berth(Daemon),
+    /// The self-check: a second dockerd.
+    Dockerd(Dockerd),
+}
+
+/// A reference dockerd and a berth daemon, both with the busybox image, and the checks' results.
+pub struct Comparison {
+    pub reference: Side,
+    pub berth: Side,
+    not_yet: &'static [&'static str],
+    failures: Vec<String>,
+    not_yet_failures: Vec<String>,
+    checks: usize,
+    // Declared last: dropped after everything above.
+    pub berth_daemon: BerthDaemon,
+    pub dockerd: Dockerd,
+}
+
+impl Comparison {
+    /// Starts both daemons, each with `busybox:latest` imported from the same root filesystem,
+    /// in a network namespace of the calling thread's own (only `lo`, no route out): the daemons,
+    /// their bridges and a registry the test starts reach each other on 127.0.0.1, and a pull of
+    /// an unknown image fails at once without a packet leaving the test. `None` (printed) when
+    /// dockerd is not installed. `not_yet`: the test file's skip list.
+    pub fn start(not_yet: &'static [&'static str]) -> Option<Comparison> {
+        isolate_network();
+        let dockerd = Dockerd::with_busybox()?;
+        let self_check = std::env::var_os("BERTH_TESTS_DOCKER_SELF_CHECK").is_some();
+        let (berth_daemon, berth_host) = if self_check {
+            eprintln!("self-check: the berth side is a second dockerd");
+            let other = Dockerd::with_busybox().expect("dockerd is installed");
+            let host = other.docker_host();
+            (BerthDaemon::Dockerd(other), host)
+        } else {
+            let daemon = Daemon::with_busybox();
+            let host = daemon.docker_host();
+            (BerthDaemon::Berth(daemon), host)
+        };
+        Some(Comparison {
+            reference: Side { name: "dockerd", host: dockerd.docker_host() },
+            berth: Side { name: "berth", host: berth_host },
+            not_yet,
+            failures: Vec::new(),
+            not_yet_failures: Vec::new(),
+            checks: 0,
+            berth_daemon,
+            dockerd,
+        })
+    }
+
+    /// Both sides, reference first.
+    pub fn sides(&self) -> [&Side; 2] {
+        [&self.reference, &self.berth]
+    }
+
+    /// Runs `observe` against dockerd, then against berth; berth must see the same.
+    pub fn same(&mut self, name: &str, observe: impl Fn(&Side) -> String) {
+        let reference = observe(&self.reference);
+        let berth = observe(&self.berth);
+        self.record(name, &reference, &berth);
+    }
+
+    /// [`Comparison::same`], and dockerd must see `expected` (what Docker does, written out: a
+    /// check whose reference drifted would compare nothing useful).
+    pub fn expect(&mut self, name: &str, expected: &str, observe: impl Fn(&Side) -> String) {
+        let reference = observe(&self.reference);
+        if reference != expected {
+            self.failures.push(format!(
+                "[{name}] dockerd itself differs from what the test expects (a wrong test):\n\
+                 --- expected\n{expected}\n--- dockerd\n{reference}"
+            ));
+        }
+        let berth = observe(&self.berth);
+        self.record(name, &reference, &berth);
+    }
+
+    fn record(&mut self, name: &str, reference: &str, berth: &str) {
+        self.checks += 1;
+        let listed = self.not_yet.contains(&name);
+        if reference == berth {
+            if listed {
+                eprintln!("NOT_YET lists [{name}], which passes now: take it off the list");
+            }
+            return;
+        }
+        let report = format!("[{name}]\n--- dockerd\n{reference}\n--- berth\n{berth}");
+        if listed {
+            self.not_yet_failures.push(report);
+        } else {
+            self.failures.push(report);
+        }
+    }
+
+    /// Prints the summary and fails the test when a check not in the skip list differed.
+    pub fn finish(self) {
+        for report in &self.not_yet_failures {
+            eprintln!("NOT YET (skip list) {report}\n");
+        }
+        for report in &self.failures {
+            eprintln!("FAILED {report}\n");
+        }
+        let failed = self.failures.len();
+        let skipped = self.not_yet_failures.len();
+        let passed = self.checks - failed - skipped;
+        eprintln!("docker comparison: {passed} passed, {failed} failed, {skipped} differ but are in NOT_YET");
+        assert!(failed == 0, "{failed} of {} checks differ from Docker Engine (listed above)", self.checks);
+    }
+}
+
+/// Exit code and standard output, normalised.
+pub fn shown(o: &Output) -> String {
+    format!("exit {}\n{}", o.code, normalise(&o.stdout))
+}
+
+/// Exit code, standard output and standard error, normalised.
+pub fn shown_all(o: &Output) -> String {
+    format!("exit {}\n{}stderr:\n{}", o.code, normalise(&o.stdout), normalise(&o.stderr))
+}
+
+/// Exit code and whether the output contains `needle` (for messages whose other parts
+/// legitimately differ, such as the OCI runtime's chain of wrappers around "permission denied").
+/// Both streams: the CLI prints a failed exec's message on standard output.
+pub fn exit_and_error(o: &Output, needle: &str) -> String {
+    let mentions = o.stderr.contains(needle) || o.stdout.contains(needle);
+    format!("exit {}\noutput mentions {needle:?}: {mentions}", o.code)
+}
+
+/// Exit code and the sorted, normalised non-empty lines of standard output (for lists whose
+/// order is not part of Docker's contract: map iteration, directory walks).
+pub fn shown_sorted(o: &Output) -> String {
+    let text = normalise(&o.stdout);
+    let mut lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines.sort_unstable();
+    format!("exit {}\n{}", o.code, lines.join("\n"))
+}
+
+/// What legitimately differs between two daemons running the same commands, replaced by
+/// placeholders: IDs and digests (64 or 12 hex digits), RFC 3339 times, relative times ("3
+/// seconds ago", "Up 2 minutes"), sizes ("1.99MB"), ports on 127.0.0.1, Go pointers that a
+/// template prints for a map of structs; and table padding (column widths follow the values).
+pub fn normalise(text: &str) -> String {
+    static RULES: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
+    let rules = RULES.get_or_init(|| {
+        [
+            (r"\b[0-9a-f]{64}\b", "<id>"),
+            (r"\b[0-9a-f]{12}\b", "<id>"),
+            (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", "<time>"),
+            (
+                r"(Less than a second|About a minute|About an hour|an hour|a minute|\d+ (second|minute|hour|day|week|month|year)s?)",
+                "<duration>",
+            ),
+            (r"\b\d+(\.\d+)?(B|kB|KB|MB|GB|KiB|MiB|GiB)\b", "<size>"),
+            (r"127\.0\.0\.1:\d+", "127.0.0.1:<port>"),
+            (r"0xc[0-9a-f]+", "<pointer>"),
+            (r" {2,}", "  "),
+        ]
+        .into_iter()
+        .map(|(pattern, with)| (Regex::new(pattern).expect("normalisation pattern"), with))
+        .collect()
+    });
+    let mut out = text.to_string();
+    for (pattern, with) in rules {
+        out = pattern.replace_all(&out, *with).into_owned();
+    }
+    out.lines().map(str::trim_end).collect::<Vec<_>>().join("\n")
+        + if out.ends_with('\n') { "\n" } else { "" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalise;
+
+    #[test]
+    fn normalise_hides_what_differs_between_daemons() {
+        assert_eq!(
+            normalise("f1b4eb2a2d3d   busybox   \"sleep 100\"   2 seconds ago   Up 1 second   c1\n"),
+            "<id>  busybox  \"sleep 100\"  <duration> ago  Up <duration>  c1\n"
+        );
+        assert_eq!(normalise("2026-12-07T06:22:37.734013556Z two"), "<time> two");
+        assert_eq!(
+            normalise("0B (virtual 1.99MB) 127.0.0.1:49153->80/tcp"),
+            "<size> (virtual <size>) 127.0.0.1:<port>->80/tcp"
+        );
+        // Words that only look like hex stay.
+        assert_eq!(normalise("exited 137 busybox"), "exited 137 busybox");
+    }
+}
