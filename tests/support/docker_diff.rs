@@ -124,6 +124,18 @@ impl Comparison {
         self.record(name, &reference, &berth);
     }
 
+    /// Compares what the two sides already showed (a client run once per side that reports
+    /// many results); dockerd's must be `expected` when given.
+    pub fn compare_shown(&mut self, name: &str, expected: Option<&str>, reference: &str, berth: &str) {
+        if let Some(expected) = expected.filter(|e| *e != reference) {
+            self.failures.push(format!(
+                "[{name}] dockerd itself differs from what the test expects (a wrong test):\n\
+                 --- expected\n{expected}\n--- dockerd\n{reference}"
+            ));
+        }
+        self.record(name, reference, berth);
+    }
+
     fn record(&mut self, name: &str, reference: &str, berth: &str) {
         self.checks += 1;
         let listed = self.not_yet.contains(&name);
