@@ -211,3 +211,121 @@ fn docker_compose_two_services() {
 
     d.finish();
 }
+
+/// Raw HTTP requests no client sends: Docker's status codes and messages for bad input, never a
+/// 500.
+#[test]
+fn raw_api_bad_requests() {
+    let Some(mut d) = Comparison::start(NOT_YET) else { return };
+    let create = |s: &Side, query: &str, body: &str| {
+        s.http_shown("POST", &format!("/containers/create{query}"), Some(body))
+    };
+
+    d.expect("create: no image", "status 400\nConfig cannot be empty in order to create a container", |s| {
+        create(s, "", "{}")
+    });
+    d.expect(
+        "create: a bad name",
+        "status 400\nInvalid container name (bad/name), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+        |s| create(s, "?name=bad/name", r#"{"Image":"busybox"}"#),
+    );
+    d.expect("create: unknown image", "status 404\nNo such image: nosuch:latest", |s| {
+        create(s, "", r#"{"Image":"nosuch"}"#)
+    });
+    d.expect("create: name conflict", "status 409\nConflict. The container name \"/k1\" is already in use by container \"<id>\". You have to remove (or rename) that container to be able to reuse that name.", |s| {
+        create(s, "?name=k1", r#"{"Image":"busybox","Cmd":["sleep","300"]}"#);
+        create(s, "?name=k1", r#"{"Image":"busybox"}"#)
+    });
+    d.expect("kill: a bad signal", "status 400\nInvalid signal: BOGUS", |s| {
+        s.http_shown("POST", "/containers/k1/kill?signal=BOGUS", None)
+    });
+    d.expect(
+        "logs: no stream chosen",
+        "status 400\nBad parameters: you must choose at least one stream",
+        |s| s.http_shown("GET", "/containers/k1/logs", None),
+    );
+    d.expect("pause: not running", "status 409\nContainer <id> is not running", |s| {
+        s.http_shown("POST", "/containers/k1/pause", None)
+    });
+    d.expect("start twice: 304", "status 304\n(no JSON message: \"\")", |s| {
+        s.http_shown("POST", "/containers/k1/start", None);
+        s.http_shown("POST", "/containers/k1/start", None)
+    });
+    d.expect("stop twice: 304", "status 304\n(no JSON message: \"\")", |s| {
+        s.http_shown("POST", "/containers/k1/stop?t=0", None);
+        s.http_shown("POST", "/containers/k1/stop?t=0", None)
+    });
+    d.expect("start: no such container", "status 404\nNo such container: nosuch", |s| {
+        s.http_shown("POST", "/containers/nosuch/start", None)
+    });
+    d.expect("inspect: no such container", "status 404\nNo such container: nosuch", |s| {
+        s.http_shown("GET", "/containers/nosuch/json", None)
+    });
+    d.expect("list: a bad status filter", "status 400\nInvalid filter 'status=bogus'", |s| {
+        s.http_shown("GET", "/containers/json?filters=%7B%22status%22%3A%5B%22bogus%22%5D%7D", None)
+    });
+    d.expect("images: an unknown filter", "status 400\nInvalid filter 'bogus'", |s| {
+        s.http_shown("GET", "/images/json?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D", None)
+    });
+    d.expect("image delete: no such image", "status 404\nNo such image: nosuch:latest", |s| {
+        s.http_shown("DELETE", "/images/nosuch", None)
+    });
+    d.expect("volume: no such volume", "status 404\nget nosuch: no such volume", |s| {
+        s.http_shown("GET", "/volumes/nosuch", None)
+    });
+    d.same("volume create: a bad name", |s| {
+        s.http_shown("POST", "/volumes/create", Some(r#"{"Name":"bad/name"}"#))
+    });
+    d.expect("network delete: no such network", "status 404\nnetwork nosuch not found", |s| {
+        s.http_shown("DELETE", "/networks/nosuch", None)
+    });
+    d.expect("an unknown path", "status 404\npage not found", |s| s.http_shown("GET", "/nonexistent", None));
+    // The maximum differs by design (20.10 speaks 1.41): the refusal and its wording are compared.
+    d.expect(
+        "a version too new",
+        "status 400\nclient version 9.99 is too new. Maximum supported API version is",
+        |s| {
+            let shown = s.http_shown("GET", "/v9.99/version", None);
+            shown.rsplit_once(' ').map_or(shown.clone(), |(head, _)| head.to_string())
+        },
+    );
+
+    // Engine 20.10 answers these with 500 (Engine 23 and later with 400); a bad request is the
+    // client's error, never a 500, and the message must say what is wrong.
+    let status_and_mention = |s: &Side, query: &str, body: &str, word: &str| {
+        let shown = create(s, query, body);
+        let status = shown.lines().next().unwrap_or("").to_string();
+        format!("{status}\nmentions {word}: {}", shown.contains(word))
+    };
+    d.berth_only("create: malformed JSON is 400", "status 400\nmentions JSON: true", |s| {
+        let shown = create(s, "", "{bad json");
+        let status = shown.lines().next().unwrap_or("").to_string();
+        format!("{status}\nmentions JSON: {}", shown.to_ascii_lowercase().contains("json"))
+    });
+    d.berth_only("create: a wrong type is 400 naming the field", "status 400\nmentions Image: true", |s| {
+        status_and_mention(s, "", r#"{"Image": 5}"#, "Image")
+    });
+    d.berth_only(
+        "create: a wrong nested type is 400 naming the field",
+        "status 400\nmentions Memory: true",
+        |s| status_and_mention(s, "", r#"{"Image":"busybox","HostConfig":{"Memory":"lots"}}"#, "Memory"),
+    );
+    d.berth_only("create: Privileged is refused, named", "status 400\nmentions Privileged: true", |s| {
+        status_and_mention(
+            s,
+            "?name=priv",
+            r#"{"Image":"busybox","HostConfig":{"Privileged":true}}"#,
+            "Privileged",
+        )
+    });
+    d.berth_only("list: filters that are not JSON is 400", "status 400", |s| {
+        let shown = s.http_shown("GET", "/containers/json?filters=notjson", None);
+        shown.lines().next().unwrap_or("").to_string()
+    });
+    d.berth_only("network create: an empty name is 400", "status 400", |s| {
+        let shown = s.http_shown("POST", "/networks/create", Some(r#"{"Name":""}"#));
+        shown.lines().next().unwrap_or("").to_string()
+    });
+
+    d.finish();
+}
