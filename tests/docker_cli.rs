@@ -9,6 +9,7 @@
 use berth_tests::docker_diff::{exit_and_error, normalise, shown, shown_all, shown_sorted, Comparison, Side};
 use berth_tests::registry::Registry;
 use berth_tests::Output;
+use std::time::Duration;
 
 /// Checks whose routes are still being built: their differences are printed, not failed. Take a
 /// name off as its route lands (the test prints the names that pass already).
@@ -43,9 +44,14 @@ fn fetch_over_network(side: &Side, args: &[&str]) -> String {
             let line = out.stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
             return format!("exit 0\n{line}");
         }
-        std::thread::sleep(std::time::Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(500));
     }
     last
+}
+
+/// Seconds since the epoch (`docker events --since` takes them).
+fn unix_time() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs()
 }
 
 /// A small HTTP server for the network checks: busybox `nc` answering every connection
@@ -75,6 +81,10 @@ fn system_run_and_error_paths() {
             "{{.OSType}} {{.Architecture}} {{.NCPU}} {{.MemTotal}} {{.Name}} {{.KernelVersion}} \
              images={{.Images}} containers={{.Containers}}",
         ]))
+    });
+
+    d.expect("system df", "exit 0\nImages 1 0\nContainers 0 0\nLocal Volumes 0 0\nBuild Cache 0 0\n", |s| {
+        shown(&s.docker(&["system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Active}}"]))
     });
 
     // ---- run: output and exit codes ----
@@ -175,6 +185,28 @@ fn system_run_and_error_paths() {
     });
     d.expect("logs -t", "exit 0\n<time> three\n", |s| {
         shown(&s.docker(&["logs", "-t", "--tail", "1", "talker"]))
+    });
+
+    // ---- events between two times, filtered ----
+    d.expect("events --since --until --filter", "exit 0\ncreate\nstart\ndie\ndestroy\n", |s| {
+        let since = unix_time().to_string();
+        s.docker(&["run", "-d", "--name", "eventful", "busybox", "true"]);
+        s.docker(&["wait", "eventful"]);
+        s.docker(&["rm", "eventful"]);
+        let until = (unix_time() + 1).to_string();
+        shown(&s.docker(&[
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--filter",
+            "type=container",
+            "--filter",
+            "container=eventful",
+            "--format",
+            "{{.Action}}",
+        ]))
     });
 
     // ---- error paths ----
@@ -325,6 +357,72 @@ fn container_lifecycle() {
     });
     d.same("kill: a stopped container", |s| shown_all(&s.docker(&["kill", "web2"])));
 
+    // ---- update, attach, an interactive terminal ----
+    d.expect("update: memory and CPU shares", "exit 0\n67108864 134217728 512\n67108864\n", |s| {
+        s.docker(&["run", "-d", "--name", "limited", "busybox", "sleep", "300"]);
+        let update = s.docker(&[
+            "update",
+            "--memory",
+            "64m",
+            "--memory-swap",
+            "128m",
+            "--cpu-shares",
+            "512",
+            "limited",
+        ]);
+        if update.code != 0 {
+            return shown_all(&update);
+        }
+        let inspect = s.docker(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.CpuShares}}",
+            "limited",
+        ]);
+        // What the container's cgroup says (cgroup v2's file, or v1's).
+        let applied = s.docker(&[
+            "exec",
+            "limited",
+            "sh",
+            "-c",
+            "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes",
+        ]);
+        s.docker(&["rm", "-f", "limited"]);
+        format!("exit {}\n{}{}", inspect.code.max(applied.code), inspect.stdout, applied.stdout)
+    });
+    d.expect("attach: output and exit code", "exit 6\nattached-out\n", |s| {
+        s.docker(&[
+            "run",
+            "-d",
+            "--name",
+            "attached",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 2; echo attached-out; exit 6",
+        ]);
+        shown(&s.docker(&["attach", "attached"]))
+    });
+    d.expect(
+        "run -it: a shell on a terminal of the CLI's size",
+        "exit 3\nsize 24 80: true\nanswer 42: true",
+        |s| {
+            let mut pty =
+                berth_tests::pty::Pty::spawn(s.docker_command(&["run", "-it", "--rm", "busybox", "sh"]));
+            let prompt = pty.expect_after(0, "# ", Duration::from_secs(30));
+            pty.send("stty size; echo answer $((6*7))\r");
+            pty.expect_after(prompt, "answer 42", Duration::from_secs(30));
+            pty.send("exit 3\r");
+            let code = pty.wait(Duration::from_secs(30));
+            let screen = pty.screen();
+            format!(
+                "exit {code}\nsize 24 80: {}\nanswer 42: {}",
+                screen.contains("24 80"),
+                screen.contains("answer 42")
+            )
+        },
+    );
+
     // ---- create and start -a ----
     d.expect("create", "exit 0\n<id>\n", |s| {
         shown(&s.docker(&["create", "--name", "made", "busybox", "sh", "-c", "echo created-out; exit 4"]))
@@ -344,7 +442,7 @@ fn container_lifecycle() {
     d.expect("rm", "exit 0\nweb2\n", |s| shown(&s.docker(&["rm", "web2"])));
     d.expect(
         "container prune",
-        "exit 0\nDeleted Containers:\n<id>\n<id>\n\nTotal reclaimed space: <size>\n",
+        "exit 0\nDeleted Containers:\n<id>\n<id>\n<id>\n\nTotal reclaimed space: <size>\n",
         |s| shown(&s.docker(&["container", "prune", "-f"])),
     );
     d.expect("ps -a: nothing left", "exit 0\n", |s| shown(&s.docker(&["ps", "-a", "-q"])));
@@ -593,7 +691,7 @@ fn images_files_build_and_registry() {
             if s.docker(&["exec", "changed", "test", "-e", "/ready"]).code == 0 {
                 break;
             }
-            std::thread::sleep(std::time::Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(100));
         }
         let o = s.docker(&["diff", "changed"]);
         // /ready is the test's own marker.

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
-use crate::dockerd::{docker_with, Dockerd};
+use crate::dockerd::{docker_command, docker_with, Dockerd};
 use crate::{isolate_network, read_response, Daemon, HttpResponse, Output};
 
 /// One daemon under comparison, as the clients reach it.
@@ -37,6 +37,11 @@ impl Side {
     /// The docker CLI with `stdin` as its standard input.
     pub fn docker_stdin(&self, stdin: &[u8], args: &[&str]) -> Output {
         docker_with(&self.host, args, Some(stdin), &[])
+    }
+
+    /// The docker CLI command against this daemon, not started (e.g. for a [`crate::pty::Pty`]).
+    pub fn docker_command(&self, args: &[&str]) -> std::process::Command {
+        docker_command(&self.host, args, &[])
     }
 
     /// The docker CLI with extra environment variables (e.g. `DOCKER_BUILDKIT=0`).
@@ -135,22 +140,22 @@ impl Comparison {
 
     /// Runs `observe` against dockerd, then against berth; berth must see the same.
     pub fn same(&mut self, name: &str, observe: impl Fn(&Side) -> String) {
-        let reference = observe(&self.reference);
-        let berth = observe(&self.berth);
+        let reference = observed(&observe, &self.reference);
+        let berth = observed(&observe, &self.berth);
         self.record(name, &reference, &berth);
     }
 
     /// [`Comparison::same`], and dockerd must see `expected` (what Docker does, written out: a
     /// check whose reference drifted would compare nothing useful).
     pub fn expect(&mut self, name: &str, expected: &str, observe: impl Fn(&Side) -> String) {
-        let reference = observe(&self.reference);
+        let reference = observed(&observe, &self.reference);
         if reference != expected {
             self.failures.push(format!(
                 "[{name}] dockerd itself differs from what the test expects (a wrong test):\n\
                  --- expected\n{expected}\n--- dockerd\n{reference}"
             ));
         }
-        let berth = observe(&self.berth);
+        let berth = observed(&observe, &self.berth);
         self.record(name, &reference, &berth);
     }
 
@@ -162,8 +167,8 @@ impl Comparison {
             eprintln!("self-check: [{name}] is a check of berth alone, not run");
             return;
         }
-        let reference = observe(&self.reference);
-        let berth = observe(&self.berth);
+        let reference = observed(&observe, &self.reference);
+        let berth = observed(&observe, &self.berth);
         self.checks += 1;
         if berth == expected {
             if self.not_yet.contains(&name) {
@@ -222,6 +227,20 @@ impl Comparison {
         eprintln!("docker comparison: {passed} passed, {failed} failed, {skipped} differ but are in NOT_YET");
         assert!(failed == 0, "{failed} of {} checks differ from Docker Engine (listed above)", self.checks);
     }
+}
+
+/// What `observe` shows on `side`; a panic inside it (a file the command should have written is
+/// missing, a terminal that never shows a prompt) is shown as such, so that one check's failure
+/// does not hide the others'.
+fn observed(observe: &impl Fn(&Side) -> String, side: &Side) -> String {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| observe(side))).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        format!("(the check panicked: {message})")
+    })
 }
 
 /// Exit code and standard output, normalised.

@@ -35,6 +35,11 @@ pub fn docker_at(host: &str, args: &[&str]) -> Output {
 /// variables (e.g. `DOCKER_BUILDKIT=0`). It reads no configuration of the machine's user (a
 /// config.json with a credential helper or `HttpHeaders` would change what it sends).
 pub fn docker_with(host: &str, args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -> Output {
+    run_command(docker_command(host, args, env), stdin, DOCKER_TIMEOUT)
+}
+
+/// The docker CLI command [`docker_with`] runs, not started.
+pub fn docker_command(host: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(DOCKER_CLI);
     cmd.args(args)
         .env("DOCKER_HOST", host)
@@ -46,7 +51,7 @@ pub fn docker_with(host: &str, args: &[&str], stdin: Option<&[u8]>, env: &[(&str
     for (k, v) in env {
         cmd.env(k, v);
     }
-    run_command(cmd, stdin, DOCKER_TIMEOUT)
+    cmd
 }
 
 /// How long one docker CLI command may take: a hang is reported as a failed command
