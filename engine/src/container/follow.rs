@@ -27,25 +27,40 @@ const STATE_POLL: Duration = Duration::from_millis(200);
 impl Engine {
     /// Waits for `condition`; the result carries the exit code of the last run.
     pub async fn wait_container(&self, name: &str, condition: WaitCondition) -> Result<WaitResult> {
+        Ok(self.watch_container(name, condition).await?.await)
+    }
+
+    /// Arms a wait for `condition` and returns the future that completes when it holds. Once
+    /// this returns, a change of the container counts: Docker's clients send `wait` before
+    /// `start` and must see the exit of the run they start, however fast it is.
+    pub async fn watch_container(
+        &self,
+        name: &str,
+        condition: WaitCondition,
+    ) -> Result<futures_util::future::BoxFuture<'static, WaitResult>> {
         let record = self.inner.containers.resolve(name)?;
         let id = record.id;
         let current = self.inner.containers.read_state(&id);
         if self.socket_alive(&id).await {
             let _ = self.ensure_watcher(&id);
         }
-        let last = match condition {
-            WaitCondition::NotRunning => self.wait_until(&id, None, |s| !is_live(s)).await,
-            WaitCondition::NextExit => {
-                let before = current.finished_at;
-                self.wait_until(&id, None, move |s| {
-                    s.removed || (s.state.finished_at != before && !s.state.is_live())
-                })
-                .await
-            }
-            WaitCondition::Removed => self.wait_until(&id, None, |s| s.removed).await,
-        };
-        let state = last.map(|seen| seen.state).unwrap_or(current);
-        Ok(WaitResult { status_code: state.exit_code })
+        let engine = self.clone();
+        Ok(Box::pin(async move {
+            let last = match condition {
+                WaitCondition::NotRunning => engine.wait_until(&id, None, |s| !is_live(s)).await,
+                WaitCondition::NextExit => {
+                    let before = current.finished_at.clone();
+                    engine
+                        .wait_until(&id, None, move |s| {
+                            s.removed || (s.state.finished_at != before && !s.state.is_live())
+                        })
+                        .await
+                }
+                WaitCondition::Removed => engine.wait_until(&id, None, |s| s.removed).await,
+            };
+            let state = last.map(|seen| seen.state).unwrap_or(current);
+            WaitResult { status_code: state.exit_code }
+        }))
     }
 
     /// The container's log as a stream of entries (see [`LogOptions`]).

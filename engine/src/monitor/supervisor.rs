@@ -318,6 +318,11 @@ struct Monitor {
     sigchld: File,
     clients: Vec<Client>,
     main: Option<Proc>,
+    /// Stdin an attached client sent before the first process started (Docker's clients attach
+    /// and send stdin before `start`), and whether it also closed it: given to the process at
+    /// its start.
+    early_stdin: Vec<u8>,
+    early_close_stdin: bool,
     /// Partial log lines of the container's stdout and stderr.
     partial: [Vec<u8>; 2],
     execs: Vec<ExecSession>,
@@ -401,6 +406,8 @@ impl Monitor {
             sigchld: File::from(r),
             clients: Vec::new(),
             main: None,
+            early_stdin: Vec::new(),
+            early_close_stdin: false,
             partial: [Vec::new(), Vec::new()],
             execs: Vec::new(),
             next_exec: 1,
@@ -634,6 +641,17 @@ impl Monitor {
             let proc = match self.clients[i].kind {
                 ClientKind::Attach { stdin } => match self.main.as_mut() {
                     Some(main) if stdin || frame.0 == FRAME_RESIZE => main,
+                    // Not started yet: kept for the start.
+                    None if stdin && self.config.open_stdin => {
+                        match frame.0 {
+                            FRAME_STDIN if self.early_stdin.len() + frame.1.len() <= STDIN_BUFFER_MAX => {
+                                self.early_stdin.extend_from_slice(&frame.1)
+                            }
+                            FRAME_CLOSE_STDIN => self.early_close_stdin = true,
+                            _ => {}
+                        }
+                        continue;
+                    }
                     _ => continue,
                 },
                 ClientKind::Exec { id } => match self.execs.iter_mut().find(|e| e.id == id) {
@@ -823,7 +841,14 @@ impl Monitor {
         let started = self.runtime.start(&self.config.id, &self.config.bundle, stdio)?;
         let pid = started.pid;
         match Proc::from_started(started, pipes) {
-            Ok(proc) => {
+            Ok(mut proc) => {
+                if !self.early_stdin.is_empty() {
+                    proc.queue_stdin(&std::mem::take(&mut self.early_stdin));
+                }
+                if std::mem::take(&mut self.early_close_stdin) {
+                    proc.close_stdin_when_flushed = true;
+                    proc.flush_stdin();
+                }
                 self.main = Some(proc);
                 Ok(pid)
             }

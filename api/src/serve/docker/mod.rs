@@ -50,6 +50,8 @@ pub const MIN_API_VERSION: &str = "1.24";
 pub struct DockerState {
     pub app: AppState,
     pub execs: exec::Execs,
+    /// The attach sessions open through this API (a resize goes to them).
+    pub sessions: hijack::Attached,
 }
 
 impl FromRef<DockerState> for AppState {
@@ -60,7 +62,11 @@ impl FromRef<DockerState> for AppState {
 
 /// The Docker Engine API as one service for a listener (`transport`: which one, see `auth`).
 pub fn service(state: AppState, transport: Transport) -> Router {
-    let docker = DockerState { app: state.clone(), execs: exec::Execs::default() };
+    let docker = DockerState {
+        app: state.clone(),
+        execs: exec::Execs::default(),
+        sessions: hijack::Attached::default(),
+    };
     let routes = Router::new()
         .merge(system::routes())
         .merge(containers::routes())
@@ -188,9 +194,4 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for DockerJson<T> {
             .map(DockerJson)
             .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
     }
-}
-
-/// Docker's answer to a call that succeeded with nothing to say.
-pub fn no_content() -> Response {
-    StatusCode::NO_CONTENT.into_response()
 }

@@ -1,2 +1,536 @@
 //! Docker's container create body into berth's `ContainerConfig`: the one translation every
-//! route that makes a container uses.
+//! route that makes a container uses. Option strings (`Binds`, `Tmpfs`, port bindings, restart
+//! policies) go through the same parsers in `berth_types` as the CLI's flags and compose files.
+//!
+//! A field berth does not implement is refused with a 400 that names it when the client set it
+//! to anything but its zero value (clients send every field, mostly empty). Nothing is dropped
+//! silently: in particular nothing that would weaken or change isolation (`Privileged`,
+//! `SecurityOpt`, `Devices`, `PidMode`, `UsernsMode`, ...).
+
+use std::collections::{BTreeMap, HashMap};
+
+use berth_types::health::HealthConfig;
+use berth_types::network::PortBinding;
+use berth_types::volume::{Mount, MountType};
+use berth_types::{ContainerConfig, Resources, RestartPolicy};
+use bollard_stubs::models::{
+    ContainerCreateBody, HealthConfig as DockerHealth, HostConfig, Mount as DockerMount,
+    MountType as DockerMountType, PortBinding as DockerPortBinding, RestartPolicy as DockerRestart,
+};
+
+use crate::serve::error::ApiError;
+
+/// The fields a Docker client may set that berth does not implement (yet), as the README lists
+/// them; each is refused when set to anything but its zero value.
+pub const REFUSED_FIELDS: &[&str] = &[
+    "Domainname",
+    "HostConfig.CpuShares",
+    "HostConfig.CgroupParent",
+    "HostConfig.Blkio*",
+    "HostConfig.CpuRealtime*",
+    "HostConfig.CpusetCpus",
+    "HostConfig.CpusetMems",
+    "HostConfig.Devices",
+    "HostConfig.DeviceCgroupRules",
+    "HostConfig.DeviceRequests",
+    "HostConfig.MemoryReservation",
+    "HostConfig.MemorySwap (other than 0 or -1)",
+    "HostConfig.MemorySwappiness",
+    "HostConfig.OomKillDisable",
+    "HostConfig.Ulimits",
+    "HostConfig.CpuCount",
+    "HostConfig.CpuPercent",
+    "HostConfig.IOMaximum*",
+    "HostConfig.LogConfig (other than json-file without options)",
+    "HostConfig.VolumeDriver",
+    "HostConfig.VolumesFrom",
+    "HostConfig.Annotations",
+    "HostConfig.CgroupnsMode=host",
+    "HostConfig.Dns",
+    "HostConfig.DnsOptions",
+    "HostConfig.DnsSearch",
+    "HostConfig.ExtraHosts",
+    "HostConfig.GroupAdd",
+    "HostConfig.IpcMode (other than private or shareable)",
+    "HostConfig.Cgroup",
+    "HostConfig.Links",
+    "HostConfig.OomScoreAdj",
+    "HostConfig.PidMode",
+    "HostConfig.Privileged",
+    "HostConfig.SecurityOpt",
+    "HostConfig.StorageOpt",
+    "HostConfig.UTSMode",
+    "HostConfig.UsernsMode",
+    "HostConfig.ShmSize",
+    "HostConfig.Sysctls",
+    "HostConfig.Isolation",
+    "HostConfig.MaskedPaths",
+    "HostConfig.ReadonlyPaths",
+    "HostConfig.Mounts: BindOptions.Propagation, NonRecursive; VolumeOptions.DriverConfig; type image, npipe, cluster",
+    "NetworkingConfig.EndpointsConfig with more than one network",
+];
+
+fn refuse(field: &str) -> ApiError {
+    ApiError::bad_request(format!("{field} is not supported by berth")).with_field(field)
+}
+
+/// Refuses `field` when `value` is set and not its zero value.
+fn zero<T: Default + PartialEq>(field: &str, value: &Option<T>) -> Result<(), ApiError> {
+    match value {
+        Some(v) if *v != T::default() => Err(refuse(field)),
+        _ => Ok(()),
+    }
+}
+
+fn empty<T>(field: &str, value: &Option<Vec<T>>) -> Result<(), ApiError> {
+    match value {
+        Some(v) if !v.is_empty() => Err(refuse(field)),
+        _ => Ok(()),
+    }
+}
+
+fn empty_map<K, V>(field: &str, value: &Option<HashMap<K, V>>) -> Result<(), ApiError> {
+    match value {
+        Some(v) if !v.is_empty() => Err(refuse(field)),
+        _ => Ok(()),
+    }
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.is_empty())
+}
+
+/// `POST /containers/create?name=NAME` with Docker's body → berth's create request.
+pub fn container_config(
+    name: Option<String>,
+    body: ContainerCreateBody,
+) -> Result<ContainerConfig, ApiError> {
+    let image = non_empty(body.image.clone()).ok_or_else(|| {
+        ApiError::bad_request("config cannot be empty in order to create a container").with_field("Image")
+    })?;
+    zero("Domainname", &body.domainname)?;
+    let host = body.host_config.clone().unwrap_or_default();
+    refuse_unsupported_host_config(&host)?;
+
+    let mut config = ContainerConfig {
+        image,
+        name: non_empty(name),
+        cmd: body.cmd.clone().unwrap_or_default(),
+        // `--entrypoint ""` arrives as [""]: it clears the image's entrypoint.
+        entrypoint: body.entrypoint.clone().map(|e| e.into_iter().filter(|a| !a.is_empty()).collect()),
+        env: body.env.clone().unwrap_or_default(),
+        working_dir: non_empty(body.working_dir.clone()),
+        user: non_empty(body.user.clone()),
+        hostname: non_empty(body.hostname.clone()),
+        labels: body.labels.clone().unwrap_or_default().into_iter().collect::<BTreeMap<_, _>>(),
+        tty: body.tty.unwrap_or(false),
+        open_stdin: body.open_stdin.unwrap_or(false),
+        auto_remove: host.auto_remove.unwrap_or(false),
+        restart_policy: restart_policy(host.restart_policy.as_ref())?,
+        runtime: non_empty(host.runtime.clone()),
+        read_only: host.readonly_rootfs.unwrap_or(false),
+        cap_add: host.cap_add.clone().unwrap_or_default(),
+        cap_drop: host.cap_drop.clone().unwrap_or_default(),
+        init: host.init.unwrap_or(false),
+        stop_signal: non_empty(body.stop_signal.clone()),
+        stop_timeout: match body.stop_timeout {
+            None => None,
+            Some(t) if t >= 0 && t <= i64::from(u32::MAX) => Some(t as u32),
+            Some(t) => {
+                return Err(
+                    ApiError::bad_request(format!("invalid StopTimeout {t}")).with_field("StopTimeout")
+                )
+            }
+        },
+        resources: resources(&host)?,
+        network: None,
+        network_aliases: Vec::new(),
+        ipv4_address: None,
+        ports: port_bindings(&host)?,
+        publish_all: host.publish_all_ports.unwrap_or(false),
+        expose: body.exposed_ports.clone().unwrap_or_default(),
+        mounts: Vec::new(),
+        healthcheck: body.healthcheck.as_ref().map(healthcheck).transpose()?,
+    };
+    // Docker's "default" network mode is its default bridge.
+    let mode = non_empty(host.network_mode.clone()).filter(|m| m != "default");
+    config.network = if body.network_disabled == Some(true) { Some("none".into()) } else { mode };
+    networking(&mut config, &body)?;
+    config.mounts = mounts(&host, body.volumes.as_deref().unwrap_or_default())?;
+    Ok(config)
+}
+
+fn refuse_unsupported_host_config(h: &HostConfig) -> Result<(), ApiError> {
+    zero("HostConfig.CpuShares", &h.cpu_shares)?;
+    zero("HostConfig.CgroupParent", &h.cgroup_parent)?;
+    zero("HostConfig.BlkioWeight", &h.blkio_weight)?;
+    empty("HostConfig.BlkioWeightDevice", &h.blkio_weight_device)?;
+    empty("HostConfig.BlkioDeviceReadBps", &h.blkio_device_read_bps)?;
+    empty("HostConfig.BlkioDeviceWriteBps", &h.blkio_device_write_bps)?;
+    empty("HostConfig.BlkioDeviceReadIOps", &h.blkio_device_read_iops)?;
+    empty("HostConfig.BlkioDeviceWriteIOps", &h.blkio_device_write_iops)?;
+    zero("HostConfig.CpuRealtimePeriod", &h.cpu_realtime_period)?;
+    zero("HostConfig.CpuRealtimeRuntime", &h.cpu_realtime_runtime)?;
+    zero("HostConfig.CpusetCpus", &h.cpuset_cpus)?;
+    zero("HostConfig.CpusetMems", &h.cpuset_mems)?;
+    empty("HostConfig.Devices", &h.devices)?;
+    empty("HostConfig.DeviceCgroupRules", &h.device_cgroup_rules)?;
+    empty("HostConfig.DeviceRequests", &h.device_requests)?;
+    zero("HostConfig.MemoryReservation", &h.memory_reservation)?;
+    if let Some(swap) = h.memory_swap {
+        if swap != 0 && swap != -1 {
+            return Err(refuse("HostConfig.MemorySwap"));
+        }
+    }
+    if let Some(s) = h.memory_swappiness {
+        if s != -1 {
+            return Err(refuse("HostConfig.MemorySwappiness"));
+        }
+    }
+    zero("HostConfig.OomKillDisable", &h.oom_kill_disable)?;
+    empty("HostConfig.Ulimits", &h.ulimits)?;
+    zero("HostConfig.CpuCount", &h.cpu_count)?;
+    zero("HostConfig.CpuPercent", &h.cpu_percent)?;
+    zero("HostConfig.IOMaximumIOps", &h.io_maximum_iops)?;
+    zero("HostConfig.IOMaximumBandwidth", &h.io_maximum_bandwidth)?;
+    if let Some(log) = &h.log_config {
+        let driver = log.typ.as_deref().unwrap_or("");
+        if !(driver.is_empty() || driver == "json-file") || log.config.as_ref().is_some_and(|c| !c.is_empty())
+        {
+            return Err(refuse("HostConfig.LogConfig"));
+        }
+    }
+    if h.volume_driver.as_deref().is_some_and(|d| !d.is_empty() && d != "local") {
+        return Err(refuse("HostConfig.VolumeDriver"));
+    }
+    empty("HostConfig.VolumesFrom", &h.volumes_from)?;
+    empty_map("HostConfig.Annotations", &h.annotations)?;
+    if h.cgroupns_mode.as_ref().is_some_and(|m| m.to_string() == "host") {
+        return Err(refuse("HostConfig.CgroupnsMode"));
+    }
+    empty("HostConfig.Dns", &h.dns)?;
+    empty("HostConfig.DnsOptions", &h.dns_options)?;
+    empty("HostConfig.DnsSearch", &h.dns_search)?;
+    empty("HostConfig.ExtraHosts", &h.extra_hosts)?;
+    empty("HostConfig.GroupAdd", &h.group_add)?;
+    if h.ipc_mode.as_deref().is_some_and(|m| !matches!(m, "" | "private" | "shareable")) {
+        return Err(refuse("HostConfig.IpcMode"));
+    }
+    zero("HostConfig.Cgroup", &h.cgroup)?;
+    empty("HostConfig.Links", &h.links)?;
+    zero("HostConfig.OomScoreAdj", &h.oom_score_adj)?;
+    zero("HostConfig.PidMode", &h.pid_mode)?;
+    zero("HostConfig.Privileged", &h.privileged)?;
+    empty("HostConfig.SecurityOpt", &h.security_opt)?;
+    empty_map("HostConfig.StorageOpt", &h.storage_opt)?;
+    zero("HostConfig.UTSMode", &h.uts_mode)?;
+    zero("HostConfig.UsernsMode", &h.userns_mode)?;
+    zero("HostConfig.ShmSize", &h.shm_size)?;
+    empty_map("HostConfig.Sysctls", &h.sysctls)?;
+    if h.isolation.as_ref().is_some_and(|i| !matches!(i.to_string().as_str(), "" | "default")) {
+        return Err(refuse("HostConfig.Isolation"));
+    }
+    empty("HostConfig.MaskedPaths", &h.masked_paths)?;
+    empty("HostConfig.ReadonlyPaths", &h.readonly_paths)?;
+    Ok(())
+}
+
+/// `Memory`, `NanoCpus` or `CpuQuota`/`CpuPeriod`, `PidsLimit` (0 and -1: no limit).
+fn resources(h: &HostConfig) -> Result<Resources, ApiError> {
+    let memory = match h.memory {
+        None | Some(0) => None,
+        Some(m) if m > 0 => Some(m as u64),
+        Some(m) => {
+            return Err(ApiError::bad_request(format!("invalid Memory {m}")).with_field("HostConfig.Memory"))
+        }
+    };
+    let nano = h.nano_cpus.filter(|n| *n != 0);
+    let quota = h.cpu_quota.filter(|q| *q > 0);
+    if nano.is_some() && quota.is_some() {
+        // Docker's own wording.
+        return Err(ApiError::bad_request(
+            "Conflicting options: Nano CPUs and CPU Period cannot both be set",
+        )
+        .with_field("HostConfig.NanoCpus"));
+    }
+    let cpus = match (nano, quota) {
+        (Some(n), _) if n < 0 => {
+            return Err(
+                ApiError::bad_request(format!("invalid NanoCpus {n}")).with_field("HostConfig.NanoCpus")
+            )
+        }
+        (Some(n), _) => Some(n as f64 / 1e9),
+        (None, Some(q)) => {
+            let period = h.cpu_period.filter(|p| *p > 0).unwrap_or(100_000);
+            Some(q as f64 / period as f64)
+        }
+        (None, None) => None,
+    };
+    let pids_limit = h.pids_limit.filter(|p| *p > 0);
+    Ok(Resources { memory, cpus, pids_limit })
+}
+
+fn restart_policy(policy: Option<&DockerRestart>) -> Result<RestartPolicy, ApiError> {
+    let Some(policy) = policy else { return Ok(RestartPolicy::No) };
+    let retries = policy.maximum_retry_count.unwrap_or(0);
+    let name = policy.name.as_ref().map(|n| n.to_string()).unwrap_or_default();
+    let text = match name.as_str() {
+        "on-failure" if retries > 0 => format!("on-failure:{retries}"),
+        "" => "no".to_string(),
+        other => other.to_string(),
+    };
+    if retries > 0 && name != "on-failure" {
+        return Err(ApiError::bad_request(format!(
+            "invalid restart policy: maximum retry count can only be used with 'on-failure'"
+        ))
+        .with_field("HostConfig.RestartPolicy"));
+    }
+    berth_types::parse::parse_restart(&text)
+        .map_err(|e| ApiError::bad_request(e).with_field("HostConfig.RestartPolicy"))
+}
+
+/// `{"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]}` → one binding per host port.
+fn port_bindings(h: &HostConfig) -> Result<Vec<PortBinding>, ApiError> {
+    let mut out = Vec::new();
+    let Some(map) = &h.port_bindings else { return Ok(out) };
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort();
+    for key in keys {
+        let bad = || {
+            ApiError::bad_request(format!("invalid port specification: {key:?}"))
+                .with_field("HostConfig.PortBindings")
+        };
+        let (port, protocol) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
+        let container_port: u16 = port.parse().map_err(|_| bad())?;
+        let bindings: Vec<DockerPortBinding> = map[key].clone().unwrap_or_default();
+        let bindings = if bindings.is_empty() { vec![DockerPortBinding::default()] } else { bindings };
+        for binding in bindings {
+            let host_ip = binding.host_ip.unwrap_or_default();
+            let host_port = match binding.host_port.as_deref().unwrap_or("") {
+                "" => 0,
+                // A range: the CLI sends one per port unless asked for "any of"; berth binds the first.
+                p => p.split('-').next().unwrap_or("").parse().map_err(|_| bad())?,
+            };
+            out.push(PortBinding { host_ip, host_port, container_port, protocol: protocol.to_string() });
+        }
+    }
+    Ok(out)
+}
+
+/// `Healthcheck` in nanoseconds, as berth keeps it.
+fn healthcheck(h: &DockerHealth) -> Result<HealthConfig, ApiError> {
+    let nanos = |field: &str, v: Option<i64>| -> Result<u64, ApiError> {
+        match v.unwrap_or(0) {
+            n if n >= 0 => Ok(n as u64),
+            n => Err(ApiError::bad_request(format!("{field} in Healthcheck cannot be negative: {n}"))
+                .with_field(&format!("Healthcheck.{field}"))),
+        }
+    };
+    Ok(HealthConfig {
+        test: h.test.clone().unwrap_or_default(),
+        interval: nanos("Interval", h.interval)?,
+        timeout: nanos("Timeout", h.timeout)?,
+        start_period: nanos("StartPeriod", h.start_period)?,
+        start_interval: nanos("StartInterval", h.start_interval)?,
+        retries: match h.retries.unwrap_or(0) {
+            n if n >= 0 && n <= i64::from(u32::MAX) => n as u32,
+            n => {
+                return Err(ApiError::bad_request(format!("Retries in Healthcheck cannot be negative: {n}"))
+                    .with_field("Healthcheck.Retries"))
+            }
+        },
+    })
+}
+
+/// `NetworkingConfig.EndpointsConfig`: aliases and a fixed address on the network the
+/// container joins.
+fn networking(config: &mut ContainerConfig, body: &ContainerCreateBody) -> Result<(), ApiError> {
+    let Some(endpoints) = body.networking_config.as_ref().and_then(|n| n.endpoints_config.as_ref()) else {
+        return Ok(());
+    };
+    if endpoints.len() > 1 {
+        return Err(refuse("NetworkingConfig.EndpointsConfig"));
+    }
+    let Some((network, endpoint)) = endpoints.iter().next() else { return Ok(()) };
+    match &config.network {
+        None => config.network = Some(network.clone()),
+        Some(mode) if mode == network => {}
+        Some(mode) => {
+            return Err(ApiError::bad_request(format!(
+                "container cannot be connected to network {network:?}: its network mode is {mode:?}"
+            ))
+            .with_field("NetworkingConfig.EndpointsConfig"))
+        }
+    }
+    config.network_aliases = endpoint.aliases.clone().unwrap_or_default();
+    config.ipv4_address = endpoint.ipam_config.as_ref().and_then(|i| non_empty(i.ipv4_address.clone()));
+    Ok(())
+}
+
+/// `Binds`, `Mounts`, `Tmpfs`, and `Volumes` (the image-style anonymous volumes of the config),
+/// in that order; Docker refuses two mounts on one target, and so does berth's validation.
+fn mounts(h: &HostConfig, volumes: &[String]) -> Result<Vec<Mount>, ApiError> {
+    let mut out = Vec::new();
+    for bind in h.binds.iter().flatten() {
+        let mount = berth_types::mount::parse_volume(bind)
+            .map_err(|e| ApiError::bad_request(e.to_string()).with_field("HostConfig.Binds"))?;
+        out.push(mount);
+    }
+    for m in h.mounts.iter().flatten() {
+        out.push(mount(m)?);
+    }
+    if let Some(tmpfs) = &h.tmpfs {
+        let mut targets: Vec<(&String, &String)> = tmpfs.iter().collect();
+        targets.sort();
+        for (target, options) in targets {
+            let spec = if options.is_empty() { target.clone() } else { format!("{target}:{options}") };
+            let mount = berth_types::mount::parse_tmpfs(&spec)
+                .map_err(|e| ApiError::bad_request(e.to_string()).with_field("HostConfig.Tmpfs"))?;
+            out.push(mount);
+        }
+    }
+    for target in volumes {
+        if !out.iter().any(|m| m.target == *target) {
+            let mount = berth_types::mount::parse_volume(target)
+                .map_err(|e| ApiError::bad_request(e.to_string()).with_field("Volumes"))?;
+            out.push(mount);
+        }
+    }
+    berth_types::mount::validate_mounts(&out)
+        .map_err(|e| ApiError::bad_request(e.to_string()).with_field("HostConfig.Mounts"))
+}
+
+fn mount(m: &DockerMount) -> Result<Mount, ApiError> {
+    let field = "HostConfig.Mounts";
+    let mount_type = match m.typ {
+        Some(DockerMountType::BIND) => MountType::Bind,
+        Some(DockerMountType::VOLUME) | None => MountType::Volume,
+        Some(DockerMountType::TMPFS) => MountType::Tmpfs,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!("mount type {other} is not supported by berth"))
+                .with_field(field))
+        }
+    };
+    if let Some(bind) = &m.bind_options {
+        let propagation = bind.propagation.as_ref().map(|p| p.to_string()).unwrap_or_default();
+        if !matches!(propagation.as_str(), "" | "rprivate") || bind.non_recursive == Some(true) {
+            return Err(refuse("HostConfig.Mounts.BindOptions"));
+        }
+    }
+    if let Some(volume) = &m.volume_options {
+        if volume
+            .driver_config
+            .as_ref()
+            .and_then(|d| d.name.as_deref())
+            .is_some_and(|d| !d.is_empty() && d != "local")
+        {
+            return Err(refuse("HostConfig.Mounts.VolumeOptions.DriverConfig"));
+        }
+    }
+    let tmpfs_size = m.tmpfs_options.as_ref().and_then(|t| t.size_bytes).filter(|s| *s > 0).map(|s| s as u64);
+    let create_mountpoint = m.bind_options.as_ref().and_then(|b| b.create_mountpoint).unwrap_or(false);
+    Ok(Mount {
+        mount_type,
+        source: m.source.clone().unwrap_or_default(),
+        target: m.target.clone().unwrap_or_default(),
+        read_only: m.read_only.unwrap_or(false),
+        tmpfs_size,
+        create_mountpoint,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(json: serde_json::Value) -> ContainerCreateBody {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn translates_what_the_cli_sends() {
+        let b = body(serde_json::json!({
+            "Image": "busybox", "Cmd": ["sh", "-c", "true"], "Env": ["A=1"], "Tty": true,
+            "Entrypoint": [""], "ExposedPorts": {"80/tcp": {}}, "Volumes": {"/data": {}},
+            "Labels": {"a": "b"}, "StopTimeout": 3,
+            "HostConfig": {
+                "Binds": ["/srv:/srv:ro"], "NetworkMode": "default", "Memory": 67108864,
+                "NanoCpus": 500000000, "PidsLimit": 0, "Privileged": false, "CapAdd": null,
+                "PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]},
+                "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2},
+                "Tmpfs": {"/run": "size=1m"}, "AutoRemove": true, "MemorySwap": 0,
+                "LogConfig": {"Type": "", "Config": {}}
+            }
+        }));
+        let c = container_config(Some("web".into()), b).unwrap();
+        assert_eq!(c.image, "busybox");
+        assert_eq!(c.name.as_deref(), Some("web"));
+        assert_eq!(c.entrypoint, Some(vec![]));
+        assert!(c.tty && c.auto_remove);
+        assert_eq!(c.network, None);
+        assert_eq!(c.resources, Resources { memory: Some(64 << 20), cpus: Some(0.5), pids_limit: None });
+        assert_eq!(c.restart_policy, RestartPolicy::OnFailure { max_retries: 2 });
+        assert_eq!(c.ports[0].host_port, 8080);
+        assert_eq!(c.ports[0].host_ip, "127.0.0.1");
+        assert_eq!(c.expose, ["80/tcp"]);
+        let targets: Vec<&str> = c.mounts.iter().map(|m| m.target.as_str()).collect();
+        assert_eq!(targets, ["/srv", "/run", "/data"]);
+        assert_eq!(c.stop_timeout, Some(3));
+    }
+
+    #[test]
+    fn refuses_what_it_does_not_implement() {
+        for (json, field) in [
+            (serde_json::json!({"Image": "b", "HostConfig": {"Privileged": true}}), "HostConfig.Privileged"),
+            (
+                serde_json::json!({"Image": "b", "HostConfig": {"SecurityOpt": ["seccomp=unconfined"]}}),
+                "HostConfig.SecurityOpt",
+            ),
+            (serde_json::json!({"Image": "b", "HostConfig": {"PidMode": "host"}}), "HostConfig.PidMode"),
+            (
+                serde_json::json!({"Image": "b", "HostConfig": {"UsernsMode": "host"}}),
+                "HostConfig.UsernsMode",
+            ),
+            (
+                serde_json::json!({"Image": "b", "HostConfig": {"Devices": [{"PathOnHost": "/dev/sda"}]}}),
+                "HostConfig.Devices",
+            ),
+            (
+                serde_json::json!({"Image": "b", "HostConfig": {"LogConfig": {"Type": "syslog"}}}),
+                "HostConfig.LogConfig",
+            ),
+            (serde_json::json!({"Image": "b", "HostConfig": {"MemorySwap": 1000}}), "HostConfig.MemorySwap"),
+            (
+                serde_json::json!({"Image": "b", "HostConfig": {"Mounts": [{"Type": "bind", "Source": "/a", "Target": "/b", "BindOptions": {"Propagation": "rshared"}}]}}),
+                "HostConfig.Mounts.BindOptions",
+            ),
+            (
+                serde_json::json!({"Image": "b", "NetworkingConfig": {"EndpointsConfig": {"a": {}, "b": {}}}}),
+                "NetworkingConfig.EndpointsConfig",
+            ),
+            (serde_json::json!({}), "Image"),
+        ] {
+            let e = container_config(None, body(json.clone())).unwrap_err();
+            assert_eq!(e.status, 400, "{json}");
+            assert_eq!(e.field.as_deref(), Some(field), "{json}: {}", e.message);
+        }
+        let e = container_config(
+            None,
+            body(serde_json::json!({"Image": "b", "HostConfig": {"Binds": ["relative:"]}})),
+        )
+        .unwrap_err();
+        assert_eq!(e.status, 400);
+    }
+
+    #[test]
+    fn the_endpoint_names_the_network() {
+        let b = body(serde_json::json!({
+            "Image": "busybox",
+            "NetworkingConfig": {"EndpointsConfig": {"app": {"Aliases": ["db"], "IPAMConfig": {"IPv4Address": "10.1.0.9"}}}}
+        }));
+        let c = container_config(None, b).unwrap();
+        assert_eq!(c.network.as_deref(), Some("app"));
+        assert_eq!(c.network_aliases, ["db"]);
+        assert_eq!(c.ipv4_address.as_deref(), Some("10.1.0.9"));
+    }
+}

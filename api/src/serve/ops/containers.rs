@@ -173,9 +173,20 @@ pub async fn wait(
     name: &str,
     condition: WaitCondition,
 ) -> Result<WaitResult, ApiError> {
+    Ok(watch(state, caller, name, condition).await?.await)
+}
+
+/// A wait armed now: the returned future completes when `condition` holds (see
+/// `Engine::watch_container`).
+pub async fn watch(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    condition: WaitCondition,
+) -> Result<futures_util::future::BoxFuture<'static, WaitResult>, ApiError> {
     let result = async {
         access::guard(state, caller, Role::Operator, Object::Container(name.to_string()), Use::Read).await?;
-        Ok(state.engine.wait_container(name, condition).await?)
+        Ok(state.engine.watch_container(name, condition).await?)
     }
     .await;
     caller.audited(state, StatusCode::OK, result).await
