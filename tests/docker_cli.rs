@@ -371,6 +371,7 @@ fn container_lifecycle() {
             "limited",
         ]);
         if update.code != 0 {
+            s.docker(&["rm", "-f", "limited"]);
             return shown_all(&update);
         }
         let inspect = s.docker(&[

@@ -150,11 +150,21 @@ fn compose(side: &Side, args: &[&str]) -> Output {
     client(side, "docker-compose", &all, &clients_dir().join("compose"), &[])
 }
 
+/// The exit code, and what the command printed on stderr when it failed (Compose prints its
+/// progress there too, so only a failure's is shown).
+fn failure_shown(o: &Output) -> String {
+    if o.code == 0 {
+        "exit 0".to_string()
+    } else {
+        format!("exit {}\n{}", o.code, o.stderr.trim())
+    }
+}
+
 #[test]
 fn docker_compose_two_services() {
     let Some(mut d) = Comparison::start(NOT_YET) else { return };
 
-    d.expect("compose up -d", "exit 0", |s| format!("exit {}", compose(s, &["up", "-d"]).code));
+    d.expect("compose up -d", "exit 0", |s| failure_shown(&compose(s, &["up", "-d"])));
     d.expect("compose ps", "exit 0\nberthpair_client_1 Up\nberthpair_web_1 Up", |s| {
         let o = compose(s, &["ps"]);
         // NAME and STATE columns; the command column is truncated differently by width.
@@ -197,7 +207,7 @@ fn docker_compose_two_services() {
             format!("exit {}\n{}", o.code, rows.join("\n"))
         },
     );
-    d.expect("compose down", "exit 0", |s| format!("exit {}", compose(s, &["down", "--timeout", "1"]).code));
+    d.expect("compose down", "exit 0", |s| failure_shown(&compose(s, &["down", "--timeout", "1"])));
     d.expect("compose down: nothing left", "exit 0\n\n", |s| {
         let containers = s.docker(&["ps", "-a", "-q"]);
         let networks = s.docker(&["network", "ls", "-q", "--filter", "name=berthpair"]);

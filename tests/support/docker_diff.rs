@@ -10,6 +10,7 @@
 //! `BERTH_TESTS_DOCKER_SELF_CHECK=1` runs the berth side against a second dockerd instead: every
 //! check must then pass, which proves the commands and the normalisation right.
 
+use std::cell::RefCell;
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::sync::OnceLock;
@@ -26,17 +27,40 @@ pub struct Side {
     pub name: &'static str,
     /// `DOCKER_HOST`.
     pub host: String,
+    /// The failed commands of the check under way, for its report: what berth answered.
+    failed_commands: RefCell<Vec<String>>,
 }
 
 impl Side {
+    fn new(name: &'static str, host: String) -> Side {
+        Side { name, host, failed_commands: RefCell::new(Vec::new()) }
+    }
+
     /// The docker CLI against this daemon.
     pub fn docker(&self, args: &[&str]) -> Output {
-        docker_with(&self.host, args, None, &[])
+        self.noted(args, docker_with(&self.host, args, None, &[]))
     }
 
     /// The docker CLI with `stdin` as its standard input.
     pub fn docker_stdin(&self, stdin: &[u8], args: &[&str]) -> Output {
-        docker_with(&self.host, args, Some(stdin), &[])
+        self.noted(args, docker_with(&self.host, args, Some(stdin), &[]))
+    }
+
+    /// Notes a command that failed, with what it printed on stderr.
+    fn noted(&self, args: &[&str], out: Output) -> Output {
+        if out.code != 0 {
+            self.failed_commands.borrow_mut().push(format!(
+                "docker {} → exit {}: {}",
+                args.join(" "),
+                out.code,
+                out.stderr.trim()
+            ));
+        }
+        out
+    }
+
+    fn take_failed_commands(&self) -> Vec<String> {
+        std::mem::take(&mut self.failed_commands.borrow_mut())
     }
 
     /// The docker CLI command against this daemon, not started (e.g. for a [`crate::pty::Pty`]).
@@ -46,7 +70,7 @@ impl Side {
 
     /// The docker CLI with extra environment variables (e.g. `DOCKER_BUILDKIT=0`).
     pub fn docker_env(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
-        docker_with(&self.host, args, None, env)
+        self.noted(args, docker_with(&self.host, args, None, env))
     }
 
     pub fn is_reference(&self) -> bool {
@@ -122,8 +146,8 @@ impl Comparison {
             (BerthDaemon::Berth(daemon), host)
         };
         Some(Comparison {
-            reference: Side { name: "dockerd", host: dockerd.docker_host() },
-            berth: Side { name: "berth", host: berth_host },
+            reference: Side::new("dockerd", dockerd.docker_host()),
+            berth: Side::new("berth", berth_host),
             not_yet,
             failures: Vec::new(),
             not_yet_failures: Vec::new(),
@@ -205,7 +229,11 @@ impl Comparison {
             }
             return;
         }
-        let report = format!("[{name}]\n--- dockerd\n{reference}\n--- berth\n{berth}");
+        let mut report = format!("[{name}]\n--- dockerd\n{reference}\n--- berth\n{berth}");
+        let failed = self.berth.take_failed_commands();
+        if !failed.is_empty() {
+            report.push_str(&format!("\n--- berth's failed commands\n{}", failed.join("\n")));
+        }
         if listed {
             self.not_yet_failures.push(report);
         } else {
@@ -233,6 +261,7 @@ impl Comparison {
 /// missing, a terminal that never shows a prompt) is shown as such, so that one check's failure
 /// does not hide the others'.
 fn observed(observe: &impl Fn(&Side) -> String, side: &Side) -> String {
+    side.take_failed_commands();
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| observe(side))).unwrap_or_else(|panic| {
         let message = panic
             .downcast_ref::<String>()
