@@ -12,6 +12,8 @@ pub mod openapi;
 mod ops;
 mod routes;
 mod state;
+#[cfg(test)]
+mod test_support;
 mod tls;
 
 use std::fs::{self, File, OpenOptions};

@@ -162,12 +162,19 @@ async fn inspect(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let c = ops::containers::inspect(&state.app, &caller, &id).await?;
     let exec_ids = state.execs.of_container(&c.id);
-    Ok(Json(inspect_shape(c, exec_ids)))
+    // Docker shows the config the process runs with: the image's, overridden by the container's.
+    let image =
+        ops::images::inspect(&state.app, &caller, &c.image_id).await.map(|i| i.config).unwrap_or_default();
+    Ok(Json(inspect_shape(c, &image, exec_ids)))
 }
 
 /// berth's inspect in Docker's shape. A JSON value rather than the model alone: older clients
 /// still read the network fields Docker kept at the top of NetworkSettings until API 1.44.
-fn inspect_shape(c: ContainerInspect, exec_ids: Vec<String>) -> serde_json::Value {
+fn inspect_shape(
+    c: ContainerInspect,
+    image: &berth_types::ImageConfig,
+    exec_ids: Vec<String>,
+) -> serde_json::Value {
     let config = &c.config;
     let state = &c.state;
     let health = state.health.as_ref().map(|h| Health {
@@ -274,25 +281,38 @@ fn inspect_shape(c: ContainerInspect, exec_ids: Vec<String>) -> serde_json::Valu
         }),
         ..Default::default()
     };
-    let volumes: Vec<String> = config
-        .mounts
-        .iter()
-        .filter(|m| m.mount_type == MountType::Volume)
-        .map(|m| m.target.clone())
-        .collect();
+    let mut volumes: Vec<String> = image.volumes.clone();
+    for m in config.mounts.iter().filter(|m| m.mount_type == MountType::Volume) {
+        if !volumes.contains(&m.target) {
+            volumes.push(m.target.clone());
+        }
+    }
+    let mut exposed = image.exposed_ports.clone();
+    for port in &config.expose {
+        let port = if port.contains('/') { port.clone() } else { format!("{port}/tcp") };
+        if !exposed.contains(&port) {
+            exposed.push(port);
+        }
+    }
+    let mut labels: HashMap<String, String> = image.labels.clone().into_iter().collect();
+    labels.extend(config.labels.clone());
     let docker_config = DockerConfig {
         hostname: Some(config.hostname.clone().unwrap_or_else(|| c.id.chars().take(12).collect())),
         domainname: Some(String::new()),
-        user: Some(config.user.clone().unwrap_or_default()),
+        user: Some(config.user.clone().unwrap_or_else(|| image.user.clone())),
         attach_stdin: Some(config.open_stdin),
         attach_stdout: Some(true),
         attach_stderr: Some(true),
-        exposed_ports: Some(config.expose.clone()),
+        exposed_ports: Some(exposed.clone()),
         tty: Some(config.tty),
         open_stdin: Some(config.open_stdin),
         stdin_once: Some(config.open_stdin),
-        env: Some(config.env.clone()),
-        cmd: Some(config.cmd.clone()),
+        env: Some(merge_env(&image.env, &config.env)),
+        cmd: Some(if config.cmd.is_empty() && config.entrypoint.is_none() {
+            image.cmd.clone()
+        } else {
+            config.cmd.clone()
+        }),
         healthcheck: config.healthcheck.as_ref().map(|h| DockerHealthConfig {
             test: Some(h.test.clone()),
             interval: Some(h.interval as i64),
@@ -303,10 +323,13 @@ fn inspect_shape(c: ContainerInspect, exec_ids: Vec<String>) -> serde_json::Valu
         }),
         image: Some(c.image.clone()),
         volumes: Some(volumes),
-        working_dir: Some(config.working_dir.clone().unwrap_or_default()),
-        entrypoint: config.entrypoint.clone(),
-        labels: Some(config.labels.clone().into_iter().collect()),
-        stop_signal: config.stop_signal.clone(),
+        working_dir: Some(config.working_dir.clone().unwrap_or_else(|| image.working_dir.clone())),
+        entrypoint: Some(config.entrypoint.clone().unwrap_or_else(|| image.entrypoint.clone())),
+        labels: Some(labels),
+        stop_signal: config
+            .stop_signal
+            .clone()
+            .or_else(|| (!image.stop_signal.is_empty()).then(|| image.stop_signal.clone())),
         stop_timeout: config.stop_timeout.map(i64::from),
         ..Default::default()
     };
@@ -363,7 +386,7 @@ fn inspect_shape(c: ContainerInspect, exec_ids: Vec<String>) -> serde_json::Valu
         hostname_path: Some(String::new()),
         hosts_path: Some(String::new()),
         log_path: Some(c.log_path.clone()),
-        name: Some(format!("/{}", c.name)),
+        name: Some(format!("/{}", c.name.trim_start_matches('/'))),
         restart_count: Some(i64::from(c.restart_count)),
         driver: Some(if c.snapshotter == "overlay" { "overlay2".into() } else { c.snapshotter.clone() }),
         platform: Some("linux".into()),
@@ -389,6 +412,19 @@ fn inspect_shape(c: ContainerInspect, exec_ids: Vec<String>) -> serde_json::Valu
         settings.insert("Bridge".into(), "".into());
     }
     value
+}
+
+/// The image's environment with the container's entries over it, by name, in Docker's order.
+fn merge_env(image: &[String], container: &[String]) -> Vec<String> {
+    let key = |e: &String| e.split_once('=').map(|(k, _)| k.to_string()).unwrap_or_else(|| e.clone());
+    let mut env: Vec<String> =
+        image.iter().filter(|e| !container.iter().any(|c| key(c) == key(e))).cloned().collect();
+    env.extend(container.iter().cloned());
+    // The process gets the default PATH when neither sets one, and Docker shows it.
+    if !env.iter().any(|e| key(e) == "PATH") {
+        env.insert(0, format!("PATH={}", berth_engine::runtime::spec::DEFAULT_PATH));
+    }
+    env
 }
 
 /// `172.18.0.2/16` → (`172.18.0.2`, 16).
@@ -576,17 +612,6 @@ async fn prune(
     }))
 }
 
-/// Docker's `since`/`until`: Unix seconds, maybe with a fraction (the CLI turns `10m` into one).
-fn unix_time(query: &DockerQuery, name: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
-    let Some(text) = query.get(name).filter(|v| !v.is_empty() && *v != "0") else { return Ok(None) };
-    let bad = || ApiError::bad_request(format!("invalid value for {name}: {text:?} is not a Unix timestamp"));
-    let (secs, frac) = text.split_once('.').unwrap_or((text, ""));
-    let secs: i64 = secs.parse().map_err(|_| bad())?;
-    let nanos: u32 =
-        if frac.is_empty() { 0 } else { format!("{frac:0<9}")[..9].parse().map_err(|_| bad())? };
-    chrono::DateTime::from_timestamp(secs, nanos).map(Some).ok_or_else(bad)
-}
-
 async fn logs(
     State(state): State<DockerState>,
     caller: Caller,
@@ -609,8 +634,8 @@ async fn logs(
     let options = LogOptions {
         follow: query.flag("follow")?,
         tail,
-        since: unix_time(&query, "since")?,
-        until: unix_time(&query, "until")?,
+        since: query.unix_time("since")?,
+        until: query.unix_time("until")?,
         stdout,
         stderr,
     };
@@ -784,12 +809,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unix_times_as_the_cli_sends_them() {
-        let q = DockerQuery::parse(Some("since=1700000000.5&until=1700000001&bad=x"));
-        assert_eq!(unix_time(&q, "since").unwrap().unwrap().timestamp_millis(), 1_700_000_000_500);
-        assert_eq!(unix_time(&q, "until").unwrap().unwrap().timestamp(), 1_700_000_001);
-        assert!(unix_time(&q, "bad").is_err());
-        assert_eq!(unix_time(&q, "absent").unwrap(), None);
+    fn shapes() {
         assert_eq!(split_cidr("172.18.0.2/16"), ("172.18.0.2".to_string(), 16));
+        let image = ["PATH=/bin".to_string(), "A=0".to_string()];
+        assert_eq!(merge_env(&image, &["A=1".to_string(), "B=2".to_string()]), ["PATH=/bin", "A=1", "B=2"]);
+        assert!(merge_env(&[], &[])[0].starts_with("PATH=/usr/local/sbin:"));
     }
 }

@@ -195,3 +195,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for DockerJson<T> {
             .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
     }
 }
+
+#[cfg(test)]
+mod tests;

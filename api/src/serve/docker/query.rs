@@ -52,6 +52,24 @@ impl DockerQuery {
         }
     }
 
+    /// Docker's `since`/`until`: Unix seconds, maybe with a fraction (the CLI turns `10m` into
+    /// one); absent, empty or 0 is `None`.
+    pub fn unix_time(&self, name: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+        let Some(text) = self.get(name).filter(|v| !v.is_empty() && *v != "0") else { return Ok(None) };
+        let bad =
+            || ApiError::bad_request(format!("invalid value for {name}: {text:?} is not a Unix timestamp"));
+        let (secs, frac) = text.split_once('.').unwrap_or((text, ""));
+        let secs: i64 = secs.parse().map_err(|_| bad())?;
+        let nanos: u32 = if frac.is_empty() {
+            0
+        } else if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        } else {
+            format!("{frac:0<9}").parse().map_err(|_| bad())?
+        };
+        chrono::DateTime::from_timestamp(secs, nanos).map(Some).ok_or_else(bad)
+    }
+
     /// The `filters` parameter as `key=value` pairs, the form berth's own filters take.
     pub fn filters(&self) -> Result<Vec<String>, ApiError> {
         decode_filters(self.get("filters"))
@@ -119,5 +137,11 @@ mod tests {
         assert!(q.flag_or("absent", true).unwrap());
         assert_eq!(q.int("n").unwrap(), Some(3));
         assert!(q.flag("x").is_err());
+        let q = DockerQuery::parse(Some("since=1700000000.5&until=1700000001&bad=x&neg=1.-5"));
+        assert_eq!(q.unix_time("since").unwrap().unwrap().timestamp_millis(), 1_700_000_000_500);
+        assert_eq!(q.unix_time("until").unwrap().unwrap().timestamp(), 1_700_000_001);
+        assert!(q.unix_time("bad").is_err());
+        assert!(q.unix_time("neg").is_err());
+        assert_eq!(q.unix_time("absent").unwrap(), None);
     }
 }

@@ -1,12 +1,14 @@
 //! Docker Engine API: `_ping`, `version`, `info`, `events` and `system/df`.
 
-use axum::extract::State;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use bollard_stubs::models::{SystemInfo, SystemVersion, SystemVersionComponents, SystemVersionPlatform};
 
+use super::query::DockerQuery;
 use super::{DockerState, API_VERSION, MIN_API_VERSION};
 use crate::serve::error::ApiError;
 use crate::serve::ops::{self, Caller};
@@ -16,6 +18,7 @@ pub fn routes() -> Router<DockerState> {
         .route("/_ping", get(ping).head(ping))
         .route("/version", get(version))
         .route("/info", get(info))
+        .route("/events", get(events))
 }
 
 /// The headers the CLI negotiates with: the API version, the OS, the builder (classic: berth
@@ -139,4 +142,217 @@ fn os_name() -> String {
             text.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=")).map(|v| v.trim_matches('"').to_string())
         })
         .unwrap_or_else(|| "Linux".into())
+}
+
+/// `GET /events?since=&until=&filters=`: the recorded events since `since`, then the live ones
+/// until `until` (or for as long as the client listens), as Docker's JSON messages.
+async fn events(
+    State(state): State<DockerState>,
+    caller: Caller,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    caller.require(berth_types::auth::Role::Viewer)?;
+    let query = DockerQuery::parse(raw.as_deref());
+    let since = query.unix_time("since")?;
+    let until = query.unix_time("until")?;
+    let filters = EventFilters::parse(&query.filters()?)?;
+    // Subscribed before the history is read, so that nothing falls between the two.
+    let mut live = state.app.events.subscribe();
+    let mut past = Vec::new();
+    if since.is_some() || until.is_some() {
+        let mut events =
+            ops::system::events(&state.app, &caller, crate::serve::events::MAX_LIMIT, None).await?;
+        events.reverse();
+        past = events
+            .into_iter()
+            .filter(|e| {
+                let time = event_time(e);
+                since.is_none_or(|s| time >= s) && until.is_none_or(|u| time <= u)
+            })
+            .collect();
+    }
+    let last_past = past.last().map(|e| e.id).unwrap_or(0);
+    let ended = until.is_some_and(|u| u <= chrono::Utc::now());
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    let app = state.app.clone();
+    tokio::spawn(async move {
+        for event in past.iter().filter(|e| filters.matches(e)) {
+            if tx.send(message_line(event)).await.is_err() {
+                return;
+            }
+        }
+        if ended {
+            return;
+        }
+        let deadline = until.map(|u| {
+            let wait = (u - chrono::Utc::now()).to_std().unwrap_or_default();
+            tokio::time::Instant::now() + wait
+        });
+        loop {
+            let next = async {
+                match deadline {
+                    Some(d) => tokio::time::timeout_at(d, live.recv()).await.ok(),
+                    None => Some(live.recv().await),
+                }
+            };
+            tokio::select! {
+                received = next => match received {
+                    None | Some(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return,
+                    Some(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
+                    Some(Ok(event)) => {
+                        if event.id <= last_past || !filters.matches(&event)
+                            || !ops::system::event_visible(&app, &caller, &event).await
+                        {
+                            continue;
+                        }
+                        if tx.send(message_line(&event)).await.is_err() {
+                            return;
+                        }
+                    }
+                },
+                () = tx.closed() => return,
+            }
+        }
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
+    });
+    Ok(([(header::CONTENT_TYPE, "application/json")], axum::body::Body::from_stream(body)).into_response())
+}
+
+fn event_time(event: &berth_types::Event) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(&event.time).map(|t| t.to_utc()).unwrap_or_default()
+}
+
+/// The `key=value` details of an event's message (`id=... image=busybox name=web`).
+fn attributes(event: &berth_types::Event) -> std::collections::HashMap<String, String> {
+    event
+        .message
+        .split(' ')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// One event as Docker's events stream carries it (and its older `status`/`id`/`from` fields,
+/// which docker-py and Compose 1.x still read).
+fn message(event: &berth_types::Event) -> serde_json::Value {
+    let mut attributes = attributes(event);
+    let id = attributes.remove("id").unwrap_or_else(|| event.subject.clone());
+    if event.event_type != "container" {
+        attributes.entry("name".into()).or_insert_with(|| event.subject.clone());
+    }
+    let time = event_time(event);
+    let mut value = serde_json::json!({
+        "Type": event.event_type,
+        "Action": event.action,
+        "Actor": {"ID": id, "Attributes": attributes},
+        "scope": "local",
+        "time": time.timestamp(),
+        "timeNano": time.timestamp_nanos_opt().unwrap_or(0),
+    });
+    if event.event_type == "container" {
+        value["status"] = event.action.clone().into();
+        value["id"] = id.into();
+        if let Some(image) = attributes_image(event) {
+            value["from"] = image.into();
+        }
+    }
+    value
+}
+
+fn attributes_image(event: &berth_types::Event) -> Option<String> {
+    attributes(event).remove("image")
+}
+
+fn message_line(event: &berth_types::Event) -> Bytes {
+    let mut line = serde_json::to_vec(&message(event)).unwrap_or_default();
+    line.push(b'\n');
+    line.into()
+}
+
+/// `docker events --filter`: `type`, `event` (the action), `container`, `image`, `network`,
+/// `volume` (an ID or a name) and `label`; the same key given twice matches either value.
+#[derive(Debug, Default)]
+struct EventFilters {
+    by_key: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl EventFilters {
+    fn parse(pairs: &[String]) -> Result<EventFilters, ApiError> {
+        let mut filters = EventFilters::default();
+        for pair in pairs {
+            let (key, value) = pair.split_once('=').unwrap_or((pair.as_str(), ""));
+            if !matches!(key, "type" | "event" | "container" | "image" | "network" | "volume" | "label") {
+                return Err(ApiError::bad_request(format!("invalid filter '{key}'")));
+            }
+            filters.by_key.entry(key.to_string()).or_default().push(value.to_string());
+        }
+        Ok(filters)
+    }
+
+    fn matches(&self, event: &berth_types::Event) -> bool {
+        // Docker reports what happened, not what was refused.
+        if event.outcome != "success" {
+            return false;
+        }
+        let attributes = attributes(event);
+        let id = attributes.get("id").cloned().unwrap_or_else(|| event.subject.clone());
+        let name = attributes.get("name").cloned().unwrap_or_else(|| event.subject.clone());
+        self.by_key.iter().all(|(key, values)| {
+            values.iter().any(|v| match key.as_str() {
+                "type" => event.event_type == *v,
+                "event" => event.action == *v,
+                "label" => match v.split_once('=') {
+                    Some((k, val)) => attributes.get(k) == Some(&val.to_string()),
+                    None => attributes.contains_key(v),
+                },
+                kind => event.event_type == kind && (id.starts_with(v.as_str()) || name == *v),
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: &str, action: &str, subject: &str, message: &str) -> berth_types::Event {
+        berth_types::Event {
+            id: 1,
+            time: "2024-01-01T00:00:00.5Z".into(),
+            event_type: kind.into(),
+            action: action.into(),
+            subject: subject.into(),
+            outcome: "success".into(),
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn events_as_docker_sends_them() {
+        let start = event("container", "start", "web", "id=abc123 image=busybox name=web");
+        let m = message(&start);
+        assert_eq!(m["Actor"]["ID"], "abc123");
+        assert_eq!(m["Actor"]["Attributes"]["name"], "web");
+        assert_eq!(m["status"], "start");
+        assert_eq!(m["from"], "busybox");
+        assert_eq!(m["time"], 1704067200);
+        let pull = event("image", "pull", "busybox:latest", "");
+        let f = |pairs: &[&str]| {
+            EventFilters::parse(&pairs.iter().map(|p| p.to_string()).collect::<Vec<_>>()).unwrap()
+        };
+        assert!(f(&[]).matches(&start));
+        assert!(f(&["type=container", "event=start"]).matches(&start));
+        assert!(!f(&["type=image"]).matches(&start));
+        assert!(f(&["type=image", "type=container"]).matches(&pull));
+        assert!(f(&["container=web"]).matches(&start));
+        assert!(f(&["container=abc"]).matches(&start));
+        assert!(!f(&["container=web"]).matches(&pull));
+        assert!(f(&["image=busybox:latest"]).matches(&pull));
+        assert!(EventFilters::parse(&["bogus=1".to_string()]).is_err());
+        let mut failed = start.clone();
+        failed.outcome = "failure".into();
+        assert!(!f(&[]).matches(&failed));
+    }
 }

@@ -522,6 +522,15 @@ mod tests {
         assert_eq!(e.status, 400);
     }
 
+    /// Users learn what is refused from the README: every refused field is listed there.
+    #[test]
+    fn the_readme_lists_every_refused_field() {
+        let readme = include_str!("../../../../README.md");
+        for field in REFUSED_FIELDS {
+            assert!(readme.contains(field), "README.md does not list {field}");
+        }
+    }
+
     #[test]
     fn the_endpoint_names_the_network() {
         let b = body(serde_json::json!({
