@@ -145,7 +145,7 @@ fn testcontainers() {
 
 /// `docker-compose` (1.29) in the project directory against `side`.
 fn compose(side: &Side, args: &[&str]) -> Output {
-    let mut all = vec!["--project-name", "berthpair", "--no-ansi"];
+    let mut all = vec!["--project-name", "berthpair", "--ansi", "never"];
     all.extend_from_slice(args);
     client(side, "docker-compose", &all, &clients_dir().join("compose"), &[])
 }
