@@ -105,6 +105,13 @@ enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(cli::volume::VolumeCommand),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(cli::containers::AttachArgs),
+    /// Get real time events from the server
+    Events(cli::system::EventsArgs),
+    /// Manage berth (disk usage, prune, events, info)
+    #[command(subcommand)]
+    System(cli::system::SystemCommand),
     /// Manage the API's users, teams and tokens (admins)
     #[command(subcommand)]
     Admin(cli::admin::AdminCommand),
@@ -290,6 +297,15 @@ async fn run(cli: Cli) -> i32 {
         }
         Command::Admin(command) => cli::admin::run(&client, command).await,
         Command::Volume(command) => cli::volume::run(&client, command).await,
+        Command::Attach(args) | Command::Container(ContainerCommand::Attach(args)) => {
+            return cli::containers::attach(&client, args).await
+        }
+        Command::Events(args) | Command::System(cli::system::SystemCommand::Events(args)) => {
+            cli::system::events(&client, args).await
+        }
+        Command::System(cli::system::SystemCommand::Df(args)) => cli::system::df(&client, args).await,
+        Command::System(cli::system::SystemCommand::Prune(args)) => cli::system::prune(&client, args).await,
+        Command::System(cli::system::SystemCommand::Info) => cli::info(&client).await,
     };
     cli::report(result)
 }

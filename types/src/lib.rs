@@ -62,6 +62,36 @@ pub struct SystemInfo {
     pub layers_size: u64,
 }
 
+/// `berth system df`: what images, containers and volumes hold on disk.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DiskUsage {
+    /// Bytes of the unpacked layers (shared by every image and container that uses them).
+    pub layers_size: u64,
+    pub images: Vec<ImageDiskUsage>,
+    pub containers: Vec<ContainerDiskUsage>,
+    /// With their sizes and users.
+    pub volumes: Vec<volume::VolumeInspect>,
+}
+
+/// An image in `system df`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImageDiskUsage {
+    pub image: ImageSummary,
+    /// How many containers use it.
+    pub containers: usize,
+}
+
+/// A container in `system df`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ContainerDiskUsage {
+    pub container: ContainerSummary,
+    /// Bytes in its writable layer.
+    pub size_rw: u64,
+}
+
 /// One row of `berth images`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

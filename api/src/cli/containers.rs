@@ -22,7 +22,7 @@ pub use exec::exec;
 pub use inspect::inspect;
 pub use list::ps;
 pub use logs::logs;
-pub use run::{create, run, start};
+pub use run::{attach, create, run, start};
 pub use stats::{stats, top};
 
 /// Container subcommands, under `berth container`.
@@ -68,6 +68,8 @@ pub enum ContainerCommand {
     Logs(LogsArgs),
     /// Execute a command in a running container
     Exec(ExecArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
 }
 
 /// The flags `create` and `run` share.
@@ -223,6 +225,18 @@ pub struct StartArgs {
     pub interactive: bool,
     #[arg(required = true, value_name = "CONTAINER")]
     pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// Do not attach STDIN
+    #[arg(long)]
+    pub no_stdin: bool,
+    /// Proxy all received signals to the process
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub sig_proxy: bool,
+    #[arg(value_name = "CONTAINER")]
+    pub name: String,
 }
 
 #[derive(Debug, Args)]

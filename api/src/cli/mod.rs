@@ -11,6 +11,7 @@ pub mod network;
 pub mod opts;
 pub mod registry;
 pub mod stream;
+pub mod system;
 pub mod volume;
 
 use std::io::{IsTerminal, Write};
@@ -332,7 +333,7 @@ pub async fn rmi(client: &Client, args: RmiArgs) -> Result<(), CliError> {
     last_error(errors)
 }
 
-fn delete_lines(items: &[ImageDeleteItem], untagged: &str, deleted: &str) -> String {
+pub(crate) fn delete_lines(items: &[ImageDeleteItem], untagged: &str, deleted: &str) -> String {
     let mut text = String::new();
     for item in items {
         match item {
@@ -372,7 +373,7 @@ pub async fn prune(client: &Client, args: PruneArgs) -> Result<(), CliError> {
 }
 
 /// Docker's prompt: anything but y/Y (including no input at all) is a no.
-fn confirm(warning: &str) -> Result<bool, CliError> {
+pub(crate) fn confirm(warning: &str) -> Result<bool, CliError> {
     out(&format!("{warning}\nAre you sure you want to continue? [y/N] "))?;
     let mut answer = String::new();
     std::io::stdin()

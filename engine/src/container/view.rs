@@ -15,6 +15,15 @@ use crate::monitor::protocol::RunState;
 use crate::Engine;
 
 impl Engine {
+    /// The bytes a container wrote to its own writable layer (`docker ps -s`, `system df`).
+    pub async fn container_size(&self, name: &str) -> Result<u64> {
+        let id = self.inner.containers.resolve(name)?.id;
+        self.blocking(move |inner| {
+            Ok(inner.snapshots.writable_changes_path(&id).map(|p| crate::fsutil::disk_usage(&p)).unwrap_or(0))
+        })
+        .await
+    }
+
     /// `berth inspect CONTAINER`.
     pub async fn inspect_container(&self, name: &str) -> Result<ContainerInspect> {
         let record = self.inner.containers.resolve(name)?;

@@ -3,11 +3,13 @@
 
 use std::io::IsTerminal;
 
-use berth_types::{CommandError, ContainerConfig, ContainerInspect, CreatedContainer, Resources, WaitResult};
+use berth_types::{
+    CommandError, ContainerConfig, ContainerInspect, ContainerStatus, CreatedContainer, Resources, WaitResult,
+};
 use http_body_util::BodyExt;
 use hyper::Method;
 
-use super::{container_path, CreateArgs, RunArgs, StartArgs};
+use super::{container_path, AttachArgs, CreateArgs, RunArgs, StartArgs};
 use crate::cli::client::{empty_body, json_body, query, CliError, Client};
 use crate::cli::opts::{env_entry, parse_env_file, parse_labels};
 use crate::cli::stream::{self, OpenError, Streams};
@@ -290,6 +292,34 @@ async fn remove_after_failed_start(client: &Client, id: &str, auto_remove: bool)
     if auto_remove {
         let path = container_path(id, &query([("force", "1")]));
         let _ = client.request(Method::DELETE, &path, None, empty_body()).await;
+    }
+}
+
+/// `berth attach`: the local stdio to a running container's, until it exits (its exit code) or
+/// the stream ends.
+pub async fn attach(client: &Client, args: AttachArgs) -> i32 {
+    let result = async {
+        let inspect: ContainerInspect =
+            client.get_json(&container_path(&args.name, "")).await.map_err(Failure::daemon)?;
+        if !matches!(inspect.state.status, ContainerStatus::Running | ContainerStatus::Paused) {
+            return Err(Failure::daemon(CliError::Daemon(
+                "You cannot attach to a stopped container, start it first".into(),
+            )));
+        }
+        let stdin = !args.no_stdin && inspect.config.open_stdin;
+        let socket = open_attach(client, &inspect.id, stdin).await?;
+        let proxy = (args.sig_proxy && !inspect.config.tty).then(|| proxy_signals(client, &inspect.id));
+        let code = stream::run_session(socket, Streams { tty: inspect.config.tty, stdin }).await;
+        proxy.into_iter().flatten().for_each(|task| task.abort());
+        code.map_err(Failure::daemon)
+    }
+    .await;
+    match result {
+        Ok(code) => code,
+        Err(f) => {
+            eprintln!("{}", f.message);
+            1
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use berth_types::auth::Role;
-use berth_types::{Event, NodeStats, SystemInfo};
+use berth_types::{ContainerDiskUsage, DiskUsage, Event, ImageDiskUsage, NodeStats, SystemInfo};
 
 use super::access;
 use super::Caller;
@@ -43,6 +43,40 @@ pub async fn info(state: &AppState, caller: &Caller) -> Result<SystemInfo, ApiEr
         blobs_size,
         layers_size,
     })
+}
+
+/// `docker system df`: the caller's images, containers and volumes with what they hold.
+pub async fn disk_usage(state: &AppState, caller: &Caller) -> Result<DiskUsage, ApiError> {
+    caller.require(Role::Viewer)?;
+    let containers = super::containers::list(state, caller, true, &Default::default()).await?;
+    let images = super::images::list(state, caller).await?;
+    let mut volumes = Vec::new();
+    for volume in super::volumes::list(state, caller).await? {
+        // The list has no sizes: inspect measures the data.
+        match state.engine.inspect_volume(&volume.name).await {
+            Ok(measured) => volumes.push(measured),
+            Err(_) => volumes.push(volume),
+        }
+    }
+    let mut with_sizes = Vec::with_capacity(containers.len());
+    for container in containers {
+        let size_rw = state.engine.container_size(&container.id).await.unwrap_or(0);
+        with_sizes.push(ContainerDiskUsage { container, size_rw });
+    }
+    let images = images
+        .into_iter()
+        .map(|image| {
+            let users = with_sizes.iter().filter(|c| c.container.image_id == image.id).count();
+            ImageDiskUsage { image, containers: users }
+        })
+        .collect();
+    let root = state.root.clone();
+    let layers_size = tokio::task::spawn_blocking(move || {
+        berth_engine::fsutil::disk_usage(&root.join("snapshots").join("layers"))
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("measuring disk usage: {e}")))?;
+    Ok(DiskUsage { layers_size, images, containers: with_sizes, volumes })
 }
 
 /// The node's CPU, memory and disk: the machine, no container's content (viewers).

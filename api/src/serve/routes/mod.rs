@@ -59,6 +59,7 @@ fn described() -> OpenApiRouter<AppState> {
         .routes(routes!(events))
         .routes(routes!(node::node_stats))
         .routes(routes!(node::node_stream))
+        .routes(routes!(node::disk_usage))
         .routes(routes!(images::list_images))
         .routes(routes!(images::prune_images))
         .routes(routes!(images::import_image))

@@ -9,7 +9,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use axum::Json;
 use berth_types::stream::StreamMessage;
-use berth_types::NodeStats;
+use berth_types::{DiskUsage, NodeStats};
 
 use super::query::QueryParams;
 use super::streams::{run, Next};
@@ -30,6 +30,17 @@ pub(super) async fn node_stats(
 ) -> Result<Json<NodeStats>, ApiError> {
     QueryParams::parse(query, &[])?;
     Ok(Json(system::node_stats(&state, &caller).await?))
+}
+
+/// `GET /api/v1/system/df`: what the caller's images, containers and volumes hold on disk.
+#[utoipa::path(get, path = "/api/v1/system/df", tag = "system", responses((status = 200, body = DiskUsage, description = "disk usage by images, containers and volumes"), (status = 400, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
+pub(super) async fn disk_usage(
+    State(state): State<AppState>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Json<DiskUsage>, ApiError> {
+    QueryParams::parse(query, &[])?;
+    Ok(Json(system::disk_usage(&state, &caller).await?))
 }
 
 fn message(node: NodeStats) -> Message {

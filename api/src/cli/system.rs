@@ -1,0 +1,321 @@
+//! `berth system df|prune` and `berth events`.
+
+use berth_types::stream::StreamMessage;
+use berth_types::{
+    ContainerPruneReport, DiskUsage, Event, ImagePruneReport, NetworkPruneReport, VolumePruneReport,
+};
+use clap::{Args, Subcommand};
+use futures_util::StreamExt;
+use hyper::Method;
+
+use super::client::{empty_body, query, CliError, Client};
+use super::format::{human_size, Template};
+use super::{confirm, out, stream};
+
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Show berth disk usage
+    Df(DfArgs),
+    /// Remove unused data
+    Prune(SystemPruneArgs),
+    /// Get real time events from the server
+    Events(EventsArgs),
+    /// Display system-wide information
+    Info,
+}
+
+#[derive(Debug, Args)]
+pub struct DfArgs {
+    /// Show detailed information on space usage
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SystemPruneArgs {
+    /// Remove all unused images not just dangling ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// Prune anonymous volumes
+    #[arg(long)]
+    pub volumes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Filter output based on conditions provided (type=, event=, container=, image=)
+    #[arg(short, long = "filter", value_name = "filter")]
+    pub filters: Vec<String>,
+    /// Format the output using a template, e.g. '{{.Type}} {{.Action}} {{.Subject}}', or json
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Show the recorded events first (the last N; the daemon keeps them in its history)
+    #[arg(long, value_name = "N")]
+    pub past: Option<i64>,
+}
+
+/// `berth system df`: Docker's table (`-v`: every image, container and volume).
+pub async fn df(client: &Client, args: DfArgs) -> Result<(), CliError> {
+    let usage: DiskUsage = client.get_json("/api/v1/system/df").await?;
+    let active_images = usage.images.iter().filter(|i| i.containers > 0).count();
+    let unused_images: u64 = usage.images.iter().filter(|i| i.containers == 0).map(|i| i.image.size).sum();
+    let image_total: u64 = usage.images.iter().map(|i| i.image.size).sum();
+    let running = usage.containers.iter().filter(|c| c.container.state.status.as_str() == "running").count();
+    let container_size: u64 = usage.containers.iter().map(|c| c.size_rw).sum();
+    let stopped_size: u64 = usage
+        .containers
+        .iter()
+        .filter(|c| c.container.state.status.as_str() != "running")
+        .map(|c| c.size_rw)
+        .sum();
+    let active_volumes = usage.volumes.iter().filter(|v| !v.used_by.is_empty()).count();
+    let volume_size: u64 = usage.volumes.iter().filter_map(|v| v.size).sum();
+    let unused_volume_size: u64 =
+        usage.volumes.iter().filter(|v| v.used_by.is_empty()).filter_map(|v| v.size).sum();
+    let percent = |part: u64, whole: u64| if whole == 0 { 0 } else { part * 100 / whole };
+    let mut text = format!("{:<15} {:<9} {:<9} {:<9} {}\n", "TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE");
+    text.push_str(&format!(
+        "{:<15} {:<9} {:<9} {:<9} {} ({}%)\n",
+        "Images",
+        usage.images.len(),
+        active_images,
+        human_size(usage.layers_size),
+        human_size(unused_images),
+        percent(unused_images, image_total)
+    ));
+    text.push_str(&format!(
+        "{:<15} {:<9} {:<9} {:<9} {} ({}%)\n",
+        "Containers",
+        usage.containers.len(),
+        running,
+        human_size(container_size),
+        human_size(stopped_size),
+        percent(stopped_size, container_size)
+    ));
+    text.push_str(&format!(
+        "{:<15} {:<9} {:<9} {:<9} {} ({}%)\n",
+        "Local Volumes",
+        usage.volumes.len(),
+        active_volumes,
+        human_size(volume_size),
+        human_size(unused_volume_size),
+        percent(unused_volume_size, volume_size)
+    ));
+    if args.verbose {
+        text.push_str("\nImages space usage:\n\nREPOSITORY:TAG                          IMAGE ID       SIZE      CONTAINERS\n");
+        for i in &usage.images {
+            let name = i.image.repo_tags.first().cloned().unwrap_or_else(|| "<none>".into());
+            let id = i.image.id.trim_start_matches("sha256:").chars().take(12).collect::<String>();
+            text.push_str(&format!("{name:<39} {id:<14} {:<9} {}\n", human_size(i.image.size), i.containers));
+        }
+        text.push_str("\nContainers space usage:\n\nCONTAINER ID   IMAGE     SIZE      STATUS    NAMES\n");
+        for c in &usage.containers {
+            let id: String = c.container.id.chars().take(12).collect();
+            text.push_str(&format!(
+                "{id:<14} {:<9} {:<9} {:<9} {}\n",
+                c.container.image,
+                human_size(c.size_rw),
+                c.container.state.status.as_str(),
+                c.container.name
+            ));
+        }
+        text.push_str(
+            "\nLocal Volumes space usage:\n\nVOLUME NAME                             LINKS     SIZE\n",
+        );
+        for v in &usage.volumes {
+            text.push_str(&format!(
+                "{:<39} {:<9} {}\n",
+                v.name,
+                v.used_by.len(),
+                human_size(v.size.unwrap_or(0))
+            ));
+        }
+    }
+    out(&text)
+}
+
+/// `berth system prune`: stopped containers, unused networks, dangling (`-a`: unused) images
+/// and, with `--volumes`, unused anonymous volumes; asks first unless `-f`, as Docker does.
+pub async fn prune(client: &Client, args: SystemPruneArgs) -> Result<(), CliError> {
+    if !args.force {
+        let mut warning = String::from("WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n");
+        if args.volumes {
+            warning.push_str("  - all anonymous volumes not used by at least one container\n");
+        }
+        warning.push_str(if args.all {
+            "  - all images without at least one container associated to them\n"
+        } else {
+            "  - all dangling images\n"
+        });
+        if !confirm(&warning)? {
+            return out("Total reclaimed space: 0B\n");
+        }
+    }
+    let mut text = String::new();
+    let mut reclaimed = 0;
+    let containers: ContainerPruneReport =
+        client.call_json(Method::POST, "/api/v1/containers/prune", None, empty_body()).await?;
+    reclaimed += containers.space_reclaimed;
+    section(&mut text, "Deleted Containers:", &containers.containers_deleted);
+    let networks: NetworkPruneReport =
+        client.call_json(Method::POST, "/api/v1/networks/prune", None, empty_body()).await?;
+    section(&mut text, "Deleted Networks:", &networks.networks_deleted);
+    if args.volumes {
+        let volumes: VolumePruneReport =
+            client.call_json(Method::POST, "/api/v1/volumes/prune", None, empty_body()).await?;
+        reclaimed += volumes.space_reclaimed;
+        section(&mut text, "Deleted Volumes:", &volumes.volumes_deleted);
+    }
+    let path = format!("/api/v1/images/prune{}", query(args.all.then_some(("all", "true"))));
+    let images: ImagePruneReport = client.call_json(Method::POST, &path, None, empty_body()).await?;
+    reclaimed += images.space_reclaimed;
+    if !images.images_deleted.is_empty() {
+        text.push_str("Deleted Images:\n");
+        text.push_str(&super::delete_lines(&images.images_deleted, "untagged", "deleted"));
+        text.push('\n');
+    }
+    text.push_str(&format!("Total reclaimed space: {}\n", human_size(reclaimed)));
+    out(&text)
+}
+
+fn section(text: &mut String, title: &str, items: &[String]) {
+    if items.is_empty() {
+        return;
+    }
+    text.push_str(title);
+    text.push('\n');
+    for item in items {
+        text.push_str(item);
+        text.push('\n');
+    }
+    text.push('\n');
+}
+
+/// `berth events`: the daemon's events as they happen (`--past N`: the last N recorded ones
+/// first), one line each: `TIME TYPE ACTION SUBJECT (details)` as Docker prints them.
+pub async fn events(client: &Client, args: EventsArgs) -> Result<(), CliError> {
+    let filters = EventFilter::parse(&args.filters)?;
+    const FIELDS: &[&str] = &["ID", "Time", "Type", "Action", "Subject", "Outcome", "Message"];
+    let template = match args.format.as_deref() {
+        None | Some("") => None,
+        Some("json") => Some(Template::parse("{{json .}}", FIELDS).map_err(CliError::Usage)?),
+        Some(text) => Some(Template::parse(text, FIELDS).map_err(CliError::Usage)?),
+    };
+    let print = |event: &Event| -> Result<(), CliError> {
+        if !filters.matches(event) {
+            return Ok(());
+        }
+        match &template {
+            Some(t) => {
+                let fields: serde_json::Map<String, serde_json::Value> = [
+                    ("ID", serde_json::json!(event.id)),
+                    ("Time", event.time.clone().into()),
+                    ("Type", event.event_type.clone().into()),
+                    ("Action", event.action.clone().into()),
+                    ("Subject", event.subject.clone().into()),
+                    ("Outcome", event.outcome.clone().into()),
+                    ("Message", event.message.clone().into()),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+                out(&format!("{}\n", t.render(&fields)))
+            }
+            None => {
+                let details =
+                    if event.message.is_empty() { String::new() } else { format!(" ({})", event.message) };
+                out(&format!(
+                    "{} {} {} {}{details}\n",
+                    event.time, event.event_type, event.action, event.subject
+                ))
+            }
+        }
+    };
+    let mut socket = stream::connect(client, "/api/v1/ws/events").await.map_err(|e| match e {
+        stream::OpenError::Cli(e) => e,
+        stream::OpenError::Command(e) => CliError::Daemon(e.message),
+    })?;
+    if let Some(n) = args.past {
+        let mut past: Vec<Event> =
+            client.get_json(&format!("/api/v1/events{}", query([("limit", n.to_string().as_str())]))).await?;
+        past.reverse();
+        for event in &past {
+            print(event)?;
+        }
+    }
+    while let Some(message) = socket.next().await {
+        let message = message.map_err(|e| CliError::Local(format!("reading the events: {e}")))?;
+        let tokio_tungstenite::tungstenite::Message::Text(text) = message else { continue };
+        match serde_json::from_str::<StreamMessage>(&text) {
+            Ok(StreamMessage::Event { event }) => print(&event)?,
+            Ok(StreamMessage::End { .. }) => return Ok(()),
+            Ok(StreamMessage::Error { message }) => return Err(CliError::Daemon(message)),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// `--filter` of `berth events`: the same key twice matches either value.
+struct EventFilter(Vec<(String, String)>);
+
+impl EventFilter {
+    fn parse(filters: &[String]) -> Result<EventFilter, CliError> {
+        let mut pairs = Vec::new();
+        for f in filters {
+            let Some((k, v)) = f.split_once('=') else {
+                return Err(CliError::Usage(format!("bad format of filter (expected name=value): {f}")));
+            };
+            if !matches!(k, "type" | "event" | "container" | "image" | "network" | "volume") {
+                return Err(CliError::Usage(format!("invalid filter '{k}'")));
+            }
+            pairs.push((k.to_string(), v.to_string()));
+        }
+        Ok(EventFilter(pairs))
+    }
+
+    fn matches(&self, event: &Event) -> bool {
+        let keys: std::collections::BTreeSet<&str> = self.0.iter().map(|(k, _)| k.as_str()).collect();
+        keys.into_iter().all(|key| {
+            self.0.iter().filter(|(k, _)| k == key).any(|(_, v)| match key {
+                "type" => event.event_type == *v,
+                "event" => event.action == *v,
+                kind => {
+                    event.event_type == kind
+                        && (event.subject == *v || event.message.contains(&format!("id={v}")))
+                }
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_filters() {
+        let event = Event {
+            id: 1,
+            time: "t".into(),
+            event_type: "container".into(),
+            action: "start".into(),
+            subject: "web".into(),
+            outcome: "success".into(),
+            message: "id=abc image=busybox".into(),
+        };
+        let f =
+            |v: &[&str]| EventFilter::parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+        assert!(f(&[]).matches(&event));
+        assert!(f(&["type=container", "event=start"]).matches(&event));
+        assert!(f(&["event=stop", "event=start"]).matches(&event));
+        assert!(!f(&["type=image"]).matches(&event));
+        assert!(f(&["container=web"]).matches(&event));
+        assert!(f(&["container=abc"]).matches(&event));
+        assert!(EventFilter::parse(&["x".into()]).is_err());
+        assert!(EventFilter::parse(&["bogus=1".into()]).is_err());
+    }
+}
