@@ -44,20 +44,7 @@ echo "== buildah: $(buildah --version)"
 
 # ---- the context: ~50 MB in 200 files, a few RUN steps ------------------------------------------
 CTX="$WORK/context"
-mkdir -p "$CTX/data"
-for i in $(seq -w 1 200); do
-  head -c 262144 /dev/urandom > "$CTX/data/f$i.bin"
-done
-cat > "$CTX/Dockerfile" <<'EOF'
-FROM busybox
-RUN echo preparing > /prepared
-COPY data /data
-RUN ls /data | wc -l > /count
-RUN dd if=/dev/zero of=/zeros bs=1M count=8 2>/dev/null
-RUN sha256sum /data/f001.bin > /sum
-ENV MODE=bench
-CMD ["cat", "/count"]
-EOF
+"$ROOT/benches/build_context.sh" "$CTX"
 echo "== context: $(du -sh "$CTX" | cut -f1), $(find "$CTX" -type f | wc -l) files"
 
 # ---- berth daemon and the busybox image ---------------------------------------------------------

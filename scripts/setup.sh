@@ -4,7 +4,8 @@
 #
 #   scripts/setup.sh          what `berth serve` needs: Rust wasm target, trunk, wasm-bindgen-cli,
 #                             wasm-opt (npm binaryen), busybox-static for the local busybox image
-#   scripts/setup.sh --test   also the peers the test suite compares against (skopeo, umoci, ...)
+#   scripts/setup.sh --test   also the peers the test suite compares against (skopeo, umoci,
+#                             Docker Engine 20.10, docker-compose, docker-py, testcontainers, ...)
 #   scripts/setup.sh --bench  also the peers only the benchmarks run (crun, podman, ...)
 set -euo pipefail
 
@@ -52,6 +53,46 @@ if [ "${#missing[@]}" -gt 0 ]; then
   log "apt-get install ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# ---- Docker Engine 20.10, the reference of the Docker API tests ---------------------------------
+# Debian's docker.io (dockerd, its containerd and runc, and a docker CLI 20.10 where none is on
+# PATH) and docker-compose 1.29 (the Python Compose, which drives the API directly). The tests
+# start their own private dockerd (tests/support/dockerd.rs); installing must start no system
+# dockerd or containerd, which would rewrite the host's iptables and bridges: a policy-rc.d forbids
+# service starts during the install (removed afterwards only if this script wrote it), and any
+# dockerd or containerd process the install started anyway is stopped by its PID.
+if [ "$WITH_TEST" = 1 ]; then
+  docker_missing=()
+  for p in docker.io docker-compose; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || docker_missing+=("$p")
+  done
+  if [ "${#docker_missing[@]}" -gt 0 ]; then
+    log "apt-get install ${docker_missing[*]} (no service is started)"
+    daemon_pids() { pgrep -x 'dockerd|containerd' | sort || true; }
+    before="$(daemon_pids)"
+    wrote_policy=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\n# written by berth scripts/setup.sh for the docker.io install\nexit 101\n' \
+        >/usr/sbin/policy-rc.d
+      chmod 755 /usr/sbin/policy-rc.d
+      wrote_policy=1
+    fi
+    apt-get update -qq
+    status=0
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      "${docker_missing[@]}" >/dev/null || status=$?
+    if [ "$wrote_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
+    # The units the packages enabled would start a system dockerd at the next boot.
+    if [ -d /run/systemd/system ]; then
+      systemctl disable --quiet docker.service docker.socket containerd.service 2>/dev/null || true
+    fi
+    for pid in $(comm -13 <(printf '%s\n' "$before") <(daemon_pids)); do
+      log "stopping $(cat "/proc/$pid/comm" 2>/dev/null) (PID $pid), started by the install"
+      kill -TERM "$pid" 2>/dev/null || true
+    done
+    [ "$status" = 0 ] || exit "$status"
+  fi
 fi
 
 # ---- Rust target for the dashboard ----------------------------------------------------------
@@ -109,11 +150,22 @@ if [ "$WITH_TEST" = 1 ]; then
   ST_VERSION=3.39.16
   # The newest Hypothesis this schemathesis works with (later ones removed an internal it uses).
   HYPOTHESIS_VERSION=6.131.14
-  if ! "$VENV/bin/st" --version 2>/dev/null | grep -qx "st, version $ST_VERSION" \
-    || ! "$VENV/bin/pip" show hypothesis 2>/dev/null | grep -qx "Version: $HYPOTHESIS_VERSION"; then
+  # pip_has NAME VERSION (the output is read whole first: with pipefail, a `grep -q` that stops
+  # reading early makes pip die of SIGPIPE, and the check failed on every run)
+  pip_has() { local info; info="$("$VENV/bin/pip" show "$1" 2>/dev/null)" && grep -qx "Version: $2" <<<"$info"; }
+  if [ "$("$VENV/bin/st" --version 2>/dev/null)" != "st, version $ST_VERSION" ] \
+    || ! pip_has hypothesis "$HYPOTHESIS_VERSION"; then
     log "pip install schemathesis $ST_VERSION (in $VENV)"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet "schemathesis==$ST_VERSION" "hypothesis==$HYPOTHESIS_VERSION"
+  fi
+  # The Docker API client tests: docker-py and testcontainers (Python), driving berth and dockerd.
+  DOCKER_PY_VERSION=7.2.0
+  TESTCONTAINERS_VERSION=4.15.0
+  if ! pip_has docker "$DOCKER_PY_VERSION" || ! pip_has testcontainers "$TESTCONTAINERS_VERSION"; then
+    log "pip install docker $DOCKER_PY_VERSION testcontainers $TESTCONTAINERS_VERSION (in $VENV)"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet "docker==$DOCKER_PY_VERSION" "testcontainers==$TESTCONTAINERS_VERSION"
   fi
   if [ "$WITH_BENCH" = 1 ] && ! "$VENV/bin/python" -c 'import websockets' 2>/dev/null; then
     log "pip install websockets (in $VENV)"

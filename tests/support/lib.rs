@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 pub mod build;
+pub mod docker_diff;
+pub mod dockerd;
 pub mod registry;
 
 pub mod api;
@@ -88,12 +90,23 @@ pub fn berth_at(host: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
 /// [`berth_at`], killing the command and panicking when it runs longer than `timeout`.
 pub fn berth_at_within(host: &str, args: &[&str], stdin: Option<&[u8]>, timeout: Duration) -> Output {
     let mut cmd = Command::new(berth_binary());
-    cmd.args(args).env("BERTH_HOST", host).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(args).env("BERTH_HOST", host);
     if std::env::var_os("BERTH_TOKEN").is_none() {
         cmd.env("BERTH_TOKEN", ADMIN_TOKEN);
     }
+    let out = run_command(cmd, stdin, timeout);
+    assert_ne!(out.code, TIMED_OUT, "berth {args:?}: {}\nstdout: {}", out.stderr, out.stdout);
+    out
+}
+
+/// Runs `cmd` with `stdin` as its standard input (none: /dev/null) and collects what it
+/// printed; kills it when it runs longer than `timeout` (exit code [`TIMED_OUT`]).
+pub fn run_command(mut cmd: Command, stdin: Option<&[u8]>, timeout: Duration) -> Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-    let mut child = cmd.spawn().expect("spawning berth");
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawning {program}: {e}"));
     if let Some(input) = stdin {
         let mut pipe = child.stdin.take().expect("stdin piped");
         let input = input.to_vec();
@@ -114,17 +127,20 @@ pub fn berth_at_within(host: &str, args: &[&str], stdin: Option<&[u8]>, timeout:
     let stderr = read_all(Box::new(child.stderr.take().expect("stderr piped")));
     let deadline = Instant::now() + timeout;
     let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for berth") {
+        if let Some(status) = child.try_wait().expect("waiting for the command") {
             break status;
         }
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!(
-                "berth {args:?} did not finish within {timeout:?}\nstdout: {}\nstderr: {}",
-                String::from_utf8_lossy(&stdout.join().unwrap_or_default()),
-                String::from_utf8_lossy(&stderr.join().unwrap_or_default())
-            );
+            return Output {
+                code: TIMED_OUT,
+                stdout: String::from_utf8_lossy(&stdout.join().unwrap_or_default()).into_owned(),
+                stderr: format!(
+                    "{}\n({program} {args:?} did not finish within {timeout:?} and was killed)",
+                    String::from_utf8_lossy(&stderr.join().unwrap_or_default())
+                ),
+            };
         }
         std::thread::sleep(Duration::from_millis(10));
     };
@@ -134,6 +150,9 @@ pub fn berth_at_within(host: &str, args: &[&str], stdin: Option<&[u8]>, timeout:
         stderr: String::from_utf8_lossy(&stderr.join().expect("stderr reader")).into_owned(),
     }
 }
+
+/// The exit code [`run_command`] reports for a command it killed at its timeout.
+pub const TIMED_OUT: i32 = -2;
 
 /// A `berth serve` in its own temporary directories.
 pub struct Daemon {
@@ -221,6 +240,16 @@ impl Daemon {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The Docker Engine API socket (`serve --docker-socket`'s default, `<run-dir>/docker.sock`).
+    pub fn docker_socket(&self) -> PathBuf {
+        self.run_dir().join("docker.sock")
+    }
+
+    /// `DOCKER_HOST` for the docker CLI and the other Docker clients.
+    pub fn docker_host(&self) -> String {
+        format!("unix://{}", self.docker_socket().display())
     }
 
     pub fn unix_host(&self) -> String {
@@ -513,7 +542,7 @@ pub fn isolate_network() {
 
 /// Sets `lo` up in the calling process's network namespace (SIOCSIFFLAGS): async-signal-safe,
 /// for a `pre_exec` right after `unshare(CLONE_NEWNET)`.
-fn loopback_up() -> std::io::Result<()> {
+pub(crate) fn loopback_up() -> std::io::Result<()> {
     // SAFETY: a socket and an ioctl on a zeroed ifreq naming `lo`; the socket is closed.
     unsafe {
         let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);

@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# The Docker Engine API benchmark: the same client against two daemons, berth's Docker socket and
+# Docker Engine 20.10 (Debian's dockerd with its containerd), in one run, alternating, medians:
+#
+#   run          `docker run --rm busybox true` (neither daemon has a default bridge, as in the
+#                tests: `serve --bridge none`, `dockerd --bridge=none`; so no network is set up)
+#   build cold   `DOCKER_BUILDKIT=0 docker build --no-cache` of benches/build.sh's Dockerfile and
+#                ~50 MB context (benches/build_context.sh)
+#   build cached the same build again, every step from the cache
+#   pull         `docker pull` of a ~100 MB image (one gzip layer of random bytes) from a local
+#                docker-registry; the image is removed again after each pull, outside the timing
+#   list         `GET /containers/json?all=1` with 500 created containers: requests per second
+#                with ApacheBench (`ab`, Debian's apache2-utils: the load tool already installed
+#                for htpasswd), over TCP on 127.0.0.1 to both (berth's `--docker-listen`, with a
+#                Bearer API token as the docker CLI sends one; dockerd's plain `-H tcp://`)
+#
+# Prints the medians and the ratios dockerd / berth (above 1: berth is faster).
+#
+#   benches/docker_api.sh [ROUNDS]   (default 10 for run, ROUNDS/2 (at least 3) for build and
+#                                     pull; root; dockerd, docker, docker-registry, ab, python3)
+#   BERTH_BIN=path/to/berth benches/docker_api.sh   measures that binary instead of building one
+#
+# Everything runs in a network namespace of its own with only `lo`: both daemons, their
+# containers and the registry reach each other on 127.0.0.1 and nothing else (a pull of an
+# unknown name fails at once). Work files live in a fresh /var/tmp/berth-bench-docker.* directory,
+# deleted at the end; nothing big is deleted inside a timed loop (shared/setup-notes/PEERS.md's
+# ext4 note). Wall time only: dockerd's work is spread over dockerd, containerd and one shim per
+# container, which no single process's CPU counters show.
+set -euo pipefail
+
+rounds=${1:-10}
+slow_rounds=$(( rounds / 2 > 3 ? rounds / 2 : 3 ))
+repo=$(cd "$(dirname "$0")/.." && pwd)
+
+[ "$(id -u)" = 0 ] || { echo "docker_api.sh: run as root" >&2; exit 1; }
+for tool in dockerd docker docker-registry ab python3 unshare; do
+    command -v "$tool" >/dev/null || { echo "docker_api.sh: $tool is not installed (scripts/setup.sh --test)" >&2; exit 1; }
+done
+
+# Into a network namespace of our own (the script runs again there).
+if [ -z "${BERTH_BENCH_IN_NETNS:-}" ]; then
+    exec env BERTH_BENCH_IN_NETNS=1 unshare --net -- "$0" "$@"
+fi
+ip link set lo up
+
+berth=${BERTH_BIN:-}
+if [ -z "$berth" ]; then
+    echo "building berth (release)..." >&2
+    (cd "$repo" && cargo build --release --quiet -p berth)
+    target_dir=$(cd "$repo" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+    berth=$target_dir/release/berth
+fi
+
+work=$(mktemp -d /var/tmp/berth-bench-docker.XXXXXX)
+berth_pid=""
+dockerd_pid=""
+registry_pid=""
+token="berth_$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
+export DOCKER_CONFIG=$work/docker-config
+export DOCKER_CLI_HINTS=false
+unset DOCKER_API_VERSION DOCKER_CONTEXT
+B=unix://$work/berth/run/docker.sock
+D=unix://$work/dockerd/docker.sock
+
+cleanup() {
+    set +e
+    echo "cleaning up..." >&2
+    for host in "$B" "$D"; do
+        DOCKER_HOST=$host docker ps -aq 2>/dev/null | xargs -r -n 100 env DOCKER_HOST="$host" docker rm -f >/dev/null 2>&1
+    done
+    for pid in $berth_pid $dockerd_pid $registry_pid; do kill "$pid" 2>/dev/null; done
+    for pid in $berth_pid $dockerd_pid $registry_pid; do
+        for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null
+    done
+    # A containerd or shim that outlived its dockerd names the work directory in its arguments.
+    for pid in $(grep -l "$work" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do
+        [ "$pid" = $$ ] || kill -9 "$pid" 2>/dev/null
+    done
+    awk -v d="$work" '$5 ~ "^"d {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_for() { # HOST: until the daemon answers
+    for _ in $(seq 300); do DOCKER_HOST=$1 docker version >/dev/null 2>&1 && return 0; sleep 0.1; done
+    echo "docker_api.sh: the daemon at $1 did not answer" >&2
+    exit 1
+}
+
+# ---- the daemons ---------------------------------------------------------------------------------
+berth_port=$(free_port)
+berth_docker_port=$(free_port)
+mkdir -p "$work/berth" "$work/dockerd/data" "$work/dockerd/exec" "$DOCKER_CONFIG"
+BERTH_ADMIN_TOKEN=$token "$berth" serve --root "$work/berth/root" --run-dir "$work/berth/run" \
+    --listen "127.0.0.1:$berth_port" --docker-listen "127.0.0.1:$berth_docker_port" --bridge none \
+    >"$work/berth/daemon.log" 2>&1 &
+berth_pid=$!
+dockerd_port=$(free_port)
+dockerd --data-root "$work/dockerd/data" --exec-root "$work/dockerd/exec" -H "$D" -H "tcp://127.0.0.1:$dockerd_port" \
+    --pidfile "$work/dockerd/pid" --iptables=false --ip-masq=false --bridge=none >"$work/dockerd/daemon.log" 2>&1 &
+dockerd_pid=$!
+wait_for "$B"
+wait_for "$D"
+echo "== berth: $berth"
+echo "== dockerd: $(dockerd --version)"
+echo "== client: $(docker --version); berth answers API $(DOCKER_HOST=$B docker version -f '{{.Server.APIVersion}}'), dockerd $(DOCKER_HOST=$D docker version -f '{{.Server.APIVersion}}')"
+
+# The same busybox root filesystem in both.
+"$repo/scripts/busybox-rootfs.sh" "$work/busybox.tar"
+for host in "$B" "$D"; do
+    DOCKER_HOST=$host docker import -c 'CMD ["sh"]' "$work/busybox.tar" busybox:latest >/dev/null
+done
+
+# ---- the registry and the ~100 MB image ----------------------------------------------------------
+registry_port=$(free_port)
+mkdir -p "$work/registry"
+cat >"$work/registry/config.yml" <<EOF
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $work/registry/data
+http:
+  addr: 127.0.0.1:$registry_port
+EOF
+docker-registry serve "$work/registry/config.yml" >"$work/registry/log" 2>&1 &
+registry_pid=$!
+for _ in $(seq 100); do python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$registry_port/v2/')" 2>/dev/null && break; sleep 0.1; done
+big=127.0.0.1:$registry_port/bench/big:v1
+mkdir -p "$work/big/data"
+head -c 100000000 /dev/urandom >"$work/big/data/random.bin"
+tar -C "$work/big" -cf "$work/big.tar" data
+DOCKER_HOST=$D docker import "$work/big.tar" "$big" >/dev/null
+DOCKER_HOST=$D docker push -q "$big" >/dev/null
+DOCKER_HOST=$D docker rmi "$big" >/dev/null
+echo "== pull image: $big, $(du -sh "$work/registry/data" | cut -f1) in the registry"
+
+# ---- the build context -----------------------------------------------------------------------------
+"$repo/benches/build_context.sh" "$work/context"
+
+# ---- run, build, pull: alternating, medians -----------------------------------------------------
+B=$B D=$D CTX=$work/context BIG=$big python3 - "$rounds" "$slow_rounds" <<'EOF' | tee "$work/results"
+import os, statistics, subprocess, sys, time
+
+rounds, slow_rounds = int(sys.argv[1]), int(sys.argv[2])
+sides = {"berth": os.environ["B"], "dockerd": os.environ["D"]}
+ctx, big = os.environ["CTX"], os.environ["BIG"]
+
+def docker(side, *args, env=None):
+    return subprocess.run(["docker", *args], env={**os.environ, "DOCKER_HOST": sides[side], **(env or {})},
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+def timed(side, *args, env=None):
+    start = time.perf_counter()
+    done = docker(side, *args, env=env)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"{side}: docker {' '.join(args)} failed ({done.returncode}): {done.stderr.decode(errors='replace')}")
+    return wall
+
+def measure(name, n, args, env=None, after=None):
+    """args(i) -> docker's arguments; after(side, i): untimed clean-up."""
+    walls = {s: [] for s in sides}
+    for i in range(n):
+        for side in (list(sides) if i % 2 == 0 else list(reversed(sides))):
+            walls[side].append(timed(side, *args(i), env=env))
+            if after:
+                after(side, i)
+        print(f"{name} round {i + 1}/{n}: " + " ".join(f"{s}={walls[s][-1] * 1000:.0f}ms" for s in sides), file=sys.stderr)
+    med = {s: statistics.median(walls[s]) for s in sides}
+    print(f"{name:13} berth {med['berth'] * 1000:9.1f} ms   dockerd {med['dockerd'] * 1000:9.1f} ms   "
+          f"dockerd/berth {med['dockerd'] / med['berth']:6.2f}x   ({n} rounds)", flush=True)
+
+classic = {"DOCKER_BUILDKIT": "0"}
+def remove_pulled(side, i):
+    docker(side, "rmi", big)
+
+# Warm-up, not counted: page cache, first use of each path; the cached build's cache.
+for side in sides:
+    docker(side, "run", "--rm", "busybox", "true")
+    if docker(side, "build", "-q", "-t", "bench:cached", ctx, env=classic).returncode != 0:
+        sys.exit(f"{side}: the warm-up build failed")
+
+print(f"\nmedians of wall time, alternating; ratios above 1: berth is faster")
+measure("run", rounds, lambda i: ["run", "--rm", "busybox", "true"])
+measure("build cold", slow_rounds, lambda i: ["build", "-q", "--no-cache", "-t", f"bench:cold-{i}", ctx], env=classic)
+measure("build cached", slow_rounds, lambda i: ["build", "-q", "-t", "bench:cached", ctx], env=classic)
+measure("pull 100 MB", slow_rounds, lambda i: ["pull", "-q", big], after=remove_pulled)
+EOF
+
+# ---- GET /containers/json with 500 containers ------------------------------------------------------
+echo "creating 500 containers in each daemon..." >&2
+for host in "$B" "$D"; do
+    seq 1 500 | xargs -P 4 -I{} env DOCKER_HOST="$host" docker create -l bench=list busybox true >/dev/null
+done
+for host in "$B" "$D"; do
+    n=$(DOCKER_HOST=$host docker ps -aq | wc -l)
+    [ "$n" -ge 500 ] || { echo "docker_api.sh: $host has $n containers, not 500" >&2; exit 1; }
+done
+list_rate() { # URL [HEADER]: requests per second over 10 s, 4 connections
+    local url=$1
+    shift
+    ab -q -l -t 10 -n 1000000 -c 4 "$@" "$url" 2>&1 | awk '/^Requests per second/ {print $4}'
+}
+path="/v1.41/containers/json?all=1"
+list_rate "http://127.0.0.1:$berth_docker_port$path" -H "Authorization: Bearer $token" >/dev/null # warm-up
+list_rate "http://127.0.0.1:$dockerd_port$path" >/dev/null
+berth_rate=$(list_rate "http://127.0.0.1:$berth_docker_port$path" -H "Authorization: Bearer $token")
+dockerd_rate=$(list_rate "http://127.0.0.1:$dockerd_port$path")
+printf '%-13s berth %9.1f req/s dockerd %9.1f req/s berth/dockerd %6.2fx   (ab -c 4, 10 s each)\n' \
+    "list 500" "$berth_rate" "$dockerd_rate" "$(echo "$berth_rate / $dockerd_rate" | bc -l)" | tee -a "$work/results"
+
+echo
+echo "results:"
+cat "$work/results"
