@@ -75,7 +75,7 @@ pub async fn df(client: &Client, args: DfArgs) -> Result<(), CliError> {
     let volume_size: u64 = usage.volumes.iter().filter_map(|v| v.size).sum();
     let unused_volume_size: u64 =
         usage.volumes.iter().filter(|v| v.used_by.is_empty()).filter_map(|v| v.size).sum();
-    let percent = |part: u64, whole: u64| if whole == 0 { 0 } else { part * 100 / whole };
+    let percent = |part: u64, whole: u64| (part * 100).checked_div(whole).unwrap_or(0);
     let mut text = format!("{:<15} {:<9} {:<9} {:<9} {}\n", "TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE");
     text.push_str(&format!(
         "{:<15} {:<9} {:<9} {:<9} {} ({}%)\n",

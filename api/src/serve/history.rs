@@ -27,19 +27,11 @@ impl Audit {
     }
 
     /// Records a finished call. Failures to record are logged: the call has happened.
-    pub async fn call(
-        &self,
-        api: &str,
-        user: &str,
-        method: &str,
-        path: &str,
-        status: u16,
-        container: &str,
-        command: &str,
-    ) {
+    pub async fn call(&self, api: &str, user: &str, method: &str, path: &str, status: u16) {
         let time = now();
+        // A call names no container or command of its own: those columns are for exec sessions.
         let r = sqlx::query(
-            "INSERT INTO audit (time, api, user, method, path, status, container, command, ended) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO audit (time, api, user, method, path, status, container, command, ended) VALUES (?, ?, ?, ?, ?, ?, '', '', ?)",
         )
         .bind(&time)
         .bind(api)
@@ -47,8 +39,6 @@ impl Audit {
         .bind(method)
         .bind(path)
         .bind(status)
-        .bind(container)
-        .bind(command)
         .bind(&time)
         .execute(&self.pool)
         .await;

@@ -130,7 +130,7 @@ async fn version_prefix(mut req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let prefix = path
         .strip_prefix("/v")
-        .and_then(|rest| rest.split_once('/').map(|(v, tail)| (v, tail)).or(Some((rest, ""))))
+        .and_then(|rest| rest.split_once('/').or(Some((rest, ""))))
         .and_then(|(v, tail)| ApiVersion::parse(v).map(|version| (v.to_string(), version, tail.to_string())));
     let mut version = ApiVersion::current();
     if let Some((text, asked, tail)) = prefix {

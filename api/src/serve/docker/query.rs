@@ -27,7 +27,7 @@ impl DockerQuery {
 
     /// A boolean parameter; absent is `false`.
     pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
-        Ok(self.flag_or(name, false)?)
+        self.flag_or(name, false)
     }
 
     /// A boolean parameter, `default` when absent or empty.

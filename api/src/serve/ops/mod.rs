@@ -150,7 +150,7 @@ impl Caller {
     pub async fn audit(&self, state: &AppState, status: StatusCode) {
         state
             .audit
-            .call(self.api.as_str(), &self.principal.user, &self.method, &self.path, status.as_u16(), "", "")
+            .call(self.api.as_str(), &self.principal.user, &self.method, &self.path, status.as_u16())
             .await;
     }
 
