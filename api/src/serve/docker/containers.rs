@@ -82,7 +82,7 @@ async fn list(
     Ok(Json(containers.into_iter().map(summary).collect()))
 }
 
-fn summary(c: ContainerSummary) -> DockerSummary {
+pub(super) fn summary(c: ContainerSummary) -> DockerSummary {
     let networks: HashMap<String, EndpointSettings> =
         c.networks.iter().map(|n| (n.clone(), EndpointSettings::default())).collect();
     let network_mode = c.networks.first().cloned().unwrap_or_else(|| "none".into());

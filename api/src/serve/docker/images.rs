@@ -231,7 +231,7 @@ async fn created_of(state: &DockerState, caller: &Caller, name: &str) -> Result<
 }
 
 /// berth's image row in Docker's shape.
-fn summary(image: berth_types::ImageSummary, labels: HashMap<String, String>) -> ImageSummary {
+pub(super) fn summary(image: berth_types::ImageSummary, labels: HashMap<String, String>) -> ImageSummary {
     ImageSummary {
         id: image.id,
         parent_id: String::new(),

@@ -31,7 +31,7 @@ pub fn routes() -> Router<DockerState> {
 /// The label dockerd puts on anonymous volumes (what `volume prune` without `all` removes).
 const ANONYMOUS_LABEL: &str = "com.docker.volume.anonymous";
 
-fn volume_answer(volume: VolumeInspect) -> Volume {
+pub(super) fn volume_answer(volume: VolumeInspect) -> Volume {
     let mut labels: HashMap<String, String> = volume.labels.into_iter().collect();
     if volume.anonymous {
         labels.insert(ANONYMOUS_LABEL.into(), String::new());
