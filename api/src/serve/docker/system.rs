@@ -334,7 +334,7 @@ impl EventFilters {
         for pair in pairs {
             let (key, value) = pair.split_once('=').unwrap_or((pair.as_str(), ""));
             if !matches!(key, "type" | "event" | "container" | "image" | "network" | "volume" | "label") {
-                return Err(ApiError::bad_request(format!("invalid filter '{key}'")));
+                return Err(ApiError::bad_request(format!("Invalid filter '{key}'")));
             }
             filters.by_key.entry(key.to_string()).or_default().push(value.to_string());
         }
