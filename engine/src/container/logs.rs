@@ -140,7 +140,7 @@ pub(crate) async fn follow(
 
 fn read_from(
     file: &mut File,
-    path: &PathBuf,
+    path: &std::path::Path,
     offset: u64,
     options: &LogOptions,
 ) -> Result<(Vec<LogEntry>, u64)> {
