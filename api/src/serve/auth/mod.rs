@@ -229,22 +229,21 @@ async fn authenticate(
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim)
             .ok_or_else(|| unauthorized("the Authorization header must be \"Bearer <API token>\""))?;
-        // Unknown tokens are counted per address: no user is known to count them against.
+        // Bad tokens are counted per address (no user is known to count them against). A valid
+        // token is taken even from a throttled address: 256 random bits are not guessed, and
+        // one client guessing passwords must not lock out the automation behind the same NAT.
+        // Only the failures wait: `429` instead of `401` until the address's delay is over.
         let subjects: Vec<Subject> = address.map(Subject::address).into_iter().collect();
-        check_throttle(state, &subjects)?;
         let attempt = |user| Attempt { api, user, method: method.as_str(), path, address };
-        return match state.auth.authenticate_token(token).await {
-            Ok(TokenCheck::Valid(p)) => Ok(Some(Identity::Caller(p))),
-            Ok(TokenCheck::Unknown) => {
-                attempt("anonymous").failed(state, &subjects, "invalid API token").await;
-                Err(unauthorized("invalid API token"))
-            }
-            Ok(TokenCheck::Expired(user)) => {
-                attempt(&user).failed(state, &subjects, "expired API token").await;
-                Err(unauthorized("the API token has expired"))
-            }
-            Err(e) => Err(e.into_response()),
+        let (user, why, answer) = match state.auth.authenticate_token(token).await {
+            Ok(TokenCheck::Valid(p)) => return Ok(Some(Identity::Caller(p))),
+            Ok(TokenCheck::Unknown) => ("anonymous".to_string(), "invalid API token", "invalid API token"),
+            Ok(TokenCheck::Expired(user)) => (user, "expired API token", "the API token has expired"),
+            Err(e) => return Err(e.into_response()),
         };
+        check_throttle(state, &subjects)?;
+        attempt(&user).failed(state, &subjects, why).await;
+        return Err(unauthorized(answer));
     }
     let Some(secret) = cookie(headers, SESSION_COOKIE) else { return Ok(None) };
     let (principal, csrf) = match state.auth.session(&secret).await {

@@ -794,3 +794,59 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 fn conflict(message: impl Into<String>) -> ApiError {
     ApiError::conflict(message)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::events::EventLog;
+
+    async fn store() -> (tempfile::TempDir, AuthStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let events = EventLog::open(&dir.path().join("berth.db")).await.unwrap();
+        let store = AuthStore::new(events.pool().clone());
+        store.create_user("ann", Some("a long password".into()), Role::Operator).await.unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn sessions_end_when_idle_or_too_old() {
+        let (_dir, store) = store().await;
+        for (column, sql) in [
+            ("last_seen", "UPDATE sessions SET last_seen = '2000-01-01T00:00:00.000Z'"),
+            ("expires", "UPDATE sessions SET expires = '2000-01-01T00:00:00.000Z'"),
+        ] {
+            let (secret, _, _) = store.login("ann", "a long password").await.unwrap().unwrap();
+            assert!(store.session(&secret).await.unwrap().is_some());
+            // Idle for longer than SESSION_IDLE, or past the absolute expiry.
+            sqlx::query(sql).execute(&store.pool).await.unwrap();
+            assert!(store.session(&secret).await.unwrap().is_none(), "{column}");
+            let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions").fetch_one(&store.pool).await.unwrap();
+            assert_eq!(left, 0, "an ended session is removed ({column})");
+        }
+        // A session in use is marked as seen (at most once a minute).
+        let (secret, _, _) = store.login("ann", "a long password").await.unwrap().unwrap();
+        let old = (Utc::now() - Duration::minutes(30)).to_rfc3339_opts(SecondsFormat::Millis, true);
+        sqlx::query("UPDATE sessions SET last_seen = ?").bind(&old).execute(&store.pool).await.unwrap();
+        assert!(store.session(&secret).await.unwrap().is_some());
+        let seen: String = sqlx::query_scalar("SELECT last_seen FROM sessions").fetch_one(&store.pool).await.unwrap();
+        assert!(seen > old, "{seen} > {old}");
+    }
+
+    #[tokio::test]
+    async fn tokens_expire() {
+        let (_dir, store) = store().await;
+        for bad in [0, TOKEN_MAX_LIFETIME_SECS + 1] {
+            let e = store.create_token("ann", "t", Role::Viewer, Some(bad)).await.unwrap_err();
+            assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST, "{}", e.message);
+        }
+        let (token, secret) = store.create_token("ann", "t", Role::Viewer, Some(3600)).await.unwrap();
+        assert!(token.expires.is_some());
+        assert_eq!(store.list_tokens().await.unwrap()[0].expires, token.expires);
+        assert!(matches!(store.authenticate_token(&secret).await.unwrap(), TokenCheck::Valid(_)));
+        sqlx::query("UPDATE tokens SET expires = '2000-01-01T00:00:00.000Z'").execute(&store.pool).await.unwrap();
+        assert!(matches!(store.authenticate_token(&secret).await.unwrap(), TokenCheck::Expired(u) if u == "ann"));
+        assert!(matches!(store.authenticate_token("berth_nope").await.unwrap(), TokenCheck::Unknown));
+        let (forever, _) = store.create_token("ann", "u", Role::Viewer, None).await.unwrap();
+        assert_eq!(forever.expires, None);
+    }
+}
