@@ -102,10 +102,12 @@ fn bad_tokens_are_throttled_and_audited() {
 #[test]
 fn tokens_expire_and_are_revoked_from_the_cli() {
     let daemon = Daemon::start();
-    let secret = daemon.berth(&["admin", "token", "create", "admin", "--name", "brief", "--expiry", "2s"]).ok();
+    let secret =
+        daemon.berth(&["admin", "token", "create", "admin", "--name", "brief", "--expiry", "2s"]).ok();
     let secret = secret.stdout.trim().to_string();
     assert!(secret.starts_with("berth_"), "{secret}");
-    let forever = daemon.berth(&["admin", "token", "create", "admin", "--name", "kept"]).ok().stdout.trim().to_string();
+    let forever =
+        daemon.berth(&["admin", "token", "create", "admin", "--name", "kept"]).ok().stdout.trim().to_string();
     assert_eq!(daemon.call(Some(&secret), "GET", "/api/v1/info", None).status, 200);
 
     let listed = daemon.berth(&["admin", "token", "ls"]).ok();
@@ -186,7 +188,10 @@ fn security_headers() {
         ] {
             assert!(csp.contains(directive), "{directive}: {csp}");
         }
-        assert!(!csp.contains("'unsafe-eval'") && !csp.contains("script-src 'self' 'unsafe-inline'"), "{csp}");
+        assert!(
+            !csp.contains("'unsafe-eval'") && !csp.contains("script-src 'self' 'unsafe-inline'"),
+            "{csp}"
+        );
         // Whatever inline script the built page has (Trunk's start-up module) is allowed by hash.
         for script in inline_scripts(&page.text()) {
             let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(script.as_bytes()));
@@ -228,7 +233,11 @@ fn listening_off_loopback_needs_tls_or_insecure() {
     let any = format!("0.0.0.0:{port}");
     let refused = serve(&["--listen", &any]);
     assert_eq!(refused.code, 1, "{}", refused.stderr);
-    assert!(refused.stderr.contains(&format!("refusing --listen {any} without --tls-cert/--tls-key")), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains(&format!("refusing --listen {any} without --tls-cert/--tls-key")),
+        "{}",
+        refused.stderr
+    );
     assert!(refused.stderr.contains("--insecure"), "{}", refused.stderr);
     let docker = serve(&["--listen", &format!("127.0.0.1:{port}"), "--docker-listen", &any]);
     assert_eq!(docker.code, 1, "{}", docker.stderr);

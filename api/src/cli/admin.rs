@@ -121,7 +121,8 @@ fn role(name: &str) -> Result<Role, CliError> {
 
 /// `--expiry`: a positive Go duration, in whole seconds (rounded up).
 fn token_expiry(text: &str) -> Result<u64, CliError> {
-    let invalid = || CliError::Local(format!("invalid --expiry {text:?}: a positive duration such as 720h or 90m"));
+    let invalid =
+        || CliError::Local(format!("invalid --expiry {text:?}: a positive duration such as 720h or 90m"));
     let duration = crate::cli::opts::parse_go_duration(text).ok_or_else(invalid)?;
     let millis = duration.num_milliseconds();
     if millis <= 0 {

@@ -118,8 +118,20 @@ impl Row for BuildRecord {
 }
 
 impl Row for AuditRecord {
-    const COLUMNS: &'static [&'static str] =
-        &["Time", "API", "User", "Address", "Method", "Path", "Status", "Container", "Command", "Exit code", "Ended", "Message"];
+    const COLUMNS: &'static [&'static str] = &[
+        "Time",
+        "API",
+        "User",
+        "Address",
+        "Method",
+        "Path",
+        "Status",
+        "Container",
+        "Command",
+        "Exit code",
+        "Ended",
+        "Message",
+    ];
     fn cells(&self) -> Vec<String> {
         vec![
             self.time.clone(),

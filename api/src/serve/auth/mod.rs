@@ -54,10 +54,10 @@ pub(crate) fn throttled(refusal: Refusal) -> Response {
 }
 
 /// Whether any of `subjects` must wait before it may try to authenticate.
-pub(crate) fn check_throttle(state: &AppState, subjects: &[Subject]) -> Result<(), Response> {
+pub(crate) fn check_throttle(state: &AppState, subjects: &[Subject]) -> Result<(), Refusal> {
     let now = Instant::now();
     for subject in subjects {
-        state.auth.throttle.check(subject, now).map_err(throttled)?;
+        state.auth.throttle.check(subject, now)?;
     }
     Ok(())
 }
@@ -241,7 +241,7 @@ async fn authenticate(
             Ok(TokenCheck::Expired(user)) => (user, "expired API token", "the API token has expired"),
             Err(e) => return Err(e.into_response()),
         };
-        check_throttle(state, &subjects)?;
+        check_throttle(state, &subjects).map_err(throttled)?;
         attempt(&user).failed(state, &subjects, why).await;
         return Err(unauthorized(answer));
     }

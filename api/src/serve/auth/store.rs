@@ -820,7 +820,8 @@ mod tests {
             // Idle for longer than SESSION_IDLE, or past the absolute expiry.
             sqlx::query(sql).execute(&store.pool).await.unwrap();
             assert!(store.session(&secret).await.unwrap().is_none(), "{column}");
-            let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions").fetch_one(&store.pool).await.unwrap();
+            let left: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM sessions").fetch_one(&store.pool).await.unwrap();
             assert_eq!(left, 0, "an ended session is removed ({column})");
         }
         // A session in use is marked as seen (at most once a minute).
@@ -828,7 +829,8 @@ mod tests {
         let old = (Utc::now() - Duration::minutes(30)).to_rfc3339_opts(SecondsFormat::Millis, true);
         sqlx::query("UPDATE sessions SET last_seen = ?").bind(&old).execute(&store.pool).await.unwrap();
         assert!(store.session(&secret).await.unwrap().is_some());
-        let seen: String = sqlx::query_scalar("SELECT last_seen FROM sessions").fetch_one(&store.pool).await.unwrap();
+        let seen: String =
+            sqlx::query_scalar("SELECT last_seen FROM sessions").fetch_one(&store.pool).await.unwrap();
         assert!(seen > old, "{seen} > {old}");
     }
 
@@ -843,8 +845,13 @@ mod tests {
         assert!(token.expires.is_some());
         assert_eq!(store.list_tokens().await.unwrap()[0].expires, token.expires);
         assert!(matches!(store.authenticate_token(&secret).await.unwrap(), TokenCheck::Valid(_)));
-        sqlx::query("UPDATE tokens SET expires = '2000-01-01T00:00:00.000Z'").execute(&store.pool).await.unwrap();
-        assert!(matches!(store.authenticate_token(&secret).await.unwrap(), TokenCheck::Expired(u) if u == "ann"));
+        sqlx::query("UPDATE tokens SET expires = '2000-01-01T00:00:00.000Z'")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        assert!(
+            matches!(store.authenticate_token(&secret).await.unwrap(), TokenCheck::Expired(u) if u == "ann")
+        );
         assert!(matches!(store.authenticate_token("berth_nope").await.unwrap(), TokenCheck::Unknown));
         let (forever, _) = store.create_token("ann", "u", Role::Viewer, None).await.unwrap();
         assert_eq!(forever.expires, None);

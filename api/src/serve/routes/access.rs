@@ -15,8 +15,8 @@ use berth_types::headers::SESSION_COOKIE;
 use crate::serve::auth::store::SESSION_LIFETIME_SECS;
 use crate::serve::auth::throttle::Subject;
 use crate::serve::auth::{
-    authentication_required, check_throttle, client_address, cookie, Attempt, CsrfMissing, Principal, Transport,
-    Via,
+    authentication_required, check_throttle, client_address, cookie, throttled, Attempt, CsrfMissing,
+    Principal, Transport, Via,
 };
 use crate::serve::error::{ApiError, ApiJson};
 use crate::serve::openapi::ErrorBody;
@@ -50,10 +50,9 @@ pub async fn login(
 ) -> Result<Response, ApiError> {
     let address = client_address(&request_parts.extensions);
     let user = Subject::User(request.username.clone());
-    let subjects: Vec<Subject> =
-        std::iter::once(user.clone()).chain(address.map(Subject::address)).collect();
-    if let Err(refused) = check_throttle(&state, &subjects) {
-        return Ok(refused);
+    let subjects: Vec<Subject> = std::iter::once(user.clone()).chain(address.map(Subject::address)).collect();
+    if let Err(refusal) = check_throttle(&state, &subjects) {
+        return Ok(throttled(refusal));
     }
     let attempt = Attempt {
         api: crate::serve::auth::Api::Berth,
