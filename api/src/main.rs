@@ -165,7 +165,7 @@ struct ServeArgs {
     docker_listen: Option<SocketAddr>,
     /// Allow --listen on a non-loopback address without TLS, and --docker-listen on one (plain
     /// HTTP): passwords and API tokens then cross the network in clear
-    #[arg(long)]
+    #[arg(long, env = "BERTH_INSECURE")]
     insecure: bool,
 }
 
