@@ -4,11 +4,14 @@
 //! of a non-loopback listener without TLS. (The lock after repeated failures takes minutes of
 //! growing delays to reach: `serve::auth::throttle`'s unit tests drive it with a clock.)
 
+use std::io::Write;
 use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine as _;
-use berth_tests::{berth_binary, free_port, run_command, Daemon, ADMIN_PASSWORD, ADMIN_TOKEN, TIMED_OUT};
+use berth_tests::{
+    berth_binary, free_port, read_response, run_command, Daemon, ADMIN_PASSWORD, ADMIN_TOKEN, TIMED_OUT,
+};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -212,8 +215,17 @@ fn security_headers() {
         assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "{path}");
         assert!(r.header("content-security-policy").is_none(), "{path}");
     }
-    let throttled_or_not = daemon.call(Some("berth_forged"), "GET", "/api/v1/info", None);
-    assert_eq!(throttled_or_not.header("cache-control"), Some("no-store"));
+    let refused = daemon.call(Some("berth_forged"), "GET", "/api/v1/info", None);
+    assert_eq!(refused.header("cache-control"), Some("no-store"));
+    // The Docker Engine API face's answers too.
+    let mut docker = std::os::unix::net::UnixStream::connect(daemon.docker_socket()).expect("docker.sock");
+    docker
+        .write_all(b"GET /v1.41/containers/json HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let answer = read_response(&mut docker);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
+    assert_eq!(answer.header("x-content-type-options"), Some("nosniff"));
 }
 
 #[test]
