@@ -81,6 +81,7 @@ pub fn service(state: AppState, transport: Transport) -> Router {
         .with_state(docker)
         .layer(axum::middleware::from_fn(require_caller))
         .layer(axum::middleware::from_fn_with_state(state, auth::identify))
+        .layer(axum::middleware::from_fn(crate::serve::headers::docker_api))
         .layer(axum::middleware::map_request(move |mut req: Request| async move {
             // On TCP only API tokens count: a browser's session cookie must not work here,
             // where no CSRF token is asked for.
