@@ -45,6 +45,17 @@ pub struct ContainerConfig {
     /// `--cap-add` / `--cap-drop`, e.g. `NET_ADMIN`, `CAP_NET_ADMIN` or `ALL`.
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
+    /// `--privileged`: every capability, the host's devices, no seccomp filter, no masked or
+    /// read-only paths, `/sys` writable.
+    pub privileged: bool,
+    /// `--security-opt`: `no-new-privileges[=true|false]`, `seccomp=unconfined|builtin|JSON` (the
+    /// profile's content: the CLI reads the file, as Docker's does), `apparmor=...` and
+    /// `label=...` (accepted, berth applies no LSM profile).
+    pub security_opt: Vec<String>,
+    /// `--device`.
+    pub devices: Vec<crate::security::DeviceMapping>,
+    /// `--ulimit`, over the default `nofile` limit.
+    pub ulimits: Vec<crate::security::Ulimit>,
     /// `--init`: run a minimal init as PID 1 that reaps zombies and forwards signals.
     pub init: bool,
     /// `--stop-signal`; the image's STOPSIGNAL or SIGTERM when empty.
