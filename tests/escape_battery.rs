@@ -230,4 +230,33 @@ fn escapes_are_blocked_as_docker_blocks_them() {
     }
     println!("{table}");
     assert!(failures.is_empty(), "{table}\n{}", failures.join("\n"));
+
+    // The same options through berth's Docker API, as the docker CLI sends them (a profile
+    // file's content in SecurityOpt).
+    if berth_tests::dockerd::on_path(berth_tests::dockerd::DOCKER_CLI) {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = dir.path().join("allow-all.json");
+        std::fs::write(&profile, r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}"#)
+            .unwrap();
+        let seccomp = format!("seccomp={}", profile.display());
+        let host = battery.berth.docker_host();
+        let status = "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status | tr '\\t\\n' '  '";
+        for (options, expected) in [
+            (vec![], "NoNewPrivs: 0 Seccomp: 2"),
+            (vec!["--security-opt", "no-new-privileges"], "NoNewPrivs: 1 Seccomp: 2"),
+            (vec!["--security-opt", "seccomp=unconfined"], "NoNewPrivs: 0 Seccomp: 0"),
+            (vec!["--privileged"], "NoNewPrivs: 0 Seccomp: 0"),
+        ] {
+            let mut args = vec!["run", "--rm"];
+            args.extend(&options);
+            args.extend(["busybox", "sh", "-c", status]);
+            let out = berth_tests::dockerd::docker_at(&host, &args);
+            assert_eq!(out.stdout.trim(), expected, "docker {args:?}: {}", out.stderr);
+        }
+        let out = berth_tests::dockerd::docker_at(
+            &host,
+            &["run", "--rm", "--security-opt", &seccomp, "busybox", "sh", "-c", "mkdir /tmp/x"],
+        );
+        assert!(out.code != 0 && out.stderr.contains("Operation not permitted"), "{out:?}");
+    }
 }
