@@ -161,7 +161,7 @@ impl BuildLog {
             BuildEvent::Output { text, .. } => self.text.push_str(text),
             BuildEvent::Warning { message } => self.text.push_str(&format!("warning: {message}\n")),
             BuildEvent::Built { id, .. } => self.text.push_str(&format!("built {id}\n")),
-            BuildEvent::Error { message } => self.text.push_str(&format!("error: {message}\n")),
+            BuildEvent::Error { message, .. } => self.text.push_str(&format!("error: {message}\n")),
             BuildEvent::Done { .. } => {}
         }
     }

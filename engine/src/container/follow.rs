@@ -72,9 +72,10 @@ impl Engine {
         // last lines would be lost).
         let follow = options.follow && self.inner.containers.read_state(&record.id).is_live();
         let (path2, options2) = (path.clone(), options.clone());
-        let (entries, offset) = tokio::task::spawn_blocking(move || logs::read_existing(&path2, &options2))
-            .await
-            .expect("log task")?;
+        let (entries, offset, file) =
+            tokio::task::spawn_blocking(move || logs::read_existing(&path2, &options2))
+                .await
+                .expect("log task")?;
         let (tx, rx) = mpsc::channel(256);
         let state_path = self.paths(&record.id).state;
         tokio::spawn(async move {
@@ -84,7 +85,8 @@ impl Engine {
                 }
             }
             if follow {
-                logs::follow(path, offset, options, tx, move || read_state_file(&state_path).is_live()).await;
+                logs::follow(path, file, offset, options, tx, move || read_state_file(&state_path).is_live())
+                    .await;
             }
         });
         Ok(Box::pin(tokio_stream_from(rx)))

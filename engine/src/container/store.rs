@@ -289,7 +289,7 @@ fn write_record(path: &Path, record: &ContainerRecord) -> Result<()> {
 fn check_name_free(records: &BTreeMap<String, ContainerRecord>, name: &str) -> Result<()> {
     if let Some(other) = records.values().find(|r| r.name == name) {
         return Err(Error::Conflict(format!(
-            "The container name \"/{name}\" is already in use by container \"{}\". You have to remove \
+            "Conflict. The container name \"/{name}\" is already in use by container \"{}\". You have to remove \
              (or rename) that container to be able to reuse that name.",
             other.id
         )));

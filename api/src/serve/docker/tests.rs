@@ -145,6 +145,22 @@ async fn containers_are_owned_refused_and_audited_as_in_berths_api() {
     let (status, _) = call(&app, &s.alice, "GET", "/exec/0123/json", Body::empty()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    // `docker system df`: the team's image with its one user, the container with its writable
+    // layer's size; nothing of alice's team for bob.
+    let (status, body) = call(&app, &s.alice, "GET", "/system/df", Body::empty()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let df: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(df["Images"][0]["RepoTags"][0], "tiny:1", "{body}");
+    assert_eq!(df["Images"][0]["Containers"], 1, "{body}");
+    assert_eq!(df["Containers"][0]["Names"][0], "/mine", "{body}");
+    assert!(df["Containers"][0]["SizeRw"].as_i64().is_some(), "{body}");
+    assert!(df["LayersSize"].as_u64().unwrap() > 0, "{body}");
+    assert!(df["Volumes"].is_array() && df["BuildCache"].is_array(), "{body}");
+    let (_, body) = call(&app, &s.bob, "GET", "/system/df", Body::empty()).await;
+    let df: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(df["Images"], serde_json::json!([]), "{body}");
+    assert_eq!(df["Containers"], serde_json::json!([]), "{body}");
+
     let (status, body) = call(&app, &s.alice, "DELETE", "/containers/mine", Body::empty()).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
 

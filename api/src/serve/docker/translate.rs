@@ -104,7 +104,7 @@ pub fn container_config(
     body: ContainerCreateBody,
 ) -> Result<ContainerConfig, ApiError> {
     let image = non_empty(body.image.clone()).ok_or_else(|| {
-        ApiError::bad_request("config cannot be empty in order to create a container").with_field("Image")
+        ApiError::bad_request("Config cannot be empty in order to create a container").with_field("Image")
     })?;
     zero("Domainname", &body.domainname)?;
     let host = body.host_config.clone().unwrap_or_default();
