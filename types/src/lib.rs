@@ -26,6 +26,7 @@ pub use container::*;
 pub use network::*;
 pub use node::NodeStats;
 pub mod registry;
+pub mod security;
 pub use registry::*;
 pub mod signal;
 pub mod stack;

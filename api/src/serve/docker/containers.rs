@@ -282,7 +282,31 @@ fn inspect_shape(
         runtime: Some(c.runtime.clone()),
         publish_all_ports: Some(config.publish_all),
         tmpfs: Some(tmpfs),
-        privileged: Some(false),
+        privileged: Some(config.privileged),
+        security_opt: (!config.security_opt.is_empty()).then(|| config.security_opt.clone()),
+        devices: Some(
+            config
+                .devices
+                .iter()
+                .map(|d| bollard_stubs::models::DeviceMapping {
+                    path_on_host: Some(d.path_on_host.clone()),
+                    path_in_container: Some(d.path_in_container.clone()),
+                    cgroup_permissions: Some(d.cgroup_permissions.clone()),
+                })
+                .collect(),
+        ),
+        // null when none, as Docker answers.
+        ulimits: (!config.ulimits.is_empty()).then(|| {
+            config
+                .ulimits
+                .iter()
+                .map(|u| bollard_stubs::models::ResourcesUlimits {
+                    name: Some(u.name.clone()),
+                    soft: Some(u.soft),
+                    hard: Some(u.hard),
+                })
+                .collect()
+        }),
         log_config: Some(bollard_stubs::models::HostConfigLogConfig {
             typ: Some("json-file".into()),
             config: Some(HashMap::new()),

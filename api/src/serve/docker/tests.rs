@@ -73,10 +73,10 @@ async fn containers_are_owned_refused_and_audited_as_in_berths_api() {
     assert_eq!(status, StatusCode::OK, "{body}");
 
     // What berth does not implement is refused by name, never dropped.
-    let privileged = serde_json::json!({"Image": "tiny:1", "HostConfig": {"Privileged": true}});
-    let (status, body) = call(&app, &s.alice, "POST", "/containers/create", json(privileged)).await;
+    let pid_host = serde_json::json!({"Image": "tiny:1", "HostConfig": {"PidMode": "host"}});
+    let (status, body) = call(&app, &s.alice, "POST", "/containers/create", json(pid_host)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body.contains("HostConfig.Privileged"), "{body}");
+    assert!(body.contains("HostConfig.PidMode"), "{body}");
     for bad in [Body::from("{"), Body::from("[1]"), Body::empty(), json(serde_json::json!({"Image": 5}))] {
         let (status, body) = call(&app, &s.alice, "POST", "/containers/create", bad).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
