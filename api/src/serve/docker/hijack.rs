@@ -198,12 +198,7 @@ pub fn hijack(mut req: Request, session: ProcessSession, streams: Streams, on_en
         drop(input);
         on_end(finish(end, exit).await).await;
     });
-    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, content_type);
-    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    headers.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
-    response
+    switching_protocols(content_type)
 }
 
 /// docker-py (and so testcontainers and Compose v1) reads the 101's headers through a buffered
@@ -238,6 +233,11 @@ pub fn hijack_failure(mut req: Request, tty: bool, message: String) -> Response 
             let _ = io.shutdown().await;
         }
     });
+    switching_protocols(content_type)
+}
+
+/// The 101 answer that hands the connection over to the stream (`Upgrade: tcp`).
+fn switching_protocols(content_type: HeaderValue) -> Response {
     let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, content_type);
