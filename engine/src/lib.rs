@@ -16,6 +16,7 @@ pub mod archive;
 pub mod build;
 pub mod compose;
 pub mod container;
+pub mod crash_point;
 pub mod digest;
 pub mod error;
 pub mod fsutil;
@@ -112,6 +113,11 @@ impl Engine {
     /// [`Engine::open`] for callers that are not async (tests, benchmarks).
     pub fn open_blocking(config: EngineConfig) -> Result<Engine> {
         fsutil::create_private_dir(&config.root)?;
+        // What writes cut short by a crash left (their renames never happened).
+        let stale = fsutil::remove_stale_temporaries(&config.root);
+        if stale > 0 {
+            tracing::info!(files = stale, "removed the temporaries of writes a crash cut short");
+        }
         let content = ContentStore::open(&config.root)?;
         let images = ImageStore::open(&config.root)?;
         let snapshots = SnapshotStore::open(&config.root.join("snapshots"), config.snapshotter)?;
