@@ -177,7 +177,13 @@ fn churn_leaves_nothing_and_stays_flat() {
         }
     }
 
-    let after = traces(&daemon);
+    // A `--rm` container's files go after its removal is reported (deferred): give them a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut after = traces(&daemon);
+    while after != before && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        after = traces(&daemon);
+    }
     assert_eq!(after, before, "what removed containers left behind");
     let report = |what: &str, values: &[f64]| {
         format!(
