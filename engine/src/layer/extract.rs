@@ -599,7 +599,9 @@ impl Extractor {
     /// the fsyncs find it written and mostly only commit metadata, which one journal commit
     /// covers for all of them.
     fn flush_files(&mut self) -> Result<()> {
-        let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+        let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
+            | libc::SYNC_FILE_RANGE_WRITE
+            | libc::SYNC_FILE_RANGE_WAIT_AFTER;
         for file in &self.unflushed {
             // SAFETY: a valid fd. Errors show again in the fsync below.
             unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, flags) };
@@ -843,7 +845,12 @@ impl Extractor {
     fn flush_dirs(&mut self) -> Result<()> {
         for path in std::mem::take(&mut self.touched_dirs) {
             let fd = if path.is_empty() {
-                openat(self.root.as_fd(), c".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+                openat(
+                    self.root.as_fd(),
+                    c".",
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
             } else {
                 self.open_beneath(&path, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW)
             };
