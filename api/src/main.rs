@@ -335,6 +335,7 @@ async fn run(cli: Cli) -> i32 {
         Command::System(cli::system::SystemCommand::Df(args)) => cli::system::df(&client, args).await,
         Command::System(cli::system::SystemCommand::Prune(args)) => cli::system::prune(&client, args).await,
         Command::System(cli::system::SystemCommand::Info) => cli::info(&client).await,
+        Command::System(cli::system::SystemCommand::Check(args)) => cli::system::check(&client, args).await,
     };
     cli::report(result)
 }

@@ -81,12 +81,22 @@ pub enum Error {
     /// A registry refused or failed a request (pull, push, login); `kind` says how to answer.
     #[error("{message}")]
     Registry { message: String, kind: ErrorKind },
-    #[error("{context}: {source}")]
+    #[error("{context}: {}", io_message(source))]
     Io {
         context: String,
         #[source]
         source: io::Error,
     },
+}
+
+/// An I/O error's text; a full disk in Docker's (Go's) words, `no space left on device`, so
+/// that scripts and users recognise it whatever the operation that hit it.
+fn io_message(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC) => "no space left on device".to_string(),
+        Some(libc::EDQUOT) => "disk quota exceeded".to_string(),
+        _ => e.to_string(),
+    }
 }
 
 /// How a caller (the API) should classify an error.

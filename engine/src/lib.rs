@@ -14,6 +14,7 @@
 
 pub mod archive;
 pub mod build;
+pub mod check;
 pub mod compose;
 pub mod container;
 pub mod crash_point;

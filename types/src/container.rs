@@ -85,6 +85,13 @@ pub struct ContainerConfig {
     pub mounts: Vec<crate::volume::Mount>,
     /// `--health-*` / `--no-healthcheck`, merged over the image's HEALTHCHECK.
     pub healthcheck: Option<crate::health::HealthConfig>,
+    /// `--log-driver`: `json-file` or `local` (both write berth's JSON-lines log); empty: the
+    /// default, `json-file`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_driver: Option<String>,
+    /// `--log-opt KEY=VALUE`: `max-size` and `max-file`, as Docker's json-file driver.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub log_opts: BTreeMap<String, String>,
 }
 
 /// Limits applied through cgroups. `None` means no limit.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod auth;
 pub mod build;
+pub mod check;
 pub mod container;
 pub mod error;
 pub mod files;

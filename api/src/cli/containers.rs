@@ -196,6 +196,12 @@ pub struct CreateArgs {
     /// Disable any container-specified HEALTHCHECK
     #[arg(long)]
     pub no_healthcheck: bool,
+    /// Logging driver for the container (json-file or local)
+    #[arg(long, value_name = "string")]
+    pub log_driver: Option<String>,
+    /// Log driver options (max-size, max-file)
+    #[arg(long, value_name = "list")]
+    pub log_opt: Vec<String>,
     /// Publish a container's port(s) to the host ([ip:][hostPort:]containerPort[/proto])
     #[arg(short = 'p', long = "publish", value_name = "list")]
     pub publish: Vec<String>,

@@ -1,5 +1,6 @@
 //! `berth system df|prune` and `berth events`.
 
+use berth_types::check::CheckReport;
 use berth_types::stream::StreamMessage;
 use berth_types::{
     ContainerPruneReport, DiskUsage, Event, ImagePruneReport, NetworkPruneReport, VolumePruneReport,
@@ -22,6 +23,18 @@ pub enum SystemCommand {
     Events(EventsArgs),
     /// Display system-wide information
     Info,
+    /// Check the consistency of the daemon's state (admins); exit 1 on findings
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Remove what nothing references and move what is broken aside (to <root>/lost+found)
+    #[arg(long)]
+    pub repair: bool,
+    /// Print the report as JSON
+    #[arg(long, value_parser = ["json"])]
+    pub format: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -55,6 +68,45 @@ pub struct EventsArgs {
     /// Show the recorded events first (the last N; the daemon keeps them in its history)
     #[arg(long, value_name = "N")]
     pub past: Option<i64>,
+}
+
+/// `berth system check [--repair]`: what the daemon's consistency check found, one line per
+/// finding; exits 1 unless the state is clean (after `--repair`: unless everything found was
+/// repaired).
+pub async fn check(client: &Client, args: CheckArgs) -> Result<(), CliError> {
+    let path = format!("/api/v1/system/check{}", if args.repair { "?repair=true" } else { "" });
+    let report: CheckReport = client.call_json(Method::POST, &path, None, empty_body()).await?;
+    let text = if args.format.is_some() {
+        serde_json::to_string_pretty(&report).expect("reports serialise") + "\n"
+    } else {
+        let mut text = format!("checked {}\n", report.checked.join(", "));
+        for f in &report.findings {
+            text.push_str(&format!("{}\t{}\t{}", f.area, f.object, f.problem));
+            match &f.repaired {
+                Some(done) => text.push_str(&format!("\trepaired: {done}\n")),
+                None if report.repair => text.push_str("\tnot repaired\n"),
+                None => text.push('\n'),
+            }
+        }
+        if report.findings.is_empty() {
+            text.push_str("clean\n");
+        }
+        text
+    };
+    out(&text)?;
+    if report.is_clean() {
+        Ok(())
+    } else {
+        let open = report.findings.iter().filter(|f| f.repaired.is_none()).count();
+        Err(CliError::Local(if report.repair {
+            format!("system check: {open} of {} findings not repaired", report.findings.len())
+        } else {
+            format!(
+                "system check: {} findings (berth system check --repair mends them)",
+                report.findings.len()
+            )
+        }))
+    }
 }
 
 /// `berth system df`: Docker's table (`-v`: every image, container and volume).

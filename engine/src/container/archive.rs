@@ -335,6 +335,8 @@ fn extract(
         in_root: true,
         no_overwrite_dir_non_dir: options.no_overwrite_dir_non_dir,
         owner,
+        // As `docker cp`: the files are as durable as anything else a container writes.
+        durable: false,
     };
     // The resolved directory by its descriptor: nothing can move it between here and there.
     let target = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));

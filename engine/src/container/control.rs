@@ -17,6 +17,7 @@ use super::session::ProcessSession;
 use super::store::{validate_name, ContainerRecord};
 use super::{client, ensure_mounted, runtime_config, runtime_of};
 use crate::error::{Error, IoContext, Result};
+use crate::monitor::log_file::LogRotation;
 use crate::monitor::protocol::{MonitorConfig, Request};
 use crate::monitor::zygote;
 use crate::runtime;
@@ -366,6 +367,10 @@ fn spawn_monitor(inner: &EngineInner, record: &ContainerRecord) -> Result<()> {
         open_stdin: record.config.open_stdin,
         restart_policy: record.config.restart_policy.clone(),
         health: crate::monitor::health::effective(record.config.healthcheck.as_ref()),
+        log_rotation: LogRotation::from_options(
+            record.config.log_driver.as_deref(),
+            &record.config.log_opts,
+        )?,
     };
     let json = serde_json::to_vec_pretty(&config).expect("monitor config serialises");
     // Not fsynced: it is written again before every monitor start and read only by that monitor.

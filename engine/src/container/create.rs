@@ -45,6 +45,7 @@ fn create(inner: &EngineInner, mut config: ContainerConfig) -> Result<ContainerR
     if config.image.is_empty() {
         return Err(Error::InvalidInput("no image given".into()));
     }
+    crate::monitor::log_file::LogRotation::from_options(config.log_driver.as_deref(), &config.log_opts)?;
     let kind = RuntimeKind::from_str(config.runtime.as_deref().unwrap_or(""))?;
     let image = inner.images.resolve(&config.image)?;
     let content = crate::image::read_image(inner, &image)?;

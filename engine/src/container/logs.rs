@@ -3,7 +3,8 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
-use std::path::PathBuf;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use berth_types::container::LogEntry;
@@ -12,6 +13,7 @@ use tokio::sync::mpsc;
 
 use super::LogOptions;
 use crate::error::{Error, Result};
+use crate::monitor::log_file::log_files;
 
 /// How often a followed log is checked for new lines.
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(100);
@@ -33,38 +35,52 @@ pub(crate) fn wanted(entry: &LogEntry, options: &LogOptions) -> bool {
     options.since.is_none_or(|since| time >= since) && options.until.is_none_or(|until| time < until)
 }
 
-fn parse(line: &str, path: &std::path::Path) -> Result<LogEntry> {
+fn parse(line: &str, path: &Path) -> Result<LogEntry> {
     serde_json::from_str(line)
         .map_err(|e| Error::InvalidInput(format!("corrupt log line in {}: {e}", path.display())))
 }
 
-/// Reads the entries already written (filtered, the last `tail` of them); returns them, the
-/// offset where the next complete line starts, and the open file to follow it with (a log
-/// followed after its container was removed is read to its end: Docker's clients remove the
-/// container before they read what they followed, as docker-py's `containers.run`).
-pub(crate) fn read_existing(
-    path: &PathBuf,
-    options: &LogOptions,
-) -> Result<(Vec<LogEntry>, u64, Option<File>)> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0, None)),
-        Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
-    };
-    let mut reader = BufReader::new(file);
-    let mut kept: VecDeque<LogEntry> = VecDeque::new();
-    let mut offset = 0u64;
-    let mut line = String::new();
-    loop {
-        line.clear();
-        let n =
-            reader.read_line(&mut line).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-        if n == 0 || !line.ends_with('\n') {
-            // A line the monitor is still writing is read on the next round.
+/// The log's files oldest first (rotated ones, then the current one), opened, with their inode
+/// numbers. Opened again when a rotation renamed them meanwhile, so no file is skipped or read
+/// twice. A file that does not exist (yet, or any more) is left out.
+fn open_files(path: &Path) -> Result<Vec<(File, u64)>> {
+    let mut opened = Vec::new();
+    for _ in 0..10 {
+        opened.clear();
+        let names = log_files(path);
+        for name in &names {
+            match File::open(name) {
+                Ok(f) => {
+                    let ino =
+                        f.metadata().map_err(|e| Error::io(format!("reading {}", name.display()), e))?.ino();
+                    opened.push((f, ino));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(format!("opening {}", name.display()), e)),
+            }
+        }
+        let now: Vec<u64> = log_files(path).iter().filter_map(|n| inode(n)).collect();
+        if now == opened.iter().map(|(_, ino)| *ino).collect::<Vec<_>>() {
             break;
         }
-        offset += n as u64;
-        let entry = parse(&line, path)?;
+    }
+    Ok(opened)
+}
+
+fn inode(path: &Path) -> Option<u64> {
+    std::fs::metadata(path).ok().map(|m| m.ino())
+}
+
+/// Reads the entries already written (filtered, the last `tail` of them), across the rotated
+/// files and the current one; returns them, the offset where the next complete line of the
+/// current file starts, and that file open to follow it with (a log followed after its
+/// container was removed is read to its end: Docker's clients remove the container before they
+/// read what they followed, as docker-py's `containers.run`).
+pub(crate) fn read_existing(path: &Path, options: &LogOptions) -> Result<(Vec<LogEntry>, u64, Option<File>)> {
+    let mut files = open_files(path)?;
+    let Some((current, _)) = files.pop() else { return Ok((Vec::new(), 0, None)) };
+    let mut kept: VecDeque<LogEntry> = VecDeque::new();
+    let mut keep = |entry: LogEntry| {
         if wanted(&entry, options) {
             kept.push_back(entry);
             if let Some(tail) = options.tail {
@@ -73,15 +89,21 @@ pub(crate) fn read_existing(
                 }
             }
         }
+    };
+    for (mut file, _) in files {
+        read_lines(&mut file, path, 0, &mut keep)?;
     }
+    let mut current = current;
+    let offset = read_lines(&mut current, path, 0, &mut keep)?;
     if options.tail == Some(0) {
         kept.clear();
     }
-    Ok((kept.into(), offset, Some(reader.into_inner())))
+    Ok((kept.into(), offset, Some(current)))
 }
 
 /// Follows the log from `offset`, sending entries until `running` says the container stopped
-/// (then the rest is sent) or the receiver goes away.
+/// (then the rest is sent) or the receiver goes away. When the log is rotated, the file being
+/// read is read to its end, then the files after it.
 pub(crate) async fn follow(
     path: PathBuf,
     mut file: Option<File>,
@@ -95,22 +117,7 @@ pub(crate) async fn follow(
         let live = running();
         let (path2, options2) = (path.clone(), options.clone());
         let open = file.take();
-        let read = tokio::task::spawn_blocking(move || {
-            let mut f = match open {
-                Some(f) => f,
-                None => match File::open(&path2) {
-                    Ok(f) => f,
-                    // Not written yet.
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        return Ok((Vec::new(), offset, None))
-                    }
-                    Err(e) => return Err(Error::io(format!("opening {}", path2.display()), e)),
-                },
-            };
-            let (entries, next) = read_from(&mut f, &path2, offset, &options2)?;
-            Ok((entries, next, Some(f)))
-        })
-        .await;
+        let read = tokio::task::spawn_blocking(move || read_more(&path2, open, offset, &options2)).await;
         let (entries, next) = match read {
             Ok(Ok((entries, next, f))) => {
                 file = f;
@@ -138,15 +145,59 @@ pub(crate) async fn follow(
     }
 }
 
-fn read_from(
-    file: &mut File,
-    path: &std::path::Path,
+/// One round of a follow: the complete lines after `offset` in `open` (or in the log, when it
+/// was not there yet), and those of the files a rotation started since.
+fn read_more(
+    path: &Path,
+    open: Option<File>,
     offset: u64,
     options: &LogOptions,
-) -> Result<(Vec<LogEntry>, u64)> {
+) -> Result<(Vec<LogEntry>, u64, Option<File>)> {
+    let mut entries = Vec::new();
+    let mut keep = |entry: LogEntry| {
+        if wanted(&entry, options) {
+            entries.push(entry);
+        }
+    };
+    let Some(mut file) = open else {
+        return match File::open(path) {
+            Ok(mut f) => {
+                let next = read_lines(&mut f, path, 0, &mut keep)?;
+                Ok((entries, next, Some(f)))
+            }
+            // Not written yet.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((entries, 0, None)),
+            Err(e) => Err(Error::io(format!("opening {}", path.display()), e)),
+        };
+    };
+    let ino = file.metadata().map_err(|e| Error::io(format!("reading {}", path.display()), e))?.ino();
+    // Checked before reading: once rotated, the file gets no more lines, so reading it to its
+    // end now reads all of it. (A log removed with its container is not a rotation.)
+    let rotated = inode(path).is_some_and(|now| now != ino);
+    let next = read_lines(&mut file, path, offset, &mut keep)?;
+    if !rotated {
+        return Ok((entries, next, Some(file)));
+    }
+    let mut files = open_files(path)?;
+    // The files after ours; all of them when ours was already deleted by further rotations.
+    let after = files.iter().position(|(_, i)| *i == ino).map_or(0, |p| p + 1);
+    let Some((mut current, _)) = files.pop() else { return Ok((entries, next, Some(file))) };
+    if after > files.len() {
+        // Ours is the current one after all.
+        return Ok((entries, next, Some(file)));
+    }
+    for (mut rotated, _) in files.drain(after..) {
+        read_lines(&mut rotated, path, 0, &mut keep)?;
+    }
+    let next = read_lines(&mut current, path, 0, &mut keep)?;
+    Ok((entries, next, Some(current)))
+}
+
+/// Passes every complete line from `offset` on to `keep`; returns the offset after the last
+/// one (a line the monitor is still writing is read on the next round).
+fn read_lines(file: &mut File, path: &Path, offset: u64, keep: &mut impl FnMut(LogEntry)) -> Result<u64> {
     file.seek(SeekFrom::Start(offset)).map_err(|e| Error::io(format!("seeking in {}", path.display()), e))?;
     let mut reader = BufReader::new(file);
-    let mut entries = Vec::new();
     let mut offset = offset;
     let mut line = String::new();
     loop {
@@ -157,12 +208,9 @@ fn read_from(
             break;
         }
         offset += n as u64;
-        let entry = parse(&line, path)?;
-        if wanted(&entry, options) {
-            entries.push(entry);
-        }
+        keep(parse(&line, path)?);
     }
-    Ok((entries, offset))
+    Ok(offset)
 }
 
 #[cfg(test)]
@@ -229,6 +277,57 @@ mod tests {
         follow(path, file, offset, options, tx, || false).await;
         assert_eq!(rx.recv().await.unwrap().unwrap().line, "last\n");
         assert!(rx.recv().await.is_none());
+    }
+
+    /// Reads and follows across rotations (several between two rounds of the follow, and one
+    /// that deletes the file the follower had open): every line once, in order.
+    #[tokio::test]
+    async fn reads_and_follows_across_rotated_files_without_loss_or_duplication() {
+        use crate::monitor::log_file::{LogFile, LogRotation};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("container.log");
+        let line = |i: usize| entry("stdout", "2026-01-01T00:00:00Z", &format!("{i:03}\n")) + "\n";
+        let size = line(0).len() as u64;
+        // Four lines per file, three files kept.
+        let mut log = LogFile::open(&path, LogRotation { max_size: Some(4 * size), max_files: 3 }).unwrap();
+        for i in 0..10 {
+            log.append(line(i).as_bytes()).unwrap();
+        }
+        let numbers = |entries: Vec<LogEntry>| -> Vec<usize> {
+            entries.iter().map(|e| e.line.trim().parse().unwrap()).collect()
+        };
+        let options = LogOptions { follow: true, ..LogOptions::default() };
+        let (entries, offset, file) = read_existing(&path, &options).unwrap();
+        assert_eq!(numbers(entries), (0..10).collect::<Vec<_>>());
+        let tail = LogOptions { tail: Some(5), ..LogOptions::default() };
+        assert_eq!(numbers(read_existing(&path, &tail).unwrap().0), (5..10).collect::<Vec<_>>());
+
+        // Two rotations before the follower looks again; the file it has open stays readable.
+        for i in 10..20 {
+            log.append(line(i).as_bytes()).unwrap();
+        }
+        let (entries, offset, file) = read_more(&path, file, offset, &options).unwrap();
+        assert_eq!(numbers(entries), (10..20).collect::<Vec<_>>());
+        // Three more rotations: the follower's file is deleted, then it continues with the
+        // oldest file that is left (what was deleted unread is gone, as with Docker).
+        for i in 20..33 {
+            log.append(line(i).as_bytes()).unwrap();
+        }
+        let (entries, _, _) = read_more(&path, file, offset, &options).unwrap();
+        assert_eq!(numbers(entries), (24..33).collect::<Vec<_>>());
+
+        // The async follow sends the rest once the container stopped.
+        let (_, offset, file) = read_existing(&path, &options).unwrap();
+        for i in 33..40 {
+            log.append(line(i).as_bytes()).unwrap();
+        }
+        let (tx, mut rx) = mpsc::channel(64);
+        follow(path, file, offset, options, tx, || false).await;
+        let mut got = Vec::new();
+        while let Some(entry) = rx.recv().await {
+            got.push(entry.unwrap());
+        }
+        assert_eq!(numbers(got), (33..40).collect::<Vec<_>>());
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! The tar parsing is the `tar` crate's; the file system side is hand-written because the crate's
 //! own `unpack` resolves paths by string, which is what this module exists to avoid.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::io::{Read, Write};
@@ -40,6 +40,9 @@ const COPY_BUFFER: usize = 256 << 10;
 /// Directory fds kept open for the entries that follow (layer tars list a directory's entries
 /// together, so a small cache saves nearly all path lookups); cleared when full.
 const PARENT_CACHE: usize = 256;
+/// Files of a durable extraction kept open until they are fsynced together: their writeback
+/// runs while the next ones are written, and one wait covers the batch.
+const FLUSH_BATCH: usize = 128;
 
 /// Whether `stat` describes an overlayfs whiteout (a 0/0 character device).
 pub(crate) fn is_whiteout(stat: &FileStat) -> bool {
@@ -81,6 +84,8 @@ pub(super) fn extract_with<R: Read>(
         have_openat2: use_openat2,
         buf: vec![0; COPY_BUFFER],
         content_bytes: 0,
+        unflushed: Vec::new(),
+        touched_dirs: HashSet::new(),
     };
     let mut archive = tar::Archive::new(reader);
     for entry in archive.entries().map_err(malformed)? {
@@ -133,6 +138,11 @@ struct Extractor {
     have_openat2: bool,
     buf: Vec<u8>,
     content_bytes: u64,
+    /// Durable extractions: files written whose fsync is still to come.
+    unflushed: Vec<File>,
+    /// Durable extractions: directories (by path relative to the root) that got or lost an
+    /// entry, or were created, and are fsynced at the end.
+    touched_dirs: HashSet<Vec<u8>>,
 }
 
 /// An entry's path, cleaned: components without `.` and empty ones, `..` applied.
@@ -269,6 +279,12 @@ impl Extractor {
 
         let meta = self.meta(entry, &name)?;
         let dir = self.parent_dir(parent, &name)?;
+        if self.options.durable {
+            self.touched_dirs.insert(join(parent));
+            if matches!(plan, Plan::Dir) {
+                self.touched_dirs.insert(join(&components));
+            }
+        }
         if matches!(plan, Plan::Opaque) {
             return set_opaque(dir.as_fd(), c"." /* the parent itself */)
                 .map_err(|e| io_err(format!("marking the directory of {name:?} opaque"), e));
@@ -467,6 +483,11 @@ impl Extractor {
                 }
                 Err(e) => return Err(self.resolve_error(e, &key, entry)),
             };
+            if self.options.durable {
+                // Possibly created here: it and the directory holding it are flushed.
+                self.touched_dirs.insert(join(&components[..i]));
+                self.touched_dirs.insert(key.clone());
+            }
             current = self.remember(key, fd);
         }
         Ok(current)
@@ -560,7 +581,35 @@ impl Extractor {
             }
         }
         futimens(file.as_fd(), &meta.mtime, &meta.mtime)
-            .map_err(|e| io_err(format!("setting the times of {shown:?}"), e))
+            .map_err(|e| io_err(format!("setting the times of {shown:?}"), e))?;
+        if self.options.durable {
+            // Start the writeback now, without waiting: by the time the batch is fsynced most of
+            // it is on disk.
+            // SAFETY: a valid fd; the call only starts writeback of its pages.
+            unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+            self.unflushed.push(file);
+            if self.unflushed.len() >= FLUSH_BATCH {
+                self.flush_files()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for the batch's data, then fsyncs each file. The data is waited for first so that
+    /// the fsyncs find it written and mostly only commit metadata, which one journal commit
+    /// covers for all of them.
+    fn flush_files(&mut self) -> Result<()> {
+        let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
+            | libc::SYNC_FILE_RANGE_WRITE
+            | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+        for file in &self.unflushed {
+            // SAFETY: a valid fd. Errors show again in the fsync below.
+            unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, flags) };
+        }
+        for file in self.unflushed.drain(..) {
+            file.sync_all().map_err(|e| Error::io("flushing the unpacked layer to disk", e))?;
+        }
+        Ok(())
     }
 
     fn directory(&mut self, dir: &OwnedFd, name: &CStr, key: Vec<u8>, meta: Meta, shown: &str) -> Result<()> {
@@ -587,6 +636,9 @@ impl Extractor {
     }
 
     fn root_dir(&mut self, meta: Meta, shown: &str) -> Result<()> {
+        if self.options.durable {
+            self.touched_dirs.insert(Vec::new());
+        }
         let fd = openat(
             self.root.as_fd(),
             c".",
@@ -781,6 +833,34 @@ impl Extractor {
                 .map_err(|e| io_err(format!("setting the mode of {:?}", shown()), e))?;
             futimens(fd.as_fd(), &dir.mtime, &dir.mtime)
                 .map_err(|e| io_err(format!("setting the times of {:?}", shown()), e))?;
+        }
+        if self.options.durable {
+            self.flush_files()?;
+            self.flush_dirs()?;
+        }
+        Ok(())
+    }
+
+    /// Fsyncs every directory that changed: their entries and their own attributes.
+    fn flush_dirs(&mut self) -> Result<()> {
+        for path in std::mem::take(&mut self.touched_dirs) {
+            let fd = if path.is_empty() {
+                openat(
+                    self.root.as_fd(),
+                    c".",
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+            } else {
+                self.open_beneath(&path, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW)
+            };
+            let fd = match fd {
+                Ok(fd) => fd,
+                // Replaced or removed by a later entry: its parent is in the set too.
+                Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP | Errno::EXDEV) => continue,
+                Err(e) => return Err(io_err(format!("opening {:?}", String::from_utf8_lossy(&path)), e)),
+            };
+            File::from(fd).sync_all().map_err(|e| Error::io("flushing the unpacked layer to disk", e))?;
         }
         Ok(())
     }

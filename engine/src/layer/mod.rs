@@ -84,6 +84,11 @@ pub struct UnpackOptions {
     pub no_overwrite_dir_non_dir: bool,
     /// Every entry gets this owner (uid, gid) instead of the archive's.
     pub owner: Option<(u32, u32)>,
+    /// Everything written is on disk when the extraction returns: each file is fsynced (in
+    /// batches, after its writeback was started as it was written), and so is every directory
+    /// that got an entry. Only what this extraction wrote is flushed, never other programs'
+    /// dirty data on the same file system (as `syncfs` would).
+    pub durable: bool,
 }
 
 /// What an unpack saw.

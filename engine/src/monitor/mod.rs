@@ -13,6 +13,7 @@
 //! small (its memory is counted once per running container).
 
 pub(crate) mod health;
+pub mod log_file;
 pub mod protocol;
 mod supervisor;
 pub mod zygote;
@@ -25,6 +26,13 @@ use std::path::Path;
 /// between fork and exec and can start the monitor with posix_spawn.
 pub const READY_FD: i32 = 1;
 
+/// Writes a line to the monitor's stderr (its `monitor.log`), ignoring failure: `eprintln!`
+/// panics when the write fails, and a full disk must not kill a container's monitor.
+pub(crate) fn note(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 /// Entry point of `berth monitor CONTAINER_DIR` and of `berth monitor --zygote SOCKET` (see
 /// [`zygote`]); returns the process exit code.
 pub fn main(args: Vec<String>) -> i32 {
@@ -33,20 +41,20 @@ pub fn main(args: Vec<String>) -> i32 {
             return match zygote::run(Path::new(socket)) {
                 Ok(()) => 0,
                 Err(e) => {
-                    eprintln!("berth monitor zygote: {e}");
+                    note(format_args!("berth monitor zygote: {e}"));
                     1
                 }
             };
         }
     }
     let [dir] = args.as_slice() else {
-        eprintln!("usage: berth monitor CONTAINER_DIR (started by the daemon)");
+        note(format_args!("usage: berth monitor CONTAINER_DIR (started by the daemon)"));
         return 2;
     };
     match supervisor::run(Path::new(dir)) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("berth monitor: {e}");
+            note(format_args!("berth monitor: {e}"));
             1
         }
     }

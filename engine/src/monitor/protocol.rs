@@ -59,6 +59,9 @@ pub struct MonitorConfig {
     /// The health check to run (HEALTHCHECK / `--health-*`, defaults filled in); `None`: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<berth_types::health::HealthConfig>,
+    /// When the log is rotated (`--log-opt max-size/max-file`).
+    #[serde(default)]
+    pub log_rotation: super::log_file::LogRotation,
 }
 
 /// A container's run state: what the monitor last wrote to the state file.

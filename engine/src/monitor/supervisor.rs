@@ -1,9 +1,8 @@
 //! The monitor's process: set-up, the `poll` loop, the container's runs and its exec sessions.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -16,6 +15,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use super::health::Checker; // health checks (issue 8)
+use super::log_file::LogFile;
 use super::protocol::*;
 use super::READY_FD;
 use crate::error::{Error, IoContext, Result};
@@ -313,7 +313,7 @@ struct Monitor {
     config: MonitorConfig,
     runtime: Box<dyn Runtime>,
     state: RunState,
-    log: File,
+    log: LogFile,
     listener: UnixListener,
     sigchld: File,
     clients: Vec<Client>,
@@ -375,11 +375,7 @@ impl Monitor {
         let kind: RuntimeKind = config.runtime.parse()?;
         let runtime =
             runtime::new_runtime(kind, &RuntimeConfig { state_root: config.runtime_state_root.clone() })?;
-        let log = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o640)
-            .open(&config.log)
+        let log = LogFile::open(&config.log, config.log_rotation)
             .context(|| format!("opening {}", config.log.display()))?;
         let mut state = match fs::read(&config.state) {
             Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|_| RunState::created()),
@@ -1002,8 +998,8 @@ impl Monitor {
         };
         let mut json = serde_json::to_vec(&entry).expect("log entries serialise");
         json.push(b'\n');
-        if let Err(e) = self.log.write_all(&json) {
-            eprintln!("berth monitor: writing {}: {e}", self.config.log.display());
+        if let Err(e) = self.log.append(&json) {
+            super::note(format_args!("berth monitor: writing {}: {e}", self.config.log.display()));
         }
     }
 
@@ -1056,7 +1052,7 @@ impl Monitor {
 
         let oom = self.runtime.stats(&self.config.id).map(|s| s.oom_kills > 0).unwrap_or(false);
         if let Err(e) = self.runtime.delete(&self.config.id) {
-            eprintln!("berth monitor: deleting container {}: {e}", self.config.id);
+            super::note(format_args!("berth monitor: deleting container {}: {e}", self.config.id));
         }
         self.state.status = ContainerStatus::Exited;
         self.state.pid = 0;
@@ -1155,7 +1151,7 @@ impl Monitor {
 
     fn save_state_logged(&mut self) {
         if let Err(e) = self.save_state() {
-            eprintln!("berth monitor: {e}");
+            super::note(format_args!("berth monitor: {e}"));
         }
     }
 

@@ -254,7 +254,7 @@ fn serve_request(stream: UnixStream, listener: &UnixListener) -> bool {
             let code = match monitor_child(&request, stream) {
                 Ok(()) => 0,
                 Err(e) => {
-                    eprintln!("berth monitor: {e}");
+                    super::note(format_args!("berth monitor: {e}"));
                     1
                 }
             };

@@ -24,7 +24,6 @@ mod overlay;
 use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Read};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::Digest;
@@ -210,7 +209,9 @@ impl SnapshotStore {
         let work = self.tmp_dir("unpack")?;
         let fs_dir = work.path().join("fs");
         fs::create_dir(&fs_dir).context(|| format!("creating {}", fs_dir.display()))?;
-        let stats = layer::unpack(blob, compression, &fs_dir, options)?;
+        // Durable: the layer must be on disk before the rename makes it visible, or a crash
+        // could leave a complete-looking layer of empty files.
+        let stats = layer::unpack(blob, compression, &fs_dir, UnpackOptions { durable: true, ..options })?;
         if let Some(expected) = expected_diff_id {
             if stats.diff_id != *expected {
                 return Err(Error::DigestMismatch {
@@ -226,9 +227,6 @@ impl SnapshotStore {
         let record = LayerRecord { size: stats.content_bytes, tar_bytes: stats.tar_bytes };
         let json = serde_json::to_vec_pretty(&record).expect("layer record serialises");
         fsutil::write_atomic(&work.path().join("layer.json"), &json)?;
-        // One syncfs rather than an fsync per file: the layer must be on disk before the rename
-        // makes it visible, or a crash could leave a complete-looking layer of empty files.
-        syncfs(work.path())?;
         let target = self.layer_dir(&stats.diff_id);
         match rename_noreplace(work.path(), &target) {
             Ok(()) => {
@@ -254,10 +252,10 @@ impl SnapshotStore {
         let work = self.tmp_dir("adopt")?;
         let fs_dir = work.path().join("fs");
         fs::rename(diff, &fs_dir).context(|| format!("moving {} into the layer store", diff.display()))?;
+        fsutil::sync_tree(&fs_dir)?;
         let record = LayerRecord { size, tar_bytes };
         let json = serde_json::to_vec_pretty(&record).expect("layer record serialises");
         fsutil::write_atomic(&work.path().join("layer.json"), &json)?;
-        syncfs(work.path())?;
         let target = self.layer_dir(diff_id);
         match rename_noreplace(work.path(), &target) {
             Ok(()) => {
@@ -350,7 +348,7 @@ impl SnapshotStore {
                     copy::apply_layer(&self.layer_path(diff_id), &fs_dir)?;
                 }
                 if durable {
-                    syncfs(&fs_dir)?;
+                    fsutil::sync_tree(&fs_dir)?;
                 }
             }
         }
@@ -553,18 +551,6 @@ fn remove_path(path: &Path) -> Result<()> {
         Err(e) => Err(e),
     };
     result.context(|| format!("removing {}", path.display()))
-}
-
-fn syncfs(path: &Path) -> Result<()> {
-    let dir = fs::File::open(path).context(|| format!("opening {}", path.display()))?;
-    // SAFETY: a valid open fd.
-    if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
-        return Err(Error::io(
-            format!("syncing the file system of {}", path.display()),
-            io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
 }
 
 fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {

@@ -4,6 +4,7 @@
 use berth_types::auth::{
     CreateTeam, CreateToken, CreateUser, CreatedToken, Role, Team, Token, UpdateUser, User,
 };
+use berth_types::check::CheckReport;
 use gloo_net::http::Method;
 use leptos::prelude::*;
 
@@ -99,6 +100,7 @@ pub fn Admin() -> impl IntoView {
                 }.into_any(),
             }}
         </section>
+        <StateCheck/>
         <section class="panel" aria-labelledby="tokens-heading">
             <h2 id="tokens-heading">"API tokens"</h2>
             <NewToken report/>
@@ -134,6 +136,65 @@ pub fn Admin() -> impl IntoView {
         </section>
     }
     .into_any()
+}
+
+/// `berth system check [--repair]` on the dashboard: run on demand (it reads every blob), with
+/// the findings listed and, after a repair, what was done about each.
+#[component]
+fn StateCheck() -> impl IntoView {
+    let result = RwSignal::new(None::<Result<CheckReport, ApiError>>);
+    let busy = RwSignal::new(false);
+    let run = move |repair: bool| {
+        if repair
+            && !window()
+                .confirm_with_message(
+                    "Repair the state? Orphans are removed, broken objects moved to lost+found.",
+                )
+                .unwrap_or(false)
+        {
+            return;
+        }
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            let path = if repair { "/api/v1/system/check?repair=true" } else { "/api/v1/system/check" };
+            result.set(Some(api::call::<CheckReport>(Method::POST, path).await));
+            busy.set(false);
+        });
+    };
+    view! {
+        <section class="panel" aria-labelledby="check-heading">
+            <h2 id="check-heading">"State check"</h2>
+            <p class="muted">"Blobs, layers, images, containers, snapshots, mounts, cgroups, netns pins, monitors, port proxies, volumes and the history database."</p>
+            <div class="row-actions">
+                <button type="button" class="button" disabled=move || busy.get() on:click=move |_| run(false)>
+                    {move || if busy.get() { "Checking…" } else { "Check" }}
+                </button>
+                <button type="button" class="button danger" disabled=move || busy.get() on:click=move |_| run(true)>"Check and repair"</button>
+            </div>
+            {move || match result.get() {
+                None => view! { <span></span> }.into_any(),
+                Some(Err(e)) => view! { <p class="notice failed" role="status">{e.message()}</p> }.into_any(),
+                Some(Ok(report)) if report.findings.is_empty() => view! {
+                    <p class="notice ok" role="status">{format!("Clean ({})", report.checked.join(", "))}</p>
+                }.into_any(),
+                Some(Ok(report)) => view! {
+                    <p class=if report.is_clean() { "notice ok" } else { "notice failed" } role="status">
+                        {format!("{} findings ({})", report.findings.len(), report.checked.join(", "))}
+                    </p>
+                    <Table label="Findings" columns=["Area", "Object", "Problem", "Repair"] actions=false>
+                        {report.findings.into_iter().map(|f| view! {
+                            <tr>
+                                <td data-label="Area">{f.area}</td>
+                                <td data-label="Object"><code>{f.object}</code></td>
+                                <td data-label="Problem">{f.problem}</td>
+                                <td data-label="Repair">{f.repaired.unwrap_or_else(|| "—".into())}</td>
+                            </tr>
+                        }).collect_view()}
+                    </Table>
+                }.into_any(),
+            }}
+        </section>
+    }
 }
 
 #[component]

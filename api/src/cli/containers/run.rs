@@ -1,6 +1,7 @@
 //! `create`, `run` and `start`: the flags turned into a [`ContainerConfig`], the container
 //! created, attached to and started, with Docker's exit codes (125, 126, 127).
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 
 use berth_types::{
@@ -79,7 +80,21 @@ pub(super) fn container_config(args: &CreateArgs) -> Result<ContainerConfig, Str
         publish_all: args.publish_all,
         expose: args.expose.clone(),
         mounts: crate::cli::volume::parse_mounts(&args.volume, &args.mount, &args.tmpfs)?,
+        log_driver: args.log_driver.clone(),
+        log_opts: parse_log_opts(&args.log_opt)?,
     })
+}
+
+/// `--log-opt KEY=VALUE`, as Docker's CLI splits them (checked by the daemon).
+fn parse_log_opts(opts: &[String]) -> Result<BTreeMap<String, String>, String> {
+    let mut map = BTreeMap::new();
+    for opt in opts {
+        let Some((key, value)) = opt.split_once('=') else {
+            return Err(format!("invalid key value pair format in logging opts: {opt:?}"));
+        };
+        map.insert(key.to_string(), value.to_string());
+    }
+    Ok(map)
 }
 
 /// `--health-*` / `--no-healthcheck` as Docker's CLI reads them: `None` leaves the image's

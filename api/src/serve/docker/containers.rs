@@ -308,8 +308,8 @@ fn inspect_shape(
                 .collect()
         }),
         log_config: Some(bollard_stubs::models::HostConfigLogConfig {
-            typ: Some("json-file".into()),
-            config: Some(HashMap::new()),
+            typ: Some(config.log_driver.clone().unwrap_or_else(|| "json-file".into())),
+            config: Some(config.log_opts.clone().into_iter().collect()),
         }),
         ..Default::default()
     };

@@ -41,7 +41,7 @@ pub const REFUSED_FIELDS: &[&str] = &[
     "HostConfig.CpuCount",
     "HostConfig.CpuPercent",
     "HostConfig.IOMaximum*",
-    "HostConfig.LogConfig (other than json-file without options)",
+    "HostConfig.LogConfig (drivers other than json-file and local)",
     "HostConfig.VolumeDriver",
     "HostConfig.VolumesFrom",
     "HostConfig.Annotations",
@@ -154,6 +154,16 @@ pub fn container_config(
         expose: body.exposed_ports.clone().unwrap_or_default(),
         mounts: Vec::new(),
         healthcheck: body.healthcheck.as_ref().map(healthcheck).transpose()?,
+        // json-file and local both mean berth's JSON-lines log; the options are checked at
+        // create (other drivers are refused there by name).
+        log_driver: host.log_config.as_ref().and_then(|l| non_empty(l.typ.clone())),
+        log_opts: host
+            .log_config
+            .as_ref()
+            .and_then(|l| l.config.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
     };
     // Docker's "default" network mode is its default bridge.
     let mode = non_empty(host.network_mode.clone()).filter(|m| m != "default");
@@ -196,9 +206,11 @@ fn refuse_unsupported_host_config(h: &HostConfig) -> Result<(), ApiError> {
     zero("HostConfig.IOMaximumBandwidth", &h.io_maximum_bandwidth)?;
     if let Some(log) = &h.log_config {
         let driver = log.typ.as_deref().unwrap_or("");
-        if !(driver.is_empty() || driver == "json-file") || log.config.as_ref().is_some_and(|c| !c.is_empty())
-        {
-            return Err(refuse("HostConfig.LogConfig"));
+        if !matches!(driver, "" | "json-file" | "local") {
+            return Err(ApiError::bad_request(format!(
+                "log driver {driver:?} is not supported by berth: json-file or local"
+            ))
+            .with_field("HostConfig.LogConfig"));
         }
     }
     if h.volume_driver.as_deref().is_some_and(|d| !d.is_empty() && d != "local") {

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
+use axum::http::StatusCode;
 use berth_types::auth::Role;
+use berth_types::check::{CheckFinding, CheckReport};
 use berth_types::{ContainerDiskUsage, DiskUsage, Event, ImageDiskUsage, NodeStats, SystemInfo};
 
 use super::access;
@@ -17,6 +19,36 @@ pub fn snapshotter_name(kind: berth_engine::SnapshotterKind) -> &'static str {
     match kind {
         berth_engine::SnapshotterKind::Overlay => "overlay",
         berth_engine::SnapshotterKind::Copy => "copy",
+    }
+}
+
+/// `berth system check [--repair]` (admins): the engine's consistency check of the node's
+/// state, and `PRAGMA integrity_check` of the history database. A repair is audited.
+pub async fn check(state: &AppState, caller: &Caller, repair: bool) -> Result<CheckReport, ApiError> {
+    let result = async {
+        caller.require(Role::Admin)?;
+        let mut report = state.engine.check(repair).await?;
+        let rows: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_all(state.events.pool())
+            .await
+            .map_err(|e| ApiError::internal(format!("checking the history database: {e}")))?;
+        report.checked.push("history database: 1".to_string());
+        for row in rows.into_iter().filter(|r| r != "ok") {
+            // SQLite cannot mend itself; the operator restores from a backup or `.recover`s.
+            report.findings.push(CheckFinding {
+                area: "history".to_string(),
+                object: state.root.join("berth.db").display().to_string(),
+                problem: row,
+                repaired: None,
+            });
+        }
+        Ok(report)
+    }
+    .await;
+    if repair {
+        caller.audited(state, StatusCode::OK, result).await
+    } else {
+        result
     }
 }
 

@@ -60,6 +60,7 @@ fn described() -> OpenApiRouter<AppState> {
         .routes(routes!(node::node_stats))
         .routes(routes!(node::node_stream))
         .routes(routes!(node::disk_usage))
+        .routes(routes!(node::system_check))
         .routes(routes!(images::list_images))
         .routes(routes!(images::prune_images))
         .routes(routes!(images::import_image))

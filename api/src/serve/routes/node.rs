@@ -8,6 +8,7 @@ use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use axum::Json;
+use berth_types::check::CheckReport;
 use berth_types::stream::StreamMessage;
 use berth_types::{DiskUsage, NodeStats};
 
@@ -41,6 +42,18 @@ pub(super) async fn disk_usage(
 ) -> Result<Json<DiskUsage>, ApiError> {
     QueryParams::parse(query, &[])?;
     Ok(Json(system::disk_usage(&state, &caller).await?))
+}
+
+/// `POST /api/v1/system/check?repair=BOOL` (admins): the consistency check of the node's state
+/// (see `berth_engine::check`) and of the history database; `repair` mends what it can.
+#[utoipa::path(post, path = "/api/v1/system/check", tag = "system", params(("repair" = Option<bool>, Query, description = "remove what nothing references, move what is broken aside")), responses((status = 200, body = CheckReport, description = "what was checked and found (and repaired)"), (status = 400, body = crate::serve::openapi::ErrorBody), (status = 403, body = crate::serve::openapi::ErrorBody)), security(("bearer" = []), ("session" = [])))]
+pub(super) async fn system_check(
+    State(state): State<AppState>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Json<CheckReport>, ApiError> {
+    let query = QueryParams::parse(query, &["repair"])?;
+    Ok(Json(system::check(&state, &caller, query.flag("repair")?).await?))
 }
 
 fn message(node: NodeStats) -> Message {

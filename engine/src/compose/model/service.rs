@@ -456,6 +456,14 @@ pub(super) fn service_model(
         expose: s.expose.clone(),
         mounts,
         healthcheck,
+        // `logging:` as `--log-driver` and `--log-opt` (checked when the container is created).
+        log_driver: s.logging.as_ref().and_then(|l| l.driver.clone()),
+        log_opts: s
+            .logging
+            .as_ref()
+            .and_then(|l| l.options.as_ref())
+            .map(|o| o.iter().map(|(k, v)| (k.clone(), v.to_string())).collect())
+            .unwrap_or_default(),
         ..Default::default()
     };
     Ok(Service {
