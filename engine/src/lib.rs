@@ -17,6 +17,7 @@ pub mod build;
 pub mod compose;
 pub mod container;
 pub mod digest;
+pub mod distribution;
 pub mod error;
 pub mod fsutil;
 pub mod image;
@@ -98,6 +99,8 @@ pub struct EngineInner {
     pub volumes: volume::VolumeStore,
     /// Networks under `<root>/networks`, namespaces pinned under `<run_dir>/netns`.
     pub networks: network::NetworkStore,
+    /// The registry server's state: the served index, uploads under way.
+    pub distribution: distribution::Distribution,
 }
 
 impl Engine {
@@ -116,6 +119,7 @@ impl Engine {
         let images = ImageStore::open(&config.root)?;
         let snapshots = SnapshotStore::open(&config.root.join("snapshots"), config.snapshotter)?;
         let registries = registry::Registries::open(&config.root)?;
+        let distribution = distribution::Distribution::open(&config.root)?;
         let containers = ContainerStore::open(&config.root, &config.run_dir)?;
         let volumes = volume::VolumeStore::open(&config.root)?;
         let networks =
@@ -131,6 +135,7 @@ impl Engine {
                 registries,
                 volumes,
                 networks,
+                distribution,
             }),
         };
         // The default bridge and the user networks' DNS servers, before containers come back.
