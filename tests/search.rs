@@ -93,3 +93,65 @@ fn search_against_berths_own_registry_sees_what_the_caller_may_pull() {
         daemon.berth(&["search", "--tags", "--format", "{{.Tag}}", &format!("{listen}/dev/served")]).ok();
     assert_eq!(tags.stdout, "1\n2\n");
 }
+
+#[test]
+fn registries_are_objects_admins_manage_and_teams_see() {
+    let registry = Registry::start();
+    let host = registry.host();
+    let daemon = Daemon::with_busybox();
+    let vic = daemon.user_with_token("vic", "viewer", Some("dev"));
+    let olga = daemon.user_with_token("olga", "operator", Some("ops"));
+
+    daemon.berth(&["registry", "add", "shared", &format!("http://{host}/ignored/path")]).ok();
+    daemon
+        .berth(&["registry", "add", "--team", "dev", "--insecure", "devs", "registry.dev.example:5000"])
+        .ok();
+    daemon.berth(&["registry", "add", "shared", "elsewhere:1"]).fails_with("registry shared already exists");
+    daemon.berth(&["registry", "add", "bad/name", "x:1"]).fails_with("invalid registry name");
+    daemon.berth(&["registry", "add", "--team", "nosuch", "t", "x:1"]).fails_with("nosuch");
+
+    let ls = daemon.berth(&["registry", "ls"]).ok();
+    let lines = ls.lines();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["NAME", "URL", "INSECURE", "TEAM", "LOGGED", "IN"]
+    );
+    assert!(
+        lines[1].starts_with("devs")
+            && lines[1].contains("registry.dev.example:5000")
+            && lines[1].contains(" yes "),
+        "{}",
+        ls.stdout
+    );
+    assert!(
+        lines[2].starts_with("shared") && lines[2].contains(&host) && lines[2].contains("(all)"),
+        "{}",
+        ls.stdout
+    );
+
+    // After `login`, the listing says so; pull, push and search use those credentials.
+    daemon.berth_stdin(&["login", &host, "-u", "any", "--password-stdin"], b"thing").ok();
+    let ls = daemon.berth(&["registry", "ls"]).ok();
+    assert!(ls.lines()[2].trim_end().ends_with("yes"), "{}", ls.stdout);
+
+    // Teams see what they may use; only admins change the list.
+    let names = |token: &str| -> Vec<String> {
+        let r = daemon.call(Some(token), "GET", "/api/v1/registries", None);
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json().as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(names(&vic), ["devs", "shared"]);
+    assert_eq!(names(&olga), ["shared"]);
+    let refused = daemon.call(
+        Some(&olga),
+        "POST",
+        "/api/v1/registries",
+        Some(serde_json::json!({"name": "x", "url": "x:1"})),
+    );
+    assert_eq!(refused.status, 403);
+    assert_eq!(daemon.call(Some(&olga), "DELETE", "/api/v1/registries/shared", None).status, 403);
+
+    daemon.berth(&["registry", "rm", "devs", "shared"]).ok();
+    daemon.berth(&["registry", "rm", "devs"]).fails_with("no such registry: devs");
+    assert_eq!(daemon.berth(&["registry", "ls", "-q"]).ok().stdout, "");
+}

@@ -56,6 +56,9 @@ enum Command {
     Logout(cli::registry::LogoutArgs),
     /// Search a registry for images (or list a repository's tags with --tags)
     Search(cli::search::SearchArgs),
+    /// Manage registries (add, ls, rm): shared by pull, push and search
+    #[command(subcommand)]
+    Registry(cli::registry::RegistryCommand),
     /// Define and run multi-container applications (Docker Compose)
     Compose(cli::compose::ComposeArgs),
     /// Manage networks
@@ -251,6 +254,7 @@ async fn run(cli: Cli) -> i32 {
         }
         Command::Login(args) => cli::registry::login(&client, args).await,
         Command::Search(args) => cli::search::search(&client, args).await,
+        Command::Registry(command) => cli::registry::registry(&client, command).await,
         Command::Logout(args) => cli::registry::logout(&client, args).await,
         Command::Run(args) | Command::Container(ContainerCommand::Run(args)) => {
             return cli::containers::run(&client, args).await

@@ -260,3 +260,34 @@ impl SearchFilter {
             && self.is_automated.is_none_or(|a| result.is_automated == a)
     }
 }
+
+/// A registry added as an object (`berth registry add`), as `GET /api/v1/registries` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RegistryInfo {
+    pub name: String,
+    /// `host[:port]`: what references name it by (`host:port/team/app:1`).
+    pub url: String,
+    /// Reached over plain HTTP.
+    pub insecure: bool,
+    /// The one team that may use it; `None`: every team.
+    pub team: Option<String>,
+    /// Credentials are stored for it (`berth login`).
+    pub logged_in: bool,
+    pub created: String,
+}
+
+/// `POST /api/v1/registries`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RegistryCreateRequest {
+    pub name: String,
+    /// `host[:port]`, or a URL (`https://host:port`) of which the host is kept.
+    pub url: String,
+    #[serde(default)]
+    pub insecure: bool,
+    /// Only this team may use it (default: every team).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+}

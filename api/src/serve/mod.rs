@@ -145,6 +145,7 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
         auth,
         audit: history::Audit::new(events.pool().clone()),
     };
+    ops::registries::apply_insecure(&state).await;
     routes::containers::record_engine_events(&state.engine, events.clone());
     history::record_finished_containers(&state.engine, events.pool().clone());
     let app = routes::router(state.clone());

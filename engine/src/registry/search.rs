@@ -71,6 +71,19 @@ fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
 }
 
 impl Engine {
+    /// Whether credentials are stored for `server` (`berth login`).
+    pub async fn has_credentials(&self, server: &str) -> bool {
+        let Ok(server) = normalise_server(server) else { return false };
+        self.blocking(move |inner| inner.registries.client.credentials.get(&server))
+            .await
+            .is_ok_and(|c| c.is_some())
+    }
+
+    /// The registries added as objects that may be reached over plain HTTP (`host[:port]`).
+    pub fn set_insecure_registry_objects(&self, registries: Vec<String>) {
+        self.inner.registries.client.set_insecure_objects(registries);
+    }
+
     /// `docker search TERM`: up to `limit` repositories of the registry named in the term (Docker
     /// Hub when none) whose names contain it.
     pub async fn search_images(

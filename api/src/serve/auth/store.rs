@@ -868,6 +868,79 @@ impl AuthStore {
     }
 }
 
+/// A registry added as an object, as the database keeps it.
+#[derive(Debug, Clone)]
+pub struct RegistryRow {
+    pub name: String,
+    pub url: String,
+    pub insecure: bool,
+    pub team_id: Option<i64>,
+    pub team: Option<String>,
+    pub created: String,
+}
+
+impl AuthStore {
+    pub async fn list_registries(&self) -> Result<Vec<RegistryRow>, ApiError> {
+        let rows = sqlx::query(
+            "SELECT r.name, r.url, r.insecure, r.team_id, t.name AS team, r.created \
+             FROM registries r LEFT JOIN teams t ON t.id = r.team_id ORDER BY r.name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(RegistryRow {
+                    name: r.try_get("name").map_err(db_error)?,
+                    url: r.try_get("url").map_err(db_error)?,
+                    insecure: r.try_get::<i64, _>("insecure").map_err(db_error)? != 0,
+                    team_id: r.try_get("team_id").map_err(db_error)?,
+                    team: r.try_get("team").map_err(db_error)?,
+                    created: r.try_get("created").map_err(db_error)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn add_registry(
+        &self,
+        name: &str,
+        url: &str,
+        insecure: bool,
+        team_id: Option<i64>,
+    ) -> Result<(), ApiError> {
+        let result = sqlx::query(
+            "INSERT INTO registries (name, url, insecure, team_id, created) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(name)
+        .bind(url)
+        .bind(insecure as i64)
+        .bind(team_id)
+        .bind(now())
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => {
+                Err(ApiError::conflict(format!("registry {name} already exists")))
+            }
+            Err(e) => Err(db_error(e)),
+        }
+    }
+
+    pub async fn remove_registry(&self, name: &str) -> Result<(), ApiError> {
+        let r = sqlx::query("DELETE FROM registries WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        if r.rows_affected() == 0 {
+            return Err(ApiError::not_found(format!("no such registry: {name}")));
+        }
+        Ok(())
+    }
+}
+
 /// Which ownership table.
 #[derive(Debug, Clone, Copy)]
 pub enum OwnedKind {

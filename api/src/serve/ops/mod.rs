@@ -27,6 +27,7 @@ pub mod containers;
 pub mod distribution;
 pub mod images;
 pub mod networks;
+pub mod registries;
 pub mod registry;
 pub mod search;
 pub mod stacks;

@@ -72,6 +72,8 @@ fn described() -> OpenApiRouter<AppState> {
         .routes(routes!(registry::set_repository))
         .routes(routes!(registry::search_images))
         .routes(routes!(registry::remote_tags))
+        .routes(routes!(registry::list_registries, registry::add_registry))
+        .routes(routes!(registry::remove_registry))
         .routes(routes!(images::inspect_image, images::remove_image))
         .routes(routes!(images::tag_image))
         .routes(routes!(build::image_history))

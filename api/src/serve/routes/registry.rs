@@ -184,3 +184,51 @@ pub(super) async fn remote_tags(
 ) -> Result<Json<Vec<berth_types::RemoteTag>>, ApiError> {
     Ok(Json(crate::serve::ops::search::remote_tags(&state, &caller, &query.repository).await?))
 }
+
+/// `GET /api/v1/registries`.
+#[utoipa::path(get, path = "/api/v1/registries", tag = "registry",
+    description = "The registries added as objects: all for admins, else those every team or one of the \
+        caller's teams may use. Viewers.",
+    responses((status = 200, body = Vec<berth_types::RegistryInfo>)),
+    security(("bearer" = []), ("session" = [])))]
+pub(super) async fn list_registries(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<berth_types::RegistryInfo>>, ApiError> {
+    Ok(Json(crate::serve::ops::registries::list(&state, &caller).await?))
+}
+
+/// `POST /api/v1/registries`.
+#[utoipa::path(post, path = "/api/v1/registries", tag = "registry",
+    description = "Adds a registry (a name for a host, its insecure flag, the team that may use it). Its \
+        credentials come from `login`. Admins.",
+    request_body = berth_types::RegistryCreateRequest,
+    responses((status = 201, body = berth_types::RegistryInfo),
+        (status = 400, body = crate::serve::openapi::ErrorBody), (status = 403, body = crate::serve::openapi::ErrorBody),
+        (status = 404, body = crate::serve::openapi::ErrorBody, description = "no such team"),
+        (status = 409, body = crate::serve::openapi::ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub(super) async fn add_registry(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: Result<ApiJson<berth_types::RegistryCreateRequest>, ApiError>,
+) -> Result<(axum::http::StatusCode, Json<berth_types::RegistryInfo>), ApiError> {
+    let added = crate::serve::ops::registries::add(&state, &caller, request.map(|b| b.0)).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(added)))
+}
+
+/// `DELETE /api/v1/registries/{name}`.
+#[utoipa::path(delete, path = "/api/v1/registries/{name}", tag = "registry",
+    description = "Removes a registry object (its stored credentials stay until `logout`). Admins.",
+    params(("name" = String, Path, description = "the registry's name")),
+    responses((status = 204, description = "removed"), (status = 403, body = crate::serve::openapi::ErrorBody),
+        (status = 404, body = crate::serve::openapi::ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub(super) async fn remove_registry(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    crate::serve::ops::registries::remove(&state, &caller, &name).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
