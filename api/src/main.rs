@@ -54,6 +54,11 @@ enum Command {
     Login(cli::registry::LoginArgs),
     /// Log out from a registry
     Logout(cli::registry::LogoutArgs),
+    /// Search a registry for images (or list a repository's tags with --tags)
+    Search(cli::search::SearchArgs),
+    /// Manage registries (add, ls, rm): shared by pull, push and search
+    #[command(subcommand)]
+    Registry(cli::registry::RegistryCommand),
     /// Define and run multi-container applications (Docker Compose)
     Compose(cli::compose::ComposeArgs),
     /// Manage networks
@@ -167,6 +172,11 @@ struct ServeArgs {
     /// HTTP): passwords and API tokens then cross the network in clear
     #[arg(long, env = "BERTH_INSECURE")]
     insecure: bool,
+    /// TCP address of the registry server (the OCI distribution API over this node's images;
+    /// off unless given). TLS with --tls-cert/--tls-key when they are given; a non-loopback
+    /// address without them needs --insecure
+    #[arg(long, env = "BERTH_REGISTRY_LISTEN", value_name = "ADDR")]
+    registry_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -243,6 +253,8 @@ async fn run(cli: Cli) -> i32 {
             cli::registry::push(&client, args).await
         }
         Command::Login(args) => cli::registry::login(&client, args).await,
+        Command::Search(args) => cli::search::search(&client, args).await,
+        Command::Registry(command) => cli::registry::registry(&client, command).await,
         Command::Logout(args) => cli::registry::logout(&client, args).await,
         Command::Run(args) | Command::Container(ContainerCommand::Run(args)) => {
             return cli::containers::run(&client, args).await
@@ -367,6 +379,7 @@ async fn serve(args: ServeArgs) -> i32 {
         },
         docker_listen: args.docker_listen,
         insecure: args.insecure,
+        registry_listen: args.registry_listen,
     };
     match serve::run(config).await {
         Ok(()) => 0,

@@ -19,6 +19,7 @@ pub mod compose;
 pub mod container;
 pub mod crash_point;
 pub mod digest;
+pub mod distribution;
 pub mod error;
 pub mod fsutil;
 pub mod image;
@@ -100,6 +101,8 @@ pub struct EngineInner {
     pub volumes: volume::VolumeStore,
     /// Networks under `<root>/networks`, namespaces pinned under `<run_dir>/netns`.
     pub networks: network::NetworkStore,
+    /// The registry server's state: the served index, uploads under way.
+    pub distribution: distribution::Distribution,
 }
 
 impl Engine {
@@ -123,6 +126,7 @@ impl Engine {
         let images = ImageStore::open(&config.root)?;
         let snapshots = SnapshotStore::open(&config.root.join("snapshots"), config.snapshotter)?;
         let registries = registry::Registries::open(&config.root)?;
+        let distribution = distribution::Distribution::open(&config.root)?;
         let containers = ContainerStore::open(&config.root, &config.run_dir)?;
         let volumes = volume::VolumeStore::open(&config.root)?;
         let networks =
@@ -138,6 +142,7 @@ impl Engine {
                 registries,
                 volumes,
                 networks,
+                distribution,
             }),
         };
         // The default bridge and the user networks' DNS servers, before containers come back.

@@ -167,7 +167,7 @@ pub fn check_object_name(kind: ObjectKind, name: &str) -> Result<&str, NameError
 /// a client encodes the first letter of such a name in its path (`%70rune`), the router takes
 /// the segment for a name, and the checks never mistake one for the other.
 pub const RESERVED_SEGMENTS: &[&str] =
-    &["prune", "create", "import", "load", "save", "pull", "push", "build", "json"];
+    &["prune", "create", "import", "load", "save", "pull", "push", "build", "json", "search"];
 
 /// Whether `segment` (as it stands in a path, before decoding) is one of [`RESERVED_SEGMENTS`].
 pub fn is_reserved_segment(segment: &str) -> bool {

@@ -177,3 +177,117 @@ pub struct PushReport {
     /// Bytes of blobs sent.
     pub bytes_uploaded: u64,
 }
+
+/// `PUT /api/v1/registry/repositories`: the settings of a repository this node serves as a
+/// registry (`berth serve --registry-listen`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RepositorySettings {
+    /// The repository, as clients name it (`team/app`).
+    pub name: String,
+    /// Anyone may pull it, without credentials.
+    pub public: bool,
+}
+
+/// One answer of `GET /api/v1/images/search` and of the Docker API's `GET /images/search`
+/// (Docker's field names).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SearchResult {
+    /// The repository, with its registry unless it is Docker Hub (`127.0.0.1:5000/team/app`).
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub star_count: u64,
+    #[serde(default)]
+    pub is_official: bool,
+    #[serde(default)]
+    pub is_automated: bool,
+}
+
+/// One tag of a remote repository (`GET /api/v1/registry/tags`): what its manifest says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RemoteTag {
+    pub tag: String,
+    /// The manifest's (or index's) digest.
+    pub digest: String,
+    pub media_type: String,
+    /// Compressed size of the config and layers (of every platform, for an index).
+    pub size: u64,
+    /// `os/arch[/variant]` of each image it holds.
+    pub platforms: Vec<String>,
+}
+
+/// The filters of a search (`--filter is-official=true`, `stars=3`, `is-automated=false`), as
+/// Docker's CLI and API take them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchFilter {
+    /// At least this many stars.
+    pub stars: Option<u64>,
+    pub is_official: Option<bool>,
+    pub is_automated: Option<bool>,
+}
+
+impl SearchFilter {
+    /// From `key=value` pairs; an unknown key or a bad value is refused in Docker's words.
+    pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<SearchFilter, String> {
+        let mut filter = SearchFilter::default();
+        let boolean = |key: &str, value: &str| match value {
+            "true" | "1" => Ok(true),
+            "false" | "0" => Ok(false),
+            _ => Err(format!("invalid filter '{key}={value}'")),
+        };
+        for (key, value) in pairs {
+            match key {
+                "stars" => {
+                    filter.stars =
+                        Some(value.parse().map_err(|_| format!("invalid filter 'stars={value}'"))?);
+                }
+                "is-official" => filter.is_official = Some(boolean(key, value)?),
+                "is-automated" => filter.is_automated = Some(boolean(key, value)?),
+                _ => return Err(format!("invalid filter '{key}'")),
+            }
+        }
+        Ok(filter)
+    }
+
+    pub fn matches(&self, result: &SearchResult) -> bool {
+        self.stars.is_none_or(|s| result.star_count >= s)
+            && self.is_official.is_none_or(|o| result.is_official == o)
+            && self.is_automated.is_none_or(|a| result.is_automated == a)
+    }
+}
+
+/// A registry added as an object (`berth registry add`), as `GET /api/v1/registries` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RegistryInfo {
+    pub name: String,
+    /// `host[:port]`: what references name it by (`host:port/team/app:1`).
+    pub url: String,
+    /// Reached over plain HTTP.
+    pub insecure: bool,
+    /// The one team that may use it; `None`: every team.
+    pub team: Option<String>,
+    /// Credentials are stored for it (`berth login`).
+    pub logged_in: bool,
+    pub created: String,
+}
+
+/// `POST /api/v1/registries`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RegistryCreateRequest {
+    pub name: String,
+    /// `host[:port]`, or a URL (`https://host:port`) of which the host is kept.
+    pub url: String,
+    #[serde(default)]
+    pub insecure: bool,
+    /// Only this team may use it (default: every team).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+}

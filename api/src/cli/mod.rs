@@ -10,6 +10,7 @@ pub mod format;
 pub mod network;
 pub mod opts;
 pub mod registry;
+pub mod search;
 pub mod stream;
 pub mod system;
 pub mod volume;

@@ -362,3 +362,94 @@ pub async fn logout(client: &Client, args: LogoutArgs) -> Result<(), CliError> {
         .await?;
     out(&format!("{}\n", report.status))
 }
+
+/// `berth registry`: registries as objects, shared by pull, push and search (admins manage
+/// them; credentials come from `berth login HOST`).
+#[derive(Debug, clap::Subcommand)]
+pub enum RegistryCommand {
+    /// Add a registry: a name for its host, whether it is reached over plain HTTP, which team may use it
+    Add(RegistryAddArgs),
+    /// List the registries you may use
+    #[command(visible_alias = "list")]
+    Ls(RegistryLsArgs),
+    /// Remove one or more registries
+    #[command(visible_alias = "remove")]
+    Rm(RegistryRmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RegistryAddArgs {
+    /// Reach it over plain HTTP (loopback registries always may)
+    #[arg(long)]
+    pub insecure: bool,
+    /// Only this team may use it (default: every team)
+    #[arg(long)]
+    pub team: Option<String>,
+    pub name: String,
+    /// host[:port], or a URL whose host is kept
+    pub url: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RegistryLsArgs {
+    /// Only display names
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RegistryRmArgs {
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+/// `berth registry ...`.
+pub async fn registry(client: &Client, command: RegistryCommand) -> Result<(), CliError> {
+    use berth_types::{RegistryCreateRequest, RegistryInfo};
+    match command {
+        RegistryCommand::Add(args) => {
+            let request = RegistryCreateRequest {
+                name: args.name,
+                url: args.url,
+                insecure: args.insecure,
+                team: args.team,
+            };
+            let added: RegistryInfo = client
+                .call_json(Method::POST, "/api/v1/registries", Some("application/json"), json_body(&request))
+                .await?;
+            out(&format!("{}\n", added.name))
+        }
+        RegistryCommand::Ls(args) => {
+            let list: Vec<RegistryInfo> = client.get_json("/api/v1/registries").await?;
+            if args.quiet {
+                return out(&list.iter().map(|r| format!("{}\n", r.name)).collect::<String>());
+            }
+            let mut table = super::format::Table::new(&["NAME", "URL", "INSECURE", "TEAM", "LOGGED IN"]);
+            for r in list {
+                let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
+                table.row(vec![
+                    r.name,
+                    r.url,
+                    yes_no(r.insecure),
+                    r.team.unwrap_or_else(|| "(all)".into()),
+                    yes_no(r.logged_in),
+                ]);
+            }
+            out(&table.render())
+        }
+        RegistryCommand::Rm(args) => {
+            let mut failed = None;
+            for name in args.names {
+                let path = format!("/api/v1/registries/{}", super::client::path_segment(&name));
+                match client.request(Method::DELETE, &path, None, super::client::empty_body()).await {
+                    Ok(_) => out(&format!("{name}\n"))?,
+                    Err(e) => {
+                        eprintln!("Error: {e}");
+                        failed = Some(e);
+                    }
+                }
+            }
+            failed.map_or(Ok(()), Err)
+        }
+    }
+}

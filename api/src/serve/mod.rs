@@ -11,6 +11,7 @@ mod headers;
 pub mod history;
 pub mod openapi;
 mod ops;
+mod registry;
 mod routes;
 mod state;
 #[cfg(test)]
@@ -50,6 +51,8 @@ pub struct ServeConfig {
     pub docker_listen: Option<SocketAddr>,
     /// Listen on a non-loopback address without TLS all the same (`--insecure`).
     pub insecure: bool,
+    /// The registry server (OCI distribution API) on TCP (`--registry-listen`); `None`: off.
+    pub registry_listen: Option<SocketAddr>,
 }
 
 /// The socket's name under the run directory.
@@ -114,6 +117,14 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
         ),
         None => None,
     };
+    let registry_tcp = match config.registry_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("listening on {addr} (--registry-listen): {e}"))?,
+        ),
+        None => None,
+    };
     // We hold the run directory's lock, so a socket file left there is stale: a daemon that
     // died without cleaning up. A Docker socket elsewhere (/var/run/docker.sock) may belong to
     // a running dockerd: only a socket nothing answers on is replaced.
@@ -136,6 +147,7 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
         auth,
         audit: history::Audit::new(events.pool().clone()),
     };
+    ops::registries::apply_insecure(&state).await;
     routes::containers::record_engine_events(&state.engine, events.clone());
     history::record_finished_containers(&state.engine, events.pool().clone());
     let app = routes::router(state.clone());
@@ -152,6 +164,7 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
         listen = %config.listen,
         docker_socket = ?config.docker_socket,
         docker_listen = ?config.docker_listen,
+        registry_listen = ?config.registry_listen,
         "berth daemon ready"
     );
     // Crash points count from here: what start-up writes (recovery) is not an operation's.
@@ -161,7 +174,7 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
     servers.push(Box::pin(
         axum::serve(unix, unix_app).with_graceful_shutdown(stop.clone().cancelled_owned()).into_future(),
     ));
-    match tls {
+    match tls.clone() {
         Some(tls) => {
             let listener =
                 tls::TlsListener::new(tcp, tls).map_err(|e| format!("TLS on {}: {e}", config.listen))?;
@@ -193,6 +206,28 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
                 .into_future(),
         ));
     }
+    if let Some(listener) = registry_tcp {
+        // The registry speaks TLS with the daemon's certificate when it has one.
+        let service = registry::service(state.clone(), tls.is_some())
+            .into_make_service_with_connect_info::<auth::ClientAddr>();
+        match &tls {
+            Some(tls) => {
+                let addr = config.registry_listen.expect("bound, so given");
+                let listener = tls::TlsListener::new(listener, tls.clone())
+                    .map_err(|e| format!("TLS on {addr} (--registry-listen): {e}"))?;
+                servers.push(Box::pin(
+                    axum::serve(listener, service)
+                        .with_graceful_shutdown(stop.clone().cancelled_owned())
+                        .into_future(),
+                ));
+            }
+            None => servers.push(Box::pin(
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(stop.clone().cancelled_owned())
+                    .into_future(),
+            )),
+        }
+    }
     let servers = futures_util::future::try_join_all(servers);
     tokio::pin!(servers);
     let result = tokio::select! {
@@ -223,6 +258,11 @@ fn check_plain_listeners(config: &ServeConfig) -> Result<(), String> {
     }
     if let Some(addr) = config.docker_listen.filter(|a| !a.ip().is_loopback()) {
         plain.push(format!("--docker-listen {addr} (plain HTTP)"));
+    }
+    if let Some(addr) = config.registry_listen.filter(|a| !a.ip().is_loopback()) {
+        if config.tls.is_none() {
+            plain.push(format!("--registry-listen {addr} without --tls-cert/--tls-key"));
+        }
     }
     if plain.is_empty() {
         return Ok(());

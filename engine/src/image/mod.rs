@@ -441,6 +441,8 @@ fn collect_garbage_locked(inner: &EngineInner, _guard: &RwLockWriteGuard<'_, ()>
         blobs.extend(content.manifest.layers().iter().map(|l| l.digest().clone()));
         layers.extend(content.diff_ids);
     }
+    // What the registry server serves beyond local images (indexes, artifacts, fresh pushes).
+    blobs.extend(crate::distribution::kept_blobs(inner));
 
     let mut report = GcReport::default();
     for blob in inner.content.list()? {

@@ -57,6 +57,9 @@ pub struct RegistryClient {
     /// Registries (host, host:port, or IPv4 CIDR) that may be reached over plain HTTP, besides
     /// loopback addresses.
     insecure: RwLock<Vec<String>>,
+    /// Registries added as objects with their insecure flag (`berth registry add --insecure`),
+    /// kept apart from `--insecure-registry` so that either can change alone.
+    insecure_objects: RwLock<Vec<String>>,
     pub(crate) credentials: CredentialStore,
     endpoints: Mutex<HashMap<String, Endpoint>>,
     /// (registry, scopes) → token.
@@ -85,6 +88,7 @@ impl RegistryClient {
         Ok(RegistryClient {
             http,
             insecure: RwLock::new(Vec::new()),
+            insecure_objects: RwLock::new(Vec::new()),
             credentials: CredentialStore::new(root),
             endpoints: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
@@ -105,11 +109,20 @@ impl RegistryClient {
         Ok(())
     }
 
+    /// Sets the registries added as objects that may be reached over plain HTTP.
+    pub fn set_insecure_objects(&self, registries: Vec<String>) {
+        *self.insecure_objects.write().unwrap_or_else(|p| p.into_inner()) = registries;
+        self.endpoints.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
     /// Whether `registry` (`host[:port]`) may be reached over plain HTTP: loopback always (as
     /// Docker does), others only when listed.
     pub fn allows_plain_http(&self, registry: &str) -> bool {
         let host = host_of(registry);
         if host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
+            return true;
+        }
+        if self.insecure_objects.read().unwrap_or_else(|p| p.into_inner()).iter().any(|r| r == registry) {
             return true;
         }
         let listed = self.insecure.read().unwrap_or_else(|p| p.into_inner());

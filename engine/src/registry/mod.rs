@@ -15,6 +15,7 @@ pub mod auth;
 pub mod client;
 mod pull;
 mod push;
+mod search;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;

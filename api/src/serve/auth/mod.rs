@@ -132,6 +132,8 @@ pub enum Api {
     #[default]
     Berth,
     Docker,
+    /// The registry server (`--registry-listen`).
+    Registry,
 }
 
 impl Api {
@@ -139,6 +141,7 @@ impl Api {
         match self {
             Api::Berth => "berth",
             Api::Docker => "docker",
+            Api::Registry => "registry",
         }
     }
 }

@@ -773,6 +773,174 @@ impl AuthStore {
     }
 }
 
+/// A repository of the node's registry server: its team (`None`: shared) and whether anyone
+/// may pull it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositoryRow {
+    pub team_id: Option<i64>,
+    pub public: bool,
+}
+
+impl AuthStore {
+    /// Who a user name and password (or API token in the password's place, as registry clients
+    /// send it) are, without opening a session. `None`: wrong name, password or token.
+    pub async fn check_password(&self, name: &str, password: &str) -> Result<Option<Principal>, ApiError> {
+        if password.starts_with(TOKEN_PREFIX) {
+            return Ok(match self.authenticate_token(password).await? {
+                TokenCheck::Valid(p) if p.user == name || name.is_empty() || name == "token" => Some(p),
+                _ => None,
+            });
+        }
+        let row = sqlx::query("SELECT id, role, password_hash FROM users WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let (user, hash) = match row {
+            Some(r) => (
+                Some((
+                    r.try_get::<i64, _>("id").map_err(db_error)?,
+                    r.try_get::<String, _>("role").map_err(db_error)?,
+                )),
+                r.try_get::<Option<String>, _>("password_hash").map_err(db_error)?,
+            ),
+            None => (None, None),
+        };
+        let hash = match hash {
+            Some(h) => h,
+            None => dummy_hash().await?,
+        };
+        let ok = verify_password(password.to_string(), hash).await;
+        let Some((user_id, role)) = user.filter(|_| ok) else { return Ok(None) };
+        Ok(Some(Principal {
+            user: name.to_string(),
+            role: stored_role(&role)?,
+            teams: self.teams_of(user_id).await?,
+            via: Via::Session,
+        }))
+    }
+
+    pub async fn repository(&self, name: &str) -> Result<Option<RepositoryRow>, ApiError> {
+        let row = sqlx::query("SELECT team_id, public FROM registry_repositories WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.map(|r| {
+            Ok(RepositoryRow {
+                team_id: r.try_get("team_id").map_err(db_error)?,
+                public: r.try_get::<i64, _>("public").map_err(db_error)? != 0,
+            })
+        })
+        .transpose()
+    }
+
+    /// Records the team of a repository pushed for the first time (a known one keeps its own).
+    pub async fn add_repository(&self, name: &str, team_id: Option<i64>) -> Result<(), ApiError> {
+        sqlx::query("INSERT OR IGNORE INTO registry_repositories (name, team_id, public) VALUES (?, ?, 0)")
+            .bind(name)
+            .bind(team_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    /// Marks a repository public (anyone may pull it) or not; `team_id` for a repository that
+    /// had no row yet.
+    pub async fn set_repository_public(
+        &self,
+        name: &str,
+        team_id: Option<i64>,
+        public: bool,
+    ) -> Result<(), ApiError> {
+        sqlx::query(
+            "INSERT INTO registry_repositories (name, team_id, public) VALUES (?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET public = excluded.public",
+        )
+        .bind(name)
+        .bind(team_id)
+        .bind(public as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+}
+
+/// A registry added as an object, as the database keeps it.
+#[derive(Debug, Clone)]
+pub struct RegistryRow {
+    pub name: String,
+    pub url: String,
+    pub insecure: bool,
+    pub team_id: Option<i64>,
+    pub team: Option<String>,
+    pub created: String,
+}
+
+impl AuthStore {
+    pub async fn list_registries(&self) -> Result<Vec<RegistryRow>, ApiError> {
+        let rows = sqlx::query(
+            "SELECT r.name, r.url, r.insecure, r.team_id, t.name AS team, r.created \
+             FROM registries r LEFT JOIN teams t ON t.id = r.team_id ORDER BY r.name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(RegistryRow {
+                    name: r.try_get("name").map_err(db_error)?,
+                    url: r.try_get("url").map_err(db_error)?,
+                    insecure: r.try_get::<i64, _>("insecure").map_err(db_error)? != 0,
+                    team_id: r.try_get("team_id").map_err(db_error)?,
+                    team: r.try_get("team").map_err(db_error)?,
+                    created: r.try_get("created").map_err(db_error)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn add_registry(
+        &self,
+        name: &str,
+        url: &str,
+        insecure: bool,
+        team_id: Option<i64>,
+    ) -> Result<(), ApiError> {
+        let result = sqlx::query(
+            "INSERT INTO registries (name, url, insecure, team_id, created) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(name)
+        .bind(url)
+        .bind(insecure as i64)
+        .bind(team_id)
+        .bind(now())
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => {
+                Err(ApiError::conflict(format!("registry {name} already exists")))
+            }
+            Err(e) => Err(db_error(e)),
+        }
+    }
+
+    pub async fn remove_registry(&self, name: &str) -> Result<(), ApiError> {
+        let r = sqlx::query("DELETE FROM registries WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        if r.rows_affected() == 0 {
+            return Err(ApiError::not_found(format!("no such registry: {name}")));
+        }
+        Ok(())
+    }
+}
+
 /// Which ownership table.
 #[derive(Debug, Clone, Copy)]
 pub enum OwnedKind {

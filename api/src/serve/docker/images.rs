@@ -424,9 +424,24 @@ async fn prune(
     }))
 }
 
-/// `GET /images/search`: berth searches no registry; a clear refusal, not a failure.
-async fn search() -> ApiError {
-    ApiError::bad_request("search is not supported by this daemon yet")
+/// The query of `GET /images/search`.
+#[derive(Debug, serde::Deserialize)]
+struct SearchQuery {
+    #[serde(default)]
+    term: String,
+    limit: Option<usize>,
+    filters: Option<String>,
+}
+
+/// `GET /images/search`: the same search as berth's own API (`ops::search`).
+async fn search(
+    state: State<DockerState>,
+    caller: Caller,
+    query: Result<axum::extract::Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<berth_types::SearchResult>>, ApiError> {
+    let query = query.map_err(|e| ApiError::bad_request(e.body_text()))?.0;
+    let filter = crate::serve::routes::registry::search_filter(query.filters.as_deref())?;
+    Ok(Json(ops::search::search(&state.app, &caller, &query.term, query.limit, &filter).await?))
 }
 
 #[cfg(test)]
@@ -558,9 +573,11 @@ mod tests {
         let (status, body) =
             call(&app, &s.alice, "DELETE", &format!("/images/{}", &id[7..19]), Body::empty()).await;
         assert_eq!(status, StatusCode::CONFLICT, "{body}");
-        let (status, body) = call(&app, &s.alice, "GET", "/images/search?term=x", Body::empty()).await;
+        // Searched as berth's own API does (no registry is reached: the limit is refused first).
+        let (status, body) =
+            call(&app, &s.alice, "GET", "/images/search?term=x&limit=0", Body::empty()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-        assert!(body.contains("search is not supported"), "{body}");
+        assert!(body.contains("limit 0 is outside the range [1, 100]"), "{body}");
         let (status, body) =
             call(&app, &s.alice, "GET", "/images/json?filters=%7B%22x%22%3A%5B%22y%22%5D%7D", Body::empty())
                 .await;

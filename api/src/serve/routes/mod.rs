@@ -30,7 +30,7 @@ mod images;
 mod networks;
 mod node;
 pub(crate) mod query;
-mod registry;
+pub(crate) mod registry;
 mod session;
 mod stacks;
 mod streams;
@@ -70,6 +70,11 @@ fn described() -> OpenApiRouter<AppState> {
         .routes(routes!(registry::push_image))
         .routes(routes!(registry::login))
         .routes(routes!(registry::logout))
+        .routes(routes!(registry::set_repository))
+        .routes(routes!(registry::search_images))
+        .routes(routes!(registry::remote_tags))
+        .routes(routes!(registry::list_registries, registry::add_registry))
+        .routes(routes!(registry::remove_registry))
         .routes(routes!(images::inspect_image, images::remove_image))
         .routes(routes!(images::tag_image))
         .routes(routes!(build::image_history))

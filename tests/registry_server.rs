@@ -1,0 +1,415 @@
+//! berth as a registry server (`berth serve --registry-listen`), driven by clients nobody here
+//! wrote: skopeo (copy both ways, inspect, list-tags), another berth daemon pulling and pushing,
+//! and raw HTTP for what the clients do not show (chunked uploads, mounts, a truncated upload,
+//! the referrers API, refusals per role). Everything on 127.0.0.1.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+use base64::Engine as _;
+use berth_tests::registry::Registry;
+use berth_tests::{free_port, read_response, Daemon, HttpResponse};
+use sha2::{Digest, Sha256};
+
+/// A daemon serving its registry on a free port; returns it with `127.0.0.1:PORT`.
+fn serving() -> (Daemon, String) {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let daemon = Daemon::start_with_args(&["--registry-listen", &listen]);
+    (daemon, listen)
+}
+
+fn skopeo(args: &[&str]) -> (bool, String) {
+    let out = Command::new("skopeo").args(args).output().expect("running skopeo");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+fn skopeo_ok(args: &[&str]) -> String {
+    let (ok, text) = skopeo(args);
+    assert!(ok, "skopeo {args:?} failed:\n{text}");
+    text
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+/// One HTTP/1.1 request to the registry.
+fn request(host: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {
+    let mut s = TcpStream::connect(host).expect("connecting to the registry");
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    read_response(&mut s)
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+fn inspect(daemon: &Daemon, name: &str) -> serde_json::Value {
+    let out = daemon.berth(&["image", "inspect", name]).ok();
+    serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()[0].clone()
+}
+
+fn error_code(r: &HttpResponse) -> String {
+    r.json()["errors"][0]["code"].as_str().unwrap_or("").to_string()
+}
+
+fn assert_no_ingest(daemon: &Daemon) {
+    let ingest: Vec<_> = std::fs::read_dir(daemon.root().join("ingest")).unwrap().collect();
+    assert!(ingest.is_empty(), "ingest/ is not empty: {ingest:?}");
+    daemon.verify_blobs();
+}
+
+#[test]
+fn skopeo_copies_both_ways_byte_identical_and_pushes_become_local_images() {
+    let (daemon, host) = serving();
+    daemon.import_busybox("busybox:latest");
+    daemon.user_with_token("olga", "operator", Some("dev"));
+    let creds = "olga:olga-password";
+
+    // berth's own local image is served as library/busybox, byte for byte.
+    let local = inspect(&daemon, "busybox");
+    let local_digest = local["manifest_digest"].as_str().unwrap().to_string();
+    let admin = format!("admin:{}", berth_tests::ADMIN_PASSWORD);
+    let raw = skopeo_ok(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        &admin,
+        &format!("docker://{host}/busybox"),
+    ]);
+    assert_eq!(sha256(raw.as_bytes()), local_digest, "the served manifest is not the stored one");
+
+    // skopeo pushes an image from a docker archive into the registry: it becomes a local image
+    // of olga's team, and reads back with the same digest.
+    let archive = daemon.dir().join("busybox.tar");
+    daemon.berth(&["save", "-o", archive.to_str().unwrap(), "busybox"]).ok();
+    let target = format!("docker://{host}/dev/app:1");
+    skopeo_ok(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        creds,
+        &format!("docker-archive:{}", archive.display()),
+        &target,
+    ]);
+    let images = daemon.berth(&["images"]).ok();
+    assert!(
+        images.stdout.lines().any(|l| l.starts_with("dev/app") && l.contains(" 1 ")),
+        "{}",
+        images.stdout
+    );
+    let pushed = inspect(&daemon, "dev/app:1");
+    let pushed_digest = pushed["manifest_digest"].as_str().unwrap().to_string();
+    let inspected = skopeo_ok(&["inspect", "--tls-verify=false", "--creds", creds, &target]);
+    let inspected: serde_json::Value = serde_json::from_str(&inspected).unwrap();
+    assert_eq!(inspected["Digest"].as_str(), Some(pushed_digest.as_str()));
+    let tags = skopeo_ok(&[
+        "list-tags",
+        "--tls-verify=false",
+        "--creds",
+        creds,
+        &format!("docker://{host}/dev/app"),
+    ]);
+    let tags: serde_json::Value = serde_json::from_str(&tags).unwrap();
+    assert_eq!(tags["Tags"], serde_json::json!(["1"]));
+
+    // And out again, to Debian's docker-registry: the same manifest digest there.
+    let reference = Registry::start();
+    let there = format!("docker://{}/copy/app:1", reference.host());
+    skopeo_ok(&[
+        "copy",
+        "--preserve-digests",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        "--src-creds",
+        creds,
+        &target,
+        &there,
+    ]);
+    let raw_there = skopeo_ok(&["inspect", "--raw", "--tls-verify=false", &there]);
+    assert_eq!(sha256(raw_there.as_bytes()), pushed_digest, "the round trip changed the manifest");
+
+    // A second tag in another repository of the team: the blobs are mounted or already there,
+    // never stored twice (one file per digest in the store).
+    skopeo_ok(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        "--src-creds",
+        creds,
+        "--dest-creds",
+        creds,
+        &there,
+        &format!("docker://{host}/dev/other:2"),
+    ]);
+    assert_eq!(inspect(&daemon, "dev/other:2")["manifest_digest"].as_str(), Some(pushed_digest.as_str()));
+    assert_no_ingest(&daemon);
+
+    // Runnable as any local image.
+    let out = daemon.berth(&["run", "--rm", "--network", "none", "dev/app:1", "echo", "served"]).ok();
+    assert_eq!(out.stdout.trim(), "served");
+}
+
+#[test]
+fn roles_teams_and_public_repositories() {
+    let (daemon, host) = serving();
+    daemon.import_busybox("busybox:latest");
+    let olga = daemon.user_with_token("olga", "operator", Some("dev"));
+    daemon.user_with_token("vic", "viewer", Some("dev"));
+    daemon.user_with_token("otto", "operator", Some("ops"));
+    let archive = daemon.dir().join("busybox.tar");
+    daemon.berth(&["save", "-o", archive.to_str().unwrap(), "busybox"]).ok();
+    let source = format!("docker-archive:{}", archive.display());
+    let app = format!("docker://{host}/dev/app:1");
+    skopeo_ok(&["copy", "--dest-tls-verify=false", "--dest-creds", "olga:olga-password", &source, &app]);
+
+    // A viewer of the team pulls, and may not push.
+    skopeo_ok(&["inspect", "--tls-verify=false", "--creds", "vic:vic-password", &app]);
+    let (ok, text) = skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        "vic:vic-password",
+        &source,
+        &format!("docker://{host}/dev/app:2"),
+    ]);
+    assert!(!ok && text.contains("denied"), "a viewer pushed: {text}");
+    // Another team's operator does not see it and may not push to it.
+    let (ok, text) = skopeo(&["inspect", "--tls-verify=false", "--creds", "otto:otto-password", &app]);
+    assert!(!ok && text.to_lowercase().contains("unknown"), "another team read it: {text}");
+    let (ok, text) = skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        "otto:otto-password",
+        &source,
+        &format!("docker://{host}/dev/app:3"),
+    ]);
+    assert!(!ok && text.contains("denied"), "another team pushed: {text}");
+    // Wrong password, and no credentials at all.
+    let (ok, text) = skopeo(&["inspect", "--tls-verify=false", "--creds", "olga:wrong", &app]);
+    assert!(!ok && text.contains("401") || text.to_lowercase().contains("unauthorized"), "{text}");
+    let (ok, text) = skopeo(&["inspect", "--tls-verify=false", "--no-creds", &app]);
+    assert!(
+        !ok && (text.to_lowercase().contains("unauthorized") || text.contains("authentication required")),
+        "{text}"
+    );
+    let catalog =
+        request(&host, "GET", "/v2/_catalog", &[("Authorization", &basic("otto", "otto-password"))], b"");
+    assert_eq!(catalog.status, 200);
+    assert!(
+        !catalog.text().contains("dev/app"),
+        "the catalog shows another team's repository: {}",
+        catalog.text()
+    );
+
+    // Marked public (by the owning team's operator): anyone pulls, nobody anonymous pushes.
+    let set = daemon.call(
+        Some(&olga),
+        "PUT",
+        "/api/v1/registry/repositories",
+        Some(serde_json::json!({"name": "dev/app", "public": true})),
+    );
+    assert_eq!(set.status, 204, "{}", set.text());
+    skopeo_ok(&["inspect", "--tls-verify=false", "--no-creds", &app]);
+    let (ok, _) = skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        "nobody:nothing",
+        &source,
+        &format!("docker://{host}/dev/app:4"),
+    ]);
+    assert!(!ok, "an anonymous push went through");
+}
+
+#[test]
+fn uploads_chunked_mounted_truncated_and_referrers_over_http() {
+    let (daemon, host) = serving();
+    daemon.user_with_token("olga", "operator", Some("dev"));
+    let auth = basic("olga", "olga-password");
+    let h = [("Authorization", auth.as_str())];
+
+    // Without credentials: the distribution spec's challenge.
+    let r = request(&host, "GET", "/v2/", &[], b"");
+    assert_eq!(r.status, 401);
+    let challenge = r.header("www-authenticate").unwrap().to_string();
+    assert!(challenge.starts_with("Bearer realm=\"http://") && challenge.contains("/token\""), "{challenge}");
+    assert_eq!(r.header("docker-distribution-api-version"), Some("registry/2.0"));
+    // The token endpoint takes Basic credentials; its token opens the API.
+    let t = request(&host, "GET", "/token?service=berth&scope=repository:dev/x:pull,push", &h, b"");
+    assert_eq!(t.status, 200, "{}", t.text());
+    let bearer = format!("Bearer {}", t.json()["token"].as_str().unwrap());
+    assert_eq!(request(&host, "GET", "/v2/", &[("Authorization", &bearer)], b"").status, 200);
+    let bad =
+        request(&host, "GET", "/token?service=berth", &[("Authorization", &basic("olga", "nope"))], b"");
+    assert_eq!(bad.status, 401);
+
+    // A chunked upload: two PATCHes with Content-Range, then the PUT with the digest.
+    let blob: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let digest = sha256(&blob);
+    let start = request(&host, "POST", "/v2/dev/x/blobs/uploads/", &h, b"");
+    assert_eq!(start.status, 202, "{}", start.text());
+    let location = start.header("location").unwrap().to_string();
+    let first = request(&host, "PATCH", &location, &[h[0], ("Content-Range", "0-99999")], &blob[..100_000]);
+    assert_eq!(first.status, 202, "{}", first.text());
+    assert_eq!(first.header("range"), Some("0-99999"));
+    // A chunk that does not continue where the upload stands is refused with 416.
+    let wrong = request(&host, "PATCH", &location, &[h[0], ("Content-Range", "5-10")], &blob[5..11]);
+    assert_eq!(wrong.status, 416);
+    let second =
+        request(&host, "PATCH", &location, &[h[0], ("Content-Range", "100000-199999")], &blob[100_000..]);
+    assert_eq!(second.status, 202);
+    let status = request(&host, "GET", &location, &h, b"");
+    assert_eq!((status.status, status.header("range")), (204, Some("0-199999")));
+    let done = request(&host, "PUT", &format!("{location}?digest={digest}"), &h, b"");
+    assert_eq!(done.status, 201, "{}", done.text());
+    assert_eq!(done.header("docker-content-digest"), Some(digest.as_str()));
+    let got = request(&host, "GET", &format!("/v2/dev/x/blobs/{digest}"), &h, b"");
+    assert_eq!((got.status, got.body == blob), (200, true));
+
+    // A truncated monolithic upload: refused, nothing kept.
+    let other: Vec<u8> = (0..50_000u32).map(|i| (i * 13 % 241) as u8).collect();
+    let other_digest = sha256(&other);
+    let cut = request(
+        &host,
+        "POST",
+        &format!("/v2/dev/x/blobs/uploads/?digest={other_digest}"),
+        &h,
+        &other[..30_000],
+    );
+    assert_eq!((cut.status, error_code(&cut).as_str()), (400, "DIGEST_INVALID"), "{}", cut.text());
+    let head = request(&host, "HEAD", &format!("/v2/dev/x/blobs/{other_digest}"), &h, b"");
+    assert_eq!(head.status, 404);
+    assert!(!daemon.root().join("blobs/sha256").join(&other_digest[7..]).exists());
+    assert_no_ingest(&daemon);
+
+    // A config and a manifest that names the blob: an artifact, served by tag and digest.
+    let config = br#"{"kind":"test"}"#;
+    let config_digest = sha256(config);
+    let up = request(&host, "POST", &format!("/v2/dev/x/blobs/uploads/?digest={config_digest}"), &h, config);
+    assert_eq!(up.status, 201);
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.berth.test",
+        "config": {"mediaType": "application/vnd.berth.test.config", "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/octet-stream", "digest": digest, "size": blob.len()}],
+    })
+    .to_string();
+    let manifest_digest = sha256(manifest.as_bytes());
+    let ct = ("Content-Type", "application/vnd.oci.image.manifest.v1+json");
+    let put = request(&host, "PUT", "/v2/dev/x/manifests/v1", &[h[0], ct], manifest.as_bytes());
+    assert_eq!(put.status, 201, "{}", put.text());
+    assert_eq!(put.header("docker-content-digest"), Some(manifest_digest.as_str()));
+    let by_digest = request(&host, "GET", &format!("/v2/dev/x/manifests/{manifest_digest}"), &h, b"");
+    assert_eq!(by_digest.body, manifest.as_bytes());
+    assert_eq!(by_digest.header("content-type"), Some(ct.1));
+
+    // A manifest naming a blob the repository does not have is refused.
+    let missing = manifest.replace(&digest[7..], &"0".repeat(64));
+    let refused = request(&host, "PUT", "/v2/dev/x/manifests/v2", &[h[0], ct], missing.as_bytes());
+    assert_eq!((refused.status, error_code(&refused).as_str()), (400, "MANIFEST_BLOB_UNKNOWN"));
+
+    // Cross-repository mounts: the blobs appear in dev/y without a byte sent, and the same
+    // manifest may name them there.
+    for d in [&digest, &config_digest] {
+        let mount =
+            request(&host, "POST", &format!("/v2/dev/y/blobs/uploads/?mount={d}&from=dev/x"), &h, b"");
+        assert_eq!(mount.status, 201, "{}", mount.text());
+        assert_eq!(request(&host, "HEAD", &format!("/v2/dev/y/blobs/{d}"), &h, b"").status, 200);
+    }
+    let put = request(&host, "PUT", "/v2/dev/y/manifests/v1", &[h[0], ct], manifest.as_bytes());
+    assert_eq!(put.status, 201, "{}", put.text());
+    // Not from a repository the caller cannot read: then it is an upload as usual.
+    let refused =
+        request(&host, "POST", &format!("/v2/dev/z/blobs/uploads/?mount={digest}&from=dev/nothing"), &h, b"");
+    assert_eq!(refused.status, 202);
+
+    // A referrer: a signature-like artifact whose subject is the manifest.
+    let referrer = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.berth.signature",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": [],
+        "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest, "size": manifest.len()},
+    })
+    .to_string();
+    let referrer_digest = sha256(referrer.as_bytes());
+    let put = request(
+        &host,
+        "PUT",
+        &format!("/v2/dev/x/manifests/{referrer_digest}"),
+        &[h[0], ct],
+        referrer.as_bytes(),
+    );
+    assert_eq!(put.status, 201, "{}", put.text());
+    assert_eq!(put.header("oci-subject"), Some(manifest_digest.as_str()));
+    let listed = request(&host, "GET", &format!("/v2/dev/x/referrers/{manifest_digest}"), &h, b"").json();
+    assert_eq!(listed["manifests"][0]["digest"].as_str(), Some(referrer_digest.as_str()));
+    assert_eq!(listed["manifests"][0]["artifactType"].as_str(), Some("application/vnd.berth.signature"));
+    let filtered =
+        request(&host, "GET", &format!("/v2/dev/x/referrers/{manifest_digest}?artifactType=other"), &h, b"");
+    assert_eq!(filtered.header("oci-filters-applied"), Some("artifactType"));
+    assert_eq!(filtered.json()["manifests"], serde_json::json!([]));
+
+    // Garbage collection keeps what the registry serves beyond local images.
+    daemon.berth(&["image", "prune", "-a", "-f"]).ok();
+    let kept = request(&host, "GET", &format!("/v2/dev/x/blobs/{digest}"), &h, b"");
+    assert_eq!((kept.status, kept.body == blob), (200, true), "collected a served blob");
+
+    // Catalog pagination with its Link header, tags, and deletion.
+    let page = request(&host, "GET", "/v2/_catalog?n=1", &h, b"");
+    assert_eq!(page.json()["repositories"], serde_json::json!(["dev/x"]));
+    assert_eq!(page.header("link"), Some("</v2/_catalog?last=dev%2Fx&n=1>; rel=\"next\""));
+    let tags = request(&host, "GET", "/v2/dev/x/tags/list", &h, b"").json();
+    assert_eq!(tags["tags"], serde_json::json!(["v1"]));
+    assert_eq!(request(&host, "DELETE", "/v2/dev/x/manifests/v1", &h, b"").status, 202);
+    let gone = request(&host, "GET", "/v2/dev/x/manifests/v1", &h, b"");
+    assert_eq!((gone.status, error_code(&gone).as_str()), (404, "MANIFEST_UNKNOWN"));
+    let unknown = request(&host, "GET", "/v2/dev/nothing/tags/list", &h, b"");
+    assert_eq!((unknown.status, error_code(&unknown).as_str()), (404, "NAME_UNKNOWN"));
+    let invalid = request(&host, "GET", "/v2/Dev/X/tags/list", &h, b"");
+    assert_eq!((invalid.status, error_code(&invalid).as_str()), (400, "NAME_INVALID"));
+}
+
+#[test]
+fn a_second_berth_daemon_pulls_and_pushes_through_the_registry() {
+    let (node_a, host) = serving();
+    node_a.import_busybox("busybox:latest");
+    node_a.user_with_token("olga", "operator", Some("dev"));
+    node_a.berth(&["tag", "busybox", "dev/app:1"]).ok();
+    // The image was imported over the socket (shared); the team's copy is pushed by node B.
+    let node_b = Daemon::start();
+    node_b.berth_stdin(&["login", &host, "-u", "olga", "--password-stdin"], b"olga-password").ok();
+    // Node B pulls node A's shared image (any member reads shared repositories)...
+    let pulled = node_b.berth(&["pull", &format!("{host}/dev/app:1")]).ok();
+    let digest_a = inspect(&node_a, "dev/app:1")["manifest_digest"].as_str().unwrap().to_string();
+    assert!(pulled.stdout.contains(&digest_a), "{}", pulled.stdout);
+    assert_eq!(
+        inspect(&node_b, &format!("{host}/dev/app:1"))["manifest_digest"].as_str(),
+        Some(digest_a.as_str())
+    );
+    let out = node_b
+        .berth(&["run", "--rm", "--network", "none", &format!("{host}/dev/app:1"), "echo", "from-a"])
+        .ok();
+    assert_eq!(out.stdout.trim(), "from-a");
+    // ... and pushes it back under a new name of its team: the same digest on node A.
+    node_b.berth(&["tag", &format!("{host}/dev/app:1"), &format!("{host}/dev/copy:2")]).ok();
+    node_b.berth(&["push", &format!("{host}/dev/copy:2")]).ok();
+    assert_eq!(inspect(&node_a, "dev/copy:2")["manifest_digest"].as_str(), Some(digest_a.as_str()));
+    assert_no_ingest(&node_a);
+}
