@@ -132,6 +132,8 @@ pub enum Api {
     #[default]
     Berth,
     Docker,
+    /// Kubernetes' container runtime interface (`--cri-socket`).
+    Cri,
 }
 
 impl Api {
@@ -139,6 +141,7 @@ impl Api {
         match self {
             Api::Berth => "berth",
             Api::Docker => "docker",
+            Api::Cri => "cri",
         }
     }
 }

@@ -26,6 +26,7 @@ pub mod build;
 pub mod containers;
 pub mod images;
 pub mod networks;
+pub mod pods;
 pub mod registry;
 pub mod stacks;
 pub mod system;

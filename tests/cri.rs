@@ -1,0 +1,397 @@
+//! berth as a Kubernetes container runtime: a CRI v1 client (k8s-cri's generated gRPC client,
+//! as kubelet and crictl speak it) drives `berth serve --cri-socket` through a pod's life: run
+//! the sandbox (CNI bridge network, in the daemon's own network namespace on a private subnet),
+//! containers in it, ExecSync, the CRI log file, a daemon restart, stop and remove, and the
+//! idempotence kubelet relies on. Debian 12 has no crictl, hence the client here.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use berth_tests::Daemon;
+use hyper_util::rt::TokioIo;
+use k8s_cri::v1 as cri;
+use k8s_cri::v1::image_service_client::ImageServiceClient;
+use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+use tonic::transport::{Channel, Endpoint, Uri};
+
+/// The pods' subnet: exists only inside the test daemon's network namespace.
+const SUBNET: &str = "10.199.0.0/24";
+
+/// Kills the pause processes of the daemon's pods when the test ends, also on failure (the
+/// daemon's own cleanup removes containers, not pods).
+struct PodGuard(PathBuf);
+
+impl Drop for PodGuard {
+    fn drop(&mut self) {
+        let Ok(entries) = std::fs::read_dir(self.0.join("pods")) else { return };
+        for entry in entries.flatten() {
+            let Ok(text) = std::fs::read_to_string(entry.path().join("pod.json")) else { continue };
+            let Ok(record) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
+            let pid = record["pause_pid"].as_i64().unwrap_or(0) as i32;
+            let id = record["id"].as_str().unwrap_or("");
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let ours = pid > 0
+                && cmdline.split(|b| *b == 0).any(|a| a == b"pod-pause")
+                && cmdline.split(|b| *b == 0).any(|a| a == id.as_bytes());
+            if ours {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+            }
+        }
+    }
+}
+
+/// A CNI configuration directory with a bridge network on [`SUBNET`], its addresses recorded
+/// under the test's directory (not /var/lib/cni).
+fn cni_conf(dir: &Path) -> PathBuf {
+    let conf = dir.join("net.d");
+    std::fs::create_dir_all(&conf).unwrap();
+    let list = serde_json::json!({
+        "cniVersion": "0.4.0",
+        "name": "berth-test",
+        "plugins": [{
+            "type": "bridge",
+            "bridge": "crit0",
+            "isGateway": true,
+            "ipMasq": false,
+            "ipam": {
+                "type": "host-local",
+                "ranges": [[{"subnet": SUBNET}]],
+                "routes": [{"dst": "0.0.0.0/0"}],
+                "dataDir": dir.join("cni-ipam").display().to_string(),
+            }
+        }]
+    });
+    std::fs::write(conf.join("10-test.conflist"), serde_json::to_vec_pretty(&list).unwrap()).unwrap();
+    conf
+}
+
+async fn connect(socket: &Path) -> Channel {
+    let socket = socket.to_path_buf();
+    Endpoint::try_from("http://[::]:50051")
+        .unwrap()
+        .connect_with_connector(tower::service_fn(move |_: Uri| {
+            let socket = socket.clone();
+            async move { Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(socket).await?)) }
+        }))
+        .await
+        .expect("connecting to the CRI socket")
+}
+
+fn pod_config(log_dir: &Path) -> cri::PodSandboxConfig {
+    cri::PodSandboxConfig {
+        metadata: Some(cri::PodSandboxMetadata {
+            name: "web".into(),
+            uid: "uid-1".into(),
+            namespace: "default".into(),
+            attempt: 0,
+        }),
+        hostname: "webhost".into(),
+        log_directory: log_dir.display().to_string(),
+        dns_config: Some(cri::DnsConfig {
+            servers: vec!["10.199.0.53".into()],
+            searches: vec!["default.svc.cluster.local".into()],
+            options: vec!["ndots:5".into()],
+        }),
+        labels: HashMap::from([("app".to_string(), "web".to_string())]),
+        annotations: HashMap::from([("note".to_string(), "a test pod".to_string())]),
+        linux: Some(cri::LinuxPodSandboxConfig::default()),
+        ..Default::default()
+    }
+}
+
+fn container_config(name: &str, script: &str, log_path: &str) -> cri::ContainerConfig {
+    cri::ContainerConfig {
+        metadata: Some(cri::ContainerMetadata { name: name.into(), attempt: 0 }),
+        image: Some(cri::ImageSpec { image: "busybox:latest".into(), ..Default::default() }),
+        command: vec!["sh".into(), "-c".into()],
+        args: vec![script.into()],
+        envs: vec![cri::KeyValue { key: "GREETING".into(), value: "hello".into() }],
+        labels: HashMap::from([("tier".to_string(), "front".to_string())]),
+        annotations: HashMap::from([("a".to_string(), "b".to_string())]),
+        log_path: log_path.into(),
+        ..Default::default()
+    }
+}
+
+async fn exec(rt: &mut RuntimeServiceClient<Channel>, id: &str, cmd: &[&str]) -> cri::ExecSyncResponse {
+    rt.exec_sync(cri::ExecSyncRequest {
+        container_id: id.into(),
+        cmd: cmd.iter().map(|s| s.to_string()).collect(),
+        timeout: 10,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("ExecSync {cmd:?}: {e}"))
+    .into_inner()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+async fn pod_status(rt: &mut RuntimeServiceClient<Channel>, id: &str) -> cri::PodSandboxStatus {
+    rt.pod_sandbox_status(cri::PodSandboxStatusRequest { pod_sandbox_id: id.into(), verbose: false })
+        .await
+        .expect("PodSandboxStatus")
+        .into_inner()
+        .status
+        .expect("a status")
+}
+
+async fn container_status(rt: &mut RuntimeServiceClient<Channel>, id: &str) -> cri::ContainerStatus {
+    rt.container_status(cri::ContainerStatusRequest { container_id: id.into(), verbose: false })
+        .await
+        .expect("ContainerStatus")
+        .into_inner()
+        .status
+        .expect("a status")
+}
+
+/// Waits until the CRI log file has a line of `stream` that is `line`; returns the file.
+fn wait_for_log(path: &Path, stream: &str, line: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let content = std::fs::read_to_string(path).unwrap_or_default();
+        let found = content.lines().any(|l| {
+            let parts: Vec<&str> = l.splitn(4, ' ').collect();
+            parts.len() == 4 && parts[1] == stream && parts[2] == "F" && parts[3] == line
+        });
+        if found {
+            return content;
+        }
+        assert!(Instant::now() < deadline, "no {stream} line {line:?} in {}:\n{content}", path.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_pod_runs_end_to_end_over_cri_and_survives_a_daemon_restart() {
+    let work = tempfile::tempdir().unwrap();
+    let conf = cni_conf(work.path());
+    let log_dir = work.path().join("logs");
+    let args = ["--cni-conf-dir", conf.to_str().unwrap(), "--cni-bin-dir", "/usr/lib/cni"];
+    let mut daemon = Daemon::start_in_netns_with_args(&args);
+    let _pods = PodGuard(daemon.root());
+    daemon.import_busybox("busybox:latest");
+    let socket = daemon.run_dir().join("cri.sock");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+
+    let (pod_id, c1, c2) = runtime.block_on(async {
+        let channel = connect(&socket).await;
+        let mut rt = RuntimeServiceClient::new(channel.clone());
+        let mut images = ImageServiceClient::new(channel);
+
+        let version = rt.version(cri::VersionRequest { version: "v1".into() }).await.unwrap().into_inner();
+        assert_eq!(version.runtime_name, "berth");
+        assert_eq!(version.runtime_api_version, "v1");
+        let status = rt.status(cri::StatusRequest { verbose: false }).await.unwrap().into_inner();
+        let conditions = status.status.unwrap().conditions;
+        assert!(conditions.iter().all(|c| c.status), "runtime and network ready: {conditions:?}");
+
+        // Images: the store `berth import` filled.
+        let spec = Some(cri::ImageSpec { image: "busybox:latest".into(), ..Default::default() });
+        let image = images
+            .image_status(cri::ImageStatusRequest { image: spec.clone(), verbose: false })
+            .await
+            .unwrap()
+            .into_inner()
+            .image
+            .expect("busybox is there");
+        assert!(image.repo_tags.iter().any(|t| t.ends_with("busybox:latest")), "{image:?}");
+        let missing = images
+            .image_status(cri::ImageStatusRequest {
+                image: Some(cri::ImageSpec { image: "nothere:1".into(), ..Default::default() }),
+                verbose: false,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(missing.image.is_none());
+        let listed = images.list_images(cri::ListImagesRequest { filter: None }).await.unwrap().into_inner();
+        assert!(listed.images.iter().any(|i| i.id == image.id));
+        let fs = images.image_fs_info(cri::ImageFsInfoRequest {}).await.unwrap().into_inner();
+        assert_eq!(fs.image_filesystems.len(), 1);
+
+        // The pod: its network from the CNI bridge, its hostname and DNS settings.
+        let request =
+            cri::RunPodSandboxRequest { config: Some(pod_config(&log_dir)), runtime_handler: String::new() };
+        let pod_id =
+            rt.run_pod_sandbox(request.clone()).await.expect("RunPodSandbox").into_inner().pod_sandbox_id;
+        let again =
+            rt.run_pod_sandbox(request).await.expect("RunPodSandbox again").into_inner().pod_sandbox_id;
+        assert_eq!(again, pod_id, "running the same pod again answers the same sandbox");
+        let pod = pod_status(&mut rt, &pod_id).await;
+        assert_eq!(pod.state, cri::PodSandboxState::SandboxReady as i32);
+        let ip = pod.network.unwrap().ip;
+        assert!(ip.starts_with("10.199.0."), "pod IP {ip:?} from the CNI bridge");
+        assert_eq!(pod.labels.get("app").map(String::as_str), Some("web"));
+        assert_eq!(pod.metadata.unwrap().name, "web");
+
+        // Two containers in it.
+        let sandbox_config = Some(pod_config(&log_dir));
+        let create = |name: &str, script: &str, log: &str| cri::CreateContainerRequest {
+            pod_sandbox_id: pod_id.clone(),
+            config: Some(container_config(name, script, log)),
+            sandbox_config: sandbox_config.clone(),
+        };
+        let c1 = rt
+            .create_container(create("app", "echo $GREETING; echo oops >&2; exec sleep 1000", "app/0.log"))
+            .await
+            .expect("CreateContainer")
+            .into_inner()
+            .container_id;
+        assert_eq!(container_status(&mut rt, &c1).await.state, cri::ContainerState::ContainerCreated as i32);
+        rt.start_container(cri::StartContainerRequest { container_id: c1.clone() })
+            .await
+            .expect("StartContainer");
+        let c2 = rt
+            .create_container(create("sidecar", "exec sleep 1000", "sidecar/0.log"))
+            .await
+            .unwrap()
+            .into_inner()
+            .container_id;
+        rt.start_container(cri::StartContainerRequest { container_id: c2.clone() }).await.unwrap();
+        let status = container_status(&mut rt, &c1).await;
+        assert_eq!(status.state, cri::ContainerState::ContainerRunning as i32);
+        assert_eq!(status.metadata.unwrap().name, "app");
+        assert_eq!(status.labels.get("tier").map(String::as_str), Some("front"));
+        assert_eq!(status.annotations.get("a").map(String::as_str), Some("b"));
+        assert!(status.started_at > 0 && status.created_at > 0);
+        assert_eq!(status.log_path, log_dir.join("app/0.log").display().to_string());
+
+        // ExecSync: output, exit codes, the pod's namespaces and files.
+        let out = exec(&mut rt, &c1, &["sh", "-c", "echo out; echo err >&2; exit 3"]).await;
+        assert_eq!(
+            (text(&out.stdout).as_str(), text(&out.stderr).as_str(), out.exit_code),
+            ("out\n", "err\n", 3)
+        );
+        let out = exec(&mut rt, &c1, &["hostname"]).await;
+        assert_eq!(text(&out.stdout), "webhost\n");
+        let out = exec(&mut rt, &c1, &["cat", "/etc/resolv.conf"]).await;
+        let resolv = text(&out.stdout);
+        assert!(resolv.contains("nameserver 10.199.0.53") && resolv.contains("ndots:5"), "{resolv}");
+        for c in [&c1, &c2] {
+            let out = exec(&mut rt, c, &["ip", "-4", "addr", "show", "eth0"]).await;
+            assert!(text(&out.stdout).contains(&format!("inet {ip}/")), "{c}: {}", text(&out.stdout));
+        }
+        // One IPC namespace: what one container puts in it, the other sees.
+        let a = exec(&mut rt, &c1, &["readlink", "/proc/self/ns/ipc"]).await;
+        let b = exec(&mut rt, &c2, &["readlink", "/proc/self/ns/ipc"]).await;
+        assert_eq!(text(&a.stdout), text(&b.stdout), "the pod's containers share its IPC namespace");
+        let timed_out = rt
+            .exec_sync(cri::ExecSyncRequest {
+                container_id: c1.clone(),
+                cmd: vec!["sleep".into(), "5".into()],
+                timeout: 1,
+            })
+            .await
+            .expect_err("a command past its timeout");
+        assert_eq!(timed_out.code(), tonic::Code::DeadlineExceeded);
+
+        // An RPC berth does not honour answers Unimplemented, with a message.
+        let refused = rt
+            .exec(cri::ExecRequest {
+                container_id: c1.clone(),
+                cmd: vec!["sh".into()],
+                stdout: true,
+                ..Default::default()
+            })
+            .await
+            .expect_err("no streaming server");
+        assert_eq!(refused.code(), tonic::Code::Unimplemented);
+        assert!(refused.message().contains("Exec"), "{}", refused.message());
+
+        // Lists and their filters.
+        let all = rt.list_containers(cri::ListContainersRequest { filter: None }).await.unwrap().into_inner();
+        assert_eq!(all.containers.len(), 2);
+        let filter = cri::ContainerFilter {
+            label_selector: HashMap::from([("tier".to_string(), "front".to_string())]),
+            state: Some(cri::ContainerStateValue { state: cri::ContainerState::ContainerRunning as i32 }),
+            pod_sandbox_id: pod_id.clone(),
+            ..Default::default()
+        };
+        let some = rt
+            .list_containers(cri::ListContainersRequest { filter: Some(filter) })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(some.containers.len(), 2);
+        let pods =
+            rt.list_pod_sandbox(cri::ListPodSandboxRequest { filter: None }).await.unwrap().into_inner();
+        assert_eq!(pods.items.len(), 1);
+        (pod_id, c1, c2)
+    });
+
+    // The CRI log file, in kubelet's format.
+    let log = wait_for_log(&log_dir.join("app/0.log"), "stdout", "hello");
+    wait_for_log(&log_dir.join("app/0.log"), "stderr", "oops");
+    let first = log.lines().next().unwrap();
+    let time = first.split(' ').next().unwrap();
+    assert!(chrono_like(time), "an RFC 3339 timestamp first: {first:?}");
+
+    // `berth ps` shows the pod's containers with their pod's labels.
+    let ps =
+        daemon.berth(&["ps", "--filter", "label=io.kubernetes.pod.name=web", "--format", "{{.Names}}"]).ok();
+    assert_eq!(ps.lines().len(), 2, "{}", ps.stdout);
+    assert!(ps.stdout.contains("k8s_app_web_default_uid-1_0"), "{}", ps.stdout);
+
+    // A daemon restart: the pod and its containers are still there and running.
+    daemon.restart_with_args(&args);
+    runtime.block_on(async {
+        let channel = connect(&socket).await;
+        let mut rt = RuntimeServiceClient::new(channel);
+        assert_eq!(pod_status(&mut rt, &pod_id).await.state, cri::PodSandboxState::SandboxReady as i32);
+        assert_eq!(container_status(&mut rt, &c1).await.state, cri::ContainerState::ContainerRunning as i32);
+        let out = exec(&mut rt, &c2, &["hostname"]).await;
+        assert_eq!(text(&out.stdout), "webhost\n");
+
+        // Stop and remove, each twice: kubelet retries.
+        rt.stop_container(cri::StopContainerRequest { container_id: c1.clone(), timeout: 1 })
+            .await
+            .expect("StopContainer");
+        let status = container_status(&mut rt, &c1).await;
+        assert_eq!(status.state, cri::ContainerState::ContainerExited as i32);
+        assert!(status.finished_at >= status.started_at);
+        rt.stop_container(cri::StopContainerRequest { container_id: c1.clone(), timeout: 1 })
+            .await
+            .expect("again");
+        rt.remove_container(cri::RemoveContainerRequest { container_id: c1.clone() })
+            .await
+            .expect("RemoveContainer");
+        rt.remove_container(cri::RemoveContainerRequest { container_id: c1.clone() }).await.expect("again");
+        let gone = rt
+            .container_status(cri::ContainerStatusRequest { container_id: c1.clone(), verbose: false })
+            .await
+            .expect_err("removed");
+        assert_eq!(gone.code(), tonic::Code::NotFound);
+
+        rt.stop_pod_sandbox(cri::StopPodSandboxRequest { pod_sandbox_id: pod_id.clone() })
+            .await
+            .expect("StopPodSandbox");
+        assert_eq!(pod_status(&mut rt, &pod_id).await.state, cri::PodSandboxState::SandboxNotready as i32);
+        assert_eq!(container_status(&mut rt, &c2).await.state, cri::ContainerState::ContainerExited as i32);
+        rt.stop_pod_sandbox(cri::StopPodSandboxRequest { pod_sandbox_id: pod_id.clone() })
+            .await
+            .expect("again");
+        rt.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: pod_id.clone() })
+            .await
+            .expect("RemovePodSandbox");
+        rt.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: pod_id.clone() })
+            .await
+            .expect("again");
+        let pods =
+            rt.list_pod_sandbox(cri::ListPodSandboxRequest { filter: None }).await.unwrap().into_inner();
+        assert!(pods.items.is_empty());
+        let all = rt.list_containers(cri::ListContainersRequest { filter: None }).await.unwrap().into_inner();
+        assert!(all.containers.is_empty(), "the pod's containers went with it");
+    });
+    // The address went back to the CNI plugin's pool.
+    let leases: Vec<_> = std::fs::read_dir(work.path().join("cni-ipam/berth-test"))
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    assert!(leases.iter().all(|l| !l.starts_with("10.199.")), "leases left: {leases:?}");
+}
+
+fn chrono_like(time: &str) -> bool {
+    time.len() >= 20 && time.as_bytes()[4] == b'-' && time.contains('T')
+}
