@@ -301,6 +301,33 @@ fn a_pod_runs_end_to_end_over_cri_and_survives_a_daemon_restart() {
         assert_eq!(refused.code(), tonic::Code::Unimplemented);
         assert!(refused.message().contains("Exec"), "{}", refused.message());
 
+        // Stats and a resource update.
+        let stats = rt
+            .container_stats(cri::ContainerStatsRequest { container_id: c1.clone() })
+            .await
+            .expect("ContainerStats")
+            .into_inner()
+            .stats
+            .expect("stats");
+        assert!(stats.memory.and_then(|m| m.working_set_bytes).is_some_and(|b| b.value > 0));
+        assert_eq!(stats.attributes.unwrap().id, c1);
+        let listed = rt
+            .list_container_stats(cri::ListContainerStatsRequest { filter: None })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(listed.stats.len(), 2);
+        let limits = cri::LinuxContainerResources { memory_limit_in_bytes: 64 << 20, ..Default::default() };
+        rt.update_container_resources(cri::UpdateContainerResourcesRequest {
+            container_id: c1.clone(),
+            linux: Some(limits),
+            ..Default::default()
+        })
+        .await
+        .expect("UpdateContainerResources");
+        let resources = container_status(&mut rt, &c1).await.resources.unwrap().linux.unwrap();
+        assert_eq!(resources.memory_limit_in_bytes, 64 << 20);
+
         // Lists and their filters.
         let all = rt.list_containers(cri::ListContainersRequest { filter: None }).await.unwrap().into_inner();
         assert_eq!(all.containers.len(), 2);
@@ -394,4 +421,339 @@ fn a_pod_runs_end_to_end_over_cri_and_survives_a_daemon_restart() {
 
 fn chrono_like(time: &str) -> bool {
     time.len() >= 20 && time.as_bytes()[4] == b'-' && time.contains('T')
+}
+
+/// A private containerd 1.6 (Debian's) with its CRI plugin: its own root, state, sockets and
+/// CNI configuration, in a network namespace of its own (`unshare -n`). Stopped by its PID,
+/// with its shims and their containers, when dropped.
+struct Containerd {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl Containerd {
+    fn start(images: &[PathBuf]) -> Containerd {
+        let dir = tempfile::Builder::new().prefix("berth-containerd-").tempdir().unwrap();
+        let d = dir.path();
+        let conf = cni_conf(d);
+        let config = format!(
+            r#"version = 2
+root = "{root}"
+state = "{state}"
+[grpc]
+  address = "{d}/containerd.sock"
+[ttrpc]
+  address = "{d}/containerd.sock.ttrpc"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{d}/opt"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "docker.io/library/pause:berth"
+  netns_mounts_under_state_dir = true
+  # This machine's root lacks CAP_SYS_RESOURCE: no negative oom_score_adj for the pause.
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "{conf}"
+"#,
+            root = d.join("root").display(),
+            state = d.join("state").display(),
+            d = d.display(),
+            conf = conf.display(),
+        );
+        std::fs::write(d.join("config.toml"), config).unwrap();
+        let log = std::fs::File::create(d.join("containerd.log")).unwrap();
+        let mut cmd = std::process::Command::new("unshare");
+        cmd.args(["-n", "sh", "-c", "ip link set lo up && exec containerd --config \"$1\"", "sh"])
+            .arg(d.join("config.toml"))
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        // SAFETY: prctl only, between fork and exec.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("starting containerd");
+        let containerd = Containerd { dir, child };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !containerd.socket().exists() {
+            assert!(Instant::now() < deadline, "containerd did not start:\n{}", containerd.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for image in images {
+            let out = std::process::Command::new("ctr")
+                .arg("--address")
+                .arg(containerd.socket())
+                .args(["-n", "k8s.io", "images", "import"])
+                .arg(image)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "ctr import: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        containerd
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("containerd.sock")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("containerd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Its shims (their arguments name our socket) and the containers they ran (their root
+        // is under our directory).
+        let dir = self.dir.path().to_path_buf();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+            let cmdline =
+                String::from_utf8_lossy(&std::fs::read(entry.path().join("cmdline")).unwrap_or_default())
+                    .into_owned();
+            let root = std::fs::read_link(entry.path().join("root")).unwrap_or_default();
+            if cmdline.contains(dir.to_str().unwrap()) || root.starts_with(&dir) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        // The cgroup parent of its pods (empty once they are gone; nobody else uses it here).
+        for hierarchy in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+            let parent = hierarchy.path().join("k8s.io");
+            for pod in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
+                if pod.path().is_dir() {
+                    let _ = std::fs::remove_dir(pod.path());
+                }
+            }
+            let _ = std::fs::remove_dir(parent);
+        }
+        if std::thread::panicking() {
+            eprintln!("---- containerd log ----\n{}", self.log());
+        }
+        berth_tests::unmount_under(&dir);
+    }
+}
+
+/// What a runtime answered in [`scenario`]: the same for berth and containerd.
+#[derive(Debug, PartialEq)]
+struct Observed {
+    run_again_same_id: bool,
+    pod_ready: bool,
+    pod_ip_in_subnet: bool,
+    created_state: i32,
+    running_state: i32,
+    exec: (String, String, i32),
+    exec_missing_command_fails: bool,
+    hostname: String,
+    resolv_conf: Vec<String>,
+    env: String,
+    same_network: bool,
+    log_lines: Vec<(String, String, String)>,
+    exited: (i32, i32, String),
+    stop_again: bool,
+    remove_twice: bool,
+    removed_status: tonic::Code,
+    pod_stopped_state: i32,
+    pod_removed_twice: bool,
+    pods_left: usize,
+    missing_image: bool,
+}
+
+/// One pod with two containers through its life, on the runtime at `socket`.
+async fn scenario(socket: &Path, log_dir: &Path) -> Observed {
+    let channel = connect(socket).await;
+    let mut rt = RuntimeServiceClient::new(channel.clone());
+    let mut images = ImageServiceClient::new(channel);
+    let mut config = pod_config(log_dir);
+    // kubelet's own pods: a PID namespace per container.
+    config.linux = Some(cri::LinuxPodSandboxConfig {
+        security_context: Some(cri::LinuxSandboxSecurityContext {
+            namespace_options: Some(cri::NamespaceOption {
+                pid: cri::NamespaceMode::Container as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let request = cri::RunPodSandboxRequest { config: Some(config.clone()), runtime_handler: String::new() };
+    let pod_id =
+        rt.run_pod_sandbox(request.clone()).await.expect("RunPodSandbox").into_inner().pod_sandbox_id;
+    let again = rt.run_pod_sandbox(request).await.map(|r| r.into_inner().pod_sandbox_id);
+    let pod = pod_status(&mut rt, &pod_id).await;
+    let ip = pod.network.clone().unwrap_or_default().ip;
+    let create = |name: &str, script: &str, log: &str| {
+        let mut container = container_config(name, script, log);
+        // As kubelet sends it: the container's own namespaces repeat the pod's choice.
+        container.linux = Some(cri::LinuxContainerConfig {
+            security_context: Some(cri::LinuxContainerSecurityContext {
+                namespace_options: config.linux.clone().and_then(|l| l.security_context?.namespace_options),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        cri::CreateContainerRequest {
+            pod_sandbox_id: pod_id.clone(),
+            config: Some(container),
+            sandbox_config: Some(config.clone()),
+        }
+    };
+    let c1 = rt
+        .create_container(create("app", "echo $GREETING; echo oops >&2; exec sleep 1000", "app.log"))
+        .await
+        .expect("CreateContainer")
+        .into_inner()
+        .container_id;
+    let created_state = container_status(&mut rt, &c1).await.state;
+    rt.start_container(cri::StartContainerRequest { container_id: c1.clone() })
+        .await
+        .expect("StartContainer");
+    let c2 = rt
+        .create_container(create("side", "exec sleep 1000", "side.log"))
+        .await
+        .unwrap()
+        .into_inner()
+        .container_id;
+    rt.start_container(cri::StartContainerRequest { container_id: c2.clone() }).await.unwrap();
+    let running_state = container_status(&mut rt, &c1).await.state;
+    let out = exec(&mut rt, &c1, &["sh", "-c", "echo out; echo err >&2; exit 7"]).await;
+    let exec_result = (text(&out.stdout), text(&out.stderr), out.exit_code);
+    let missing = rt
+        .exec_sync(cri::ExecSyncRequest {
+            container_id: c1.clone(),
+            cmd: vec!["/no/such".into()],
+            timeout: 5,
+        })
+        .await;
+    let exec_missing_command_fails = match missing {
+        Ok(r) => r.into_inner().exit_code != 0,
+        Err(_) => true,
+    };
+    let hostname = text(&exec(&mut rt, &c1, &["hostname"]).await.stdout);
+    let resolv_conf: Vec<String> = text(&exec(&mut rt, &c1, &["cat", "/etc/resolv.conf"]).await.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    let env = text(&exec(&mut rt, &c1, &["sh", "-c", "echo $GREETING"]).await.stdout);
+    let a = text(&exec(&mut rt, &c1, &["readlink", "/proc/self/ns/net"]).await.stdout);
+    let b = text(&exec(&mut rt, &c2, &["readlink", "/proc/self/ns/net"]).await.stdout);
+    wait_for_log(&log_dir.join("app.log"), "stderr", "oops");
+    wait_for_log(&log_dir.join("app.log"), "stdout", "hello");
+    // Sorted: the two streams' order in the file is the order their pipes were read.
+    let mut log_lines: Vec<(String, String, String)> = std::fs::read_to_string(log_dir.join("app.log"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let parts: Vec<&str> = l.splitn(4, ' ').collect();
+            (parts[1].to_string(), parts[2].to_string(), parts.get(3).unwrap_or(&"").to_string())
+        })
+        .collect();
+    log_lines.sort();
+
+    rt.stop_container(cri::StopContainerRequest { container_id: c1.clone(), timeout: 2 })
+        .await
+        .expect("StopContainer");
+    let status = container_status(&mut rt, &c1).await;
+    let exited = (status.state, status.exit_code, status.reason);
+    let stop_again =
+        rt.stop_container(cri::StopContainerRequest { container_id: c1.clone(), timeout: 2 }).await.is_ok();
+    let remove_twice =
+        rt.remove_container(cri::RemoveContainerRequest { container_id: c1.clone() }).await.is_ok()
+            && rt.remove_container(cri::RemoveContainerRequest { container_id: c1.clone() }).await.is_ok();
+    let removed_status = rt
+        .container_status(cri::ContainerStatusRequest { container_id: c1.clone(), verbose: false })
+        .await
+        .map(|_| tonic::Code::Ok)
+        .unwrap_or_else(|e| e.code());
+    rt.stop_pod_sandbox(cri::StopPodSandboxRequest { pod_sandbox_id: pod_id.clone() })
+        .await
+        .expect("StopPodSandbox");
+    let pod_stopped_state = pod_status(&mut rt, &pod_id).await.state;
+    let pod_removed_twice =
+        rt.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: pod_id.clone() }).await.is_ok()
+            && rt
+                .remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: pod_id.clone() })
+                .await
+                .is_ok();
+    let pods_left = rt
+        .list_pod_sandbox(cri::ListPodSandboxRequest { filter: None })
+        .await
+        .unwrap()
+        .into_inner()
+        .items
+        .len();
+    let missing_image = images
+        .image_status(cri::ImageStatusRequest {
+            image: Some(cri::ImageSpec { image: "nothere:1".into(), ..Default::default() }),
+            verbose: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .image
+        .is_none();
+    Observed {
+        run_again_same_id: again.ok().as_deref() == Some(pod_id.as_str()),
+        pod_ready: pod.state == cri::PodSandboxState::SandboxReady as i32,
+        pod_ip_in_subnet: ip.starts_with("10.199.0."),
+        created_state,
+        running_state,
+        exec: exec_result,
+        exec_missing_command_fails,
+        hostname,
+        resolv_conf,
+        env,
+        same_network: a == b && !a.is_empty(),
+        log_lines,
+        exited,
+        stop_again,
+        remove_twice,
+        removed_status,
+        pod_stopped_state,
+        pod_removed_twice,
+        pods_left,
+        missing_image,
+    }
+}
+
+#[test]
+fn berth_answers_a_pods_life_as_containerd_does() {
+    let work = tempfile::tempdir().unwrap();
+    let conf = cni_conf(work.path());
+    let args = ["--cni-conf-dir", conf.to_str().unwrap(), "--cni-bin-dir", "/usr/lib/cni"];
+    let daemon = Daemon::start_in_netns_with_args(&args);
+    let _pods = PodGuard(daemon.root());
+    // containerd's images: the same busybox, and a pause image made of it (containerd 1.6 needs
+    // one; berth does not), as archives `berth save` writes. With a PATH: runc finds commands
+    // through the image's.
+    let rootfs = berth_tests::busybox_rootfs(work.path());
+    let path = "ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin";
+    let rootfs = rootfs.to_str().unwrap();
+    daemon.berth(&["import", "-c", path, "-c", r#"CMD ["sh"]"#, rootfs, "busybox:latest"]).ok();
+    daemon.berth(&["import", "-c", path, "-c", r#"CMD ["sleep", "2147483647"]"#, rootfs, "pause:berth"]).ok();
+    let mut archives = Vec::new();
+    for name in ["busybox:latest", "pause:berth"] {
+        let path = work.path().join(format!("{}.tar", name.replace(':', "-")));
+        daemon.berth(&["save", "-o", path.to_str().unwrap(), name]).ok();
+        archives.push(path);
+    }
+    let containerd = Containerd::start(&archives);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let berth_logs = work.path().join("berth-logs");
+    let containerd_logs = work.path().join("containerd-logs");
+    let berth = runtime.block_on(scenario(&daemon.run_dir().join("cri.sock"), &berth_logs));
+    let reference = runtime.block_on(scenario(&containerd.socket(), &containerd_logs));
+    // The one deliberate difference: running a ready pod again answers it (kubelet retries a
+    // RunPodSandbox whose answer it lost), where containerd refuses the reserved name.
+    assert!(berth.run_again_same_id && !reference.run_again_same_id);
+    let reference = Observed { run_again_same_id: true, ..reference };
+    assert_eq!(berth, reference, "berth (left) and containerd (right) differ");
 }
