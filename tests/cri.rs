@@ -288,18 +288,46 @@ fn a_pod_runs_end_to_end_over_cri_and_survives_a_daemon_restart() {
             .expect_err("a command past its timeout");
         assert_eq!(timed_out.code(), tonic::Code::DeadlineExceeded);
 
-        // An RPC berth does not honour answers Unimplemented, with a message.
-        let refused = rt
+        // Exec through the streaming server (WebSocket, v4.channel.k8s.io), reached inside the
+        // daemon's network namespace where it listens on 127.0.0.1.
+        let url = rt
             .exec(cri::ExecRequest {
                 container_id: c1.clone(),
-                cmd: vec!["sh".into()],
+                cmd: vec!["sh".into(), "-c".into(), "read line; echo got $line; echo err >&2; exit 3".into()],
+                stdin: true,
+                stdout: true,
+                stderr: true,
+                tty: false,
+            })
+            .await
+            .expect("Exec")
+            .into_inner()
+            .url;
+        let (stdout, stderr, status) = daemon.in_netns(|| stream(&url, Some(b"hello\n")));
+        assert_eq!((stdout.as_str(), stderr.as_str()), ("got hello\n", "err\n"));
+        assert_eq!(status["status"], "Failure", "{status}");
+        assert_eq!(status["details"]["causes"][0]["message"], "3", "{status}");
+        let url = rt
+            .exec(cri::ExecRequest {
+                container_id: c1.clone(),
+                cmd: vec!["true".into()],
                 stdout: true,
                 ..Default::default()
             })
             .await
-            .expect_err("no streaming server");
+            .unwrap()
+            .into_inner()
+            .url;
+        let (_, _, status) = daemon.in_netns(|| stream(&url, None));
+        assert_eq!(status["status"], "Success", "{status}");
+
+        // An RPC berth does not honour answers Unimplemented, with a message.
+        let refused = rt
+            .port_forward(cri::PortForwardRequest { pod_sandbox_id: pod_id.clone(), port: vec![80] })
+            .await
+            .expect_err("no port forwarding");
         assert_eq!(refused.code(), tonic::Code::Unimplemented);
-        assert!(refused.message().contains("Exec"), "{}", refused.message());
+        assert!(refused.message().contains("PortForward"), "{}", refused.message());
 
         // Stats and a resource update.
         let stats = rt
@@ -417,6 +445,58 @@ fn a_pod_runs_end_to_end_over_cri_and_survives_a_daemon_restart() {
         .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();
     assert!(leases.iter().all(|l| !l.starts_with("10.199.")), "leases left: {leases:?}");
+}
+
+/// Runs `f` on a thread in the network namespace of process `pid` (where a runtime's streaming
+/// server listens on 127.0.0.1).
+fn in_netns_of<T: Send>(pid: u32, f: impl FnOnce() -> T + Send) -> T {
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).expect("the runtime's network namespace");
+    std::thread::scope(|scope| {
+        scope
+            .spawn(move || {
+                nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("entering the namespace");
+                f()
+            })
+            .join()
+            .expect("a thread in the runtime's namespace panicked")
+    })
+}
+
+/// Connects to a streaming URL as kubelet does (WebSocket, `v4.channel.k8s.io`), sends `stdin`
+/// on channel 0, and collects stdout (1), stderr (2) and the final status (3).
+fn stream(url: &str, stdin: Option<&[u8]>) -> (String, String, serde_json::Value) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let mut request = url.replacen("http://", "ws://", 1).into_client_request().unwrap();
+        request.headers_mut().insert("Sec-WebSocket-Protocol", "v4.channel.k8s.io".parse().unwrap());
+        let host = request.uri().authority().unwrap().as_str().to_string();
+        let tcp = tokio::net::TcpStream::connect(host).await.expect("connecting to the streaming server");
+        let (mut ws, answer) =
+            tokio_tungstenite::client_async(request, tcp).await.expect("WebSocket handshake");
+        assert_eq!(answer.headers()["sec-websocket-protocol"], "v4.channel.k8s.io");
+        if let Some(data) = stdin {
+            let mut frame = vec![0u8];
+            frame.extend_from_slice(data);
+            ws.send(Message::Binary(frame.into())).await.unwrap();
+        }
+        let (mut stdout, mut stderr, mut status) = (Vec::new(), Vec::new(), serde_json::Value::Null);
+        loop {
+            let next =
+                tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("stream timed out");
+            let Some(Ok(message)) = next else { break };
+            let Message::Binary(data) = message else { continue };
+            match data.split_first() {
+                Some((1, rest)) => stdout.extend_from_slice(rest),
+                Some((2, rest)) => stderr.extend_from_slice(rest),
+                Some((3, rest)) => status = serde_json::from_slice(rest).unwrap(),
+                _ => {}
+            }
+        }
+        (text(&stdout), text(&stderr), status)
+    })
 }
 
 fn chrono_like(time: &str) -> bool {
@@ -552,6 +632,8 @@ struct Observed {
     running_state: i32,
     exec: (String, String, i32),
     exec_missing_command_fails: bool,
+    /// Exec over the streaming server: stdout, stderr, the status's `status`, `reason` and exit code.
+    streamed: (String, String, serde_json::Value, serde_json::Value, serde_json::Value),
     hostname: String,
     resolv_conf: Vec<String>,
     env: String,
@@ -568,7 +650,7 @@ struct Observed {
 }
 
 /// One pod with two containers through its life, on the runtime at `socket`.
-async fn scenario(socket: &Path, log_dir: &Path) -> Observed {
+async fn scenario(socket: &Path, log_dir: &Path, netns_pid: u32) -> Observed {
     let channel = connect(socket).await;
     let mut rt = RuntimeServiceClient::new(channel.clone());
     let mut images = ImageServiceClient::new(channel);
@@ -645,6 +727,20 @@ async fn scenario(socket: &Path, log_dir: &Path) -> Observed {
     let env = text(&exec(&mut rt, &c1, &["sh", "-c", "echo $GREETING"]).await.stdout);
     let a = text(&exec(&mut rt, &c1, &["readlink", "/proc/self/ns/net"]).await.stdout);
     let b = text(&exec(&mut rt, &c2, &["readlink", "/proc/self/ns/net"]).await.stdout);
+    let url = rt
+        .exec(cri::ExecRequest {
+            container_id: c1.clone(),
+            cmd: vec!["sh".into(), "-c".into(), "read line; echo got $line; echo err >&2; exit 5".into()],
+            stdin: true,
+            stdout: true,
+            stderr: true,
+            tty: false,
+        })
+        .await
+        .expect("Exec")
+        .into_inner()
+        .url;
+    let streamed = in_netns_of(netns_pid, || stream(&url, Some(b"hi\n")));
     wait_for_log(&log_dir.join("app.log"), "stderr", "oops");
     wait_for_log(&log_dir.join("app.log"), "stdout", "hello");
     // Sorted: the two streams' order in the file is the order their pipes were read.
@@ -708,6 +804,13 @@ async fn scenario(socket: &Path, log_dir: &Path) -> Observed {
         running_state,
         exec: exec_result,
         exec_missing_command_fails,
+        streamed: (
+            streamed.0,
+            streamed.1,
+            streamed.2["status"].clone(),
+            streamed.2["reason"].clone(),
+            streamed.2["details"]["causes"][0]["message"].clone(),
+        ),
         hostname,
         resolv_conf,
         env,
@@ -749,8 +852,9 @@ fn berth_answers_a_pods_life_as_containerd_does() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let berth_logs = work.path().join("berth-logs");
     let containerd_logs = work.path().join("containerd-logs");
-    let berth = runtime.block_on(scenario(&daemon.run_dir().join("cri.sock"), &berth_logs));
-    let reference = runtime.block_on(scenario(&containerd.socket(), &containerd_logs));
+    let berth =
+        runtime.block_on(scenario(&daemon.run_dir().join("cri.sock"), &berth_logs, daemon.pid().unwrap()));
+    let reference = runtime.block_on(scenario(&containerd.socket(), &containerd_logs, containerd.child.id()));
     // The one deliberate difference: running a ready pod again answers it (kubelet retries a
     // RunPodSandbox whose answer it lost), where containerd refuses the reserved name.
     assert!(berth.run_again_same_id && !reference.run_again_same_id);

@@ -15,6 +15,7 @@ mod pod;
 mod runtime;
 mod streaming;
 
+use std::future::IntoFuture;
 use std::path::PathBuf;
 
 use axum::http::StatusCode;
@@ -47,6 +48,7 @@ pub(crate) struct Cri {
     state: AppState,
     cni: CniConfig,
     logs: container::LogWriters,
+    streams: streaming::Streams,
 }
 
 impl Cri {
@@ -94,14 +96,22 @@ pub async fn serve(
     stop: CancellationToken,
 ) -> Result<impl std::future::Future<Output = std::io::Result<()>> + Send, String> {
     let listener = super::bind_unix(&config.socket)?;
-    let cri = Cri { state, cni: config.cni, logs: Default::default() };
+    let (streams, stream_listener) = streaming::bind().await?;
+    let cri = Cri { state, cni: config.cni, logs: Default::default(), streams };
     container::resume_log_writers(&cri).await;
     let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
     let server = tonic::transport::Server::builder()
         .add_service(RuntimeServiceServer::new(cri.clone()))
-        .add_service(ImageServiceServer::new(cri))
-        .serve_with_incoming_shutdown(incoming, stop.cancelled_owned());
-    Ok(async move { server.await.map_err(std::io::Error::other) })
+        .add_service(ImageServiceServer::new(cri.clone()))
+        .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned());
+    let streaming = axum::serve(stream_listener, streaming::router(cri))
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .into_future();
+    Ok(async move {
+        let (grpc, streams) = tokio::join!(server, streaming);
+        grpc.map_err(std::io::Error::other)?;
+        streams
+    })
 }
 
 /// Nanoseconds since the epoch of an RFC 3339 time (CRI's timestamps); 0 when empty.
