@@ -29,11 +29,17 @@ log() { printf '== setup: %s\n' "$*"; }
 PACKAGES=(busybox-static pkg-config ca-certificates)
 # libseccomp: the engine compiles containers' seccomp filters with it (as runc and crun do).
 PACKAGES+=(libseccomp-dev)
+# protoc: the CRI face's gRPC code (k8s-cri) is generated at build time; CNI plugins give CRI
+# pods their network (`--cni-bin-dir`, /usr/lib/cni).
+PACKAGES+=(protobuf-compiler containernetworking-plugins)
 if [ "$WITH_TEST" = 1 ]; then
   # Peers the tests interoperate with and benchmarks compare against.
   PACKAGES+=(skopeo umoci oci-image-tool runc pigz hyperfine)
   # The registry the pull/push tests run (distribution 2.8), and htpasswd for its Basic auth.
   PACKAGES+=(docker-registry apache2-utils)
+  # The CRI tests compare berth with containerd's CRI plugin (a private instance; containerd
+  # comes with docker.io below, installed without starting it). Debian 12 has no cri-tools
+  # (crictl, critest): the tests drive both with a gRPC client of their own.
   # The builder the build tests compare berth's images with (`buildah bud --layers`).
   PACKAGES+=(buildah)
   # The API tests: schemathesis in a virtual environment (below), curl as a TLS client.

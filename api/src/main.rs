@@ -177,6 +177,16 @@ struct ServeArgs {
     /// address without them needs --insecure
     #[arg(long, env = "BERTH_REGISTRY_LISTEN", value_name = "ADDR")]
     registry_listen: Option<SocketAddr>,
+    /// Unix socket of the Kubernetes container runtime interface (CRI v1, for kubelet and
+    /// crictl), root's; "none" turns it off [default: <run-dir>/cri.sock]
+    #[arg(long, env = "BERTH_CRI_SOCKET", value_name = "PATH")]
+    cri_socket: Option<PathBuf>,
+    /// Directory of the CNI network configurations CRI pods get their network from
+    #[arg(long, value_name = "DIR", default_value = "/etc/cni/net.d")]
+    cni_conf_dir: PathBuf,
+    /// Directory of the CNI plugins; repeat for several
+    #[arg(long, value_name = "DIR", default_value = "/usr/lib/cni")]
+    cni_bin_dir: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -195,6 +205,10 @@ fn main() {
         Some("build-step") => std::process::exit(berth_engine::build::step::main(args.collect())),
         // `berth port-proxy ...`: a container's published ports, started by the daemon (hidden).
         Some("port-proxy") => std::process::exit(berth_engine::network::proxy::main(args.collect())),
+        // `berth pod-pause ...`: a CRI pod's pause process, started by the daemon (hidden).
+        Some(berth_engine::pod::pause::SUBCOMMAND) => {
+            std::process::exit(berth_engine::pod::pause::main(args.collect()))
+        }
         _ => {}
     }
     let cli = match Cli::try_parse() {
@@ -380,6 +394,13 @@ async fn serve(args: ServeArgs) -> i32 {
         docker_listen: args.docker_listen,
         insecure: args.insecure,
         registry_listen: args.registry_listen,
+        cri: match args.cri_socket {
+            Some(path) if path.as_os_str() == "none" => None,
+            socket => Some(serve::cri::CriConfig {
+                socket: socket.unwrap_or_else(|| args.run_dir.join(serve::cri::CRI_SOCKET_NAME)),
+                cni: berth_engine::pod::CniConfig { conf_dir: args.cni_conf_dir, bin_dirs: args.cni_bin_dir },
+            }),
+        },
     };
     match serve::run(config).await {
         Ok(()) => 0,

@@ -31,6 +31,9 @@ pub enum Error {
     /// No such path in a container's file system (`cp`; Docker's wording).
     #[error("Could not find the file {path} in container {container}")]
     PathNotFound { path: String, container: String },
+    /// No pod sandbox by that ID or ID prefix.
+    #[error("pod sandbox {0} not found")]
+    PodNotFound(String),
     /// No compose project (stack) by that name: no containers carry its label.
     #[error("no such stack: {0}")]
     StackNotFound(String),
@@ -118,6 +121,7 @@ impl Error {
             | Error::VolumeNotFound(_)
             | Error::NetworkNotFound(_)
             | Error::StackNotFound(_)
+            | Error::PodNotFound(_)
             | Error::PathNotFound { .. } => ErrorKind::NotFound,
             Error::InvalidReference(_)
             | Error::DigestMismatch { .. }

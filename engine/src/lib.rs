@@ -10,6 +10,7 @@
 //! snapshots/             unpacked layers and writable layers (snapshot)
 //! containers/<id>/       container record, state, log, OCI bundle + rootfs mount (container)
 //! volumes/<name>/        volume.json + _data/, mounted into containers (volume)
+//! pods/<id>/             pod sandbox record, hosts/resolv.conf/hostname, CNI result (pod)
 //! ```
 
 pub mod archive;
@@ -27,6 +28,7 @@ pub mod layer;
 pub mod monitor;
 pub mod network;
 pub mod node;
+pub mod pod;
 pub mod reference;
 pub mod registry;
 pub mod runtime;

@@ -188,10 +188,15 @@ impl Daemon {
     /// socket; [`Daemon::in_netns`] runs code inside its namespace (to reach published ports on
     /// its 127.0.0.1). Everything in the namespace goes with the daemon and its containers.
     pub fn start_in_netns() -> Daemon {
+        Self::start_in_netns_with_args(&[])
+    }
+
+    /// Like [`Daemon::start_in_netns`], with extra `serve` arguments.
+    pub fn start_in_netns_with_args(extra: &[&str]) -> Daemon {
         let dir = tempfile::Builder::new().prefix("berth-e2e-").tempdir().expect("temp dir");
         let mut daemon =
             Daemon { dir: Some(dir), child: None, port: 0, netns: true, netns_file: None, env: Vec::new() };
-        daemon.launch(&[]);
+        daemon.launch(extra);
         daemon
     }
 
@@ -402,6 +407,12 @@ impl Daemon {
     pub fn restart(&mut self) {
         self.stop();
         self.launch(&[]);
+    }
+
+    /// [`Daemon::restart`] with extra `serve` arguments (those it was started with).
+    pub fn restart_with_args(&mut self, extra: &[&str]) {
+        self.stop();
+        self.launch(extra);
     }
 
     /// Starts the daemon again after [`Daemon::kill9`] or [`Daemon::stop`].

@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod body;
+pub mod cri;
 mod dashboard;
 mod docker;
 mod error;
@@ -53,6 +54,8 @@ pub struct ServeConfig {
     pub insecure: bool,
     /// The registry server (OCI distribution API) on TCP (`--registry-listen`); `None`: off.
     pub registry_listen: Option<SocketAddr>,
+    /// Kubernetes' CRI on a unix socket (`--cri-socket`); `None`: off.
+    pub cri: Option<cri::CriConfig>,
 }
 
 /// The socket's name under the run directory.
@@ -130,6 +133,10 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
     // a running dockerd: only a socket nothing answers on is replaced.
     remove_stale_socket(&socket_path, false).await?;
     let unix = bind_unix(&socket_path)?;
+    if let Some(cri) = &config.cri {
+        let ours = cri.socket.parent() == Some(config.run_dir.as_path());
+        remove_stale_socket(&cri.socket, !ours).await?;
+    }
     let docker_unix = match &config.docker_socket {
         Some(path) => {
             let ours = path.parent() == Some(config.run_dir.as_path());
@@ -228,6 +235,9 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
             )),
         }
     }
+    if let Some(cri) = config.cri.clone() {
+        servers.push(Box::pin(cri::serve(state.clone(), cri, stop.clone()).await?));
+    }
     let servers = futures_util::future::try_join_all(servers);
     tokio::pin!(servers);
     let result = tokio::select! {
@@ -240,6 +250,9 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
 
     if let Some(path) = &config.docker_socket {
         let _ = fs::remove_file(path);
+    }
+    if let Some(cri) = &config.cri {
+        let _ = fs::remove_file(&cri.socket);
     }
     let _ = fs::remove_file(&socket_path);
     let _ = fs::remove_file(config.run_dir.join(PID_FILE));

@@ -140,6 +140,16 @@ pub(crate) fn prepare(
             write_hosts(&dir.join("hosts"), &hostname, &[])?;
             write_resolv_conf(&dir.join("resolv.conf"), None)?;
         }
+        other if other.starts_with(crate::pod::POD_NETWORK_PREFIX) => {
+            // A pod's container: the pod's namespaces and /etc files (see `pod`).
+            no_extras(other)?;
+            let pod = &other[crate::pod::POD_NETWORK_PREFIX.len()..];
+            let (pod_namespace, pod_dir) = crate::pod::join(inner, pod, spec)?;
+            namespace = pod_namespace;
+            net.mode = other.to_string();
+            net.network_mode = other.to_string();
+            files_dir = pod_dir;
+        }
         other if other.starts_with("container:") => {
             no_extras(other)?;
             if !ports.is_empty() {
@@ -332,6 +342,9 @@ fn setup_inner(inner: &EngineInner, record: &ContainerRecord, net: &mut Containe
     let id = &record.id;
     if net.mode == "host" {
         return Ok(());
+    }
+    if let Some(pod) = net.mode.strip_prefix(crate::pod::POD_NETWORK_PREFIX) {
+        return crate::pod::check_joinable(inner, pod);
     }
     if let Some(target) = net.mode.strip_prefix("container:") {
         let target_net = read(inner, target).unwrap_or_default();

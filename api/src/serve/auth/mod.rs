@@ -134,6 +134,8 @@ pub enum Api {
     Docker,
     /// The registry server (`--registry-listen`).
     Registry,
+    /// Kubernetes' container runtime interface (`--cri-socket`).
+    Cri,
 }
 
 impl Api {
@@ -142,6 +144,7 @@ impl Api {
             Api::Berth => "berth",
             Api::Docker => "docker",
             Api::Registry => "registry",
+            Api::Cri => "cri",
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod distribution;
 pub mod images;
 pub mod networks;
 pub mod registries;
+pub mod pods;
 pub mod registry;
 pub mod search;
 pub mod stacks;
