@@ -29,3 +29,5 @@ step "build"
 cargo build --workspace --locked
 step "tests"
 cargo nextest run --workspace --locked --no-fail-fast
+step "fuzz smoke (each target a few seconds; scripts/fuzz.sh SECONDS for a real run)"
+"$ROOT/scripts/fuzz.sh" 5
