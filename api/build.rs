@@ -2,15 +2,15 @@
 fn main() {
     println!("cargo:rerun-if-changed=../migrations");
     println!("cargo:rerun-if-changed=../dist");
-    // The berth binary is linked as a fixed-address executable, not PIE. Every process of it
-    // (each container's monitor, each CLI call) would otherwise have the dynamic loader apply
-    // ~42,000 relative relocations at start, copying ~700 kB of relocated pages (.data.rel.ro,
-    // .got, .data) into private memory: per running container that was half of the monitor's
-    // PSS, and per CLI call a few hundred page faults. Without PIE those pages stay clean,
-    // shared page-cache pages. The cost: the executable's own image is not randomised by ASLR
-    // (its heap, stack, mmaps and shared libraries still are). Only the link changes; the code
-    // is compiled as before (position-independent code links fine into a fixed executable).
+    // The berth binary is a position-independent executable (rustc's default on Linux) with full
+    // RELRO: the root daemon listening on the network gets its code at a random address, and
+    // after the loader's relocations the GOT and .data.rel.ro are read-only. Said here rather
+    // than left to the default, so that a linker flag elsewhere cannot quietly drop it.
+    // The price of PIE is ~42,000 relative relocations per exec'd process (~700 kB of private
+    // pages); container monitors are forked from one zygote that paid it once and share those
+    // pages copy-on-write (see ARCHITECTURE.md; benches/monitor_memory.sh measures it).
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
-        println!("cargo:rustc-link-arg-bins=-no-pie");
+        println!("cargo:rustc-link-arg-bins=-pie");
+        println!("cargo:rustc-link-arg-bins=-Wl,-z,relro,-z,now");
     }
 }

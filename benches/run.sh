@@ -3,6 +3,9 @@
 #
 #   berth-e2e   `berth run --rm busybox true`: CLI → daemon → monitor → built-in runtime, and back,
 #               on the default network (a bridge: veth pair, address, route, as Docker's default)
+#   berth-noseccomp  `berth run --rm --security-opt seccomp=unconfined busybox true`: the cost of
+#               the default seccomp filter (compiled by the daemon, loaded by the runtime) is
+#               the ratio berth-e2e/berth-noseccomp
 #   berth-none  the same with `--network none`: the container's network as in the bundle runs below
 #               (a namespace with only loopback) and as podman's run here
 #   berth-rt    the built-in runtime alone on a prepared bundle (engine/examples/run_bundle.rs,
@@ -102,7 +105,7 @@ for _ in $(seq 1 100); do "$berth" version >/dev/null 2>&1 && break; sleep 0.1; 
 "$berth" import -c 'CMD ["sh"]' "$work/busybox.tar" busybox:latest >/dev/null
 
 # ---- the peers ---------------------------------------------------------------------------------
-tools=(berth-e2e berth-none)
+tools=(berth-e2e berth-noseccomp berth-none)
 [ -n "$run_bundle" ] && tools+=(berth-rt)
 tools+=(runc)
 command -v crun >/dev/null && tools+=(crun)
@@ -130,6 +133,8 @@ def command(tool, i):
     name = f"bench-{os.getpid()}-{i}"
     if tool == "berth-e2e":
         return [berth, "run", "--rm", "busybox", "true"]
+    if tool == "berth-noseccomp":
+        return [berth, "run", "--rm", "--security-opt", "seccomp=unconfined", "busybox", "true"]
     if tool == "berth-none":
         return [berth, "run", "--rm", "--network", "none", "busybox", "true"]
     if tool == "berth-rt":
@@ -182,12 +187,12 @@ for r in range(rounds):
 
 med = {t: statistics.median(walls[t]) * 1000 for t in tools}
 print(f"\nstart → exit of `true`, {rounds} rounds, alternating; medians")
-print(f"{'tool':10} {'wall ms':>9} {'min ms':>8} {'cpu ms (children)':>18}")
+print(f"{'tool':15} {'wall ms':>9} {'min ms':>8} {'cpu ms (children)':>18}")
 for t in tools:
-    print(f"{t:10} {med[t]:9.1f} {min(walls[t]) * 1000:8.1f} {statistics.median(cpus[t]) * 1000:18.1f}")
+    print(f"{t:15} {med[t]:9.1f} {min(walls[t]) * 1000:8.1f} {statistics.median(cpus[t]) * 1000:18.1f}")
 print(f"berth daemon cpu per `berth run --rm --network none`: {daemon_total / rounds * 1000:.1f} ms (not in the children column)")
 print("ratios of medians (wall):")
-for a, b in [("berth-rt", "crun"), ("berth-rt", "runc"), ("berth-none", "runc"), ("berth-none", "crun"),
+for a, b in [("berth-e2e", "berth-noseccomp"), ("berth-rt", "crun"), ("berth-rt", "runc"), ("berth-none", "runc"), ("berth-none", "crun"),
              ("berth-none", "podman"), ("berth-e2e", "runc"), ("berth-e2e", "podman")]:
     if a in med and b in med:
         print(f"  {a}/{b}: {med[a] / med[b]:.2f}")

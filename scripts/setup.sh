@@ -33,6 +33,8 @@ log() { printf '== setup: %s\n' "$*"; }
 
 # ---- Debian packages ------------------------------------------------------------------------
 PACKAGES=(busybox-static pkg-config ca-certificates)
+# libseccomp: the engine compiles containers' seccomp filters with it (as runc and crun do).
+PACKAGES+=(libseccomp-dev)
 if [ "$WITH_TEST" = 1 ]; then
   # Peers the tests interoperate with and benchmarks compare against.
   PACKAGES+=(skopeo umoci oci-image-tool runc pigz hyperfine)

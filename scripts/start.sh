@@ -5,7 +5,8 @@
 # itself; no network). Runs in the foreground; Ctrl-C stops the daemon.
 #
 # Settings (environment): BERTH_ROOT (default /var/lib/berth), BERTH_RUN_DIR (default /run/berth),
-# BERTH_LISTEN (default 127.0.0.1:7380).
+# BERTH_LISTEN (default 127.0.0.1:7380; a non-loopback address is refused without TLS unless
+# BERTH_INSECURE=true: `berth serve --insecure`).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -969,6 +969,12 @@ fn only_admins_reach_into_the_host() {
         ),
         (json!({"image": "busybox", "cap_add": ["SYS_ADMIN"]}), "added capabilities"),
         (json!({"image": "busybox", "network": "host"}), "the host's network"),
+        (json!({"image": "busybox", "privileged": true}), "a privileged container"),
+        (
+            json!({"image": "busybox", "devices": [{"path_on_host": "/dev/null", "path_in_container": "/dev/x", "cgroup_permissions": "rwm"}]}),
+            "a host device",
+        ),
+        (json!({"image": "busybox", "security_opt": ["seccomp=unconfined"]}), "a seccomp profile"),
     ] {
         let r = daemon.call(Some(&otto), "POST", "/api/v1/containers", Some(config.clone()));
         assert_eq!(r.status, 403, "{config}: {}", r.text());

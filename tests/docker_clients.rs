@@ -320,12 +320,12 @@ fn raw_api_bad_requests() {
         "status 400\nmentions Memory: true",
         |s| status_and_mention(s, "", r#"{"Image":"busybox","HostConfig":{"Memory":"lots"}}"#, "Memory"),
     );
-    d.berth_only("create: Privileged is refused, named", "status 400\nmentions Privileged: true", |s| {
+    d.berth_only("create: PidMode is refused, named", "status 400\nmentions PidMode: true", |s| {
         status_and_mention(
             s,
-            "?name=priv",
-            r#"{"Image":"busybox","HostConfig":{"Privileged":true}}"#,
-            "Privileged",
+            "?name=pidhost",
+            r#"{"Image":"busybox","HostConfig":{"PidMode":"host"}}"#,
+            "PidMode",
         )
     });
     d.berth_only("list: filters that are not JSON is 400", "status 400", |s| {

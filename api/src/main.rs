@@ -163,6 +163,10 @@ struct ServeArgs {
     /// as "Authorization: Bearer TOKEN" (the docker CLI's HttpHeaders)
     #[arg(long, env = "BERTH_DOCKER_LISTEN", value_name = "ADDR")]
     docker_listen: Option<SocketAddr>,
+    /// Allow --listen on a non-loopback address without TLS, and --docker-listen on one (plain
+    /// HTTP): passwords and API tokens then cross the network in clear
+    #[arg(long, env = "BERTH_INSECURE")]
+    insecure: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -361,6 +365,7 @@ async fn serve(args: ServeArgs) -> i32 {
             None => Some(args.run_dir.join(serve::DOCKER_SOCKET_NAME)),
         },
         docker_listen: args.docker_listen,
+        insecure: args.insecure,
     };
     match serve::run(config).await {
         Ok(()) => 0,

@@ -40,7 +40,9 @@ pub enum Error {
     #[error("blob {0} not found in the content store")]
     BlobNotFound(Digest),
     /// The operation would break something that is in use (an image used by a container, ...).
-    #[error("conflict: {0}")]
+    /// The message is Docker's whole sentence: Docker prefixes some with `conflict: ` (images)
+    /// and not others (containers, networks), so the variant adds nothing.
+    #[error("{0}")]
     Conflict(String),
     /// A layer tar entry that would touch the host outside the target, or is not allowed.
     #[error("unsafe layer entry {entry:?}: {reason}")]

@@ -155,6 +155,11 @@ impl Engine {
         self.inner.snapshots.kind()
     }
 
+    /// Container waits the state poll answered instead of an event (a lost wake-up each).
+    pub fn waits_answered_by_poll(&self) -> u64 {
+        self.inner.containers.poll_answers.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Runs blocking engine work (file system, tar, hashing) off the async reactor.
     pub(crate) async fn blocking<T: Send + 'static>(
         &self,

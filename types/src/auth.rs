@@ -102,6 +102,9 @@ pub struct Token {
     pub role: Role,
     pub created: String,
     pub last_used: Option<String>,
+    /// When the token stops working (RFC 3339); absent: never.
+    #[serde(default)]
+    pub expires: Option<String>,
 }
 
 /// `POST /api/v1/users`.
@@ -147,6 +150,9 @@ pub struct CreateToken {
     /// At most the user's role; the user's role if absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
+    /// Seconds from now until the token stops working (at most 10 years); never if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
 }
 
 /// A new token: the secret is in this answer once and never again.

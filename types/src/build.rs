@@ -50,8 +50,13 @@ pub enum BuildEvent {
     Warning { message: String },
     /// The build finished: the image ID and the references tagged.
     Built { id: String, tags: Vec<String> },
-    /// The build failed; nothing was tagged.
-    Error { message: String },
+    /// The build failed; nothing was tagged. `exit_code` is the failed RUN step's, when a RUN
+    /// step failed.
+    Error {
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i32>,
+    },
 }
 
 /// What a finished build made.

@@ -45,6 +45,22 @@ pub struct ContainerConfig {
     /// `--cap-add` / `--cap-drop`, e.g. `NET_ADMIN`, `CAP_NET_ADMIN` or `ALL`.
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
+    /// `--privileged`: every capability, the host's devices, no seccomp filter, no masked or
+    /// read-only paths, `/sys` writable. Left out of the JSON when unset (as the three below),
+    /// so that configs stored before these options serialise as they did (compose's hash).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub privileged: bool,
+    /// `--security-opt`: `no-new-privileges[=true|false]`, `seccomp=unconfined|builtin|JSON` (the
+    /// profile's content: the CLI reads the file, as Docker's does), `apparmor=...` and
+    /// `label=...` (accepted, berth applies no LSM profile).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub security_opt: Vec<String>,
+    /// `--device`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<crate::security::DeviceMapping>,
+    /// `--ulimit`, over the default `nofile` limit.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ulimits: Vec<crate::security::Ulimit>,
     /// `--init`: run a minimal init as PID 1 that reaps zombies and forwards signals.
     pub init: bool,
     /// `--stop-signal`; the image's STOPSIGNAL or SIGTERM when empty.

@@ -64,6 +64,9 @@ pub struct AuditRecord {
     #[serde(default)]
     pub exit_code: Option<i64>,
     pub message: String,
+    /// The client's IP address, for logins and authentication failures; empty otherwise.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub address: String,
 }
 
 /// A build record.

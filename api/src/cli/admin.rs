@@ -86,7 +86,11 @@ pub enum TeamCommand {
 pub enum TokenCommand {
     /// List tokens (never their secrets)
     #[command(visible_alias = "ls")]
-    List,
+    List {
+        /// Only display token IDs
+        #[arg(short, long)]
+        quiet: bool,
+    },
     /// Create a token and print its secret (shown only this once)
     Create {
         /// Whose token
@@ -97,9 +101,12 @@ pub enum TokenCommand {
         /// viewer, operator or admin (at most the user's; the user's by default)
         #[arg(long)]
         role: Option<String>,
+        /// How long the token works, as a Go duration (`720h`, `90m`); forever if not given
+        #[arg(long, value_name = "DURATION")]
+        expiry: Option<String>,
     },
     /// Revoke tokens by id
-    #[command(visible_alias = "rm")]
+    #[command(visible_aliases = ["rm", "revoke"])]
     Remove {
         #[arg(required = true)]
         ids: Vec<i64>,
@@ -110,6 +117,18 @@ pub enum TokenCommand {
 fn role(name: &str) -> Result<Role, CliError> {
     Role::parse(name)
         .ok_or_else(|| CliError::Local(format!("invalid role {name:?}: viewer, operator or admin")))
+}
+
+/// `--expiry`: a positive Go duration, in whole seconds (rounded up).
+fn token_expiry(text: &str) -> Result<u64, CliError> {
+    let invalid =
+        || CliError::Local(format!("invalid --expiry {text:?}: a positive duration such as 720h or 90m"));
+    let duration = crate::cli::opts::parse_go_duration(text).ok_or_else(invalid)?;
+    let millis = duration.num_milliseconds();
+    if millis <= 0 {
+        return Err(invalid());
+    }
+    Ok((millis as u64).div_ceil(1000))
 }
 
 fn read_password() -> Result<String, CliError> {
@@ -227,10 +246,16 @@ pub async fn run(client: &Client, command: AdminCommand) -> Result<(), CliError>
                 println!("{user}");
             }
         }
-        AdminCommand::Token(TokenCommand::List) => {
+        AdminCommand::Token(TokenCommand::List { quiet }) => {
             let tokens: Vec<Token> = client.get_json("/api/v1/tokens").await?;
+            if quiet {
+                for t in tokens {
+                    println!("{}", t.id);
+                }
+                return Ok(());
+            }
             table(
-                &["ID", "USER", "NAME", "ROLE", "CREATED", "LAST USED"],
+                &["ID", "USER", "NAME", "ROLE", "CREATED", "LAST USED", "EXPIRES"],
                 tokens
                     .into_iter()
                     .map(|t| {
@@ -240,14 +265,17 @@ pub async fn run(client: &Client, command: AdminCommand) -> Result<(), CliError>
                             t.name,
                             t.role.as_str().to_string(),
                             t.created,
-                            t.last_used.unwrap_or_default(),
+                            t.last_used.unwrap_or_else(|| "never".into()),
+                            t.expires.unwrap_or_else(|| "never".into()),
                         ]
                     })
                     .collect(),
             );
         }
-        AdminCommand::Token(TokenCommand::Create { user, name, role }) => {
-            let body = CreateToken { user, name, role: role.as_deref().map(self::role).transpose()? };
+        AdminCommand::Token(TokenCommand::Create { user, name, role, expiry }) => {
+            let expires_in = expiry.as_deref().map(token_expiry).transpose()?;
+            let body =
+                CreateToken { user, name, role: role.as_deref().map(self::role).transpose()?, expires_in };
             let created: CreatedToken = client
                 .call_json(Method::POST, "/api/v1/tokens", Some("application/json"), json_body(&body))
                 .await?;

@@ -138,7 +138,7 @@ pub async fn build(client: &Client, args: BuildArgs) -> Result<(), CliError> {
         let event: BuildEvent = serde_json::from_str(&line)
             .map_err(|e| CliError::Local(format!("decoding the daemon's build stream: {e}")))?;
         match event {
-            BuildEvent::Error { message } => {
+            BuildEvent::Error { message, .. } => {
                 printer.err(&format!("ERROR: {message}\n"));
                 return Err(CliError::Daemon(message));
             }

@@ -144,6 +144,18 @@ pub struct CreateArgs {
     /// Drop Linux capabilities
     #[arg(long, value_name = "list")]
     pub cap_drop: Vec<String>,
+    /// Give extended privileges to this container
+    #[arg(long)]
+    pub privileged: bool,
+    /// Security Options
+    #[arg(long, value_name = "list")]
+    pub security_opt: Vec<String>,
+    /// Add a host device to the container
+    #[arg(long, value_name = "list", value_parser = berth_types::security::parse_device)]
+    pub device: Vec<berth_types::security::DeviceMapping>,
+    /// Ulimit options
+    #[arg(long, value_name = "ulimit", value_parser = berth_types::security::parse_ulimit)]
+    pub ulimit: Vec<berth_types::security::Ulimit>,
     /// Run an init inside the container that forwards signals and reaps processes
     #[arg(long)]
     pub init: bool,
@@ -679,6 +691,46 @@ mod tests {
             "Conflicting options: --restart and --rm"
         );
         assert!(run_config(&["--pids-limit", "-1", "busybox"]).is_ok());
+    }
+
+    #[test]
+    fn security_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = dir.path().join("p.json");
+        std::fs::write(&profile, "{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\"\n}\n").unwrap();
+        let seccomp = format!("seccomp={}", profile.display());
+        let c = run_config(&[
+            "--privileged",
+            "--security-opt",
+            "no-new-privileges",
+            "--security-opt",
+            &seccomp,
+            "--device",
+            "/dev/fuse",
+            "--ulimit",
+            "nofile=1024:2048",
+            "busybox",
+        ])
+        .unwrap();
+        assert!(c.privileged);
+        assert_eq!(c.security_opt, ["no-new-privileges", r#"seccomp={"defaultAction":"SCMP_ACT_ALLOW"}"#]);
+        assert_eq!(c.devices[0].path_in_container, "/dev/fuse");
+        assert_eq!((c.ulimits[0].soft, c.ulimits[0].hard), (1024, 2048));
+        let c = run_config(&["--security-opt", "seccomp=unconfined", "busybox"]).unwrap();
+        assert_eq!(c.security_opt, ["seccomp=unconfined"]);
+        assert_eq!(
+            run_config(&["--security-opt", "x", "busybox"]).unwrap_err(),
+            r#"Invalid --security-opt: "x""#
+        );
+        assert!(run_config(&["--security-opt", "seccomp=/nope.json", "busybox"])
+            .unwrap_err()
+            .starts_with("opening seccomp profile (/nope.json) failed"));
+        assert!(run_config(&["--ulimit", "bogus=1", "busybox"])
+            .unwrap_err()
+            .contains("invalid ulimit type: bogus"));
+        assert!(run_config(&["--device", "/dev/x:/y:q", "busybox"])
+            .unwrap_err()
+            .contains("invalid device mode: q"));
     }
 
     #[test]

@@ -88,6 +88,37 @@ pub fn parse_time_arg(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, S
     ))
 }
 
+/// `--security-opt` as Docker's CLI sends it: each option needs a value but
+/// `no-new-privileges`, and `seccomp=FILE` (other than `unconfined`) becomes the file's JSON,
+/// compacted: the daemon reads no client file.
+pub fn security_opts(opts: &[String]) -> Result<Vec<String>, String> {
+    let mut out = Vec::with_capacity(opts.len());
+    for opt in opts {
+        let (key, value) = match opt.split_once('=') {
+            Some(kv) => (kv.0, Some(kv.1)),
+            None if opt == "no-new-privileges" => (opt.as_str(), None),
+            None => match opt.split_once(':') {
+                Some(kv) => (kv.0, Some(kv.1)),
+                None => (opt.as_str(), None),
+            },
+        };
+        if key != "no-new-privileges" && value.is_none_or(str::is_empty) {
+            return Err(format!("Invalid --security-opt: {opt:?}"));
+        }
+        match (key, value) {
+            ("seccomp", Some(file)) if file != "unconfined" && file != "builtin" => {
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| format!("opening seccomp profile ({file}) failed: {e}"))?;
+                let json: serde_json::Value = serde_json::from_str(&text)
+                    .map_err(|e| format!("compacting json for seccomp profile ({file}) failed: {e}"))?;
+                out.push(format!("seccomp={json}"));
+            }
+            _ => out.push(opt.clone()),
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,6 +47,42 @@ impl Audit {
         }
     }
 
+    /// Records a login or a refused authentication (wrong password, unknown or expired token,
+    /// throttled, locked) with the client's address (empty if unknown) and why.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn authentication(
+        &self,
+        api: &str,
+        user: &str,
+        method: &str,
+        path: &str,
+        status: u16,
+        address: &str,
+        message: &str,
+    ) {
+        let time = now();
+        // The name is what the client sent: keep a bounded, printable part of it.
+        let user: String = user.chars().filter(|c| !c.is_control()).take(64).collect();
+        let r = sqlx::query(
+            "INSERT INTO audit (time, api, user, method, path, status, container, command, ended, message, address) \
+             VALUES (?, ?, ?, ?, ?, ?, '', '', ?, ?, ?)",
+        )
+        .bind(&time)
+        .bind(api)
+        .bind(&user)
+        .bind(method)
+        .bind(path)
+        .bind(status)
+        .bind(&time)
+        .bind(message)
+        .bind(address)
+        .execute(&self.pool)
+        .await;
+        if let Err(e) = r {
+            tracing::error!(error = %e, user, method, path, "writing the audit log failed");
+        }
+    }
+
     /// Opens the audit row of an exec session; its id for [`Audit::exec_ended`].
     pub async fn exec_started(
         &self,
@@ -161,7 +197,7 @@ impl BuildLog {
             BuildEvent::Output { text, .. } => self.text.push_str(text),
             BuildEvent::Warning { message } => self.text.push_str(&format!("warning: {message}\n")),
             BuildEvent::Built { id, .. } => self.text.push_str(&format!("built {id}\n")),
-            BuildEvent::Error { message } => self.text.push_str(&format!("error: {message}\n")),
+            BuildEvent::Error { message, .. } => self.text.push_str(&format!("error: {message}\n")),
             BuildEvent::Done { .. } => {}
         }
     }

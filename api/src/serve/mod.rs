@@ -7,6 +7,7 @@ mod dashboard;
 mod docker;
 mod error;
 mod events;
+mod headers;
 pub mod history;
 pub mod openapi;
 mod ops;
@@ -47,6 +48,8 @@ pub struct ServeConfig {
     pub docker_socket: Option<PathBuf>,
     /// The Docker Engine API on TCP, for API tokens only (`--docker-listen`); `None`: off.
     pub docker_listen: Option<SocketAddr>,
+    /// Listen on a non-loopback address without TLS all the same (`--insecure`).
+    pub insecure: bool,
 }
 
 /// The socket's name under the run directory.
@@ -62,13 +65,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Runs the daemon until SIGTERM or SIGINT. Errors are one line for the operator.
 pub async fn run(config: ServeConfig) -> Result<(), String> {
-    if !config.listen.ip().is_loopback() && config.tls.is_none() {
-        tracing::warn!(
-            listen = %config.listen,
-            "listening on a non-loopback address without TLS: passwords and API tokens cross the network \
-             in clear; give --tls-cert and --tls-key"
-        );
-    }
+    check_plain_listeners(&config)?;
     let tls = match &config.tls {
         Some((cert, key)) => Some(tls::server_config(cert, key)?),
         None => None,
@@ -165,13 +162,15 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
             let listener =
                 tls::TlsListener::new(tcp, tls).map_err(|e| format!("TLS on {}: {e}", config.listen))?;
             servers.push(Box::pin(
-                axum::serve(listener, tcp_app)
+                axum::serve(listener, tcp_app.into_make_service_with_connect_info::<auth::ClientAddr>())
                     .with_graceful_shutdown(stop.clone().cancelled_owned())
                     .into_future(),
             ));
         }
         None => servers.push(Box::pin(
-            axum::serve(tcp, tcp_app).with_graceful_shutdown(stop.clone().cancelled_owned()).into_future(),
+            axum::serve(tcp, tcp_app.into_make_service_with_connect_info::<auth::ClientAddr>())
+                .with_graceful_shutdown(stop.clone().cancelled_owned())
+                .into_future(),
         )),
     }
     if let Some(listener) = docker_unix {
@@ -185,7 +184,7 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
     if let Some(listener) = docker_tcp {
         let service = docker::service(state.clone(), auth::Transport::Tcp { tls: false });
         servers.push(Box::pin(
-            axum::serve(listener, service)
+            axum::serve(listener, service.into_make_service_with_connect_info::<auth::ClientAddr>())
                 .with_graceful_shutdown(stop.clone().cancelled_owned())
                 .into_future(),
         ));
@@ -208,6 +207,31 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
     events.close().await;
     tracing::info!("berth daemon stopped");
     result
+}
+
+/// Refuses a non-loopback listener without TLS (passwords, session cookies and API tokens would
+/// cross the network in clear) unless `--insecure` says so; then it is only warned about.
+/// `--docker-listen` has no TLS of its own.
+fn check_plain_listeners(config: &ServeConfig) -> Result<(), String> {
+    let mut plain = Vec::new();
+    if !config.listen.ip().is_loopback() && config.tls.is_none() {
+        plain.push(format!("--listen {} without --tls-cert/--tls-key", config.listen));
+    }
+    if let Some(addr) = config.docker_listen.filter(|a| !a.ip().is_loopback()) {
+        plain.push(format!("--docker-listen {addr} (plain HTTP)"));
+    }
+    if plain.is_empty() {
+        return Ok(());
+    }
+    let what = plain.join(" and ");
+    if !config.insecure {
+        return Err(format!(
+            "refusing {what}: passwords and API tokens would cross the network in clear. Give --tls-cert \
+             and --tls-key, listen on a loopback address, or pass --insecure to do it anyway"
+        ));
+    }
+    tracing::warn!("--insecure: {what}; passwords and API tokens cross the network in clear");
+    Ok(())
 }
 
 fn create_dir(dir: &Path, mode: u32) -> Result<(), String> {

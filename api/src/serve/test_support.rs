@@ -52,7 +52,7 @@ pub async fn setup() -> Setup {
         auth.create_team(team).await.unwrap();
         auth.create_user(user, Some("a long password".into()), Role::Operator).await.unwrap();
         auth.add_member(team, user).await.unwrap();
-        secrets.push(auth.create_token(user, "t", Role::Operator).await.unwrap().1);
+        secrets.push(auth.create_token(user, "t", Role::Operator, None).await.unwrap().1);
     }
     let app = crate::serve::routes::router(state.clone());
     let bob = secrets.pop().unwrap();

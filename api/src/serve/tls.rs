@@ -110,3 +110,11 @@ impl axum::serve::Listener for TlsListener {
         Ok(self.local)
     }
 }
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>>
+    for crate::serve::auth::ClientAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
+        crate::serve::auth::ClientAddr(*stream.remote_addr())
+    }
+}

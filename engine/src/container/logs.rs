@@ -38,12 +38,17 @@ fn parse(line: &str, path: &std::path::Path) -> Result<LogEntry> {
         .map_err(|e| Error::InvalidInput(format!("corrupt log line in {}: {e}", path.display())))
 }
 
-/// Reads the entries already written (filtered, the last `tail` of them); returns them and the
-/// offset where the next complete line starts.
-pub(crate) fn read_existing(path: &PathBuf, options: &LogOptions) -> Result<(Vec<LogEntry>, u64)> {
+/// Reads the entries already written (filtered, the last `tail` of them); returns them, the
+/// offset where the next complete line starts, and the open file to follow it with (a log
+/// followed after its container was removed is read to its end: Docker's clients remove the
+/// container before they read what they followed, as docker-py's `containers.run`).
+pub(crate) fn read_existing(
+    path: &PathBuf,
+    options: &LogOptions,
+) -> Result<(Vec<LogEntry>, u64, Option<File>)> {
     let file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0, None)),
         Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
     };
     let mut reader = BufReader::new(file);
@@ -72,13 +77,14 @@ pub(crate) fn read_existing(path: &PathBuf, options: &LogOptions) -> Result<(Vec
     if options.tail == Some(0) {
         kept.clear();
     }
-    Ok((kept.into(), offset))
+    Ok((kept.into(), offset, Some(reader.into_inner())))
 }
 
 /// Follows the log from `offset`, sending entries until `running` says the container stopped
 /// (then the rest is sent) or the receiver goes away.
 pub(crate) async fn follow(
     path: PathBuf,
+    mut file: Option<File>,
     mut offset: u64,
     options: LogOptions,
     tx: mpsc::Sender<Result<LogEntry>>,
@@ -88,9 +94,28 @@ pub(crate) async fn follow(
         // Decide before reading: what was written before the container stopped is all read.
         let live = running();
         let (path2, options2) = (path.clone(), options.clone());
-        let read = tokio::task::spawn_blocking(move || read_from(&path2, offset, &options2)).await;
+        let open = file.take();
+        let read = tokio::task::spawn_blocking(move || {
+            let mut f = match open {
+                Some(f) => f,
+                None => match File::open(&path2) {
+                    Ok(f) => f,
+                    // Not written yet.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return Ok((Vec::new(), offset, None))
+                    }
+                    Err(e) => return Err(Error::io(format!("opening {}", path2.display()), e)),
+                },
+            };
+            let (entries, next) = read_from(&mut f, &path2, offset, &options2)?;
+            Ok((entries, next, Some(f)))
+        })
+        .await;
         let (entries, next) = match read {
-            Ok(Ok(r)) => r,
+            Ok(Ok((entries, next, f))) => {
+                file = f;
+                (entries, next)
+            }
             Ok(Err(e)) => {
                 let _ = tx.send(Err(e)).await;
                 return;
@@ -113,12 +138,12 @@ pub(crate) async fn follow(
     }
 }
 
-fn read_from(path: &PathBuf, offset: u64, options: &LogOptions) -> Result<(Vec<LogEntry>, u64)> {
-    let mut file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), offset)),
-        Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
-    };
+fn read_from(
+    file: &mut File,
+    path: &std::path::Path,
+    offset: u64,
+    options: &LogOptions,
+) -> Result<(Vec<LogEntry>, u64)> {
     file.seek(SeekFrom::Start(offset)).map_err(|e| Error::io(format!("seeking in {}", path.display()), e))?;
     let mut reader = BufReader::new(file);
     let mut entries = Vec::new();
@@ -163,7 +188,7 @@ mod tests {
         std::fs::write(&path, &text).unwrap();
 
         let all = LogOptions::default();
-        let (entries, offset) = read_existing(&path, &all).unwrap();
+        let (entries, offset, _) = read_existing(&path, &all).unwrap();
         assert_eq!(entries.len(), 4);
         assert_eq!(offset, complete);
 
@@ -184,6 +209,26 @@ mod tests {
 
         let none = LogOptions { tail: Some(0), ..LogOptions::default() };
         assert!(read_existing(&path, &none).unwrap().0.is_empty());
+    }
+
+    /// A follow reads the log to its end even when the file is removed with its container
+    /// meanwhile (docker-py removes the container before it reads what it followed).
+    #[tokio::test]
+    async fn a_followed_log_is_read_to_its_end_after_its_removal() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        std::fs::write(&path, entry("stdout", "2026-01-01T00:00:00Z", "first\n") + "\n").unwrap();
+        let options = LogOptions { follow: true, ..LogOptions::default() };
+        let (entries, offset, file) = read_existing(&path, &options).unwrap();
+        assert_eq!(entries.len(), 1);
+        let mut append = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        append.write_all((entry("stdout", "2026-01-01T00:00:01Z", "last\n") + "\n").as_bytes()).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let (tx, mut rx) = mpsc::channel(8);
+        follow(path, file, offset, options, tx, || false).await;
+        assert_eq!(rx.recv().await.unwrap().unwrap().line, "last\n");
+        assert!(rx.recv().await.is_none());
     }
 
     #[test]

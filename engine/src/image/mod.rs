@@ -99,7 +99,7 @@ impl Engine {
                     let last_tag = tags.len() <= 1;
                     if last_tag && !force && used.contains(&id) {
                         return Err(Error::Conflict(format!(
-                            "unable to remove repository reference {name:?} (must force) - a container \
+                            "conflict: unable to remove repository reference {name:?} (must force) - a container \
                              is using its referenced image {}",
                             short_id(&id)
                         )));
@@ -113,14 +113,14 @@ impl Engine {
                 _ => {
                     if tags.len() > 1 && !force {
                         return Err(Error::Conflict(format!(
-                            "unable to delete {} (must be forced) - image is referenced in multiple \
+                            "conflict: unable to delete {} (must be forced) - image is referenced in multiple \
                              repositories",
                             short_id(&id)
                         )));
                     }
                     if used.contains(&id) && !force {
                         return Err(Error::Conflict(format!(
-                            "unable to delete {} (must be forced) - image is being used by a container",
+                            "conflict: unable to delete {} (must be forced) - image is being used by a container",
                             short_id(&id)
                         )));
                     }

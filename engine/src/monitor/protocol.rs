@@ -176,7 +176,7 @@ impl From<&Error> for ReplyError {
                 ReplyError::Command { exit_code: *exit_code, message: message.clone() }
             }
             Error::InvalidInput(message) => ReplyError::InvalidInput { message: message.clone() },
-            // The Conflict variant adds its own "conflict: " prefix again on the other side.
+            // Rebuilt as a Conflict on the other side: the same status, the same sentence.
             Error::Conflict(message) => ReplyError::Conflict { message: message.clone() },
             other => ReplyError::Other { message: other.to_string() },
         }

@@ -51,6 +51,7 @@ mod compare_tests;
 pub mod external;
 #[cfg(test)]
 mod external_tests;
+pub mod seccomp;
 pub mod spec;
 #[cfg(test)]
 pub(crate) mod testutil;

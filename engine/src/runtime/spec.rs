@@ -7,10 +7,12 @@ use std::ffi::CString;
 use std::fs;
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use berth_types::container::{ContainerConfig, ExecConfig};
+use berth_types::security::{parse_security_opts, DeviceMapping, Ulimit};
 use berth_types::volume::MountType;
 use oci_spec::image::ImageConfiguration;
 use oci_spec::runtime::{
@@ -159,7 +161,14 @@ pub fn build_spec(
         None => image_config.and_then(|c| c.user().clone()).unwrap_or_default(),
     };
     let user = resolve_user(rootfs, &user_spec)?;
-    let capabilities = capabilities(&config.cap_add, &config.cap_drop, user.uid() == 0)?;
+    let security = parse_security_opts(&config.security_opt).map_err(Error::InvalidInput)?;
+    // --privileged is every capability, whatever --cap-drop says (as Docker).
+    let capabilities = if config.privileged {
+        capabilities(&["ALL".to_string()], &[], user.uid() == 0)?
+    } else {
+        capabilities(&config.cap_add, &config.cap_drop, user.uid() == 0)?
+    };
+    let seccomp = seccomp_for(config.privileged, security.seccomp.as_deref(), &capabilities)?;
 
     let process = ProcessBuilder::default()
         .terminal(config.tty)
@@ -168,12 +177,13 @@ pub fn build_spec(
         .env(env)
         .cwd(cwd)
         .capabilities(capabilities)
-        .rlimits(default_rlimits())
-        .no_new_privileges(true)
+        .rlimits(rlimits(&config.ulimits)?)
+        .no_new_privileges(security.no_new_privileges)
         .build()
         .map_err(spec_error)?;
 
-    let mut resources = LinuxResourcesBuilder::default().devices(device_cgroup_rules());
+    let (devices, device_rules) = devices(config.privileged, &config.devices)?;
+    let mut resources = LinuxResourcesBuilder::default().devices(device_rules);
     if let Some(memory) = config.resources.memory {
         let memory =
             i64::try_from(memory).map_err(|_| Error::InvalidInput("memory limit too large".into()))?;
@@ -208,15 +218,26 @@ pub fn build_spec(
         );
     }
 
-    let linux = LinuxBuilder::default()
+    // --privileged: nothing of /proc or /sys hidden or read-only.
+    let (masked, readonly): (Vec<String>, Vec<String>) = if config.privileged {
+        (Vec::new(), Vec::new())
+    } else {
+        (
+            MASKED_PATHS.iter().map(|s| s.to_string()).collect(),
+            READONLY_PATHS.iter().map(|s| s.to_string()).collect(),
+        )
+    };
+    let mut linux = LinuxBuilder::default()
         .namespaces(namespaces)
-        .devices(default_devices()?)
+        .devices(devices)
         .resources(resources.build().map_err(spec_error)?)
         .cgroups_path(super::cgroup::default_path(id))
-        .masked_paths(MASKED_PATHS.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-        .readonly_paths(READONLY_PATHS.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-        .build()
-        .map_err(spec_error)?;
+        .masked_paths(masked)
+        .readonly_paths(readonly);
+    if let Some(seccomp) = seccomp {
+        linux = linux.seccomp(seccomp);
+    }
+    let linux = linux.build().map_err(spec_error)?;
 
     let annotations: HashMap<String, String> =
         config.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -224,7 +245,7 @@ pub fn build_spec(
         .version("1.0.2")
         .root(RootBuilder::default().path(rootfs).readonly(config.read_only).build().map_err(spec_error)?)
         .hostname(hostname)
-        .mounts(default_mounts()?)
+        .mounts(default_mounts(config.privileged)?)
         .process(process)
         .linux(linux)
         .annotations(annotations)
@@ -278,7 +299,7 @@ pub fn build_exec_process(spec: &Spec, rootfs: &Path, exec: &ExecConfig) -> Resu
         .args(exec.cmd.clone())
         .env(env)
         .cwd(cwd)
-        .no_new_privileges(base.no_new_privileges().unwrap_or(true));
+        .no_new_privileges(base.no_new_privileges().unwrap_or(false));
     if let Some(caps) = caps {
         builder = builder.capabilities(caps);
     }
@@ -455,6 +476,25 @@ fn parse_cap(name: &str) -> Result<Capability> {
     Capability::from_str(bare).map_err(|_| Error::InvalidInput(format!("unknown capability: \"{name}\"")))
 }
 
+/// The container's `linux.seccomp`: none with `--privileged` or `seccomp=unconfined`, else the
+/// given profile (Docker's format) or the default one, resolved for its capabilities.
+fn seccomp_for(
+    privileged: bool,
+    option: Option<&str>,
+    caps: &LinuxCapabilities,
+) -> Result<Option<oci_spec::runtime::LinuxSeccomp>> {
+    use super::seccomp;
+    if privileged || option == Some("unconfined") {
+        return Ok(None);
+    }
+    let profile = match option {
+        None | Some("builtin") | Some("") => seccomp::default::profile(),
+        Some(json) => seccomp::parse_profile(json)?,
+    };
+    let bounding = caps.bounding().clone().unwrap_or_default();
+    seccomp::to_oci(&profile, &bounding).map(Some)
+}
+
 /// Docker's default set with `--cap-add`/`--cap-drop` applied (`ALL` on either side). A
 /// non-root process starts with empty effective and permitted sets, as Docker gives it.
 fn capabilities(add: &[String], drop: &[String], root: bool) -> Result<LinuxCapabilities> {
@@ -463,8 +503,13 @@ fn capabilities(add: &[String], drop: &[String], root: bool) -> Result<LinuxCapa
     };
     let mut set: HashSet<Capability> = HashSet::new();
     if all(add) {
-        for c in CAP_NAMES {
-            set.insert(parse_cap(c)?);
+        // Those this process holds: a capability the engine lacks (CAP_SYS_RESOURCE in some
+        // nested setups) could not be given, and would fail every `--privileged` start.
+        let held = own_bounding_set();
+        for (bit, c) in CAP_NAMES.iter().enumerate() {
+            if held & (1u64 << bit) != 0 {
+                set.insert(parse_cap(c)?);
+            }
         }
     } else {
         for c in DEFAULT_CAPS {
@@ -493,17 +538,67 @@ fn capabilities(add: &[String], drop: &[String], root: bool) -> Result<LinuxCapa
         .map_err(spec_error)
 }
 
-/// RLIMIT_NOFILE 1048576 as Docker's daemon gives its containers, clamped to what this process
-/// may set: without CAP_SYS_RESOURCE a hard limit cannot be raised.
-fn default_rlimits() -> Vec<PosixRlimit> {
-    let (soft, hard) = clamp_rlimit(libc::RLIMIT_NOFILE, 1_048_576, 1_048_576);
-    PosixRlimitBuilder::default()
-        .typ(PosixRlimitType::RlimitNofile)
-        .soft(soft)
-        .hard(hard)
-        .build()
-        .map(|r| vec![r])
-        .unwrap_or_default()
+/// This process's capability bounding set (every bit when it cannot be read).
+fn own_bounding_set() -> u64 {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX)
+}
+
+/// RLIMIT_NOFILE 1048576 as Docker's daemon gives its containers, then `--ulimit`s, each
+/// clamped to what this process may set: without CAP_SYS_RESOURCE a hard limit cannot be raised.
+fn rlimits(ulimits: &[Ulimit]) -> Result<Vec<PosixRlimit>> {
+    let mut wanted: Vec<(PosixRlimitType, u64, u64)> =
+        vec![(PosixRlimitType::RlimitNofile, 1_048_576, 1_048_576)];
+    for u in ulimits {
+        let typ = PosixRlimitType::from_str(&format!("RLIMIT_{}", u.name.to_ascii_uppercase()))
+            .map_err(|_| Error::InvalidInput(format!("invalid ulimit type: {}", u.name)))?;
+        let value = |v: i64| if v < 0 { u64::MAX } else { v as u64 };
+        let (soft, hard) = (value(u.soft), value(u.hard));
+        if soft > hard {
+            return Err(Error::InvalidInput(format!(
+                "ulimit soft limit must be less than or equal to hard limit: {} > {}",
+                u.soft, u.hard
+            )));
+        }
+        wanted.retain(|w| w.0 != typ);
+        wanted.push((typ, soft, hard));
+    }
+    wanted
+        .into_iter()
+        .map(|(typ, soft, hard)| {
+            let (soft, hard) = clamp_rlimit(rlimit_number(typ), soft, hard);
+            PosixRlimitBuilder::default().typ(typ).soft(soft).hard(hard).build().map_err(spec_error)
+        })
+        .collect()
+}
+
+/// The setrlimit(2) resource of an OCI rlimit type.
+pub(crate) fn rlimit_number(t: PosixRlimitType) -> libc::__rlimit_resource_t {
+    use PosixRlimitType::*;
+    match t {
+        RlimitCpu => libc::RLIMIT_CPU,
+        RlimitFsize => libc::RLIMIT_FSIZE,
+        RlimitData => libc::RLIMIT_DATA,
+        RlimitStack => libc::RLIMIT_STACK,
+        RlimitCore => libc::RLIMIT_CORE,
+        RlimitRss => libc::RLIMIT_RSS,
+        RlimitNproc => libc::RLIMIT_NPROC,
+        RlimitNofile => libc::RLIMIT_NOFILE,
+        RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        RlimitAs => libc::RLIMIT_AS,
+        RlimitLocks => libc::RLIMIT_LOCKS,
+        RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        RlimitNice => libc::RLIMIT_NICE,
+        RlimitRtprio => libc::RLIMIT_RTPRIO,
+        RlimitRttime => libc::RLIMIT_RTTIME,
+    }
 }
 
 /// `(soft, hard)` lowered to the calling process's hard limit of `resource`.
@@ -527,8 +622,9 @@ fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount>
         .map_err(spec_error)
 }
 
-/// Docker's default mounts.
-fn default_mounts() -> Result<Vec<Mount>> {
+/// Docker's default mounts; `/sys` and the cgroup filesystem are writable with `--privileged`.
+fn default_mounts(privileged: bool) -> Result<Vec<Mount>> {
+    let ro = if privileged { "rw" } else { "ro" };
     Ok(vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
         mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"])?,
@@ -538,8 +634,8 @@ fn default_mounts() -> Result<Vec<Mount>> {
             "devpts",
             &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
         )?,
-        mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"])?,
-        mount("/sys/fs/cgroup", "cgroup", "cgroup", &["ro", "nosuid", "noexec", "nodev"])?,
+        mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", ro])?,
+        mount("/sys/fs/cgroup", "cgroup", "cgroup", &[ro, "nosuid", "noexec", "nodev"])?,
         mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"])?,
         mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"])?,
     ])
@@ -622,6 +718,107 @@ fn default_devices() -> Result<Vec<LinuxDevice>> {
         dev("/dev/urandom", 1, 9)?,
         dev("/dev/tty", 5, 0)?,
     ])
+}
+
+/// The container's device nodes and device cgroup rules: the defaults, then `--device`s; with
+/// `--privileged` every device of the host's /dev and access to all of them.
+fn devices(
+    privileged: bool,
+    mappings: &[DeviceMapping],
+) -> Result<(Vec<LinuxDevice>, Vec<LinuxDeviceCgroup>)> {
+    let mut nodes = default_devices()?;
+    let mut rules = device_cgroup_rules();
+    let mut add = |node: LinuxDevice, access: &str, nodes: &mut Vec<LinuxDevice>| -> Result<()> {
+        rules.push(
+            LinuxDeviceCgroupBuilder::default()
+                .allow(true)
+                .typ(node.typ())
+                .major(node.major())
+                .minor(node.minor())
+                .access(access)
+                .build()
+                .map_err(spec_error)?,
+        );
+        nodes.retain(|n| n.path() != node.path());
+        nodes.push(node);
+        Ok(())
+    };
+    if privileged {
+        for host in host_devices(Path::new("/dev")) {
+            if let Ok(node) = device_node(&host, &host) {
+                add(node, "rwm", &mut nodes)?;
+            }
+        }
+    }
+    for m in mappings {
+        let inside = if m.path_in_container.is_empty() { &m.path_on_host } else { &m.path_in_container };
+        let node = device_node(Path::new(&m.path_on_host), Path::new(inside))?;
+        let access = if m.cgroup_permissions.is_empty() { "rwm" } else { m.cgroup_permissions.as_str() };
+        add(node, access, &mut nodes)?;
+    }
+    if privileged {
+        rules = vec![LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .typ(LinuxDeviceType::A)
+            .access("rwm")
+            .build()
+            .map_err(spec_error)?];
+    }
+    Ok((nodes, rules))
+}
+
+/// The device nodes under `dir`, as Docker's `--privileged` takes them: not those of the
+/// container's own pty, shm and mqueue mounts, nor the host's console.
+fn host_devices(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = fs::read_dir(dir) else { return out };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(ft) = entry.file_type() else { continue };
+        if ft.is_dir() {
+            let name = entry.file_name();
+            if !matches!(
+                name.to_str(),
+                Some("pts" | "shm" | "fd" | "mqueue" | ".lxc" | ".lxd-mounts" | ".udev")
+            ) {
+                out.extend(host_devices(&path));
+            }
+        } else if (ft.is_char_device() || ft.is_block_device()) && path != Path::new("/dev/console") {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// The node at `inside` for the host device `host` (its type, numbers, mode and owner).
+fn device_node(host: &Path, inside: &Path) -> Result<LinuxDevice> {
+    let meta = fs::metadata(host).map_err(|e| {
+        Error::InvalidInput(format!(
+            "error gathering device information while adding custom device {:?}: {e}",
+            host.display().to_string()
+        ))
+    })?;
+    let typ = if meta.file_type().is_char_device() {
+        LinuxDeviceType::C
+    } else if meta.file_type().is_block_device() {
+        LinuxDeviceType::B
+    } else {
+        return Err(Error::InvalidInput(format!(
+            "error gathering device information while adding custom device {:?}: not a device node",
+            host.display().to_string()
+        )));
+    };
+    let rdev = meta.rdev();
+    LinuxDeviceBuilder::default()
+        .path(inside)
+        .typ(typ)
+        .major(libc::major(rdev) as i64)
+        .minor(libc::minor(rdev) as i64)
+        .file_mode(meta.mode() & 0o777)
+        .uid(meta.uid())
+        .gid(meta.gid())
+        .build()
+        .map_err(spec_error)
 }
 
 /// Docker's device cgroup: deny everything, allow mknod of any node and use of the defaults,

@@ -107,7 +107,7 @@ pub fn Admin() -> impl IntoView {
                 Some(Err(error)) => view! { <ErrorPanel error retry=refresh/> }.into_any(),
                 Some(Ok(list)) if list.is_empty() => view! { <p class="muted">"No API tokens."</p> }.into_any(),
                 Some(Ok(list)) => view! {
-                    <Table label="Tokens" columns=["Name", "User", "Role", "Created", "Last used"] actions=true>
+                    <Table label="Tokens" columns=["Name", "User", "Role", "Created", "Last used", "Expires"] actions=true>
                         {list.into_iter().map(|t| {
                             let id = t.id;
                             let revoke = move |_| {
@@ -123,6 +123,7 @@ pub fn Admin() -> impl IntoView {
                                     <td data-label="Role">{t.role.as_str()}</td>
                                     <td data-label="Created">{t.created.clone()}</td>
                                     <td data-label="Last used">{t.last_used.clone().unwrap_or_else(|| "never".into())}</td>
+                                    <td data-label="Expires">{t.expires.clone().unwrap_or_else(|| "never".into())}</td>
                                     <td class="row-actions"><button type="button" class="button small danger" on:click=revoke>"Revoke"</button></td>
                                 </tr>
                             }
@@ -255,11 +256,17 @@ fn TeamItem(
     }
 }
 
+/// The lifetimes the form offers a new token: (days, label).
+const TOKEN_EXPIRIES: [(u64, &str); 5] =
+    [(1, "in 1 day"), (7, "in 7 days"), (30, "in 30 days"), (90, "in 90 days"), (365, "in 1 year")];
+
 #[component]
 fn NewToken(report: impl Fn(Result<String, ApiError>) + Copy + Send + Sync + 'static) -> impl IntoView {
     let user = RwSignal::new(String::new());
     let name = RwSignal::new(String::new());
     let role = RwSignal::new(String::new());
+    // Days until the token expires; empty: never.
+    let expiry = RwSignal::new(String::new());
     let secret = RwSignal::new(None::<String>);
     let submit = move |e: leptos::ev::SubmitEvent| {
         e.prevent_default();
@@ -267,6 +274,7 @@ fn NewToken(report: impl Fn(Result<String, ApiError>) + Copy + Send + Sync + 'st
             user: user.get_untracked().trim().to_owned(),
             name: name.get_untracked().trim().to_owned(),
             role: Role::parse(&role.get_untracked()),
+            expires_in: expiry.get_untracked().parse::<u64>().ok().map(|days| days * 24 * 3600),
         };
         leptos::task::spawn_local(async move {
             let r: Result<CreatedToken, _> = api::send_json(Method::POST, "/api/v1/tokens", &body).await;
@@ -286,6 +294,11 @@ fn NewToken(report: impl Fn(Result<String, ApiError>) + Copy + Send + Sync + 'st
             <select id="token-role" on:change=move |e| role.set(event_target_value(&e))>
                 <option value="">"the user's role"</option>
                 {Role::ALL.into_iter().map(|r| view! { <option value=r.as_str()>{r.as_str()}</option> }).collect_view()}
+            </select>
+            <label for="token-expiry">"Expires"</label>
+            <select id="token-expiry" on:change=move |e| expiry.set(event_target_value(&e))>
+                <option value="">"never"</option>
+                {TOKEN_EXPIRIES.into_iter().map(|(days, label)| view! { <option value=days.to_string()>{label}</option> }).collect_view()}
             </select>
             <button type="submit" class="button primary small">"Create token"</button>
         </form>

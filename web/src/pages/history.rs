@@ -118,13 +118,26 @@ impl Row for BuildRecord {
 }
 
 impl Row for AuditRecord {
-    const COLUMNS: &'static [&'static str] =
-        &["Time", "API", "User", "Method", "Path", "Status", "Container", "Command", "Exit code", "Ended"];
+    const COLUMNS: &'static [&'static str] = &[
+        "Time",
+        "API",
+        "User",
+        "Address",
+        "Method",
+        "Path",
+        "Status",
+        "Container",
+        "Command",
+        "Exit code",
+        "Ended",
+        "Message",
+    ];
     fn cells(&self) -> Vec<String> {
         vec![
             self.time.clone(),
             self.api.clone(),
             self.user.clone(),
+            self.address.clone(),
             self.method.clone(),
             self.path.clone(),
             self.status.to_string(),
@@ -132,6 +145,7 @@ impl Row for AuditRecord {
             self.command.clone(),
             self.exit_code.map(|c| c.to_string()).unwrap_or_default(),
             self.ended.clone().unwrap_or_default(),
+            self.message.clone(),
         ]
     }
     fn failed(&self) -> bool {

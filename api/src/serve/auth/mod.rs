@@ -5,7 +5,12 @@
 //! (`serve::ops`), and routes that need a caller refuse anonymous requests ([`require_caller`]).
 
 pub mod store;
+pub mod throttle;
 
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use axum::extract::connect_info::{ConnectInfo, Connected};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -16,6 +21,92 @@ use berth_types::headers::{CSRF_HEADER, SESSION_COOKIE};
 use super::error::ApiError;
 use super::state::AppState;
 pub use store::AuthStore;
+use store::TokenCheck;
+use throttle::{AfterFailure, Refusal, Subject};
+
+/// The TCP peer of a request: the daemon serves its TCP listeners with it as connect info
+/// (`ConnectInfo<ClientAddr>`); absent on the unix sockets.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
+impl Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>> for ClientAddr {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> ClientAddr {
+        ClientAddr(*stream.remote_addr())
+    }
+}
+
+/// The client address of a request, if it came over TCP.
+pub fn client_address(extensions: &axum::http::Extensions) -> Option<IpAddr> {
+    extensions.get::<ConnectInfo<ClientAddr>>().map(|c| c.0 .0.ip())
+}
+
+/// The answer to an attempt refused by the throttle: `429` with `Retry-After`.
+pub(crate) fn throttled(refusal: Refusal) -> Response {
+    let secs = refusal.retry_after_secs();
+    let message = if refusal.locked {
+        format!("too many failed authentications: locked, try again in {secs} seconds")
+    } else {
+        format!("too many failed authentications: try again in {secs} seconds")
+    };
+    let mut response = ApiError::new(StatusCode::TOO_MANY_REQUESTS, message).into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    response
+}
+
+/// Whether any of `subjects` must wait before it may try to authenticate.
+pub(crate) fn check_throttle(state: &AppState, subjects: &[Subject]) -> Result<(), Refusal> {
+    let now = Instant::now();
+    for subject in subjects {
+        state.auth.throttle.check(subject, now)?;
+    }
+    Ok(())
+}
+
+/// What the audit log and the throttle need to know of a refused or accepted authentication.
+pub(crate) struct Attempt<'a> {
+    pub api: Api,
+    /// The user name tried (a login), the token's user (an expired token), or `anonymous`.
+    pub user: &'a str,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub address: Option<IpAddr>,
+}
+
+impl Attempt<'_> {
+    /// Counts a failure against `subjects` and writes it to the audit log with why, and who
+    /// it locked.
+    pub(crate) async fn failed(&self, state: &AppState, subjects: &[Subject], why: &str) {
+        let now = Instant::now();
+        let mut message = why.to_string();
+        for subject in subjects {
+            if state.auth.throttle.failed(subject, now) == AfterFailure::Locked {
+                let who = match subject {
+                    Subject::User(name) => format!("user {name}"),
+                    Subject::Address(ip) => format!("address {ip}"),
+                };
+                message.push_str(&format!("; {who} locked for {} minutes", throttle::LOCK.as_secs() / 60));
+                tracing::warn!(%who, "locked after repeated failed authentications");
+            }
+        }
+        self.audit(state, StatusCode::UNAUTHORIZED, &message).await;
+    }
+
+    pub(crate) async fn audit(&self, state: &AppState, status: StatusCode, message: &str) {
+        let address = self.address.map(|a| a.to_string()).unwrap_or_default();
+        state
+            .audit
+            .authentication(
+                self.api.as_str(),
+                self.user,
+                self.method,
+                self.path,
+                status.as_u16(),
+                &address,
+                message,
+            )
+            .await;
+    }
+}
 
 /// The caller of a request, in its extensions.
 #[derive(Debug, Clone)]
@@ -123,7 +214,10 @@ async fn authenticate(
     state: &AppState,
     transport: Transport,
     method: &Method,
+    path: &str,
     headers: &HeaderMap,
+    address: Option<IpAddr>,
+    api: Api,
 ) -> Result<Option<Identity>, Response> {
     if transport == Transport::Unix {
         return Ok(Some(Identity::Caller(Principal::root())));
@@ -135,11 +229,21 @@ async fn authenticate(
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim)
             .ok_or_else(|| unauthorized("the Authorization header must be \"Bearer <API token>\""))?;
-        return match state.auth.authenticate_token(token).await {
-            Ok(Some(p)) => Ok(Some(Identity::Caller(p))),
-            Ok(None) => Err(unauthorized("invalid API token")),
-            Err(e) => Err(e.into_response()),
+        // Bad tokens are counted per address (no user is known to count them against). A valid
+        // token is taken even from a throttled address: 256 random bits are not guessed, and
+        // one client guessing passwords must not lock out the automation behind the same NAT.
+        // Only the failures wait: `429` instead of `401` until the address's delay is over.
+        let subjects: Vec<Subject> = address.map(Subject::address).into_iter().collect();
+        let attempt = |user| Attempt { api, user, method: method.as_str(), path, address };
+        let (user, why, answer) = match state.auth.authenticate_token(token).await {
+            Ok(TokenCheck::Valid(p)) => return Ok(Some(Identity::Caller(p))),
+            Ok(TokenCheck::Unknown) => ("anonymous".to_string(), "invalid API token", "invalid API token"),
+            Ok(TokenCheck::Expired(user)) => (user, "expired API token", "the API token has expired"),
+            Err(e) => return Err(e.into_response()),
         };
+        check_throttle(state, &subjects).map_err(throttled)?;
+        attempt(&user).failed(state, &subjects, why).await;
+        return Err(unauthorized(answer));
     }
     let Some(secret) = cookie(headers, SESSION_COOKIE) else { return Ok(None) };
     let (principal, csrf) = match state.auth.session(&secret).await {
@@ -173,7 +277,10 @@ async fn authenticate(
 pub async fn identify(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let transport = req.extensions().get::<Transport>().copied().unwrap_or(Transport::Tcp { tls: false });
     let method = req.method().clone();
-    match authenticate(&state, transport, &method, req.headers()).await {
+    let path = req.uri().path().to_string();
+    let address = client_address(req.extensions());
+    let api = req.extensions().get::<Api>().copied().unwrap_or_default();
+    match authenticate(&state, transport, &method, &path, req.headers(), address, api).await {
         Ok(Some(Identity::Caller(principal))) => {
             req.extensions_mut().insert(principal);
         }

@@ -9,11 +9,20 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use sqlx::{Row, SqlitePool};
 
+use super::throttle::Throttle;
 use super::{Principal, Role, Team, Token, User, Via};
 use crate::serve::error::ApiError;
 
-/// How long a browser session lasts after login.
+/// How long a browser session lasts after login at most (its absolute expiry; the cookie's
+/// Max-Age says the same, [`SESSION_LIFETIME_SECS`]).
 const SESSION_LIFETIME: Duration = Duration::hours(12);
+pub const SESSION_LIFETIME_SECS: i64 = 12 * 3600;
+/// A session without a request for this long is over (its idle expiry).
+const SESSION_IDLE: Duration = Duration::hours(1);
+/// `last_seen` is written at most this often: not one database write per request.
+const LAST_SEEN_STEP: Duration = Duration::minutes(1);
+/// The longest lifetime an API token may be given (`expires_in`).
+pub const TOKEN_MAX_LIFETIME_SECS: u64 = 10 * 366 * 24 * 3600;
 /// Prefix of API tokens, so that a leaked one is recognisable (secret scanners, logs).
 pub const TOKEN_PREFIX: &str = "berth_";
 
@@ -21,6 +30,29 @@ pub const TOKEN_PREFIX: &str = "berth_";
 #[derive(Clone)]
 pub struct AuthStore {
     pool: SqlitePool,
+    /// Failed logins and tokens, per user and per address (in memory, see `throttle`).
+    pub throttle: std::sync::Arc<Throttle>,
+}
+
+/// What an API token turned out to be.
+#[derive(Debug)]
+pub enum TokenCheck {
+    Valid(Principal),
+    /// No such token (never made, or revoked).
+    Unknown,
+    /// The token of this user expired.
+    Expired(String),
+}
+
+#[cfg(test)]
+impl TokenCheck {
+    /// Who, if the token is valid.
+    pub fn principal(self) -> Option<Principal> {
+        match self {
+            TokenCheck::Valid(p) => Some(p),
+            TokenCheck::Unknown | TokenCheck::Expired(_) => None,
+        }
+    }
 }
 
 fn now() -> String {
@@ -88,7 +120,7 @@ fn check_password(password: &str) -> Result<(), ApiError> {
 
 impl AuthStore {
     pub fn new(pool: SqlitePool) -> AuthStore {
-        AuthStore { pool }
+        AuthStore { pool, throttle: Default::default() }
     }
 
     /// On first start (no user yet) creates the admin account `admin`, with `password` or a
@@ -397,8 +429,20 @@ impl AuthStore {
         user: &str,
         name: &str,
         role: Role,
+        expires_in: Option<u64>,
     ) -> Result<(Token, String), ApiError> {
         check_name(ObjectKind::Token, name)?;
+        let expires = match expires_in {
+            None => None,
+            Some(secs) if (1..=TOKEN_MAX_LIFETIME_SECS).contains(&secs) => Some(
+                (Utc::now() + Duration::seconds(secs as i64)).to_rfc3339_opts(SecondsFormat::Millis, true),
+            ),
+            Some(_) => {
+                return Err(ApiError::bad_request(format!(
+                    "expires_in must be between 1 and {TOKEN_MAX_LIFETIME_SECS} seconds (10 years)"
+                )))
+            }
+        };
         let u = self.user(user).await?;
         if role > u.role {
             return Err(ApiError::bad_request(format!(
@@ -410,13 +454,14 @@ impl AuthStore {
         let secret = format!("{TOKEN_PREFIX}{}", random_secret());
         let created = now();
         let r = sqlx::query(
-            "INSERT INTO tokens (user_id, name, token_hash, role, created) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO tokens (user_id, name, token_hash, role, created, expires) VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(u.id)
         .bind(name)
         .bind(secret_hash(&secret))
         .bind(role.as_str())
         .bind(&created)
+        .bind(&expires)
         .execute(&self.pool)
         .await
         .map_err(db_error)?;
@@ -427,13 +472,14 @@ impl AuthStore {
             role,
             created,
             last_used: None,
+            expires,
         };
         Ok((token, secret))
     }
 
     pub async fn list_tokens(&self) -> Result<Vec<Token>, ApiError> {
         let rows = sqlx::query(
-            "SELECT k.id, u.name AS user, k.name, k.role, k.created, k.last_used \
+            "SELECT k.id, u.name AS user, k.name, k.role, k.created, k.last_used, k.expires \
              FROM tokens k JOIN users u ON u.id = k.user_id ORDER BY k.id",
         )
         .fetch_all(&self.pool)
@@ -448,6 +494,7 @@ impl AuthStore {
                     role: stored_role(&row.try_get::<String, _>("role").map_err(db_error)?)?,
                     created: row.try_get("created").map_err(db_error)?,
                     last_used: row.try_get("last_used").map_err(db_error)?,
+                    expires: row.try_get("expires").map_err(db_error)?,
                 })
             })
             .collect()
@@ -467,21 +514,26 @@ impl AuthStore {
 
     /// Who a bearer token is. The effective role is the lower of the token's and its user's
     /// (a user demoted after the token was made loses the power).
-    pub async fn authenticate_token(&self, secret: &str) -> Result<Option<Principal>, ApiError> {
+    pub async fn authenticate_token(&self, secret: &str) -> Result<TokenCheck, ApiError> {
         let row = sqlx::query(
-            "SELECT k.id, k.role AS token_role, u.id AS user_id, u.name, u.role AS user_role \
+            "SELECT k.id, k.role AS token_role, k.expires, u.id AS user_id, u.name, u.role AS user_role \
              FROM tokens k JOIN users u ON u.id = k.user_id WHERE k.token_hash = ?",
         )
         .bind(secret_hash(secret))
         .fetch_optional(&self.pool)
         .await
         .map_err(db_error)?;
-        let Some(row) = row else { return Ok(None) };
+        let Some(row) = row else { return Ok(TokenCheck::Unknown) };
+        let name: String = row.try_get("name").map_err(db_error)?;
+        let expires: Option<String> = row.try_get("expires").map_err(db_error)?;
+        // RFC 3339 UTC with a fixed format sorts as text.
+        if expires.is_some_and(|e| e <= now()) {
+            return Ok(TokenCheck::Expired(name));
+        }
         let token_id: i64 = row.try_get("id").map_err(db_error)?;
         let role = stored_role(&row.try_get::<String, _>("token_role").map_err(db_error)?)?
             .min(stored_role(&row.try_get::<String, _>("user_role").map_err(db_error)?)?);
         let user_id: i64 = row.try_get("user_id").map_err(db_error)?;
-        let name: String = row.try_get("name").map_err(db_error)?;
         // Best effort: a failed update must not refuse the request.
         let _ = sqlx::query("UPDATE tokens SET last_used = ? WHERE id = ?")
             .bind(now())
@@ -489,7 +541,7 @@ impl AuthStore {
             .execute(&self.pool)
             .await;
         let teams = self.teams_of(user_id).await?;
-        Ok(Some(Principal { user: name, role, teams, via: Via::Token }))
+        Ok(TokenCheck::Valid(Principal { user: name, role, teams, via: Via::Token }))
     }
 
     async fn teams_of(&self, user_id: i64) -> Result<Vec<(i64, String)>, ApiError> {
@@ -536,12 +588,16 @@ impl AuthStore {
         let secret = random_secret();
         let csrf = random_secret();
         let expires = (Utc::now() + SESSION_LIFETIME).to_rfc3339_opts(SecondsFormat::Millis, true);
-        sqlx::query("INSERT INTO sessions (id_hash, user_id, csrf, created, expires) VALUES (?, ?, ?, ?, ?)")
-            .bind(secret_hash(&secret))
-            .bind(user_id)
-            .bind(&csrf)
-            .bind(now())
-            .bind(expires)
+        let created = now();
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, user_id, csrf, created, expires, last_seen) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(secret_hash(&secret))
+        .bind(user_id)
+        .bind(&csrf)
+        .bind(&created)
+        .bind(expires)
+        .bind(&created)
             .execute(&self.pool)
             .await
             .map_err(db_error)?;
@@ -553,10 +609,13 @@ impl AuthStore {
         Ok(Some((secret, csrf, principal)))
     }
 
-    /// Who a session cookie is, and the session's CSRF token.
+    /// Who a session cookie is, and the session's CSRF token. A session past its absolute
+    /// expiry, or idle for longer than [`SESSION_IDLE`], is over (and removed); a live one is
+    /// marked as seen now.
     pub async fn session(&self, secret: &str) -> Result<Option<(Principal, String)>, ApiError> {
         let row = sqlx::query(
-            "SELECT s.csrf, s.expires, u.id, u.name, u.role FROM sessions s JOIN users u ON u.id = s.user_id \
+            "SELECT s.csrf, s.expires, s.created, s.last_seen, u.id, u.name, u.role \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id_hash = ?",
         )
         .bind(secret_hash(secret))
@@ -565,10 +624,25 @@ impl AuthStore {
         .map_err(db_error)?;
         let Some(row) = row else { return Ok(None) };
         let expires: String = row.try_get("expires").map_err(db_error)?;
+        let last_seen: Option<String> = row.try_get("last_seen").map_err(db_error)?;
+        let last_seen = match last_seen {
+            Some(t) => t,
+            None => row.try_get("created").map_err(db_error)?,
+        };
+        let current = Utc::now();
+        let stamp = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
         // RFC 3339 UTC with a fixed format sorts as text.
-        if expires < now() {
+        if expires < stamp(current) || last_seen < stamp(current - SESSION_IDLE) {
             self.logout(secret).await?;
             return Ok(None);
+        }
+        if last_seen < stamp(current - LAST_SEEN_STEP) {
+            sqlx::query("UPDATE sessions SET last_seen = ? WHERE id_hash = ?")
+                .bind(stamp(current))
+                .bind(secret_hash(secret))
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
         }
         let user_id: i64 = row.try_get("id").map_err(db_error)?;
         let principal = Principal {
@@ -719,4 +793,67 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 fn conflict(message: impl Into<String>) -> ApiError {
     ApiError::conflict(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::events::EventLog;
+
+    async fn store() -> (tempfile::TempDir, AuthStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let events = EventLog::open(&dir.path().join("berth.db")).await.unwrap();
+        let store = AuthStore::new(events.pool().clone());
+        store.create_user("ann", Some("a long password".into()), Role::Operator).await.unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn sessions_end_when_idle_or_too_old() {
+        let (_dir, store) = store().await;
+        for (column, sql) in [
+            ("last_seen", "UPDATE sessions SET last_seen = '2000-01-01T00:00:00.000Z'"),
+            ("expires", "UPDATE sessions SET expires = '2000-01-01T00:00:00.000Z'"),
+        ] {
+            let (secret, _, _) = store.login("ann", "a long password").await.unwrap().unwrap();
+            assert!(store.session(&secret).await.unwrap().is_some());
+            // Idle for longer than SESSION_IDLE, or past the absolute expiry.
+            sqlx::query(sql).execute(&store.pool).await.unwrap();
+            assert!(store.session(&secret).await.unwrap().is_none(), "{column}");
+            let left: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM sessions").fetch_one(&store.pool).await.unwrap();
+            assert_eq!(left, 0, "an ended session is removed ({column})");
+        }
+        // A session in use is marked as seen (at most once a minute).
+        let (secret, _, _) = store.login("ann", "a long password").await.unwrap().unwrap();
+        let old = (Utc::now() - Duration::minutes(30)).to_rfc3339_opts(SecondsFormat::Millis, true);
+        sqlx::query("UPDATE sessions SET last_seen = ?").bind(&old).execute(&store.pool).await.unwrap();
+        assert!(store.session(&secret).await.unwrap().is_some());
+        let seen: String =
+            sqlx::query_scalar("SELECT last_seen FROM sessions").fetch_one(&store.pool).await.unwrap();
+        assert!(seen > old, "{seen} > {old}");
+    }
+
+    #[tokio::test]
+    async fn tokens_expire() {
+        let (_dir, store) = store().await;
+        for bad in [0, TOKEN_MAX_LIFETIME_SECS + 1] {
+            let e = store.create_token("ann", "t", Role::Viewer, Some(bad)).await.unwrap_err();
+            assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST, "{}", e.message);
+        }
+        let (token, secret) = store.create_token("ann", "t", Role::Viewer, Some(3600)).await.unwrap();
+        assert!(token.expires.is_some());
+        assert_eq!(store.list_tokens().await.unwrap()[0].expires, token.expires);
+        assert!(matches!(store.authenticate_token(&secret).await.unwrap(), TokenCheck::Valid(_)));
+        sqlx::query("UPDATE tokens SET expires = '2000-01-01T00:00:00.000Z'")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        assert!(
+            matches!(store.authenticate_token(&secret).await.unwrap(), TokenCheck::Expired(u) if u == "ann")
+        );
+        assert!(matches!(store.authenticate_token("berth_nope").await.unwrap(), TokenCheck::Unknown));
+        let (forever, _) = store.create_token("ann", "u", Role::Viewer, None).await.unwrap();
+        assert_eq!(forever.expires, None);
+    }
 }

@@ -202,8 +202,25 @@ impl BuildShown {
                 }
                 messages
             }
-            BuildEvent::Error { message } => vec![JsonMessage::error(message)],
+            BuildEvent::Error { message, exit_code: Some(code) } => {
+                vec![JsonMessage::error_with_code(legacy_builder_words(&message, code), code)]
+            }
+            BuildEvent::Error { message, exit_code: None } => vec![JsonMessage::error(message)],
         }
+    }
+}
+
+/// A failed RUN step in the classic builder's words (`The command '/bin/sh -c exit 7' returned a
+/// non-zero code: 7`), which scripts match; berth's own words (`Dockerfile:2: process "/bin/sh -c
+/// exit 7" did not complete successfully: exit code: 7`) when the command cannot be found in them.
+fn legacy_builder_words(message: &str, code: i32) -> String {
+    let command = message
+        .split_once("process \"")
+        .and_then(|(_, rest)| rest.rsplit_once("\" did not complete successfully"))
+        .map(|(command, _)| command);
+    match command {
+        Some(command) => format!("The command '{command}' returned a non-zero code: {code}"),
+        None => message.to_string(),
     }
 }
 
@@ -219,7 +236,7 @@ async fn prune(
     query.flag("all")?;
     if let Some(filter) = query.filters()?.first() {
         return Err(ApiError::bad_request(format!(
-            "invalid filter '{filter}': this daemon's build cache prune takes no filters"
+            "Invalid filter '{filter}': this daemon's build cache prune takes no filters"
         )));
     }
     for name in ["keep-storage", "reserved-space", "max-used-space", "min-free-space"] {
@@ -330,8 +347,21 @@ mod tests {
         assert_eq!(messages[0].aux, Some(serde_json::json!({ "ID": id })));
         let lines: Vec<_> = messages.into_iter().filter_map(|m| m.stream).collect();
         assert_eq!(lines, ["Successfully built 1a2b3c4d5e6f\n", "Successfully tagged app:1\n"]);
-        let error = shown.messages(BuildEvent::Error { message: "boom".into() });
+        let error = shown.messages(BuildEvent::Error { message: "boom".into(), exit_code: None });
         assert_eq!(error, [JsonMessage::error("boom")]);
+        let failed_run = BuildEvent::Error {
+            message:
+                "Dockerfile:2: process \"/bin/sh -c exit 7\" did not complete successfully: exit code: 7"
+                    .into(),
+            exit_code: Some(7),
+        };
+        let error = shown.messages(failed_run);
+        let detail = error[0].error_detail.as_ref().unwrap();
+        assert_eq!(detail.code, Some(7));
+        assert_eq!(
+            error[0].error.as_deref(),
+            Some("The command '/bin/sh -c exit 7' returned a non-zero code: 7")
+        );
 
         let mut quiet = BuildShown { quiet: true };
         let step = BuildEvent::Step {

@@ -74,7 +74,8 @@ async fn list(
 ) -> Result<Json<Vec<DockerSummary>>, ApiError> {
     let query = DockerQuery::parse(raw.as_deref());
     let pairs = query.filters()?;
-    let filters = ContainerFilters::parse(pairs.iter().map(String::as_str))?;
+    let filters = ContainerFilters::parse(pairs.iter().map(String::as_str))
+        .map_err(super::query::filter_error_in_dockers_words)?;
     let mut containers = ops::containers::list(&state.app, &caller, query.flag("all")?, &filters).await?;
     if let Some(limit) = query.int("limit")?.filter(|l| *l > 0) {
         containers.truncate(limit as usize);
@@ -82,7 +83,7 @@ async fn list(
     Ok(Json(containers.into_iter().map(summary).collect()))
 }
 
-fn summary(c: ContainerSummary) -> DockerSummary {
+pub(super) fn summary(c: ContainerSummary) -> DockerSummary {
     let networks: HashMap<String, EndpointSettings> =
         c.networks.iter().map(|n| (n.clone(), EndpointSettings::default())).collect();
     let network_mode = c.networks.first().cloned().unwrap_or_else(|| "none".into());
@@ -139,7 +140,7 @@ async fn create(
     let query = DockerQuery::parse(raw.as_deref());
     let config = body.and_then(|DockerJson(body)| {
         let body = body
-            .ok_or_else(|| ApiError::bad_request("config cannot be empty in order to create a container"))?;
+            .ok_or_else(|| ApiError::bad_request("Config cannot be empty in order to create a container"))?;
         if let Some(platform) = query.get("platform").filter(|p| !p.is_empty()) {
             let ours = format!("linux/{}", super::system::go_arch());
             if platform != ours && platform != "linux" {
@@ -150,7 +151,14 @@ async fn create(
         }
         translate::container_config(query.get("name").map(str::to_string), body)
     });
-    let created = ops::containers::create(&state.app, &caller, config).await?;
+    let image = config.as_ref().map(|c| c.image.clone()).unwrap_or_default();
+    let created = ops::containers::create(&state.app, &caller, config).await.map_err(|e| {
+        if e.message.starts_with("No such image") {
+            super::images::no_such_image(&image, e)
+        } else {
+            e
+        }
+    })?;
     Ok((StatusCode::CREATED, Json(ContainerCreateResponse { id: created.id, warnings: created.warnings }))
         .into_response())
 }
@@ -274,7 +282,31 @@ fn inspect_shape(
         runtime: Some(c.runtime.clone()),
         publish_all_ports: Some(config.publish_all),
         tmpfs: Some(tmpfs),
-        privileged: Some(false),
+        privileged: Some(config.privileged),
+        security_opt: (!config.security_opt.is_empty()).then(|| config.security_opt.clone()),
+        devices: Some(
+            config
+                .devices
+                .iter()
+                .map(|d| bollard_stubs::models::DeviceMapping {
+                    path_on_host: Some(d.path_on_host.clone()),
+                    path_in_container: Some(d.path_in_container.clone()),
+                    cgroup_permissions: Some(d.cgroup_permissions.clone()),
+                })
+                .collect(),
+        ),
+        // null when none, as Docker answers.
+        ulimits: (!config.ulimits.is_empty()).then(|| {
+            config
+                .ulimits
+                .iter()
+                .map(|u| bollard_stubs::models::ResourcesUlimits {
+                    name: Some(u.name.clone()),
+                    soft: Some(u.soft),
+                    hard: Some(u.hard),
+                })
+                .collect()
+        }),
         log_config: Some(bollard_stubs::models::HostConfigLogConfig {
             typ: Some("json-file".into()),
             config: Some(HashMap::new()),
@@ -342,7 +374,7 @@ fn inspect_shape(
             source: Some(m.source.clone()),
             destination: Some(m.destination.clone()),
             driver: (m.mount_type == MountType::Volume).then(|| "local".to_string()),
-            mode: Some(if m.read_only { "ro".into() } else { String::new() }),
+            mode: Some(mount_mode(m)),
             rw: Some(!m.read_only),
             propagation: Some(if m.mount_type == MountType::Bind {
                 "rprivate".into()
@@ -420,11 +452,20 @@ fn merge_env(image: &[String], container: &[String]) -> Vec<String> {
     let mut env: Vec<String> =
         image.iter().filter(|e| !container.iter().any(|c| key(c) == key(e))).cloned().collect();
     env.extend(container.iter().cloned());
-    // The process gets the default PATH when neither sets one, and Docker shows it.
-    if !env.iter().any(|e| key(e) == "PATH") {
-        env.insert(0, format!("PATH={}", berth_engine::runtime::spec::DEFAULT_PATH));
-    }
+    // The default PATH the process gets when neither sets one is not shown, as dockerd 20.10.
     env
+}
+
+/// The Mode dockerd shows: `ro` for read-only mounts, and `z` (its default relabel mode) for a
+/// named volume, which `-v NAME:/path` gives; berth keeps no record of whether a volume came
+/// from `-v` or `--mount` (where dockerd shows an empty mode), so `-v`'s answer is shown.
+fn mount_mode(m: &berth_types::volume::MountPoint) -> String {
+    let anonymous = m.name.len() == 64 && m.name.bytes().all(|b| b.is_ascii_hexdigit());
+    match (m.read_only, m.mount_type) {
+        (true, _) => "ro".into(),
+        (false, MountType::Volume) if !anonymous => "z".into(),
+        _ => String::new(),
+    }
 }
 
 /// `172.18.0.2/16` → (`172.18.0.2`, 16).
@@ -516,7 +557,16 @@ async fn kill(
 ) -> Result<StatusCode, ApiError> {
     let query = DockerQuery::parse(raw.as_deref());
     let signal = query.get("signal").filter(|s| !s.is_empty()).map(str::to_string);
-    ops::containers::kill(&state.app, &caller, &id, signal).await?;
+    // dockerd's words: a capital for a bad signal, the name as given for one that is not running.
+    ops::containers::kill(&state.app, &caller, &id, signal).await.map_err(|e| match e.status {
+        StatusCode::BAD_REQUEST if e.message.starts_with("invalid signal") => {
+            ApiError { message: format!("I{}", &e.message[1..]), ..e }
+        }
+        StatusCode::CONFLICT => {
+            ApiError { message: format!("Cannot kill container: {id}: {}", e.message), ..e }
+        }
+        _ => e,
+    })?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -602,7 +652,7 @@ async fn prune(
     let query = DockerQuery::parse(raw.as_deref());
     if let Some(filter) = query.filters()?.first() {
         return Err(ApiError::bad_request(format!(
-            "invalid filter {filter:?}: container prune takes no filters in berth"
+            "Invalid filter {filter:?}: container prune takes no filters in berth"
         )));
     }
     let report = ops::containers::prune(&state.app, &caller).await?;
@@ -813,6 +863,6 @@ mod tests {
         assert_eq!(split_cidr("172.18.0.2/16"), ("172.18.0.2".to_string(), 16));
         let image = ["PATH=/bin".to_string(), "A=0".to_string()];
         assert_eq!(merge_env(&image, &["A=1".to_string(), "B=2".to_string()]), ["PATH=/bin", "A=1", "B=2"]);
-        assert!(merge_env(&[], &[])[0].starts_with("PATH=/usr/local/sbin:"));
+        assert_eq!(merge_env(&[], &["X=1".to_string()]), ["X=1"]);
     }
 }

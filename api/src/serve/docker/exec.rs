@@ -134,8 +134,7 @@ async fn create(
         ContainerStatus::Running => {}
         ContainerStatus::Paused => {
             return Err(ApiError::conflict(format!(
-                "Container {} is paused, unpause the container before exec",
-                container.id
+                "Container {id} is paused, unpause the container before exec"
             )))
         }
         _ => return Err(ApiError::conflict(format!("Container {} is not running", container.id))),
@@ -169,6 +168,9 @@ struct StartConfig {
     console_size: Option<Vec<usize>>,
 }
 
+/// The exit code of an exec whose command could not be run, as dockerd reports it.
+const EXEC_FAILED: i32 = 126;
+
 async fn start(
     State(state): State<DockerState>,
     caller: Caller,
@@ -188,8 +190,23 @@ async fn start(
     if !matches!(instance.phase, Phase::Created) {
         return Err(ApiError::conflict(format!("Error: Exec command {id} has already run")));
     }
-    let exec =
-        ops::containers::exec(&state.app, &caller, &instance.container, instance.config.clone()).await?;
+    let exec = match ops::containers::exec(&state.app, &caller, &instance.container, instance.config.clone())
+        .await
+    {
+        Ok(exec) => exec,
+        // A command that cannot be run is not an error of the start for dockerd: the stream
+        // carries the runtime's message and the exec ends with 126, which the CLI exits with.
+        Err(e) if e.exit_code.is_some() && !config.detach => {
+            state.execs.set(&id, Phase::Ended { exit_code: Some(EXEC_FAILED), at: Instant::now() });
+            let message = format!("OCI runtime exec failed: exec failed: {}: unknown\r\n", e.message);
+            return Ok(hijack::hijack_failure(
+                Request::from_parts(parts, axum::body::Body::empty()),
+                instance.config.tty,
+                message,
+            ));
+        }
+        Err(e) => return Err(e),
+    };
     state.execs.begin(&id, exec.session.input.clone())?;
     let size = console_size(config.console_size.as_ref())?.or(instance.console_size);
     if let (Some((rows, cols)), true) = (size, instance.config.tty) {

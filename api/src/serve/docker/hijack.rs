@@ -146,6 +146,7 @@ pub async fn attach(
 /// as the body of a 200 answer (output only).
 pub fn hijack(mut req: Request, session: ProcessSession, streams: Streams, on_end: OnEnd) -> Response {
     let upgrade = req.headers().get(header::UPGRADE).is_some();
+    let pause = pause_before_output(&req);
     let tty = session.tty;
     let content_type = HeaderValue::from_static(if tty { RAW_STREAM } else { MULTIPLEXED_STREAM });
     let ProcessSession { output, input, exit, .. } = session;
@@ -181,6 +182,7 @@ pub fn hijack(mut req: Request, session: ProcessSession, streams: Streams, on_en
             tokio::spawn(async move { copy_stdin(&mut reader, &input).await })
         });
         let writer = std::sync::Arc::new(tokio::sync::Mutex::new(writer));
+        tokio::time::sleep(pause).await;
         let end = pump_output(output, &streams, tty, |bytes| {
             let writer = writer.clone();
             async move {
@@ -196,6 +198,46 @@ pub fn hijack(mut req: Request, session: ProcessSession, streams: Streams, on_en
         drop(input);
         on_end(finish(end, exit).await).await;
     });
+    switching_protocols(content_type)
+}
+
+/// docker-py (and so testcontainers and Compose v1) reads the 101's headers through a buffered
+/// reader and then the raw socket: output that reaches it with the headers is lost (docker-py
+/// issue 3332). dockerd's exec and attach take tens of milliseconds to start, so its first
+/// output comes later; berth's come at once, so for these clients the output waits that long.
+fn pause_before_output(req: &Request) -> std::time::Duration {
+    let agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if agent.contains("docker-sdk-python") || agent.contains("docker-py") {
+        std::time::Duration::from_millis(50)
+    } else {
+        std::time::Duration::ZERO
+    }
+}
+
+/// A process that could not be started, as dockerd answers an exec start then: the connection
+/// is upgraded (or answered) as for a process, carries `message` as its only output, and ends.
+pub fn hijack_failure(mut req: Request, tty: bool, message: String) -> Response {
+    let upgrade = req.headers().get(header::UPGRADE).is_some();
+    let content_type = HeaderValue::from_static(if tty { RAW_STREAM } else { MULTIPLEXED_STREAM });
+    let bytes = if tty { Bytes::from(message) } else { frame(StreamKind::Stdout, message.as_bytes()) };
+    if !upgrade {
+        let mut response = Body::from(bytes).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, content_type);
+        return response;
+    }
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        if let Ok(upgraded) = on_upgrade.await {
+            let mut io = TokioIo::new(upgraded);
+            let _ = io.write_all(&bytes).await;
+            let _ = io.shutdown().await;
+        }
+    });
+    switching_protocols(content_type)
+}
+
+/// The 101 answer that hands the connection over to the stream (`Upgrade: tcp`).
+fn switching_protocols(content_type: HeaderValue) -> Response {
     let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, content_type);

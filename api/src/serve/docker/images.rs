@@ -57,13 +57,12 @@ async fn get_named(
     state: State<DockerState>,
     caller: Caller,
     Path(rest): Path<String>,
-    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     match split_action(&rest, &["json", "history", "get"]) {
         Some(Named { name, action: "json" }) => Ok(inspect(state, caller, name).await?.into_response()),
         Some(Named { name, action: "history" }) => Ok(history(state, caller, name).await?.into_response()),
         Some(Named { name, .. }) => archive::save_one(state, caller, name).await,
-        None => Err(page_not_found("GET", &rest, query.as_deref())),
+        None => Err(page_not_found()),
     }
 }
 
@@ -78,12 +77,13 @@ async fn post_named(
     match split_action(&rest, &["tag", "push"]) {
         Some(Named { name, action: "tag" }) => tag(state, caller, name, &parsed).await,
         Some(Named { name, .. }) => transfer::push(state, caller, name, &parsed, &headers).await,
-        None => Err(page_not_found("POST", &rest, query.as_deref())),
+        None => Err(page_not_found()),
     }
 }
 
-fn page_not_found(method: &str, rest: &str, _query: Option<&str>) -> ApiError {
-    ApiError::not_found(format!("page not found: {method} /images/{rest}"))
+/// dockerd's answer to a path it has no route for.
+fn page_not_found() -> ApiError {
+    ApiError::not_found("page not found")
 }
 
 /// Docker's wording for an unknown image: `No such image: busybox:latest` (a name without tag
@@ -147,7 +147,7 @@ impl ImageFilters {
                 "reference" => filters.references.push(value.to_string()),
                 "before" => filters.before = Some(value.to_string()),
                 "since" => filters.since = Some(value.to_string()),
-                _ => return Err(ApiError::bad_request(format!("invalid filter '{key}'"))),
+                _ => return Err(ApiError::bad_request(format!("Invalid filter '{key}'"))),
             }
         }
         Ok(filters)
@@ -231,7 +231,7 @@ async fn created_of(state: &DockerState, caller: &Caller, name: &str) -> Result<
 }
 
 /// berth's image row in Docker's shape.
-fn summary(image: berth_types::ImageSummary, labels: HashMap<String, String>) -> ImageSummary {
+pub(super) fn summary(image: berth_types::ImageSummary, labels: HashMap<String, String>) -> ImageSummary {
     ImageSummary {
         id: image.id,
         parent_id: String::new(),
@@ -402,7 +402,7 @@ fn prune_all(pairs: &[String]) -> Result<bool, ApiError> {
             }
             _ => {
                 return Err(ApiError::bad_request(format!(
-                    "invalid filter '{key}': this daemon's image prune takes only the filter 'dangling'"
+                    "Invalid filter '{key}': this daemon's image prune takes only the filter 'dangling'"
                 )))
             }
         }

@@ -76,6 +76,15 @@ impl JsonMessage {
         JsonMessage { aux: Some(value), ..Default::default() }
     }
 
+    /// The failure of a command that ends a stream; the docker CLI exits with `code`.
+    pub fn error_with_code(message: impl Into<String>, code: i32) -> JsonMessage {
+        let mut m = JsonMessage::error(message);
+        if let Some(detail) = m.error_detail.as_mut() {
+            detail.code = Some(i64::from(code));
+        }
+        m
+    }
+
     /// The failure that ends a stream.
     pub fn error(message: impl Into<String>) -> JsonMessage {
         let message = message.into();

@@ -81,6 +81,7 @@ pub fn service(state: AppState, transport: Transport) -> Router {
         .with_state(docker)
         .layer(axum::middleware::from_fn(require_caller))
         .layer(axum::middleware::from_fn_with_state(state, auth::identify))
+        .layer(axum::middleware::from_fn(crate::serve::headers::docker_api))
         .layer(axum::middleware::map_request(move |mut req: Request| async move {
             // On TCP only API tokens count: a browser's session cookie must not work here,
             // where no CSRF token is asked for.
@@ -106,8 +107,9 @@ async fn require_caller(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-async fn not_found(uri: Uri) -> ApiError {
-    ApiError::not_found(format!("page not found: {}", uri.path()))
+/// dockerd's answer to a path it has no route for, word for word.
+async fn not_found() -> ApiError {
+    ApiError::not_found("page not found")
 }
 
 /// A client's API version, from the path's `/v1.NN` prefix (`None`: no prefix, the newest).
@@ -191,9 +193,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for DockerJson<T> {
             return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"));
         }
         let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"null" } else { &bytes };
-        serde_json::from_slice(text)
-            .map(DockerJson)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+        // The path of a value of the wrong type is named (`HostConfig.Memory: invalid type ...`),
+        // so the client knows which field to fix.
+        let mut reader = serde_json::Deserializer::from_slice(text);
+        let value = serde_path_to_error::deserialize(&mut reader).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            match path.as_str() {
+                "." | "" => ApiError::bad_request(format!("invalid JSON: {inner}")),
+                _ => ApiError::bad_request(format!("invalid JSON: {path}: {inner}")).with_field(&path),
+            }
+        })?;
+        reader.end().map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+        Ok(DockerJson(value))
     }
 }
 

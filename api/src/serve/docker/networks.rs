@@ -128,16 +128,16 @@ impl NetworkFilters {
                 "scope" => f.scopes.push(value),
                 "type" => match value.as_str() {
                     "custom" | "builtin" => f.types.push(value),
-                    _ => return Err(ApiError::bad_request(format!("invalid filter: 'type'='{value}'"))),
+                    _ => return Err(ApiError::bad_request(format!("Invalid filter: 'type'='{value}'"))),
                 },
                 "dangling" => {
                     f.dangling = Some(match value.as_str() {
                         "true" | "1" => true,
                         "false" | "0" => false,
-                        _ => return Err(ApiError::bad_request(format!("invalid filter 'dangling={value}'"))),
+                        _ => return Err(ApiError::bad_request(format!("Invalid filter 'dangling={value}'"))),
                     })
                 }
-                _ => return Err(ApiError::bad_request(format!("invalid filter '{key}'"))),
+                _ => return Err(ApiError::bad_request(format!("Invalid filter '{key}'"))),
             }
         }
         Ok(f)
@@ -369,7 +369,7 @@ async fn prune(
     let query = DockerQuery::parse(query.as_deref());
     if let Some(filter) = query.filters()?.first() {
         return Err(ApiError::bad_request(format!(
-            "invalid filter '{filter}': this daemon's network prune takes no filters"
+            "Invalid filter '{filter}': this daemon's network prune takes no filters"
         )));
     }
     let report = ops::networks::prune(&state.app, &caller).await?;

@@ -81,9 +81,9 @@ impl DockerQuery {
 pub fn decode_filters(raw: Option<&str>) -> Result<Vec<String>, ApiError> {
     let Some(raw) = raw.filter(|r| !r.trim().is_empty()) else { return Ok(Vec::new()) };
     let value: serde_json::Value =
-        serde_json::from_str(raw).map_err(|e| ApiError::bad_request(format!("invalid filter: {e}")))?;
+        serde_json::from_str(raw).map_err(|e| ApiError::bad_request(format!("Invalid filter: {e}")))?;
     let serde_json::Value::Object(map) = value else {
-        return Err(ApiError::bad_request("invalid filter: the filters must be a JSON object"));
+        return Err(ApiError::bad_request("Invalid filter: the filters must be a JSON object"));
     };
     let mut pairs = Vec::new();
     for (key, values) in map {
@@ -101,7 +101,7 @@ pub fn decode_filters(raw: Option<&str>) -> Result<Vec<String>, ApiError> {
                         serde_json::Value::String(v) => pairs.push(format!("{key}={v}")),
                         other => {
                             return Err(ApiError::bad_request(format!(
-                                "invalid filter '{key}': {other} is not a string"
+                                "Invalid filter '{key}': {other} is not a string"
                             )))
                         }
                     }
@@ -109,7 +109,7 @@ pub fn decode_filters(raw: Option<&str>) -> Result<Vec<String>, ApiError> {
             }
             other => {
                 return Err(ApiError::bad_request(format!(
-                    "invalid filter '{key}': {other} is not a list of values"
+                    "Invalid filter '{key}': {other} is not a list of values"
                 )))
             }
         }
@@ -117,8 +117,24 @@ pub fn decode_filters(raw: Option<&str>) -> Result<Vec<String>, ApiError> {
     Ok(pairs)
 }
 
+/// berth's own filter errors (`invalid filter 'status=x': choose ...`, shared with `/api/v1`)
+/// in dockerd's words: `Invalid filter 'status=x'`.
+pub fn filter_error_in_dockers_words(e: ApiError) -> ApiError {
+    let Some(rest) = e.message.strip_prefix("invalid filter '") else { return e };
+    let Some((filter, _)) = rest.split_once('\'') else { return e };
+    ApiError { message: format!("Invalid filter '{filter}'"), ..e }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn berths_filter_errors_in_dockers_words() {
+        let e = ApiError::bad_request("invalid filter 'status=x': choose created or running");
+        assert_eq!(filter_error_in_dockers_words(e).message, "Invalid filter 'status=x'");
+        let other = ApiError::bad_request("something else");
+        assert_eq!(filter_error_in_dockers_words(other).message, "something else");
+    }
+
     use super::*;
 
     #[test]

@@ -19,6 +19,7 @@ pub fn routes() -> Router<DockerState> {
         .route("/version", get(version))
         .route("/info", get(info))
         .route("/events", get(events))
+        .route("/system/df", get(disk_usage))
 }
 
 /// The headers the CLI negotiates with: the API version, the OS, the builder (classic: berth
@@ -32,6 +33,55 @@ async fn ping() -> Response {
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     (headers, "OK").into_response()
+}
+
+/// `GET /system/df` in the shape of API 1.45 (`LayersSize`, `Images`, `Containers`, `Volumes`,
+/// `BuildCache`), the one `docker system df` reads at the versions berth negotiates.
+async fn disk_usage(
+    State(state): State<DockerState>,
+    caller: Caller,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let usage = ops::system::disk_usage(&state.app, &caller).await?;
+    let mut images = Vec::with_capacity(usage.images.len());
+    for used in usage.images {
+        let mut image = super::images::summary(used.image, Default::default());
+        image.containers = used.containers as i64;
+        // Every layer of an image is shared with its other users in berth's store; what only
+        // this image holds is not worked out, as dockerd does not either in `docker system df`.
+        image.shared_size = -1;
+        images.push(image);
+    }
+    let containers: Vec<serde_json::Value> = usage
+        .containers
+        .into_iter()
+        .map(|used| {
+            let mut summary = super::containers::summary(used.container);
+            summary.size_rw = Some(used.size_rw as i64);
+            serde_json::to_value(summary).unwrap_or_default()
+        })
+        .collect();
+    let volumes: Vec<bollard_stubs::models::Volume> = usage
+        .volumes
+        .into_iter()
+        .map(|volume| {
+            let usage = bollard_stubs::models::VolumeUsageData {
+                // -1 is Docker's "not measured".
+                size: volume.size.map(|s| s as i64).unwrap_or(-1),
+                ref_count: volume.used_by.len() as i64,
+            };
+            let mut answer = super::volumes::volume_answer(volume);
+            answer.usage_data = Some(usage);
+            answer
+        })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "LayersSize": usage.layers_size,
+        "Images": images,
+        "Containers": containers,
+        "Volumes": volumes,
+        // berth's build cache is its layers, counted with the images.
+        "BuildCache": [],
+    })))
 }
 
 fn kernel_version() -> String {
@@ -284,7 +334,7 @@ impl EventFilters {
         for pair in pairs {
             let (key, value) = pair.split_once('=').unwrap_or((pair.as_str(), ""));
             if !matches!(key, "type" | "event" | "container" | "image" | "network" | "volume" | "label") {
-                return Err(ApiError::bad_request(format!("invalid filter '{key}'")));
+                return Err(ApiError::bad_request(format!("Invalid filter '{key}'")));
             }
             filters.by_key.entry(key.to_string()).or_default().push(value.to_string());
         }

@@ -73,10 +73,10 @@ async fn containers_are_owned_refused_and_audited_as_in_berths_api() {
     assert_eq!(status, StatusCode::OK, "{body}");
 
     // What berth does not implement is refused by name, never dropped.
-    let privileged = serde_json::json!({"Image": "tiny:1", "HostConfig": {"Privileged": true}});
-    let (status, body) = call(&app, &s.alice, "POST", "/containers/create", json(privileged)).await;
+    let pid_host = serde_json::json!({"Image": "tiny:1", "HostConfig": {"PidMode": "host"}});
+    let (status, body) = call(&app, &s.alice, "POST", "/containers/create", json(pid_host)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body.contains("HostConfig.Privileged"), "{body}");
+    assert!(body.contains("HostConfig.PidMode"), "{body}");
     for bad in [Body::from("{"), Body::from("[1]"), Body::empty(), json(serde_json::json!({"Image": 5}))] {
         let (status, body) = call(&app, &s.alice, "POST", "/containers/create", bad).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
@@ -144,6 +144,22 @@ async fn containers_are_owned_refused_and_audited_as_in_berths_api() {
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     let (status, _) = call(&app, &s.alice, "GET", "/exec/0123/json", Body::empty()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // `docker system df`: the team's image with its one user, the container with its writable
+    // layer's size; nothing of alice's team for bob.
+    let (status, body) = call(&app, &s.alice, "GET", "/system/df", Body::empty()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let df: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(df["Images"][0]["RepoTags"][0], "tiny:1", "{body}");
+    assert_eq!(df["Images"][0]["Containers"], 1, "{body}");
+    assert_eq!(df["Containers"][0]["Names"][0], "/mine", "{body}");
+    assert!(df["Containers"][0]["SizeRw"].as_i64().is_some(), "{body}");
+    assert!(df["LayersSize"].as_u64().unwrap() > 0, "{body}");
+    assert!(df["Volumes"].is_array() && df["BuildCache"].is_array(), "{body}");
+    let (_, body) = call(&app, &s.bob, "GET", "/system/df", Body::empty()).await;
+    let df: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(df["Images"], serde_json::json!([]), "{body}");
+    assert_eq!(df["Containers"], serde_json::json!([]), "{body}");
 
     let (status, body) = call(&app, &s.alice, "DELETE", "/containers/mine", Body::empty()).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");

@@ -4,8 +4,8 @@
 //!
 //! A field berth does not implement is refused with a 400 that names it when the client set it
 //! to anything but its zero value (clients send every field, mostly empty). Nothing is dropped
-//! silently: in particular nothing that would weaken or change isolation (`Privileged`,
-//! `SecurityOpt`, `Devices`, `PidMode`, `UsernsMode`, ...).
+//! silently: in particular nothing that would weaken or change isolation (`PidMode`,
+//! `UsernsMode`, `Sysctls`, ...).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -32,14 +32,12 @@ pub const REFUSED_FIELDS: &[&str] = &[
     "HostConfig.CpuRealtime*",
     "HostConfig.CpusetCpus",
     "HostConfig.CpusetMems",
-    "HostConfig.Devices",
     "HostConfig.DeviceCgroupRules",
     "HostConfig.DeviceRequests",
     "HostConfig.MemoryReservation",
     "HostConfig.MemorySwap (other than 0 or -1)",
     "HostConfig.MemorySwappiness",
     "HostConfig.OomKillDisable",
-    "HostConfig.Ulimits",
     "HostConfig.CpuCount",
     "HostConfig.CpuPercent",
     "HostConfig.IOMaximum*",
@@ -58,8 +56,6 @@ pub const REFUSED_FIELDS: &[&str] = &[
     "HostConfig.Links",
     "HostConfig.OomScoreAdj",
     "HostConfig.PidMode",
-    "HostConfig.Privileged",
-    "HostConfig.SecurityOpt",
     "HostConfig.StorageOpt",
     "HostConfig.UTSMode",
     "HostConfig.UsernsMode",
@@ -108,7 +104,7 @@ pub fn container_config(
     body: ContainerCreateBody,
 ) -> Result<ContainerConfig, ApiError> {
     let image = non_empty(body.image.clone()).ok_or_else(|| {
-        ApiError::bad_request("config cannot be empty in order to create a container").with_field("Image")
+        ApiError::bad_request("Config cannot be empty in order to create a container").with_field("Image")
     })?;
     zero("Domainname", &body.domainname)?;
     let host = body.host_config.clone().unwrap_or_default();
@@ -133,6 +129,11 @@ pub fn container_config(
         read_only: host.readonly_rootfs.unwrap_or(false),
         cap_add: host.cap_add.clone().unwrap_or_default(),
         cap_drop: host.cap_drop.clone().unwrap_or_default(),
+        privileged: host.privileged.unwrap_or(false),
+        // As Docker's CLI sent them: a seccomp profile is its content, checked at create.
+        security_opt: host.security_opt.clone().unwrap_or_default(),
+        devices: devices(&host)?,
+        ulimits: ulimits(&host)?,
         init: host.init.unwrap_or(false),
         stop_signal: non_empty(body.stop_signal.clone()),
         stop_timeout: match body.stop_timeout {
@@ -175,7 +176,6 @@ fn refuse_unsupported_host_config(h: &HostConfig) -> Result<(), ApiError> {
     zero("HostConfig.CpuRealtimeRuntime", &h.cpu_realtime_runtime)?;
     zero("HostConfig.CpusetCpus", &h.cpuset_cpus)?;
     zero("HostConfig.CpusetMems", &h.cpuset_mems)?;
-    empty("HostConfig.Devices", &h.devices)?;
     empty("HostConfig.DeviceCgroupRules", &h.device_cgroup_rules)?;
     empty("HostConfig.DeviceRequests", &h.device_requests)?;
     zero("HostConfig.MemoryReservation", &h.memory_reservation)?;
@@ -190,7 +190,6 @@ fn refuse_unsupported_host_config(h: &HostConfig) -> Result<(), ApiError> {
         }
     }
     zero("HostConfig.OomKillDisable", &h.oom_kill_disable)?;
-    empty("HostConfig.Ulimits", &h.ulimits)?;
     zero("HostConfig.CpuCount", &h.cpu_count)?;
     zero("HostConfig.CpuPercent", &h.cpu_percent)?;
     zero("HostConfig.IOMaximumIOps", &h.io_maximum_iops)?;
@@ -222,8 +221,6 @@ fn refuse_unsupported_host_config(h: &HostConfig) -> Result<(), ApiError> {
     empty("HostConfig.Links", &h.links)?;
     zero("HostConfig.OomScoreAdj", &h.oom_score_adj)?;
     zero("HostConfig.PidMode", &h.pid_mode)?;
-    zero("HostConfig.Privileged", &h.privileged)?;
-    empty("HostConfig.SecurityOpt", &h.security_opt)?;
     empty_map("HostConfig.StorageOpt", &h.storage_opt)?;
     zero("HostConfig.UTSMode", &h.uts_mode)?;
     zero("HostConfig.UsernsMode", &h.userns_mode)?;
@@ -235,6 +232,41 @@ fn refuse_unsupported_host_config(h: &HostConfig) -> Result<(), ApiError> {
     empty("HostConfig.MaskedPaths", &h.masked_paths)?;
     empty("HostConfig.ReadonlyPaths", &h.readonly_paths)?;
     Ok(())
+}
+
+/// `Devices`: each path checked as the CLI's `--device` is (the daemon checks the node itself).
+fn devices(h: &HostConfig) -> Result<Vec<berth_types::security::DeviceMapping>, ApiError> {
+    let field = "HostConfig.Devices";
+    h.devices
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|d| {
+            let host = d.path_on_host.clone().unwrap_or_default();
+            let inside =
+                d.path_in_container.clone().filter(|p| !p.is_empty()).unwrap_or_else(|| host.clone());
+            let perms =
+                d.cgroup_permissions.clone().filter(|p| !p.is_empty()).unwrap_or_else(|| "rwm".into());
+            berth_types::security::parse_device(&format!("{host}:{inside}:{perms}"))
+                .map_err(|e| ApiError::bad_request(e).with_field(field))
+        })
+        .collect()
+}
+
+/// `Ulimits`: `{Name, Soft, Hard}` with the CLI's checks.
+fn ulimits(h: &HostConfig) -> Result<Vec<berth_types::security::Ulimit>, ApiError> {
+    h.ulimits
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|u| {
+            let name = u.name.clone().unwrap_or_default();
+            let soft = u.soft.unwrap_or(0);
+            let hard = u.hard.unwrap_or(soft);
+            berth_types::security::parse_ulimit(&format!("{name}={soft}:{hard}"))
+                .map_err(|e| ApiError::bad_request(e).with_field("HostConfig.Ulimits"))
+        })
+        .collect()
 }
 
 /// `Memory`, `NanoCpus` or `CpuQuota`/`CpuPeriod`, `PidsLimit` (0 and -1: no limit).
@@ -481,21 +513,42 @@ mod tests {
     }
 
     #[test]
+    fn security_fields() {
+        let json = serde_json::json!({"Image": "b", "HostConfig": {
+            "Privileged": true, "SecurityOpt": ["no-new-privileges", "seccomp=unconfined"],
+            "CapAdd": ["NET_ADMIN"], "CapDrop": ["ALL"], "ReadonlyRootfs": true, "PidsLimit": 20,
+            "Devices": [{"PathOnHost": "/dev/fuse", "PathInContainer": "", "CgroupPermissions": "rwm"}],
+            "Ulimits": [{"Name": "nofile", "Soft": 1024, "Hard": 2048}]}});
+        let c = container_config(None, body(json)).unwrap();
+        assert!(c.privileged && c.read_only);
+        assert_eq!(c.security_opt, ["no-new-privileges", "seccomp=unconfined"]);
+        assert_eq!(
+            (c.cap_add.as_slice(), c.cap_drop.as_slice()),
+            (&["NET_ADMIN".to_string()][..], &["ALL".to_string()][..])
+        );
+        assert_eq!(c.resources.pids_limit, Some(20));
+        assert_eq!(c.devices[0].path_in_container, "/dev/fuse");
+        assert_eq!(
+            (c.ulimits[0].name.as_str(), c.ulimits[0].soft, c.ulimits[0].hard),
+            ("nofile", 1024, 2048)
+        );
+    }
+
+    #[test]
     fn refuses_what_it_does_not_implement() {
         for (json, field) in [
-            (serde_json::json!({"Image": "b", "HostConfig": {"Privileged": true}}), "HostConfig.Privileged"),
-            (
-                serde_json::json!({"Image": "b", "HostConfig": {"SecurityOpt": ["seccomp=unconfined"]}}),
-                "HostConfig.SecurityOpt",
-            ),
             (serde_json::json!({"Image": "b", "HostConfig": {"PidMode": "host"}}), "HostConfig.PidMode"),
             (
                 serde_json::json!({"Image": "b", "HostConfig": {"UsernsMode": "host"}}),
                 "HostConfig.UsernsMode",
             ),
             (
-                serde_json::json!({"Image": "b", "HostConfig": {"Devices": [{"PathOnHost": "/dev/sda"}]}}),
+                serde_json::json!({"Image": "b", "HostConfig": {"Devices": [{"PathOnHost": "dev/sda"}]}}),
                 "HostConfig.Devices",
+            ),
+            (
+                serde_json::json!({"Image": "b", "HostConfig": {"Ulimits": [{"Name": "nofile", "Soft": 10, "Hard": 5}]}}),
+                "HostConfig.Ulimits",
             ),
             (
                 serde_json::json!({"Image": "b", "HostConfig": {"LogConfig": {"Type": "syslog"}}}),

@@ -31,7 +31,7 @@ pub fn routes() -> Router<DockerState> {
 /// The label dockerd puts on anonymous volumes (what `volume prune` without `all` removes).
 const ANONYMOUS_LABEL: &str = "com.docker.volume.anonymous";
 
-fn volume_answer(volume: VolumeInspect) -> Volume {
+pub(super) fn volume_answer(volume: VolumeInspect) -> Volume {
     let mut labels: HashMap<String, String> = volume.labels.into_iter().collect();
     if volume.anonymous {
         labels.insert(ANONYMOUS_LABEL.into(), String::new());
@@ -79,10 +79,10 @@ impl VolumeFilters {
                     f.dangling = Some(match value {
                         "true" | "1" => true,
                         "false" | "0" => false,
-                        _ => return Err(ApiError::bad_request(format!("invalid filter 'dangling={value}'"))),
+                        _ => return Err(ApiError::bad_request(format!("Invalid filter 'dangling={value}'"))),
                     })
                 }
-                _ => return Err(ApiError::bad_request(format!("invalid filter '{key}'"))),
+                _ => return Err(ApiError::bad_request(format!("Invalid filter '{key}'"))),
             }
         }
         Ok(f)
@@ -194,12 +194,12 @@ impl PruneFilters {
                     f.all = match value {
                         "true" | "1" => true,
                         "false" | "0" => false,
-                        _ => return Err(ApiError::bad_request(format!("invalid filter 'all={value}'"))),
+                        _ => return Err(ApiError::bad_request(format!("Invalid filter 'all={value}'"))),
                     }
                 }
                 _ => {
                     return Err(ApiError::bad_request(format!(
-                        "invalid filter '{key}': this daemon's volume prune takes label and all"
+                        "Invalid filter '{key}': this daemon's volume prune takes label and all"
                     )))
                 }
             }

@@ -200,6 +200,20 @@ pub fn host_access(config: &ContainerConfig) -> Option<String> {
     if !config.cap_add.is_empty() {
         return Some("added capabilities (--cap-add)".into());
     }
+    if config.privileged {
+        return Some("a privileged container (--privileged)".into());
+    }
+    if !config.devices.is_empty() {
+        return Some("a host device (--device)".into());
+    }
+    // A seccomp profile of one's own (or none) reopens what the default closes.
+    if config
+        .security_opt
+        .iter()
+        .any(|o| o.starts_with("seccomp") && !matches!(o.as_str(), "seccomp=builtin"))
+    {
+        return Some("a seccomp profile other than the default (--security-opt seccomp=...)".into());
+    }
     if config.network.as_deref() == Some("host") {
         return Some("the host's network (--network host)".into());
     }

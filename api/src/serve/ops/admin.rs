@@ -119,7 +119,8 @@ pub async fn create_token(
             Some(r) => r,
             None => state.auth.user(&request.user).await?.role,
         };
-        let (token, secret) = state.auth.create_token(&request.user, &request.name, role).await?;
+        let (token, secret) =
+            state.auth.create_token(&request.user, &request.name, role, request.expires_in).await?;
         Ok(CreatedToken { token, secret })
     })
     .await

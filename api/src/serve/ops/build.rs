@@ -86,7 +86,11 @@ pub async fn build(
             }
             Err(e) => {
                 state.events.record("image", "build", &subject, Outcome::Failure, &e.to_string()).await;
-                let event = BuildEvent::Error { message: e.to_string() };
+                let exit_code = match &e {
+                    berth_engine::Error::CommandFailed { exit_code, .. } => Some(*exit_code),
+                    _ => None,
+                };
+                let event = BuildEvent::Error { message: e.to_string(), exit_code };
                 log.push(&event);
                 let _ = tx.send(event);
             }

@@ -138,7 +138,7 @@ async fn another_teams_objects_are_refused_and_the_owners_allowed() {
             assert!(answer.contains(&refusal), "bob: {method} {uri}: {answer}, not {refusal:?}");
         }
         // The WebSocket operations, called directly.
-        let bob = s.state.auth.authenticate_token(&s.bob).await.unwrap().unwrap();
+        let bob = s.state.auth.authenticate_token(&s.bob).await.unwrap().principal().unwrap();
         let bob = Caller::new(bob, "GET", "/api/v1/containers/x/exec");
         let exec = ExecConfig { cmd: vec!["true".into()], ..Default::default() };
         assert_eq!(super::containers::exec(&s.state, &bob, name, exec).await.err().unwrap().status, 404);
@@ -179,7 +179,7 @@ async fn another_teams_objects_are_refused_and_the_owners_allowed() {
                 );
             }
         }
-        let alice = s.state.auth.authenticate_token(&s.alice).await.unwrap().unwrap();
+        let alice = s.state.auth.authenticate_token(&s.alice).await.unwrap().principal().unwrap();
         let alice = Caller::new(alice, "GET", "/api/v1/containers/x/attach");
         let attached = super::containers::attach(&s.state, &alice, name).await;
         assert!(attached.as_ref().err().is_none_or(|e| e.status != 404 && e.status != 403), "alice: attach");

@@ -12,7 +12,12 @@ use berth_types::auth::{
 
 use berth_types::headers::SESSION_COOKIE;
 
-use crate::serve::auth::{authentication_required, cookie, CsrfMissing, Principal, Transport, Via};
+use crate::serve::auth::store::SESSION_LIFETIME_SECS;
+use crate::serve::auth::throttle::Subject;
+use crate::serve::auth::{
+    authentication_required, check_throttle, client_address, cookie, throttled, Attempt, CsrfMissing,
+    Principal, Transport, Via,
+};
 use crate::serve::error::{ApiError, ApiJson};
 use crate::serve::openapi::ErrorBody;
 use crate::serve::ops::{admin, Caller};
@@ -29,22 +34,43 @@ fn session_info(p: &Principal, csrf: Option<String>) -> SessionInfo {
 }
 
 /// Logs in with a password and sets the session cookie: HttpOnly (no script reads it),
-/// SameSite=Strict (no other site sends it), Secure when the API is on TLS.
+/// SameSite=Strict (no other site sends it), Secure when the API is on TLS. Failures are
+/// throttled per user name and per client address (`serve::auth::throttle`): an attempt too
+/// soon after the last failures is refused with `429` and `Retry-After` before the password is
+/// checked. Logins and failures are audited with the client's address.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = SessionInfo, description = "logged in; the session cookie is set"),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "too many failures: wait for Retry-After seconds")))]
 pub async fn login(
     State(state): State<AppState>,
     transport: Option<Extension<Transport>>,
+    request_parts: axum::http::request::Parts,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
+    let address = client_address(&request_parts.extensions);
+    let user = Subject::User(request.username.clone());
+    let subjects: Vec<Subject> = std::iter::once(user.clone()).chain(address.map(Subject::address)).collect();
+    if let Err(refusal) = check_throttle(&state, &subjects) {
+        return Ok(throttled(refusal));
+    }
+    let attempt = Attempt {
+        api: crate::serve::auth::Api::Berth,
+        user: &request.username,
+        method: "POST",
+        path: "/api/v1/auth/login",
+        address,
+    };
     let Some((secret, csrf, principal)) = state.auth.login(&request.username, &request.password).await?
     else {
+        attempt.failed(&state, &subjects, "wrong user name or password").await;
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "wrong user name or password"));
     };
+    state.auth.throttle.succeeded(&user);
+    attempt.audit(&state, StatusCode::OK, "logged in").await;
     let secure = matches!(transport.map(|t| t.0), Some(Transport::Tcp { tls: true }));
     let cookie = format!(
-        "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200{}",
+        "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_LIFETIME_SECS}{}",
         if secure { "; Secure" } else { "" }
     );
     let mut response = Json(session_info(&principal, Some(csrf))).into_response();

@@ -224,6 +224,7 @@ pub async fn history_containers(
         ("user" = Option<String>, Query, description = "user name (root for the unix socket)"),
         ("method" = Option<String>, Query, description = "POST, DELETE, ... or EXEC"),
         ("container" = Option<String>, Query, description = "the container of an exec session"),
+        ("address" = Option<String>, Query, description = "the client's IP address (logins and authentication failures)"),
         ("api" = Option<String>, Query, description = "berth or docker: the API the call came through")),
     responses((status = 200, body = Page<AuditRecord>), (status = 400, body = crate::serve::openapi::ErrorBody),
         (status = 403, body = crate::serve::openapi::ErrorBody)),
@@ -236,16 +237,23 @@ pub async fn history_audit(
     caller.require(Role::Admin)?;
     let query = QueryParams::parse(
         raw,
-        &["limit", "before", "since", "until", "user", "method", "container", "api"],
+        &["limit", "before", "since", "until", "user", "method", "container", "api", "address"],
     )?;
     let p = paging(&query)?;
     let mut q = QueryBuilder::new(
-        "SELECT id, time, api, user, method, path, status, container, command, ended, exit_code, message FROM audit WHERE 1=1",
+        "SELECT id, time, api, user, method, path, status, container, command, ended, exit_code, message, address \
+         FROM audit WHERE 1=1",
     );
     eq_filters(
         &mut q,
         &query,
-        &[("user", "user"), ("method", "method"), ("container", "container"), ("api", "api")],
+        &[
+            ("user", "user"),
+            ("method", "method"),
+            ("container", "container"),
+            ("api", "api"),
+            ("address", "address"),
+        ],
     )?;
     page_sql(&mut q, &p, "time");
     let rows = q.build().fetch_all(state.events.pool()).await.map_err(db_error)?;
@@ -265,6 +273,7 @@ pub async fn history_audit(
                 ended: r.try_get("ended")?,
                 exit_code: r.try_get("exit_code")?,
                 message: r.try_get("message")?,
+                address: r.try_get("address")?,
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()

@@ -145,6 +145,8 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::Extension(Arc::new(openapi::Served::new(document))))
         // Who is calling, for every route (see `serve::auth`).
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::serve::auth::identify))
+        // Outside `identify`: its refusals (401, 429) get the headers too.
+        .layer(axum::middleware::from_fn(crate::serve::headers::berth_api))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

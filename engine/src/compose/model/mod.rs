@@ -183,18 +183,8 @@ const SERVICE_KEYS: &[&str] = &[
 
 /// Keys of a service the engine cannot honour; Compose would apply them, so they are refused
 /// rather than silently ignored.
-const UNSUPPORTED_SERVICE_KEYS: &[&str] = &[
-    "extends",
-    "volumes_from",
-    "links",
-    "external_links",
-    "secrets",
-    "configs",
-    "devices",
-    "privileged",
-    "pid",
-    "ipc",
-];
+const UNSUPPORTED_SERVICE_KEYS: &[&str] =
+    &["extends", "volumes_from", "links", "external_links", "secrets", "configs", "pid", "ipc"];
 
 /// The services of a compose file that name `env_file:`s, files that [`load`] reads on the
 /// daemon's host; reads nothing itself, so that a caller may refuse a file before loading it.
@@ -604,6 +594,40 @@ volumes:
         assert_eq!(p.volumes_used(&all), ["data"]);
         assert_eq!(p.document["name"], Value::from("demo"));
         assert_eq!(p.document["services"]["web"]["image"], Value::from("busybox:latest"));
+    }
+
+    #[test]
+    fn security_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("profile.json"), "{ \"defaultAction\": \"SCMP_ACT_ALLOW\" }").unwrap();
+        let text = r#"
+services:
+  web:
+    image: busybox
+    privileged: true
+    read_only: true
+    cap_add: [NET_ADMIN]
+    cap_drop: [ALL]
+    security_opt: [no-new-privileges, "seccomp=profile.json"]
+    devices: ["/dev/fuse:/dev/fuse:rw"]
+    pids_limit: 10
+    ulimits:
+      nproc: 65535
+      nofile: {soft: 20000, hard: 40000}
+"#;
+        let mut req = request(text);
+        req.working_dir = dir.path().display().to_string();
+        let p = load(&req, None).unwrap();
+        let c = &p.services["web"].config;
+        assert!(c.privileged && c.read_only);
+        assert_eq!(c.security_opt, ["no-new-privileges", r#"seccomp={"defaultAction":"SCMP_ACT_ALLOW"}"#]);
+        assert_eq!(c.devices[0].cgroup_permissions, "rw");
+        assert_eq!(c.resources.pids_limit, Some(10));
+        let limits: Vec<(&str, i64, i64)> =
+            c.ulimits.iter().map(|u| (u.name.as_str(), u.soft, u.hard)).collect();
+        assert_eq!(limits, [("nproc", 65535, 65535), ("nofile", 20000, 40000)]);
+        let bad = load(&request("services: {web: {image: x, ulimits: {bogus: 1}}}"), None).unwrap_err();
+        assert!(bad.to_string().contains("services.web.ulimits: invalid ulimit type: bogus"), "{bad}");
     }
 
     #[test]

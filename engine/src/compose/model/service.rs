@@ -2,7 +2,7 @@
 //! dependencies, network, environment, command, health check, resources and restart policy.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use berth_types::container::{ContainerConfig, Resources, RestartPolicy};
 use berth_types::health::HealthConfig;
@@ -405,6 +405,29 @@ pub(super) fn service_model(
         }
     };
 
+    let security_opt = security_opts(working_dir, &s.security_opt, &here("security_opt"))?;
+    let devices = s
+        .devices
+        .iter()
+        .map(|d| {
+            berth_types::security::parse_device(d)
+                .map_err(|e| Error::InvalidInput(format!("{}: {e}", here("devices"))))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let ulimits = s
+        .ulimits
+        .0
+        .iter()
+        .map(|(key, u)| {
+            let spec = match u {
+                spec::Ulimit::Single(v) => format!("{key}={v}"),
+                spec::Ulimit::SoftHard { soft, hard } => format!("{key}={soft}:{hard}"),
+            };
+            berth_types::security::parse_ulimit(&spec)
+                .map_err(|e| Error::InvalidInput(format!("{}: {e}", here("ulimits"))))
+        })
+        .collect::<Result<Vec<_>>>()?;
+
     let config = ContainerConfig {
         image: image.clone(),
         cmd,
@@ -421,6 +444,10 @@ pub(super) fn service_model(
         read_only: s.read_only,
         cap_add: s.cap_add.clone(),
         cap_drop: s.cap_drop.clone(),
+        privileged: s.privileged,
+        security_opt,
+        devices,
+        ulimits,
         init: s.init,
         stop_signal: s.stop_signal.clone(),
         stop_timeout,
@@ -442,6 +469,28 @@ pub(super) fn service_model(
         network,
         config,
     })
+}
+
+/// `security_opt:` as Docker Compose sends it: `seccomp=FILE` (relative to the project
+/// directory) becomes the file's JSON, as the CLI's `--security-opt` does.
+fn security_opts(working_dir: &Path, opts: &[String], what: &str) -> Result<Vec<String>> {
+    opts.iter()
+        .map(|opt| match opt.split_once(['=', ':']) {
+            Some(("seccomp", file)) if !matches!(file, "unconfined" | "builtin") => {
+                let path = working_dir.join(file);
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    Error::InvalidInput(format!("{what}: opening seccomp profile ({file}) failed: {e}"))
+                })?;
+                let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                    Error::InvalidInput(format!(
+                        "{what}: compacting json for seccomp profile ({file}) failed: {e}"
+                    ))
+                })?;
+                Ok(format!("seccomp={json}"))
+            }
+            _ => Ok(opt.clone()),
+        })
+        .collect()
 }
 
 fn build_arg(entry: &str, variables: &Variables) -> Option<(String, String)> {

@@ -39,6 +39,7 @@ pub(super) enum Stage {
     NotFound,
     Exec,
     Loopback,
+    Seccomp,
 }
 
 impl Stage {
@@ -66,6 +67,7 @@ impl Stage {
             NotFound,
             Exec,
             Loopback,
+            Seccomp,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)
@@ -131,6 +133,10 @@ pub(super) struct ProcessPlan {
     pub rlimits: Vec<(c_int, libc::rlim_t, libc::rlim_t)>,
     pub cwd: CString,
     pub no_new_privs: bool,
+    /// The spec's `linux.seccomp` compiled by the parent; loaded with no_new_privs just before
+    /// exec, else before capabilities are dropped (loading needs CAP_SYS_ADMIN then), as runc
+    /// does.
+    pub seccomp: Option<Vec<libc::sock_filter>>,
     pub last_cap: u32,
     pub bounding: u64,
     pub effective: u64,
@@ -284,6 +290,9 @@ fn run_inner(plan: &Plan) -> ChildResult {
         // SAFETY: prctl with integer arguments.
         check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }, Stage::NoNewPrivs, 0)?;
     }
+    if !p.no_new_privs {
+        load_seccomp(p)?;
+    }
     for cap in 0..=p.last_cap {
         if p.bounding & (1u64 << cap) == 0 {
             // SAFETY: prctl with integer arguments.
@@ -326,6 +335,9 @@ fn run_inner(plan: &Plan) -> ChildResult {
     let Some(exe) = found else {
         return Err((Stage::NotFound, p.is_path as u32, first_error));
     };
+    if p.no_new_privs {
+        load_seccomp(p)?;
+    }
     // Nothing of the caller's beyond stdio reaches the command, even descriptors a careless
     // library opened without O_CLOEXEC. Kernels without close_range keep their O_CLOEXEC flags.
     // SAFETY: plain syscall.
@@ -333,6 +345,18 @@ fn run_inner(plan: &Plan) -> ChildResult {
     // SAFETY: NULL-terminated arrays of pointers into CStrings that outlive the call.
     unsafe { libc::execve(exe.as_ptr(), p.argv_ptrs.as_ptr(), p.envp_ptrs.as_ptr()) };
     Err((Stage::Exec, 0, errno()))
+}
+
+/// Loads the plan's seccomp filter, if any, on this thread.
+fn load_seccomp(p: &ProcessPlan) -> ChildResult {
+    let Some(program) = &p.seccomp else { return Ok(()) };
+    let prog =
+        libc::sock_fprog { len: program.len() as u16, filter: program.as_ptr() as *mut libc::sock_filter };
+    // SAFETY: seccomp(2) reads the program the fprog points at, which outlives the call.
+    let r = unsafe {
+        libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &prog as *const libc::sock_fprog)
+    };
+    check(r as c_int, Stage::Seccomp, 0)
 }
 
 /// `lo` up with one SIOCSIFFLAGS ioctl: the kernel gives a new network namespace its loopback
@@ -743,7 +767,14 @@ fn run_step(root: RawFd, step: &Step) -> Result<(), i32> {
             }
         }
         Step::Mknod { path, mode, dev, uid, gid } => {
-            let (parent, name) = parent_in_root(root, path)?;
+            // A device in a directory of /dev (/dev/net/tun, /dev/dri/card0): make the directory.
+            let (parent, name) = match parent_in_root(root, path) {
+                Ok(found) => found,
+                Err(_) => {
+                    mkdir_parent_in_root(root, path)?;
+                    parent_in_root(root, path)?
+                }
+            };
             // SAFETY: mknodat/fchownat relative to a directory descriptor, NUL-terminated name.
             let r = unsafe {
                 let mut r = libc::mknodat(parent, name.as_ptr().cast(), *mode, *dev);
@@ -765,6 +796,22 @@ fn run_step(root: RawFd, step: &Step) -> Result<(), i32> {
             }
         }
     }
+}
+
+/// Creates the directories above `path` (resolved in `root`).
+fn mkdir_parent_in_root(root: RawFd, path: &CStr) -> Result<(), i32> {
+    let bytes = path.to_bytes();
+    let Some(slash) = bytes.iter().rposition(|b| *b == b'/') else { return Ok(()) };
+    let mut dir_buf = [0u8; libc::PATH_MAX as usize];
+    if slash + 1 > dir_buf.len() {
+        return Err(libc::ENAMETOOLONG);
+    }
+    dir_buf[..slash].copy_from_slice(&bytes[..slash]);
+    let d = CStr::from_bytes_until_nul(&dir_buf[..]).map_err(|_| libc::EINVAL)?;
+    let fd = create_in_root(root, d, Create::Dir)?;
+    // SAFETY: closing our descriptor.
+    unsafe { libc::close(fd) };
+    Ok(())
 }
 
 /// An O_PATH descriptor of `path`'s parent (resolved in `root`) and its last component.

@@ -483,6 +483,7 @@ struct Held {
 
 fn process_plan(
     process: &Process,
+    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
     rootfs: &Path,
     stdio: &Stdio,
     terminal_socket: Option<RawFd>,
@@ -545,6 +546,7 @@ fn process_plan(
         rlimits,
         cwd: cstring(cwd.as_os_str().as_bytes(), "working directory")?,
         no_new_privs: process.no_new_privileges().unwrap_or(false),
+        seccomp: seccomp.map(crate::runtime::seccomp::compile).transpose()?,
         last_cap,
         bounding: cap_mask(caps.and_then(|c| c.bounding().as_ref()), last_cap),
         effective: cap_mask(caps.and_then(|c| c.effective().as_ref()), last_cap),
@@ -749,6 +751,7 @@ fn describe_failure(
         Stage::Stdio => "setting up stdio".into(),
         Stage::Rlimit => "setting rlimits".into(),
         Stage::NoNewPrivs => "setting no_new_privs".into(),
+        Stage::Seccomp => "loading the seccomp filter".into(),
         Stage::Capabilities => "setting capabilities".into(),
         Stage::Groups => "setting supplementary groups".into(),
         Stage::User => "setting uid/gid".into(),
@@ -833,10 +836,13 @@ impl Runtime for Builtin {
         }
         let cgroup = Cgroup::new(&state.cgroups_path)?;
         let procs = cgroup.open_procs()?;
-        let rootfs = read_bundle(&state.bundle)
-            .ok()
+        let spec = read_bundle(&state.bundle).ok();
+        let rootfs = spec
+            .as_ref()
             .and_then(|spec| spec.root().as_ref().map(|r| state.bundle.join(r.path())))
             .unwrap_or_default();
+        // An exec'd process gets the container's seccomp filter, as runc gives it.
+        let seccomp = spec.as_ref().and_then(|s| s.linux().as_ref()).and_then(|l| l.seccomp().as_ref());
         let open_ns = |name: &str| -> Result<OwnedFd> {
             let p = format!("/proc/{}/ns/{name}", state.pid);
             fs::File::open(&p).map(OwnedFd::from).context(|| format!("opening {p}"))
@@ -875,6 +881,7 @@ impl Runtime for Builtin {
             rootfs: None,
             process: process_plan(
                 process,
+                seccomp,
                 &rootfs,
                 &stdio,
                 sock_child.as_ref().map(|s| s.as_raw_fd()),
@@ -1037,7 +1044,14 @@ impl Builtin {
                 loopback_up: clone_flags & libc::CLONE_NEWNET != 0,
                 cwd: cstring(process.cwd().as_os_str().as_bytes(), "working directory")?,
             }),
-            process: process_plan(process, rootfs, &stdio, sock_child.as_ref().map(|s| s.as_raw_fd()), true)?,
+            process: process_plan(
+                process,
+                linux.seccomp().as_ref(),
+                rootfs,
+                &stdio,
+                sock_child.as_ref().map(|s| s.as_raw_fd()),
+                true,
+            )?,
         };
         let cmd = process.args().as_ref().and_then(|a| a.first().cloned()).unwrap_or_default();
         let parent_join = go_write.map(|go| ParentJoin { procs: &procs, go });

@@ -431,3 +431,41 @@ fn mount_destinations_resolve_symlinks_inside_the_root() {
     assert!(escaped.is_relative() && escaped.ends_with("host/escape"), "{}", escaped.display());
     assert!(r("/loop/x").unwrap_err().to_string().contains("too many levels of symbolic links"));
 }
+
+#[test]
+fn seccomp_default_profile_and_its_opt_outs() {
+    let (_s, rt) = runtime();
+    let script = "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status; unshare -U -r id 2>&1; echo unshare=$?";
+    let (code, out) = run(&rt, &Bundle::new(&sh(script)));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Seccomp:\t2") && out.contains("NoNewPrivs:\t0"), "{out}");
+    assert!(out.contains("Operation not permitted") && out.contains("unshare=1"), "{out}");
+
+    for opt in [
+        ContainerConfig { security_opt: vec!["seccomp=unconfined".into()], ..sh(script) },
+        ContainerConfig { privileged: true, ..sh(script) },
+    ] {
+        let (code, out) = run(&rt, &Bundle::new(&opt));
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("Seccomp:\t0"), "{out}");
+    }
+    let nnp = ContainerConfig { security_opt: vec!["no-new-privileges".into()], ..sh(script) };
+    let (_, out) = run(&rt, &Bundle::new(&nnp));
+    assert!(out.contains("Seccomp:\t2") && out.contains("NoNewPrivs:\t1"), "{out}");
+    // An exec'd process gets the filter too.
+    let bundle = Bundle::new(&sh("sleep 100"));
+    let mut guard = Guard::new(&rt, &bundle.id);
+    let (stdio, _out) = capture();
+    let started = rt.start(&bundle.id, bundle.path(), stdio).unwrap();
+    guard.track(started.pid);
+    let exec = ExecConfig {
+        cmd: vec!["grep".into(), "Seccomp:".into(), "/proc/self/status".into()],
+        ..Default::default()
+    };
+    let process = build_exec_process(&bundle.spec, &bundle.path().join("rootfs"), &exec).unwrap();
+    let (stdio, out) = capture();
+    let pid = rt.exec(&bundle.id, &process, stdio).unwrap().pid;
+    let text = read_all(out);
+    assert_eq!(guard.wait(pid), 0);
+    assert!(text.contains("Seccomp:\t2"), "{text}");
+}

@@ -227,7 +227,9 @@ fn docker_defaults_and_read_only() {
     assert_eq!(spec.root().as_ref().unwrap().path(), root.path());
     let process = spec.process().as_ref().unwrap();
     assert_eq!(process.cwd(), Path::new("/srv"));
-    assert_eq!(process.no_new_privileges(), Some(true));
+    // Docker's default: no_new_privs off (setuid programs work), seccomp on.
+    assert_eq!(process.no_new_privileges(), Some(false));
+    assert!(spec.linux().as_ref().unwrap().seccomp().is_some());
     let dests: Vec<_> = spec.mounts().as_ref().unwrap().iter().map(|m| m.destination().clone()).collect();
     for d in ["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup"] {
         assert!(dests.contains(&PathBuf::from(d)), "{d} missing");
@@ -292,4 +294,73 @@ fn runtime_kind_names() {
         "kata".parse::<RuntimeKind>().unwrap_err().to_string(),
         "unknown or invalid runtime name: kata (choose berth, runc or crun)"
     );
+}
+
+#[test]
+fn security_options() {
+    let root = rootfs();
+    let img = image(None, Some(&["sh"]), &[]);
+    let build = |c: ContainerConfig| build_spec(ID, &c, &img, root.path());
+
+    let spec =
+        build(ContainerConfig { privileged: true, cap_drop: vec!["CHOWN".into()], ..config() }).unwrap();
+    let linux = spec.linux().as_ref().unwrap();
+    assert!(linux.seccomp().is_none());
+    assert!(linux.masked_paths().as_ref().unwrap().is_empty());
+    assert!(linux.readonly_paths().as_ref().unwrap().is_empty());
+    let bounding =
+        spec.process().as_ref().unwrap().capabilities().as_ref().unwrap().bounding().clone().unwrap();
+    assert!(bounding.contains(&Capability::SysAdmin) && bounding.contains(&Capability::Chown));
+    let rules = linux.resources().as_ref().unwrap().devices().clone().unwrap();
+    assert!(rules.len() == 1 && rules[0].allow() && rules[0].typ() == Some(LinuxDeviceType::A));
+    assert!(
+        linux
+            .devices()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|d| d.path() == Path::new("/dev/loop-control") || d.path() == Path::new("/dev/kmsg")),
+        "host devices"
+    );
+    let sys = spec.mounts().as_ref().unwrap().iter().find(|m| m.destination() == Path::new("/sys")).unwrap();
+    assert!(sys.options().as_ref().unwrap().contains(&"rw".to_string()));
+
+    let spec = build(ContainerConfig {
+        security_opt: vec!["seccomp=unconfined".into(), "no-new-privileges=true".into()],
+        ..config()
+    })
+    .unwrap();
+    assert!(spec.linux().as_ref().unwrap().seccomp().is_none());
+    assert_eq!(spec.process().as_ref().unwrap().no_new_privileges(), Some(true));
+    let profile =
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]}"#;
+    let spec =
+        build(ContainerConfig { security_opt: vec![format!("seccomp={profile}")], ..config() }).unwrap();
+    let seccomp = spec.linux().as_ref().unwrap().seccomp().clone().unwrap();
+    assert_eq!(seccomp.default_action(), oci_spec::runtime::LinuxSeccompAction::ScmpActAllow);
+    let err = build(ContainerConfig { security_opt: vec!["seccomp={".into()], ..config() }).unwrap_err();
+    assert!(err.to_string().contains("Decoding seccomp profile failed"), "{err}");
+    let err = build(ContainerConfig { security_opt: vec!["bogus".into()], ..config() }).unwrap_err();
+    assert!(err.to_string().contains(r#"invalid --security-opt 1: "bogus""#), "{err}");
+
+    let spec = build(ContainerConfig {
+        devices: vec![berth_types::security::parse_device("/dev/null:/dev/mynull:r").unwrap()],
+        ulimits: vec![berth_types::security::parse_ulimit("nproc=50:60").unwrap()],
+        ..config()
+    })
+    .unwrap();
+    let linux = spec.linux().as_ref().unwrap();
+    let d = linux.devices().as_ref().unwrap().iter().find(|d| d.path() == Path::new("/dev/mynull")).unwrap();
+    assert_eq!((d.major(), d.minor(), d.typ()), (1, 3, LinuxDeviceType::C));
+    let rule = linux.resources().as_ref().unwrap().devices().clone().unwrap().pop().unwrap();
+    assert_eq!((rule.major(), rule.minor(), rule.access().as_deref()), (Some(1), Some(3), Some("r")));
+    let rlimits = spec.process().as_ref().unwrap().rlimits().clone().unwrap();
+    let nproc = rlimits.iter().find(|r| r.typ() == PosixRlimitType::RlimitNproc).unwrap();
+    assert_eq!((nproc.soft(), nproc.hard()), (50, 60));
+    let err = build(ContainerConfig {
+        devices: vec![berth_types::security::parse_device("/etc/passwd").unwrap()],
+        ..config()
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("not a device node"), "{err}");
 }

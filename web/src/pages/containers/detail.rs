@@ -119,9 +119,15 @@ fn ContainerView(name: String) -> impl IntoView {
                 let act = act.clone();
                 let id = c.id.clone();
                 let cname = c.name.clone();
+                let privileged = c.config.privileged;
                 view! {
                     <div class="page-header">
-                        <h1>{c.name.trim_start_matches('/').to_owned()} " " <StateBadge status/></h1>
+                        <h1>
+                            {c.name.trim_start_matches('/').to_owned()} " " <StateBadge status/>
+                            {privileged.then(|| view! {
+                                " " <span class="badge warning" title="every capability, the host's devices, no seccomp filter">"privileged"</span>
+                            })}
+                        </h1>
                         <div class="page-actions">
                             <LiveBadge live/>
                             {operator.then(|| Action::ALL

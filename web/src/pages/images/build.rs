@@ -69,7 +69,7 @@ pub fn Build(on_done: Callback<()>, on_close: Callback<()>) -> impl IntoView {
                         outcome.set(Some(true));
                         ("built", format!("Built {} {}", format::short_id(&id), tags.join(", ")))
                     }
-                    Ok(BuildEvent::Error { message }) => {
+                    Ok(BuildEvent::Error { message, .. }) => {
                         outcome.set(Some(false));
                         ("error", format!("Error: {message}"))
                     }

@@ -32,6 +32,21 @@ pub struct RunForm {
     pub mounts: Vec<MountRow>,
     pub net: NetworkFields,
     pub health: HealthFields,
+    /// `--privileged`.
+    pub privileged: bool,
+    /// `--read-only`.
+    pub read_only: bool,
+    /// `--security-opt no-new-privileges`.
+    pub no_new_privileges: bool,
+    /// `--security-opt seccomp=unconfined`.
+    pub seccomp_unconfined: bool,
+    /// `--cap-add` / `--cap-drop`, words.
+    pub cap_add: String,
+    pub cap_drop: String,
+    /// `--device`, one a line.
+    pub devices: String,
+    /// `--ulimit`, one a line.
+    pub ulimits: String,
 }
 
 /// Checks the form and builds the request, or says what is wrong with which field.
@@ -119,6 +134,39 @@ pub fn validate(form: &RunForm) -> Result<ContainerConfig, FieldErrors> {
     let mounts = options::mounts(&form.mounts, &mut errors);
     let (network, network_aliases, ipv4_address) = options::network(&form.net, &mut errors);
     let healthcheck = options::health(&form.health, &mut errors);
+    let caps = |text: &str, field: &'static str, errors: &mut FieldErrors| -> Vec<String> {
+        let words: Vec<String> =
+            text.split([',', ' ', '\n']).filter(|w| !w.is_empty()).map(str::to_owned).collect();
+        for w in &words {
+            if !w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                errors.push((field, format!("{w:?} is not a capability name like NET_ADMIN or ALL")));
+            }
+        }
+        words
+    };
+    let cap_add = caps(&form.cap_add, "cap_add", &mut errors);
+    let cap_drop = caps(&form.cap_drop, "cap_drop", &mut errors);
+    let mut devices = Vec::new();
+    for line in form.devices.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        match berth_types::security::parse_device(line) {
+            Ok(d) => devices.push(d),
+            Err(e) => errors.push(("devices", e)),
+        }
+    }
+    let mut ulimits = Vec::new();
+    for line in form.ulimits.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        match berth_types::security::parse_ulimit(line) {
+            Ok(u) => ulimits.push(u),
+            Err(e) => errors.push(("ulimits", e)),
+        }
+    }
+    let mut security_opt = Vec::new();
+    if form.no_new_privileges {
+        security_opt.push("no-new-privileges".to_owned());
+    }
+    if form.seccomp_unconfined {
+        security_opt.push("seccomp=unconfined".to_owned());
+    }
     let restart_policy = match form.restart.as_str() {
         "" | "no" => RestartPolicy::No,
         "always" => RestartPolicy::Always,
@@ -162,6 +210,13 @@ pub fn validate(form: &RunForm) -> Result<ContainerConfig, FieldErrors> {
         network_aliases,
         ipv4_address,
         healthcheck,
+        privileged: form.privileged,
+        read_only: form.read_only,
+        security_opt,
+        cap_add,
+        cap_drop,
+        devices,
+        ulimits,
         ..ContainerConfig::default()
     })
 }
@@ -191,6 +246,25 @@ mod tests {
         assert_eq!(config.resources.memory, Some(256 << 20));
         assert_eq!(config.resources.cpus, Some(0.5));
         assert_eq!(config.restart_policy, RestartPolicy::OnFailure { max_retries: 3 });
+    }
+
+    #[test]
+    fn security_fields() {
+        let mut f = form("busybox");
+        f.privileged = true;
+        f.no_new_privileges = true;
+        f.cap_add = "NET_ADMIN, SYS_TIME".into();
+        f.devices = "/dev/fuse\n".into();
+        f.ulimits = "nofile=10:20".into();
+        let c = validate(&f).unwrap();
+        assert!(c.privileged);
+        assert_eq!(c.security_opt, ["no-new-privileges"]);
+        assert_eq!(c.cap_add, ["NET_ADMIN", "SYS_TIME"]);
+        assert_eq!((c.devices.len(), c.ulimits[0].hard), (1, 20));
+        f.ulimits = "bogus=1".into();
+        f.cap_drop = "NET-RAW".into();
+        let fields: Vec<&str> = validate(&f).unwrap_err().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(fields, ["cap_drop", "ulimits"]);
     }
 
     #[test]

@@ -206,6 +206,25 @@ pub fn RunPage() -> impl IntoView {
             </fieldset>
             <HealthFieldset form errors/>
             <fieldset>
+                <legend>"Security"</legend>
+                <p class="hint">"Docker's defaults: 14 capabilities, its seccomp profile, /proc and /sys read-only where it keeps them so."</p>
+                <div class="grid">
+                    {text_field!(cap_add, "Add capabilities", "none", "e.g. NET_ADMIN SYS_TIME, or ALL")}
+                    {text_field!(cap_drop, "Drop capabilities", "none", "e.g. NET_RAW, or ALL")}
+                </div>
+                <div class="grid">
+                    {text_area!(devices, "Devices", "/dev/fuse[:/dev/fuse[:rwm]], one a line")}
+                    {text_area!(ulimits, "Ulimits", "nofile=1024:2048, one a line")}
+                </div>
+                {check_field!(read_only, "Read-only root filesystem (--read-only)")}
+                {check_field!(no_new_privileges, "No new privileges: setuid programs gain nothing")}
+                {check_field!(seccomp_unconfined, "No seccomp filter (seccomp=unconfined)")}
+                {check_field!(privileged, "Privileged: every capability, the host's devices, no filter")}
+                {move || form.with(|f| f.privileged).then(|| view! {
+                    <p class="badge warning" role="note">"A privileged container is root on the host."</p>
+                })}
+            </fieldset>
+            <fieldset>
                 <legend>"Options"</legend>
                 {check_field!(tty, "Allocate a terminal (-t)")}
                 {check_field!(open_stdin, "Keep stdin open (-i)")}

@@ -149,6 +149,10 @@ pub(crate) struct PullShown {
     familiar: String,
     /// The image the reference named before the pull: unchanged means "up to date".
     before: Option<String>,
+    /// Layer lines held back until a layer is downloaded (see [`PullShown::messages`]).
+    held: Vec<JsonMessage>,
+    /// A layer is being downloaded: lines pass as they come.
+    downloading: bool,
 }
 
 impl PullShown {
@@ -158,11 +162,51 @@ impl PullShown {
             (None, Some(t)) => t.to_string(),
             (None, None) => String::new(),
         };
-        PullShown { path: reference.path().to_string(), target, familiar: reference.familiar(), before }
+        PullShown {
+            path: reference.path().to_string(),
+            target,
+            familiar: reference.familiar(),
+            before,
+            held: Vec::new(),
+            downloading: false,
+        }
     }
 
-    /// Docker's lines for one of berth's pull events.
-    pub(crate) fn messages(&self, event: TransferEvent) -> Vec<JsonMessage> {
+    /// Docker's lines for one of berth's pull events. The layer lines are held until one layer
+    /// is downloaded, as dockerd shows them: a layer already here shows only "Already exists"
+    /// (no "Pulling fs layer" first), and a pull that downloads nothing shows no layer lines
+    /// (dockerd finds the image's config and looks no further; berth checks every layer, so a
+    /// new image made only of layers already here shows none either, where dockerd lists them).
+    pub(crate) fn messages(&mut self, event: TransferEvent) -> Vec<JsonMessage> {
+        if let TransferEvent::Layer { digest, status, .. } = &event {
+            if !self.downloading {
+                let id = short_digest(digest);
+                match status {
+                    LayerStatus::Waiting => {
+                        self.held.push(JsonMessage::layer("Pulling fs layer", &id));
+                        return Vec::new();
+                    }
+                    LayerStatus::AlreadyExists => {
+                        let line = JsonMessage::layer("Already exists", &id);
+                        match self.held.iter_mut().find(|m| m.id.as_deref() == Some(id.as_str())) {
+                            Some(waiting) => *waiting = line,
+                            None => self.held.push(line),
+                        }
+                        return Vec::new();
+                    }
+                    _ => {
+                        self.downloading = true;
+                        let mut messages = std::mem::take(&mut self.held);
+                        messages.extend(self.translate(event));
+                        return messages;
+                    }
+                }
+            }
+        }
+        self.translate(event)
+    }
+
+    fn translate(&self, event: TransferEvent) -> Vec<JsonMessage> {
         match event {
             TransferEvent::Resolving { .. } => {
                 vec![JsonMessage::layer(format!("Pulling from {}", self.path), &self.target)]
@@ -217,7 +261,7 @@ async fn pull(
     let reference = pull_reference(query.get("fromImage").unwrap_or(""), query.get("tag").unwrap_or(""))?;
     let credentials = registry_auth(headers)?;
     let before = ops::images::inspect(&state.app, &caller, &reference.to_string()).await.ok().map(|i| i.id);
-    let shown = PullShown::new(&reference, before);
+    let mut shown = PullShown::new(&reference, before);
     let platform = query.get("platform").filter(|p| !p.is_empty()).map(str::to_string);
     let request = PullRequest { reference: reference.to_string(), platform };
     let mut events = ops::registry::pull(&state.app, &caller, Ok(request), credentials).await?;
@@ -480,17 +524,47 @@ mod tests {
         TransferEvent::Layer { digest: format!("sha256:{}", "ab".repeat(32)), status, current, total: 100 }
     }
 
+    /// Layers already here show only "Already exists"; a pull that downloads nothing shows no
+    /// layer lines, as dockerd.
+    #[test]
+    fn layer_lines_wait_for_a_download() {
+        let reference = Reference::parse("busybox").unwrap();
+        let other = |status| TransferEvent::Layer {
+            digest: format!("sha256:{}", "cd".repeat(32)),
+            status,
+            current: 0,
+            total: 100,
+        };
+        let mut shown = PullShown::new(&reference, None);
+        assert!(shown.messages(layer(LayerStatus::Waiting, 0)).is_empty());
+        assert!(shown.messages(other(LayerStatus::Waiting)).is_empty());
+        assert!(shown.messages(layer(LayerStatus::AlreadyExists, 100)).is_empty());
+        let lines: Vec<_> = shown
+            .messages(other(LayerStatus::Downloading))
+            .into_iter()
+            .map(|m| format!("{}: {}", m.id.unwrap(), m.status.unwrap()))
+            .collect();
+        assert_eq!(
+            lines,
+            ["abababababab: Already exists", "cdcdcdcdcdcd: Pulling fs layer", "cdcdcdcdcdcd: Downloading"]
+        );
+
+        let mut nothing_new = PullShown::new(&reference, None);
+        assert!(nothing_new.messages(layer(LayerStatus::Waiting, 0)).is_empty());
+        assert!(nothing_new.messages(layer(LayerStatus::AlreadyExists, 100)).is_empty());
+    }
+
     #[test]
     fn pull_progress_in_dockers_words() {
         let reference = Reference::parse("busybox").unwrap();
-        let shown = PullShown::new(&reference, None);
+        let mut shown = PullShown::new(&reference, None);
         let first = shown.messages(TransferEvent::Resolving { reference: "busybox:latest".into() });
         assert_eq!(first, [JsonMessage::layer("Pulling from library/busybox", "latest")]);
         let down = shown.messages(layer(LayerStatus::Downloading, 40));
         assert_eq!(down[0].status.as_deref(), Some("Downloading"));
         assert_eq!(down[0].id.as_deref(), Some("abababababab"));
         assert_eq!(down[0].progress_detail.as_ref().unwrap().current, Some(40));
-        let statuses =
+        let mut statuses =
             |event| shown.messages(event).into_iter().map(|m| m.status.unwrap()).collect::<Vec<_>>();
         assert_eq!(statuses(layer(LayerStatus::Waiting, 0)), ["Pulling fs layer"]);
         assert_eq!(statuses(layer(LayerStatus::Verifying, 100)), ["Verifying Checksum", "Download complete"]);
@@ -509,13 +583,13 @@ mod tests {
             statuses(TransferEvent::Pulled(report.clone())),
             ["Digest: sha256:i", "Status: Downloaded newer image for busybox:latest"]
         );
-        let same = PullShown::new(&reference, Some("sha256:new".into()));
+        let mut same = PullShown::new(&reference, Some("sha256:new".into()));
         let last = same.messages(TransferEvent::Pulled(report)).pop().unwrap();
         assert_eq!(last.status.as_deref(), Some("Status: Image is up to date for busybox:latest"));
         let error = shown.messages(TransferEvent::Error { message: "no such tag".into(), status: None });
         assert_eq!(error, [JsonMessage::error("no such tag")]);
 
-        let local = PullShown::new(&Reference::parse("localhost:5000/team/app:1").unwrap(), None);
+        let mut local = PullShown::new(&Reference::parse("localhost:5000/team/app:1").unwrap(), None);
         let first = local.messages(TransferEvent::Resolving { reference: String::new() });
         assert_eq!(first, [JsonMessage::layer("Pulling from team/app", "1")]);
     }
