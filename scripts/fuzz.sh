@@ -9,6 +9,11 @@
 # to a scratch corpus removed at the end, or to FUZZ_CORPUS_DIR/TARGET when that is set (to keep
 # them between runs). Needs root (layer_extract runs in a private mount namespace) and what
 # `scripts/setup.sh --fuzz` installs (a nightly toolchain and cargo-fuzz).
+#
+# FUZZ_SANITIZER=none builds without AddressSanitizer, which works on the stable toolchain
+# (FUZZ_TOOLCHAIN=stable: no nightly needed); FUZZ_DEV=1 builds unoptimised (quicker to build,
+# slower to run). The test suite's smoke uses both: it checks every target still builds and runs
+# from its seeds; the sanitizer run on nightly is the real one.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,6 +24,13 @@ case "$SECONDS_EACH" in
 esac
 export PATH="$HOME/.cargo/bin:$PATH"
 TOOLCHAIN="${FUZZ_TOOLCHAIN:-nightly}"
+SANITIZER="${FUZZ_SANITIZER:-address}"
+PROFILE=release
+BUILD_FLAGS=(--sanitizer "$SANITIZER")
+if [ "${FUZZ_DEV:-0}" = 1 ]; then
+  PROFILE=debug
+  BUILD_FLAGS+=(--dev)
+fi
 # Its own target directory: the sanitizer flags rebuild every crate.
 TARGET_DIR="${FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}/fuzz}"
 
@@ -37,12 +49,12 @@ fi
 SCRATCH="$(mktemp -d -t berth-fuzz.XXXXXX)"
 trap 'rm -rf "$SCRATCH"' EXIT
 
-echo "== fuzz: building the targets (cargo +$TOOLCHAIN fuzz build: address sanitizer, debug assertions)"
-if ! cargo "+$TOOLCHAIN" fuzz build --target-dir "$TARGET_DIR" >"$SCRATCH/build.log" 2>&1; then
+echo "== fuzz: building the targets (cargo +$TOOLCHAIN fuzz build ${BUILD_FLAGS[*]}: debug assertions)"
+if ! cargo "+$TOOLCHAIN" fuzz build "${BUILD_FLAGS[@]}" --target-dir "$TARGET_DIR" >"$SCRATCH/build.log" 2>&1; then
   tail -n 60 "$SCRATCH/build.log"
   exit 1
 fi
-BIN_DIR="$TARGET_DIR/$(rustc "+$TOOLCHAIN" -vV | sed -n 's/^host: //p')/release"
+BIN_DIR="$TARGET_DIR/$(rustc "+$TOOLCHAIN" -vV | sed -n 's/^host: //p')/$PROFILE"
 # The targets' temporary directories (layer scratch, rootfs) go under SCRATCH too.
 export TMPDIR="$SCRATCH"
 

@@ -8,17 +8,19 @@
 #                             Docker Engine 20.10, docker-compose, docker-py, testcontainers, ...)
 #   scripts/setup.sh --bench  also the peers only the benchmarks run (crun, podman, ...)
 #   scripts/setup.sh --fuzz   also what scripts/fuzz.sh needs (a nightly toolchain, cargo-fuzz);
-#                             --test and --bench install it too (the tests run a fuzz smoke)
+#                             --test and --bench install cargo-fuzz only (the tests smoke-run
+#                             the targets on stable, without a sanitizer)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WITH_TEST=0
 WITH_BENCH=0
 WITH_FUZZ=0
+WITH_NIGHTLY=0
 case "${1:-}" in
   --test) WITH_TEST=1; WITH_FUZZ=1 ;;
   --bench) WITH_TEST=1; WITH_BENCH=1; WITH_FUZZ=1 ;;
-  --fuzz) WITH_FUZZ=1 ;;
+  --fuzz) WITH_FUZZ=1; WITH_NIGHTLY=1 ;;
   "") ;;
   *) echo "usage: scripts/setup.sh [--test|--bench|--fuzz]" >&2; exit 2 ;;
 esac
@@ -127,7 +129,8 @@ has_exact() { command -v "$1" >/dev/null && [ "$("$1" --version 2>/dev/null | he
 # ---- fuzzing: cargo-fuzz, and the nightly toolchain it builds with (the rustup dist server is
 # reachable wherever rustup is; a minimal profile is enough: no -Zbuild-std, so no rust-src) ----
 if [ "$WITH_FUZZ" = 1 ]; then
-  if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+  # The tests' smoke builds on stable without a sanitizer; the real runs need nightly.
+  if [ "$WITH_NIGHTLY" = 1 ] && ! rustup run nightly rustc --version >/dev/null 2>&1; then
     log "rustup toolchain install nightly --profile minimal"
     rustup toolchain install nightly --profile minimal
   fi
