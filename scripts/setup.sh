@@ -7,20 +7,28 @@
 #   scripts/setup.sh --test   also the peers the test suite compares against (skopeo, umoci,
 #                             Docker Engine 20.10, docker-compose, docker-py, testcontainers, ...)
 #   scripts/setup.sh --bench  also the peers only the benchmarks run (crun, podman, ...)
+#   scripts/setup.sh --fuzz   also what scripts/fuzz.sh needs (a nightly toolchain, cargo-fuzz);
+#                             --test and --bench install cargo-fuzz only (the tests smoke-run
+#                             the targets on stable, without a sanitizer)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WITH_TEST=0
 WITH_BENCH=0
+WITH_FUZZ=0
+WITH_NIGHTLY=0
 case "${1:-}" in
-  --test) WITH_TEST=1 ;;
-  --bench) WITH_TEST=1; WITH_BENCH=1 ;;
+  --test) WITH_TEST=1; WITH_FUZZ=1 ;;
+  --bench) WITH_TEST=1; WITH_BENCH=1; WITH_FUZZ=1 ;;
+  --fuzz) WITH_FUZZ=1; WITH_NIGHTLY=1 ;;
   "") ;;
-  *) echo "usage: scripts/setup.sh [--test|--bench]" >&2; exit 2 ;;
+  *) echo "usage: scripts/setup.sh [--test|--bench|--fuzz]" >&2; exit 2 ;;
 esac
 
 # trunk 0.22 needs rustc >= 1.96; 0.21.14 is the newest that builds with this toolchain.
 TRUNK_VERSION=0.21.14
+# libFuzzer's driver for Rust; it builds the targets with a nightly toolchain (sanitizer flags).
+CARGO_FUZZ_VERSION=0.13.2
 
 export PATH="$HOME/.cargo/bin:$PATH"
 log() { printf '== setup: %s\n' "$*"; }
@@ -52,6 +60,10 @@ if [ "$WITH_BENCH" = 1 ]; then
   PACKAGES+=(crun podman)
   # benches/network.sh compiles its static TCP stream tool (benches/tcpblast.c).
   PACKAGES+=(gcc libc6-dev)
+fi
+if [ "$WITH_FUZZ" = 1 ]; then
+  # libfuzzer-sys compiles libFuzzer (C++).
+  PACKAGES+=(g++)
 fi
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -119,6 +131,20 @@ done
 
 # has_exact BINARY "exact first line of BINARY --version"
 has_exact() { command -v "$1" >/dev/null && [ "$("$1" --version 2>/dev/null | head -n1)" = "$2" ]; }
+
+# ---- fuzzing: cargo-fuzz, and the nightly toolchain it builds with (the rustup dist server is
+# reachable wherever rustup is; a minimal profile is enough: no -Zbuild-std, so no rust-src) ----
+if [ "$WITH_FUZZ" = 1 ]; then
+  # The tests' smoke builds on stable without a sanitizer; the real runs need nightly.
+  if [ "$WITH_NIGHTLY" = 1 ] && ! rustup run nightly rustc --version >/dev/null 2>&1; then
+    log "rustup toolchain install nightly --profile minimal"
+    rustup toolchain install nightly --profile minimal
+  fi
+  if ! has_exact cargo-fuzz "cargo-fuzz $CARGO_FUZZ_VERSION"; then
+    log "cargo install cargo-fuzz $CARGO_FUZZ_VERSION (about 2 minutes)"
+    cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
+  fi
+fi
 
 # ---- trunk ------------------------------------------------------------------------------------
 if ! has_exact trunk "trunk $TRUNK_VERSION"; then

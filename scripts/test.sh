@@ -29,3 +29,5 @@ step "build"
 cargo build --workspace --locked
 step "tests"
 cargo nextest run --workspace --locked --no-fail-fast
+step "fuzz smoke (each target a few seconds; scripts/fuzz.sh SECONDS for a real run)"
+FUZZ_TOOLCHAIN=stable FUZZ_SANITIZER=none FUZZ_DEV=1 "$ROOT/scripts/fuzz.sh" 5

@@ -35,7 +35,7 @@ pub(super) enum Action {
 
 /// What a config instruction changes in the image config, its words substituted.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum ConfigChange {
+pub enum ConfigChange {
     Env(Vec<(String, String)>),
     Label(Vec<(String, String)>),
     Maintainer(String),
@@ -60,7 +60,7 @@ pub(crate) enum ConfigChange {
 }
 
 /// What a config instruction is evaluated against.
-pub(crate) struct Scope<'a> {
+pub struct Scope<'a> {
     /// Variables for substitution: a build's ENV over its ARGs; an import's ENV so far.
     pub vars: &'a dyn dockerfile::Vars,
     pub escape: char,
@@ -73,22 +73,22 @@ pub(crate) struct Scope<'a> {
 }
 
 /// The config's `Env`.
-pub(crate) fn env_of(config: &Map<String, Value>) -> Vec<String> {
+pub fn env_of(config: &Map<String, Value>) -> Vec<String> {
     config.get("Env").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default()
 }
 
 /// The value of variable `name` in the config's `Env` (the last one set).
-pub(crate) fn env_value(config: &Map<String, Value>, name: &str) -> Option<String> {
+pub fn env_value(config: &Map<String, Value>, name: &str) -> Option<String> {
     env_of(config).iter().rev().find_map(|e| e.strip_prefix(&format!("{name}=")).map(str::to_string))
 }
 
 /// The config's `WorkingDir`, `/` when unset.
-pub(crate) fn workdir_of(config: &Map<String, Value>) -> String {
+pub fn workdir_of(config: &Map<String, Value>) -> String {
     config.get("WorkingDir").and_then(Value::as_str).filter(|w| !w.is_empty()).unwrap_or("/").to_string()
 }
 
 /// The config's `Shell`, `/bin/sh -c` when unset.
-pub(crate) fn shell_of(config: &Map<String, Value>) -> Vec<String> {
+pub fn shell_of(config: &Map<String, Value>) -> Vec<String> {
     config
         .get("Shell")
         .and_then(|v| serde_json::from_value::<Vec<String>>(v.clone()).ok())
@@ -97,7 +97,7 @@ pub(crate) fn shell_of(config: &Map<String, Value>) -> Vec<String> {
 }
 
 /// Evaluates a config instruction; `None` for RUN, COPY, ADD and ARG, which change no config.
-pub(crate) fn evaluate(inst: &Inst, scope: &Scope<'_>) -> Result<Option<ConfigChange>> {
+pub fn evaluate(inst: &Inst, scope: &Scope<'_>) -> Result<Option<ConfigChange>> {
     let expand = |s: &str| dockerfile::expand(s, scope.vars, scope.escape).map_err(Error::InvalidInput);
     let words = |s: &str| dockerfile::expand_words(s, scope.vars, scope.escape).map_err(Error::InvalidInput);
     let key_values = |s: &str, name: &str| {
@@ -171,7 +171,7 @@ pub(crate) fn evaluate(inst: &Inst, scope: &Scope<'_>) -> Result<Option<ConfigCh
 
 impl ConfigChange {
     /// How the step shows in the history (and in its cache key).
-    pub(crate) fn shown(&self) -> String {
+    pub fn shown(&self) -> String {
         let pairs =
             |p: &[(String, String)]| p.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
         let text = match self {
@@ -194,7 +194,7 @@ impl ConfigChange {
 
     /// Applies the change to an image config: `config` is its runnable part (`Env`, `Cmd`, ...
     /// in Docker's field names), `top` the rest (`author`).
-    pub(crate) fn apply(self, top: &mut Map<String, Value>, config: &mut Map<String, Value>) {
+    pub fn apply(self, top: &mut Map<String, Value>, config: &mut Map<String, Value>) {
         // An object or array field that is missing (or null) starts empty.
         fn field<'a>(config: &'a mut Map<String, Value>, name: &str, empty: Value) -> &'a mut Value {
             let entry = config.entry(name).or_insert_with(|| empty.clone());

@@ -25,7 +25,7 @@
 pub mod context;
 mod copy;
 pub mod dockerfile;
-pub(crate) mod instructions;
+pub mod instructions;
 pub(crate) mod layers;
 mod orchestrate;
 pub mod step;
