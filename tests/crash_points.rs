@@ -1,4 +1,5 @@
-//! Crash points: for each operation, the daemon kills itself (SIGKILL, `BERTH_CRASH_AT`, see
+//! Crash points: for each operation (import, build, tag, create, run, stop, rm, volume and
+//! network create and rm), the daemon kills itself (SIGKILL, `BERTH_CRASH_AT`, see
 //! engine/src/crash_point.rs) at every crash point the operation passes, in turn. After each
 //! crash and a restart the store is consistent (every blob hashes to its name, no temporary file
 //! is left, the lists answer), and the operation — done or not at the crash — can be completed:
@@ -49,6 +50,13 @@ fn fresh_rootfs(dir: &Path, n: usize) -> PathBuf {
     builder.append_data(&mut header, "random.bin", data.as_slice()).expect("tar entry");
     builder.finish().expect("tar end");
     path
+}
+
+/// New content for the import's tar and the build's context file.
+fn refresh(dir: &Path) {
+    fresh_rootfs(dir, 0);
+    let data: String = (0..64).map(|_| char::from(b'a' + rand_byte() % 26)).collect();
+    std::fs::write(dir.join("context/data"), data).expect("context file");
 }
 
 fn rand_byte() -> u8 {
@@ -120,6 +128,12 @@ fn wait_until_exited(daemon: &mut Daemon) -> bool {
 
 fn ops(dir: &Path) -> Vec<Op> {
     let fresh = fresh_rootfs(dir, 0).display().to_string();
+    let context = dir.join("context");
+    std::fs::create_dir_all(&context).expect("build context");
+    std::fs::write(context.join("Dockerfile"), "FROM busybox\nCOPY data /data\nRUN cat /data > /copy\n")
+        .expect("Dockerfile");
+    std::fs::write(context.join("data"), "data\n").expect("context file");
+    let context = context.display().to_string();
     vec![
         Op {
             name: "import",
@@ -128,6 +142,14 @@ fn ops(dir: &Path) -> Vec<Op> {
             done: |d| succeeds(d, &["image", "inspect", "crash:import"]),
             tidy: vec![],
             after: vec![args(&["rmi", "crash:import"])],
+        },
+        Op {
+            name: "build",
+            before: vec![],
+            run: args(&["build", "--no-cache", "-t", "crash:build", &context]),
+            done: |d| succeeds(d, &["image", "inspect", "crash:build"]),
+            tidy: vec![],
+            after: vec![args(&["rmi", "crash:build"])],
         },
         Op {
             name: "tag",
@@ -226,7 +248,7 @@ fn a_crash_at_any_write_leaves_a_store_that_recovers() {
     let mut names = std::collections::BTreeSet::new();
     for op in ops(work.path()) {
         run_all(&daemon, op.name, &op.before);
-        fresh_rootfs(work.path(), 0);
+        refresh(work.path());
         // Which points does the operation pass?
         daemon.stop();
         daemon.set_env(&[("BERTH_CRASH_LOG", log.to_str().unwrap())]);
@@ -243,8 +265,8 @@ fn a_crash_at_any_write_leaves_a_store_that_recovers() {
         for (k, point) in passed.iter().enumerate() {
             let at = format!("{} at crash point {} ({point})", op.name, k + 1);
             run_all(&daemon, &at, &op.before);
-            // A new layer each time: an import of bytes the store has would write less.
-            fresh_rootfs(work.path(), 0);
+            // New layers each time: an import or build of bytes the store has would write less.
+            refresh(work.path());
             daemon.stop();
             daemon.set_env(&[("BERTH_CRASH_AT", &(k + 1).to_string())]);
             daemon.start_again();
