@@ -32,6 +32,8 @@ PACKAGES+=(libseccomp-dev)
 if [ "$WITH_TEST" = 1 ]; then
   # Peers the tests interoperate with and benchmarks compare against.
   PACKAGES+=(skopeo umoci oci-image-tool runc pigz hyperfine)
+  # A second client of berth's registry server (push and pull), besides skopeo.
+  PACKAGES+=(podman)
   # The registry the pull/push tests run (distribution 2.8), and htpasswd for its Basic auth.
   PACKAGES+=(docker-registry apache2-utils)
   # The builder the build tests compare berth's images with (`buildah bud --layers`).
