@@ -293,6 +293,36 @@ fn uploads_chunked_mounted_truncated_and_referrers_over_http() {
     let got = request(&host, "GET", &format!("/v2/dev/x/blobs/{digest}"), &h, b"");
     assert_eq!((got.status, got.body == blob), (200, true));
 
+    // A chunk cut by the network: the upload keeps what arrived, says so, and resumes there.
+    let start = request(&host, "POST", "/v2/dev/x/blobs/uploads/", &h, b"");
+    let location = start.header("location").unwrap().to_string();
+    {
+        let mut s = TcpStream::connect(&host).unwrap();
+        let head = format!(
+            "PATCH {location} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nContent-Length: {}\r\n\r\n",
+            blob.len()
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(&blob[..120_000]).unwrap();
+        s.flush().unwrap();
+        // Dropped here: the connection closes in the middle of the body.
+    }
+    let mut offset = None;
+    for _ in 0..100 {
+        let status = request(&host, "GET", &location, &h, b"");
+        if status.header("range") == Some("0-119999") {
+            offset = Some(120_000);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(offset, Some(120_000), "the cut upload does not report what it has");
+    let rest =
+        request(&host, "PATCH", &location, &[h[0], ("Content-Range", "120000-199999")], &blob[120_000..]);
+    assert_eq!(rest.status, 202, "{}", rest.text());
+    let done = request(&host, "PUT", &format!("{location}?digest={digest}"), &h, b"");
+    assert_eq!(done.status, 201, "{}", done.text());
+
     // A truncated monolithic upload: refused, nothing kept.
     let other: Vec<u8> = (0..50_000u32).map(|i| (i * 13 % 241) as u8).collect();
     let other_digest = sha256(&other);
