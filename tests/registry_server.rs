@@ -522,3 +522,42 @@ fn podman_pushes_and_pulls_with_equal_digests() {
     assert!(!ok, "an anonymous pull went through: {text}");
     run(&["rmi", "-a", "-f"]);
 }
+
+/// The digest in a `docker push` or `docker pull` output line (`digest: sha256:...`).
+fn digest_in(text: &str) -> Option<String> {
+    let i = text.to_ascii_lowercase().find("digest: sha256:")?;
+    Some(text[i + 8..].split_whitespace().next()?.to_string())
+}
+
+#[test]
+fn docker_engine_logs_in_pushes_and_pulls() {
+    let Some(dockerd) = berth_tests::dockerd::Dockerd::with_busybox() else { return };
+    let (daemon, host) = serving();
+    daemon.user_with_token("olga", "operator", Some("dev"));
+    let config = tempfile::tempdir().unwrap();
+    let env = [("DOCKER_CONFIG", config.path().to_str().unwrap())];
+    let docker = |args: &[&str], stdin: Option<&[u8]>| {
+        let out = berth_tests::dockerd::docker_with(&dockerd.docker_host(), args, stdin, &env);
+        assert_eq!(out.code, 0, "docker {args:?}: {}{}", out.stdout, out.stderr);
+        out.stdout
+    };
+    let wrong = berth_tests::dockerd::docker_with(
+        &dockerd.docker_host(),
+        &["login", &host, "-u", "olga", "--password-stdin"],
+        Some(b"wrong"),
+        &env,
+    );
+    assert_ne!(wrong.code, 0, "a wrong password logged in");
+    docker(&["login", &host, "-u", "olga", "--password-stdin"], Some(b"olga-password"));
+    let reference = format!("{host}/dev/docker:1");
+    docker(&["tag", "busybox", &reference], None);
+    let pushed = docker(&["push", &reference], None);
+    let digest = digest_in(&pushed).unwrap_or_else(|| panic!("no digest in: {pushed}"));
+    let auth = basic("olga", "olga-password");
+    let served = request(&host, "HEAD", "/v2/dev/docker/manifests/1", &[("Authorization", &auth)], b"");
+    assert_eq!(served.header("docker-content-digest"), Some(digest.as_str()));
+    docker(&["rmi", &reference], None);
+    let pulled = docker(&["pull", &reference], None);
+    assert_eq!(digest_in(&pulled).as_deref(), Some(digest.as_str()), "{pulled}");
+    docker(&["logout", &host], None);
+}
