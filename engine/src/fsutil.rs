@@ -11,13 +11,14 @@ use crate::error::{IoContext, Result};
 /// Writes `bytes` to `path` atomically (temp + fsync + rename + fsync of the directory).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().expect("write_atomic needs a path with a parent");
-    let name = path.file_name().expect("write_atomic needs a file name").to_string_lossy();
-    let tmp = dir.join(format!(".{name}.tmp-{}", rand::random::<u64>()));
+    let tmp = temporary_name(path);
     let result = (|| {
         let mut f = File::create(&tmp).context(|| format!("creating {}", tmp.display()))?;
         f.write_all(bytes).context(|| format!("writing {}", tmp.display()))?;
         f.sync_all().context(|| format!("syncing {}", tmp.display()))?;
+        crate::crash_point::pass("file.before_rename");
         fs::rename(&tmp, path).context(|| format!("renaming into {}", path.display()))?;
+        crate::crash_point::pass("file.after_rename");
         sync_dir(dir)
     })();
     if result.is_err() {
@@ -32,17 +33,68 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// mount point, the state of a process that no longer runs) or what is removed then (the files
 /// of a `--rm` container). Each fsync costs milliseconds on the container start path.
 pub fn write_replace(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().expect("write_replace needs a path with a parent");
-    let name = path.file_name().expect("write_replace needs a file name").to_string_lossy();
-    let tmp = dir.join(format!(".{name}.tmp-{}", rand::random::<u64>()));
+    let tmp = temporary_name(path);
     let result = (|| {
         fs::write(&tmp, bytes).context(|| format!("writing {}", tmp.display()))?;
-        fs::rename(&tmp, path).context(|| format!("renaming into {}", path.display()))
+        crate::crash_point::pass("file.before_rename");
+        fs::rename(&tmp, path).context(|| format!("renaming into {}", path.display()))?;
+        crate::crash_point::pass("file.after_rename");
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// The temporary name a write goes through: `.NAME.tmp-PID-RANDOM`, beside the file. The writer's
+/// PID tells [`remove_stale_temporaries`] whether the write may still be under way (a container's
+/// monitor outlives the daemon and writes its state at any time) or died with its process.
+fn temporary_name(path: &Path) -> PathBuf {
+    let dir = path.parent().expect("a write needs a path with a parent");
+    let name = path.file_name().expect("a write needs a file name").to_string_lossy();
+    dir.join(format!(".{name}.tmp-{}-{:08x}", std::process::id(), rand::random::<u32>()))
+}
+
+/// Directories under the engine's root that hold layer, container or volume data (the user's
+/// files, whatever their names): never searched for temporaries.
+const DATA_DIRS: &[&str] =
+    &["fs", "upper", "work", "lower", "merged", "mountpoint", "rootfs", "_data", "diff", "blobs"];
+
+/// Removes the temporaries of writes whose process died (a crash between the write and its
+/// rename) anywhere in the engine's state under `root`; returns how many. A temporary of a
+/// process that still runs is left alone.
+pub fn remove_stale_temporaries(root: &Path) -> usize {
+    let mut removed = 0;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let Ok(kind) = entry.file_type() else { continue };
+            if kind.is_dir() {
+                if !DATA_DIRS.contains(&name.as_ref()) {
+                    stack.push(entry.path());
+                }
+            } else if kind.is_file() && writer_is_gone(&name) && fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
+/// Whether `name` is a write's temporary (`.NAME.tmp-PID-RANDOM`) whose process is gone.
+fn writer_is_gone(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.').and_then(|n| n.rsplit_once(".tmp-")).map(|(_, rest)| rest) else {
+        return false;
+    };
+    let Some((pid, random)) = rest.split_once('-') else { return false };
+    let (Ok(pid), true) = (pid.parse::<u32>(), random.bytes().all(|b| b.is_ascii_hexdigit())) else {
+        return false;
+    };
+    pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// fsyncs a directory so that renames and creations in it are durable.
@@ -104,5 +156,31 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"two");
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("index.json")]);
+    }
+
+    #[test]
+    fn stale_temporaries_go_live_ones_and_data_stay() {
+        let root = tempfile::tempdir().unwrap();
+        let state = root.path().join("containers/abc");
+        let data = root.path().join("containers/abc/rootfs");
+        fs::create_dir_all(&data).unwrap();
+        // No process has PID 999999999 (above any pid_max).
+        let dead = state.join(".state.json.tmp-999999999-0badf00d");
+        let live = state.join(format!(".state.json.tmp-{}-0badf00d", std::process::id()));
+        let users = data.join(".state.json.tmp-999999999-0badf00d");
+        let other = state.join(".notes.tmp-old");
+        for f in [&dead, &live, &users, &other] {
+            fs::write(f, b"x").unwrap();
+        }
+        assert_eq!(remove_stale_temporaries(root.path()), 1);
+        assert!(!dead.exists());
+        assert!(live.exists() && users.exists() && other.exists());
+        // A write's own temporary carries its PID.
+        let name = temporary_name(&state.join("state.json"));
+        assert!(name
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(&format!(".state.json.tmp-{}-", std::process::id())));
     }
 }

@@ -16,6 +16,7 @@ pub mod archive;
 pub mod build;
 pub mod compose;
 pub mod container;
+pub mod crash_point;
 pub mod digest;
 pub mod distribution;
 pub mod error;
@@ -115,6 +116,11 @@ impl Engine {
     /// [`Engine::open`] for callers that are not async (tests, benchmarks).
     pub fn open_blocking(config: EngineConfig) -> Result<Engine> {
         fsutil::create_private_dir(&config.root)?;
+        // What writes cut short by a crash left (their renames never happened).
+        let stale = fsutil::remove_stale_temporaries(&config.root);
+        if stale > 0 {
+            tracing::info!(files = stale, "removed the temporaries of writes a crash cut short");
+        }
         let content = ContentStore::open(&config.root)?;
         let images = ImageStore::open(&config.root)?;
         let snapshots = SnapshotStore::open(&config.root.join("snapshots"), config.snapshotter)?;
@@ -158,6 +164,11 @@ impl Engine {
 
     pub fn snapshotter(&self) -> SnapshotterKind {
         self.inner.snapshots.kind()
+    }
+
+    /// Container waits the state poll answered instead of an event (a lost wake-up each).
+    pub fn waits_answered_by_poll(&self) -> u64 {
+        self.inner.containers.poll_answers.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Runs blocking engine work (file system, tar, hashing) off the async reactor.

@@ -163,6 +163,8 @@ pub struct Daemon {
     netns: bool,
     /// That namespace once made: a restarted daemon enters it again.
     netns_file: Option<std::fs::File>,
+    /// Environment for the next launches (e.g. `BERTH_CRASH_AT`).
+    env: Vec<(String, String)>,
 }
 
 impl Daemon {
@@ -174,7 +176,8 @@ impl Daemon {
     /// Like [`Daemon::start`], with extra `serve` arguments (e.g. `--snapshotter copy`).
     pub fn start_with_args(extra: &[&str]) -> Daemon {
         let dir = tempfile::Builder::new().prefix("berth-e2e-").tempdir().expect("temp dir");
-        let mut daemon = Daemon { dir: Some(dir), child: None, port: 0, netns: false, netns_file: None };
+        let mut daemon =
+            Daemon { dir: Some(dir), child: None, port: 0, netns: false, netns_file: None, env: Vec::new() };
         daemon.launch(extra);
         daemon
     }
@@ -186,7 +189,8 @@ impl Daemon {
     /// its 127.0.0.1). Everything in the namespace goes with the daemon and its containers.
     pub fn start_in_netns() -> Daemon {
         let dir = tempfile::Builder::new().prefix("berth-e2e-").tempdir().expect("temp dir");
-        let mut daemon = Daemon { dir: Some(dir), child: None, port: 0, netns: true, netns_file: None };
+        let mut daemon =
+            Daemon { dir: Some(dir), child: None, port: 0, netns: true, netns_file: None, env: Vec::new() };
         daemon.launch(&[]);
         daemon
     }
@@ -319,6 +323,7 @@ impl Daemon {
         if !self.netns && !extra.contains(&"--bridge") {
             cmd.args(["--bridge", "none"]);
         }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd.env("RUST_LOG", "info,tower_http=debug,sqlx=warn")
             .env("BERTH_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
@@ -402,6 +407,23 @@ impl Daemon {
     /// Starts the daemon again after [`Daemon::kill9`] or [`Daemon::stop`].
     pub fn start_again(&mut self) {
         self.launch(&[]);
+    }
+
+    /// Sets the environment of the next launches (replacing what was set before).
+    pub fn set_env(&mut self, env: &[(&str, &str)]) {
+        self.env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    }
+
+    /// Whether the daemon has exited (it is then reaped, and may be started again).
+    pub fn has_exited(&mut self) -> bool {
+        let exited = match self.child.as_mut() {
+            Some(child) => child.try_wait().expect("try_wait").is_some(),
+            None => true,
+        };
+        if exited {
+            self.child = None;
+        }
+        exited
     }
 
     /// SIGTERM, then waits for a clean exit (at most 20 s, then SIGKILL); returns the exit code.

@@ -63,6 +63,10 @@ pub struct SystemInfo {
     pub blobs_size: u64,
     /// Bytes used by unpacked layers.
     pub layers_size: u64,
+    /// Container waits answered by re-reading a state file rather than by an event since the
+    /// daemon started: each one is a wake-up that was lost (and came up to 200 ms late).
+    #[serde(default)]
+    pub waits_answered_by_poll: u64,
 }
 
 /// `berth system df`: what images, containers and volumes hold on disk.

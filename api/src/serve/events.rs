@@ -95,6 +95,7 @@ impl EventLog {
         .bind(message)
         .execute(&self.pool)
         .await;
+        berth_engine::crash_point::pass("history.write");
         match result {
             Ok(done) => {
                 tracing::info!(event_type, action, subject, outcome = outcome.as_str(), message, "event");

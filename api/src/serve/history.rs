@@ -42,6 +42,7 @@ impl Audit {
         .bind(&time)
         .execute(&self.pool)
         .await;
+        berth_engine::crash_point::pass("history.write");
         if let Err(e) = r {
             tracing::error!(error = %e, user, method, path, "writing the audit log failed");
         }
@@ -78,6 +79,7 @@ impl Audit {
         .bind(address)
         .execute(&self.pool)
         .await;
+        berth_engine::crash_point::pass("history.write");
         if let Err(e) = r {
             tracing::error!(error = %e, user, method, path, "writing the audit log failed");
         }

@@ -68,6 +68,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Runs the daemon until SIGTERM or SIGINT. Errors are one line for the operator.
 pub async fn run(config: ServeConfig) -> Result<(), String> {
+    // Test builds only: `BERTH_CRASH_AT` makes the daemon die at a named write.
+    berth_engine::crash_point::init();
     check_plain_listeners(&config)?;
     let tls = match &config.tls {
         Some((cert, key)) => Some(tls::server_config(cert, key)?),
@@ -165,6 +167,8 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
         registry_listen = ?config.registry_listen,
         "berth daemon ready"
     );
+    // Crash points count from here: what start-up writes (recovery) is not an operation's.
+    berth_engine::crash_point::arm();
     let mut servers: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>>> =
         Vec::new();
     servers.push(Box::pin(

@@ -33,6 +33,7 @@ impl Engine {
 /// Creates the container's files; removes what it made when a step fails.
 fn create(inner: &EngineInner, mut config: ContainerConfig) -> Result<ContainerRecord> {
     let store = &inner.containers;
+    let name_generated = config.name.as_deref().filter(|n| !n.is_empty()).is_none();
     let name = match config.name.as_deref().filter(|n| !n.is_empty()) {
         Some(n) => {
             let n = validate_name(n)?;
@@ -111,7 +112,7 @@ fn create(inner: &EngineInner, mut config: ContainerConfig) -> Result<ContainerR
         config.runtime = Some(kind.to_string());
         config.stop_signal = Some(stop_signal.to_string());
         config.stop_timeout = Some(config.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT));
-        let record = ContainerRecord {
+        let mut record = ContainerRecord {
             id: id.clone(),
             name: name.clone(),
             created: Utc::now(),
@@ -131,7 +132,11 @@ fn create(inner: &EngineInner, mut config: ContainerConfig) -> Result<ContainerR
         } else {
             fsutil::write_replace(&paths.state, &state)?;
         }
-        store.insert(record.clone())?;
+        if name_generated {
+            store.insert_generated(&mut record)?;
+        } else {
+            store.insert(record.clone())?;
+        }
         Ok(record)
     })();
     if made.is_err() {

@@ -2,6 +2,7 @@
 //! events, and the task that follows each monitor's state lines.
 
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -40,6 +41,9 @@ impl Engine {
     ) -> Result<futures_util::future::BoxFuture<'static, WaitResult>> {
         let record = self.inner.containers.resolve(name)?;
         let id = record.id;
+        // Subscribed now, not when the future is first polled: a container that is removed in
+        // between would otherwise leave the future on a new channel that nothing ever sends on.
+        let rx = self.subscribe_state(&id);
         let current = self.inner.containers.read_state(&id);
         if self.socket_alive(&id).await {
             let _ = self.ensure_watcher(&id);
@@ -47,16 +51,16 @@ impl Engine {
         let engine = self.clone();
         Ok(Box::pin(async move {
             let last = match condition {
-                WaitCondition::NotRunning => engine.wait_until(&id, None, |s| !is_live(s)).await,
+                WaitCondition::NotRunning => engine.wait_on(&id, rx, None, |s| !is_live(s)).await,
                 WaitCondition::NextExit => {
                     let before = current.finished_at;
                     engine
-                        .wait_until(&id, None, move |s| {
+                        .wait_on(&id, rx, None, move |s| {
                             s.removed || (s.state.finished_at != before && !s.state.is_live())
                         })
                         .await
                 }
-                WaitCondition::Removed => engine.wait_until(&id, None, |s| s.removed).await,
+                WaitCondition::Removed => engine.wait_on(&id, rx, None, |s| s.removed).await,
             };
             let state = last.map(|seen| seen.state).unwrap_or(current);
             WaitResult { status_code: state.exit_code }
@@ -148,14 +152,20 @@ impl Engine {
         Some(following)
     }
 
-    /// A receiver of the container's run state.
+    /// A receiver of the container's run state. For a container that is already gone, a
+    /// receiver that says so (its sender is dropped at once, so no channel is left behind).
     pub(super) fn subscribe_state(&self, id: &str) -> watch::Receiver<Seen> {
         let store = &self.inner.containers;
         let mut states = store.states.lock().unwrap_or_else(|p| p.into_inner());
-        states
-            .entry(id.to_string())
-            .or_insert_with(|| watch::channel(Seen { state: store.read_state(id), removed: false }).0)
-            .subscribe()
+        if let Some(sender) = states.get(id) {
+            return sender.subscribe();
+        }
+        let seen = Seen { state: store.read_state(id), removed: store.get(id).is_none() };
+        let (sender, rx) = watch::channel(seen);
+        if !rx.borrow().removed {
+            states.insert(id.to_string(), sender);
+        }
+        rx
     }
 
     /// Waits until `done` holds for what was seen of the container, at most `timeout`. Returns
@@ -166,7 +176,18 @@ impl Engine {
         timeout: Option<Duration>,
         done: impl Fn(&Seen) -> bool,
     ) -> Option<Seen> {
-        let mut rx = self.subscribe_state(id);
+        let rx = self.subscribe_state(id);
+        self.wait_on(id, rx, timeout, done).await
+    }
+
+    /// [`Engine::wait_until`] on a receiver subscribed earlier.
+    async fn wait_on(
+        &self,
+        id: &str,
+        mut rx: watch::Receiver<Seen>,
+        timeout: Option<Duration>,
+        done: impl Fn(&Seen) -> bool,
+    ) -> Option<Seen> {
         // The state file may be ahead of the watch: start from it.
         if self.inner.containers.get(id).is_some() {
             observe(&self.inner, id, self.inner.containers.read_state(id));
@@ -187,15 +208,21 @@ impl Engine {
                     }
                     _ = tokio::time::sleep(STATE_POLL) => {
                         // No task follows the monitor (it was never seen, or it is gone):
-                        // the state file is the truth.
+                        // the state file is the truth. Every answer found this way is counted:
+                        // with a watcher running, the state lines and the removal are events,
+                        // and a wait the poll answers is a lost wake-up.
                         let followed = self.inner.containers.watchers.lock()
                             .unwrap_or_else(|p| p.into_inner()).contains(id);
                         if !followed {
                             if self.inner.containers.get(id).is_none() {
+                                self.inner.containers.poll_answers.fetch_add(1, Ordering::Relaxed);
                                 return Seen { state: current.state, removed: true };
                             }
                             let state = self.inner.containers.read_state(id);
                             observe(&self.inner, id, state);
+                            if done(&rx.borrow()) {
+                                self.inner.containers.poll_answers.fetch_add(1, Ordering::Relaxed);
+                            }
                         }
                     }
                 }
@@ -278,7 +305,10 @@ fn observe(inner: &EngineInner, id: &str, new: RunState) {
     let store = &inner.containers;
     let mut states = store.states.lock().unwrap_or_else(|p| p.into_inner());
     let Some(sender) = states.get(id) else {
-        states.insert(id.to_string(), watch::channel(Seen { state: new, removed: false }).0);
+        // A line that arrives after the removal must not leave a channel behind.
+        if store.get(id).is_some() {
+            states.insert(id.to_string(), watch::channel(Seen { state: new, removed: false }).0);
+        }
         return;
     };
     let previous = sender.borrow().state.clone();

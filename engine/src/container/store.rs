@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -78,6 +79,8 @@ pub struct ContainerStore {
     pub(crate) states: Mutex<HashMap<String, watch::Sender<Seen>>>,
     /// Containers with a task following their monitor.
     pub(crate) watchers: Mutex<HashSet<String>>,
+    /// Waits answered by re-reading the state file instead of by an event (see `wait_on`).
+    pub(crate) poll_answers: AtomicU64,
     /// Previous CPU sample per container, for `cpu_percent`.
     pub(crate) cpu_samples: Mutex<HashMap<String, (u64, Instant)>>,
     /// Serialises lifecycle operations (start, stop, remove, ...) on one container.
@@ -123,6 +126,7 @@ impl ContainerStore {
             events: broadcast::channel(1024).0,
             states: Mutex::default(),
             watchers: Mutex::default(),
+            poll_answers: AtomicU64::new(0),
             cpu_samples: Mutex::default(),
             op_locks: Mutex::default(),
             cancel: CancellationToken::new(),
@@ -246,15 +250,22 @@ impl ContainerStore {
 
     /// A Docker-style `adjective_surname` no container has.
     pub fn generate_name(&self) -> String {
-        let records = self.lock();
-        let taken: HashSet<&str> = records.values().map(|r| r.name.as_str()).collect();
-        for attempt in 0.. {
-            let name = super::names::random_name(attempt / 10);
-            if !taken.contains(name.as_str()) {
-                return name;
-            }
+        generate_name(&self.lock())
+    }
+
+    /// [`ContainerStore::insert`] for a record whose name the engine chose: a name that a
+    /// concurrent create took since it was generated is replaced by a new one, as Docker's
+    /// daemon does, so that a create never fails over a name the user did not give.
+    pub fn insert_generated(&self, record: &mut ContainerRecord) -> Result<()> {
+        let mut records = self.lock();
+        if check_name_free(&records, &record.name).is_err() {
+            let name = generate_name(&records);
+            record.config.name = Some(name.clone());
+            record.name = name;
         }
-        unreachable!("names with a growing suffix run out of collisions")
+        write_record(&self.paths(&record.id).record, record)?;
+        records.insert(record.id.clone(), record.clone());
+        Ok(())
     }
 
     /// The lock that serialises lifecycle operations on container `id`.
@@ -284,6 +295,17 @@ fn write_record(path: &Path, record: &ContainerRecord) -> Result<()> {
     } else {
         fsutil::write_atomic(path, &json)
     }
+}
+
+fn generate_name(records: &BTreeMap<String, ContainerRecord>) -> String {
+    let taken: HashSet<&str> = records.values().map(|r| r.name.as_str()).collect();
+    for attempt in 0.. {
+        let name = super::names::random_name(attempt / 10);
+        if !taken.contains(name.as_str()) {
+            return name;
+        }
+    }
+    unreachable!("names with a growing suffix run out of collisions")
 }
 
 fn check_name_free(records: &BTreeMap<String, ContainerRecord>, name: &str) -> Result<()> {
@@ -369,5 +391,28 @@ mod tests {
         assert!(again.half_created().is_empty());
         let generated = again.generate_name();
         assert!(validate_name(&generated).is_ok(), "{generated}");
+    }
+
+    #[test]
+    fn a_generated_name_taken_meanwhile_is_replaced() {
+        let root = tempfile::tempdir().unwrap();
+        let store = ContainerStore::open(root.path(), &root.path().join("run")).unwrap();
+        let (a, b) = (format!("ab{}", "1".repeat(62)), format!("ac{}", "2".repeat(62)));
+        // Two creates were given the same generated name; the first to insert keeps it.
+        let name = store.generate_name();
+        for id in [&a, &b] {
+            fs::create_dir_all(store.paths(id).dir).unwrap();
+        }
+        store.insert_generated(&mut record(&a, &name)).unwrap();
+        let mut second = record(&b, &name);
+        store.insert_generated(&mut second).unwrap();
+        assert_ne!(second.name, name);
+        assert_eq!(second.config.name.as_deref(), Some(second.name.as_str()));
+        assert!(validate_name(&second.name).is_ok(), "{}", second.name);
+        assert_eq!(store.resolve(&second.name).unwrap().id, b);
+        // Written with the new name: a second store reads it back.
+        let again = ContainerStore::open(root.path(), &root.path().join("run")).unwrap();
+        assert_eq!(again.resolve(&second.name).unwrap().id, b);
+        assert_eq!(again.resolve(&name).unwrap().id, a);
     }
 }

@@ -160,8 +160,10 @@ impl BlobWriter {
         file.sync_all().context(|| format!("syncing {}", self.path.display()))?;
         drop(file);
         let target = self.store.path(&digest);
+        crate::crash_point::pass("blob.before_rename");
         fs::rename(&self.path, &target).context(|| format!("storing blob {digest}"))?;
         self.committed = true;
+        crate::crash_point::pass("blob.after_rename");
         sync_dir(&self.store.blobs)?;
         Ok((digest, size))
     }

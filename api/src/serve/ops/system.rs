@@ -42,6 +42,7 @@ pub async fn info(state: &AppState, caller: &Caller) -> Result<SystemInfo, ApiEr
         images,
         blobs_size,
         layers_size,
+        waits_answered_by_poll: state.engine.waits_answered_by_poll(),
     })
 }
 

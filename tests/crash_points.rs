@@ -1,0 +1,273 @@
+//! Crash points: for each operation, the daemon kills itself (SIGKILL, `BERTH_CRASH_AT`, see
+//! engine/src/crash_point.rs) at every crash point the operation passes, in turn. After each
+//! crash and a restart the store is consistent (every blob hashes to its name, no temporary file
+//! is left, the lists answer), and the operation — done or not at the crash — can be completed:
+//! if its effect is missing, running it again succeeds.
+
+use std::path::{Path, PathBuf};
+
+use berth_tests::Daemon;
+
+/// One operation of the sweep.
+struct Op {
+    name: &'static str,
+    /// Brings the daemon to the operation's starting point (nothing armed; must succeed).
+    before: Vec<Vec<String>>,
+    /// The operation itself.
+    run: Vec<String>,
+    /// Whether the operation's effect is there.
+    done: fn(&Daemon) -> bool,
+    /// After a crash that left the effect missing: what may stand in the way of running the
+    /// operation again (these may fail).
+    tidy: Vec<Vec<String>>,
+    /// Undoes the operation for the next crash point (must succeed).
+    after: Vec<Vec<String>>,
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+fn succeeds(daemon: &Daemon, list: &[&str]) -> bool {
+    daemon.berth(list).code == 0
+}
+
+fn field(daemon: &Daemon, list: &[&str]) -> String {
+    daemon.berth(list).stdout.trim().to_string()
+}
+
+/// A small root filesystem tar whose layer no image has yet (a random file), so that importing
+/// it writes a new blob every time.
+fn fresh_rootfs(dir: &Path, n: usize) -> PathBuf {
+    let path = dir.join(format!("fresh-{n}.tar"));
+    let mut builder = tar::Builder::new(std::fs::File::create(&path).expect("tar file"));
+    let data: Vec<u8> = (0..4096).map(|_| rand_byte()).collect();
+    let mut header = tar::Header::new_gnu();
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder.append_data(&mut header, "random.bin", data.as_slice()).expect("tar entry");
+    builder.finish().expect("tar end");
+    path
+}
+
+fn rand_byte() -> u8 {
+    use std::cell::Cell;
+    thread_local!(static STATE: Cell<u64> = Cell::new(std::process::id() as u64 ^ 0x9E37_79B9_7F4A_7C15 ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64));
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        (x >> 24) as u8
+    })
+}
+
+/// Files the engine writes through a temporary name (`.NAME.tmp-N`, blobs' `ingest/`) that a
+/// crash may leave behind; a consistent store has none after its start-up.
+fn leftover_temporaries(root: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(kind) = entry.file_type() else { continue };
+            // Containers' and volumes' own data are the user's, not the engine's.
+            if kind.is_dir()
+                && !matches!(
+                    name.as_str(),
+                    "fs" | "upper"
+                        | "work"
+                        | "lower"
+                        | "merged"
+                        | "mountpoint"
+                        | "rootfs"
+                        | "_data"
+                        | "diff"
+                        | "blobs"
+                )
+            {
+                stack.push(path);
+            } else if kind.is_file() && name.starts_with('.') && name.contains(".tmp-") {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+    found
+}
+
+fn run_all(daemon: &Daemon, what: &str, list: &[Vec<String>]) {
+    for command in list {
+        let refs: Vec<&str> = command.iter().map(String::as_str).collect();
+        let out = daemon.berth(&refs);
+        assert_eq!(out.code, 0, "{what}: berth {}: {}{}", command.join(" "), out.stdout, out.stderr);
+    }
+}
+
+fn wait_until_exited(daemon: &mut Daemon) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if daemon.has_exited() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}
+
+fn ops(dir: &Path) -> Vec<Op> {
+    let fresh = fresh_rootfs(dir, 0).display().to_string();
+    vec![
+        Op {
+            name: "import",
+            before: vec![],
+            run: args(&["import", &fresh, "crash:import"]),
+            done: |d| succeeds(d, &["image", "inspect", "crash:import"]),
+            tidy: vec![],
+            after: vec![args(&["rmi", "crash:import"])],
+        },
+        Op {
+            name: "tag",
+            before: vec![],
+            run: args(&["tag", "busybox", "crash:tag"]),
+            done: |d| succeeds(d, &["image", "inspect", "crash:tag"]),
+            tidy: vec![],
+            after: vec![args(&["rmi", "crash:tag"])],
+        },
+        Op {
+            name: "create",
+            before: vec![],
+            run: args(&["create", "--name", "c1", "busybox", "true"]),
+            done: |d| succeeds(d, &["inspect", "c1"]),
+            tidy: vec![],
+            after: vec![args(&["rm", "c1"])],
+        },
+        Op {
+            name: "run -d",
+            before: vec![],
+            run: args(&["run", "-d", "--name", "r1", "busybox", "sleep", "60"]),
+            done: |d| field(d, &["inspect", "-f", "{{.state.status}}", "r1"]) == "running",
+            tidy: vec![args(&["rm", "-f", "r1"])],
+            after: vec![args(&["rm", "-f", "r1"])],
+        },
+        Op {
+            name: "stop",
+            before: vec![args(&["run", "-d", "--name", "s1", "busybox", "sleep", "60"])],
+            run: args(&["stop", "-t", "1", "s1"]),
+            done: |d| field(d, &["inspect", "-f", "{{.state.status}}", "s1"]) == "exited",
+            tidy: vec![],
+            after: vec![args(&["rm", "s1"])],
+        },
+        Op {
+            name: "rm",
+            before: vec![args(&["create", "--name", "d1", "busybox", "true"])],
+            run: args(&["rm", "d1"]),
+            done: |d| !succeeds(d, &["inspect", "d1"]),
+            tidy: vec![],
+            after: vec![],
+        },
+        Op {
+            name: "volume create",
+            before: vec![],
+            run: args(&["volume", "create", "v1"]),
+            done: |d| succeeds(d, &["volume", "inspect", "v1"]),
+            tidy: vec![],
+            after: vec![args(&["volume", "rm", "v1"])],
+        },
+        Op {
+            name: "volume rm",
+            before: vec![args(&["volume", "create", "v2"])],
+            run: args(&["volume", "rm", "v2"]),
+            done: |d| !succeeds(d, &["volume", "inspect", "v2"]),
+            tidy: vec![],
+            after: vec![],
+        },
+        Op {
+            name: "network create",
+            before: vec![],
+            run: args(&["network", "create", "n1"]),
+            done: |d| succeeds(d, &["network", "inspect", "n1"]),
+            tidy: vec![args(&["network", "rm", "n1"])],
+            after: vec![args(&["network", "rm", "n1"])],
+        },
+        Op {
+            name: "network rm",
+            before: vec![args(&["network", "create", "n2"])],
+            run: args(&["network", "rm", "n2"]),
+            done: |d| !succeeds(d, &["network", "inspect", "n2"]),
+            tidy: vec![],
+            after: vec![],
+        },
+    ]
+}
+
+/// The store after a restart: blobs intact, no temporary file left, every list answers.
+fn check_consistent(daemon: &Daemon, at: &str) {
+    daemon.verify_blobs();
+    let left = leftover_temporaries(&daemon.root());
+    assert!(left.is_empty(), "{at}: temporary files left after the restart: {left:?}");
+    for list in [&["images"][..], &["ps", "-a"], &["volume", "ls"], &["network", "ls"]] {
+        let out = daemon.berth(list);
+        assert_eq!(out.code, 0, "{at}: berth {}: {}", list.join(" "), out.stderr);
+    }
+}
+
+#[test]
+fn a_crash_at_any_write_leaves_a_store_that_recovers() {
+    let mut daemon = Daemon::start_in_netns();
+    daemon.import_busybox("busybox:latest");
+    let work = tempfile::tempdir().expect("work dir");
+    let log = work.path().join("crash-points.log");
+    let mut covered = 0;
+    let mut per_op = Vec::new();
+    let mut names = std::collections::BTreeSet::new();
+    for op in ops(work.path()) {
+        run_all(&daemon, op.name, &op.before);
+        fresh_rootfs(work.path(), 0);
+        // Which points does the operation pass?
+        daemon.stop();
+        daemon.set_env(&[("BERTH_CRASH_LOG", log.to_str().unwrap())]);
+        daemon.start_again();
+        let _ = std::fs::remove_file(&log);
+        let refs: Vec<&str> = op.run.iter().map(String::as_str).collect();
+        let out = daemon.berth(&refs);
+        assert_eq!(out.code, 0, "{}: {}", op.name, out.stderr);
+        let passed: Vec<String> =
+            std::fs::read_to_string(&log).unwrap_or_default().lines().map(str::to_string).collect();
+        assert!(!passed.is_empty(), "{}: the operation passed no crash point", op.name);
+        run_all(&daemon, op.name, &op.after);
+
+        for (k, point) in passed.iter().enumerate() {
+            let at = format!("{} at crash point {} ({point})", op.name, k + 1);
+            run_all(&daemon, &at, &op.before);
+            // A new layer each time: an import of bytes the store has would write less.
+            fresh_rootfs(work.path(), 0);
+            daemon.stop();
+            daemon.set_env(&[("BERTH_CRASH_AT", &(k + 1).to_string())]);
+            daemon.start_again();
+            let _ = daemon.berth(&refs);
+            assert!(wait_until_exited(&mut daemon), "{at}: the daemon did not die at the crash point");
+            daemon.set_env(&[]);
+            daemon.start_again();
+            check_consistent(&daemon, &at);
+            if !(op.done)(&daemon) {
+                for command in &op.tidy {
+                    let refs: Vec<&str> = command.iter().map(String::as_str).collect();
+                    let _ = daemon.berth(&refs);
+                }
+                let again = daemon.berth(&refs);
+                assert_eq!(again.code, 0, "{at}: running the operation again failed: {}", again.stderr);
+            }
+            assert!((op.done)(&daemon), "{at}: the operation's effect is missing after running it again");
+            run_all(&daemon, &at, &op.after);
+            covered += 1;
+            names.insert(point.clone());
+        }
+        per_op.push(format!("{} {}", op.name, passed.len()));
+    }
+    eprintln!("crash points covered: {covered} crashes ({}), points {names:?}", per_op.join(", "));
+    assert!(covered > 0);
+}
