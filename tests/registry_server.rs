@@ -323,6 +323,34 @@ fn uploads_chunked_mounted_truncated_and_referrers_over_http() {
     let done = request(&host, "PUT", &format!("{location}?digest={digest}"), &h, b"");
     assert_eq!(done.status, 201, "{}", done.text());
 
+    // The same layer pushed into two repositories at once: both succeed, one file is kept.
+    let layer: Vec<u8> = (0..2_000_000u32).map(|i| (i * 31 % 253) as u8).collect();
+    let layer_digest = sha256(&layer);
+    std::thread::scope(|scope| {
+        let pushes: Vec<_> = ["dev/p1", "dev/p2", "dev/p1"]
+            .into_iter()
+            .map(|repo| {
+                let (host, auth, layer, layer_digest) = (&host, &auth, &layer, &layer_digest);
+                scope.spawn(move || {
+                    let path = format!("/v2/{repo}/blobs/uploads/?digest={layer_digest}");
+                    request(host, "POST", &path, &[("Authorization", auth.as_str())], layer).status
+                })
+            })
+            .collect();
+        for push in pushes {
+            assert_eq!(push.join().unwrap(), 201);
+        }
+    });
+    for repo in ["dev/p1", "dev/p2"] {
+        let head = request(&host, "HEAD", &format!("/v2/{repo}/blobs/{layer_digest}"), &h, b"");
+        assert_eq!(head.status, 200);
+    }
+    let stored = std::fs::read_dir(daemon.root().join("blobs/sha256"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy() == layer_digest[7..])
+        .count();
+    assert_eq!(stored, 1);
+
     // A truncated monolithic upload: refused, nothing kept.
     let other: Vec<u8> = (0..50_000u32).map(|i| (i * 13 % 241) as u8).collect();
     let other_digest = sha256(&other);
