@@ -43,6 +43,8 @@ PACKAGES+=(protobuf-compiler containernetworking-plugins)
 if [ "$WITH_TEST" = 1 ]; then
   # Peers the tests interoperate with and benchmarks compare against.
   PACKAGES+=(skopeo umoci oci-image-tool runc pigz hyperfine)
+  # A second client of berth's registry server (push and pull), besides skopeo.
+  PACKAGES+=(podman)
   # The registry the pull/push tests run (distribution 2.8), and htpasswd for its Basic auth.
   PACKAGES+=(docker-registry apache2-utils)
   # The CRI tests compare berth with containerd's CRI plugin (a private instance; containerd

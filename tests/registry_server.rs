@@ -96,8 +96,11 @@ fn skopeo_copies_both_ways_byte_identical_and_pushes_become_local_images() {
     let archive = daemon.dir().join("busybox.tar");
     daemon.berth(&["save", "-o", archive.to_str().unwrap(), "busybox"]).ok();
     let target = format!("docker://{host}/dev/app:1");
+    let digest_file = daemon.dir().join("pushed-digest");
     skopeo_ok(&[
         "copy",
+        "--digestfile",
+        digest_file.to_str().unwrap(),
         "--dest-tls-verify=false",
         "--dest-creds",
         creds,
@@ -110,8 +113,10 @@ fn skopeo_copies_both_ways_byte_identical_and_pushes_become_local_images() {
         "{}",
         images.stdout
     );
-    let pushed = inspect(&daemon, "dev/app:1");
-    let pushed_digest = pushed["manifest_digest"].as_str().unwrap().to_string();
+    // The same config as the local busybox, so the same image; the pushed manifest (skopeo's
+    // own compression) is what the registry serves.
+    assert_eq!(inspect(&daemon, "dev/app:1")["id"], local["id"]);
+    let pushed_digest = std::fs::read_to_string(&digest_file).unwrap().trim().to_string();
     let inspected = skopeo_ok(&["inspect", "--tls-verify=false", "--creds", creds, &target]);
     let inspected: serde_json::Value = serde_json::from_str(&inspected).unwrap();
     assert_eq!(inspected["Digest"].as_str(), Some(pushed_digest.as_str()));
@@ -154,7 +159,15 @@ fn skopeo_copies_both_ways_byte_identical_and_pushes_become_local_images() {
         &there,
         &format!("docker://{host}/dev/other:2"),
     ]);
-    assert_eq!(inspect(&daemon, "dev/other:2")["manifest_digest"].as_str(), Some(pushed_digest.as_str()));
+    let other = skopeo_ok(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        creds,
+        &format!("docker://{host}/dev/other:2"),
+    ]);
+    assert_eq!(sha256(other.as_bytes()), pushed_digest);
     assert_no_ingest(&daemon);
 
     // Runnable as any local image.
@@ -279,6 +292,64 @@ fn uploads_chunked_mounted_truncated_and_referrers_over_http() {
     assert_eq!(done.header("docker-content-digest"), Some(digest.as_str()));
     let got = request(&host, "GET", &format!("/v2/dev/x/blobs/{digest}"), &h, b"");
     assert_eq!((got.status, got.body == blob), (200, true));
+
+    // A chunk cut by the network: the upload keeps what arrived, says so, and resumes there.
+    let start = request(&host, "POST", "/v2/dev/x/blobs/uploads/", &h, b"");
+    let location = start.header("location").unwrap().to_string();
+    {
+        let mut s = TcpStream::connect(&host).unwrap();
+        let head = format!(
+            "PATCH {location} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nContent-Length: {}\r\n\r\n",
+            blob.len()
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(&blob[..120_000]).unwrap();
+        s.flush().unwrap();
+        // Dropped here: the connection closes in the middle of the body.
+    }
+    let mut offset = None;
+    for _ in 0..100 {
+        let status = request(&host, "GET", &location, &h, b"");
+        if status.header("range") == Some("0-119999") {
+            offset = Some(120_000);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(offset, Some(120_000), "the cut upload does not report what it has");
+    let rest =
+        request(&host, "PATCH", &location, &[h[0], ("Content-Range", "120000-199999")], &blob[120_000..]);
+    assert_eq!(rest.status, 202, "{}", rest.text());
+    let done = request(&host, "PUT", &format!("{location}?digest={digest}"), &h, b"");
+    assert_eq!(done.status, 201, "{}", done.text());
+
+    // The same layer pushed into two repositories at once: both succeed, one file is kept.
+    let layer: Vec<u8> = (0..2_000_000u32).map(|i| (i * 31 % 253) as u8).collect();
+    let layer_digest = sha256(&layer);
+    std::thread::scope(|scope| {
+        let pushes: Vec<_> = ["dev/p1", "dev/p2", "dev/p1"]
+            .into_iter()
+            .map(|repo| {
+                let (host, auth, layer, layer_digest) = (&host, &auth, &layer, &layer_digest);
+                scope.spawn(move || {
+                    let path = format!("/v2/{repo}/blobs/uploads/?digest={layer_digest}");
+                    request(host, "POST", &path, &[("Authorization", auth.as_str())], layer).status
+                })
+            })
+            .collect();
+        for push in pushes {
+            assert_eq!(push.join().unwrap(), 201);
+        }
+    });
+    for repo in ["dev/p1", "dev/p2"] {
+        let head = request(&host, "HEAD", &format!("/v2/{repo}/blobs/{layer_digest}"), &h, b"");
+        assert_eq!(head.status, 200);
+    }
+    let stored = std::fs::read_dir(daemon.root().join("blobs/sha256"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy() == layer_digest[7..])
+        .count();
+    assert_eq!(stored, 1);
 
     // A truncated monolithic upload: refused, nothing kept.
     let other: Vec<u8> = (0..50_000u32).map(|i| (i * 13 % 241) as u8).collect();
@@ -412,4 +483,109 @@ fn a_second_berth_daemon_pulls_and_pushes_through_the_registry() {
     node_b.berth(&["push", &format!("{host}/dev/copy:2")]).ok();
     assert_eq!(inspect(&node_a, "dev/copy:2")["manifest_digest"].as_str(), Some(digest_a.as_str()));
     assert_no_ingest(&node_a);
+}
+
+/// podman with its own storage under `dir` (vfs: no mounts to clean up), no system config.
+fn podman(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let root = dir.join("podman-root");
+    let runroot = dir.join("podman-run");
+    let out = Command::new("podman")
+        .args(["--root", root.to_str().unwrap(), "--runroot", runroot.to_str().unwrap()])
+        .args(["--storage-driver", "vfs", "--events-backend", "file", "--cgroup-manager", "cgroupfs"])
+        .args(args)
+        .env("TMPDIR", dir)
+        .output()
+        .expect("running podman");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+#[test]
+fn podman_pushes_and_pulls_with_equal_digests() {
+    let (daemon, host) = serving();
+    daemon.import_busybox("busybox:latest");
+    daemon.user_with_token("olga", "operator", Some("dev"));
+    let work = tempfile::tempdir().unwrap();
+    let archive = work.path().join("busybox.tar");
+    daemon.berth(&["save", "-o", archive.to_str().unwrap(), "busybox"]).ok();
+    let reference = format!("{host}/dev/pod:1");
+    let run = |args: &[&str]| {
+        let (ok, text) = podman(work.path(), args);
+        assert!(ok, "podman {args:?} failed:\n{text}");
+        text
+    };
+    run(&["pull", &format!("docker-archive:{}", archive.display())]);
+    let id = run(&["images", "-q"]).trim().to_string();
+    run(&["tag", &id, &reference]);
+    let digest_file = work.path().join("digest");
+    run(&[
+        "push",
+        "--tls-verify=false",
+        "--creds",
+        "olga:olga-password",
+        "--digestfile",
+        digest_file.to_str().unwrap(),
+        &reference,
+    ]);
+    let pushed = std::fs::read_to_string(&digest_file).unwrap();
+    let auth = basic("olga", "olga-password");
+    let served = request(&host, "HEAD", "/v2/dev/pod/manifests/1", &[("Authorization", &auth)], b"");
+    assert_eq!(served.header("docker-content-digest"), Some(pushed.trim()));
+    let images = daemon.berth(&["images"]).ok();
+    assert!(
+        images.stdout.lines().any(|l| l.starts_with("dev/pod") && l.contains(" 1 ")),
+        "{}",
+        images.stdout
+    );
+
+    // Pulled back by tag and by digest into an empty store: the same manifest.
+    run(&["rmi", "-a", "-f"]);
+    run(&["pull", "--tls-verify=false", "--creds", "olga:olga-password", &reference]);
+    let by_digest = format!("{host}/dev/pod@{}", pushed.trim());
+    run(&["pull", "--tls-verify=false", "--creds", "olga:olga-password", &by_digest]);
+    let digests = run(&["images", "--digests", "--format", "{{.Digest}}"]);
+    assert!(digests.lines().all(|d| d.trim() == pushed.trim()), "{digests}");
+    // Without credentials podman is refused.
+    let (ok, text) = podman(work.path(), &["pull", "--tls-verify=false", &reference]);
+    assert!(!ok, "an anonymous pull went through: {text}");
+    run(&["rmi", "-a", "-f"]);
+}
+
+/// The digest in a `docker push` or `docker pull` output line (`digest: sha256:...`).
+fn digest_in(text: &str) -> Option<String> {
+    let i = text.to_ascii_lowercase().find("digest: sha256:")?;
+    Some(text[i + 8..].split_whitespace().next()?.to_string())
+}
+
+#[test]
+fn docker_engine_logs_in_pushes_and_pulls() {
+    let Some(dockerd) = berth_tests::dockerd::Dockerd::with_busybox() else { return };
+    let (daemon, host) = serving();
+    daemon.user_with_token("olga", "operator", Some("dev"));
+    let config = tempfile::tempdir().unwrap();
+    let env = [("DOCKER_CONFIG", config.path().to_str().unwrap())];
+    let docker = |args: &[&str], stdin: Option<&[u8]>| {
+        let out = berth_tests::dockerd::docker_with(&dockerd.docker_host(), args, stdin, &env);
+        assert_eq!(out.code, 0, "docker {args:?}: {}{}", out.stdout, out.stderr);
+        out.stdout
+    };
+    let wrong = berth_tests::dockerd::docker_with(
+        &dockerd.docker_host(),
+        &["login", &host, "-u", "olga", "--password-stdin"],
+        Some(b"wrong"),
+        &env,
+    );
+    assert_ne!(wrong.code, 0, "a wrong password logged in");
+    docker(&["login", &host, "-u", "olga", "--password-stdin"], Some(b"olga-password"));
+    let reference = format!("{host}/dev/docker:1");
+    docker(&["tag", "busybox", &reference], None);
+    let pushed = docker(&["push", &reference], None);
+    let digest = digest_in(&pushed).unwrap_or_else(|| panic!("no digest in: {pushed}"));
+    let auth = basic("olga", "olga-password");
+    let served = request(&host, "HEAD", "/v2/dev/docker/manifests/1", &[("Authorization", &auth)], b"");
+    assert_eq!(served.header("docker-content-digest"), Some(digest.as_str()));
+    docker(&["rmi", &reference], None);
+    let pulled = docker(&["pull", &reference], None);
+    assert_eq!(digest_in(&pulled).as_deref(), Some(digest.as_str()), "{pulled}");
+    docker(&["logout", &host], None);
 }

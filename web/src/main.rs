@@ -24,7 +24,7 @@ use crate::components::{BrandMark, Loading};
 use crate::pages::login::Login;
 use crate::pages::not_found::NotFound;
 use crate::pages::overview::Overview;
-use crate::pages::{admin, containers, history, images, networks, run, stacks, volumes};
+use crate::pages::{admin, containers, history, images, networks, registries, run, stacks, volumes};
 
 fn main() {
     console_error_panic_hook::set_once();
@@ -138,6 +138,7 @@ fn Shell(user: SessionInfo) -> impl IntoView {
                     <A href="/" exact=true>"Overview"</A>
                     <A href="/containers">"Containers"</A>
                     <A href="/images">"Images"</A>
+                    <A href="/registries">"Registries"</A>
                     <A href="/networks">"Networks"</A>
                     <A href="/volumes">"Volumes"</A>
                     <A href="/stacks">"Stacks"</A>
@@ -161,6 +162,7 @@ fn Shell(user: SessionInfo) -> impl IntoView {
                 <Route path=path!("/run") view=run::RunPage/>
                 <Route path=path!("/images") view=images::Images/>
                 <Route path=path!("/images/:name") view=images::ImagePage/>
+                <Route path=path!("/registries") view=registries::Registries/>
                 <Route path=path!("/networks") view=networks::Networks/>
                 <Route path=path!("/networks/:name") view=networks::NetworkPage/>
                 <Route path=path!("/volumes") view=volumes::Volumes/>

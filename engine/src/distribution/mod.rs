@@ -552,7 +552,12 @@ fn put_manifest_blocking(
         (Some(_), false) => local_image(inner, &manifest, &digest, &media_type)?,
         _ => None,
     };
-    let served_tag = tag.clone().filter(|_| local_image.is_none());
+    // The image index keeps one manifest per image (config): when the node already had this
+    // image under another manifest (another compression, say), the tag is served from the served
+    // index, so that what was pushed is what is pulled, byte for byte.
+    let same_manifest =
+        local_image.as_ref().and_then(|id| inner.images.get(id)).is_some_and(|r| r.manifest == digest);
+    let served_tag = tag.clone().filter(|_| !same_manifest);
     let (digest_text, media_type_text) = (digest.to_string(), media_type.clone());
     inner.distribution.served.update(path, |repo| {
         repo.manifests.insert(digest_text.clone(), media_type_text);

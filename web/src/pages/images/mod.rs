@@ -4,7 +4,7 @@
 mod build;
 pub mod detail;
 pub mod list;
-mod transfer;
+pub mod transfer;
 
 pub use detail::ImagePage;
 pub use list::Images;
