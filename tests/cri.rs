@@ -345,6 +345,22 @@ fn a_pod_runs_end_to_end_over_cri_and_survives_a_daemon_restart() {
             .unwrap()
             .into_inner();
         assert_eq!(listed.stats.len(), 2);
+        let pod_stats = rt
+            .pod_sandbox_stats(cri::PodSandboxStatsRequest { pod_sandbox_id: pod_id.clone() })
+            .await
+            .expect("PodSandboxStats")
+            .into_inner()
+            .stats
+            .unwrap();
+        let linux = pod_stats.linux.unwrap();
+        assert_eq!(linux.containers.len(), 2);
+        assert!(linux.memory.and_then(|m| m.working_set_bytes).is_some_and(|b| b.value > 0));
+        let all = rt
+            .list_pod_sandbox_stats(cri::ListPodSandboxStatsRequest { filter: None })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(all.stats.len(), 1);
         let limits = cri::LinuxContainerResources { memory_limit_in_bytes: 64 << 20, ..Default::default() };
         rt.update_container_resources(cri::UpdateContainerResourcesRequest {
             container_id: c1.clone(),
