@@ -877,3 +877,60 @@ fn berth_answers_a_pods_life_as_containerd_does() {
     let reference = Observed { run_again_same_id: true, ..reference };
     assert_eq!(berth, reference, "berth (left) and containerd (right) differ");
 }
+
+#[test]
+fn a_host_network_pod_shares_the_hosts_network_and_hostname() {
+    let work = tempfile::tempdir().unwrap();
+    let conf = cni_conf(work.path());
+    let args = ["--cni-conf-dir", conf.to_str().unwrap()];
+    let daemon = Daemon::start_in_netns_with_args(&args);
+    let _pods = PodGuard(daemon.root());
+    daemon.import_busybox("busybox:latest");
+    let socket = daemon.run_dir().join("cri.sock");
+    let host_net = std::fs::read_link(format!("/proc/{}/ns/net", daemon.pid().unwrap())).unwrap();
+    let host_name = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut rt = RuntimeServiceClient::new(connect(&socket).await);
+        let mut config = pod_config(&work.path().join("logs"));
+        config.linux = Some(cri::LinuxPodSandboxConfig {
+            security_context: Some(cri::LinuxSandboxSecurityContext {
+                namespace_options: Some(cri::NamespaceOption {
+                    network: cri::NamespaceMode::Node as i32,
+                    pid: cri::NamespaceMode::Container as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let request =
+            cri::RunPodSandboxRequest { config: Some(config.clone()), runtime_handler: String::new() };
+        let pod_id = rt.run_pod_sandbox(request).await.expect("RunPodSandbox").into_inner().pod_sandbox_id;
+        let status = pod_status(&mut rt, &pod_id).await;
+        let options = status.linux.unwrap().namespaces.unwrap().options.unwrap();
+        assert_eq!(options.network, cri::NamespaceMode::Node as i32);
+        let c = rt
+            .create_container(cri::CreateContainerRequest {
+                pod_sandbox_id: pod_id.clone(),
+                config: Some(container_config("app", "exec sleep 1000", "app.log")),
+                sandbox_config: Some(config),
+            })
+            .await
+            .expect("CreateContainer")
+            .into_inner()
+            .container_id;
+        rt.start_container(cri::StartContainerRequest { container_id: c.clone() })
+            .await
+            .expect("StartContainer");
+        let net = exec(&mut rt, &c, &["readlink", "/proc/self/ns/net"]).await;
+        assert_eq!(text(&net.stdout).trim(), host_net.to_str().unwrap(), "the daemon's (host's) network");
+        let name = exec(&mut rt, &c, &["hostname"]).await;
+        assert_eq!(text(&name.stdout).trim(), host_name, "the host's hostname");
+        rt.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: pod_id.clone() })
+            .await
+            .expect("RemovePodSandbox");
+        let all = rt.list_containers(cri::ListContainersRequest { filter: None }).await.unwrap().into_inner();
+        assert!(all.containers.is_empty());
+    });
+}
