@@ -345,6 +345,22 @@ fn a_pod_runs_end_to_end_over_cri_and_survives_a_daemon_restart() {
             .unwrap()
             .into_inner();
         assert_eq!(listed.stats.len(), 2);
+        let pod_stats = rt
+            .pod_sandbox_stats(cri::PodSandboxStatsRequest { pod_sandbox_id: pod_id.clone() })
+            .await
+            .expect("PodSandboxStats")
+            .into_inner()
+            .stats
+            .unwrap();
+        let linux = pod_stats.linux.unwrap();
+        assert_eq!(linux.containers.len(), 2);
+        assert!(linux.memory.and_then(|m| m.working_set_bytes).is_some_and(|b| b.value > 0));
+        let all = rt
+            .list_pod_sandbox_stats(cri::ListPodSandboxStatsRequest { filter: None })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(all.stats.len(), 1);
         let limits = cri::LinuxContainerResources { memory_limit_in_bytes: 64 << 20, ..Default::default() };
         rt.update_container_resources(cri::UpdateContainerResourcesRequest {
             container_id: c1.clone(),
@@ -860,4 +876,61 @@ fn berth_answers_a_pods_life_as_containerd_does() {
     assert!(berth.run_again_same_id && !reference.run_again_same_id);
     let reference = Observed { run_again_same_id: true, ..reference };
     assert_eq!(berth, reference, "berth (left) and containerd (right) differ");
+}
+
+#[test]
+fn a_host_network_pod_shares_the_hosts_network_and_hostname() {
+    let work = tempfile::tempdir().unwrap();
+    let conf = cni_conf(work.path());
+    let args = ["--cni-conf-dir", conf.to_str().unwrap()];
+    let daemon = Daemon::start_in_netns_with_args(&args);
+    let _pods = PodGuard(daemon.root());
+    daemon.import_busybox("busybox:latest");
+    let socket = daemon.run_dir().join("cri.sock");
+    let host_net = std::fs::read_link(format!("/proc/{}/ns/net", daemon.pid().unwrap())).unwrap();
+    let host_name = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut rt = RuntimeServiceClient::new(connect(&socket).await);
+        let mut config = pod_config(&work.path().join("logs"));
+        config.linux = Some(cri::LinuxPodSandboxConfig {
+            security_context: Some(cri::LinuxSandboxSecurityContext {
+                namespace_options: Some(cri::NamespaceOption {
+                    network: cri::NamespaceMode::Node as i32,
+                    pid: cri::NamespaceMode::Container as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let request =
+            cri::RunPodSandboxRequest { config: Some(config.clone()), runtime_handler: String::new() };
+        let pod_id = rt.run_pod_sandbox(request).await.expect("RunPodSandbox").into_inner().pod_sandbox_id;
+        let status = pod_status(&mut rt, &pod_id).await;
+        let options = status.linux.unwrap().namespaces.unwrap().options.unwrap();
+        assert_eq!(options.network, cri::NamespaceMode::Node as i32);
+        let c = rt
+            .create_container(cri::CreateContainerRequest {
+                pod_sandbox_id: pod_id.clone(),
+                config: Some(container_config("app", "exec sleep 1000", "app.log")),
+                sandbox_config: Some(config),
+            })
+            .await
+            .expect("CreateContainer")
+            .into_inner()
+            .container_id;
+        rt.start_container(cri::StartContainerRequest { container_id: c.clone() })
+            .await
+            .expect("StartContainer");
+        let net = exec(&mut rt, &c, &["readlink", "/proc/self/ns/net"]).await;
+        assert_eq!(text(&net.stdout).trim(), host_net.to_str().unwrap(), "the daemon's (host's) network");
+        let name = exec(&mut rt, &c, &["hostname"]).await;
+        assert_eq!(text(&name.stdout).trim(), host_name, "the host's hostname");
+        rt.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: pod_id.clone() })
+            .await
+            .expect("RemovePodSandbox");
+        let all = rt.list_containers(cri::ListContainersRequest { filter: None }).await.unwrap().into_inner();
+        assert!(all.containers.is_empty());
+    });
 }

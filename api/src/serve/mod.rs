@@ -131,16 +131,16 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
     // We hold the run directory's lock, so a socket file left there is stale: a daemon that
     // died without cleaning up. A Docker socket elsewhere (/var/run/docker.sock) may belong to
     // a running dockerd: only a socket nothing answers on is replaced.
-    remove_stale_socket(&socket_path, false).await?;
+    remove_stale_socket(&socket_path, false, "").await?;
     let unix = bind_unix(&socket_path)?;
     if let Some(cri) = &config.cri {
         let ours = cri.socket.parent() == Some(config.run_dir.as_path());
-        remove_stale_socket(&cri.socket, !ours).await?;
+        remove_stale_socket(&cri.socket, !ours, "--cri-socket").await?;
     }
     let docker_unix = match &config.docker_socket {
         Some(path) => {
             let ours = path.parent() == Some(config.run_dir.as_path());
-            remove_stale_socket(path, !ours).await?;
+            remove_stale_socket(path, !ours, "--docker-socket").await?;
             Some(bind_unix(path)?)
         }
         None => None,
@@ -330,13 +330,11 @@ fn lock(path: &Path, busy: impl FnOnce() -> String) -> Result<Flock<File>, Strin
 }
 
 /// Removes a socket file left by a daemon that is gone. `check`: first make sure nothing
-/// answers on it (a socket outside our run directory may be another daemon's).
-async fn remove_stale_socket(path: &Path, check: bool) -> Result<(), String> {
+/// answers on it (a socket outside our run directory may be another daemon's); `flag` is the
+/// option that names it.
+async fn remove_stale_socket(path: &Path, check: bool, flag: &str) -> Result<(), String> {
     if check && tokio::net::UnixStream::connect(path).await.is_ok() {
-        return Err(format!(
-            "{} is in use by another daemon (give --docker-socket PATH or none)",
-            path.display()
-        ));
+        return Err(format!("{} is in use by another daemon (give {flag} PATH or none)", path.display()));
     }
     match fs::remove_file(path) {
         Ok(()) => {

@@ -516,7 +516,7 @@ pub(super) async fn list_stats(
     Ok(cri::ListContainerStatsResponse { stats })
 }
 
-async fn stats_of(
+pub(super) async fn stats_of(
     cri: &Cri,
     caller: &Caller,
     id: &str,

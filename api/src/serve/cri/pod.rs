@@ -7,7 +7,7 @@ use berth_engine::pod::{PidMode, PodConfig, PodDns, PodPort, PodRecord, PodState
 use k8s_cri::v1 as cri;
 use tonic::Status;
 
-use super::{container, status, unimplemented, Cri};
+use super::{container, status, Cri};
 use crate::serve::ops::{self, Caller};
 
 pub(super) async fn run(
@@ -197,22 +197,74 @@ pub(super) async fn list(
 }
 
 pub(super) async fn stats(
-    _cri: &Cri,
-    _caller: &Caller,
-    _request: cri::PodSandboxStatsRequest,
+    cri: &Cri,
+    caller: &Caller,
+    request: cri::PodSandboxStatsRequest,
 ) -> Result<cri::PodSandboxStatsResponse, Status> {
-    Err(unimplemented("PodSandboxStats", "pod-level statistics are not collected yet (use ContainerStats)"))
+    let pod = ops::pods::status(&cri.state, caller, &request.pod_sandbox_id).await.map_err(status)?;
+    Ok(cri::PodSandboxStatsResponse { stats: Some(pod_stats(cri, caller, &pod).await?) })
 }
 
 pub(super) async fn list_stats(
-    _cri: &Cri,
-    _caller: &Caller,
-    _request: cri::ListPodSandboxStatsRequest,
+    cri: &Cri,
+    caller: &Caller,
+    request: cri::ListPodSandboxStatsRequest,
 ) -> Result<cri::ListPodSandboxStatsResponse, Status> {
-    Err(unimplemented(
-        "ListPodSandboxStats",
-        "pod-level statistics are not collected yet (use ListContainerStats)",
-    ))
+    let filter = request.filter.unwrap_or_default();
+    let mut stats = Vec::new();
+    for pod in ops::pods::list(&cri.state, caller).await.map_err(status)? {
+        let wanted = pod.state == PodState::Ready
+            && (filter.id.is_empty() || pod.id.starts_with(&filter.id))
+            && filter.label_selector.iter().all(|(k, v)| pod.config.labels.get(k) == Some(v));
+        if wanted {
+            stats.push(pod_stats(cri, caller, &pod).await?);
+        }
+    }
+    Ok(cri::ListPodSandboxStatsResponse { stats })
+}
+
+/// The pod's use: the sum of its running containers' (a container that stops meanwhile is
+/// left out), and each container's.
+async fn pod_stats(cri: &Cri, caller: &Caller, pod: &PodRecord) -> Result<cri::PodSandboxStats, Status> {
+    let mut containers = Vec::new();
+    for member in container::members(cri, caller, &pod.id).await? {
+        if member.state.status == berth_types::ContainerStatus::Running {
+            if let Ok(sample) = container::stats_of(cri, caller, &member.id, &member.labels).await {
+                containers.push(sample);
+            }
+        }
+    }
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+    let sum = |get: &dyn Fn(&cri::ContainerStats) -> Option<u64>| -> Option<cri::UInt64Value> {
+        Some(cri::UInt64Value { value: containers.iter().filter_map(get).sum() })
+    };
+    let cpu = cri::CpuUsage {
+        timestamp: now,
+        usage_core_nano_seconds: sum(&|c| Some(c.cpu.as_ref()?.usage_core_nano_seconds.as_ref()?.value)),
+        usage_nano_cores: None,
+    };
+    let memory = cri::MemoryUsage {
+        timestamp: now,
+        working_set_bytes: sum(&|c| Some(c.memory.as_ref()?.working_set_bytes.as_ref()?.value)),
+        usage_bytes: sum(&|c| Some(c.memory.as_ref()?.usage_bytes.as_ref()?.value)),
+        ..Default::default()
+    };
+    Ok(cri::PodSandboxStats {
+        attributes: Some(cri::PodSandboxAttributes {
+            id: pod.id.clone(),
+            metadata: Some(metadata(pod)),
+            labels: pod.config.labels.clone().into_iter().collect(),
+            annotations: pod.config.annotations.clone().into_iter().collect(),
+        }),
+        linux: Some(cri::LinuxPodSandboxStats {
+            cpu: Some(cpu),
+            memory: Some(memory),
+            network: None,
+            process: None,
+            containers,
+        }),
+        windows: None,
+    })
 }
 
 pub(super) fn metadata(pod: &PodRecord) -> cri::PodSandboxMetadata {
