@@ -167,6 +167,11 @@ struct ServeArgs {
     /// HTTP): passwords and API tokens then cross the network in clear
     #[arg(long, env = "BERTH_INSECURE")]
     insecure: bool,
+    /// Run containers in a user namespace: root in a container is an unprivileged id of the
+    /// host, from the subordinate ranges of USER in /etc/subuid and /etc/subgid; "default"
+    /// makes and uses the user "berth" (as dockerd's --userns-remap)
+    #[arg(long, value_name = "default|USER[:GROUP]")]
+    userns_remap: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -366,6 +371,7 @@ async fn serve(args: ServeArgs) -> i32 {
         },
         docker_listen: args.docker_listen,
         insecure: args.insecure,
+        userns_remap: args.userns_remap,
     };
     match serve::run(config).await {
         Ok(()) => 0,
