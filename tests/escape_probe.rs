@@ -95,8 +95,12 @@ fn main() {
                 .map(|fd| unsafe { libc::close(fd as i32) }.max(0))
                 .map(drop)
         }
+        "exe_watch" => {
+            let seconds: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5);
+            exe_watch(std::time::Duration::from_secs(seconds))
+        }
         _ => {
-            eprintln!("usage: escape-probe add_key|keyctl|bpf|perf_event_open|kexec_load|init_module|open_by_handle_at|ptrace PID|raw_socket");
+            eprintln!("usage: escape-probe add_key|keyctl|bpf|perf_event_open|kexec_load|init_module|open_by_handle_at|ptrace PID|raw_socket|exe_watch SECONDS");
             std::process::exit(2);
         }
     };
@@ -140,4 +144,57 @@ fn open_by_handle() -> Result<(), i32> {
         libc::close(mount_fd);
     }
     Ok(())
+}
+
+/// The runtime-overwrite escape (CVE-2019-5736), up to the point of harm: for `limit`, hold
+/// every other process's executable (/proc/PID/exe) that can be opened, and try to open each for
+/// writing, again after its process is gone. An executable that is not the file of the same
+/// name in the container (the runtime's own binary, entered through `#!/proc/self/exe`) and
+/// opens for writing is an escape; nothing is ever written.
+fn exe_watch(limit: std::time::Duration) -> Result<(), i32> {
+    use std::os::unix::fs::MetadataExt;
+    let deadline = std::time::Instant::now() + limit;
+    let me = std::process::id().to_string();
+    let mut held: Vec<(String, std::fs::File)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut last_error = libc::EACCES;
+    while std::time::Instant::now() < deadline {
+        for entry in std::fs::read_dir("/proc").map_err(|e| e.raw_os_error().unwrap_or(0))?.flatten() {
+            let pid = entry.file_name().to_string_lossy().into_owned();
+            if !pid.bytes().all(|b| b.is_ascii_digit()) || pid == me || !seen.insert(pid.clone()) {
+                continue;
+            }
+            let link = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+            match std::fs::File::open(format!("/proc/{pid}/exe")) {
+                Ok(f) => held.push((link.display().to_string(), f)),
+                Err(e) => {
+                    last_error = e.raw_os_error().unwrap_or(0);
+                    // Not openable now (not dumpable yet): look again next round.
+                    seen.remove(&pid);
+                }
+            }
+        }
+        for (link, file) in &held {
+            let same_here = std::fs::metadata(link)
+                .ok()
+                .zip(file.metadata().ok())
+                .is_some_and(|(a, b)| a.dev() == b.dev() && a.ino() == b.ino());
+            if same_here {
+                continue;
+            }
+            use std::os::fd::AsRawFd;
+            let path = format!("/proc/self/fd/{}", file.as_raw_fd());
+            match std::fs::OpenOptions::new().write(true).open(&path) {
+                Ok(_) => {
+                    println!("opened the executable {link} (outside the container) for writing");
+                    return Ok(());
+                }
+                Err(e) => last_error = e.raw_os_error().unwrap_or(0),
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let outside: Vec<&str> = held.iter().map(|(l, _)| l.as_str()).collect();
+    eprintln!("executables held: {outside:?}");
+    Err(last_error)
 }

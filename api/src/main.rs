@@ -187,6 +187,11 @@ struct ServeArgs {
     /// Directory of the CNI plugins; repeat for several
     #[arg(long, value_name = "DIR", default_value = "/usr/lib/cni")]
     cni_bin_dir: Vec<PathBuf>,
+    /// Run containers in a user namespace: root in a container is an unprivileged id of the
+    /// host, from the subordinate ranges of USER in /etc/subuid and /etc/subgid; "default"
+    /// makes and uses the user "berth" (as dockerd's --userns-remap)
+    #[arg(long, value_name = "default|USER[:GROUP]")]
+    userns_remap: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -401,6 +406,7 @@ async fn serve(args: ServeArgs) -> i32 {
                 cni: berth_engine::pod::CniConfig { conf_dir: args.cni_conf_dir, bin_dirs: args.cni_bin_dir },
             }),
         },
+        userns_remap: args.userns_remap,
     };
     match serve::run(config).await {
         Ok(()) => 0,

@@ -62,6 +62,9 @@ pub struct EngineConfig {
     /// The default `bridge` network's Linux bridge (`berth serve` uses `berth0`); `None`, as
     /// `--bridge none`, leaves it out: containers without `--network` then get `none`.
     pub default_bridge: Option<String>,
+    /// `berth serve --userns-remap`: containers run in a user namespace with this mapping
+    /// unless they opt out (`--userns=host`).
+    pub userns_remap: Option<runtime::userns::IdMap>,
 }
 
 impl EngineConfig {
@@ -74,6 +77,7 @@ impl EngineConfig {
             run_dir: run_dir.into(),
             monitor_exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe")),
             default_bridge: None,
+            userns_remap: None,
         }
     }
 }

@@ -61,6 +61,10 @@ pub struct ContainerConfig {
     /// `--ulimit`, over the default `nofile` limit.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ulimits: Vec<crate::security::Ulimit>,
+    /// `--userns`: `host` keeps the container in the host's user namespace when the daemon
+    /// remaps (`--userns-remap`); empty: the daemon's choice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub userns_mode: Option<String>,
     /// `--init`: run a minimal init as PID 1 that reaps zombies and forwards signals.
     pub init: bool,
     /// `--stop-signal`; the image's STOPSIGNAL or SIGTERM when empty.

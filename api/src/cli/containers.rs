@@ -156,6 +156,9 @@ pub struct CreateArgs {
     /// Ulimit options
     #[arg(long, value_name = "ulimit", value_parser = berth_types::security::parse_ulimit)]
     pub ulimit: Vec<berth_types::security::Ulimit>,
+    /// User namespace to use ("host" opts out of the daemon's --userns-remap)
+    #[arg(long, value_name = "string")]
+    pub userns: Option<String>,
     /// Run an init inside the container that forwards signals and reaps processes
     #[arg(long)]
     pub init: bool,

@@ -56,6 +56,8 @@ pub struct ServeConfig {
     pub registry_listen: Option<SocketAddr>,
     /// Kubernetes' CRI on a unix socket (`--cri-socket`); `None`: off.
     pub cri: Option<cri::CriConfig>,
+    /// `--userns-remap`: `default` or `USER[:GROUP]`.
+    pub userns_remap: Option<String>,
 }
 
 /// The socket's name under the run directory.
@@ -89,10 +91,17 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
         format!("another berth daemon is already using the root {}", config.root.display())
     })?;
 
+    let userns_remap = match &config.userns_remap {
+        Some(spec) => {
+            Some(berth_engine::runtime::userns::remap(spec).map_err(|e| format!("--userns-remap: {e}"))?)
+        }
+        None => None,
+    };
     // Each container's monitor is this same binary, re-executed as `berth monitor ...`.
     let engine = Engine::open(EngineConfig {
         snapshotter: config.snapshotter,
         default_bridge: config.bridge.clone(),
+        userns_remap,
         ..EngineConfig::new(config.root.clone(), config.run_dir.clone())
     })
     .await

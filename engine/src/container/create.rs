@@ -81,7 +81,8 @@ fn create(inner: &EngineInner, mut config: ContainerConfig) -> Result<ContainerR
     let mut attached = None;
     let made = (|| -> Result<ContainerRecord> {
         fsutil::create_private_dir(&paths.dir)?;
-        inner.snapshots.create_writable_with(&id, &content.diff_ids, durable)?;
+        let idmap = runtime::userns::for_container(inner.config.userns_remap.as_ref(), &config)?;
+        inner.snapshots.create_writable_mapped(&id, &content.diff_ids, durable, idmap.as_ref())?;
         fs::create_dir(&paths.rootfs).context(|| format!("creating {}", paths.rootfs.display()))?;
         inner.snapshots.mount_writable(&id, &paths.rootfs)?;
         // Volumes and mounts (issue 8): checked, made, filled from the image; `config.mounts`
@@ -98,12 +99,20 @@ fn create(inner: &EngineInner, mut config: ContainerConfig) -> Result<ContainerR
         crate::network::endpoint::prepare(inner, &id, &paths.dir, &config, &content.config, &mut spec)?;
         // After the network's /etc files: a user's mount at the same path replaces them (Docker).
         runtime::add_user_mounts(&mut spec, &volumes.mounts)?;
+        if let Some(map) = &idmap {
+            runtime::userns::apply(&mut spec, map)?;
+            runtime::userns::give_files(map, &spec, &paths.dir, &volumes.mounts)?;
+        }
         if durable {
             runtime::write_bundle(&paths.dir, &spec)?;
         } else {
             let json = serde_json::to_vec_pretty(&spec).expect("runtime specs serialise");
             fsutil::write_replace(&paths.dir.join("config.json"), &json)?;
         }
+        runtime::seccomp::write_program(
+            &paths.dir,
+            spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
+        )?;
         let args = spec.process().as_ref().and_then(|p| p.args().clone()).unwrap_or_default();
         let (path, args) = match args.split_first() {
             Some((first, rest)) => (first.clone(), rest.to_vec()),

@@ -55,6 +55,7 @@ pub mod seccomp;
 pub mod spec;
 #[cfg(test)]
 pub(crate) mod testutil;
+pub mod userns;
 
 use std::fmt;
 use std::os::fd::OwnedFd;

@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::layer::{self, Compression, UnpackOptions};
+use crate::runtime::userns::IdMap;
 
 /// How container root filesystems are assembled from layers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +86,10 @@ struct WritableRecord {
     snapshotter: SnapshotterKind,
     /// The layers it stands on, bottom first.
     layers: Vec<Digest>,
+    /// The user namespace mapping of its container (`--userns-remap`): the layers are seen
+    /// through idmapped mounts, and its own files are owned by the mapped ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    idmap: Option<IdMap>,
 }
 
 const WRITABLE_RECORD: &str = "writable.json";
@@ -321,6 +326,20 @@ impl SnapshotStore {
     /// slow the container's start. After a power cut such a layer may be left incomplete (its
     /// record missing or empty); its owner removes it.
     pub fn create_writable_with(&self, key: &str, layers: &[Digest], durable: bool) -> Result<()> {
+        self.create_writable_mapped(key, layers, durable, None)
+    }
+
+    /// [`SnapshotStore::create_writable_with`] for a container in a user namespace with `idmap`:
+    /// the layers stay as they are, shared (mounted idmapped, see
+    /// [`SnapshotStore::mount_writable`]); only the writable layer's own root is the mapped
+    /// root's. With the copy snapshotter the container's copy is owned by the mapped ids.
+    pub fn create_writable_mapped(
+        &self,
+        key: &str,
+        layers: &[Digest],
+        durable: bool,
+        idmap: Option<&IdMap>,
+    ) -> Result<()> {
         check_key(key)?;
         let dir = self.writable_dir(key);
         if dir.exists() {
@@ -340,6 +359,11 @@ impl SnapshotStore {
                 for sub in ["upper", "work", "lower"] {
                     create_dir_mode(&work.path().join(sub), 0o755)?;
                 }
+                if let Some(map) = idmap {
+                    let (uid, gid) = map.root();
+                    std::os::unix::fs::lchown(work.path().join("upper"), Some(uid), Some(gid))
+                        .context(|| "giving the writable layer to the mapped root".into())?;
+                }
             }
             SnapshotterKind::Copy => {
                 let fs_dir = work.path().join("fs");
@@ -347,12 +371,16 @@ impl SnapshotStore {
                 for diff_id in layers {
                     copy::apply_layer(&self.layer_path(diff_id), &fs_dir)?;
                 }
+                if let Some(map) = idmap {
+                    shift_tree(&fs_dir, map)?;
+                }
                 if durable {
                     fsutil::sync_tree(&fs_dir)?;
                 }
             }
         }
-        let record = WritableRecord { snapshotter: self.kind, layers: layers.to_vec() };
+        let record =
+            WritableRecord { snapshotter: self.kind, layers: layers.to_vec(), idmap: idmap.cloned() };
         let json = serde_json::to_vec_pretty(&record).expect("writable record serialises");
         if durable {
             fsutil::write_atomic(&work.path().join(WRITABLE_RECORD), &json)?;
@@ -424,7 +452,17 @@ impl SnapshotStore {
                     // overlayfs needs a lower directory; a container on no layers gets an empty one.
                     lowers.push(dir.join("lower"));
                 }
-                overlay::mount(&lowers, &dir.join("upper"), &dir.join("work"), &target)?;
+                match &record.idmap {
+                    None => overlay::mount(&lowers, &dir.join("upper"), &dir.join("work"), &target)?,
+                    Some(map) => overlay::mount_idmapped(
+                        &lowers,
+                        &dir.join("upper"),
+                        &dir.join("work"),
+                        &target,
+                        map,
+                        &dir,
+                    )?,
+                }
             }
             SnapshotterKind::Copy => {
                 let source = dir.join("fs");
@@ -532,6 +570,30 @@ impl Drop for TmpDir {
             }
         }
     }
+}
+
+/// Gives every file under `dir` the mapped ids of its owner (the copy snapshotter's tree of a
+/// container in a user namespace).
+fn shift_tree(dir: &Path, map: &IdMap) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::symlink_metadata(dir).context(|| format!("reading {}", dir.display()))?;
+    let uid = map.host_uid(meta.uid()).unwrap_or(map.root().0);
+    let gid = map.host_gid(meta.gid()).unwrap_or(map.root().1);
+    std::os::unix::fs::lchown(dir, Some(uid), Some(gid))
+        .context(|| format!("changing the owner of {}", dir.display()))?;
+    if !meta.file_type().is_symlink() && meta.mode() & 0o7000 != 0 {
+        // chown clears setuid and setgid bits: put them back.
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(meta.mode() & 0o7777))
+            .context(|| format!("restoring the mode of {}", dir.display()))?;
+    }
+    if meta.is_dir() {
+        for entry in fs::read_dir(dir).context(|| format!("reading {}", dir.display()))? {
+            let entry = entry.context(|| format!("reading {}", dir.display()))?;
+            shift_tree(&entry.path(), map)?;
+        }
+    }
+    Ok(())
 }
 
 fn create_dir_mode(path: &Path, mode: u32) -> Result<()> {

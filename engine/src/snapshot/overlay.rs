@@ -180,6 +180,119 @@ fn mount_new_api(
     Ok(())
 }
 
+/// [`mount`] for a container in a user namespace: each lower layer is seen through an
+/// idmapped mount (Linux 5.19 for overlayfs on idmapped layers), so one copy of a layer serves
+/// every mapping. The idmapped mounts are attached under `scratch` for the overlay mount to
+/// name them, and detached again once overlayfs holds its own references to them.
+pub(super) fn mount_idmapped(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+    map: &crate::runtime::userns::IdMap,
+    scratch: &Path,
+) -> Result<()> {
+    let userns = crate::runtime::userns::namespace_fd(map)?;
+    let base = scratch.join("idmapped");
+    let _ = fs::create_dir(&base);
+    let mut attached = Vec::new();
+    let result = (|| -> Result<()> {
+        for (i, lower) in lowers.iter().enumerate() {
+            let at = base.join(i.to_string());
+            let _ = fs::create_dir(&at);
+            attach_idmapped(lower, &at, &userns)?;
+            attached.push(at);
+        }
+        mount(&attached, upper, work, target)
+    })();
+    for at in &attached {
+        let _ = nix::mount::umount2(at, nix::mount::MntFlags::MNT_DETACH);
+        let _ = fs::remove_dir(at);
+    }
+    let _ = fs::remove_dir(&base);
+    result
+}
+
+// From <linux/mount.h>.
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const AT_RECURSIVE: libc::c_uint = 0x8000;
+const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+
+/// `struct mount_attr` of mount_setattr(2).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// Attaches at `at` a clone of the mount of `source` whose ids are seen through `userns`'s
+/// mapping.
+fn attach_idmapped(source: &Path, at: &Path, userns: &OwnedFd) -> Result<()> {
+    let source_c = c_path(source)?;
+    // SAFETY: open_tree with a NUL-terminated path; the result is checked.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            source_c.as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | AT_RECURSIVE,
+        )
+    };
+    if fd < 0 {
+        return Err(Error::io(
+            format!("cloning the mount of {}", source.display()),
+            io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: open_tree returned a new fd that nothing else owns.
+    let tree = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    // SAFETY: valid fd, empty path with AT_EMPTY_PATH, a mount_attr of the size given.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        return Err(Error::Unsupported(format!(
+            "an idmapped mount of layer {} for a user namespace: {e} (idmapped mounts need Linux 5.19 and a file system that has them)",
+            source.display()
+        )));
+    }
+    let at_c = c_path(at)?;
+    // SAFETY: valid fd and NUL-terminated path.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            at_c.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    if rc < 0 {
+        return Err(Error::io(
+            format!("attaching the idmapped layer at {}", at.display()),
+            io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
 /// Adds the kernel's own explanation, which the fs context fd holds after a failed `fsconfig`.
 fn with_kernel_message(e: io::Error, context: &OwnedFd) -> io::Error {
     let mut buf = [0u8; 512];

@@ -62,6 +62,7 @@ pub(super) fn container_config(args: &CreateArgs) -> Result<ContainerConfig, Str
         security_opt: crate::cli::opts::security_opts(&args.security_opt)?,
         devices: args.device.clone(),
         ulimits: args.ulimit.clone(),
+        userns_mode: args.userns.clone().filter(|u| !u.is_empty()),
         init: args.init,
         stop_signal: args.stop_signal.clone(),
         stop_timeout: args.stop_timeout,

@@ -283,6 +283,7 @@ fn inspect_shape(
         publish_all_ports: Some(config.publish_all),
         tmpfs: Some(tmpfs),
         privileged: Some(config.privileged),
+        userns_mode: Some(config.userns_mode.clone().unwrap_or_default()),
         security_opt: (!config.security_opt.is_empty()).then(|| config.security_opt.clone()),
         devices: Some(
             config

@@ -58,7 +58,6 @@ pub const REFUSED_FIELDS: &[&str] = &[
     "HostConfig.PidMode",
     "HostConfig.StorageOpt",
     "HostConfig.UTSMode",
-    "HostConfig.UsernsMode",
     "HostConfig.ShmSize",
     "HostConfig.Sysctls",
     "HostConfig.Isolation",
@@ -134,6 +133,7 @@ pub fn container_config(
         security_opt: host.security_opt.clone().unwrap_or_default(),
         devices: devices(&host)?,
         ulimits: ulimits(&host)?,
+        userns_mode: non_empty(host.userns_mode.clone()),
         init: host.init.unwrap_or(false),
         stop_signal: non_empty(body.stop_signal.clone()),
         stop_timeout: match body.stop_timeout {
@@ -235,7 +235,13 @@ fn refuse_unsupported_host_config(h: &HostConfig) -> Result<(), ApiError> {
     zero("HostConfig.PidMode", &h.pid_mode)?;
     empty_map("HostConfig.StorageOpt", &h.storage_opt)?;
     zero("HostConfig.UTSMode", &h.uts_mode)?;
-    zero("HostConfig.UsernsMode", &h.userns_mode)?;
+    if h.userns_mode.as_deref().is_some_and(|m| !matches!(m, "" | "host")) {
+        return Err(ApiError::bad_request(format!(
+            "invalid USER mode: {}",
+            h.userns_mode.as_deref().unwrap_or_default()
+        ))
+        .with_field("HostConfig.UsernsMode"));
+    }
     zero("HostConfig.ShmSize", &h.shm_size)?;
     empty_map("HostConfig.Sysctls", &h.sysctls)?;
     if h.isolation.as_ref().is_some_and(|i| !matches!(i.to_string().as_str(), "" | "default")) {
@@ -551,7 +557,7 @@ mod tests {
         for (json, field) in [
             (serde_json::json!({"Image": "b", "HostConfig": {"PidMode": "host"}}), "HostConfig.PidMode"),
             (
-                serde_json::json!({"Image": "b", "HostConfig": {"UsernsMode": "host"}}),
+                serde_json::json!({"Image": "b", "HostConfig": {"UsernsMode": "private"}}),
                 "HostConfig.UsernsMode",
             ),
             (

@@ -448,6 +448,7 @@ pub(super) fn service_model(
         security_opt,
         devices,
         ulimits,
+        userns_mode: s.userns_mode.clone().filter(|u| !u.is_empty()),
         init: s.init,
         stop_signal: s.stop_signal.clone(),
         stop_timeout,

@@ -40,6 +40,8 @@ pub(super) enum Stage {
     Exec,
     Loopback,
     Seccomp,
+    /// Waiting for the parent to write the user namespace's id mappings, or becoming its root.
+    UserNamespace,
 }
 
 impl Stage {
@@ -68,6 +70,7 @@ impl Stage {
             Exec,
             Loopback,
             Seccomp,
+            UserNamespace,
         ]
         .into_iter()
         .find(|s| *s as u32 == v)
@@ -97,6 +100,10 @@ pub(super) enum Create {
 pub(super) enum Step {
     Mount {
         source: Option<CString>,
+        /// In a user namespace: the child opens `source` (O_PATH) while it is still the host's
+        /// root, which may reach it, and binds it by that descriptor once it is the
+        /// namespace's root, which may not.
+        open_first: Option<std::cell::Cell<RawFd>>,
         target: CString,
         fstype: Option<CString>,
         flags: c_ulong,
@@ -175,6 +182,14 @@ pub(super) struct Plan {
     pub join: Vec<(RawFd, c_int)>,
     /// Namespaces to create after joining the cgroup (CLONE_NEWCGROUP).
     pub unshare: c_int,
+    /// The child was made in a new user namespace: it reads one byte from this pipe (the
+    /// parent has written its id mappings) before anything else.
+    pub userns_wait: Option<RawFd>,
+    /// The child is in a user namespace (new or joined): it becomes the namespace's root before
+    /// it makes anything (the rootfs after its own mount, for exec right after joining), so that
+    /// what it makes is owned by the container's root and file systems made in the namespace
+    /// accept it.
+    pub become_root: bool,
     /// The container's first process: set up the rootfs. For exec, `None`.
     pub rootfs: Option<RootfsPlan>,
     pub process: ProcessPlan,
@@ -233,6 +248,19 @@ pub(super) fn run(plan: &Plan) -> ! {
 }
 
 fn run_inner(plan: &Plan) -> ChildResult {
+    // While this process is still berth's binary, nothing in the container may open its
+    // /proc/PID/exe or /proc/PID/fd (the runtime-overwrite escape): a process that is not
+    // dumpable has those owned by the host's root and closed to ptrace access. exec resets it.
+    // SAFETY: prctl with integer arguments.
+    check(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) }, Stage::Capabilities, 101)?;
+    if let Some(fd) = plan.userns_wait {
+        let mut byte = 0u8;
+        // SAFETY: reading one byte from our pipe into a local.
+        let n = unsafe { libc::read(fd, (&mut byte as *mut u8).cast(), 1) };
+        if n != 1 {
+            return Err((Stage::UserNamespace, 0, if n < 0 { errno() } else { libc::EPIPE }));
+        }
+    }
     for fd in &plan.cgroup_procs {
         // SAFETY: writing to a descriptor we own; "0" moves the writing process.
         let r = unsafe { libc::write(*fd, b"0".as_ptr().cast(), 1) };
@@ -244,6 +272,9 @@ fn run_inner(plan: &Plan) -> ChildResult {
         // SAFETY: setns with a namespace descriptor.
         check(unsafe { libc::setns(*fd, *typ) }, Stage::JoinNamespace, i as u32)?;
     }
+    if plan.become_root && plan.rootfs.is_none() {
+        become_root()?;
+    }
     if plan.unshare != 0 && plan.go_fd.is_none() {
         // SAFETY: plain syscall.
         check(unsafe { libc::unshare(plan.unshare) }, Stage::Unshare, 0)?;
@@ -252,7 +283,7 @@ fn run_inner(plan: &Plan) -> ChildResult {
         if rootfs.loopback_up {
             loopback_up()?;
         }
-        setup_rootfs(rootfs)?;
+        setup_rootfs(rootfs, plan.become_root)?;
     }
     if let Some(go) = plan.go_fd {
         // The parent moves us into the cgroup while we set up the rootfs; wait until it has.
@@ -313,6 +344,14 @@ fn run_inner(plan: &Plan) -> ChildResult {
     set_caps(p)?;
     // SAFETY: chdir to a NUL-terminated path.
     check(unsafe { libc::chdir(p.cwd.as_ptr()) }, Stage::Cwd, 1)?;
+    // A working directory reached through a descriptor of ours (/proc/self/fd/N) would be
+    // outside the container's root: the kernel then names it "(unreachable)...", not "/...".
+    let mut cwd = [0u8; libc::PATH_MAX as usize];
+    // SAFETY: getcwd into a local buffer of the given size.
+    let r = unsafe { libc::syscall(libc::SYS_getcwd, cwd.as_mut_ptr(), cwd.len()) };
+    if r < 0 || cwd[0] != b'/' {
+        return Err((Stage::Cwd, 2, libc::ENOENT));
+    }
 
     // Look the command up the way Go's exec.LookPath (runc) does: the first candidate that is
     // a regular file with an execute bit.
@@ -541,6 +580,29 @@ fn fd_path(buf: &mut [u8; 32], fd: RawFd) -> &CStr {
     CStr::from_bytes_until_nul(&buf[..]).expect("nul written above")
 }
 
+/// The mount flags of the mount `fd` is on that a user namespace may not clear.
+fn locked_flags(fd: RawFd) -> c_ulong {
+    // SAFETY: fstatvfs into a zeroed struct.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstatvfs(fd, &mut st) } != 0 {
+        return 0;
+    }
+    let mut flags = 0;
+    for (st_flag, ms_flag) in [
+        (libc::ST_NOSUID, libc::MS_NOSUID),
+        (libc::ST_NODEV, libc::MS_NODEV),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+    ] {
+        if st.f_flag & st_flag != 0 {
+            flags |= ms_flag;
+        }
+    }
+    flags
+}
+
 /// openat2 with RESOLVE_IN_ROOT: `path` (relative) resolved inside `root`.
 fn open_in_root(root: RawFd, path: &CStr, flags: c_int) -> Result<RawFd, i32> {
     // SAFETY: open_how is plain data; zero is "nothing set".
@@ -621,30 +683,51 @@ fn create_in_root(root: RawFd, path: &CStr, create: Create) -> Result<RawFd, i32
     open_in_root(root, path, libc::O_PATH)
 }
 
-/// `mkdir -p` of an absolute path in the current root (after pivot_root).
+/// `mkdir -p` of an absolute path in the current root (after pivot_root), every component
+/// resolved inside it and no magic link (/proc/self/fd/N, /proc/self/cwd) followed: a working
+/// directory may not lead to a descriptor of the runtime's.
 fn mkdir_all_abs(path: &CStr) -> Result<(), i32> {
     let bytes = path.to_bytes();
+    let start = bytes.iter().position(|b| *b != b'/').unwrap_or(bytes.len());
+    if start == bytes.len() {
+        return Ok(());
+    }
     let mut buf = [0u8; libc::PATH_MAX as usize];
-    if bytes.len() + 1 > buf.len() {
+    let rel = &bytes[start..];
+    if rel.len() + 1 > buf.len() {
         return Err(libc::ENAMETOOLONG);
     }
-    buf[..bytes.len()].copy_from_slice(bytes);
-    for i in 1..=bytes.len() {
-        if i == bytes.len() || bytes[i] == b'/' {
-            let saved = buf[i];
-            buf[i] = 0;
-            // SAFETY: NUL-terminated prefix of the path.
-            let r = unsafe { libc::mkdir(buf.as_ptr().cast(), 0o755) };
-            if r < 0 && errno() != libc::EEXIST {
-                return Err(errno());
-            }
-            buf[i] = saved;
+    buf[..rel.len()].copy_from_slice(rel);
+    let rel = CStr::from_bytes_until_nul(&buf[..]).map_err(|_| libc::EINVAL)?;
+    // SAFETY: open of a NUL-terminated path.
+    let root = unsafe { libc::open(c"/".as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    if root < 0 {
+        return Err(errno());
+    }
+    let result = create_in_root(root, rel, Create::Dir);
+    // SAFETY: closing our descriptors.
+    unsafe {
+        if let Ok(fd) = result {
+            libc::close(fd);
         }
+        libc::close(root);
+    }
+    result.map(|_| ())
+}
+
+/// Becomes root of the user namespace this process is in (root of the host until now, which
+/// the namespace does not map): uid and gid 0 in it, no supplementary groups.
+fn become_root() -> ChildResult {
+    // SAFETY: plain syscalls.
+    unsafe {
+        check(libc::setgroups(0, std::ptr::null()), Stage::UserNamespace, 1)?;
+        check(libc::setresgid(0, 0, 0), Stage::UserNamespace, 2)?;
+        check(libc::setresuid(0, 0, 0), Stage::UserNamespace, 3)?;
     }
     Ok(())
 }
 
-fn setup_rootfs(r: &RootfsPlan) -> ChildResult {
+fn setup_rootfs(r: &RootfsPlan, become_root_first: bool) -> ChildResult {
     // SAFETY: mount/umount/pivot_root/chdir with NUL-terminated strings or NULL.
     unsafe {
         let null: *const c_char = std::ptr::null();
@@ -667,13 +750,25 @@ fn setup_rootfs(r: &RootfsPlan) -> ChildResult {
         )?;
         let root = libc::open(r.path.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC);
         check(root, Stage::Propagation, 3)?;
+        // Into the new root by its descriptor: with a user namespace, its path on the host may
+        // not be reachable once this process is the namespace's root.
+        check(libc::fchdir(root), Stage::Pivot, 0)?;
+        if become_root_first {
+            for (i, step) in r.steps.iter().enumerate() {
+                if let Step::Mount { source: Some(source), open_first: Some(slot), .. } = step {
+                    let fd = libc::open(source.as_ptr(), libc::O_PATH | libc::O_CLOEXEC);
+                    check(fd, Stage::Step, i as u32)?;
+                    slot.set(fd);
+                }
+            }
+            become_root()?;
+        }
         let old_umask = libc::umask(0);
         for (i, step) in r.steps.iter().enumerate() {
             run_step(root, step).map_err(|e| (Stage::Step, i as u32, e))?;
         }
         libc::umask(old_umask);
 
-        check(libc::chdir(r.path.as_ptr()), Stage::Pivot, 0)?;
         // pivot_root(".", ".") stacks the old root on the new one; unmounting "." then drops
         // it, with no directory for it needed in the image (runc's way).
         check(libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) as c_int, Stage::Pivot, 1)?;
@@ -719,13 +814,18 @@ fn run_step(root: RawFd, step: &Step) -> Result<(), i32> {
     let null: *const c_char = std::ptr::null();
     let opt = |s: &Option<CString>| s.as_ref().map(|c| c.as_ptr()).unwrap_or(null);
     match step {
-        Step::Mount { source, target, fstype, flags, data, create, remount, propagation } => {
+        Step::Mount { source, open_first, target, fstype, flags, data, create, remount, propagation } => {
             let fd = create_in_root(root, target, *create)?;
             let mut buf = [0u8; 32];
             let t = fd_path(&mut buf, fd);
+            let mut source_buf = [0u8; 32];
+            let source_ptr = match open_first.as_ref().map(|c| c.get()).filter(|fd| *fd >= 0) {
+                Some(early) => fd_path(&mut source_buf, early).as_ptr(),
+                None => opt(source),
+            };
             // SAFETY: mount with NUL-terminated strings or NULL.
             let result = unsafe {
-                let mut r = libc::mount(opt(source), t.as_ptr(), opt(fstype), *flags, opt(data).cast());
+                let mut r = libc::mount(source_ptr, t.as_ptr(), opt(fstype), *flags, opt(data).cast());
                 if r == 0 {
                     if let Some(rf) = remount {
                         // The remount must name the new mount: reopen the target.
@@ -733,6 +833,11 @@ fn run_step(root: RawFd, step: &Step) -> Result<(), i32> {
                         let mut buf2 = [0u8; 32];
                         let t2 = fd_path(&mut buf2, fd2);
                         r = libc::mount(null, t2.as_ptr(), null, *rf, NO_DATA);
+                        if r < 0 && errno() == libc::EPERM {
+                            // In a user namespace the flags the source was mounted with are
+                            // locked: a remount must keep them.
+                            r = libc::mount(null, t2.as_ptr(), null, *rf | locked_flags(fd2), NO_DATA);
+                        }
                         libc::close(fd2);
                     }
                 }

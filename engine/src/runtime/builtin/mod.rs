@@ -230,9 +230,32 @@ const REMOUNT_FLAGS: c_ulong = libc::MS_RDONLY
     | libc::MS_RELATIME
     | libc::MS_STRICTATIME;
 
+/// The host paths the rootfs's bind mounts take. In a user namespace the child, root of the
+/// namespace, may not be allowed to look them up by name (a private directory of the host's
+/// root on the way): the runtime opens them here and the child mounts them by descriptor.
+struct Sources {
+    userns: bool,
+    /// The container's network namespace is made with it (so owned by its user namespace).
+    own_netns: bool,
+    held: Vec<OwnedFd>,
+}
+
+impl Sources {
+    /// The source of a bind mount of `path`, and whether the child opens it before it becomes
+    /// the user namespace's root (it then mounts it by that descriptor).
+    fn bind(&mut self, path: &Path, _recursive: bool) -> Result<(CString, bool)> {
+        Ok((cstring(path.as_os_str().as_bytes(), "mount source")?, self.userns))
+    }
+}
+
 /// The steps that build the rootfs's mounts, devices and links, with a description of each
 /// for error messages.
-fn rootfs_steps(spec: &Spec, bundle: &Path, cgroup: &Cgroup) -> Result<(Vec<Step>, Vec<String>)> {
+fn rootfs_steps(
+    spec: &Spec,
+    bundle: &Path,
+    cgroup: &Cgroup,
+    sources: &mut Sources,
+) -> Result<(Vec<Step>, Vec<String>)> {
     let mut steps = Vec::new();
     let mut what = Vec::new();
     let mut has_dev = false;
@@ -257,7 +280,7 @@ fn rootfs_steps(spec: &Spec, bundle: &Path, cgroup: &Cgroup) -> Result<(Vec<Step
             has_dev = true;
         }
         if m.typ().as_deref() == Some("cgroup") {
-            cgroup_steps(m, cgroup, &mut steps, &mut what)?;
+            cgroup_steps(m, cgroup, &mut steps, &mut what, sources)?;
             continue;
         }
         let (flags, propagation, data, bind) = parse_options(m.options().as_deref().unwrap_or_default());
@@ -273,8 +296,10 @@ fn rootfs_steps(spec: &Spec, bundle: &Path, cgroup: &Cgroup) -> Result<(Vec<Step
                 fs::metadata(&source).context(|| format!("bind mount source {}", source.display()))?.is_dir();
             let remount = (flags & REMOUNT_FLAGS != 0)
                 .then_some(libc::MS_BIND | libc::MS_REMOUNT | (flags & REMOUNT_FLAGS));
+            let (source_name, open_first) = sources.bind(&source, flags & libc::MS_REC != 0)?;
             steps.push(Step::Mount {
-                source: Some(cstring(source.as_os_str().as_bytes(), "mount source")?),
+                source: Some(source_name),
+                open_first: open_first.then(|| std::cell::Cell::new(-1)),
                 target,
                 fstype: None,
                 flags: libc::MS_BIND | (flags & libc::MS_REC),
@@ -284,6 +309,22 @@ fn rootfs_steps(spec: &Spec, bundle: &Path, cgroup: &Cgroup) -> Result<(Vec<Step
                 propagation,
             });
             what.push(format!("bind mounting {} on {}", source.display(), dest.display()));
+        } else if sources.userns && !sources.own_netns && m.typ().as_deref() == Some("sysfs") {
+            // sysfs may be mounted only by the owner of the network namespace, which a joined
+            // one is not: the host's /sys, read-only, as runc does.
+            let (source_name, open_first) = sources.bind(Path::new("/sys"), true)?;
+            steps.push(Step::Mount {
+                source: Some(source_name),
+                open_first: open_first.then(|| std::cell::Cell::new(-1)),
+                target,
+                fstype: None,
+                flags: libc::MS_BIND | libc::MS_REC,
+                data: None,
+                create: Create::Dir,
+                remount: Some(libc::MS_BIND | libc::MS_REMOUNT | (flags & REMOUNT_FLAGS) | libc::MS_RDONLY),
+                propagation,
+            });
+            what.push(format!("bind mounting /sys on {}", dest.display()));
         } else {
             let typ = m.typ().clone().unwrap_or_default();
             let source = m
@@ -292,6 +333,7 @@ fn rootfs_steps(spec: &Spec, bundle: &Path, cgroup: &Cgroup) -> Result<(Vec<Step
                 .map(|s| s.as_os_str().as_bytes().to_vec())
                 .unwrap_or_else(|| typ.clone().into_bytes());
             steps.push(Step::Mount {
+                open_first: None,
                 source: Some(cstring(source, "mount source")?),
                 target,
                 fstype: Some(cstring(&typ, "mount type")?),
@@ -337,6 +379,23 @@ fn rootfs_steps(spec: &Spec, bundle: &Path, cgroup: &Cgroup) -> Result<(Vec<Step
             }
         }
         for (path, mode, major, minor, uid, gid) in devices {
+            if sources.userns {
+                // A user namespace may not make device nodes: the host's, bind-mounted (runc's way).
+                let (source_name, open_first) = sources.bind(&path, false)?;
+                steps.push(Step::Mount {
+                    source: Some(source_name),
+                    open_first: open_first.then(|| std::cell::Cell::new(-1)),
+                    target: rel_cstring(&path)?,
+                    fstype: None,
+                    flags: libc::MS_BIND,
+                    data: None,
+                    create: Create::File,
+                    remount: None,
+                    propagation: 0,
+                });
+                what.push(format!("bind mounting device {}", path.display()));
+                continue;
+            }
             steps.push(Step::Mknod {
                 path: rel_cstring(&path)?,
                 mode,
@@ -369,12 +428,19 @@ fn rootfs_steps(spec: &Spec, bundle: &Path, cgroup: &Cgroup) -> Result<(Vec<Step
 /// A `cgroup` mount: cgroup2 where the host is unified (the container has a cgroup namespace);
 /// on v1/hybrid, runc's layout: a tmpfs with the container's own directory of each hierarchy
 /// bind-mounted in it, read-only.
-fn cgroup_steps(m: &Mount, cgroup: &Cgroup, steps: &mut Vec<Step>, what: &mut Vec<String>) -> Result<()> {
+fn cgroup_steps(
+    m: &Mount,
+    cgroup: &Cgroup,
+    steps: &mut Vec<Step>,
+    what: &mut Vec<String>,
+    sources: &mut Sources,
+) -> Result<()> {
     let (flags, _, _, _) = parse_options(m.options().as_deref().unwrap_or_default());
     let target = rel_cstring(m.destination())?;
     let base = m.destination().clone();
     if cgroup.is_unified() {
         steps.push(Step::Mount {
+            open_first: None,
             source: Some(cstring("cgroup", "")?),
             target,
             fstype: Some(cstring("cgroup2", "")?),
@@ -388,6 +454,7 @@ fn cgroup_steps(m: &Mount, cgroup: &Cgroup, steps: &mut Vec<Step>, what: &mut Ve
         return Ok(());
     }
     steps.push(Step::Mount {
+        open_first: None,
         source: Some(cstring("tmpfs", "")?),
         target: target.clone(),
         fstype: Some(cstring("tmpfs", "")?),
@@ -411,8 +478,10 @@ fn cgroup_steps(m: &Mount, cgroup: &Cgroup, steps: &mut Vec<Step>, what: &mut Ve
     }
     for (name, controllers, dir) in hierarchies {
         let sub = base.join(&name);
+        let (source_name, open_first) = sources.bind(&dir, false)?;
         steps.push(Step::Mount {
-            source: Some(cstring(dir.as_os_str().as_bytes(), "cgroup path")?),
+            source: Some(source_name),
+            open_first: open_first.then(|| std::cell::Cell::new(-1)),
             target: rel_cstring(&sub)?,
             fstype: None,
             flags: libc::MS_BIND,
@@ -484,6 +553,7 @@ struct Held {
 fn process_plan(
     process: &Process,
     seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+    bundle: &Path,
     rootfs: &Path,
     stdio: &Stdio,
     terminal_socket: Option<RawFd>,
@@ -546,7 +616,8 @@ fn process_plan(
         rlimits,
         cwd: cstring(cwd.as_os_str().as_bytes(), "working directory")?,
         no_new_privs: process.no_new_privileges().unwrap_or(false),
-        seccomp: seccomp.map(crate::runtime::seccomp::compile).transpose()?,
+        // Compiled once, at create (the bundle's copy), unless the spec changed since.
+        seccomp: seccomp.map(|s| crate::runtime::seccomp::program(bundle, s)).transpose()?,
         last_cap,
         bounding: cap_mask(caps.and_then(|c| c.bounding().as_ref()), last_cap),
         effective: cap_mask(caps.and_then(|c| c.effective().as_ref()), last_cap),
@@ -625,6 +696,7 @@ fn spawn(
     error_read: OwnedFd,
     error_write: OwnedFd,
     join: Option<ParentJoin<'_>>,
+    userns: Option<(&super::userns::IdMap, OwnedFd)>,
     describe: &dyn Fn(Failure) -> Error,
 ) -> Result<i32> {
     // SAFETY: clone without CLONE_VM and without a new stack behaves like fork: the child runs
@@ -641,6 +713,16 @@ fn spawn(
     }
     let pid = pid as i32;
     drop(error_write);
+    if let Some((map, wake)) = userns {
+        if let Err(e) = super::userns::write_maps(pid, map) {
+            // SAFETY: killing and reaping our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            reap(pid);
+            return Err(e);
+        }
+        // SAFETY: writing one byte to our pipe; the child reads it.
+        unsafe { libc::write(wake.as_raw_fd(), b"1".as_ptr().cast(), 1) };
+    }
     let mut join_error = None;
     if let Some(join) = join {
         let text = pid.to_string();
@@ -688,6 +770,51 @@ fn spawn(
     Err(describe(failure))
 }
 
+/// Moves this thread into `namespaces` (not mount or user ones: per thread, these are not
+/// allowed); what it was in comes back, for [`leave_namespaces`].
+fn enter_namespaces(namespaces: &[(RawFd, c_int)]) -> Result<Vec<(OwnedFd, c_int)>> {
+    let mut own = Vec::new();
+    for (fd, flag) in namespaces {
+        let name = match *flag {
+            libc::CLONE_NEWNET => "net",
+            libc::CLONE_NEWIPC => "ipc",
+            libc::CLONE_NEWUTS => "uts",
+            libc::CLONE_NEWPID => "pid",
+            libc::CLONE_NEWCGROUP => "cgroup",
+            _ => {
+                leave_namespaces(own);
+                return Err(Error::Unsupported("joining this namespace with a user namespace".into()));
+            }
+        };
+        let path = format!("/proc/thread-self/ns/{name}");
+        let mine: OwnedFd = match fs::File::open(&path) {
+            Ok(f) => f.into(),
+            Err(e) => {
+                leave_namespaces(own);
+                return Err(Error::io(format!("opening {path}"), e));
+            }
+        };
+        // SAFETY: setns of this thread with a namespace descriptor.
+        if unsafe { libc::setns(*fd, *flag) } < 0 {
+            let e = std::io::Error::last_os_error();
+            leave_namespaces(own);
+            return Err(Error::io(format!("joining the container's {name} namespace"), e));
+        }
+        own.push((mine, *flag));
+    }
+    Ok(own)
+}
+
+/// Back to the namespaces [`enter_namespaces`] left.
+fn leave_namespaces(own: Vec<(OwnedFd, c_int)>) {
+    for (fd, flag) in own.into_iter().rev() {
+        // SAFETY: setns of this thread back to its own namespace (always allowed).
+        if unsafe { libc::setns(fd.as_raw_fd(), flag) } < 0 {
+            tracing::error!("could not restore a namespace after start: {}", std::io::Error::last_os_error());
+        }
+    }
+}
+
 fn reap(pid: i32) {
     let mut status = 0;
     // SAFETY: waiting for our own child.
@@ -729,6 +856,12 @@ fn describe_failure(
                 message: format!("exec: \"{cmd}\": {}", errno_text(f.errno)),
             };
         }
+        Stage::Cwd if f.index == 2 => {
+            return Error::CommandFailed {
+                exit_code: 126,
+                message: "the working directory is outside of the container's root: refused (a descriptor of the runtime's, such as /proc/self/fd/N, may not be entered)".into(),
+            };
+        }
         Stage::Cwd if f.index == 1 => {
             return Error::CommandFailed {
                 exit_code: 126,
@@ -757,6 +890,7 @@ fn describe_failure(
         Stage::User => "setting uid/gid".into(),
         Stage::Cwd => "creating the working directory".into(),
         Stage::Loopback => "bringing up the loopback interface".into(),
+        Stage::UserNamespace => "setting up the user namespace".into(),
     };
     Error::Runtime(format!("{what}: {err}"))
 }
@@ -814,9 +948,9 @@ impl Runtime for Builtin {
             .as_deref()
             .unwrap_or_default()
             .iter()
-            .any(|n| n.typ() == LinuxNamespaceType::User)
+            .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some())
         {
-            return Err(Error::Unsupported("user namespaces in the built-in runtime".into()));
+            return Err(Error::Unsupported("joining a user namespace in the built-in runtime".into()));
         }
 
         let cgroups_path = linux.cgroups_path().clone().unwrap_or_else(|| cgroup::default_path(id));
@@ -860,6 +994,13 @@ impl Runtime for Builtin {
             join.push((fd.as_raw_fd(), flag));
             held.push(fd);
         }
+        // The user namespace last: the others are joined as the host's root, which may.
+        let in_userns = spec.as_ref().and_then(super::userns::from_spec).is_some();
+        if in_userns {
+            let fd = open_ns("user")?;
+            join.push((fd.as_raw_fd(), libc::CLONE_NEWUSER));
+            held.push(fd);
+        }
         let target_pid_ns = open_ns("pid")?;
         let own_pid_ns = fs::File::open("/proc/thread-self/ns/pid")
             .context(|| "opening /proc/thread-self/ns/pid".into())?;
@@ -878,10 +1019,13 @@ impl Runtime for Builtin {
             go_fd: None,
             join,
             unshare: 0,
+            userns_wait: None,
+            become_root: in_userns,
             rootfs: None,
             process: process_plan(
                 process,
                 seccomp,
+                &state.bundle,
                 &rootfs,
                 &stdio,
                 sock_child.as_ref().map(|s| s.as_raw_fd()),
@@ -895,8 +1039,9 @@ impl Runtime for Builtin {
         if unsafe { libc::setns(target_pid_ns.as_raw_fd(), libc::CLONE_NEWPID) } < 0 {
             return Err(Error::io("joining the container's PID namespace", std::io::Error::last_os_error()));
         }
-        let result =
-            spawn(0, &plan, error_read, error_write, None, &|f| describe_failure(f, &cmd, &[], &[], &[]));
+        let result = spawn(0, &plan, error_read, error_write, None, None, &|f| {
+            describe_failure(f, &cmd, &[], &[], &[])
+        });
         // SAFETY: as above, back to this process's own PID namespace (always allowed).
         let restored = unsafe { libc::setns(own_pid_ns.as_raw_fd(), libc::CLONE_NEWPID) };
         if restored < 0 {
@@ -992,7 +1137,33 @@ impl Builtin {
                 None => clone_flags |= flag,
             }
         }
-        let (steps, step_names) = rootfs_steps(spec, bundle, cgroup)?;
+        // With a new user namespace the namespaces given by path (made by berth, owned by the
+        // host) are joined by this thread before the clone, as the host's root: the child, root
+        // of the new namespace only, could not join them.
+        let idmap = super::userns::from_spec(spec);
+        let mut parent_join = Vec::new();
+        if idmap.is_some() {
+            if join.iter().any(|(_, flag)| *flag == libc::CLONE_NEWNS) {
+                return Err(Error::Unsupported(
+                    "a mount namespace given by path with a user namespace in the built-in runtime".into(),
+                ));
+            }
+            parent_join = std::mem::take(&mut join);
+        }
+        let mut sources = Sources {
+            userns: idmap.is_some(),
+            own_netns: clone_flags & libc::CLONE_NEWNET != 0,
+            held: Vec::new(),
+        };
+        let (steps, step_names) = rootfs_steps(spec, bundle, cgroup, &mut sources)?;
+        held.append(&mut sources.held);
+        let (userns_wait, userns_wake) = match idmap {
+            Some(_) => {
+                let (r, w) = pipe()?;
+                (Some(r), Some(w))
+            }
+            None => (None, None),
+        };
         let masked: Vec<String> = linux.masked_paths().clone().unwrap_or_default();
         let readonly: Vec<String> = linux.readonly_paths().clone().unwrap_or_default();
         let root_propagation = match linux.rootfs_propagation().as_deref() {
@@ -1033,6 +1204,8 @@ impl Builtin {
             go_fd: go_read.as_ref().map(|f| f.as_raw_fd()),
             join,
             unshare,
+            userns_wait: userns_wait.as_ref().map(|f| f.as_raw_fd()),
+            become_root: idmap.is_some(),
             rootfs: Some(RootfsPlan {
                 path: cstring(rootfs.as_os_str().as_bytes(), "root path")?,
                 root_propagation,
@@ -1047,6 +1220,7 @@ impl Builtin {
             process: process_plan(
                 process,
                 linux.seccomp().as_ref(),
+                bundle,
                 rootfs,
                 &stdio,
                 sock_child.as_ref().map(|s| s.as_raw_fd()),
@@ -1054,10 +1228,20 @@ impl Builtin {
             )?,
         };
         let cmd = process.args().as_ref().and_then(|a| a.first().cloned()).unwrap_or_default();
-        let parent_join = go_write.map(|go| ParentJoin { procs: &procs, go });
-        let pid = spawn(clone_flags, &plan, error_read, error_write, parent_join, &|f| {
-            describe_failure(f, &cmd, &step_names, &masked, &readonly)
-        })?;
+        let cgroup_join = go_write.map(|go| ParentJoin { procs: &procs, go });
+        let restore = enter_namespaces(&parent_join)?;
+        let spawned = spawn(
+            clone_flags,
+            &plan,
+            error_read,
+            error_write,
+            cgroup_join,
+            idmap.as_ref().zip(userns_wake),
+            &|f| describe_failure(f, &cmd, &step_names, &masked, &readonly),
+        );
+        leave_namespaces(restore);
+        let pid = spawned?;
+        drop(userns_wait);
         drop(sock_child);
         drop(stdio);
         let _held = Held { _fds: held };

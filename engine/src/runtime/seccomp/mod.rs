@@ -328,16 +328,88 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Vec<libc::sock_filter>> {
     file.rewind()
         .and_then(|_| file.read_to_end(&mut bytes))
         .map_err(|e| Error::io("reading the seccomp filter", e))?;
-    let size = std::mem::size_of::<libc::sock_filter>();
-    Ok(bytes
-        .chunks_exact(size)
+    Ok(decode(&bytes))
+}
+
+/// The bundle's file with its filter compiled at create ([`write_program`]), so that a start
+/// or an exec loads it instead of compiling it again (libseccomp takes milliseconds for Docker's
+/// profile on three architectures). It begins with [`spec_key`] of the `linux.seccomp` it was
+/// compiled from: a spec changed since is compiled afresh.
+pub const PROGRAM_FILE: &str = "seccomp.bpf";
+
+/// A digest of a `linux.seccomp`, as this build serialises it.
+fn spec_key(seccomp: &LinuxSeccomp) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let json = serde_json::to_vec(seccomp).unwrap_or_default();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    json.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// [`compile`], remembering the programs this process compiled: the daemon compiles the
+/// default filter (per capability set) once, not once per container.
+pub fn compile_cached(seccomp: &LinuxSeccomp) -> Result<std::sync::Arc<Vec<libc::sock_filter>>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    type Programs = Mutex<HashMap<u64, Arc<Vec<libc::sock_filter>>>>;
+    static PROGRAMS: OnceLock<Programs> = OnceLock::new();
+    let programs = PROGRAMS.get_or_init(Default::default);
+    let key = spec_key(seccomp);
+    if let Some(p) = programs.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(p.clone());
+    }
+    let program = Arc::new(compile(seccomp)?);
+    let mut programs = programs.lock().unwrap_or_else(|e| e.into_inner());
+    if programs.len() >= 64 {
+        programs.clear();
+    }
+    programs.insert(key, program.clone());
+    Ok(program)
+}
+
+/// Writes [`PROGRAM_FILE`] into `bundle` for its `linux.seccomp` (removes it when there is none).
+pub fn write_program(bundle: &std::path::Path, seccomp: Option<&LinuxSeccomp>) -> Result<()> {
+    let path = bundle.join(PROGRAM_FILE);
+    let Some(seccomp) = seccomp else {
+        return match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::io(format!("removing {}", path.display()), e))
+            }
+            _ => Ok(()),
+        };
+    };
+    let program = compile_cached(seccomp)?;
+    let mut bytes = spec_key(seccomp).to_le_bytes().to_vec();
+    for f in program.iter() {
+        bytes.extend_from_slice(&f.code.to_ne_bytes());
+        bytes.extend_from_slice(&[f.jt, f.jf]);
+        bytes.extend_from_slice(&f.k.to_ne_bytes());
+    }
+    // A cache: no fsync (a lost or old file is compiled again).
+    crate::fsutil::write_replace(&path, &bytes)
+}
+
+/// The program of `seccomp` for a process of `bundle`: its [`PROGRAM_FILE`] when that was
+/// compiled from this very `linux.seccomp`, else compiled now.
+pub fn program(bundle: &std::path::Path, seccomp: &LinuxSeccomp) -> Result<Vec<libc::sock_filter>> {
+    if let Ok(bytes) = std::fs::read(bundle.join(PROGRAM_FILE)) {
+        if bytes.len() > 8 && (bytes.len() - 8) % 8 == 0 && bytes[..8] == spec_key(seccomp).to_le_bytes() {
+            return Ok(decode(&bytes[8..]));
+        }
+    }
+    compile(seccomp)
+}
+
+fn decode(bytes: &[u8]) -> Vec<libc::sock_filter> {
+    bytes
+        .chunks_exact(std::mem::size_of::<libc::sock_filter>())
         .map(|c| libc::sock_filter {
             code: u16::from_ne_bytes([c[0], c[1]]),
             jt: c[2],
             jf: c[3],
             k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]
