@@ -7,6 +7,7 @@
 # syncfs must flush too.
 #
 #   benches/unpack_flush.sh [ROUNDS]      (default 3; needs root, gzip, tar, python3)
+#   UNPACK_BIN=PATH benches/unpack_flush.sh   (a built unpack_layer, e.g. a debug one)
 #
 # Reports the median wall time per mode. Work files live in $BENCH_DIR (default
 # /var/tmp/berth-unpack-flush); the layer is built once and reused.
@@ -19,10 +20,14 @@ neighbour_mb=${NEIGHBOUR_MB:-2000}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
 [ "$(id -u)" = 0 ] || { echo "unpack_flush.sh: run as root" >&2; exit 1; }
-echo "building berth's unpack_layer (release)..." >&2
-(cd "$repo" && cargo build --release --quiet -p berth-engine --example unpack_layer)
-target_dir=$(cd "$repo" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-unpack=$target_dir/release/examples/unpack_layer
+# UNPACK_BIN=PATH runs that unpack_layer instead of building a release one.
+unpack=${UNPACK_BIN:-}
+if [ -z "$unpack" ]; then
+    echo "building berth's unpack_layer (release)..." >&2
+    (cd "$repo" && cargo build --release --quiet -p berth-engine --example unpack_layer)
+    target_dir=$(cd "$repo" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+    unpack=$target_dir/release/examples/unpack_layer
+fi
 
 mkdir -p "$bench_dir"
 layer=$bench_dir/layer.tar.gz

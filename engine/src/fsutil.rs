@@ -128,10 +128,25 @@ pub fn sync_tree(root: &Path) -> Result<()> {
             unsafe { libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
         }
     }
-    for path in files.iter().chain(&dirs) {
-        File::open(path).and_then(|f| f.sync_all()).context(|| format!("syncing {}", path.display()))?;
-    }
-    Ok(())
+    // Side by side, as the layer extractor does it: on a file system where each fsync flushes
+    // the device's cache, concurrent flushes are merged.
+    let all: Vec<&PathBuf> = files.iter().chain(&dirs).collect();
+    let per_thread = all.len().div_ceil(16).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = all
+            .chunks(per_thread)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk.iter().try_for_each(|path| {
+                        File::open(path)
+                            .and_then(|f| f.sync_all())
+                            .context(|| format!("syncing {}", path.display()))
+                    })
+                })
+            })
+            .collect();
+        workers.into_iter().try_for_each(|w| w.join().expect("fsync thread panicked"))
+    })
 }
 
 fn collect_tree(dir: &Path, files: &mut Vec<PathBuf>, dirs: &mut Vec<PathBuf>) -> Result<()> {

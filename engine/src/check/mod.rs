@@ -27,7 +27,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use berth_types::check::{CheckFinding, CheckReport};
 use sha2::{Digest as _, Sha256};
@@ -39,9 +39,9 @@ use crate::{Engine, EngineInner};
 
 /// The folder broken things are moved to, under the engine's root.
 pub const LOST_AND_FOUND: &str = "lost+found";
-/// Cgroups younger than this are left alone: a container of another daemon on this host may be
-/// between making its cgroup and moving its process in.
-const CGROUP_MIN_AGE: Duration = Duration::from_secs(2);
+/// How long an empty cgroup must stay empty to count as an orphan: a container of another daemon
+/// on this host may be between making its cgroup and moving its process in.
+const CGROUP_SETTLE: Duration = Duration::from_millis(300);
 /// The name of a build's writable layers (builds under way are not orphans).
 const BUILD_WRITABLE_PREFIX: &str = "build-";
 
@@ -464,7 +464,10 @@ impl Checker<'_> {
     /// Empty cgroups named like a container that this daemon does not have.
     fn cgroups(&mut self) {
         let known: HashSet<String> = self.inner.containers.list().into_iter().map(|r| r.id).collect();
+        let empty =
+            |path: &Path| fs::read_to_string(path.join("cgroup.procs")).is_ok_and(|p| p.trim().is_empty());
         let mut count = 0;
+        let mut candidates = Vec::new();
         for parent in cgroup_parents() {
             let Ok(entries) = fs::read_dir(&parent) else { continue };
             for entry in entries.flatten() {
@@ -473,22 +476,21 @@ impl Checker<'_> {
                     continue;
                 }
                 count += 1;
-                let path = entry.path();
-                let procs = fs::read_to_string(path.join("cgroup.procs")).unwrap_or_default();
-                let old = fs::metadata(&path)
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|t| SystemTime::now().duration_since(t).ok())
-                    .is_some_and(|age| age >= CGROUP_MIN_AGE);
-                if known.contains(&id) || !procs.trim().is_empty() || !old {
-                    continue;
+                if !known.contains(&id) && empty(&entry.path()) {
+                    candidates.push(entry.path());
                 }
-                self.found("cgroup", path.display().to_string(), "empty cgroup of no container", || {
-                    fs::remove_dir(&path)
-                        .map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
-                    Ok("removed".to_string())
-                });
             }
+        }
+        if !candidates.is_empty() {
+            // Looked at again a moment later: a container of another daemon on this host may be
+            // between making its cgroup and moving its process in.
+            std::thread::sleep(CGROUP_SETTLE);
+        }
+        for path in candidates.into_iter().filter(|p| empty(p)) {
+            self.found("cgroup", path.display().to_string(), "empty cgroup of no container", || {
+                fs::remove_dir(&path).map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
+                Ok("removed".to_string())
+            });
         }
         self.checked("cgroups", count);
     }
