@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use berth_tests::Daemon;
+use berth_tests::{check_findings, Daemon};
 
 /// One operation of the sweep.
 struct Op {
@@ -226,8 +226,17 @@ fn ops(dir: &Path) -> Vec<Op> {
     ]
 }
 
-/// The store after a restart: blobs intact, no temporary file left, every list answers.
+/// The store after a restart: `system check` finds nothing, blobs intact, no temporary file
+/// left, every list answers.
 fn check_consistent(daemon: &Daemon, at: &str) {
+    let check = daemon.berth(&["system", "check"]);
+    let found = check_findings(&check.stdout, None);
+    assert!(
+        found.is_empty(),
+        "{at}: system check after the restart: {found:?}\n{}{}",
+        check.stdout,
+        check.stderr
+    );
     daemon.verify_blobs();
     let left = leftover_temporaries(&daemon.root());
     assert!(left.is_empty(), "{at}: temporary files left after the restart: {left:?}");

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use berth_tests::Daemon;
+use berth_tests::{check_findings, Daemon};
 use sha2::{Digest, Sha256};
 
 /// A cgroup made by the test, removed however the test ends.
@@ -26,25 +26,11 @@ fn random_id() -> String {
     hex::encode(bytes)
 }
 
-/// The finding lines of a check's output, as `area object`, without cgroups the test did not
-/// make: cgroups are the host's, shared by every daemon (and other tests) on it.
-fn findings(stdout: &str, own_cgroup: Option<&str>) -> Vec<String> {
-    stdout
-        .lines()
-        .filter(|l| l.contains('\t'))
-        .map(|l| {
-            let mut parts = l.split('\t');
-            format!("{} {}", parts.next().unwrap(), parts.next().unwrap())
-        })
-        .filter(|f| !f.starts_with("cgroup ") || own_cgroup.is_some_and(|own| f.ends_with(own)))
-        .collect()
-}
-
 /// `system check` found nothing (but others' cgroups).
 #[track_caller]
 fn assert_clean(daemon: &Daemon) {
     let out = daemon.berth(&["system", "check"]);
-    assert!(findings(&out.stdout, None).is_empty(), "{}\n{}", out.stdout, out.stderr);
+    assert!(check_findings(&out.stdout, None).is_empty(), "{}\n{}", out.stdout, out.stderr);
 }
 
 fn only_layer(root: &Path) -> PathBuf {
@@ -109,7 +95,7 @@ fn damage_is_found_and_repaired() {
     assert_eq!(found.code, 1, "stdout: {}\nstderr: {}", found.stdout, found.stderr);
     assert!(found.stderr.contains("findings"), "{}", found.stderr);
     let own_cgroup = cgroup.as_ref().map(|c| c.0.file_name().unwrap().to_string_lossy().into_owned());
-    let listed = findings(&found.stdout, own_cgroup.as_deref());
+    let listed = check_findings(&found.stdout, own_cgroup.as_deref());
     let layer_id = format!("sha256:{}", layer.file_name().unwrap().to_string_lossy());
     let mut expected = vec![
         format!("blob sha256:{bogus}"),

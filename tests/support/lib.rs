@@ -724,3 +724,17 @@ pub fn big_rootfs_tar(size: usize) -> Vec<u8> {
 pub fn image_ids(daemon: &Daemon) -> Vec<String> {
     daemon.berth(&["images", "-q", "--no-trunc"]).ok().lines().iter().map(|s| s.to_string()).collect()
 }
+
+/// The finding lines of a `berth system check` output, as `area object`, without cgroups other
+/// than `own_cgroup`: cgroups are the host's, shared by every daemon (and other tests) on it.
+pub fn check_findings(stdout: &str, own_cgroup: Option<&str>) -> Vec<String> {
+    stdout
+        .lines()
+        .filter(|l| l.contains('\t'))
+        .map(|l| {
+            let mut parts = l.split('\t');
+            format!("{} {}", parts.next().unwrap_or_default(), parts.next().unwrap_or_default())
+        })
+        .filter(|f| !f.starts_with("cgroup ") || own_cgroup.is_some_and(|own| f.ends_with(own)))
+        .collect()
+}

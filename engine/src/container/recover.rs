@@ -108,6 +108,9 @@ pub(crate) fn recover(engine: &Engine) {
     let inner = &engine.inner;
     for id in inner.containers.half_created() {
         tracing::info!(container = %id, "removing an unfinished create");
+        // A crash between mounting the root filesystem and recording the mount leaves it
+        // mounted with no record saying so (not mounted: EINVAL, ignored).
+        let _ = nix::mount::umount2(&inner.containers.paths(&id).rootfs, nix::mount::MntFlags::MNT_DETACH);
         let _ = inner.snapshots.remove_writable(&id);
         crate::volume::remove_volumes_made_for(inner, &id);
         let _ = fs::remove_dir_all(inner.containers.paths(&id).dir);

@@ -493,7 +493,20 @@ fn allocate(inner: &EngineInner, network: &NetworkRecord, requested: Option<Ipv4
 /// When the container stopped or goes: the port proxy, veth pairs, the namespace's pin and the
 /// addresses go. Failures are logged: what is left is retried at the next release.
 pub(crate) fn release(inner: &EngineInner, id: &str) {
-    let Some(mut net) = read(inner, id) else { return };
+    // A crash between pinning the namespace and recording it leaves a pin the record does not
+    // name: it is at the container's usual place.
+    let usual_pin = inner.networks.netns_path(id);
+    let Some(mut net) = read(inner, id) else {
+        if netlink::is_pinned(&usual_pin) {
+            if let Err(e) = netlink::remove_pin(&usual_pin) {
+                tracing::warn!(container = %id, error = %e, "removing the container's network namespace");
+            }
+        }
+        return;
+    };
+    if net.netns.is_none() && netlink::is_pinned(&usual_pin) {
+        net.netns = Some(usual_pin);
+    }
     let nothing_set_up =
         net.netns.is_none() && net.proxy_pid == 0 && net.networks.iter().all(|a| a.veth.is_empty());
     if nothing_set_up {
