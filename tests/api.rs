@@ -1133,7 +1133,12 @@ fn schemathesis_finds_no_server_errors() {
     isolate_network();
     let daemon = Daemon::with_busybox();
     let out =
-        schemathesis(&daemon, &["--checks", "all", "--exclude-path-regex", "/auth/logout$|/registry/login$"]);
+        // Login, search and tag listing answer a registry that cannot be reached with 502 (the
+        // gateway's error, documented): in this namespace no registry can be reached.
+        schemathesis(
+            &daemon,
+            &["--checks", "all", "--exclude-path-regex", "/auth/logout$|/registry/login$|/images/search$|/registry/tags$"],
+        );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "schemathesis failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     for path in ["/api/v1/images/pull", "/api/v1/images/push", "/api/v1/build", "/api/v1/registry/logout"] {
