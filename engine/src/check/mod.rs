@@ -24,8 +24,10 @@
 //! is half-way while it looks. (The SQLite history is the API's and checked there.)
 
 use std::collections::{BTreeSet, HashSet};
+use std::ffi::OsString;
 use std::fs;
 use std::io;
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -35,6 +37,7 @@ use sha2::{Digest as _, Sha256};
 use crate::error::{Error, Result};
 use crate::layer::Compression;
 use crate::network::proxy;
+use crate::snapshot::unescape_mountinfo;
 use crate::{Engine, EngineInner};
 
 /// The folder broken things are moved to, under the engine's root.
@@ -589,30 +592,10 @@ fn mount_points() -> Result<Vec<PathBuf>> {
     let mut seen = BTreeSet::new();
     for line in text.lines() {
         if let Some(field) = line.split(' ').nth(4) {
-            seen.insert(PathBuf::from(unescape_mount(field)));
+            seen.insert(PathBuf::from(OsString::from_vec(unescape_mountinfo(field))));
         }
     }
     Ok(seen.into_iter().collect())
-}
-
-fn unescape_mount(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b))
-        {
-            let n = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
-            out.push(n);
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The directories containers' cgroups are made in, in each mounted hierarchy.
@@ -675,9 +658,9 @@ mod tests {
 
     #[test]
     fn mountinfo_escapes_are_decoded() {
-        assert_eq!(unescape_mount("/a\\040b"), "/a b");
-        assert_eq!(unescape_mount("/plain"), "/plain");
-        assert_eq!(unescape_mount("/end\\"), "/end\\");
+        assert_eq!(unescape_mountinfo("/a\\040b"), b"/a b");
+        assert_eq!(unescape_mountinfo("/plain"), b"/plain");
+        assert_eq!(unescape_mountinfo("/end\\"), b"/end\\");
     }
 
     #[test]

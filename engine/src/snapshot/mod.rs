@@ -21,6 +21,8 @@
 pub(crate) mod copy;
 mod overlay;
 
+pub(crate) use overlay::unescape_mountinfo;
+
 use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Read};

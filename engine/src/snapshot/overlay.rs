@@ -353,7 +353,7 @@ pub(super) fn is_mountpoint(path: &Path) -> bool {
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape_mountinfo(field: &str) -> Vec<u8> {
+pub(crate) fn unescape_mountinfo(field: &str) -> Vec<u8> {
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
