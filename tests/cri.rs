@@ -125,6 +125,22 @@ async fn exec(rt: &mut RuntimeServiceClient<Channel>, id: &str, cmd: &[&str]) ->
     .into_inner()
 }
 
+/// The streaming URL of an `Exec` of `sh -c SCRIPT` with stdin, stdout and stderr.
+async fn exec_stream_url(rt: &mut RuntimeServiceClient<Channel>, id: &str, script: &str) -> String {
+    rt.exec(cri::ExecRequest {
+        container_id: id.into(),
+        cmd: vec!["sh".into(), "-c".into(), script.into()],
+        stdin: true,
+        stdout: true,
+        stderr: true,
+        tty: false,
+    })
+    .await
+    .expect("Exec")
+    .into_inner()
+    .url
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -290,19 +306,7 @@ fn a_pod_runs_end_to_end_over_cri_and_survives_a_daemon_restart() {
 
         // Exec through the streaming server (WebSocket, v4.channel.k8s.io), reached inside the
         // daemon's network namespace where it listens on 127.0.0.1.
-        let url = rt
-            .exec(cri::ExecRequest {
-                container_id: c1.clone(),
-                cmd: vec!["sh".into(), "-c".into(), "read line; echo got $line; echo err >&2; exit 3".into()],
-                stdin: true,
-                stdout: true,
-                stderr: true,
-                tty: false,
-            })
-            .await
-            .expect("Exec")
-            .into_inner()
-            .url;
+        let url = exec_stream_url(&mut rt, &c1, "read line; echo got $line; echo err >&2; exit 3").await;
         let (stdout, stderr, status) = daemon.in_netns(|| stream(&url, Some(b"hello\n")));
         assert_eq!((stdout.as_str(), stderr.as_str()), ("got hello\n", "err\n"));
         assert_eq!(status["status"], "Failure", "{status}");
@@ -743,19 +747,7 @@ async fn scenario(socket: &Path, log_dir: &Path, netns_pid: u32) -> Observed {
     let env = text(&exec(&mut rt, &c1, &["sh", "-c", "echo $GREETING"]).await.stdout);
     let a = text(&exec(&mut rt, &c1, &["readlink", "/proc/self/ns/net"]).await.stdout);
     let b = text(&exec(&mut rt, &c2, &["readlink", "/proc/self/ns/net"]).await.stdout);
-    let url = rt
-        .exec(cri::ExecRequest {
-            container_id: c1.clone(),
-            cmd: vec!["sh".into(), "-c".into(), "read line; echo got $line; echo err >&2; exit 5".into()],
-            stdin: true,
-            stdout: true,
-            stderr: true,
-            tty: false,
-        })
-        .await
-        .expect("Exec")
-        .into_inner()
-        .url;
+    let url = exec_stream_url(&mut rt, &c1, "read line; echo got $line; echo err >&2; exit 5").await;
     let streamed = in_netns_of(netns_pid, || stream(&url, Some(b"hi\n")));
     wait_for_log(&log_dir.join("app.log"), "stderr", "oops");
     wait_for_log(&log_dir.join("app.log"), "stdout", "hello");
