@@ -37,18 +37,7 @@ fn all_ids(daemon: &Daemon) -> Vec<String> {
 
 /// One HTTP request over the daemon's unix socket (no token needed there).
 fn unix_http(daemon: &Daemon, method: &str, path: &str, json: Option<&[u8]>) -> berth_tests::HttpResponse {
-    use std::io::Write;
-    let mut s = std::os::unix::net::UnixStream::connect(daemon.socket()).expect("connecting to the daemon");
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let body = json.unwrap_or_default();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
-    if json.is_some() {
-        head.push_str("Content-Type: application/json\r\n");
-    }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    berth_tests::read_response(&mut s)
+    berth_tests::unix_request(&daemon.socket(), method, path, json)
 }
 
 #[track_caller]

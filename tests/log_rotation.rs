@@ -2,24 +2,11 @@
 //! default limit, `logs` and `logs -f` across rotated files without loss or duplication (CLI,
 //! API and the Docker API face), and bad options refused by name.
 
-use std::io::Write;
-use std::time::Duration;
-
 use berth_tests::{Daemon, HttpResponse};
 
 /// One request to the daemon's Docker API socket.
 fn docker_http(daemon: &Daemon, method: &str, path: &str, json: Option<&[u8]>) -> HttpResponse {
-    let mut s = std::os::unix::net::UnixStream::connect(daemon.docker_socket()).expect("docker.sock");
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let body = json.unwrap_or_default();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
-    if json.is_some() {
-        head.push_str("Content-Type: application/json\r\n");
-    }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    berth_tests::read_response(&mut s)
+    berth_tests::unix_request(&daemon.docker_socket(), method, path, json)
 }
 
 /// The container's log files (`container.log` and its rotated `container.log.N`).

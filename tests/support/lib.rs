@@ -738,3 +738,18 @@ pub fn check_findings(stdout: &str, own_cgroup: Option<&str>) -> Vec<String> {
         .filter(|f| !f.starts_with("cgroup ") || own_cgroup.is_some_and(|own| f.ends_with(own)))
         .collect()
 }
+
+/// One HTTP/1.1 request over a daemon's unix socket (`json`: a JSON body), read to its end.
+pub fn unix_request(socket: &Path, method: &str, path: &str, json: Option<&[u8]>) -> HttpResponse {
+    let mut s = UnixStream::connect(socket).expect("connecting to the daemon's socket");
+    s.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+    let body = json.unwrap_or_default();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    if json.is_some() {
+        head.push_str("Content-Type: application/json\r\n");
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    s.write_all(head.as_bytes()).expect("sending the request");
+    s.write_all(body).expect("sending the body");
+    read_response(&mut s)
+}
