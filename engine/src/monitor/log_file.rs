@@ -123,17 +123,28 @@ pub fn rotated_path(log: &Path, n: u32) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// The numbers of the log's rotated files that exist, highest (oldest) first. Read from the
+/// directory rather than probed from `.1` upwards: a rotation renames the files from the oldest
+/// down, so in the middle of one the numbers have a gap, and a reader that stopped at the gap
+/// would miss the files beyond it.
+fn rotated_numbers(log: &Path) -> Vec<u32> {
+    let (Some(dir), Some(name)) = (log.parent(), log.file_name()) else { return Vec::new() };
+    let prefix = format!("{}.", name.to_string_lossy());
+    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
+    let mut numbers: Vec<u32> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.strip_prefix(&prefix)?.parse().ok())
+        .filter(|n| *n > 0)
+        .collect();
+    numbers.sort_unstable_by(|a, b| b.cmp(a));
+    numbers
+}
+
 /// The log's files oldest first: the rotated ones that exist, then the current one.
 pub fn log_files(log: &Path) -> Vec<PathBuf> {
-    let mut rotated = Vec::new();
-    let mut n = 1;
-    while rotated_path(log, n).exists() {
-        rotated.push(rotated_path(log, n));
-        n += 1;
-    }
-    rotated.reverse();
-    rotated.push(log.to_path_buf());
-    rotated
+    let mut files: Vec<PathBuf> = rotated_numbers(log).into_iter().map(|n| rotated_path(log, n)).collect();
+    files.push(log.to_path_buf());
+    files
 }
 
 /// The log file a monitor appends to, rotated as configured.
@@ -211,11 +222,12 @@ impl LogFile {
             // one through its open descriptor until its end).
             remove_if_exists(&self.path)?;
         } else {
-            remove_if_exists(&rotated_path(&self.path, keep))?;
-            for n in (1..keep).rev() {
-                let from = rotated_path(&self.path, n);
-                if from.exists() {
-                    fs::rename(&from, rotated_path(&self.path, n + 1))?;
+            // Oldest first, so no rename overwrites a file not yet moved.
+            for n in rotated_numbers(&self.path) {
+                if n >= keep {
+                    remove_if_exists(&rotated_path(&self.path, n))?;
+                } else {
+                    fs::rename(rotated_path(&self.path, n), rotated_path(&self.path, n + 1))?;
                 }
             }
             fs::rename(&self.path, rotated_path(&self.path, 1))?;
@@ -283,6 +295,11 @@ mod tests {
         assert_eq!(fs::read_to_string(rotated_path(&path, 2)).unwrap(), "line 03\nline 04\nline 05\n");
         assert!(!rotated_path(&path, 3).exists());
         assert_eq!(log_files(&path), vec![rotated_path(&path, 2), rotated_path(&path, 1), path.clone()]);
+
+        // In the middle of a rotation (.2 already moved to .3, .1 not yet to .2) every file is
+        // still listed, in order.
+        fs::rename(rotated_path(&path, 2), rotated_path(&path, 3)).unwrap();
+        assert_eq!(log_files(&path), vec![rotated_path(&path, 3), rotated_path(&path, 1), path.clone()]);
 
         let single = dir.path().join("single.log");
         let mut log = LogFile::open(&single, LogRotation { max_size: Some(10), max_files: 1 }).unwrap();
