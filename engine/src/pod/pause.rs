@@ -21,8 +21,7 @@ pub(crate) fn spawn(exe: &Path, id: &str, config: &PodConfig) -> Result<i32> {
     let mut cmd = Command::new(exe);
     cmd.arg(SUBCOMMAND).arg("--pod").arg(id);
     if !config.host_network {
-        let hostname = if config.hostname.is_empty() { &config.name } else { &config.hostname };
-        cmd.arg("--net").arg("--uts").arg("--hostname").arg(hostname);
+        cmd.arg("--net").arg("--uts").arg("--hostname").arg(config.effective_hostname());
     }
     if !config.host_ipc {
         cmd.arg("--ipc");
