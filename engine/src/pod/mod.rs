@@ -274,13 +274,6 @@ fn run(inner: &EngineInner, config: PodConfig, cni: &CniConfig) -> Result<PodRec
             config.runtime_handler
         )));
     }
-    let mut config = config;
-    if config.pid_mode == PidMode::Pod {
-        // CRI's default. The built-in runtime cannot start a process in a given PID namespace
-        // yet, so each container gets its own (the status says so: CONTAINER).
-        tracing::info!(pod = %config.name, "a PID namespace shared by the pod is not supported: one per container");
-        config.pid_mode = PidMode::Container;
-    }
     for existing in ids(inner).iter().filter_map(|id| read(inner, id).ok()) {
         let same = existing.config.name == config.name
             && existing.config.namespace == config.namespace
@@ -348,6 +341,9 @@ fn pinned_kinds(config: &PodConfig) -> Vec<&'static str> {
     }
     if !config.host_ipc {
         kinds.push("ipc");
+    }
+    if config.pid_mode == PidMode::Pod {
+        kinds.push("pid");
     }
     kinds
 }
@@ -456,8 +452,10 @@ pub(crate) fn join(
         } else {
             set(LinuxNamespaceType::Uts, Some(p.pins.join("uts")))?;
         }
-        if config.pid_mode == PidMode::Host {
-            set(LinuxNamespaceType::Pid, None)?;
+        match config.pid_mode {
+            PidMode::Host => set(LinuxNamespaceType::Pid, None)?,
+            PidMode::Pod => set(LinuxNamespaceType::Pid, Some(p.pins.join("pid")))?,
+            PidMode::Container => {}
         }
         linux.set_namespaces(Some(namespaces));
     }
