@@ -9,11 +9,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use berth_tests::Daemon;
-use hyper_util::rt::TokioIo;
 use k8s_cri::v1 as cri;
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::Channel;
 
 /// The pods' subnet: exists only inside the test daemon's network namespace.
 const SUBNET: &str = "10.199.0.0/24";
@@ -67,15 +66,7 @@ fn cni_conf(dir: &Path) -> PathBuf {
 }
 
 async fn connect(socket: &Path) -> Channel {
-    let socket = socket.to_path_buf();
-    Endpoint::try_from("http://[::]:50051")
-        .unwrap()
-        .connect_with_connector(tower::service_fn(move |_: Uri| {
-            let socket = socket.clone();
-            async move { Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(socket).await?)) }
-        }))
-        .await
-        .expect("connecting to the CRI socket")
+    berth_tests::cri::channel(socket).await.expect("connecting to the CRI socket")
 }
 
 fn pod_config(log_dir: &Path) -> cri::PodSandboxConfig {
