@@ -48,7 +48,10 @@ fn container_config(image: &str) -> cri::ContainerConfig {
 async fn start_pod(rt: &mut Client, name: &str, image: &str) -> Result<(String, String), tonic::Status> {
     let config = pod_config(name);
     let pod = rt
-        .run_pod_sandbox(cri::RunPodSandboxRequest { config: Some(config.clone()), runtime_handler: String::new() })
+        .run_pod_sandbox(cri::RunPodSandboxRequest {
+            config: Some(config.clone()),
+            runtime_handler: String::new(),
+        })
         .await?
         .into_inner()
         .pod_sandbox_id;
@@ -105,15 +108,20 @@ async fn main() {
     let mut execs = Vec::new();
     for round in 0..rounds {
         let t = Instant::now();
-        let (pod, container) = start_pod(&mut rt, &format!("start-{round}"), &image).await.unwrap_or_else(|e| {
-            eprintln!("cri-bench: pod start: {e}");
-            std::process::exit(1);
-        });
+        let (pod, container) =
+            start_pod(&mut rt, &format!("start-{round}"), &image).await.unwrap_or_else(|e| {
+                eprintln!("cri-bench: pod start: {e}");
+                std::process::exit(1);
+            });
         starts.push(ms(t));
         for _ in 0..5 {
             let t = Instant::now();
             let out = rt
-                .exec_sync(cri::ExecSyncRequest { container_id: container.clone(), cmd: vec!["true".into()], timeout: 10 })
+                .exec_sync(cri::ExecSyncRequest {
+                    container_id: container.clone(),
+                    cmd: vec!["true".into()],
+                    timeout: 10,
+                })
                 .await;
             match out {
                 Ok(r) if r.get_ref().exit_code == 0 => execs.push(ms(t)),

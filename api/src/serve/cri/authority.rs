@@ -118,7 +118,8 @@ fn split_headers_payload(flags: u8, payload: &[u8]) -> io::Result<(&[u8], &[u8])
     let mut body = payload;
     if flags & FLAG_PADDED != 0 {
         let (&pad, rest) = body.split_first().ok_or_else(|| invalid("empty padded HEADERS"))?;
-        body = rest.get(..rest.len().wrapping_sub(pad as usize)).ok_or_else(|| invalid("padding too long"))?;
+        body =
+            rest.get(..rest.len().wrapping_sub(pad as usize)).ok_or_else(|| invalid("padding too long"))?;
     }
     if flags & FLAG_PRIORITY != 0 {
         if body.len() < 5 {
@@ -266,7 +267,8 @@ mod tests {
 
     #[test]
     fn a_large_block_is_split_into_continuations() {
-        let block = Block { flags: FLAG_END_STREAM, stream: [0, 0, 0, 1], priority: vec![], fragment: vec![] };
+        let block =
+            Block { flags: FLAG_END_STREAM, stream: [0, 0, 0, 1], priority: vec![], fragment: vec![] };
         let encoded = vec![7u8; MAX_FRAME + 10];
         let out = frames(&block, &encoded);
         assert_eq!(out.len(), encoded.len() + 18);
