@@ -36,7 +36,7 @@ fi
 work="$(mktemp -d /var/tmp/berth-cri-bench.XXXXXX)"
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do kill -9 "$p"; wait "$p"; done
   # Pause processes, containerd's shims and the containers they ran: all name or live in $work.
   for d in /proc/[0-9]*; do
     if tr '\0' ' ' < "$d/cmdline" 2>/dev/null | grep -q -- "$work" \
@@ -56,7 +56,7 @@ cleanup() {
   done
   rm -rf "$work"
 }
-trap cleanup EXIT
+trap 'status=$?; set +e; cleanup 2>/dev/null; exit $status' EXIT
 
 ip link set lo up
 conflist() { # DIR BRIDGE SUBNET
