@@ -1,5 +1,5 @@
 //! A full disk: the daemon's root on a small tmpfs the test mounts (unmounted with the daemon's
-//! directory however the test ends). With the disk full, import, build, a container's writes
+//! directory however the test ends). With the disk full, pull, load, import, build, a container's writes
 //! (its root file system and a volume), a new container and a chatty container's log fail with
 //! `no space left on device`; the daemon keeps answering reads; nothing is left half-written
 //! (`system check` is clean); and once space is freed the same operations succeed, and the log
@@ -9,6 +9,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use berth_tests::registry::Registry;
 use berth_tests::{big_rootfs_tar, Daemon, Output};
 
 const FS_SIZE: &str = "size=96m";
@@ -100,10 +101,23 @@ fn a_full_disk_fails_clearly_leaves_nothing_half_written_and_recovers() {
     )
     .unwrap();
 
+    // An image to pull (in the registry, not in the store) and one to load (saved, then removed).
+    let registry = Registry::start();
+    let pulled = format!("{}/full/pulled:1", registry.host());
+    let pull_tar = daemon.dir().join("pull.tar");
+    std::fs::write(&pull_tar, big_rootfs_tar(4 << 20)).unwrap();
+    daemon.berth(&["import", pull_tar.to_str().unwrap(), &pulled]).ok();
+    daemon.berth(&["push", &pulled]).ok();
+    let saved = daemon.dir().join("saved.tar");
+    daemon.berth(&["save", "-o", saved.to_str().unwrap(), &pulled]).ok();
+    daemon.berth(&["rmi", &pulled]).ok();
+
     let filler = daemon.root().join("filler");
     let filled = fill(&filler);
     assert!(filled > 0);
 
+    fails_with_no_space(daemon.berth(&["pull", &pulled]), "pull");
+    fails_with_no_space(daemon.berth(&["load", "-i", saved.to_str().unwrap()]), "load");
     fails_with_no_space(daemon.berth(&["import", import_tar.to_str().unwrap(), "big:1"]), "import");
     fails_with_no_space(daemon.berth(&["build", "-t", "built:1", context.to_str().unwrap()]), "build");
     fails_with_no_space(daemon.berth(&["start", "-a", "writer"]), "container writes");
@@ -122,6 +136,9 @@ fn a_full_disk_fails_clearly_leaves_nothing_half_written_and_recovers() {
     assert_clean(&daemon);
 
     std::fs::remove_file(&filler).unwrap();
+    daemon.berth(&["load", "-i", saved.to_str().unwrap()]).ok();
+    daemon.berth(&["rmi", &pulled]).ok();
+    daemon.berth(&["pull", &pulled]).ok();
     daemon.berth(&["import", import_tar.to_str().unwrap(), "big:1"]).ok();
     daemon.berth(&["build", "-t", "built:1", context.to_str().unwrap()]).ok();
     daemon.berth(&["rm", "-f", "writer"]).ok();
