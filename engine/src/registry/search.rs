@@ -300,9 +300,10 @@ impl Engine {
             .await?;
         match response.status() {
             s if s.is_success() => Ok(()),
-            StatusCode::METHOD_NOT_ALLOWED => Err(Error::Registry {
+            // distribution 2.8 answers a tag where it wants a digest with 400 DIGEST_INVALID.
+            StatusCode::METHOD_NOT_ALLOWED | StatusCode::BAD_REQUEST => Err(Error::Registry {
                 message: format!(
-                    "{registry} does not allow deleting tags: {}",
+                    "{registry} does not allow deleting a tag (only a manifest by digest, with all its tags): {}",
                     answer_error(response, &format!("deleting {reference}")).await
                 ),
                 kind: ErrorKind::Forbidden,
