@@ -292,6 +292,21 @@ fn uploads_chunked_mounted_truncated_and_referrers_over_http() {
     assert_eq!(done.header("docker-content-digest"), Some(digest.as_str()));
     let got = request(&host, "GET", &format!("/v2/dev/x/blobs/{digest}"), &h, b"");
     assert_eq!((got.status, got.body == blob), (200, true));
+    assert_eq!(got.header("accept-ranges"), Some("bytes"));
+    // Ranges of it, as distribution answers them: 206 with Content-Range, 416 past the end.
+    let blob_path = format!("/v2/dev/x/blobs/{digest}");
+    let part = request(&host, "GET", &blob_path, &[h[0], ("Range", "bytes=1000-1999")], b"");
+    assert_eq!(part.status, 206, "{}", part.text());
+    assert_eq!(part.header("content-range"), Some("bytes 1000-1999/200000"));
+    assert_eq!(part.body, blob[1000..2000]);
+    let tail = request(&host, "GET", &blob_path, &[h[0], ("Range", "bytes=-10")], b"");
+    assert_eq!((tail.status, tail.body.as_slice()), (206, &blob[199_990..]));
+    let open = request(&host, "GET", &blob_path, &[h[0], ("Range", "bytes=150000-")], b"");
+    assert_eq!(open.header("content-range"), Some("bytes 150000-199999/200000"));
+    assert_eq!(open.body, blob[150_000..]);
+    let past = request(&host, "GET", &blob_path, &[h[0], ("Range", "bytes=200000-")], b"");
+    assert_eq!(past.status, 416);
+    assert_eq!(past.header("content-range"), Some("bytes */200000"));
 
     // A chunk cut by the network: the upload keeps what arrived, says so, and resumes there.
     let start = request(&host, "POST", "/v2/dev/x/blobs/uploads/", &h, b"");
@@ -478,6 +493,20 @@ fn a_second_berth_daemon_pulls_and_pushes_through_the_registry() {
         .berth(&["run", "--rm", "--network", "none", &format!("{host}/dev/app:1"), "echo", "from-a"])
         .ok();
     assert_eq!(out.stdout.trim(), "from-a");
+    // Node A's history says who pulled what, from where.
+    let audit =
+        node_a.call(Some(berth_tests::ADMIN_TOKEN), "GET", "/api/v1/history/audit?api=registry", None);
+    assert_eq!(audit.status, 200, "{}", audit.text());
+    let rows = audit.json()["items"].as_array().cloned().unwrap_or_default();
+    let pull = rows
+        .iter()
+        .find(|r| {
+            r["message"].as_str().is_some_and(|m| m.starts_with("pull dev/app") && m.contains(&digest_a))
+        })
+        .unwrap_or_else(|| panic!("no pull in node A's audit log: {rows:?}"));
+    assert_eq!((pull["user"].as_str(), pull["method"].as_str()), (Some("olga"), Some("GET")));
+    assert_eq!(pull["address"], "127.0.0.1");
+    assert!(pull["path"].as_str().unwrap().starts_with("/v2/dev/app/manifests/"), "{pull}");
     // ... and pushes it back under a new name of its team: the same digest on node A.
     node_b.berth(&["tag", &format!("{host}/dev/app:1"), &format!("{host}/dev/copy:2")]).ok();
     node_b.berth(&["push", &format!("{host}/dev/copy:2")]).ok();
@@ -588,4 +617,78 @@ fn docker_engine_logs_in_pushes_and_pulls() {
     let pulled = docker(&["pull", &reference], None);
     assert_eq!(digest_in(&pulled).as_deref(), Some(digest.as_str()), "{pulled}");
     docker(&["logout", &host], None);
+}
+
+#[test]
+fn the_registry_speaks_tls_with_the_daemons_certificate() {
+    // A CA of the test's, and the daemon's certificate signed by it for localhost.
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    // Its own name: a leaf whose issuer reads as its subject looks self-signed to OpenSSL.
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "berth test CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let cert =
+        rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap().signed_by(&key, &ca).unwrap();
+    let (cert_path, key_path) = (dir.path().join("daemon.crt"), dir.path().join("daemon.key"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    // skopeo trusts the CA from a certificate directory (containers-certs.d: `*.crt` are CAs).
+    let trusted = dir.path().join("trusted");
+    std::fs::create_dir(&trusted).unwrap();
+    std::fs::write(trusted.join("ca.crt"), ca.pem()).unwrap();
+
+    let port = free_port();
+    let daemon = Daemon::start_with_args(&[
+        "--registry-listen",
+        &format!("127.0.0.1:{port}"),
+        "--tls-cert",
+        cert_path.to_str().unwrap(),
+        "--tls-key",
+        key_path.to_str().unwrap(),
+    ]);
+    daemon.import_busybox("busybox:latest");
+    // The API's TCP listener speaks TLS too: the admin's password, over the unix socket's CLI.
+    let creds = format!("admin:{}", berth_tests::ADMIN_PASSWORD);
+    let archive = daemon.dir().join("busybox.tar");
+    daemon.berth(&["save", "-o", archive.to_str().unwrap(), "busybox"]).ok();
+    let target = format!("docker://localhost:{port}/dev/app:1");
+    let cert_dir = trusted.to_str().unwrap();
+
+    // Pushed and read back over TLS, verified against the CA (tls-verify stays on).
+    skopeo_ok(&[
+        "copy",
+        "--dest-cert-dir",
+        cert_dir,
+        "--dest-creds",
+        &creds,
+        &format!("docker-archive:{}", archive.display()),
+        &target,
+    ]);
+    let inspected = skopeo_ok(&["inspect", "--cert-dir", cert_dir, "--creds", &creds, &target]);
+    assert!(inspected.contains("\"Digest\""), "{inspected}");
+    // The token realm is https too.
+    let challenge = Command::new("curl")
+        .args(["-sS", "-D", "-", "-o", "/dev/null", "--cacert", trusted.join("ca.crt").to_str().unwrap()])
+        .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
+        .arg(format!("https://localhost:{port}/v2/"))
+        .output()
+        .unwrap();
+    let headers = String::from_utf8_lossy(&challenge.stdout).to_ascii_lowercase();
+    assert!(
+        headers.contains(&format!("realm=\"https://localhost:{port}/token\"")),
+        "{headers}{}",
+        String::from_utf8_lossy(&challenge.stderr)
+    );
+    // A client that does not trust the CA is refused the connection; plain HTTP gets nothing.
+    let (ok, text) = skopeo(&["inspect", "--creds", &creds, &target]);
+    assert!(!ok && text.contains("certificate"), "{text}");
+    let plain = Command::new("curl")
+        .args(["-sS", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("http://127.0.0.1:{port}/v2/"))
+        .output()
+        .unwrap();
+    assert_ne!(String::from_utf8_lossy(&plain.stdout), "401");
 }

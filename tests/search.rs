@@ -65,6 +65,16 @@ fn search_by_catalog_with_docker_columns_filters_and_formats() {
     assert!(row[2].starts_with("linux/"), "a platform: {}", lines[1]);
     assert_eq!(row[3], digest);
 
+    // The dashboard's view of the tag; distribution 2.8 deletes manifests by digest only, so
+    // deleting the tag is refused with a clear reason (and the tag stays).
+    let admin = Some(berth_tests::ADMIN_TOKEN);
+    let path = format!("/api/v1/registry/manifest?reference={host}/team/alpha-one:1");
+    let shown = daemon.call(admin, "GET", &path, None);
+    assert_eq!((shown.status, shown.json()["digest"].as_str()), (200, Some(digest.as_str())));
+    let refused = daemon.call(admin, "DELETE", &path, None);
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert!(refused.json()["message"].as_str().unwrap().contains("does not allow deleting a tag"));
+
     // The docker CLI's `docker search`, through the Docker API face: the same answer.
     let docker =
         docker_at(&daemon.docker_host(), &["search", "--format", "{{.Name}}", &format!("{host}/alpha")]);
@@ -92,6 +102,36 @@ fn search_against_berths_own_registry_sees_what_the_caller_may_pull() {
     let tags =
         daemon.berth(&["search", "--tags", "--format", "{{.Tag}}", &format!("{listen}/dev/served")]).ok();
     assert_eq!(tags.stdout, "1\n2\n");
+
+    // A tag's manifest as the dashboard browses it: the image's platform, config and layers.
+    let admin = Some(berth_tests::ADMIN_TOKEN);
+    let reference = format!("{listen}/dev/served:1");
+    let path = format!("/api/v1/registry/manifest?reference={reference}");
+    let shown = daemon.call(admin, "GET", &path, None);
+    assert_eq!(shown.status, 200, "{}", shown.text());
+    let shown = shown.json();
+    let local = daemon.berth(&["image", "inspect", "dev/served:1"]).ok();
+    let local: serde_json::Value = serde_json::from_str(&local.stdout).unwrap();
+    assert_eq!(shown["digest"], local[0]["manifest_digest"]);
+    let image = &shown["images"][0];
+    assert!(image["platform"].as_str().unwrap().starts_with("linux/"), "{image}");
+    assert_eq!(image["config"]["digest"], local[0]["id"]);
+    assert_eq!(image["command"], serde_json::json!(["sh"]));
+    let layers = image["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1, "{image}");
+    assert!(
+        layers[0]["size"].as_u64().unwrap() > 0
+            && layers[0]["digest"].as_str().unwrap().starts_with("sha256:")
+    );
+
+    // Deleting a tag: refused to a viewer, as other deletes; an operator's goes, the other tag stays.
+    let vic = daemon.user_with_token("vic", "viewer", None);
+    assert_eq!(daemon.call(Some(&vic), "DELETE", &path, None).status, 403);
+    let deleted = daemon.call(admin, "DELETE", &path, None);
+    assert_eq!(deleted.status, 204, "{}", deleted.text());
+    let tags =
+        daemon.berth(&["search", "--tags", "--format", "{{.Tag}}", &format!("{listen}/dev/served")]).ok();
+    assert_eq!(tags.stdout, "2\n");
 }
 
 #[test]

@@ -221,6 +221,54 @@ pub struct RemoteTag {
     pub platforms: Vec<String>,
 }
 
+/// A remote tag's manifest as the dashboard browses it (`GET /api/v1/registry/manifest`): the
+/// manifest (or index) and, for each image it names, its config and layers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RemoteManifest {
+    /// `registry/repository:tag` as asked.
+    pub reference: String,
+    /// The manifest's (or index's) digest.
+    pub digest: String,
+    pub media_type: String,
+    /// One entry per image: one for an image manifest, one per platform of an index.
+    pub images: Vec<RemoteImage>,
+}
+
+/// One image of a remote manifest: its platform, config and layers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RemoteImage {
+    /// The image manifest's digest.
+    pub digest: String,
+    pub media_type: String,
+    /// `os/arch[/variant]`; empty when neither the index nor the config says.
+    pub platform: String,
+    pub config: RemoteBlob,
+    /// When the config says the image was made (RFC 3339), if it does.
+    pub created: Option<String>,
+    /// The config's command and entrypoint, as they would run.
+    pub command: Vec<String>,
+    pub layers: Vec<RemoteBlob>,
+}
+
+/// A blob a manifest names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RemoteBlob {
+    pub digest: String,
+    pub media_type: String,
+    /// Its size in bytes (compressed, for a layer).
+    pub size: u64,
+}
+
+impl RemoteImage {
+    /// The compressed size of the image: its config and layers.
+    pub fn size(&self) -> u64 {
+        self.config.size + self.layers.iter().map(|l| l.size).sum::<u64>()
+    }
+}
+
 /// The filters of a search (`--filter is-official=true`, `stars=3`, `is-automated=false`), as
 /// Docker's CLI and API take them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -85,6 +85,28 @@ impl Audit {
         }
     }
 
+    /// Records a manifest the registry server served (a pull by another node or client):
+    /// who (`anonymous` for a public repository), the request's path, the client's address
+    /// and what was pulled (`message`: repository, reference and digest).
+    pub async fn pull(&self, user: &str, path: &str, address: &str, message: &str) {
+        let time = now();
+        let r = sqlx::query(
+            "INSERT INTO audit (time, api, user, method, path, status, container, command, ended, message, address) \
+             VALUES (?, 'registry', ?, 'GET', ?, 200, '', '', ?, ?, ?)",
+        )
+        .bind(&time)
+        .bind(user)
+        .bind(path)
+        .bind(&time)
+        .bind(message)
+        .bind(address)
+        .execute(&self.pool)
+        .await;
+        if let Err(e) = r {
+            tracing::error!(error = %e, user, path, "writing the audit log failed");
+        }
+    }
+
     /// Opens the audit row of an exec session; its id for [`Audit::exec_ended`].
     pub async fn exec_started(
         &self,

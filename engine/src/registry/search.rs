@@ -2,7 +2,7 @@
 //! else the distribution API's `_catalog`, page by page, filtered by the term) and the tags of
 //! one repository with what their manifests say (digest, size, platforms).
 
-use berth_types::{RemoteTag, SearchResult};
+use berth_types::{RemoteBlob, RemoteImage, RemoteManifest, RemoteTag, SearchResult};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, LINK};
 use reqwest::StatusCode;
 use serde::Deserialize;
@@ -187,37 +187,9 @@ impl Engine {
         let reference = Reference::parse(repository)?;
         let registry = reference.domain().to_string();
         let path = reference.path().to_string();
-        let scopes = [repository_scope(&path, "pull")];
-        let client = &self.inner.registries.client;
-        let get = |target: String, accept: &'static str| {
-            let scopes = scopes.clone();
-            let registry = registry.clone();
-            let credentials = credentials.clone();
-            async move {
-                let response = client
-                    .send_as(&registry, &scopes, credentials.as_ref(), &|http, base| {
-                        http.get(RegistryClient::url(base, &target)).header(ACCEPT, accept)
-                    })
-                    .await?;
-                if !response.status().is_success() {
-                    return Err(answer_error(response, &format!("reading {target} from {registry}")).await);
-                }
-                let content_type = response
-                    .headers()
-                    .get(CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(|v| v.split(';').next().unwrap_or("").trim().to_string())
-                    .unwrap_or_default();
-                let bytes =
-                    response.bytes().await.map_err(|e| super::client::network_error(&registry, &e))?;
-                if bytes.len() > DOCUMENT_LIMIT {
-                    return Err(Error::InvalidInput(format!(
-                        "{target} is larger than {DOCUMENT_LIMIT} bytes"
-                    )));
-                }
-                Ok((bytes.to_vec(), content_type))
-            }
-        };
+        let scopes = vec![repository_scope(&path, "pull")];
+        let remote = Remote { engine: self, registry, scopes, credentials };
+        let get = |target: String, accept: &'static str| remote.get(target, accept);
         let (list, _) = get(format!("{path}/tags/list"), "application/json").await?;
         let tags: TagList = serde_json::from_slice(&list)
             .map_err(|e| Error::InvalidInput(format!("{repository}: the tag list is not valid JSON: {e}")))?;
@@ -232,12 +204,8 @@ impl Engine {
             let mut platforms = Vec::new();
             if let Some(children) = document["manifests"].as_array() {
                 for child in children {
-                    let p = &child["platform"];
-                    if let (Some(os), Some(arch)) = (p["os"].as_str(), p["architecture"].as_str()) {
-                        platforms.push(match p["variant"].as_str() {
-                            Some(v) => format!("{os}/{arch}/{v}"),
-                            None => format!("{os}/{arch}"),
-                        });
+                    if let Some(p) = platform_of(&child["platform"]) {
+                        platforms.push(p);
                     }
                     if let Some(d) = child["digest"].as_str() {
                         let (child_bytes, _) = get(format!("{path}/manifests/{d}"), MANIFEST_ACCEPT).await?;
@@ -251,11 +219,8 @@ impl Engine {
                 if let Some(config) = document["config"]["digest"].as_str() {
                     let (config_bytes, _) = get(format!("{path}/blobs/{config}"), "*/*").await?;
                     let config: serde_json::Value = serde_json::from_slice(&config_bytes).unwrap_or_default();
-                    if let (Some(os), Some(arch)) = (config["os"].as_str(), config["architecture"].as_str()) {
-                        platforms.push(match config["variant"].as_str() {
-                            Some(v) => format!("{os}/{arch}/{v}"),
-                            None => format!("{os}/{arch}"),
-                        });
+                    if let Some(p) = platform_of(&config) {
+                        platforms.push(p);
                     }
                 }
             }
@@ -263,6 +228,187 @@ impl Engine {
         }
         Ok(out)
     }
+
+    /// A remote tag's manifest (`registry/repo:tag`, or `@digest`) with, for each image it
+    /// holds, its platform, config and layers: what the dashboard shows of a tag.
+    pub async fn remote_manifest(
+        &self,
+        reference: &str,
+        credentials: Option<Credentials>,
+    ) -> Result<RemoteManifest> {
+        let parsed = Reference::parse(reference)?;
+        let path = parsed.path().to_string();
+        let wanted = match (parsed.digest(), parsed.tag()) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(t)) => t.to_string(),
+            (None, None) => "latest".to_string(),
+        };
+        let remote = Remote {
+            engine: self,
+            registry: parsed.domain().to_string(),
+            scopes: vec![repository_scope(&path, "pull")],
+            credentials,
+        };
+        let (bytes, content_type) = remote.get(format!("{path}/manifests/{wanted}"), MANIFEST_ACCEPT).await?;
+        let document = json_document(&bytes, reference)?;
+        let media_type = document["mediaType"].as_str().map(str::to_string).unwrap_or(content_type);
+        let mut images = Vec::new();
+        match document["manifests"].as_array() {
+            Some(children) => {
+                for child in children {
+                    let Some(digest) = child["digest"].as_str() else { continue };
+                    let (child_bytes, child_type) =
+                        remote.get(format!("{path}/manifests/{digest}"), MANIFEST_ACCEPT).await?;
+                    let manifest = json_document(&child_bytes, reference)?;
+                    let media_type = child["mediaType"].as_str().map(str::to_string).unwrap_or(child_type);
+                    let platform = platform_of(&child["platform"]);
+                    images.push(remote.image(&path, &manifest, digest, media_type, platform).await?);
+                }
+            }
+            None => {
+                let digest = sha256_of(&bytes).to_string();
+                images.push(remote.image(&path, &document, &digest, media_type.clone(), None).await?);
+            }
+        }
+        Ok(RemoteManifest {
+            reference: reference.to_string(),
+            digest: sha256_of(&bytes).to_string(),
+            media_type,
+            images,
+        })
+    }
+
+    /// Deletes a tag of a remote repository (`registry/repo:tag`), where the registry allows it
+    /// (the distribution API's `DELETE /v2/<name>/manifests/<tag>`). Only the tag goes: a
+    /// manifest deleted by digest would take every other tag naming it along.
+    pub async fn delete_remote_tag(&self, reference: &str, credentials: Option<Credentials>) -> Result<()> {
+        let parsed = Reference::parse(reference)?;
+        let (Some(tag), None) = (parsed.tag(), parsed.digest()) else {
+            return Err(Error::InvalidInput(format!("{reference}: name a tag to delete (repository:tag)")));
+        };
+        let registry = parsed.domain().to_string();
+        let path = parsed.path().to_string();
+        let target = format!("{path}/manifests/{tag}");
+        let scopes = [repository_scope(&path, "delete")];
+        let response = self
+            .inner
+            .registries
+            .client
+            .send_as(&registry, &scopes, credentials.as_ref(), &|http, base| {
+                http.delete(RegistryClient::url(base, &target))
+            })
+            .await?;
+        match response.status() {
+            s if s.is_success() => Ok(()),
+            // distribution 2.8 answers a tag where it wants a digest with 400 DIGEST_INVALID.
+            StatusCode::METHOD_NOT_ALLOWED | StatusCode::BAD_REQUEST => Err(Error::Registry {
+                message: format!(
+                    "{registry} does not allow deleting a tag (only a manifest by digest, with all its tags): {}",
+                    answer_error(response, &format!("deleting {reference}")).await
+                ),
+                kind: ErrorKind::Forbidden,
+            }),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                let e = answer_error(response, &format!("deleting {reference}")).await;
+                Err(Error::Registry { message: e.to_string(), kind: ErrorKind::Forbidden })
+            }
+            _ => Err(answer_error(response, &format!("deleting {reference}")).await),
+        }
+    }
+}
+
+/// A registry as one browse talks to it: where, with which scopes and credentials.
+struct Remote<'a> {
+    engine: &'a Engine,
+    registry: String,
+    scopes: Vec<String>,
+    credentials: Option<Credentials>,
+}
+
+impl Remote<'_> {
+    /// `GET /v2/<target>` (a small document: a tag list, manifest or config), with its media type.
+    async fn get(&self, target: String, accept: &'static str) -> Result<(Vec<u8>, String)> {
+        let registry = &self.registry;
+        let response = self
+            .engine
+            .inner
+            .registries
+            .client
+            .send_as(registry, &self.scopes, self.credentials.as_ref(), &|http, base| {
+                http.get(RegistryClient::url(base, &target)).header(ACCEPT, accept)
+            })
+            .await?;
+        if !response.status().is_success() {
+            return Err(answer_error(response, &format!("reading {target} from {registry}")).await);
+        }
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or("").trim().to_string())
+            .unwrap_or_default();
+        let bytes = response.bytes().await.map_err(|e| super::client::network_error(registry, &e))?;
+        if bytes.len() > DOCUMENT_LIMIT {
+            return Err(Error::InvalidInput(format!("{target} is larger than {DOCUMENT_LIMIT} bytes")));
+        }
+        Ok((bytes.to_vec(), content_type))
+    }
+
+    /// One image of a manifest: its config read for the platform, creation time and command.
+    async fn image(
+        &self,
+        path: &str,
+        manifest: &serde_json::Value,
+        digest: &str,
+        media_type: String,
+        platform: Option<String>,
+    ) -> Result<RemoteImage> {
+        let config = blob_of(&manifest["config"]);
+        let document: serde_json::Value = if config.digest.is_empty() {
+            serde_json::Value::Null
+        } else {
+            let (bytes, _) = self.get(format!("{path}/blobs/{}", config.digest), "*/*").await?;
+            serde_json::from_slice(&bytes).unwrap_or_default()
+        };
+        let strings = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array()
+                .map_or_else(Vec::new, |a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+        };
+        let mut command = strings(&document["config"]["Entrypoint"]);
+        command.extend(strings(&document["config"]["Cmd"]));
+        Ok(RemoteImage {
+            digest: digest.to_string(),
+            media_type,
+            platform: platform.or_else(|| platform_of(&document)).unwrap_or_default(),
+            config,
+            created: document["created"].as_str().map(String::from),
+            command,
+            layers: manifest["layers"].as_array().map_or_else(Vec::new, |l| l.iter().map(blob_of).collect()),
+        })
+    }
+}
+
+fn json_document(bytes: &[u8], reference: &str) -> Result<serde_json::Value> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::InvalidInput(format!("{reference}: the manifest is not JSON: {e}")))
+}
+
+/// A descriptor's digest, media type and size.
+fn blob_of(descriptor: &serde_json::Value) -> RemoteBlob {
+    RemoteBlob {
+        digest: descriptor["digest"].as_str().unwrap_or("").to_string(),
+        media_type: descriptor["mediaType"].as_str().unwrap_or("").to_string(),
+        size: descriptor["size"].as_u64().unwrap_or(0),
+    }
+}
+
+/// `os/arch[/variant]` of an index entry's `platform` or an image config.
+fn platform_of(value: &serde_json::Value) -> Option<String> {
+    let (os, arch) = (value["os"].as_str()?, value["architecture"].as_str()?);
+    Some(match value["variant"].as_str() {
+        Some(v) => format!("{os}/{arch}/{v}"),
+        None => format!("{os}/{arch}"),
+    })
 }
 
 /// The compressed size of an image manifest: its config and layers.

@@ -1,9 +1,12 @@
 //! The registries page (/registries): the registries the caller may use, a search box over a
 //! registry (its `/v1/search`, else its catalog), a repository's tags with size, platforms and
-//! digest, and a pull of a tag with its per-layer progress (the images page's pull panel).
+//! digest, a tag's manifest (each image's platform, config and layers), a pull of a tag with its
+//! per-layer progress (the images page's pull panel) and the deletion of a tag (operators; where
+//! the registry allows it).
 
 use berth_types::auth::Role;
-use berth_types::{RegistryInfo, RemoteTag, SearchResult};
+use berth_types::{RegistryInfo, RemoteImage, RemoteManifest, RemoteTag, SearchResult};
+use gloo_net::http::Method;
 use leptos::prelude::*;
 
 use super::images::transfer::Transfer;
@@ -23,6 +26,10 @@ pub fn Registries() -> impl IntoView {
     let repository = RwSignal::new(None::<String>);
     let tags = RwSignal::new(None::<Result<Vec<RemoteTag>, String>>);
     let pulling = RwSignal::new(None::<String>);
+    // The tag whose manifest is shown, and what was read of it.
+    let shown = RwSignal::new(None::<String>);
+    let manifest = RwSignal::new(None::<Result<RemoteManifest, String>>);
+    let notice = RwSignal::new(None::<(bool, String)>);
 
     let search = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -39,9 +46,32 @@ pub fn Registries() -> impl IntoView {
     let browse = move |name: String| {
         repository.set(Some(name.clone()));
         tags.set(None);
+        shown.set(None);
         leptos::task::spawn_local(async move {
             let path = format!("/api/v1/registry/tags?repository={}", enc(&name));
             tags.set(Some(api::get::<Vec<RemoteTag>>(&path).await.map_err(|e| e.message())));
+        });
+    };
+    let show = move |reference: String| {
+        shown.set(Some(reference.clone()));
+        manifest.set(None);
+        leptos::task::spawn_local(async move {
+            let path = format!("/api/v1/registry/manifest?reference={}", enc(&reference));
+            manifest.set(Some(api::get::<RemoteManifest>(&path).await.map_err(|e| e.message())));
+        });
+    };
+    let delete = move |name: String, reference: String| {
+        if !window().confirm_with_message(&format!("Delete the tag {reference}?")).unwrap_or(false) {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            let path = format!("/api/v1/registry/manifest?reference={}", enc(&reference));
+            let result = api::act(Method::DELETE, &path).await;
+            notice.set(Some(match result {
+                Ok(()) => (true, format!("Deleted {reference}")),
+                Err(e) => (false, e.message()),
+            }));
+            browse(name);
         });
     };
 
@@ -109,16 +139,23 @@ pub fn Registries() -> impl IntoView {
                     view! {
                         <Table label="Tags" columns=["Tag", "Size", "Platforms", "Digest"] numeric=&["Size"] actions=operator>
                             {list.into_iter().map(|t| {
-                                let reference = format!("{name}:{}", t.tag);
+                                let reference = tag_reference(&name, &t.tag);
+                                let (pull_ref, show_ref, delete_ref) = (reference.clone(), reference.clone(), reference);
+                                let repository_name = name.clone();
                                 view! {
                                     <tr data-name=t.tag.clone()>
-                                        <td data-label="Tag">{t.tag.clone()}</td>
+                                        <td data-label="Tag">
+                                            <button type="button" class="link" title="Manifest, config and layers"
+                                                on:click=move |_| show(show_ref.clone())>{t.tag.clone()}</button>
+                                        </td>
                                         <td data-label="Size" class="num">{human_size(t.size)}</td>
                                         <td data-label="Platforms">{t.platforms.join(", ")}</td>
                                         <td data-label="Digest"><code title=t.media_type.clone()>{t.digest.clone()}</code></td>
                                         {operator.then(|| view! {
                                             <td class="row-actions">
-                                                <button type="button" class="button small" on:click=move |_| pulling.set(Some(reference.clone()))>"Pull"</button>
+                                                <button type="button" class="button small" on:click=move |_| pulling.set(Some(pull_ref.clone()))>"Pull"</button>
+                                                <button type="button" class="button small danger"
+                                                    on:click=move |_| delete(repository_name.clone(), delete_ref.clone())>"Delete"</button>
                                             </td>
                                         })}
                                     </tr>
@@ -129,8 +166,178 @@ pub fn Registries() -> impl IntoView {
                 }
             }}
         })}
+        {move || notice.get().map(|(ok, message)| view! {
+            <p class=if ok { "notice" } else { "notice failed" } role="status">{message}</p>
+        })}
+        {move || shown.get().map(|reference| view! {
+            <h2>{format!("Manifest of {reference}")}</h2>
+            {move || match manifest.get() {
+                None => view! { <Loading what="manifest"/> }.into_any(),
+                Some(Err(message)) => view! { <p class="notice failed" role="status">{message}</p> }.into_any(),
+                Some(Ok(m)) => view! { <ManifestView manifest=m/> }.into_any(),
+            }}
+        })}
         {move || pulling.get().map(|reference| view! {
             <Transfer kind="pull" initial=reference on_done=Callback::new(|()| {}) on_close=Callback::new(move |()| pulling.set(None))/>
         })}
+    }
+}
+
+/// A tag's manifest: its digest and type, then each image's platform, config and layers.
+#[component]
+fn ManifestView(manifest: RemoteManifest) -> impl IntoView {
+    view! {
+        <dl class="facts" data-test="manifest">
+            <dt>"Digest"</dt><dd><code>{manifest.digest.clone()}</code></dd>
+            <dt>"Media type"</dt><dd>{manifest.media_type.clone()}</dd>
+            <dt>"Size"</dt><dd>{human_size(manifest.images.iter().map(RemoteImage::size).sum())}</dd>
+        </dl>
+        {manifest.images.into_iter().map(|image| view! {
+            <h3>{image_heading(&image)}</h3>
+            <dl class="facts">
+                <dt>"Manifest"</dt><dd><code title=image.media_type.clone()>{image.digest.clone()}</code></dd>
+                <dt>"Config"</dt>
+                <dd><code title=image.config.media_type.clone()>{image.config.digest.clone()}</code>
+                    {format!(" ({})", human_size(image.config.size))}</dd>
+                <dt>"Created"</dt><dd>{image.created.clone().unwrap_or_else(|| "-".into())}</dd>
+                <dt>"Command"</dt><dd><code>{command_text(&image.command)}</code></dd>
+            </dl>
+            <Table label="Layers" columns=["#", "Digest", "Type", "Size"] numeric=&["#", "Size"]>
+                {layer_rows(&image).into_iter().map(|row| view! {
+                    <tr data-name=row.digest.clone()>
+                        <td data-label="#" class="num">{row.number}</td>
+                        <td data-label="Digest"><code title=row.digest.clone()>{short_digest(&row.digest)}</code></td>
+                        <td data-label="Type" title=row.media_type.clone()>{row.kind}</td>
+                        <td data-label="Size" class="num">{human_size(row.size)}</td>
+                    </tr>
+                }).collect_view()}
+            </Table>
+        }).collect_view()}
+    }
+}
+
+/// `repository:tag` of a listed tag.
+fn tag_reference(repository: &str, tag: &str) -> String {
+    format!("{repository}:{tag}")
+}
+
+/// An image's heading: its platform and size.
+fn image_heading(image: &RemoteImage) -> String {
+    let platform = if image.platform.is_empty() { "image" } else { image.platform.as_str() };
+    let layers = image.layers.len();
+    format!("{platform}: {layers} layer{}, {}", if layers == 1 { "" } else { "s" }, human_size(image.size()))
+}
+
+/// A command as a shell would show it; `-` for none.
+fn command_text(command: &[String]) -> String {
+    if command.is_empty() {
+        return "-".into();
+    }
+    command
+        .iter()
+        .map(|a| if a.is_empty() || a.contains(char::is_whitespace) { format!("{a:?}") } else { a.clone() })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `sha256:` and the first 12 hex digits.
+fn short_digest(digest: &str) -> String {
+    match digest.split_once(':') {
+        Some((algorithm, hex)) => format!("{algorithm}:{}", &hex[..hex.len().min(12)]),
+        None => digest.to_string(),
+    }
+}
+
+/// One row of a layer table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LayerRow {
+    number: usize,
+    digest: String,
+    media_type: String,
+    /// The layer's format from its media type: `tar+gzip`, `tar+zstd`, `tar`, ...
+    kind: String,
+    size: u64,
+}
+
+fn layer_rows(image: &RemoteImage) -> Vec<LayerRow> {
+    image
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| LayerRow {
+            number: i + 1,
+            digest: l.digest.clone(),
+            media_type: l.media_type.clone(),
+            kind: layer_kind(&l.media_type),
+            size: l.size,
+        })
+        .collect()
+}
+
+/// A layer's format from its media type (OCI's `...layer.v1.tar+gzip`, Docker's
+/// `...rootfs.diff.tar.gzip`); another type as it is.
+fn layer_kind(media_type: &str) -> String {
+    for marker in [".layer.v1.", ".rootfs.diff.", ".rootfs.foreign.diff."] {
+        if let Some(i) = media_type.find(marker) {
+            return media_type[i + marker.len()..].replace("tar.gzip", "tar+gzip");
+        }
+    }
+    media_type.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_types::RemoteBlob;
+
+    fn blob(digest: &str, media_type: &str, size: u64) -> RemoteBlob {
+        RemoteBlob { digest: digest.into(), media_type: media_type.into(), size }
+    }
+
+    fn image(platform: &str) -> RemoteImage {
+        RemoteImage {
+            digest: format!("sha256:{}", "a".repeat(64)),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            platform: platform.into(),
+            config: blob("sha256:c", "application/vnd.oci.image.config.v1+json", 1000),
+            created: None,
+            command: vec!["sh".into(), "-c".into(), "echo hi".into()],
+            layers: vec![
+                blob(
+                    &format!("sha256:{}", "1".repeat(64)),
+                    "application/vnd.oci.image.layer.v1.tar+gzip",
+                    2048,
+                ),
+                blob("sha256:2", "application/vnd.docker.image.rootfs.diff.tar.gzip", 1024),
+            ],
+        }
+    }
+
+    #[test]
+    fn layers_are_numbered_with_their_format_and_size() {
+        let rows = layer_rows(&image("linux/amd64"));
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].number, rows[0].kind.as_str(), rows[0].size), (1, "tar+gzip", 2048));
+        assert_eq!((rows[1].number, rows[1].kind.as_str()), (2, "tar+gzip"));
+        assert_eq!(layer_kind("application/vnd.oci.image.layer.v1.tar+zstd"), "tar+zstd");
+        assert_eq!(layer_kind("application/vnd.oci.image.layer.v1.tar"), "tar");
+        assert_eq!(layer_kind("application/x-custom"), "application/x-custom");
+    }
+
+    #[test]
+    fn headings_digests_and_commands_read_as_docker_shows_them() {
+        assert_eq!(image("linux/arm64/v8").size(), 1000 + 2048 + 1024);
+        assert_eq!(
+            image_heading(&image("linux/arm64/v8")),
+            format!("linux/arm64/v8: 2 layers, {}", human_size(4072))
+        );
+        let mut one = image("");
+        one.layers.truncate(1);
+        assert!(image_heading(&one).starts_with("image: 1 layer, "));
+        assert_eq!(short_digest(&format!("sha256:{}", "1".repeat(64))), "sha256:111111111111");
+        assert_eq!(short_digest("sha256:2"), "sha256:2");
+        assert_eq!(command_text(&image("").command), r#"sh -c "echo hi""#);
+        assert_eq!(command_text(&[]), "-");
+        assert_eq!(tag_reference("127.0.0.1:5000/team/app", "1"), "127.0.0.1:5000/team/app:1");
     }
 }

@@ -129,6 +129,27 @@ pub async fn authorize(
     }
 }
 
+/// Records a served manifest (a pull) in the history: who pulled `name:reference` (its
+/// `digest`) from which address. Only a `GET` is a pull; a `HEAD` only looks.
+pub async fn record_pull(
+    state: &AppState,
+    who: Option<&Principal>,
+    request_path: &str,
+    address: Option<std::net::IpAddr>,
+    name: &str,
+    reference: &str,
+    digest: &str,
+) {
+    let user = who.map_or("anonymous", |p| p.user.as_str());
+    let address = address.map(|a| a.to_string()).unwrap_or_default();
+    let pulled = if reference.contains(':') {
+        format!("pull {name}@{reference}")
+    } else {
+        format!("pull {name}:{reference} ({digest})")
+    };
+    state.audit.pull(user, request_path, &address, &pulled).await;
+}
+
 /// The audit status of a registry answer.
 fn status_of(result: &DResult<impl Sized>) -> StatusCode {
     match result {

@@ -2,8 +2,9 @@
 //! `GET /images/search`) and the tags of a remote repository. Viewers may search; the daemon's
 //! stored credentials for the registry are used, as for pulls.
 
+use axum::http::StatusCode;
 use berth_types::auth::Role;
-use berth_types::{RemoteTag, SearchFilter, SearchResult};
+use berth_types::{RemoteManifest, RemoteTag, SearchFilter, SearchResult};
 
 use super::Caller;
 use crate::serve::error::ApiError;
@@ -44,4 +45,25 @@ pub async fn remote_tags(
 ) -> Result<Vec<RemoteTag>, ApiError> {
     caller.require(Role::Viewer)?;
     Ok(state.engine.remote_tags(repository, None).await?)
+}
+
+/// A remote tag's manifest with each image's platform, config and layers. Viewers.
+pub async fn remote_manifest(
+    state: &AppState,
+    caller: &Caller,
+    reference: &str,
+) -> Result<RemoteManifest, ApiError> {
+    caller.require(Role::Viewer)?;
+    Ok(state.engine.remote_manifest(reference, None).await?)
+}
+
+/// Deletes a tag of a remote repository where the registry allows it, with the daemon's
+/// credentials for it: operators, as other deletes.
+pub async fn delete_remote_tag(state: &AppState, caller: &Caller, reference: &str) -> Result<(), ApiError> {
+    let result = async {
+        caller.require(Role::Operator)?;
+        Ok(state.engine.delete_remote_tag(reference, None).await?)
+    }
+    .await;
+    caller.audited(state, StatusCode::NO_CONTENT, result).await
 }

@@ -74,6 +74,7 @@ fn described() -> OpenApiRouter<AppState> {
         .routes(routes!(registry::set_repository))
         .routes(routes!(registry::search_images))
         .routes(routes!(registry::remote_tags))
+        .routes(routes!(registry::remote_manifest, registry::delete_remote_tag))
         .routes(routes!(registry::list_registries, registry::add_registry))
         .routes(routes!(registry::remove_registry))
         .routes(routes!(images::inspect_image, images::remove_image))

@@ -185,6 +185,48 @@ pub(super) async fn remote_tags(
     Ok(Json(crate::serve::ops::search::remote_tags(&state, &caller, &query.repository).await?))
 }
 
+/// The query of `GET`/`DELETE /api/v1/registry/manifest`.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub(super) struct ManifestQuery {
+    /// `registry/repository:tag` (`127.0.0.1:5000/team/app:1`).
+    reference: String,
+}
+
+/// `GET /api/v1/registry/manifest`.
+#[utoipa::path(get, path = "/api/v1/registry/manifest", tag = "registry", params(ManifestQuery),
+    description = "A remote tag's manifest (or index) and, for each image it holds, its platform, config \
+        (creation time, command) and layers with their sizes. Viewers.",
+    responses((status = 200, body = berth_types::RemoteManifest),
+        (status = 400, body = crate::serve::openapi::ErrorBody), (status = 404, body = crate::serve::openapi::ErrorBody),
+        (status = 502, body = crate::serve::openapi::ErrorBody, description = "the registry cannot be reached or failed")),
+    security(("bearer" = []), ("session" = [])))]
+pub(super) async fn remote_manifest(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Query(query): axum::extract::Query<ManifestQuery>,
+) -> Result<Json<berth_types::RemoteManifest>, ApiError> {
+    Ok(Json(crate::serve::ops::search::remote_manifest(&state, &caller, &query.reference).await?))
+}
+
+/// `DELETE /api/v1/registry/manifest`.
+#[utoipa::path(delete, path = "/api/v1/registry/manifest", tag = "registry", params(ManifestQuery),
+    description = "Deletes a tag of a remote repository where the registry allows it (only the tag: \
+        other tags of the same manifest stay). Operators; the daemon's credentials for the registry are used.",
+    responses((status = 204, description = "deleted"),
+        (status = 400, body = crate::serve::openapi::ErrorBody),
+        (status = 403, body = crate::serve::openapi::ErrorBody, description = "the role, or the registry, refuses"),
+        (status = 404, body = crate::serve::openapi::ErrorBody),
+        (status = 502, body = crate::serve::openapi::ErrorBody, description = "the registry cannot be reached or failed")),
+    security(("bearer" = []), ("session" = [])))]
+pub(super) async fn delete_remote_tag(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Query(query): axum::extract::Query<ManifestQuery>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    crate::serve::ops::search::delete_remote_tag(&state, &caller, &query.reference).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
 /// `GET /api/v1/registries`.
 #[utoipa::path(get, path = "/api/v1/registries", tag = "registry",
     description = "The registries added as objects: all for admins, else those every team or one of the \
