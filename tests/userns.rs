@@ -129,3 +129,136 @@ fn a_remap_of_a_user_without_ranges_is_refused() {
         "{stderr}"
     );
 }
+
+/// The (uid, gid) of each entry of the tar at `path`, by name (without a leading `/` or `./`).
+fn tar_owners(path: &std::path::Path) -> std::collections::BTreeMap<String, (u64, u64)> {
+    let mut archive = tar::Archive::new(std::fs::File::open(path).unwrap());
+    archive
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let name = e
+                .path()
+                .unwrap()
+                .to_string_lossy()
+                .trim_start_matches("./")
+                .trim_start_matches('/')
+                .trim_end_matches('/')
+                .to_string();
+            (name, (e.header().uid().unwrap(), e.header().gid().unwrap()))
+        })
+        .collect()
+}
+
+/// What leaves a remapped container (commit, export, cp out) holds the container's ids, not the
+/// host's 100000+: the image is the same as one committed without remapping. What goes in (cp)
+/// gets the host ids of the mapping. runc runs the remapped containers as the built-in runtime.
+#[test]
+fn a_remapped_containers_files_leave_and_enter_with_the_containers_ids() {
+    let daemon = Daemon::start_with_args(&["--userns-remap", "default"]);
+    daemon.import_busybox("busybox:latest");
+    let uid = range_start("/etc/subuid", "berth");
+    let dir = tempfile::tempdir().unwrap();
+
+    for runtime in ["berth", "runc"] {
+        let name = format!("shifted-{runtime}");
+        let out = daemon
+            .berth(&[
+                "run",
+                "--runtime",
+                runtime,
+                "--name",
+                &name,
+                "busybox",
+                "sh",
+                "-c",
+                "echo x > /made && mkdir /d && chown 1:2 /d && id -u && cat /proc/self/uid_map",
+            ])
+            .ok();
+        assert_eq!(
+            out.stdout.split_whitespace().collect::<Vec<_>>(),
+            ["0", "0", &uid.to_string(), "65536"],
+            "{runtime}: {out:?}"
+        );
+
+        // commit: the new layer holds the container's ids; run without remapping, it shows them.
+        let image = format!("shifted-{runtime}:1");
+        daemon.berth(&["commit", &name, &image]).ok();
+        let out = daemon
+            .berth(&[
+                "run",
+                "--rm",
+                "--userns=host",
+                &image,
+                "stat",
+                "-c",
+                "%n %u:%g",
+                "/made",
+                "/d",
+                "/bin/busybox",
+            ])
+            .ok();
+        assert_eq!(out.stdout.trim(), "/made 0:0\n/d 1:2\n/bin/busybox 0:0", "{runtime}: {out:?}");
+        let saved = dir.path().join(format!("{runtime}-image.tar"));
+        daemon.berth(&["save", "-o", saved.to_str().unwrap(), &image]).ok();
+        let mut saved_archive = tar::Archive::new(std::fs::File::open(&saved).unwrap());
+        let mut layers_seen = 0;
+        for entry in saved_archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let layer_name = entry.path().unwrap().to_string_lossy().into_owned();
+            if !(layer_name.ends_with("layer.tar") || layer_name.starts_with("blobs/")) {
+                continue;
+            }
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+            if bytes.starts_with(&[0x1f, 0x8b]) {
+                let mut plain = Vec::new();
+                std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut plain)
+                    .unwrap();
+                bytes = plain;
+            }
+            let mut layer = tar::Archive::new(&bytes[..]);
+            let Ok(entries) = layer.entries() else { continue };
+            for e in entries.flatten() {
+                layers_seen += 1;
+                let (u, g) = (e.header().uid().unwrap(), e.header().gid().unwrap());
+                assert!(u < 65536 && g < 65536, "{runtime}: {layer_name}: {:?} is {u}:{g}", e.path());
+            }
+        }
+
+        assert!(layers_seen > 0, "{runtime}: no layer entries found in the saved image");
+
+        // export: the whole root file system with the container's ids.
+        let exported = dir.path().join(format!("{runtime}-export.tar"));
+        daemon.berth(&["export", "-o", exported.to_str().unwrap(), &name]).ok();
+        let owners = tar_owners(&exported);
+        assert_eq!(owners.get("made"), Some(&(0, 0)), "{runtime}");
+        assert_eq!(owners.get("d"), Some(&(1, 2)), "{runtime}");
+        assert_eq!(owners.get("bin/busybox"), Some(&(0, 0)), "{runtime}");
+        assert!(owners.values().all(|&(u, g)| u < 65536 && g < 65536), "{runtime}: {owners:?}");
+
+        // cp out and in.
+        let out_dir = dir.path().join(format!("{runtime}-cp"));
+        std::fs::create_dir(&out_dir).unwrap();
+        // (An empty directory: its tar is text, which the output holds as it is.)
+        let out = daemon.berth(&["cp", &format!("{name}:/d"), "-"]).ok();
+        let tarred = out_dir.join("d.tar");
+        std::fs::write(&tarred, out.stdout.as_bytes()).unwrap();
+        assert_eq!(tar_owners(&tarred).get("d"), Some(&(1, 2)), "{runtime}: cp out");
+        let host_file = dir.path().join(format!("{runtime}-in"));
+        std::fs::write(&host_file, "in").unwrap();
+        daemon.berth(&["cp", host_file.to_str().unwrap(), &format!("{name}:/in")]).ok();
+        daemon.berth(&["commit", &name, &format!("{image}-in")]).ok();
+        let out = daemon
+            .berth(&["run", "--rm", "--userns=host", &format!("{image}-in"), "stat", "-c", "%u:%g", "/in"])
+            .ok();
+        assert_eq!(
+            out.stdout.trim(),
+            "0:0",
+            "{runtime}: a file copied in is the container's root's: {out:?}"
+        );
+        daemon.berth(&["rm", "-f", &name]).ok();
+        daemon.berth(&["rmi", &image, &format!("{image}-in")]).ok();
+    }
+}

@@ -63,6 +63,17 @@ impl IdMap {
         to_host(&self.gids, gid)
     }
 
+    /// The container's uid of host uid `uid`; one outside the mapping is the overflow id, as the
+    /// kernel shows it in the namespace.
+    pub fn container_uid(&self, uid: u32) -> u32 {
+        from_host(&self.uids, uid).unwrap_or(OVERFLOW_ID)
+    }
+
+    /// The container's gid of host gid `gid` (the overflow id outside the mapping).
+    pub fn container_gid(&self, gid: u32) -> u32 {
+        from_host(&self.gids, gid).unwrap_or(OVERFLOW_ID)
+    }
+
     /// `/proc/PID/uid_map`'s text for the uid ranges.
     pub fn uid_map_text(&self) -> String {
         map_text(&self.uids)
@@ -79,6 +90,13 @@ impl IdMap {
         let (u, g) = self.root();
         format!("{u}.{g}")
     }
+}
+
+/// What an id outside a user namespace's mapping is seen as inside (`/proc/sys/kernel/overflowuid`).
+const OVERFLOW_ID: u32 = 65534;
+
+fn from_host(ranges: &[IdRange], id: u32) -> Option<u32> {
+    ranges.iter().find(|r| id >= r.host && id - r.host < r.size).map(|r| r.container + (id - r.host))
 }
 
 fn to_host(ranges: &[IdRange], id: u32) -> Option<u32> {

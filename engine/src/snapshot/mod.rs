@@ -416,6 +416,12 @@ impl SnapshotStore {
             .map_err(|e| Error::io(format!("reading {}", path.display()), io::Error::other(e)))
     }
 
+    /// The user namespace mapping a writable layer was made for: its own files hold the
+    /// mapped (host) ids.
+    pub fn writable_idmap(&self, key: &str) -> Result<Option<IdMap>> {
+        Ok(self.writable_record(key)?.idmap)
+    }
+
     /// The layers a writable layer stands on, bottom first.
     pub fn writable_layers(&self, key: &str) -> Result<Vec<Digest>> {
         Ok(self.writable_record(key)?.layers)
