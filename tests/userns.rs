@@ -22,10 +22,61 @@ fn range_start(file: &str, user: &str) -> u32 {
         .unwrap_or_else(|| panic!("no range of {user} in {file}"))
 }
 
+/// A daemon remapping with `default`, busybox imported. With `copies`, it is told (debug builds
+/// only) to act as on a kernel without idmapped mounts: its remapped containers stand on
+/// chowned copies of the layers.
+fn remapped_daemon(copies: bool) -> Daemon {
+    let mut daemon = Daemon::start_with_args(&["--userns-remap", "default"]);
+    if copies {
+        daemon.set_env(&[("BERTH_NO_IDMAPPED_MOUNTS", "1")]);
+        daemon.restart_with_args(&["--userns-remap", "default"]);
+    }
+    daemon.import_busybox("busybox:latest");
+    daemon
+}
+
 #[test]
 fn root_in_a_container_is_an_unprivileged_host_id() {
-    let daemon = Daemon::start_with_args(&["--userns-remap", "default"]);
-    daemon.import_busybox("busybox:latest");
+    root_is_unprivileged(&remapped_daemon(false));
+}
+
+#[test]
+fn a_remapped_containers_files_leave_and_enter_with_the_containers_ids() {
+    ids_leave_and_enter_as_the_containers(&remapped_daemon(false));
+}
+
+/// Without idmapped mounts: one chowned copy of each layer per mapping, shared by the
+/// containers; everything else as with idmapped mounts.
+#[test]
+fn without_idmapped_mounts_the_layers_are_chowned_copies() {
+    let daemon = remapped_daemon(true);
+    root_is_unprivileged(&daemon);
+    ids_leave_and_enter_as_the_containers(&daemon);
+    let uid = range_start("/etc/subuid", "berth");
+    let gid = range_start("/etc/subgid", "berth");
+    let copies = daemon.root().join(format!("snapshots/shifted/{uid}.{gid}"));
+    let layers: Vec<_> = std::fs::read_dir(&copies).unwrap().flatten().map(|e| e.path()).collect();
+    assert!(!layers.is_empty(), "no layer copies in {}", copies.display());
+    for layer in &layers {
+        let busybox = std::fs::symlink_metadata(layer.join("bin/busybox"));
+        if let Ok(meta) = busybox {
+            assert_eq!((meta.uid(), meta.gid()), (uid, gid), "{}", layer.display());
+            // The shared layer itself is untouched.
+            let name = layer.file_name().unwrap();
+            let shared = daemon.root().join("snapshots/layers").join(name).join("fs/bin/busybox");
+            let shared = std::fs::symlink_metadata(shared).unwrap();
+            assert_eq!((shared.uid(), shared.gid()), (0, 0));
+        }
+    }
+    assert!(daemon.log().contains("chowned copies of their layers"), "the daemon says which it used");
+    // The image's removal takes its copies along.
+    let before = layers.len();
+    daemon.berth(&["rmi", "busybox:latest"]).ok();
+    let after = std::fs::read_dir(&copies).map(|d| d.count()).unwrap_or(0);
+    assert!(after < before, "copies left after rmi: {after} of {before}");
+}
+
+fn root_is_unprivileged(daemon: &Daemon) {
     let uid = range_start("/etc/subuid", "berth");
     let gid = range_start("/etc/subgid", "berth");
 
@@ -110,6 +161,25 @@ fn root_in_a_container_is_an_unprivileged_host_id() {
         .berth(&["run", "--rm", "--userns=bogus", "busybox", "true"])
         .fails_with("invalid USER mode: bogus");
     daemon.berth(&["volume", "rm", "userns-data"]).ok();
+
+    // runc runs remapped containers too (the daemon's directories let the mapped root through).
+    let out = daemon
+        .berth(&[
+            "run",
+            "--rm",
+            "--runtime",
+            "runc",
+            "busybox",
+            "sh",
+            "-c",
+            "id -u; cat /proc/self/uid_map; stat -c %u:%g /bin/busybox; echo x > /etc/made",
+        ])
+        .ok();
+    assert_eq!(
+        out.stdout.split_whitespace().collect::<Vec<_>>(),
+        ["0", "0", &uid.to_string(), "65536", "0:0"],
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -154,10 +224,7 @@ fn tar_owners(path: &std::path::Path) -> std::collections::BTreeMap<String, (u64
 /// What leaves a remapped container (commit, export, cp out) holds the container's ids, not the
 /// host's 100000+: the image is the same as one committed without remapping. What goes in (cp)
 /// gets the host ids of the mapping. runc runs the remapped containers as the built-in runtime.
-#[test]
-fn a_remapped_containers_files_leave_and_enter_with_the_containers_ids() {
-    let daemon = Daemon::start_with_args(&["--userns-remap", "default"]);
-    daemon.import_busybox("busybox:latest");
+fn ids_leave_and_enter_as_the_containers(daemon: &Daemon) {
     let uid = range_start("/etc/subuid", "berth");
     let dir = tempfile::tempdir().unwrap();
 
