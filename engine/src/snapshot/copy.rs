@@ -308,3 +308,41 @@ fn copy_xattrs(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_layer_copy_keeps_whiteouts_and_opaque_directories() {
+        if !nix::unistd::geteuid().is_root() {
+            return; // mknod of a whiteout and trusted.* xattrs need root
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (layer, dest) = (dir.path().join("layer"), dir.path().join("dest"));
+        std::fs::create_dir_all(layer.join("opaque")).unwrap();
+        std::fs::create_dir(&dest).unwrap();
+        std::fs::write(layer.join("opaque/file"), "x").unwrap();
+        let layer_fd = nix::fcntl::open(&layer, OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty()).unwrap();
+        mknodat(layer_fd.as_fd(), "gone", SFlag::S_IFCHR, Mode::from_bits_truncate(0o600), 0).unwrap();
+        let opaque =
+            nix::fcntl::open(&layer.join("opaque"), OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty())
+                .unwrap();
+        mark_opaque(opaque.as_fd()).unwrap();
+
+        copy_layer(&layer, &dest).unwrap();
+        let gone = nix::sys::stat::lstat(&dest.join("gone")).unwrap();
+        assert!(is_whiteout(&gone), "the whiteout is copied as one");
+        let copied =
+            nix::fcntl::open(&dest.join("opaque"), OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty())
+                .unwrap();
+        assert!(is_opaque(copied.as_fd()));
+        assert_eq!(std::fs::read_to_string(dest.join("opaque/file")).unwrap(), "x");
+
+        // Applied (the copy snapshotter's way) the same layer deletes instead.
+        let applied = dir.path().join("applied");
+        std::fs::create_dir_all(applied.join("gone")).unwrap();
+        apply_layer(&layer, &applied).unwrap();
+        assert!(!applied.join("gone").exists());
+    }
+}
