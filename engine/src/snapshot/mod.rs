@@ -70,6 +70,10 @@ impl std::str::FromStr for SnapshotterKind {
 pub struct SnapshotStore {
     root: PathBuf,
     kind: SnapshotterKind,
+    /// Held while a writable layer is mounted or unmounted: the mount and its record change
+    /// together. (A stopped container's unmount racing a `cp`'s mount could otherwise leave the
+    /// root filesystem mounted with no record, which `rm` then could not unmount.)
+    mounting: std::sync::Mutex<()>,
 }
 
 /// What is recorded next to an unpacked layer.
@@ -116,7 +120,11 @@ impl SnapshotStore {
         for dir in ["layers", "containers", "tmp"] {
             fsutil::create_private_dir(&root.join(dir))?;
         }
-        let store = SnapshotStore { root: root.to_path_buf(), kind: SnapshotterKind::Copy };
+        let store = SnapshotStore {
+            root: root.to_path_buf(),
+            kind: SnapshotterKind::Copy,
+            mounting: std::sync::Mutex::new(()),
+        };
         store.clean_tmp()?;
         let kind = match kind {
             Some(SnapshotterKind::Copy) => SnapshotterKind::Copy,
@@ -461,6 +469,7 @@ impl SnapshotStore {
     /// Mounts the writable layer `key` at `target` (an existing directory): overlayfs over its
     /// layers, or a bind mount of the copy snapshotter's tree.
     pub fn mount_writable(&self, key: &str, target: &Path) -> Result<()> {
+        let _mounting = self.mounting.lock().unwrap_or_else(|p| p.into_inner());
         let record = self.writable_record(key)?;
         let dir = self.writable_dir(key);
         let recorded = dir.join(MOUNTPOINT_RECORD);
@@ -573,6 +582,7 @@ impl SnapshotStore {
     /// Unmounts the writable layer `key` if it is mounted.
     pub fn unmount_writable(&self, key: &str) -> Result<()> {
         check_key(key)?;
+        let _mounting = self.mounting.lock().unwrap_or_else(|p| p.into_inner());
         let recorded = self.writable_dir(key).join(MOUNTPOINT_RECORD);
         let target = match fs::read_to_string(&recorded) {
             Ok(target) => PathBuf::from(target),
@@ -596,6 +606,20 @@ impl SnapshotStore {
         fs::rename(&dir, &trash).context(|| format!("moving {} out of the store", dir.display()))?;
         fsutil::sync_dir(&self.root.join("containers"))?;
         remove_path(&trash)
+    }
+
+    /// Unmounts whatever is mounted at `target` (a removed container's root filesystem), however
+    /// many mounts are stacked there, so that the directory can be removed.
+    pub fn unmount_all_at(&self, target: &Path) -> Result<()> {
+        let _mounting = self.mounting.lock().unwrap_or_else(|p| p.into_inner());
+        for _ in 0..16 {
+            if !overlay::is_mountpoint(target) {
+                return Ok(());
+            }
+            tracing::warn!(path = %target.display(), "unmounting a root filesystem mount that has no record");
+            unmount_path(target)?;
+        }
+        Err(Error::Conflict(format!("{} stays mounted", target.display())))
     }
 
     /// Keys of the writable layers, sorted.
