@@ -6,6 +6,10 @@
 #   run --rm    50 concurrent `docker run --rm --network none busybox true`
 #   API         100 concurrent HTTP clients (wrk -c100) for DURATION seconds each on the container
 #               list, one container's inspect and its logs, with the 50 containers running
+#   many        MANY (default 1,000) more running containers (`run -d`, 20 at a time): the time
+#               to start them, `docker ps` and `ps -a`, the list under 10 clients, the dashboard's
+#               own list (berth's /api/v1/containers), and the daemons' memory with their
+#               monitors or shims
 #
 # Each side reports wall time and failures (concurrent runs), requests/s, p50 and p99 and non-2xx
 # answers (API); then the ratios dockerd/berth (above 1: berth is faster).
@@ -13,99 +17,25 @@
 #   benches/load.sh [DURATION]     (default 10 s; root; docker.io's dockerd and docker CLI, python3;
 #                                   installs Debian's wrk if missing)
 #
-# BERTH_BIN=PATH uses that berth binary instead of building a release one. Everything runs in a
-# network namespace of its own; the daemons are stopped by PID and the work directory
-# ($BENCH_DIR, default under /var/tmp) is removed at the end.
+# BERTH_BIN=PATH uses that berth binary instead of building a release one; MANY=N sets the
+# number of the many. The daemons' setup and cleanup: benches/lib/two_daemons.sh.
 set -euo pipefail
 
 duration=${1:-10}
+bench=load
 repo=$(cd "$(dirname "$0")/.." && pwd)
-
-[ "$(id -u)" = 0 ] || { echo "load.sh: run as root" >&2; exit 1; }
-for tool in dockerd docker python3; do
-    command -v "$tool" >/dev/null || { echo "load.sh: $tool is not installed" >&2; exit 1; }
-done
 if ! command -v wrk >/dev/null; then
     echo "installing wrk (Debian)..." >&2
     apt-get install -y -qq wrk >/dev/null
 fi
-
-# Into a network namespace of our own (the script runs again there).
-if [ -z "${BERTH_BENCH_IN_NETNS:-}" ]; then
-    exec env BERTH_BENCH_IN_NETNS=1 unshare --net -- "$0" "$@"
-fi
-ip link set lo up
-
-berth=${BERTH_BIN:-}
-if [ -z "$berth" ]; then
-    echo "building berth (release)..." >&2
-    (cd "$repo" && cargo build --release --quiet -p berth)
-    target_dir=$(cd "$repo" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-    berth=$target_dir/release/berth
-fi
-
-work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/berth-bench-load.XXXXXX")
-berth_pid=""
-dockerd_pid=""
-token="berth_$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
-export DOCKER_CONFIG=$work/docker-config
-export DOCKER_CLI_HINTS=false
-unset DOCKER_API_VERSION DOCKER_CONTEXT
-B=unix://$work/berth/run/docker.sock
-D=unix://$work/dockerd/docker.sock
-
-cleanup() {
-    set +e
-    echo "cleaning up..." >&2
-    for host in "$B" "$D"; do
-        DOCKER_HOST=$host docker ps -aq 2>/dev/null | xargs -r -n 100 env DOCKER_HOST="$host" docker rm -f >/dev/null 2>&1
-    done
-    for pid in $berth_pid $dockerd_pid; do kill "$pid" 2>/dev/null; done
-    for pid in $berth_pid $dockerd_pid; do
-        for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null
-    done
-    # A containerd or shim that outlived its dockerd names the work directory in its arguments.
-    for pid in $(grep -l "$work" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do
-        [ "$pid" = $$ ] || kill -9 "$pid" 2>/dev/null
-    done
-    awk -v d="$work" '$5 ~ "^"d {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_for() { # HOST: until the daemon answers
-    for _ in $(seq 300); do DOCKER_HOST=$1 docker version >/dev/null 2>&1 && return 0; sleep 0.1; done
-    echo "load.sh: the daemon at $1 did not answer" >&2
-    exit 1
-}
-
-berth_port=$(free_port)
-berth_docker_port=$(free_port)
-mkdir -p "$work/berth" "$work/dockerd/data" "$work/dockerd/exec" "$DOCKER_CONFIG"
-BERTH_ADMIN_TOKEN=$token "$berth" serve --root "$work/berth/root" --run-dir "$work/berth/run" \
-    --listen "127.0.0.1:$berth_port" --docker-listen "127.0.0.1:$berth_docker_port" --bridge none \
-    >"$work/berth/daemon.log" 2>&1 &
-berth_pid=$!
-dockerd_port=$(free_port)
-dockerd --data-root "$work/dockerd/data" --exec-root "$work/dockerd/exec" -H "$D" -H "tcp://127.0.0.1:$dockerd_port" \
-    --pidfile "$work/dockerd/pid" --iptables=false --ip-masq=false --bridge=none >"$work/dockerd/daemon.log" 2>&1 &
-dockerd_pid=$!
-wait_for "$B"
-wait_for "$D"
-echo "== berth: $berth"
-echo "== dockerd: $(dockerd --version)"
-echo "== client: $(docker --version), wrk $(wrk -v 2>&1 | head -1 | cut -d' ' -f2)"
-echo "== machine: $(nproc) CPUs, $(free -g | awk '/Mem:/ {print $2}') GB"
-
-"$repo/scripts/busybox-rootfs.sh" "$work/busybox.tar"
-for host in "$B" "$D"; do
-    DOCKER_HOST=$host docker import -c 'CMD ["sh"]' "$work/busybox.tar" busybox:latest >/dev/null
-done
+# shellcheck source=benches/lib/two_daemons.sh
+. "$repo/benches/lib/two_daemons.sh"
+start_two_daemons
+echo "== wrk $(wrk -v 2>&1 | head -1 | cut -d' ' -f2)"
 
 B=$B D=$D TOKEN=$token DURATION=$duration \
     BERTH_URL=http://127.0.0.1:$berth_docker_port DOCKERD_URL=http://127.0.0.1:$dockerd_port \
+    BERTH_NATIVE_URL=http://127.0.0.1:$berth_port MANY=${MANY:-1000} BERTH_PID=$berth_pid DOCKERD_PID=$dockerd_pid \
     python3 - <<'EOF'
 import os, re, subprocess, time
 from concurrent.futures import ThreadPoolExecutor
@@ -173,4 +103,68 @@ for what, path in [("list", "/containers/json"),
     for side in sides:
         if got[side]["errors"]:
             print(f"  {side}: {got[side]['errors']}")
+
+many = int(os.environ["MANY"])
+print(f"\n== {many} more running containers on each side")
+walls = {}
+for side in sides:
+    start = time.perf_counter()
+    with ThreadPoolExecutor(20) as pool:
+        done = list(pool.map(lambda _: docker(side, "run", "-d", "--network", "none", "busybox", "sleep", "3600"),
+                             range(many)))
+    walls[side] = time.perf_counter() - start
+    failed = [d.stderr.strip() for d in done if d.returncode != 0]
+    results[(f"{many} x run -d", side)] = failed
+    for f in failed[:3]:
+        print(f"  {side} failure: {f}")
+row(f"{many} x run -d, 20 at a time", walls["berth"], walls["dockerd"])
+print(f"{'  failures':<34} {len(results[(f'{many} x run -d', 'berth')]):>12} {len(results[(f'{many} x run -d', 'dockerd')]):>12}")
+
+def median_wall(side, args, times=5):
+    runs = []
+    for _ in range(times):
+        start = time.perf_counter()
+        out = docker(side, *args)
+        runs.append(time.perf_counter() - start)
+        assert out.returncode == 0, out.stderr
+    return sorted(runs)[times // 2]
+
+for args in (["ps", "-q"], ["ps"], ["ps", "-a"]):
+    row(f"docker {' '.join(args)} (median of 5)", median_wall("berth", args), median_wall("dockerd", args))
+# Ten clients: each answer is ~1 MB.
+def wrk10(url, path):
+    out = subprocess.run(["wrk", "-t2", "-c10", f"-d{duration}s", "--latency", "--timeout", "30s",
+                          "-H", f"Authorization: Bearer {token}", url + path], capture_output=True, text=True).stdout
+    m = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    p50 = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    conv = lambda g: float(g.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[g.group(2)] if g else float("nan")
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return conv(p50), conv(m), int(non2xx.group(1)) if non2xx else 0
+lists = {side: wrk10(urls[side], "/containers/json?all=1") for side in sides}
+row("list all, 10 clients: p50", lists["berth"][0], lists["dockerd"][0], "ms")
+row("list all, 10 clients: p99", lists["berth"][1], lists["dockerd"][1], "ms")
+print(f"{'  non-2xx answers':<34} {lists['berth'][2]:>12} {lists['dockerd'][2]:>12}")
+dash = wrk10(os.environ["BERTH_NATIVE_URL"], "/api/v1/containers?all=1")
+print(f"{'dashboard list (berth API): p50':<34} {dash[0]:>11.3f}ms   p99 {dash[1]:.3f}ms, non-2xx {dash[2]}")
+
+def tree_rss_mb(root_pids, names):
+    """RSS of the daemon and of every process whose command name is in `names`."""
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            comm = open(f"/proc/{pid}/comm").read().strip()
+            status = open(f"/proc/{pid}/status").read()
+        except OSError:
+            continue
+        if pid in root_pids or comm in names:
+            m = re.search(r"VmRSS:\s+(\d+) kB", status)
+            total += int(m.group(1)) if m else 0
+    return total / 1024
+# Only this benchmark runs in this network namespace's daemons, but shims and monitors are
+# found by name: run it on a machine without other containers for exact figures.
+b_mem = tree_rss_mb({os.environ["BERTH_PID"]}, {"berth-monitor", "berth-zygote"})
+d_mem = tree_rss_mb({os.environ["DOCKERD_PID"]}, {"containerd", "containerd-shim", "containerd-shim-runc-v2"})
+row("memory: daemon + monitors/shims", b_mem, d_mem, " MB")
 EOF

@@ -297,6 +297,11 @@ fn bad_input_fails_with_clear_messages() {
         1,
         "found ones are still printed"
     );
+    // `--format` as `docker image inspect -f`.
+    let id = serde_json::from_str::<Vec<Value>>(&out.stdout).unwrap()[0]["id"].as_str().unwrap().to_string();
+    let formatted = daemon.berth(&["image", "inspect", "-f", "{{.Id}} {{.Os}}", "busybox"]).ok();
+    assert_eq!(formatted.stdout, format!("{id} linux\n"));
+    daemon.berth(&["image", "inspect", "-f", "{{.Id", "busybox"]).fails_with("unclosed action");
     daemon.berth(&["rmi", "nope:1"]).fails_with("Error response from daemon: No such image: nope:1");
     daemon.berth(&["tag", "nope", "x"]).fails_with("No such image: nope");
     daemon

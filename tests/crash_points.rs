@@ -1,5 +1,5 @@
 //! Crash points: for each operation (import, build, tag, create, run, stop, rm, volume and
-//! network create and rm), the daemon kills itself (SIGKILL, `BERTH_CRASH_AT`, see
+//! network create and rm, pull and push), the daemon kills itself (SIGKILL, `BERTH_CRASH_AT`, see
 //! engine/src/crash_point.rs) at every crash point the operation passes, in turn. After each
 //! crash and a restart the store is consistent (every blob hashes to its name, no temporary file
 //! is left, the lists answer), and the operation — done or not at the crash — can be completed:
@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use berth_tests::registry::Registry;
 use berth_tests::{check_findings, Daemon};
 
 /// One operation of the sweep.
@@ -17,7 +18,7 @@ struct Op {
     /// The operation itself.
     run: Vec<String>,
     /// Whether the operation's effect is there.
-    done: fn(&Daemon) -> bool,
+    done: Box<dyn Fn(&Daemon) -> bool>,
     /// After a crash that left the effect missing: what may stand in the way of running the
     /// operation again (these may fail).
     tidy: Vec<Vec<String>>,
@@ -56,6 +57,7 @@ fn fresh_rootfs(dir: &Path, n: usize) -> PathBuf {
 fn refresh(dir: &Path) {
     fresh_rootfs(dir, 0);
     let data: String = (0..64).map(|_| char::from(b'a' + rand_byte() % 26)).collect();
+    std::fs::create_dir_all(dir.join("context")).expect("build context");
     std::fs::write(dir.join("context/data"), data).expect("context file");
 }
 
@@ -139,7 +141,7 @@ fn ops(dir: &Path) -> Vec<Op> {
             name: "import",
             before: vec![],
             run: args(&["import", &fresh, "crash:import"]),
-            done: |d| succeeds(d, &["image", "inspect", "crash:import"]),
+            done: Box::new(|d| succeeds(d, &["image", "inspect", "crash:import"])),
             tidy: vec![],
             after: vec![args(&["rmi", "crash:import"])],
         },
@@ -147,7 +149,7 @@ fn ops(dir: &Path) -> Vec<Op> {
             name: "build",
             before: vec![],
             run: args(&["build", "--no-cache", "-t", "crash:build", &context]),
-            done: |d| succeeds(d, &["image", "inspect", "crash:build"]),
+            done: Box::new(|d| succeeds(d, &["image", "inspect", "crash:build"])),
             tidy: vec![],
             after: vec![args(&["rmi", "crash:build"])],
         },
@@ -155,7 +157,7 @@ fn ops(dir: &Path) -> Vec<Op> {
             name: "tag",
             before: vec![],
             run: args(&["tag", "busybox", "crash:tag"]),
-            done: |d| succeeds(d, &["image", "inspect", "crash:tag"]),
+            done: Box::new(|d| succeeds(d, &["image", "inspect", "crash:tag"])),
             tidy: vec![],
             after: vec![args(&["rmi", "crash:tag"])],
         },
@@ -163,7 +165,7 @@ fn ops(dir: &Path) -> Vec<Op> {
             name: "create",
             before: vec![],
             run: args(&["create", "--name", "c1", "busybox", "true"]),
-            done: |d| succeeds(d, &["inspect", "c1"]),
+            done: Box::new(|d| succeeds(d, &["inspect", "c1"])),
             tidy: vec![],
             after: vec![args(&["rm", "c1"])],
         },
@@ -171,7 +173,7 @@ fn ops(dir: &Path) -> Vec<Op> {
             name: "run -d",
             before: vec![],
             run: args(&["run", "-d", "--name", "r1", "busybox", "sleep", "60"]),
-            done: |d| field(d, &["inspect", "-f", "{{.state.status}}", "r1"]) == "running",
+            done: Box::new(|d| field(d, &["inspect", "-f", "{{.state.status}}", "r1"]) == "running"),
             tidy: vec![args(&["rm", "-f", "r1"])],
             after: vec![args(&["rm", "-f", "r1"])],
         },
@@ -179,7 +181,7 @@ fn ops(dir: &Path) -> Vec<Op> {
             name: "stop",
             before: vec![args(&["run", "-d", "--name", "s1", "busybox", "sleep", "60"])],
             run: args(&["stop", "-t", "1", "s1"]),
-            done: |d| field(d, &["inspect", "-f", "{{.state.status}}", "s1"]) == "exited",
+            done: Box::new(|d| field(d, &["inspect", "-f", "{{.state.status}}", "s1"]) == "exited"),
             tidy: vec![],
             after: vec![args(&["rm", "s1"])],
         },
@@ -187,7 +189,7 @@ fn ops(dir: &Path) -> Vec<Op> {
             name: "rm",
             before: vec![args(&["create", "--name", "d1", "busybox", "true"])],
             run: args(&["rm", "d1"]),
-            done: |d| !succeeds(d, &["inspect", "d1"]),
+            done: Box::new(|d| !succeeds(d, &["inspect", "d1"])),
             tidy: vec![],
             after: vec![],
         },
@@ -195,7 +197,7 @@ fn ops(dir: &Path) -> Vec<Op> {
             name: "volume create",
             before: vec![],
             run: args(&["volume", "create", "v1"]),
-            done: |d| succeeds(d, &["volume", "inspect", "v1"]),
+            done: Box::new(|d| succeeds(d, &["volume", "inspect", "v1"])),
             tidy: vec![],
             after: vec![args(&["volume", "rm", "v1"])],
         },
@@ -203,7 +205,7 @@ fn ops(dir: &Path) -> Vec<Op> {
             name: "volume rm",
             before: vec![args(&["volume", "create", "v2"])],
             run: args(&["volume", "rm", "v2"]),
-            done: |d| !succeeds(d, &["volume", "inspect", "v2"]),
+            done: Box::new(|d| !succeeds(d, &["volume", "inspect", "v2"])),
             tidy: vec![],
             after: vec![],
         },
@@ -211,7 +213,7 @@ fn ops(dir: &Path) -> Vec<Op> {
             name: "network create",
             before: vec![],
             run: args(&["network", "create", "n1"]),
-            done: |d| succeeds(d, &["network", "inspect", "n1"]),
+            done: Box::new(|d| succeeds(d, &["network", "inspect", "n1"])),
             tidy: vec![args(&["network", "rm", "n1"])],
             after: vec![args(&["network", "rm", "n1"])],
         },
@@ -219,7 +221,7 @@ fn ops(dir: &Path) -> Vec<Op> {
             name: "network rm",
             before: vec![args(&["network", "create", "n2"])],
             run: args(&["network", "rm", "n2"]),
-            done: |d| !succeeds(d, &["network", "inspect", "n2"]),
+            done: Box::new(|d| !succeeds(d, &["network", "inspect", "n2"])),
             tidy: vec![],
             after: vec![],
         },
@@ -246,18 +248,22 @@ fn check_consistent(daemon: &Daemon, at: &str) {
     }
 }
 
-#[test]
-fn a_crash_at_any_write_leaves_a_store_that_recovers() {
-    let mut daemon = Daemon::start_in_netns();
-    daemon.import_busybox("busybox:latest");
-    let work = tempfile::tempdir().expect("work dir");
-    let log = work.path().join("crash-points.log");
-    let mut covered = 0;
-    let mut per_op = Vec::new();
-    let mut names = std::collections::BTreeSet::new();
-    for op in ops(work.path()) {
-        run_all(&daemon, op.name, &op.before);
-        refresh(work.path());
+/// What a sweep covered: crashes, the points each operation passed, the points' names.
+#[derive(Default)]
+struct Covered {
+    crashes: usize,
+    per_op: Vec<String>,
+    names: std::collections::BTreeSet<String>,
+}
+
+/// Runs each operation once to learn the crash points it passes, then crashes the daemon at
+/// each of them in turn, restarts it, checks the store and completes the operation.
+fn sweep(daemon: &mut Daemon, work: &Path, ops: Vec<Op>) -> Covered {
+    let log = work.join("crash-points.log");
+    let mut covered = Covered::default();
+    for op in ops {
+        run_all(daemon, op.name, &op.before);
+        refresh(work);
         // Which points does the operation pass?
         daemon.stop();
         daemon.set_env(&[("BERTH_CRASH_LOG", log.to_str().unwrap())]);
@@ -269,22 +275,22 @@ fn a_crash_at_any_write_leaves_a_store_that_recovers() {
         let passed: Vec<String> =
             std::fs::read_to_string(&log).unwrap_or_default().lines().map(str::to_string).collect();
         assert!(!passed.is_empty(), "{}: the operation passed no crash point", op.name);
-        run_all(&daemon, op.name, &op.after);
+        run_all(daemon, op.name, &op.after);
 
         for (k, point) in passed.iter().enumerate() {
             let at = format!("{} at crash point {} ({point})", op.name, k + 1);
-            run_all(&daemon, &at, &op.before);
+            run_all(daemon, &at, &op.before);
             // New layers each time: an import or build of bytes the store has would write less.
-            refresh(work.path());
+            refresh(work);
             daemon.stop();
             daemon.set_env(&[("BERTH_CRASH_AT", &(k + 1).to_string())]);
             daemon.start_again();
             let _ = daemon.berth(&refs);
-            assert!(wait_until_exited(&mut daemon), "{at}: the daemon did not die at the crash point");
+            assert!(wait_until_exited(daemon), "{at}: the daemon did not die at the crash point");
             daemon.set_env(&[]);
             daemon.start_again();
-            check_consistent(&daemon, &at);
-            if !(op.done)(&daemon) {
+            check_consistent(daemon, &at);
+            if !(op.done)(daemon) {
                 for command in &op.tidy {
                     let refs: Vec<&str> = command.iter().map(String::as_str).collect();
                     let _ = daemon.berth(&refs);
@@ -292,13 +298,103 @@ fn a_crash_at_any_write_leaves_a_store_that_recovers() {
                 let again = daemon.berth(&refs);
                 assert_eq!(again.code, 0, "{at}: running the operation again failed: {}", again.stderr);
             }
-            assert!((op.done)(&daemon), "{at}: the operation's effect is missing after running it again");
-            run_all(&daemon, &at, &op.after);
-            covered += 1;
-            names.insert(point.clone());
+            assert!((op.done)(daemon), "{at}: the operation's effect is missing after running it again");
+            run_all(daemon, &at, &op.after);
+            covered.crashes += 1;
+            covered.names.insert(point.clone());
         }
-        per_op.push(format!("{} {}", op.name, passed.len()));
+        covered.per_op.push(format!("{} {}", op.name, passed.len()));
     }
-    eprintln!("crash points covered: {covered} crashes ({}), points {names:?}", per_op.join(", "));
-    assert!(covered > 0);
+    eprintln!(
+        "crash points covered: {} crashes ({}), points {:?}",
+        covered.crashes,
+        covered.per_op.join(", "),
+        covered.names
+    );
+    covered
+}
+
+#[test]
+fn a_crash_at_any_write_leaves_a_store_that_recovers() {
+    let mut daemon = Daemon::start_in_netns();
+    daemon.import_busybox("busybox:latest");
+    let work = tempfile::tempdir().expect("work dir");
+    let ops = ops(work.path());
+    let covered = sweep(&mut daemon, work.path(), ops);
+    assert!(covered.crashes > 0);
+}
+
+/// The config digest of the manifest `registry` serves for `repository:tag` (None when it has
+/// none): what a push must have put there.
+fn served_config(registry: &str, repository: &str, tag: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(registry).expect("connecting to the registry");
+    let request = format!(
+        "GET /v2/{repository}/manifests/{tag} HTTP/1.0\r\nHost: {registry}\r\nAccept: \
+         application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).expect("sending the request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("reading the answer");
+    if !answer.starts_with("HTTP/1.0 200") && !answer.starts_with("HTTP/1.1 200") {
+        return None;
+    }
+    let body = &answer[answer.find("\r\n\r\n")? + 4..];
+    let manifest: serde_json::Value = serde_json::from_str(body).expect("a manifest");
+    manifest["config"]["digest"].as_str().map(str::to_string)
+}
+
+/// Pull and push: a crash at any point of a pull (each blob, each layer's unpack and its marker,
+/// the image record and tag) or of a push (its history row) leaves a store that recovers, and
+/// the pull or push can be run again.
+#[test]
+fn a_crash_during_pull_or_push_leaves_a_store_that_recovers() {
+    let registry = Registry::start();
+    // In the host's network namespace: the registry listens on its loopback.
+    let mut daemon = Daemon::start();
+    daemon.import_busybox("busybox:latest");
+    let work = tempfile::tempdir().expect("work dir");
+    let fresh = fresh_rootfs(work.path(), 0).display().to_string();
+    let host = registry.host();
+    let pulled = format!("{host}/crash/pull:1");
+    let pushed = format!("{host}/crash/push:1");
+    let ops = vec![
+        Op {
+            name: "pull",
+            // New layers in the registry, none of them in the store.
+            before: vec![
+                args(&["import", &fresh, &pulled]),
+                args(&["push", &pulled]),
+                args(&["rmi", &pulled]),
+            ],
+            run: args(&["pull", &pulled]),
+            done: Box::new({
+                let pulled = pulled.clone();
+                move |d| succeeds(d, &["image", "inspect", &pulled])
+            }),
+            tidy: vec![],
+            after: vec![args(&["rmi", &pulled])],
+        },
+        Op {
+            name: "push",
+            before: vec![args(&["import", &fresh, &pushed])],
+            run: args(&["push", &pushed]),
+            done: Box::new({
+                let (host, pushed) = (host.clone(), pushed.clone());
+                move |d| {
+                    let inspect: serde_json::Value =
+                        serde_json::from_str(&field(d, &["image", "inspect", &pushed]))
+                            .expect("inspect JSON");
+                    let local = inspect[0]["id"].as_str().expect("an image ID").to_string();
+                    served_config(&host, "crash/push", "1").is_some_and(|served| served == local)
+                }
+            }),
+            tidy: vec![],
+            after: vec![args(&["rmi", &pushed])],
+        },
+    ];
+    let covered = sweep(&mut daemon, work.path(), ops);
+    for name in ["blob.after_rename", "file.after_rename"] {
+        assert!(covered.names.contains(name), "the pull passed no {name}: {:?}", covered.names);
+    }
 }

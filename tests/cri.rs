@@ -9,11 +9,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use berth_tests::Daemon;
-use hyper_util::rt::TokioIo;
 use k8s_cri::v1 as cri;
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::Channel;
 
 /// The pods' subnet: exists only inside the test daemon's network namespace.
 const SUBNET: &str = "10.199.0.0/24";
@@ -67,15 +66,7 @@ fn cni_conf(dir: &Path) -> PathBuf {
 }
 
 async fn connect(socket: &Path) -> Channel {
-    let socket = socket.to_path_buf();
-    Endpoint::try_from("http://[::]:50051")
-        .unwrap()
-        .connect_with_connector(tower::service_fn(move |_: Uri| {
-            let socket = socket.clone();
-            async move { Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(socket).await?)) }
-        }))
-        .await
-        .expect("connecting to the CRI socket")
+    berth_tests::cri::channel(socket).await.expect("connecting to the CRI socket")
 }
 
 fn pod_config(log_dir: &Path) -> cri::PodSandboxConfig {
@@ -924,5 +915,75 @@ fn a_host_network_pod_shares_the_hosts_network_and_hostname() {
             .expect("RemovePodSandbox");
         let all = rt.list_containers(cri::ListContainersRequest { filter: None }).await.unwrap().into_inner();
         assert!(all.containers.is_empty());
+    });
+}
+
+#[test]
+fn a_pod_sharing_its_process_namespace_sees_all_its_containers_processes() {
+    let work = tempfile::tempdir().unwrap();
+    let conf = cni_conf(work.path());
+    let args = ["--cni-conf-dir", conf.to_str().unwrap(), "--cni-bin-dir", "/usr/lib/cni"];
+    let daemon = Daemon::start_in_netns_with_args(&args);
+    let _pods = PodGuard(daemon.root());
+    daemon.import_busybox("busybox:latest");
+    let socket = daemon.run_dir().join("cri.sock");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut rt = RuntimeServiceClient::new(connect(&socket).await);
+        let mut config = pod_config(&work.path().join("logs"));
+        // shareProcessNamespace: kubelet asks for POD on the pod and on each container.
+        let shared = cri::NamespaceOption { pid: cri::NamespaceMode::Pod as i32, ..Default::default() };
+        config.linux = Some(cri::LinuxPodSandboxConfig {
+            security_context: Some(cri::LinuxSandboxSecurityContext {
+                namespace_options: Some(shared.clone()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let request =
+            cri::RunPodSandboxRequest { config: Some(config.clone()), runtime_handler: String::new() };
+        let pod_id = rt.run_pod_sandbox(request).await.expect("RunPodSandbox").into_inner().pod_sandbox_id;
+        let status = pod_status(&mut rt, &pod_id).await;
+        let options = status.linux.unwrap().namespaces.unwrap().options.unwrap();
+        assert_eq!(options.pid, cri::NamespaceMode::Pod as i32);
+        let mut ids = Vec::new();
+        for (name, script) in [("a", "exec sleep 1001"), ("b", "exec sleep 1002")] {
+            let mut c = container_config(name, script, &format!("{name}.log"));
+            c.linux = Some(cri::LinuxContainerConfig {
+                security_context: Some(cri::LinuxContainerSecurityContext {
+                    namespace_options: Some(shared.clone()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+            let id = rt
+                .create_container(cri::CreateContainerRequest {
+                    pod_sandbox_id: pod_id.clone(),
+                    config: Some(c),
+                    sandbox_config: Some(config.clone()),
+                })
+                .await
+                .expect("CreateContainer")
+                .into_inner()
+                .container_id;
+            rt.start_container(cri::StartContainerRequest { container_id: id.clone() })
+                .await
+                .expect("StartContainer");
+            ids.push(id);
+        }
+        // From b: a's process, and the pause process as PID 1 (the pod's reaper).
+        let seen = exec(&mut rt, &ids[1], &["sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"]).await;
+        let seen = text(&seen.stdout);
+        assert!(seen.contains("sleep 1001") && seen.contains("sleep 1002"), "{seen}");
+        let init = exec(&mut rt, &ids[0], &["sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline"]).await;
+        assert!(text(&init.stdout).contains("pod-pause"), "PID 1: {:?}", text(&init.stdout));
+        let own = exec(&mut rt, &ids[0], &["readlink", "/proc/self/ns/pid"]).await;
+        let other = exec(&mut rt, &ids[1], &["readlink", "/proc/self/ns/pid"]).await;
+        assert_eq!(text(&own.stdout), text(&other.stdout));
+        let host = std::fs::read_link("/proc/self/ns/pid").unwrap();
+        assert_ne!(text(&own.stdout).trim(), host.to_str().unwrap());
+        rt.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: pod_id.clone() })
+            .await
+            .expect("RemovePodSandbox");
     });
 }

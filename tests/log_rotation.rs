@@ -1,8 +1,9 @@
 //! Log rotation end to end: `--log-opt max-size/max-file` as Docker's json-file driver, the
 //! default limit, `logs` and `logs -f` across rotated files without loss or duplication (CLI,
-//! API and the Docker API face), and bad options refused by name.
+//! API, WebSocket followers and the Docker API face), and bad options refused by name.
 
-use berth_tests::{Daemon, HttpResponse};
+use berth_tests::api::next_json;
+use berth_tests::{Daemon, HttpResponse, ADMIN_TOKEN};
 
 /// One request to the daemon's Docker API socket.
 fn docker_http(daemon: &Daemon, method: &str, path: &str, json: Option<&[u8]>) -> HttpResponse {
@@ -97,6 +98,59 @@ fn follow_reads_across_rotations_without_loss_or_duplication() {
     // And the API's stream, after the fact.
     let body = daemon.http("GET", "/api/v1/containers/follow/logs?follow=true", &[], b"").text();
     assert_eq!(body.lines().count(), 2000, "{}", &body[..body.len().min(300)]);
+}
+
+/// The lines a WebSocket log follower receives until the stream's end message.
+fn follow_over_websocket(mut socket: berth_tests::api::Socket) -> Vec<String> {
+    let mut lines = Vec::new();
+    loop {
+        let m = next_json(&mut socket).expect("the log stream ends with an end message");
+        match m["type"].as_str().unwrap_or_default() {
+            "logs" => {
+                for e in m["entries"].as_array().expect("entries") {
+                    lines.push(e["line"].as_str().expect("a line").trim_end().to_string());
+                }
+            }
+            "end" => return lines,
+            other => panic!("unexpected message {other}: {m}"),
+        }
+    }
+}
+
+#[test]
+fn websocket_followers_of_a_container_writing_at_full_speed_get_every_line_once() {
+    let daemon = Daemon::with_busybox();
+    // As fast as the shell writes, through 64 kB files: the followers read across rotations.
+    let lines = 30_000;
+    daemon
+        .berth(&[
+            "create",
+            "--name",
+            "fast",
+            "--log-opt",
+            "max-size=64k",
+            "--log-opt",
+            "max-file=1000",
+            "busybox",
+            "sh",
+            "-c",
+            &format!("sleep 1; i=0; while [ $i -lt {lines} ]; do echo $i; i=$((i+1)); done"),
+        ])
+        .ok();
+    // Started first (a follow of a container that is not running ends at once); the writing
+    // starts a second later, under the followers.
+    daemon.berth(&["start", "fast"]).ok();
+    let followers: Vec<_> = (0..4)
+        .map(|_| daemon.ws_as(ADMIN_TOKEN, "/api/v1/ws/containers/fast/logs?follow=1&tail=all"))
+        .map(|socket| std::thread::spawn(move || follow_over_websocket(socket)))
+        .collect();
+    let expected: Vec<String> = (0..lines).map(|i| i.to_string()).collect();
+    for (n, follower) in followers.into_iter().enumerate() {
+        let got = follower.join().expect("follower thread");
+        assert_eq!(got.len(), expected.len(), "follower {n}: lines lost or repeated");
+        assert!(got == expected, "follower {n}: lines out of order or changed");
+    }
+    assert!(log_files(&daemon, "fast").len() > 5, "rotated while followed");
 }
 
 #[test]

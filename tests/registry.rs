@@ -505,3 +505,72 @@ fn an_image_index_gives_this_platform_or_the_one_asked_for() {
         .berth(&["pull", "--platform", "linux/s390x", &reference])
         .fails_with("no matching manifest for linux/s390x");
 }
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// An image whose config claims a layer the store already has (busybox's diff ID) while its
+/// blob holds other bytes: trusting the claim would give the image busybox's files (or, across
+/// teams, another team's private layer). The pull is refused with a digest mismatch and the
+/// image does not appear; busybox still runs.
+#[test]
+fn a_config_claiming_a_layer_the_store_has_is_refused() {
+    let registry = Registry::start();
+    let daemon = Daemon::start();
+    daemon.import_busybox("busybox:latest");
+    let busybox = inspect(&daemon, "busybox");
+    let claimed = busybox["layers"][0]["diff_id"].as_str().expect("busybox's diff ID").to_string();
+
+    // The image, as a skopeo `dir:` layout: one uncompressed layer of other bytes.
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(5);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder.append_data(&mut header, "other", &b"other"[..]).unwrap();
+    let layer = builder.into_inner().unwrap();
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": busybox["architecture"],
+        "os": "linux",
+        "config": {"Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": [claimed]},
+    }))
+    .unwrap();
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": format!("sha256:{}", sha256_hex(&config)),
+            "size": config.len(),
+        },
+        "layers": [{
+            "mediaType": "application/vnd.oci.image.layer.v1.tar",
+            "digest": format!("sha256:{}", sha256_hex(&layer)),
+            "size": layer.len(),
+        }],
+    }))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("version"), "Directory Transport Version: 1.1\n").unwrap();
+    std::fs::write(dir.path().join("manifest.json"), &manifest).unwrap();
+    std::fs::write(dir.path().join(sha256_hex(&config)), &config).unwrap();
+    std::fs::write(dir.path().join(sha256_hex(&layer)), &layer).unwrap();
+    let reference = format!("{}/claims/busybox:1", registry.host());
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--preserve-digests",
+        &format!("dir:{}", dir.path().display()),
+        &format!("docker://{reference}"),
+    ]);
+
+    daemon.berth(&["pull", &reference]).fails_with("digest");
+    assert_ne!(daemon.berth(&["image", "inspect", &reference]).code, 0, "the image appeared");
+    daemon.berth(&["run", "--rm", "busybox", "true"]).ok();
+    // The layer was not given to the image, nor changed: busybox's files are busybox's.
+    let ls = daemon.berth(&["run", "--rm", "busybox", "ls", "/"]).ok();
+    assert!(!ls.stdout.contains("other"), "{}", ls.stdout);
+}

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 pub mod build;
+pub mod cri;
 pub mod docker_diff;
 pub mod dockerd;
 pub mod registry;

@@ -23,6 +23,7 @@ pub mod name;
 pub mod network;
 pub mod node;
 pub mod parse;
+pub mod pod;
 pub use container::*;
 pub use network::*;
 pub use node::NodeStats;

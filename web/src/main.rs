@@ -24,7 +24,7 @@ use crate::components::{BrandMark, Loading};
 use crate::pages::login::Login;
 use crate::pages::not_found::NotFound;
 use crate::pages::overview::Overview;
-use crate::pages::{admin, containers, history, images, networks, registries, run, stacks, volumes};
+use crate::pages::{admin, containers, history, images, networks, pods, registries, run, stacks, volumes};
 
 fn main() {
     console_error_panic_hook::set_once();
@@ -142,6 +142,7 @@ fn Shell(user: SessionInfo) -> impl IntoView {
                     <A href="/networks">"Networks"</A>
                     <A href="/volumes">"Volumes"</A>
                     <A href="/stacks">"Stacks"</A>
+                    <A href="/pods">"Pods"</A>
                     <A href="/history">"History"</A>
                     {is_admin.then(|| view! { <A href="/admin">"Admin"</A> })}
                 </nav>
@@ -169,6 +170,7 @@ fn Shell(user: SessionInfo) -> impl IntoView {
                 <Route path=path!("/volumes/:name") view=volumes::VolumePage/>
                 <Route path=path!("/stacks") view=stacks::Stacks/>
                 <Route path=path!("/stacks/:name") view=stacks::StackPage/>
+                <Route path=path!("/pods") view=pods::Pods/>
                 <Route path=path!("/history") view=history::History/>
                 <Route path=path!("/admin") view=admin::Admin/>
             </Routes>

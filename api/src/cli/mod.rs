@@ -19,8 +19,8 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use berth_types::{
-    ImageDeleteItem, ImageInspect, ImagePruneReport, ImageSummary, ImportReport, LoadReport, SystemInfo,
-    TagRequest, VersionInfo,
+    ImageDeleteItem, ImagePruneReport, ImageSummary, ImportReport, LoadReport, SystemInfo, TagRequest,
+    VersionInfo,
 };
 use clap::{Args, Subcommand};
 use hyper::Method;
@@ -86,6 +86,9 @@ pub struct ImagesArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
+    /// Format output using a Go template, e.g. '{{.Id}}' or '{{json .Config}}'
+    #[arg(short, long)]
+    pub format: Option<String>,
     #[arg(required = true, value_name = "IMAGE")]
     pub names: Vec<String>,
 }
@@ -270,20 +273,11 @@ fn matches_reference(filter: &str, repository: &str, tag: &str) -> bool {
     repo_ok && tag_pattern.is_none_or(|t| glob_match(t, tag))
 }
 
-/// `berth image inspect`: a JSON array of what was found; every name not found is reported
-/// and makes the exit code 1, as with Docker.
+/// `berth image inspect`: `berth inspect --type image` (a JSON array of what was found, or
+/// each through `--format`; every name not found is reported and makes the exit code 1).
 pub async fn inspect(client: &Client, args: InspectArgs) -> Result<(), CliError> {
-    let mut found: Vec<ImageInspect> = Vec::new();
-    let mut errors = Vec::new();
-    for name in &args.names {
-        match client.get_json(&format!("/api/v1/images/{}", path_segment(name))).await {
-            Ok(image) => found.push(image),
-            Err(e @ CliError::Connect { .. }) => return Err(e),
-            Err(e) => errors.push(e),
-        }
-    }
-    print_inspect_json(&found)?;
-    last_error(errors)
+    let args = containers::InspectArgs { format: args.format, kind: Some("image".into()), names: args.names };
+    containers::inspect(client, args).await
 }
 
 /// Prints what `inspect` found as Docker does: a JSON array indented with four spaces.

@@ -78,6 +78,7 @@ impl Modify for Security {
         (name = "registry", description = "Pull and push (progress as JSON lines), registry login and logout"),
         (name = "build", description = "Build an image from a Dockerfile and a context tar (progress as JSON lines)"),
         (name = "networks", description = "Networks: create, list, inspect, remove, connect, disconnect, prune"),
+        (name = "pods", description = "Pods: the Kubernetes pod sandboxes of the CRI face, with their containers"),
         (name = "volumes", description = "Volumes: create, list, inspect, remove, prune"),
         (name = "stacks", description = "Compose stacks: list, inspect, up, down, stop, start, restart"),
     )

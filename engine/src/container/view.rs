@@ -43,7 +43,6 @@ impl Engine {
             runtime: record.runtime.clone(),
             snapshotter: record.snapshotter.clone(),
             log_path: paths.log.display().to_string(),
-            // Filled by the network and volume code as those land (issue 8).
             network_settings: crate::network::endpoint::settings(&self.inner, &record.id),
             mounts: crate::volume::mounts::mount_points(&self.inner, &record.config.mounts),
         })

@@ -626,11 +626,13 @@ fn local_image(
         }
     }
     for ((layer, diff_id), compression) in manifest.layers.iter().zip(&diff_ids).zip(compressions) {
-        let blob = inner.content.open_blob(&blob_digest(&layer.digest)?)?;
+        let digest = blob_digest(&layer.digest)?;
+        let blob = inner.content.open_blob(&digest)?;
         inner
             .snapshots
             .unpack_layer(io::BufReader::with_capacity(1 << 20, blob), compression, Some(diff_id))
             .map_err(|e| invalid(format!("layer {}: {e}", layer.digest)))?;
+        inner.snapshots.record_layer_source(diff_id, &digest)?;
     }
     inner.images.add(ImageRecord {
         id: config_digest.clone(),

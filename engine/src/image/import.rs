@@ -76,6 +76,7 @@ fn import_blocking(
     // Whatever the unpack did not need (tar padding after the end marker) is part of the blob.
     io::copy(&mut tee, &mut io::sink()).context(|| "reading the import body".into())?;
     let (layer_digest, layer_size) = blob.commit(None)?;
+    inner.snapshots.record_layer_source(&diff_id, &layer_digest)?;
 
     let (os, arch, variant) = node_platform();
     let created = Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true);

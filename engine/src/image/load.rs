@@ -538,6 +538,7 @@ fn unpack_image(inner: &EngineInner, image: &FoundImage) -> Result<ImageRecord> 
             compression,
             Some(&diff_id),
         )?;
+        inner.snapshots.record_layer_source(&diff_id, &digest)?;
     }
     Ok(ImageRecord {
         id: config_digest,

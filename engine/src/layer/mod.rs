@@ -148,6 +148,31 @@ pub fn unpack(
     })
 }
 
+/// The tar stream of a layer blob.
+fn decompressed<'a>(blob: impl Read + 'a, compression: Compression) -> Result<Box<dyn Read + 'a>> {
+    Ok(match compression {
+        Compression::None => Box::new(blob),
+        // Multi-member gzip streams are valid gzip (Go's reader, and so Docker, accepts them).
+        Compression::Gzip => {
+            Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(256 << 10, blob)))
+        }
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::new(blob).map_err(|e| Error::io("starting the zstd decoder", e))?,
+        ),
+    })
+}
+
+/// The diff ID of a layer blob (sha256 of its tar stream), without extracting it: how a blob
+/// is shown to be a layer the store already has.
+pub fn diff_id_of(blob: impl Read, compression: Compression) -> Result<Digest> {
+    let mut stream = decompressed(blob, compression)?;
+    let mut hasher = Sha256::new();
+    io::copy(&mut stream, &mut hasher)
+        .map_err(|e| Error::InvalidInput(format!("decompressing layer blob ({compression:?}): {e}")))?;
+    let hex = hex::encode(hasher.finalize());
+    Ok(crate::digest::parse_sha256(&format!("sha256:{hex}")).expect("sha256 hex is a valid digest"))
+}
+
 /// A filled buffer and how many of its bytes are data.
 struct Chunk {
     buf: Vec<u8>,
@@ -165,17 +190,7 @@ fn inflate(
     let counted = Rc::new(Cell::new(0u64));
     let source_failed = Rc::new(Cell::new(false));
     let source = CountingReader { inner: blob, bytes: counted.clone(), failed: source_failed.clone() };
-    let mut stream: Box<dyn Read> = match compression {
-        Compression::None => Box::new(source),
-        // Multi-member gzip streams are valid gzip (Go's reader, and so Docker, accepts them).
-        Compression::Gzip => {
-            Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(256 << 10, source)))
-        }
-        Compression::Zstd => Box::new(
-            zstd::stream::read::Decoder::new(source)
-                .map_err(|e| Error::io("starting the zstd decoder", e))?,
-        ),
-    };
+    let mut stream = decompressed(source, compression)?;
     let fail = |e: io::Error| {
         if source_failed.get() {
             Error::io("reading layer blob", e)

@@ -95,6 +95,18 @@ pub struct PodConfig {
     pub runtime_handler: String,
 }
 
+impl PodConfig {
+    /// The pod's hostname: the one asked for, else the node's (as containerd does; kubelet
+    /// always gives one, and a pod's name may be longer than a hostname can be).
+    pub fn effective_hostname(&self) -> String {
+        if self.host_network || self.hostname.is_empty() {
+            nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default()
+        } else {
+            self.hostname.clone()
+        }
+    }
+}
+
 /// `ready` while the pause process holds the namespaces; `notready` once stopped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -262,13 +274,6 @@ fn run(inner: &EngineInner, config: PodConfig, cni: &CniConfig) -> Result<PodRec
             config.runtime_handler
         )));
     }
-    let mut config = config;
-    if config.pid_mode == PidMode::Pod {
-        // CRI's default. The built-in runtime cannot start a process in a given PID namespace
-        // yet, so each container gets its own (the status says so: CONTAINER).
-        tracing::info!(pod = %config.name, "a PID namespace shared by the pod is not supported: one per container");
-        config.pid_mode = PidMode::Container;
-    }
     for existing in ids(inner).iter().filter_map(|id| read(inner, id).ok()) {
         let same = existing.config.name == config.name
             && existing.config.namespace == config.namespace
@@ -337,6 +342,9 @@ fn pinned_kinds(config: &PodConfig) -> Vec<&'static str> {
     if !config.host_ipc {
         kinds.push("ipc");
     }
+    if config.pid_mode == PidMode::Pod {
+        kinds.push("pid");
+    }
     kinds
 }
 
@@ -370,13 +378,7 @@ fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\
 /// The pod's `hostname`, `hosts` and `resolv.conf`, which its containers bind-mount. Written in
 /// place: running containers have them mounted.
 fn write_files(dir: &Path, config: &PodConfig, ip: Option<&str>) -> Result<()> {
-    let hostname = if config.host_network {
-        nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default()
-    } else if config.hostname.is_empty() {
-        config.name.clone()
-    } else {
-        config.hostname.clone()
-    };
+    let hostname = config.effective_hostname();
     let write = |name: &str, text: String| {
         let path = dir.join(name);
         fs::write(&path, text).context(|| format!("writing {}", path.display()))
@@ -450,8 +452,10 @@ pub(crate) fn join(
         } else {
             set(LinuxNamespaceType::Uts, Some(p.pins.join("uts")))?;
         }
-        if config.pid_mode == PidMode::Host {
-            set(LinuxNamespaceType::Pid, None)?;
+        match config.pid_mode {
+            PidMode::Host => set(LinuxNamespaceType::Pid, None)?,
+            PidMode::Pod => set(LinuxNamespaceType::Pid, Some(p.pins.join("pid")))?,
+            PidMode::Container => {}
         }
         linux.set_namespaces(Some(namespaces));
     }

@@ -1,5 +1,5 @@
 //! The pod's pause process, `berth pod-pause`: it makes the pod's namespaces (network, IPC,
-//! UTS), sets the hostname, `lo` up and the pod's sysctls in them, and then only waits, reaping
+//! UTS, and PID when the pod shares one), sets the hostname, `lo` up and the pod's sysctls in them, and then only waits, reaping
 //! children, until it is killed. Started detached (its own session, re-parented when its first
 //! process exits), so it outlives a restart of the daemon as the monitors do.
 
@@ -21,11 +21,13 @@ pub(crate) fn spawn(exe: &Path, id: &str, config: &PodConfig) -> Result<i32> {
     let mut cmd = Command::new(exe);
     cmd.arg(SUBCOMMAND).arg("--pod").arg(id);
     if !config.host_network {
-        let hostname = if config.hostname.is_empty() { &config.name } else { &config.hostname };
-        cmd.arg("--net").arg("--uts").arg("--hostname").arg(hostname);
+        cmd.arg("--net").arg("--uts").arg("--hostname").arg(config.effective_hostname());
     }
     if !config.host_ipc {
         cmd.arg("--ipc");
+    }
+    if config.pid_mode == super::PidMode::Pod {
+        cmd.arg("--pid");
     }
     for (key, value) in &config.sysctls {
         cmd.arg("--sysctl").arg(format!("{key}={value}"));
@@ -68,7 +70,7 @@ pub(crate) fn kill(pid: i32) {
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
 }
 
-/// `berth pod-pause --pod ID [--net] [--uts] [--ipc] [--hostname NAME] [--sysctl K=V]...`:
+/// `berth pod-pause --pod ID [--net] [--uts] [--ipc] [--pid] [--hostname NAME] [--sysctl K=V]...`:
 /// prints the PID of the pause process once it is ready, and exits.
 pub fn main(args: Vec<String>) -> i32 {
     let mut flags = CloneFlags::empty();
@@ -83,6 +85,9 @@ pub fn main(args: Vec<String>) -> i32 {
             "--net" => flags |= CloneFlags::CLONE_NEWNET,
             "--uts" => flags |= CloneFlags::CLONE_NEWUTS,
             "--ipc" => flags |= CloneFlags::CLONE_NEWIPC,
+            // The forked pause process is then PID 1 of the pod's processes: it reaps them, and
+            // they all go when it goes.
+            "--pid" => flags |= CloneFlags::CLONE_NEWPID,
             "--hostname" => hostname = args.next(),
             "--sysctl" => sysctls.extend(args.next()),
             other => {

@@ -380,7 +380,9 @@ async fn fetch_layer_locked(
     let shown = digest.as_ref();
     let inner = ctx.engine.inner.clone();
     let has_blob = inner.content.contains(digest);
-    if has_blob && inner.snapshots.has_layer(diff_id) {
+    // Skipped only when this very blob was shown to be the layer: the config's diff ID alone
+    // is a claim (it could name another image's layer).
+    if has_blob && inner.snapshots.is_layer_source(diff_id, digest) {
         ctx.progress.send(layer_event(shown, LayerStatus::AlreadyExists, size, size));
         return Ok(LayerOutcome::Existing);
     }
@@ -395,7 +397,8 @@ async fn fetch_layer_locked(
                 inner
                     .snapshots
                     .unpack_layer(io::BufReader::with_capacity(1 << 20, blob), compression, Some(&id))
-                    .map_err(|e| name_layer(e, &d))
+                    .map_err(|e| name_layer(e, &d))?;
+                inner.snapshots.record_layer_source(&id, &d)
             })
             .await?;
         ctx.progress.send(layer_event(shown, LayerStatus::Done, size, size));
@@ -455,7 +458,7 @@ fn store_layer(
     // was unpacked already) belongs to the blob too.
     io::copy(&mut tee, &mut io::sink()).context(|| format!("reading layer {digest}"))?;
     match blob.commit(Some(digest)) {
-        Ok(_) => Ok(()),
+        Ok(_) => inner.snapshots.record_layer_source(diff_id, digest),
         Err(Error::DigestMismatch { actual, .. }) => {
             // The layer came from bytes that are not the blob the manifest names: it goes too.
             if !had_layer {

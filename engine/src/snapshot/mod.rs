@@ -193,6 +193,24 @@ impl SnapshotStore {
         self.layer_dir(diff_id).join("layer.json").is_file()
     }
 
+    /// Whether the blob `blob` was shown to unpack to the layer `diff_id` (it was unpacked or
+    /// hashed into it, see [`SnapshotStore::record_layer_source`]): a pull may then skip the
+    /// blob, trusting nothing an image's config claims.
+    pub fn is_layer_source(&self, diff_id: &Digest, blob: &Digest) -> bool {
+        self.has_layer(diff_id) && self.layer_dir(diff_id).join("sources").join(blob.digest()).is_file()
+    }
+
+    /// Records that `blob` unpacks to the layer `diff_id` (only after the blob's digest and the
+    /// layer's diff ID were both verified). Kept inside the layer's directory, so the record
+    /// goes with the layer; losing one in a crash only costs a hash of the blob next time.
+    pub fn record_layer_source(&self, diff_id: &Digest, blob: &Digest) -> Result<()> {
+        let dir = self.layer_dir(diff_id).join("sources");
+        fs::create_dir_all(&dir).context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join(blob.digest());
+        fs::File::create(&path).context(|| format!("creating {}", path.display()))?;
+        Ok(())
+    }
+
     /// Unpacked size of a layer in bytes.
     pub fn layer_size(&self, diff_id: &Digest) -> Result<u64> {
         Ok(self.layer_record(diff_id)?.size)
@@ -231,7 +249,18 @@ impl SnapshotStore {
     ) -> Result<Digest> {
         if let Some(expected) = expected_diff_id {
             if self.has_layer(expected) {
-                return Ok(expected.clone());
+                // The blob must be shown to be that layer (hashed, not extracted again): an
+                // image's config may claim any diff ID, and trusting the claim would give the
+                // image another image's layer.
+                let actual = layer::diff_id_of(blob, compression)?;
+                if actual != *expected {
+                    return Err(Error::DigestMismatch {
+                        what: "layer diff ID".to_string(),
+                        expected: expected.clone(),
+                        actual,
+                    });
+                }
+                return Ok(actual);
             }
         }
         let work = self.tmp_dir("unpack")?;

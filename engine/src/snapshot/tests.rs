@@ -148,14 +148,28 @@ fn layers_unpack_once_and_are_listed_sized_and_removed() {
     assert_eq!(store.layer_size(&diff_id).unwrap(), (12 + 12 + 1 + 1 + 4) as u64);
     assert_eq!(fs::read(store.layer_path(&diff_id).join("dir/x")).unwrap(), b"x");
 
-    // Present and expected: returns at once, without reading the blob.
-    struct Unreadable;
-    impl Read for Unreadable {
-        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-            panic!("the blob of a present layer must not be read")
+    // Present and expected: the blob is hashed to show it is that layer, not extracted again
+    // (the layer's files are untouched: the same inode).
+    let ino = |p: &std::path::Path| std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap());
+    let before = ino(&store.layer_path(&diff_id).join("dir/x"));
+    assert_eq!(store.unpack_layer(&tar[..], Compression::None, Some(&diff_id)).unwrap(), diff_id);
+    assert_eq!(ino(&store.layer_path(&diff_id).join("dir/x")), before);
+    // Another blob that claims to be the present layer (a config may name any diff ID) is
+    // refused, not given the layer.
+    let other = upper_layer();
+    match store.unpack_layer(&other[..], Compression::None, Some(&diff_id)).unwrap_err() {
+        Error::DigestMismatch { expected, actual, .. } => {
+            assert_eq!(expected, diff_id);
+            assert_eq!(actual, crate::digest::sha256_of(&other));
         }
+        e => panic!("expected a digest mismatch, got {e}"),
     }
-    assert_eq!(store.unpack_layer(Unreadable, Compression::Gzip, Some(&diff_id)).unwrap(), diff_id);
+    // A blob shown to be the layer is recorded as its source; other blobs are not.
+    let blob = crate::digest::sha256_of(b"the compressed blob");
+    assert!(!store.is_layer_source(&diff_id, &blob));
+    store.record_layer_source(&diff_id, &blob).unwrap();
+    assert!(store.is_layer_source(&diff_id, &blob));
+    assert!(!store.is_layer_source(&diff_id, &crate::digest::sha256_of(b"another")));
 
     let freed = store.remove_layer(&diff_id).unwrap();
     assert!(freed > 0);

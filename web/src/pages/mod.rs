@@ -12,6 +12,7 @@ pub mod login;
 pub mod networks;
 pub mod not_found;
 pub mod overview;
+pub mod pods;
 pub mod registries;
 pub mod run;
 pub mod stacks;

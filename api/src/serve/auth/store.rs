@@ -19,7 +19,8 @@ const SESSION_LIFETIME: Duration = Duration::hours(12);
 pub const SESSION_LIFETIME_SECS: i64 = 12 * 3600;
 /// A session without a request for this long is over (its idle expiry).
 const SESSION_IDLE: Duration = Duration::hours(1);
-/// `last_seen` is written at most this often: not one database write per request.
+/// A session's `last_seen` and a token's `last_used` are written at most this often: not one
+/// database write per request.
 const LAST_SEEN_STEP: Duration = Duration::minutes(1);
 /// The longest lifetime an API token may be given (`expires_in`).
 pub const TOKEN_MAX_LIFETIME_SECS: u64 = 10 * 366 * 24 * 3600;
@@ -55,8 +56,13 @@ impl TokenCheck {
     }
 }
 
+/// A time as the database stores it: RFC 3339 UTC with a fixed format, so it sorts as text.
+fn stamp(t: chrono::DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
 fn now() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+    stamp(Utc::now())
 }
 
 fn db_error(e: sqlx::Error) -> ApiError {
@@ -516,8 +522,8 @@ impl AuthStore {
     /// (a user demoted after the token was made loses the power).
     pub async fn authenticate_token(&self, secret: &str) -> Result<TokenCheck, ApiError> {
         let row = sqlx::query(
-            "SELECT k.id, k.role AS token_role, k.expires, u.id AS user_id, u.name, u.role AS user_role \
-             FROM tokens k JOIN users u ON u.id = k.user_id WHERE k.token_hash = ?",
+            "SELECT k.id, k.role AS token_role, k.expires, k.last_used, u.id AS user_id, u.name, \
+             u.role AS user_role FROM tokens k JOIN users u ON u.id = k.user_id WHERE k.token_hash = ?",
         )
         .bind(secret_hash(secret))
         .fetch_optional(&self.pool)
@@ -534,12 +540,17 @@ impl AuthStore {
         let role = stored_role(&row.try_get::<String, _>("token_role").map_err(db_error)?)?
             .min(stored_role(&row.try_get::<String, _>("user_role").map_err(db_error)?)?);
         let user_id: i64 = row.try_get("user_id").map_err(db_error)?;
-        // Best effort: a failed update must not refuse the request.
-        let _ = sqlx::query("UPDATE tokens SET last_used = ? WHERE id = ?")
-            .bind(now())
-            .bind(token_id)
-            .execute(&self.pool)
-            .await;
+        // Written at most once a minute: a database write on every request serialised the API
+        // under many clients. Best effort: a failed update must not refuse the request.
+        let last_used: Option<String> = row.try_get("last_used").map_err(db_error)?;
+        let stale = stamp(Utc::now() - LAST_SEEN_STEP);
+        if last_used.is_none_or(|used| used < stale) {
+            let _ = sqlx::query("UPDATE tokens SET last_used = ? WHERE id = ?")
+                .bind(now())
+                .bind(token_id)
+                .execute(&self.pool)
+                .await;
+        }
         let teams = self.teams_of(user_id).await?;
         Ok(TokenCheck::Valid(Principal { user: name, role, teams, via: Via::Token }))
     }
@@ -630,7 +641,6 @@ impl AuthStore {
             None => row.try_get("created").map_err(db_error)?,
         };
         let current = Utc::now();
-        let stamp = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
         // RFC 3339 UTC with a fixed format sorts as text.
         if expires < stamp(current) || last_seen < stamp(current - SESSION_IDLE) {
             self.logout(secret).await?;
@@ -1000,6 +1010,26 @@ mod tests {
         let seen: String =
             sqlx::query_scalar("SELECT last_seen FROM sessions").fetch_one(&store.pool).await.unwrap();
         assert!(seen > old, "{seen} > {old}");
+    }
+
+    #[tokio::test]
+    async fn a_tokens_last_use_is_written_at_most_once_a_minute() {
+        let (_dir, store) = store().await;
+        let (_, secret) = store.create_token("ann", "t", Role::Viewer, None).await.unwrap();
+        let last_used = || async { store.list_tokens().await.unwrap()[0].last_used.clone() };
+        assert_eq!(last_used().await, None);
+        assert!(matches!(store.authenticate_token(&secret).await.unwrap(), TokenCheck::Valid(_)));
+        let first = last_used().await.expect("marked as used");
+        // Within the minute: no second write.
+        let recent = stamp(Utc::now() - Duration::seconds(30));
+        sqlx::query("UPDATE tokens SET last_used = ?").bind(&recent).execute(&store.pool).await.unwrap();
+        store.authenticate_token(&secret).await.unwrap();
+        assert_eq!(last_used().await.as_deref(), Some(recent.as_str()), "first use was {first}");
+        // Older than that: written again.
+        let old = stamp(Utc::now() - Duration::minutes(5));
+        sqlx::query("UPDATE tokens SET last_used = ?").bind(&old).execute(&store.pool).await.unwrap();
+        store.authenticate_token(&secret).await.unwrap();
+        assert!(last_used().await.unwrap() > old);
     }
 
     #[tokio::test]

@@ -48,7 +48,18 @@ struct CriMetadata {
 }
 
 /// The CRI log writers of running containers, by container ID.
-pub(crate) type LogWriters = Arc<Mutex<HashMap<String, tokio::task::AbortHandle>>>;
+pub(crate) type LogWriters = Arc<Mutex<HashMap<String, LogWriter>>>;
+
+/// A container's CRI log writer: its task, and whether it has written all there was (the
+/// container's log ended).
+pub(crate) struct LogWriter {
+    task: tokio::task::AbortHandle,
+    done: tokio::sync::watch::Receiver<bool>,
+}
+
+/// How long `ContainerStatus` of an exited container waits for its log writer to catch up:
+/// kubelet and critest read the whole log once the status says exited, as containerd's is then.
+const LOG_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn metadata(labels: &BTreeMap<String, String>) -> Option<CriMetadata> {
     serde_json::from_str(labels.get(METADATA_LABEL)?).ok()
@@ -205,7 +216,12 @@ fn apply_security(berth: &mut ContainerConfig, s: cri::LinuxContainerSecurityCon
     };
     berth.user = match (user, &s.run_as_group) {
         (Some(user), Some(gid)) => Some(format!("{user}:{}", gid.value)),
-        (None, Some(gid)) => Some(format!("0:{}", gid.value)),
+        // containerd refuses it too: the group of which user?
+        (None, Some(_)) => {
+            return Err(Status::invalid_argument(
+                "CreateContainer: run_as_group is set without run_as_user or run_as_username",
+            ))
+        }
         (user, None) => user,
     };
     if s.no_new_privs {
@@ -282,7 +298,7 @@ pub(super) async fn remove_one(cri: &Cri, caller: &Caller, id: &str) -> Result<(
         Err(e) => return Err(status(e)),
     }
     if let Some(writer) = cri.logs.lock().unwrap_or_else(|p| p.into_inner()).remove(id) {
-        writer.abort();
+        writer.task.abort();
     }
     Ok(())
 }
@@ -345,6 +361,9 @@ pub(super) async fn status_of(
     let meta = metadata(&c.config.labels).ok_or_else(|| {
         Status::not_found(format!("container {} is not a CRI container", request.container_id))
     })?;
+    if matches!(c.state.status, ContainerStatus::Exited | ContainerStatus::Dead) {
+        log_caught_up(cri, &c.id).await;
+    }
     let mut info = HashMap::new();
     if request.verbose {
         info.insert("info".to_string(), serde_json::to_string(&c).unwrap_or_default());
@@ -433,6 +452,15 @@ pub(super) async fn reopen_log(
     let c = ops::containers::inspect(&cri.state, caller, &request.container_id).await.map_err(status)?;
     if c.state.status != ContainerStatus::Running {
         return Err(Status::failed_precondition(format!("container {} is not running", c.id)));
+    }
+    // The writer opens the file by path for each entry, so it already writes to a new file once
+    // the old one is moved away; the new file is made here, as kubelet's rotation expects it now.
+    if let Some(meta) = metadata(&c.config.labels).filter(|m| !m.log_path.is_empty()) {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&meta.log_path)
+            .map_err(|e| Status::internal(format!("reopening the log {}: {e}", meta.log_path)))?;
     }
     Ok(cri::ReopenContainerLogResponse {})
 }
@@ -556,7 +584,16 @@ pub(super) async fn stats_of(
 fn start_log_writer(cri: &Cri, id: &str, path: PathBuf) {
     let state = cri.state.clone();
     let id_owned = id.to_string();
+    // The file is there when StartContainer answers, as containerd's is.
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Err(e) = std::fs::OpenOptions::new().create(true).append(true).open(&path) {
+        tracing::warn!(container = %id, path = %path.display(), error = %e, "CRI log writer");
+    }
+    let (done_tx, done) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(async move {
+        let _done = DoneOnDrop(done_tx);
         let since = last_time(&path).map(|t| t + chrono::Duration::nanoseconds(1));
         let options = LogOptions { follow: true, since, ..Default::default() };
         let mut stream = match state.engine.container_logs(&id_owned, options).await {
@@ -566,9 +603,6 @@ fn start_log_writer(cri: &Cri, id: &str, path: PathBuf) {
                 return;
             }
         };
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
         while let Some(entry) = stream.next().await {
             let Ok(entry) = entry else { break };
             let (line, tag) = match entry.line.strip_suffix('\n') {
@@ -586,10 +620,26 @@ fn start_log_writer(cri: &Cri, id: &str, path: PathBuf) {
             }
         }
     });
-    if let Some(old) =
-        cri.logs.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_string(), task.abort_handle())
-    {
-        old.abort();
+    let writer = LogWriter { task: task.abort_handle(), done };
+    if let Some(old) = cri.logs.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_string(), writer) {
+        old.task.abort();
+    }
+}
+
+/// Says "done" when the writer's task ends, however it ends.
+struct DoneOnDrop(tokio::sync::watch::Sender<bool>);
+
+impl Drop for DoneOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.send(true);
+    }
+}
+
+/// Waits (a little) for the log writer of an exited container to have written its whole log.
+async fn log_caught_up(cri: &Cri, id: &str) {
+    let done = cri.logs.lock().unwrap_or_else(|p| p.into_inner()).get(id).map(|w| w.done.clone());
+    if let Some(mut done) = done {
+        let _ = tokio::time::timeout(LOG_CATCH_UP, done.wait_for(|d| *d)).await;
     }
 }
 

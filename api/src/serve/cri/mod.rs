@@ -9,11 +9,14 @@
 //! `streaming.rs` (exec, attach and port forward URLs). An RPC berth does not honour yet
 //! answers `Unimplemented` with a message.
 
+mod authority;
 mod container;
 mod image;
 mod pod;
 mod runtime;
 mod streaming;
+
+pub(crate) use container::SANDBOX_LABEL;
 
 use std::future::IntoFuture;
 use std::path::PathBuf;
@@ -99,7 +102,10 @@ pub async fn serve(
     let (streams, stream_listener) = streaming::bind().await?;
     let cri = Cri { state, cni: config.cni, logs: Default::default(), streams };
     container::resume_log_writers(&cri).await;
-    let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+    let incoming =
+        tokio_stream::StreamExt::map(tokio_stream::wrappers::UnixListenerStream::new(listener), |conn| {
+            conn.map(authority::accept)
+        });
     let server = tonic::transport::Server::builder()
         .add_service(RuntimeServiceServer::new(cri.clone()))
         .add_service(ImageServiceServer::new(cri.clone()))

@@ -3,8 +3,9 @@
 //! not owned by a team: they come from kubelet over the root-only CRI socket.
 
 use axum::http::StatusCode;
-use berth_engine::pod::{CniConfig, PodConfig, PodRecord};
+use berth_engine::pod::{CniConfig, PodConfig, PodRecord, PodState};
 use berth_types::auth::Role;
+use berth_types::pod::{PodContainer, PodSummary};
 
 use super::{recorded, Caller};
 use crate::serve::error::ApiError;
@@ -67,6 +68,45 @@ pub async fn status(state: &AppState, caller: &Caller, id: &str) -> Result<PodRe
 pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<PodRecord>, ApiError> {
     caller.require(Role::Viewer)?;
     Ok(state.engine.list_pods().await?)
+}
+
+/// Every pod with its containers (those the caller may see), for the dashboard's Pods page.
+pub async fn summaries(state: &AppState, caller: &Caller) -> Result<Vec<PodSummary>, ApiError> {
+    let pods = list(state, caller).await?;
+    let containers =
+        super::containers::list(state, caller, true, &super::containers::ContainerFilters::default()).await?;
+    Ok(pods
+        .into_iter()
+        .map(|pod| {
+            let mut members: Vec<PodContainer> = containers
+                .iter()
+                .filter(|c| c.labels.get(crate::serve::cri::SANDBOX_LABEL) == Some(&pod.id))
+                .map(|c| PodContainer {
+                    id: c.id.clone(),
+                    name: c
+                        .labels
+                        .get("io.kubernetes.container.name")
+                        .cloned()
+                        .unwrap_or_else(|| c.name.clone()),
+                    status: c.state.status,
+                })
+                .collect();
+            members.sort_by(|a, b| a.name.cmp(&b.name));
+            PodSummary {
+                id: pod.id,
+                name: pod.config.name,
+                namespace: pod.config.namespace,
+                state: match pod.state {
+                    PodState::Ready => "ready".into(),
+                    PodState::NotReady => "notready".into(),
+                },
+                ip: pod.ip.unwrap_or_default(),
+                host_network: pod.config.host_network,
+                created: pod.created.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                containers: members,
+            }
+        })
+        .collect())
 }
 
 /// CNI CHECK of the pod's network.

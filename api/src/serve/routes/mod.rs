@@ -29,6 +29,7 @@ mod history;
 mod images;
 mod networks;
 mod node;
+mod pods;
 pub(crate) mod query;
 pub(crate) mod registry;
 mod session;
@@ -114,6 +115,7 @@ fn described() -> OpenApiRouter<AppState> {
         .routes(routes!(networks::inspect_network, networks::remove_network))
         .routes(routes!(networks::connect_network))
         .routes(routes!(networks::disconnect_network))
+        .routes(routes!(pods::list_pods))
         .routes(routes!(access::session))
         .routes(routes!(access::list_users, access::create_user))
         .routes(routes!(access::get_user, access::update_user, access::delete_user))

@@ -805,6 +805,15 @@ fn enter_namespaces(namespaces: &[(RawFd, c_int)]) -> Result<Vec<(OwnedFd, c_int
     Ok(own)
 }
 
+/// The PID namespace given by path (a pod's shared one), taken out of `join`: the parent
+/// thread enters it before the clone, since setns(CLONE_NEWPID) moves the caller's future
+/// children, not the caller, so the child could not join it itself.
+fn take_pid_join(join: &mut Vec<(RawFd, c_int)>) -> Vec<(RawFd, c_int)> {
+    let (pid, rest) = std::mem::take(join).into_iter().partition(|(_, flag)| *flag == libc::CLONE_NEWPID);
+    *join = rest;
+    pid
+}
+
 /// Back to the namespaces [`enter_namespaces`] left.
 fn leave_namespaces(own: Vec<(OwnedFd, c_int)>) {
     for (fd, flag) in own.into_iter().rev() {
@@ -1141,14 +1150,14 @@ impl Builtin {
         // host) are joined by this thread before the clone, as the host's root: the child, root
         // of the new namespace only, could not join them.
         let idmap = super::userns::from_spec(spec);
-        let mut parent_join = Vec::new();
+        let mut parent_join = take_pid_join(&mut join);
         if idmap.is_some() {
             if join.iter().any(|(_, flag)| *flag == libc::CLONE_NEWNS) {
                 return Err(Error::Unsupported(
                     "a mount namespace given by path with a user namespace in the built-in runtime".into(),
                 ));
             }
-            parent_join = std::mem::take(&mut join);
+            parent_join.append(&mut join);
         }
         let mut sources = Sources {
             userns: idmap.is_some(),

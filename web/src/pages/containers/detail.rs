@@ -15,12 +15,24 @@ use crate::components::{set_title, ErrorPanel, HealthBadge, LiveBadge, Loading, 
 use crate::format::{self, human_size, port_text};
 use crate::pages::route_name;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tab {
     Logs,
     Stats,
     Terminal,
     Inspect,
+}
+
+/// The tab a link asks for (`?tab=`), if the user may see it; else Logs (operators) or Stats.
+fn first_tab(asked: Option<&str>, operator: bool) -> Tab {
+    match asked {
+        Some("logs") if operator => Tab::Logs,
+        Some("terminal") if operator => Tab::Terminal,
+        Some("stats") => Tab::Stats,
+        Some("details") => Tab::Inspect,
+        _ if operator => Tab::Logs,
+        _ => Tab::Stats,
+    }
 }
 
 #[component]
@@ -69,7 +81,9 @@ fn ContainerView(name: String) -> impl IntoView {
         })
     });
     let clock = clock();
-    let tab = RwSignal::new(if operator { Tab::Logs } else { Tab::Stats });
+    // `?tab=logs|stats|terminal|details` opens that tab (the Pods page links to logs and exec).
+    let asked = leptos_router::hooks::use_query_map().with_untracked(|q| q.get("tab"));
+    let tab = RwSignal::new(first_tab(asked.as_deref(), operator));
     let notice = RwSignal::new(None::<String>);
     let navigate = use_navigate();
     let act = move |action: Action, id: String, name: String| {
@@ -629,5 +643,15 @@ mod tests {
         assert_eq!(fact(&c, "Capabilities"), "all (privileged)");
         assert_eq!(fact(&c, "Seccomp"), "none (privileged)");
         assert_eq!(fact(&c, "Devices"), "all of the host's");
+    }
+
+    #[test]
+    fn a_link_opens_the_tab_it_asks_for_if_the_user_may_see_it() {
+        assert_eq!(first_tab(Some("terminal"), true), Tab::Terminal);
+        assert_eq!(first_tab(Some("logs"), true), Tab::Logs);
+        assert_eq!(first_tab(Some("terminal"), false), Tab::Stats);
+        assert_eq!(first_tab(Some("details"), false), Tab::Inspect);
+        assert_eq!(first_tab(None, true), Tab::Logs);
+        assert_eq!(first_tab(Some("bogus"), false), Tab::Stats);
     }
 }
