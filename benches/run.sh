@@ -47,6 +47,8 @@ run_bundle=""
 if [ -f "$repo/engine/examples/run_bundle.rs" ]; then
     [ -n "${NO_BUILD:-}" ] || (cd "$repo" && cargo build --release --quiet -p berth-engine --example run_bundle)
     run_bundle=$target_dir/release/examples/run_bundle
+    # NO_BUILD with no example built (e.g. BERTH_BIN of another build): the others still run.
+    [ -x "$run_bundle" ] || run_bundle=""
 fi
 
 work=$bench_dir/run-$$

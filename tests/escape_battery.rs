@@ -560,14 +560,19 @@ fn escapes_are_blocked_as_docker_blocks_them() {
     }
 }
 
-/// The battery again with the daemon remapping (`--userns-remap default`, see tests/userns.rs):
-/// the built-in runtime's containers in a user namespace block every case as well.
+/// The battery again with the daemons remapping (`--userns-remap default`, see tests/userns.rs):
+/// containers in a user namespace, under the built-in runtime and under runc, block every case
+/// as well; dockerd remapping too is the reference.
 #[test]
 fn escapes_are_blocked_under_userns_remap() {
     let berth = Daemon::start_with_args(&["--userns-remap", "default"]);
     berth.import_busybox("busybox:latest");
-    let battery = Battery::new(berth, None);
-    let (table, failures) = battery.run(&[Runtime::Builtin], false);
+    let battery = Battery::new(berth, Dockerd::with_busybox_args(&["--userns-remap", "default"]));
+    let mut runtimes = vec![Runtime::Builtin, Runtime::Runc];
+    if battery.docker.is_some() {
+        runtimes.push(Runtime::Docker);
+    }
+    let (table, failures) = battery.run(&runtimes, false);
     println!("{table}");
     assert!(failures.is_empty(), "{table}\n{}", failures.join("\n"));
 }

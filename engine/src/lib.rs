@@ -137,6 +137,7 @@ impl Engine {
         let volumes = volume::VolumeStore::open(&config.root)?;
         let networks =
             network::NetworkStore::open(&config.root, &config.run_dir, config.default_bridge.clone())?;
+        runtime::userns::open_daemon_dirs(config.userns_remap.as_ref(), &config.root)?;
         let engine = Engine {
             inner: Arc::new(EngineInner {
                 config,

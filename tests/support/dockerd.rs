@@ -76,6 +76,8 @@ pub fn on_path(program: &str) -> bool {
 pub struct Dockerd {
     dir: Option<tempfile::TempDir>,
     child: Option<Child>,
+    /// Extra arguments it was started with.
+    args: Vec<String>,
 }
 
 impl Dockerd {
@@ -83,6 +85,11 @@ impl Dockerd {
     /// is not installed. Under CI (`CI` set) a missing dockerd fails the test instead:
     /// `scripts/setup.sh --test` installs it, so there the comparison must run.
     pub fn start() -> Option<Dockerd> {
+        Self::start_with_args(&[])
+    }
+
+    /// [`Dockerd::start`] with extra `dockerd` arguments (e.g. `--userns-remap default`).
+    pub fn start_with_args(extra: &[&str]) -> Option<Dockerd> {
         if !on_path("dockerd") || !on_path(DOCKER_CLI) {
             let reason = "dockerd or the docker CLI is not installed (scripts/setup.sh --test installs \
                           Debian's docker.io)";
@@ -93,7 +100,9 @@ impl Dockerd {
         // Short paths: containerd's sockets live under the exec root (a unix socket path has at
         // most 107 bytes).
         let dir = tempfile::Builder::new().prefix("berth-dockerd-").tempdir_in("/tmp").expect("temp dir");
-        let mut dockerd = Dockerd { dir: Some(dir), child: None };
+        crate::open_for_remapped_root(dir.path(), extra);
+        let mut dockerd =
+            Dockerd { dir: Some(dir), child: None, args: extra.iter().map(|a| a.to_string()).collect() };
         dockerd.launch();
         Some(dockerd)
     }
@@ -101,7 +110,12 @@ impl Dockerd {
     /// [`Dockerd::start`], then the same busybox root filesystem as berth's tests imported as
     /// `busybox:latest` with CMD ["sh"].
     pub fn with_busybox() -> Option<Dockerd> {
-        let dockerd = Self::start()?;
+        Self::with_busybox_args(&[])
+    }
+
+    /// [`Dockerd::with_busybox`] with extra `dockerd` arguments.
+    pub fn with_busybox_args(extra: &[&str]) -> Option<Dockerd> {
+        let dockerd = Self::start_with_args(extra)?;
         let rootfs = busybox_rootfs(dockerd.dir());
         dockerd.docker(&["import", "-c", r#"CMD ["sh"]"#, rootfs.to_str().unwrap(), "busybox:latest"]).ok();
         Some(dockerd)
@@ -134,6 +148,7 @@ impl Dockerd {
             .arg("--pidfile")
             .arg(self.dir().join("dockerd.pid"))
             .args(["--iptables=false", "--ip-masq=false", "--bridge=none"])
+            .args(&self.args)
             // Its own containerd (none is configured, so dockerd starts one with its root and
             // state under the data and exec roots), never a system one.
             .env_remove("DOCKER_HOST")

@@ -177,6 +177,7 @@ impl Daemon {
     /// Like [`Daemon::start`], with extra `serve` arguments (e.g. `--snapshotter copy`).
     pub fn start_with_args(extra: &[&str]) -> Daemon {
         let dir = tempfile::Builder::new().prefix("berth-e2e-").tempdir().expect("temp dir");
+        open_for_remapped_root(dir.path(), extra);
         let mut daemon =
             Daemon { dir: Some(dir), child: None, port: 0, netns: false, netns_file: None, env: Vec::new() };
         daemon.launch(extra);
@@ -195,6 +196,7 @@ impl Daemon {
     /// Like [`Daemon::start_in_netns`], with extra `serve` arguments.
     pub fn start_in_netns_with_args(extra: &[&str]) -> Daemon {
         let dir = tempfile::Builder::new().prefix("berth-e2e-").tempdir().expect("temp dir");
+        open_for_remapped_root(dir.path(), extra);
         let mut daemon =
             Daemon { dir: Some(dir), child: None, port: 0, netns: true, netns_file: None, env: Vec::new() };
         daemon.launch(extra);
@@ -687,6 +689,16 @@ pub fn read_response(s: &mut impl Read) -> HttpResponse {
 }
 
 /// Writes the busybox root filesystem tarball (`scripts/busybox-rootfs.sh`) into `dir`.
+/// A daemon that remaps (`--userns-remap` in `args`, berth's or dockerd's) needs every
+/// directory above its root to let the remapped root through (it refuses to start otherwise, as
+/// dockerd does): the test's temporary directory becomes 0711.
+pub fn open_for_remapped_root(dir: &Path, args: &[&str]) {
+    use std::os::unix::fs::PermissionsExt;
+    if args.iter().any(|a| a.starts_with("--userns-remap")) {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711)).expect("chmod temp dir");
+    }
+}
+
 pub fn busybox_rootfs(dir: &Path) -> PathBuf {
     let out = dir.join("busybox-rootfs.tar");
     let status = Command::new(repo_root().join("scripts/busybox-rootfs.sh"))

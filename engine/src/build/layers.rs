@@ -229,7 +229,7 @@ pub fn commit_writable(inner: &EngineInner, key: &str, base_layers: &[Digest]) -
         let dirs: Vec<PathBuf> = base_layers.iter().map(|d| inner.snapshots.layer_path(d)).collect();
         tree_changes(&changes_dir, &merged_view(&dirs)?)?
     };
-    let (made, content_bytes, tar_bytes) = write_layer_blob(inner, &changes)?;
+    let (made, content_bytes, tar_bytes) = write_layer_blob(inner, &changes, None)?;
     if overlay && inner.snapshots.kind() == SnapshotterKind::Overlay {
         strip_overlay_xattrs(&changes_dir)?;
         inner.snapshots.adopt_layer(&changes_dir, &made.diff_id, content_bytes, tar_bytes)?;
@@ -279,7 +279,12 @@ fn strip_overlay_xattrs(dir: &Path) -> Result<()> {
 
 /// Writes the changes as a gzip layer blob; returns it with the content bytes (as Docker counts
 /// a layer's size) and the tar's length.
-fn write_layer_blob(inner: &EngineInner, changes: &[(String, Change)]) -> Result<(MadeLayer, u64, u64)> {
+/// With `ids`, the files' host ids are written as the container's of that mapping.
+fn write_layer_blob(
+    inner: &EngineInner,
+    changes: &[(String, Change)],
+    ids: Option<&crate::runtime::userns::IdMap>,
+) -> Result<(MadeLayer, u64, u64)> {
     let blob = inner.content.writer()?;
     let gz = GzEncoder::new(io::BufWriter::with_capacity(1 << 20, blob), flate2::Compression::fast());
     let mut builder = tar::Builder::new(Sha256Writer::new(gz));
@@ -307,8 +312,8 @@ fn write_layer_blob(inner: &EngineInner, changes: &[(String, Change)]) -> Result
             Change::Put { host, meta } => {
                 let mut h = tar::Header::new_gnu();
                 h.set_mode(meta.mode() & 0o7777);
-                h.set_uid(meta.uid() as u64);
-                h.set_gid(meta.gid() as u64);
+                h.set_uid(ids.map_or(meta.uid(), |m| m.container_uid(meta.uid())).into());
+                h.set_gid(ids.map_or(meta.gid(), |m| m.container_gid(meta.gid())).into());
                 h.set_mtime(meta.mtime().max(0) as u64);
                 let ft = meta.file_type();
                 if ft.is_dir() {
@@ -488,7 +493,10 @@ pub(crate) fn layer_of_writable(
         tree_changes(&changes_dir, &merged_view(&dirs)?)?
     };
     let changes: Vec<(String, Change)> = changes.into_iter().filter(|(path, _)| !skip(path)).collect();
-    let (made, _, _) = write_layer_blob(inner, &changes)?;
+    // A remapped container's files hold host ids: the layer gets the container's, so that it
+    // is the same as one committed without remapping.
+    let ids = inner.snapshots.writable_idmap(key)?;
+    let (made, _, _) = write_layer_blob(inner, &changes, ids.as_ref())?;
     if !inner.snapshots.has_layer(&made.diff_id) {
         let blob = inner.content.open_blob(&made.blob)?;
         inner.snapshots.unpack_layer(io::BufReader::new(blob), Compression::Gzip, Some(&made.diff_id))?;

@@ -29,6 +29,7 @@ use nix::sys::stat::{fstat, FileStat, Mode};
 use super::{ensure_mounted, ContainerRecord};
 use crate::error::{Error, Result};
 use crate::layer::{self, UnpackOptions};
+use crate::runtime::userns::IdMap;
 use crate::{Engine, EngineInner};
 
 /// A path of a container, resolved and opened, ready to be written as a tar
@@ -40,6 +41,8 @@ pub struct ArchiveSource {
     /// The name of the top entry: the path's base name, or `.` for `dir/.`.
     name: String,
     stat: PathStat,
+    /// A remapped container's mapping: the tar holds the container's ids, not the host's.
+    ids: Option<IdMap>,
 }
 
 impl ArchiveSource {
@@ -56,7 +59,7 @@ impl ArchiveSource {
         let bridge = tokio_util::io::SyncIoBridge::new(out);
         engine
             .blocking(move |_| {
-                let mut walker = TarWalker::new(BufWriter::with_capacity(1 << 20, bridge));
+                let mut walker = TarWalker::new(BufWriter::with_capacity(1 << 20, bridge), self.ids);
                 walker.append(self.fd, &self.name)?;
                 finish_tar(walker)
             })
@@ -67,6 +70,8 @@ impl ArchiveSource {
 /// The whole root filesystem of a container as a tar (`docker export`), opened and ready.
 pub struct ExportSource {
     root: OwnedFd,
+    /// As [`ArchiveSource`]'s: the container's ids in the tar.
+    ids: Option<IdMap>,
 }
 
 impl ExportSource {
@@ -79,7 +84,7 @@ impl ExportSource {
         let bridge = tokio_util::io::SyncIoBridge::new(out);
         engine
             .blocking(move |_| {
-                let mut walker = TarWalker::new(BufWriter::with_capacity(1 << 20, bridge));
+                let mut walker = TarWalker::new(BufWriter::with_capacity(1 << 20, bridge), self.ids);
                 walker.append_children(self.root.as_fd(), "")?;
                 finish_tar(walker)
             })
@@ -147,7 +152,8 @@ impl Engine {
                 Mode::empty(),
             )
             .map_err(|e| Error::io(format!("opening {}", rootfs.display()), e.into()))?;
-            Ok(ExportSource { root })
+            let ids = inner.snapshots.writable_idmap(&record.id)?;
+            Ok(ExportSource { root, ids })
         })
         .await
     }
@@ -291,7 +297,8 @@ fn open_source(inner: &EngineInner, record: &ContainerRecord, path: &str) -> Res
         mtime: time_of(st.st_mtime, st.st_mtime_nsec),
         link_target,
     };
-    Ok(ArchiveSource { fd, name: stat.name.clone(), stat })
+    let ids = inner.snapshots.writable_idmap(&record.id)?;
+    Ok(ArchiveSource { fd, name: stat.name.clone(), stat, ids })
 }
 
 fn time_of(secs: i64, nanos: i64) -> String {
@@ -335,6 +342,8 @@ fn extract(
         in_root: true,
         no_overwrite_dir_non_dir: options.no_overwrite_dir_non_dir,
         owner,
+        // The archive's ids are the container's (as dockerd maps them, binds included).
+        ids: inner.snapshots.writable_idmap(&record.id)?,
         // As `docker cp`: the files are as durable as anything else a container writes.
         durable: false,
     };
@@ -357,22 +366,24 @@ fn container_owner(inner: &EngineInner, record: &ContainerRecord) -> Result<Opti
 /// Writes a tree to a tar by descriptors: no path is looked up twice and no symlink followed.
 struct TarWalker<W: Write> {
     tar: tar::Builder<W>,
+    /// Host ids are written as the container's of this mapping.
+    ids: Option<IdMap>,
     /// Files with more than one link already written: (device, inode) → entry name.
     links: HashMap<(u64, u64), String>,
 }
 
 impl<W: Write> TarWalker<W> {
-    fn new(out: W) -> Self {
+    fn new(out: W, ids: Option<IdMap>) -> Self {
         let mut tar = tar::Builder::new(out);
         tar.follow_symlinks(false);
-        TarWalker { tar, links: HashMap::new() }
+        TarWalker { tar, ids, links: HashMap::new() }
     }
 
     /// Appends the file `fd` (`O_PATH`, not followed) as `name`, and what a directory holds.
     fn append(&mut self, fd: OwnedFd, name: &str) -> Result<()> {
         let werr = |e: io::Error| Error::io(format!("archiving {name}"), e);
         let st = fstat(&fd).map_err(|e| werr(e.into()))?;
-        let mut h = header(&st);
+        let mut h = header(&st, self.ids.as_ref());
         match st.st_mode & libc::S_IFMT {
             libc::S_IFDIR => {
                 h.set_entry_type(tar::EntryType::Directory);
@@ -521,11 +532,12 @@ fn name_of(name: &CStr) -> String {
     String::from_utf8_lossy(name.to_bytes()).into_owned()
 }
 
-fn header(st: &FileStat) -> tar::Header {
+/// With `ids`, the file's host ids are written as the container's.
+fn header(st: &FileStat, ids: Option<&IdMap>) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_mode(st.st_mode & 0o7777);
-    h.set_uid(st.st_uid.into());
-    h.set_gid(st.st_gid.into());
+    h.set_uid(ids.map_or(st.st_uid, |m| m.container_uid(st.st_uid)).into());
+    h.set_gid(ids.map_or(st.st_gid, |m| m.container_gid(st.st_gid)).into());
     h.set_mtime(st.st_mtime.max(0) as u64);
     h.set_size(0);
     h

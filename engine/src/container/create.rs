@@ -82,6 +82,9 @@ fn create(inner: &EngineInner, mut config: ContainerConfig) -> Result<ContainerR
     let made = (|| -> Result<ContainerRecord> {
         fsutil::create_private_dir(&paths.dir)?;
         let idmap = runtime::userns::for_container(inner.config.userns_remap.as_ref(), &config)?;
+        if let Some(map) = &idmap {
+            runtime::userns::open_container_dir(map, &paths.dir)?;
+        }
         inner.snapshots.create_writable_mapped(&id, &content.diff_ids, durable, idmap.as_ref())?;
         fs::create_dir(&paths.rootfs).context(|| format!("creating {}", paths.rootfs.display()))?;
         inner.snapshots.mount_writable(&id, &paths.rootfs)?;

@@ -355,7 +355,17 @@ impl Extractor {
             u32::try_from(n)
                 .map_err(|_| Error::InvalidInput(format!("layer entry {name:?}: owner id {n} too large")))
         };
-        Ok(Meta { mode, uid: id(uid)?, gid: id(gid)?, mtime, xattrs })
+        let (mut uid, mut gid) = (id(uid)?, id(gid)?);
+        if let Some(map) = &self.options.ids {
+            let unmapped = |what: &str, n: u32| {
+                Error::InvalidInput(format!(
+                    "archive entry {name:?}: {what} {n} is not mapped in the container's user namespace"
+                ))
+            };
+            uid = map.host_uid(uid).ok_or_else(|| unmapped("uid", uid))?;
+            gid = map.host_gid(gid).ok_or_else(|| unmapped("gid", gid))?;
+        }
+        Ok(Meta { mode, uid, gid, mtime, xattrs })
     }
 
     /// Opens `path` (relative to the root) without leaving the root.

@@ -70,7 +70,7 @@ impl Compression {
 }
 
 /// What may appear in a layer.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct UnpackOptions {
     /// Allow block and character device nodes (other than whiteouts).
     pub allow_device_nodes: bool,
@@ -84,6 +84,9 @@ pub struct UnpackOptions {
     pub no_overwrite_dir_non_dir: bool,
     /// Every entry gets this owner (uid, gid) instead of the archive's.
     pub owner: Option<(u32, u32)>,
+    /// The archive's ids (or `owner`) are a remapped container's: each is written as the host id
+    /// the mapping gives it (`docker cp` into a container under `--userns-remap`).
+    pub ids: Option<crate::runtime::userns::IdMap>,
     /// Everything written is on disk when the extraction returns: each file is fsynced (in
     /// batches, after its writeback was started as it was written), and so is every directory
     /// that got an entry. Only what this extraction wrote is flushed, never other programs'

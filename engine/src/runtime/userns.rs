@@ -63,6 +63,17 @@ impl IdMap {
         to_host(&self.gids, gid)
     }
 
+    /// The container's uid of host uid `uid`; one outside the mapping is the overflow id, as the
+    /// kernel shows it in the namespace.
+    pub fn container_uid(&self, uid: u32) -> u32 {
+        from_host(&self.uids, uid).unwrap_or(OVERFLOW_ID)
+    }
+
+    /// The container's gid of host gid `gid` (the overflow id outside the mapping).
+    pub fn container_gid(&self, gid: u32) -> u32 {
+        from_host(&self.gids, gid).unwrap_or(OVERFLOW_ID)
+    }
+
     /// `/proc/PID/uid_map`'s text for the uid ranges.
     pub fn uid_map_text(&self) -> String {
         map_text(&self.uids)
@@ -79,6 +90,13 @@ impl IdMap {
         let (u, g) = self.root();
         format!("{u}.{g}")
     }
+}
+
+/// What an id outside a user namespace's mapping is seen as inside (`/proc/sys/kernel/overflowuid`).
+const OVERFLOW_ID: u32 = 65534;
+
+fn from_host(ranges: &[IdRange], id: u32) -> Option<u32> {
+    ranges.iter().find(|r| id >= r.host && id - r.host < r.size).map(|r| r.container + (id - r.host))
 }
 
 fn to_host(ranges: &[IdRange], id: u32) -> Option<u32> {
@@ -263,7 +281,24 @@ pub fn apply(spec: &mut Spec, map: &IdMap) -> Result<()> {
                 .map_err(|e| Error::InvalidInput(format!("user namespace: {e}")))?,
         );
     }
+    // sysfs may be mounted only by the owner of the network namespace, which a joined one (the
+    // daemon's bridge endpoint, `--network host`, `container:`) is not: the host's /sys,
+    // read-only, instead (what runc does for a rootless container).
+    let joined_netns =
+        namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::Network && n.path().is_some());
     linux.set_namespaces(Some(namespaces));
+    if joined_netns {
+        let mut mounts = spec.mounts().clone().unwrap_or_default();
+        for m in mounts.iter_mut().filter(|m| m.typ().as_deref() == Some("sysfs")) {
+            m.set_typ(Some("bind".into()));
+            m.set_source(Some("/sys".into()));
+            m.set_options(Some(
+                ["rbind", "nosuid", "noexec", "nodev", "ro"].iter().map(|o| o.to_string()).collect(),
+            ));
+        }
+        spec.set_mounts(Some(mounts));
+    }
+    let linux = spec.linux_mut().as_mut().expect("checked above");
     let oci = |ranges: &[IdRange]| -> Result<Vec<LinuxIdMapping>> {
         ranges
             .iter()
@@ -297,6 +332,68 @@ pub fn for_container(remap: Option<&IdMap>, config: &ContainerConfig) -> Result<
         ));
     }
     Ok(Some(map.clone()))
+}
+
+/// The directories of the daemon's root on the way to a container's files (its root file
+/// system, /etc files, named volumes) that an external runtime reaches as the container's root:
+/// runc resolves the rootfs and the bind sources after it has entered the user namespace.
+const TRAVERSED_DIRS: [&str; 3] = ["", "containers", "volumes"];
+
+/// Opens the way through the daemon's root `root` for the remapped root of `map` (as dockerd
+/// does under remapping): those directories become 0710 with the remapped root's group, so it
+/// may pass through them but not list them, and no one else gains anything. Without a
+/// remapping, what an earlier remapping opened is closed again (0700, root's group). Every
+/// directory above `root` must let the remapped root through as well; it is refused with
+/// dockerd's words otherwise.
+pub fn open_daemon_dirs(map: Option<&IdMap>, root: &Path) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    for name in TRAVERSED_DIRS {
+        let dir = root.join(name);
+        let meta = fs::metadata(&dir).context(|| format!("reading {}", dir.display()))?;
+        let (gid, mode) = match map {
+            Some(map) => (map.root().1, 0o710),
+            None if meta.mode() & 0o7777 == 0o710 && meta.gid() != 0 => (0, 0o700),
+            None => continue,
+        };
+        std::os::unix::fs::chown(&dir, Some(0), Some(gid))
+            .context(|| format!("giving {} to the remapped root's group", dir.display()))?;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(mode))
+            .context(|| format!("setting the mode of {}", dir.display()))?;
+    }
+    let Some(map) = map else { return Ok(()) };
+    let (uid, gid) = map.root();
+    let root = fs::canonicalize(root).context(|| format!("resolving {}", root.display()))?;
+    for dir in root.ancestors().skip(1) {
+        let meta = fs::metadata(dir).context(|| format!("reading {}", dir.display()))?;
+        if !traversable(meta.mode(), meta.uid(), meta.gid(), uid, gid) {
+            return Err(Error::InvalidInput(format!(
+                "a subdirectory in your graphroot path ({}) restricts access to the remapped root uid/gid; please fix by allowing 'o+x' permissions on existing directories",
+                root.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a directory of `mode`, owned by `owner`:`group`, lets `uid`:`gid` search it.
+fn traversable(mode: u32, owner: u32, group: u32, uid: u32, gid: u32) -> bool {
+    if owner == uid {
+        mode & 0o100 != 0
+    } else if group == gid {
+        mode & 0o010 != 0
+    } else {
+        mode & 0o001 != 0
+    }
+}
+
+/// Gives a remapped container's directory `dir` (its rootfs, /etc files) to the remapped root's
+/// group, 0710: runc passes through it as the container's root.
+pub fn open_container_dir(map: &IdMap, dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::os::unix::fs::chown(dir, Some(0), Some(map.root().1))
+        .context(|| format!("giving {} to the remapped root's group", dir.display()))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o710))
+        .context(|| format!("setting the mode of {}", dir.display()))
 }
 
 /// Gives the mapped root what it must own, as dockerd does under remapping: the files berth
@@ -403,6 +500,80 @@ pub(crate) fn write_maps(pid: i32, map: &IdMap) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_joined_network_namespace_gets_the_hosts_sys_read_only() {
+        let map = IdMap {
+            uids: vec![IdRange { container: 0, host: 100000, size: 65536 }],
+            gids: vec![IdRange { container: 0, host: 100000, size: 65536 }],
+        };
+        let sys = |spec: &Spec| -> (Option<String>, Option<String>) {
+            let m = spec
+                .mounts()
+                .as_ref()
+                .unwrap()
+                .iter()
+                .find(|m| m.destination() == Path::new("/sys"))
+                .unwrap();
+            (m.typ().clone(), m.source().as_ref().map(|s| s.display().to_string()))
+        };
+        let mut own = Spec::default();
+        apply(&mut own, &map).unwrap();
+        assert_eq!(sys(&own).0.as_deref(), Some("sysfs"));
+        assert_eq!(from_spec(&own), Some(map.clone()));
+        let mut joined = Spec::default();
+        let linux = joined.linux_mut().as_mut().unwrap();
+        let mut namespaces = linux.namespaces().clone().unwrap();
+        for n in namespaces.iter_mut().filter(|n| n.typ() == LinuxNamespaceType::Network) {
+            n.set_path(Some("/run/berth/netns/x".into()));
+        }
+        linux.set_namespaces(Some(namespaces));
+        apply(&mut joined, &map).unwrap();
+        assert_eq!(sys(&joined), (Some("bind".into()), Some("/sys".into())));
+    }
+
+    #[test]
+    fn traversal_goes_by_owner_then_group_then_others() {
+        assert!(traversable(0o711, 0, 0, 100000, 100000));
+        assert!(!traversable(0o700, 0, 0, 100000, 100000));
+        assert!(traversable(0o710, 0, 100000, 100000, 100000));
+        // The owner's bits decide for the owner, even when others may.
+        assert!(!traversable(0o011, 100000, 0, 100000, 100000));
+        assert!(!traversable(0o701, 0, 100000, 100000, 100000));
+    }
+
+    #[test]
+    fn daemon_dirs_open_for_the_remapped_root_and_close_again() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o711)).unwrap();
+        let root = dir.path().join("root");
+        for name in TRAVERSED_DIRS {
+            fs::create_dir_all(root.join(name)).unwrap();
+            fs::set_permissions(root.join(name), fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        let map = IdMap {
+            uids: vec![IdRange { container: 0, host: 100000, size: 65536 }],
+            gids: vec![IdRange { container: 0, host: 100000, size: 65536 }],
+        };
+        let modes = || -> Vec<(u32, u32)> {
+            TRAVERSED_DIRS
+                .iter()
+                .map(|n| fs::metadata(root.join(n)).unwrap())
+                .map(|m| (m.mode() & 0o7777, m.gid()))
+                .collect()
+        };
+        if nix::unistd::geteuid().is_root() {
+            open_daemon_dirs(Some(&map), &root).unwrap();
+            assert_eq!(modes(), [(0o710, 100000); 3]);
+            open_daemon_dirs(None, &root).unwrap();
+            assert_eq!(modes(), [(0o700, 0); 3]);
+            // A parent the remapped root cannot pass: refused, as dockerd does.
+            fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
+            let e = open_daemon_dirs(Some(&map), &root).unwrap_err().to_string();
+            assert!(e.contains("restricts access to the remapped root uid/gid"), "{e}");
+        }
+    }
 
     #[test]
     fn ranges_from_the_subordinate_files() {

@@ -42,7 +42,33 @@ pub(crate) fn apply_layer(layer: &Path, dest: &Path) -> Result<()> {
         clear_dir(dst.as_fd()).map_err(|e| err(format!("clearing {}", dest.display()), e))?;
     }
     let mut links = Links::new();
-    apply_dir(&src, &dst, &PathBuf::new(), &mut links, layer)
+    apply_dir(&src, &dst, &PathBuf::new(), &mut links, layer, false)
+}
+
+/// Copies the layer unpacked at `layer` into the empty directory `dest` as it is: whiteouts and
+/// opaque directories stay markers (for overlayfs to apply), nothing is applied.
+pub(crate) fn copy_layer(layer: &Path, dest: &Path) -> Result<()> {
+    let open = |path: &Path| {
+        nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(|e| Error::io(format!("opening {}", path.display()), e.into()))
+    };
+    let src = open(layer)?;
+    let dst = Rc::new(open(dest)?);
+    let mut links = Links::new();
+    apply_dir(&src, &dst, &PathBuf::new(), &mut links, layer, true)?;
+    let stat = nix::sys::stat::fstat(&src).map_err(|e| err(format!("reading {}", layer.display()), e))?;
+    fd_attributes(src.as_fd(), dst.as_fd(), &stat).map_err(|e| err(format!("copying {}", layer.display()), e))
+}
+
+/// Marks `dir` opaque for overlayfs (what the layers below hold there is hidden).
+fn mark_opaque(dir: BorrowedFd<'_>) -> nix::Result<()> {
+    let key = CString::new(OPAQUE_XATTR).expect("no NUL in a constant");
+    // SAFETY: valid fd, NUL-terminated name, a value and its length.
+    let rc = unsafe { libc::fsetxattr(dir.as_raw_fd(), key.as_ptr(), b"y".as_ptr().cast(), 1, 0) };
+    if rc < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
 }
 
 fn err(what: String, e: Errno) -> Error {
@@ -94,7 +120,16 @@ fn is_opaque(dir: BorrowedFd<'_>) -> bool {
     n == 1 && value[0] == b'y'
 }
 
-fn apply_dir(src: &OwnedFd, dst: &Rc<OwnedFd>, rel: &Path, links: &mut Links, layer: &Path) -> Result<()> {
+/// With `keep_markers` (a copy of the layer, not its application) whiteouts are copied as
+/// whiteouts and opaque directories stay marked.
+fn apply_dir(
+    src: &OwnedFd,
+    dst: &Rc<OwnedFd>,
+    rel: &Path,
+    links: &mut Links,
+    layer: &Path,
+    keep_markers: bool,
+) -> Result<()> {
     let names = list(src).map_err(|e| err(format!("reading {}", layer.join(rel).display()), e))?;
     for name in names {
         let shown = rel.join(std::ffi::OsStr::from_bytes(name.to_bytes()));
@@ -108,6 +143,19 @@ fn apply_dir(src: &OwnedFd, dst: &Rc<OwnedFd>, rel: &Path, links: &mut Links, la
             Err(Errno::ENOENT) => None,
             Err(e) => return Err(failed("inspecting the destination of", e)),
         };
+        if is_whiteout(&stat) && keep_markers {
+            mknodat(
+                dst.as_fd(),
+                name.as_c_str(),
+                SFlag::S_IFCHR,
+                Mode::from_bits_truncate(0o600),
+                stat.st_rdev,
+            )
+            .map_err(|e| failed("creating the whiteout", e))?;
+            path_attributes(dst.as_fd(), &name, &stat, true)
+                .map_err(|e| failed("setting attributes of", e))?;
+            continue;
+        }
         if is_whiteout(&stat) {
             if existing.is_some() {
                 remove_tree_at(dst.as_fd(), &name).map_err(|e| failed("applying the whiteout of", e))?;
@@ -128,10 +176,13 @@ fn apply_dir(src: &OwnedFd, dst: &Rc<OwnedFd>, rel: &Path, links: &mut Links, la
                     .map_err(|e| failed("creating", e))?,
             }
             let dst_child = Rc::new(open_dir_at(dst.as_fd(), &name).map_err(|e| failed("opening", e))?);
-            if matches!(existing, Some(existing) if is_dir(&existing)) && is_opaque(src_child.as_fd()) {
+            if keep_markers && is_opaque(src_child.as_fd()) {
+                mark_opaque(dst_child.as_fd()).map_err(|e| failed("marking opaque", e))?;
+            } else if matches!(existing, Some(existing) if is_dir(&existing)) && is_opaque(src_child.as_fd())
+            {
                 clear_dir(dst_child.as_fd()).map_err(|e| failed("clearing", e))?;
             }
-            apply_dir(&src_child, &dst_child, &shown, links, layer)?;
+            apply_dir(&src_child, &dst_child, &shown, links, layer, keep_markers)?;
             fd_attributes(src_child.as_fd(), dst_child.as_fd(), &stat)
                 .map_err(|e| failed("copying attributes of", e))?;
             continue;
@@ -255,5 +306,43 @@ fn copy_xattrs(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) {
         if rc != 0 {
             tracing::debug!(xattr = ?key, error = %Errno::last(), "xattr not copied");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_layer_copy_keeps_whiteouts_and_opaque_directories() {
+        if !nix::unistd::geteuid().is_root() {
+            return; // mknod of a whiteout and trusted.* xattrs need root
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (layer, dest) = (dir.path().join("layer"), dir.path().join("dest"));
+        std::fs::create_dir_all(layer.join("opaque")).unwrap();
+        std::fs::create_dir(&dest).unwrap();
+        std::fs::write(layer.join("opaque/file"), "x").unwrap();
+        let layer_fd = nix::fcntl::open(&layer, OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty()).unwrap();
+        mknodat(layer_fd.as_fd(), "gone", SFlag::S_IFCHR, Mode::from_bits_truncate(0o600), 0).unwrap();
+        let opaque =
+            nix::fcntl::open(&layer.join("opaque"), OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty())
+                .unwrap();
+        mark_opaque(opaque.as_fd()).unwrap();
+
+        copy_layer(&layer, &dest).unwrap();
+        let gone = nix::sys::stat::lstat(&dest.join("gone")).unwrap();
+        assert!(is_whiteout(&gone), "the whiteout is copied as one");
+        let copied =
+            nix::fcntl::open(&dest.join("opaque"), OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty())
+                .unwrap();
+        assert!(is_opaque(copied.as_fd()));
+        assert_eq!(std::fs::read_to_string(dest.join("opaque/file")).unwrap(), "x");
+
+        // Applied (the copy snapshotter's way) the same layer deletes instead.
+        let applied = dir.path().join("applied");
+        std::fs::create_dir_all(applied.join("gone")).unwrap();
+        apply_layer(&layer, &applied).unwrap();
+        assert!(!applied.join("gone").exists());
     }
 }

@@ -27,6 +27,7 @@ use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use oci_spec::image::Digest;
 use serde::{Deserialize, Serialize};
@@ -69,6 +70,10 @@ impl std::str::FromStr for SnapshotterKind {
 pub struct SnapshotStore {
     root: PathBuf,
     kind: SnapshotterKind,
+    /// Held while a writable layer is mounted or unmounted: the mount and its record change
+    /// together. (A stopped container's unmount racing a `cp`'s mount could otherwise leave the
+    /// root filesystem mounted with no record, which `rm` then could not unmount.)
+    mounting: std::sync::Mutex<()>,
 }
 
 /// What is recorded next to an unpacked layer.
@@ -95,6 +100,18 @@ struct WritableRecord {
 }
 
 const WRITABLE_RECORD: &str = "writable.json";
+
+/// Which layers remapped containers stand on was logged.
+static MAPPED_LAYERS_SAID: AtomicBool = AtomicBool::new(false);
+/// An idmapped mount failed here: later remapped containers go straight to the layer copies.
+static IDMAPPED_MOUNTS_MISSING: AtomicBool = AtomicBool::new(false);
+
+/// Whether remapped containers skip idmapped mounts: after one failed, or (debug builds only, for
+/// the tests of the fallback) with `BERTH_NO_IDMAPPED_MOUNTS=1` in the daemon's environment.
+fn no_idmapped_mounts() -> bool {
+    IDMAPPED_MOUNTS_MISSING.load(Ordering::Relaxed)
+        || (cfg!(debug_assertions) && std::env::var_os("BERTH_NO_IDMAPPED_MOUNTS").is_some_and(|v| v == "1"))
+}
 const MOUNTPOINT_RECORD: &str = "mountpoint";
 
 impl SnapshotStore {
@@ -103,7 +120,11 @@ impl SnapshotStore {
         for dir in ["layers", "containers", "tmp"] {
             fsutil::create_private_dir(&root.join(dir))?;
         }
-        let store = SnapshotStore { root: root.to_path_buf(), kind: SnapshotterKind::Copy };
+        let store = SnapshotStore {
+            root: root.to_path_buf(),
+            kind: SnapshotterKind::Copy,
+            mounting: std::sync::Mutex::new(()),
+        };
         store.clean_tmp()?;
         let kind = match kind {
             Some(SnapshotterKind::Copy) => SnapshotterKind::Copy,
@@ -332,8 +353,16 @@ impl SnapshotStore {
         let trash = self.root.join("tmp").join(format!("remove-{:016x}", rand::random::<u64>()));
         fs::rename(&dir, &trash).context(|| format!("moving {} out of the store", dir.display()))?;
         fsutil::sync_dir(&self.root.join("layers"))?;
-        let freed = fsutil::disk_usage(&trash);
+        let mut freed = fsutil::disk_usage(&trash);
         remove_path(&trash)?;
+        // Its copies for remapped containers go with it.
+        for mapping in fs::read_dir(self.root.join("shifted")).into_iter().flatten().flatten() {
+            let copy = mapping.path().join(diff_id.digest());
+            if copy.exists() {
+                freed += fsutil::disk_usage(&copy);
+                remove_path(&copy)?;
+            }
+        }
         Ok(freed)
     }
 
@@ -445,6 +474,12 @@ impl SnapshotStore {
             .map_err(|e| Error::io(format!("reading {}", path.display()), io::Error::other(e)))
     }
 
+    /// The user namespace mapping a writable layer was made for: its own files hold the
+    /// mapped (host) ids.
+    pub fn writable_idmap(&self, key: &str) -> Result<Option<IdMap>> {
+        Ok(self.writable_record(key)?.idmap)
+    }
+
     /// The layers a writable layer stands on, bottom first.
     pub fn writable_layers(&self, key: &str) -> Result<Vec<Digest>> {
         Ok(self.writable_record(key)?.layers)
@@ -463,6 +498,7 @@ impl SnapshotStore {
     /// Mounts the writable layer `key` at `target` (an existing directory): overlayfs over its
     /// layers, or a bind mount of the copy snapshotter's tree.
     pub fn mount_writable(&self, key: &str, target: &Path) -> Result<()> {
+        let _mounting = self.mounting.lock().unwrap_or_else(|p| p.into_inner());
         let record = self.writable_record(key)?;
         let dir = self.writable_dir(key);
         let recorded = dir.join(MOUNTPOINT_RECORD);
@@ -485,14 +521,7 @@ impl SnapshotStore {
                 }
                 match &record.idmap {
                     None => overlay::mount(&lowers, &dir.join("upper"), &dir.join("work"), &target)?,
-                    Some(map) => overlay::mount_idmapped(
-                        &lowers,
-                        &dir.join("upper"),
-                        &dir.join("work"),
-                        &target,
-                        map,
-                        &dir,
-                    )?,
+                    Some(map) => self.mount_mapped(&record.layers, &lowers, &dir, &target, map)?,
                 }
             }
             SnapshotterKind::Copy => {
@@ -518,9 +547,71 @@ impl SnapshotStore {
         Ok(())
     }
 
+    /// Mounts the overlay of a remapped container: on idmapped mounts of the shared layers where
+    /// the kernel has them, else on chowned copies of the layers, one per mapping (dockerd's way).
+    fn mount_mapped(
+        &self,
+        layers: &[Digest],
+        lowers: &[PathBuf],
+        dir: &Path,
+        target: &Path,
+        map: &IdMap,
+    ) -> Result<()> {
+        let (upper, work) = (dir.join("upper"), dir.join("work"));
+        if !no_idmapped_mounts() {
+            match overlay::mount_idmapped(lowers, &upper, &work, target, map, dir) {
+                Ok(()) => {
+                    if !MAPPED_LAYERS_SAID.swap(true, Ordering::Relaxed) {
+                        tracing::info!("remapped containers stand on idmapped mounts of the shared layers");
+                    }
+                    return Ok(());
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "no idmapped mounts: remapped containers use chowned copies of their layers");
+                    IDMAPPED_MOUNTS_MISSING.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+        if !MAPPED_LAYERS_SAID.swap(true, Ordering::Relaxed) {
+            tracing::info!(mapping = %map.name(), "remapped containers stand on chowned copies of their layers");
+        }
+        let mut copies: Vec<PathBuf> =
+            layers.iter().rev().map(|d| self.shifted_layer(d, map)).collect::<Result<_>>()?;
+        if copies.is_empty() {
+            copies.push(dir.join("lower"));
+        }
+        overlay::mount(&copies, &upper, &work, target)
+    }
+
+    /// The layer `diff_id` copied for the mapping `map`, its files owned by the mapped ids: made
+    /// on first use and shared by every container of that mapping (removed with the layer).
+    fn shifted_layer(&self, diff_id: &Digest, map: &IdMap) -> Result<PathBuf> {
+        let parent = self.root.join("shifted").join(map.name());
+        let path = parent.join(diff_id.digest());
+        if path.exists() {
+            return Ok(path);
+        }
+        fsutil::create_private_dir(&parent)?;
+        let work = self.tmp_dir("shift")?;
+        let fs_dir = work.path().join("fs");
+        create_dir_mode(&fs_dir, 0o755)?;
+        copy::copy_layer(&self.layer_path(diff_id), &fs_dir)?;
+        shift_tree(&fs_dir, map)?;
+        fsutil::sync_tree(&fs_dir)?;
+        match rename_noreplace(&fs_dir, &path) {
+            Ok(()) => {}
+            // Another container of the mapping made it meanwhile.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EEXIST | libc::ENOTEMPTY)) => {}
+            Err(e) => return Err(Error::io(format!("renaming into {}", path.display()), e)),
+        }
+        fsutil::sync_dir(&parent)?;
+        Ok(path)
+    }
+
     /// Unmounts the writable layer `key` if it is mounted.
     pub fn unmount_writable(&self, key: &str) -> Result<()> {
         check_key(key)?;
+        let _mounting = self.mounting.lock().unwrap_or_else(|p| p.into_inner());
         let recorded = self.writable_dir(key).join(MOUNTPOINT_RECORD);
         let target = match fs::read_to_string(&recorded) {
             Ok(target) => PathBuf::from(target),
@@ -544,6 +635,20 @@ impl SnapshotStore {
         fs::rename(&dir, &trash).context(|| format!("moving {} out of the store", dir.display()))?;
         fsutil::sync_dir(&self.root.join("containers"))?;
         remove_path(&trash)
+    }
+
+    /// Unmounts whatever is mounted at `target` (a removed container's root filesystem), however
+    /// many mounts are stacked there, so that the directory can be removed.
+    pub fn unmount_all_at(&self, target: &Path) -> Result<()> {
+        let _mounting = self.mounting.lock().unwrap_or_else(|p| p.into_inner());
+        for _ in 0..16 {
+            if !overlay::is_mountpoint(target) {
+                return Ok(());
+            }
+            tracing::warn!(path = %target.display(), "unmounting a root filesystem mount that has no record");
+            unmount_path(target)?;
+        }
+        Err(Error::Conflict(format!("{} stays mounted", target.display())))
     }
 
     /// Keys of the writable layers, sorted.

@@ -225,6 +225,46 @@ fn concurrent_unpacks_of_one_layer_leave_one_good_copy() {
     assert!(names(&store.root().join("tmp")).is_empty());
 }
 
+#[test]
+fn mounts_and_unmounts_of_one_writable_layer_do_not_race() {
+    let (dir, store) = open_store(Some(SnapshotterKind::Overlay));
+    let lower = store.unpack_layer(&lower_layer()[..], Compression::None, None).unwrap();
+    store.create_writable("one", &[lower]).unwrap();
+    let target = dir.path().join("m");
+    fs::create_dir(&target).unwrap();
+    // Whatever a failure leaves mounted goes.
+    struct Unmount<'a>(&'a SnapshotStore, &'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.unmount_all_at(self.1);
+        }
+    }
+    let _unmount = Unmount(&store, &target);
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (store, target) = (&store, &target);
+            s.spawn(move || {
+                for i in 0..200 {
+                    if (i + t) % 2 == 0 {
+                        match store.mount_writable("one", target) {
+                            Ok(()) | Err(Error::Conflict(_)) => {}
+                            Err(e) => panic!("{e}"),
+                        }
+                    } else {
+                        store.unmount_writable("one").unwrap();
+                    }
+                }
+            });
+        }
+    });
+    store.unmount_writable("one").unwrap();
+    let stacked = overlay::is_mountpoint(&target);
+    store.unmount_all_at(&target).unwrap();
+    assert!(!stacked, "a mount was left without a record (or stacked on another)");
+    assert!(!overlay::is_mountpoint(&target));
+    store.remove_writable("one").unwrap();
+}
+
 fn writable_layers_share_layers_and_apply_whiteouts(kind: SnapshotterKind) {
     let (dir, store) = open_store(Some(kind));
     let lower = store.unpack_layer(&lower_layer()[..], Compression::None, None).unwrap();

@@ -282,9 +282,107 @@ fn Details(c: ContainerInspect) -> impl IntoView {
             <dt>"Snapshotter"</dt><dd>{c.snapshotter.clone()}</dd>
             <dt>"Log file"</dt><dd><code>{c.log_path.clone()}</code></dd>
         </dl>
+        <SecurityPanel config=c.config.clone()/>
         <HealthPanel c=c.clone()/>
         <NetworkPanel c=c.clone()/>
         <MountsPanel mounts=c.mounts.clone()/>
+    }
+}
+
+/// The security options as `docker inspect` would let one read them, one fact a row; Docker's
+/// default where the container asked for none.
+pub fn security_facts(config: &berth_types::ContainerConfig) -> Vec<(&'static str, String)> {
+    let opts = berth_types::security::parse_security_opts(&config.security_opt).unwrap_or_default();
+    let words = |items: &[String], none: &str| {
+        if items.is_empty() {
+            none.to_owned()
+        } else {
+            items.join(", ")
+        }
+    };
+    let seccomp = if config.privileged {
+        "none (privileged)".to_owned()
+    } else {
+        match opts.seccomp.as_deref() {
+            None | Some("") | Some("builtin") => "Docker's default profile".to_owned(),
+            Some("unconfined") => "none (unconfined)".to_owned(),
+            Some(json) => {
+                let action = serde_json::from_str::<serde_json::Value>(json)
+                    .ok()
+                    .and_then(|v| v.get("defaultAction").and_then(|a| a.as_str().map(str::to_owned)));
+                match action {
+                    Some(action) => format!("a profile of its own (default action {action})"),
+                    None => "a profile of its own".to_owned(),
+                }
+            }
+        }
+    };
+    let capabilities = if config.privileged {
+        "all (privileged)".to_owned()
+    } else {
+        let mut parts = Vec::new();
+        if !config.cap_add.is_empty() {
+            parts.push(format!("added {}", config.cap_add.join(", ")));
+        }
+        if !config.cap_drop.is_empty() {
+            parts.push(format!("dropped {}", config.cap_drop.join(", ")));
+        }
+        if parts.is_empty() {
+            "Docker's default 14".to_owned()
+        } else {
+            parts.join("; ")
+        }
+    };
+    let devices: Vec<String> = config
+        .devices
+        .iter()
+        .map(|d| format!("{}:{}:{}", d.path_on_host, d.path_in_container, d.cgroup_permissions))
+        .collect();
+    let ulimits: Vec<String> =
+        config.ulimits.iter().map(|u| format!("{}={}:{}", u.name, u.soft, u.hard)).collect();
+    let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
+    vec![
+        ("Privileged", yes_no(config.privileged)),
+        ("Capabilities", capabilities),
+        ("Seccomp", seccomp),
+        ("No new privileges", yes_no(opts.no_new_privileges)),
+        ("Read-only root", yes_no(config.read_only)),
+        (
+            "User namespace",
+            match config.userns_mode.as_deref() {
+                Some("host") => "the host's (--userns=host)".to_owned(),
+                _ => "the daemon's (remapped under --userns-remap)".to_owned(),
+            },
+        ),
+        ("Devices", words(&devices, if config.privileged { "all of the host's" } else { "none" })),
+        ("Ulimits", words(&ulimits, "the daemon's")),
+    ]
+}
+
+/// Privileges, capabilities, seccomp and the other security options.
+#[component]
+fn SecurityPanel(config: berth_types::ContainerConfig) -> impl IntoView {
+    let facts = security_facts(&config);
+    view! {
+        <section class="panel" aria-labelledby="security-heading">
+            <h2 id="security-heading">"Security"</h2>
+            <dl class="facts" data-test="security">
+                {facts
+                    .into_iter()
+                    .map(|(name, value)| {
+                        let warn = (name == "Privileged" && config.privileged)
+                            || (name == "Seccomp" && value.starts_with("none"));
+                        view! {
+                            <dt>{name}</dt>
+                            <dd>
+                                {value}
+                                {warn.then(|| view! { " " <span class="badge warning">"less isolated"</span> })}
+                            </dd>
+                        }
+                    })
+                    .collect_view()}
+            </dl>
+        </section>
     }
 }
 
@@ -471,6 +569,81 @@ fn MountsPanel(mounts: Vec<berth_types::MountPoint>) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use berth_types::security::{parse_device, parse_ulimit};
+    use berth_types::ContainerConfig;
+
+    fn fact(config: &ContainerConfig, name: &str) -> String {
+        security_facts(config).into_iter().find(|(n, _)| *n == name).unwrap().1
+    }
+
+    #[test]
+    fn docker_defaults_when_nothing_was_asked() {
+        let c = ContainerConfig { image: "busybox".into(), ..ContainerConfig::default() };
+        let facts = security_facts(&c);
+        let names: Vec<&str> = facts.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            [
+                "Privileged",
+                "Capabilities",
+                "Seccomp",
+                "No new privileges",
+                "Read-only root",
+                "User namespace",
+                "Devices",
+                "Ulimits"
+            ]
+        );
+        assert_eq!(fact(&c, "Privileged"), "no");
+        assert_eq!(fact(&c, "Capabilities"), "Docker's default 14");
+        assert_eq!(fact(&c, "Seccomp"), "Docker's default profile");
+        assert_eq!(fact(&c, "No new privileges"), "no");
+        assert_eq!(fact(&c, "User namespace"), "the daemon's (remapped under --userns-remap)");
+    }
+
+    #[test]
+    fn every_option_is_shown() {
+        let c = ContainerConfig {
+            cap_add: vec!["NET_ADMIN".into()],
+            cap_drop: vec!["ALL".into()],
+            security_opt: vec![
+                "no-new-privileges".into(),
+                r#"seccomp={"defaultAction":"SCMP_ACT_ERRNO","syscalls":[]}"#.into(),
+            ],
+            read_only: true,
+            userns_mode: Some("host".into()),
+            devices: vec![parse_device("/dev/fuse").unwrap()],
+            ulimits: vec![parse_ulimit("nofile=10:20").unwrap()],
+            ..ContainerConfig::default()
+        };
+        assert_eq!(fact(&c, "Capabilities"), "added NET_ADMIN; dropped ALL");
+        assert_eq!(fact(&c, "Seccomp"), "a profile of its own (default action SCMP_ACT_ERRNO)");
+        assert_eq!(fact(&c, "No new privileges"), "yes");
+        assert_eq!(fact(&c, "Read-only root"), "yes");
+        assert_eq!(fact(&c, "User namespace"), "the host's (--userns=host)");
+        assert_eq!(fact(&c, "Devices"), "/dev/fuse:/dev/fuse:rwm");
+        assert_eq!(fact(&c, "Ulimits"), "nofile=10:20");
+        let unconfined = ContainerConfig {
+            security_opt: vec!["seccomp=unconfined".into(), "no-new-privileges=false".into()],
+            ..ContainerConfig::default()
+        };
+        assert_eq!(fact(&unconfined, "Seccomp"), "none (unconfined)");
+        assert_eq!(fact(&unconfined, "No new privileges"), "no");
+    }
+
+    #[test]
+    fn privileged_overrides_capabilities_seccomp_and_devices() {
+        let c = ContainerConfig {
+            privileged: true,
+            cap_drop: vec!["NET_RAW".into()],
+            userns_mode: Some("host".into()),
+            ..ContainerConfig::default()
+        };
+        assert_eq!(fact(&c, "Privileged"), "yes");
+        assert_eq!(fact(&c, "Capabilities"), "all (privileged)");
+        assert_eq!(fact(&c, "Seccomp"), "none (privileged)");
+        assert_eq!(fact(&c, "Devices"), "all of the host's");
+    }
 
     #[test]
     fn a_link_opens_the_tab_it_asks_for_if_the_user_may_see_it() {

@@ -38,8 +38,13 @@ pub struct RunForm {
     pub read_only: bool,
     /// `--security-opt no-new-privileges`.
     pub no_new_privileges: bool,
-    /// `--security-opt seccomp=unconfined`.
-    pub seccomp_unconfined: bool,
+    /// `--security-opt seccomp=...`: empty (Docker's default profile), `unconfined` or `custom`
+    /// (the profile in `seccomp_profile`).
+    pub seccomp: String,
+    /// A custom seccomp profile's JSON, in Docker's format (what `seccomp=PROFILE.json` reads).
+    pub seccomp_profile: String,
+    /// `--userns`: empty (the daemon's choice: remapped under `--userns-remap`) or `host`.
+    pub userns: String,
     /// `--cap-add` / `--cap-drop`, words.
     pub cap_add: String,
     pub cap_drop: String,
@@ -164,9 +169,24 @@ pub fn validate(form: &RunForm) -> Result<ContainerConfig, FieldErrors> {
     if form.no_new_privileges {
         security_opt.push("no-new-privileges".to_owned());
     }
-    if form.seccomp_unconfined {
-        security_opt.push("seccomp=unconfined".to_owned());
+    match form.seccomp.as_str() {
+        "" => {}
+        "unconfined" => security_opt.push("seccomp=unconfined".to_owned()),
+        "custom" => match seccomp_profile(&form.seccomp_profile) {
+            Ok(json) => security_opt.push(format!("seccomp={json}")),
+            Err(e) => errors.push(("seccomp", e)),
+        },
+        other => errors.push(("seccomp", format!("unknown seccomp choice {other:?}"))),
     }
+    let userns_mode = match form.userns.trim() {
+        "" => None,
+        "host" => Some("host".to_owned()),
+        other => {
+            // Docker's wording for a mode it does not know.
+            errors.push(("userns", format!("invalid USER mode: {other}")));
+            None
+        }
+    };
     let restart_policy = match form.restart.as_str() {
         "" | "no" => RestartPolicy::No,
         "always" => RestartPolicy::Always,
@@ -217,8 +237,24 @@ pub fn validate(form: &RunForm) -> Result<ContainerConfig, FieldErrors> {
         cap_drop,
         devices,
         ulimits,
+        userns_mode,
         ..ContainerConfig::default()
     })
+}
+
+/// A pasted seccomp profile, checked as far as the form can: a JSON object with Docker's
+/// `defaultAction`. Sent compact (one line), as the CLI sends a profile file's content.
+fn seccomp_profile(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("paste a profile in Docker's JSON format, or choose another filter".into());
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("Decoding seccomp profile failed: {e}"))?;
+    match value.get("defaultAction") {
+        Some(serde_json::Value::String(_)) => Ok(value.to_string()),
+        _ => Err("a seccomp profile needs a \"defaultAction\", e.g. \"SCMP_ACT_ERRNO\"".into()),
+    }
 }
 
 #[cfg(test)]
@@ -265,6 +301,31 @@ mod tests {
         f.cap_drop = "NET-RAW".into();
         let fields: Vec<&str> = validate(&f).unwrap_err().into_iter().map(|(f, _)| f).collect();
         assert_eq!(fields, ["cap_drop", "ulimits"]);
+    }
+
+    #[test]
+    fn seccomp_and_user_namespace() {
+        let mut f = form("busybox");
+        f.seccomp = "unconfined".into();
+        f.userns = "host".into();
+        let c = validate(&f).unwrap();
+        assert_eq!(c.security_opt, ["seccomp=unconfined"]);
+        assert_eq!(c.userns_mode.as_deref(), Some("host"));
+        assert_eq!(validate(&form("busybox")).unwrap().userns_mode, None);
+        f.seccomp = "custom".into();
+        f.seccomp_profile = "{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\",\n  \"syscalls\": []\n}\n".into();
+        let c = validate(&f).unwrap();
+        assert_eq!(c.security_opt, [r#"seccomp={"defaultAction":"SCMP_ACT_ALLOW","syscalls":[]}"#]);
+        // What the form sends, the daemon's own check takes.
+        let opts = berth_types::security::parse_security_opts(&c.security_opt).unwrap();
+        assert!(opts.seccomp.unwrap().contains("SCMP_ACT_ALLOW"));
+        for bad in ["", "{not json", r#"{"syscalls": []}"#] {
+            f.seccomp_profile = bad.into();
+            assert_eq!(validate(&f).unwrap_err()[0].0, "seccomp", "{bad}");
+        }
+        f.seccomp = String::new();
+        f.userns = "private".into();
+        assert_eq!(validate(&f).unwrap_err(), [("userns", "invalid USER mode: private".to_owned())]);
     }
 
     #[test]

@@ -218,7 +218,51 @@ pub fn RunPage() -> impl IntoView {
                 </div>
                 {check_field!(read_only, "Read-only root filesystem (--read-only)")}
                 {check_field!(no_new_privileges, "No new privileges: setuid programs gain nothing")}
-                {check_field!(seccomp_unconfined, "No seccomp filter (seccomp=unconfined)")}
+                <div class="grid">
+                    <div class="field">
+                        <label for="run-seccomp">"System call filter (seccomp)"</label>
+                        <select
+                            id="run-seccomp"
+                            name="seccomp"
+                            aria-invalid=move || invalid("seccomp")().to_string()
+                            on:change=move |e| form.update(|f| f.seccomp = event_target_value(&e))
+                        >
+                            <option value="" selected=move || form.with(|f| f.seccomp.is_empty())>"Docker's default profile"</option>
+                            <option value="unconfined" selected=move || form.with(|f| f.seccomp == "unconfined")>"None (seccomp=unconfined)"</option>
+                            <option value="custom" selected=move || form.with(|f| f.seccomp == "custom")>"A profile of my own (JSON)"</option>
+                        </select>
+                        {error_for("seccomp")}
+                    </div>
+                    <div class="field">
+                        <label for="run-userns">"User namespace"</label>
+                        <select
+                            id="run-userns"
+                            name="userns"
+                            aria-invalid=move || invalid("userns")().to_string()
+                            on:change=move |e| form.update(|f| f.userns = event_target_value(&e))
+                        >
+                            <option value="" selected=move || form.with(|f| f.userns.is_empty())>"The daemon's (remapped under --userns-remap)"</option>
+                            <option value="host" selected=move || form.with(|f| f.userns == "host")>"The host's (--userns=host)"</option>
+                        </select>
+                        <p class="hint">"A privileged container on a remapping daemon needs the host's."</p>
+                        {error_for("userns")}
+                    </div>
+                </div>
+                {move || form.with(|f| f.seccomp == "custom").then(|| view! {
+                    <div class="field">
+                        <label for="run-seccomp_profile">"Seccomp profile"</label>
+                        <textarea
+                            id="run-seccomp_profile"
+                            name="seccomp_profile"
+                            rows="6"
+                            placeholder="{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"syscalls\": [...]}"
+                            aria-invalid=move || invalid("seccomp")().to_string()
+                            prop:value=move || form.with(|f| f.seccomp_profile.clone())
+                            on:input=move |e| form.update(|f| f.seccomp_profile = event_target_value(&e))
+                        ></textarea>
+                        <p class="hint">"Docker's profile format, as --security-opt seccomp=PROFILE.json reads it."</p>
+                    </div>
+                })}
                 {check_field!(privileged, "Privileged: every capability, the host's devices, no filter")}
                 {move || form.with(|f| f.privileged).then(|| view! {
                     <p class="badge warning" role="note">"A privileged container is root on the host."</p>

@@ -346,6 +346,12 @@ pub const SERVER_FIELDS: &[(&str, &str)] = &[
     ("network_aliases", "network_aliases"),
     ("ipv4_address", "ip"),
     ("healthcheck", "health"),
+    ("cap_add", "cap_add"),
+    ("cap_drop", "cap_drop"),
+    ("devices", "devices"),
+    ("ulimits", "ulimits"),
+    ("security_opt", "seccomp"),
+    ("userns_mode", "userns"),
 ];
 
 /// Which form field a daemon's refusal is about, from its words, so that it is shown next to
@@ -356,6 +362,16 @@ pub fn field_of_server_error(message: &str) -> &'static str {
         "ports"
     } else if m.contains("volume") || m.contains("mount") || m.contains("bind source") {
         "mounts"
+    } else if m.contains("user namespace") || m.contains("usernsmode") || m.contains("user mode") {
+        "userns"
+    } else if m.contains("seccomp") || m.contains("security-opt") {
+        "seccomp"
+    } else if m.contains("capabilit") {
+        "cap_add"
+    } else if m.contains("ulimit") {
+        "ulimits"
+    } else if m.contains("device") {
+        "devices"
     } else if m.contains("health") {
         "health"
     } else if m.contains("alias") {
@@ -557,5 +573,11 @@ mod tests {
             "name"
         );
         assert_eq!(field_of_server_error("something else"), "form");
+        assert_eq!(
+            field_of_server_error("privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode"),
+            "userns"
+        );
+        assert_eq!(field_of_server_error("Decoding seccomp profile failed: EOF"), "seccomp");
+        assert_eq!(field_of_server_error("invalid ulimit type: bogus"), "ulimits");
     }
 }
