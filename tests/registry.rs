@@ -48,12 +48,21 @@ fn dir_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
-/// Nothing half-done is left in the store: no ingest file, no unpack in progress.
+/// Nothing half-done is left in the store: no ingest file, no unpack in progress. A `run --rm`
+/// container's writable layer is removed after its removal is reported (through
+/// `snapshots/tmp`), so that directory is given a few seconds to empty.
 fn assert_no_leftovers(daemon: &Daemon) {
     let ingest: Vec<_> = std::fs::read_dir(daemon.root().join("ingest")).unwrap().collect();
     assert!(ingest.is_empty(), "ingest/ is not empty: {ingest:?}");
-    let tmp: Vec<_> = std::fs::read_dir(daemon.root().join("snapshots/tmp")).unwrap().collect();
-    assert!(tmp.is_empty(), "snapshots/tmp is not empty: {tmp:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let tmp: Vec<_> = std::fs::read_dir(daemon.root().join("snapshots/tmp")).unwrap().flatten().collect();
+        if tmp.is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "snapshots/tmp is not empty: {tmp:?}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     daemon.verify_blobs();
 }
 
