@@ -76,6 +76,7 @@ fn options(bits: u8) -> UnpackOptions {
         in_root: bits & 4 != 0,
         no_overwrite_dir_non_dir: bits & 8 != 0,
         owner: (bits & 16 != 0).then_some((1000, 1000)),
+        ids: None,
         // The flush changes no byte that lands: fuzzing skips its fsyncs.
         durable: false,
     }
