@@ -40,24 +40,11 @@ done
 start_two_daemons
 
 # ---- the registry and the ~100 MB image ----------------------------------------------------------
-registry_port=$(free_port)
-mkdir -p "$work/registry"
-cat >"$work/registry/config.yml" <<EOF
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $work/registry/data
-http:
-  addr: 127.0.0.1:$registry_port
-EOF
-docker-registry serve "$work/registry/config.yml" >"$work/registry/log" 2>&1 &
-registry_pid=$!
+# shellcheck source=benches/lib/docker_registry.sh
+. "$repo/benches/lib/docker_registry.sh"
+start_docker_registry "$work/registry"
+registry_port=${registry_host##*:}
 extra_pids=$registry_pid
-for _ in $(seq 100); do python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$registry_port/v2/')" 2>/dev/null && break; sleep 0.1; done
 big=127.0.0.1:$registry_port/bench/big:v1
 mkdir -p "$work/big/data"
 head -c 100000000 /dev/urandom >"$work/big/data/random.bin"

@@ -63,31 +63,15 @@ times=$run/times
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# start_registry NAME → prints the port; the registry's storage is $run/NAME.
+# shellcheck source=benches/lib/docker_registry.sh
+. "$repo/benches/lib/docker_registry.sh"
+
+# start_registry NAME → prints the port; the registry's storage is $run/NAME. (Run in a
+# subshell by its callers: the PID goes through a file for the cleanup.)
 start_registry() {
-    local name=$1 port
-    port=$(free_port)
-    mkdir -p "$run/$name"
-    cat >"$run/$name/config.yml" <<EOF
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $run/$name/data
-http:
-  addr: 127.0.0.1:$port
-  secret: berth-bench
-EOF
-    docker-registry serve "$run/$name/config.yml" >"$run/$name/log" 2>&1 &
-    echo $! >"$run/$name/registry.pid"
-    for _ in $(seq 100); do
-        curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
-        sleep 0.05
-    done
-    echo "$port"
+    start_docker_registry "$run/$1" >&2
+    echo "$registry_pid" >"$run/$1/registry.pid"
+    echo "${registry_host##*:}"
 }
 
 # start_berth NAME → sets berth_pid and BERTH_HOST for a daemon rooted in $run/NAME.

@@ -125,29 +125,15 @@ wait_http() { # URL: waits until anything answers
     exit 1
 }
 
+# shellcheck source=benches/lib/docker_registry.sh
+. "$repo/benches/lib/docker_registry.sh"
+
 # start_reference NAME: a docker-registry on fresh storage; sets server_pid and server_host.
 start_reference() {
-    local name=$1 port
-    port=$(free_port)
-    mkdir -p "$run/$name"
-    cat >"$run/$name/config.yml" <<EOF
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $run/$name/data
-http:
-  addr: 127.0.0.1:$port
-  secret: berth-bench
-EOF
-    docker-registry serve "$run/$name/config.yml" >"$run/$name/log" 2>&1 &
-    server_pid=$!
+    start_docker_registry "$run/$1"
+    server_pid=$registry_pid
     pids+=("$server_pid")
-    server_host=127.0.0.1:$port
-    wait_http "http://$server_host/v2/"
+    server_host=$registry_host
 }
 
 # start_berth NAME [REGISTRY_PORT]: a berth daemon on a fresh root; sets berth_pid (and
