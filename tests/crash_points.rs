@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use berth_tests::registry::Registry;
-use berth_tests::{check_findings, Daemon};
+use berth_tests::{check_findings, read_response, Daemon};
 
 /// One operation of the sweep.
 struct Op {
@@ -327,21 +327,18 @@ fn a_crash_at_any_write_leaves_a_store_that_recovers() {
 /// The config digest of the manifest `registry` serves for `repository:tag` (None when it has
 /// none): what a push must have put there.
 fn served_config(registry: &str, repository: &str, tag: &str) -> Option<String> {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let mut stream = std::net::TcpStream::connect(registry).expect("connecting to the registry");
     let request = format!(
         "GET /v2/{repository}/manifests/{tag} HTTP/1.0\r\nHost: {registry}\r\nAccept: \
          application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json\r\n\r\n"
     );
     stream.write_all(request.as_bytes()).expect("sending the request");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("reading the answer");
-    if !answer.starts_with("HTTP/1.0 200") && !answer.starts_with("HTTP/1.1 200") {
+    let answer = read_response(&mut stream);
+    if answer.status != 200 {
         return None;
     }
-    let body = &answer[answer.find("\r\n\r\n")? + 4..];
-    let manifest: serde_json::Value = serde_json::from_str(body).expect("a manifest");
-    manifest["config"]["digest"].as_str().map(str::to_string)
+    answer.json()["config"]["digest"].as_str().map(str::to_string)
 }
 
 /// Pull and push: a crash at any point of a pull (each blob, each layer's unpack and its marker,
