@@ -287,6 +287,29 @@ fn save_refuses_a_terminal() {
 }
 
 #[test]
+fn version_and_info_take_docker_templates() {
+    let daemon = Daemon::start();
+    import_busybox(&daemon);
+    let version =
+        daemon.berth(&["version", "--format", "{{.Client.Version}} {{.Server.Version}} {{.Server.Os}}"]).ok();
+    let own = env!("CARGO_PKG_VERSION");
+    assert_eq!(version.stdout, format!("{own} {own} linux\n"));
+    let json = daemon.berth(&["version", "-f", "{{json .Server}}"]).ok();
+    let server: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(server["version"], own);
+    let info = daemon.berth(&["info", "--format", "{{.ServerVersion}} {{.Images}} {{.Driver}}"]).ok();
+    assert!(
+        info.stdout == format!("{own} 1 overlay\n") || info.stdout == format!("{own} 1 copy\n"),
+        "{}",
+        info.stdout
+    );
+    assert_eq!(daemon.berth(&["system", "info", "-f", "{{.Images}}"]).ok().stdout, "1\n");
+    // A field that does not exist, or what is not a template, is a usage error.
+    daemon.berth(&["info", "--format", "{{.Nope}}"]).fails_with("template: can't evaluate field Nope");
+    daemon.berth(&["version", "--format", "{{Server}}"]).fails_with("unsupported action {{Server}}");
+}
+
+#[test]
 fn bad_input_fails_with_clear_messages() {
     let daemon = Daemon::start();
     import_busybox(&daemon);

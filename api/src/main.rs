@@ -43,9 +43,9 @@ enum Command {
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
     Save(cli::SaveArgs),
     /// Show the berth version information
-    Version,
+    Version(cli::VersionArgs),
     /// Display system-wide information
-    Info,
+    Info(cli::InfoArgs),
     /// Download an image from a registry
     Pull(cli::registry::PullArgs),
     /// Upload an image to a registry
@@ -263,8 +263,8 @@ async fn run(cli: Cli) -> i32 {
         }
         Command::Load(args) | Command::Image(ImageCommand::Load(args)) => cli::load(&client, args).await,
         Command::Save(args) | Command::Image(ImageCommand::Save(args)) => cli::save(&client, args).await,
-        Command::Version => cli::version(&client).await,
-        Command::Info => cli::info(&client).await,
+        Command::Version(args) => cli::version(&client, args).await,
+        Command::Info(args) => cli::info(&client, args).await,
         Command::Pull(args) | Command::Image(ImageCommand::Pull(args)) => {
             cli::registry::pull(&client, args).await
         }
@@ -365,7 +365,7 @@ async fn run(cli: Cli) -> i32 {
         }
         Command::System(cli::system::SystemCommand::Df(args)) => cli::system::df(&client, args).await,
         Command::System(cli::system::SystemCommand::Prune(args)) => cli::system::prune(&client, args).await,
-        Command::System(cli::system::SystemCommand::Info) => cli::info(&client).await,
+        Command::System(cli::system::SystemCommand::Info(args)) => cli::info(&client, args).await,
         Command::System(cli::system::SystemCommand::Check(args)) => cli::system::check(&client, args).await,
     };
     cli::report(result)

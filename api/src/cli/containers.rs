@@ -29,6 +29,7 @@ pub use diff::{diff, DiffArgs};
 pub use exec::exec;
 pub use export::{export, ExportArgs};
 pub use inspect::inspect;
+pub(crate) use inspect::InspectTemplate;
 pub use list::ps;
 pub use logs::logs;
 pub use run::{attach, create, run, start};

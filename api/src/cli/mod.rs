@@ -580,8 +580,38 @@ pub(crate) fn response_reader(
     tokio_util::io::StreamReader::new(stream)
 }
 
+#[derive(clap::Args, Debug)]
+pub struct VersionArgs {
+    /// Format the output using the given Go template (`{{.Server.Version}}`, `{{json .}}`)
+    #[arg(short = 'f', long)]
+    pub format: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct InfoArgs {
+    /// Format the output using the given Go template (`{{.ServerVersion}}`, `{{json .}}`)
+    #[arg(short = 'f', long)]
+    pub format: Option<String>,
+}
+
 /// `berth version`: the client's part always, the daemon's when it answers.
-pub async fn version(client: &Client) -> Result<(), CliError> {
+pub async fn version(client: &Client, args: VersionArgs) -> Result<(), CliError> {
+    if let Some(format) = args.format {
+        let template = containers::InspectTemplate::parse(&format).map_err(CliError::Usage)?;
+        let server = client.get_json::<VersionInfo>("/api/v1/version").await;
+        // Docker's names for the client's part, so the same templates work.
+        let object = serde_json::json!({
+            "Client": {
+                "Version": env!("CARGO_PKG_VERSION"),
+                "ApiVersion": crate::serve::API_VERSION,
+                "Os": std::env::consts::OS,
+                "Arch": crate::serve::go_arch(std::env::consts::ARCH),
+            },
+            "Server": server.as_ref().ok(),
+        });
+        out(&format!("{}\n", template.render(&object)?))?;
+        return server.map(drop);
+    }
     let mut text = String::new();
     text.push_str("Client:\n");
     text.push_str(&format!(" Version:           {}\n", env!("CARGO_PKG_VERSION")));
@@ -600,8 +630,19 @@ pub async fn version(client: &Client) -> Result<(), CliError> {
 }
 
 /// `berth info`.
-pub async fn info(client: &Client) -> Result<(), CliError> {
+pub async fn info(client: &Client, args: InfoArgs) -> Result<(), CliError> {
     let info: SystemInfo = client.get_json("/api/v1/info").await?;
+    if let Some(format) = args.format {
+        let template = containers::InspectTemplate::parse(&format).map_err(CliError::Usage)?;
+        let mut object = serde_json::to_value(&info).map_err(|e| CliError::Local(e.to_string()))?;
+        // Docker's names of the same facts, so its users' templates work.
+        if let serde_json::Value::Object(map) = &mut object {
+            map.insert("ServerVersion".into(), info.version.clone().into());
+            map.insert("Driver".into(), info.snapshotter.clone().into());
+            map.insert("DockerRootDir".into(), info.root.clone().into());
+        }
+        return out(&format!("{}\n", template.render(&object)?));
+    }
     out(&format!(
         "Server Version: {}\nImages: {}\nStorage Driver: {}\nBerth Root Dir: {}\nRun Dir: {}\n\
          Content Store Size: {}\nLayers Size: {}\n",

@@ -22,7 +22,7 @@ pub enum SystemCommand {
     /// Get real time events from the server
     Events(EventsArgs),
     /// Display system-wide information
-    Info,
+    Info(super::InfoArgs),
     /// Check the consistency of the daemon's state (admins); exit 1 on findings
     Check(CheckArgs),
 }

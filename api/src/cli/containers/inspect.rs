@@ -60,10 +60,11 @@ pub async fn inspect(client: &Client, args: InspectArgs) -> Result<(), CliError>
     last_error(errors)
 }
 
-/// `inspect --format`: literal text, `{{.Path.To.Field}}` and `{{json .Path}}`. Field names
-/// match the JSON's snake_case ones ignoring case and underscores, so Docker users' templates
-/// (`{{.State.ExitCode}}`) work. Hand-written: a Go template engine is far more than this.
-struct InspectTemplate {
+/// `inspect --format` (and `version`, `info`): literal text, `{{.Path.To.Field}}` and
+/// `{{json .Path}}`. Field names match the JSON's snake_case ones ignoring case and underscores,
+/// so Docker users' templates (`{{.State.ExitCode}}`) work. Hand-written: a Go template engine is
+/// far more than this.
+pub(crate) struct InspectTemplate {
     /// Literal text, each followed by the action after it (none after the last).
     parts: Vec<(String, Option<Action>)>,
 }
@@ -72,7 +73,7 @@ struct InspectTemplate {
 type Action = (bool, Vec<String>);
 
 impl InspectTemplate {
-    fn parse(format: &str) -> Result<InspectTemplate, String> {
+    pub(crate) fn parse(format: &str) -> Result<InspectTemplate, String> {
         let mut parts = Vec::new();
         let mut rest = format;
         while let Some(open) = rest.find("{{") {
@@ -97,7 +98,7 @@ impl InspectTemplate {
         Ok(InspectTemplate { parts })
     }
 
-    fn render(&self, object: &serde_json::Value) -> Result<String, CliError> {
+    pub(crate) fn render(&self, object: &serde_json::Value) -> Result<String, CliError> {
         let norm = |s: &str| s.replace('_', "").to_ascii_lowercase();
         let mut text = String::new();
         for (literal, action) in &self.parts {
