@@ -14,6 +14,7 @@ mod container;
 mod image;
 mod pod;
 mod runtime;
+mod spdy_framing;
 mod streaming;
 
 pub(crate) use container::SANDBOX_LABEL;
