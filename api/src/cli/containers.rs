@@ -156,6 +156,9 @@ pub struct CreateArgs {
     /// Ulimit options
     #[arg(long, value_name = "ulimit", value_parser = berth_types::security::parse_ulimit)]
     pub ulimit: Vec<berth_types::security::Ulimit>,
+    /// Add additional groups to join
+    #[arg(long, value_name = "list")]
+    pub group_add: Vec<String>,
     /// User namespace to use ("host" opts out of the daemon's --userns-remap)
     #[arg(long, value_name = "string")]
     pub userns: Option<String>,

@@ -40,18 +40,47 @@ pub(crate) type Headers = Vec<(String, String)>;
 /// One SPDY/3.1 frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Frame {
-    SynStream { stream: u32, fin: bool, headers: Headers },
-    SynReply { stream: u32, fin: bool, headers: Headers },
-    RstStream { stream: u32, status: u32 },
+    SynStream {
+        stream: u32,
+        fin: bool,
+        headers: Headers,
+    },
+    SynReply {
+        stream: u32,
+        fin: bool,
+        headers: Headers,
+    },
+    RstStream {
+        stream: u32,
+        status: u32,
+    },
     /// The settings' values are not used by the streaming server.
     Settings,
-    Ping { id: u32 },
-    GoAway { last_stream: u32, status: u32 },
-    Headers { stream: u32, fin: bool, headers: Headers },
-    WindowUpdate { stream: u32, delta: u32 },
-    Data { stream: u32, fin: bool, data: Vec<u8> },
+    Ping {
+        id: u32,
+    },
+    GoAway {
+        last_stream: u32,
+        status: u32,
+    },
+    Headers {
+        stream: u32,
+        fin: bool,
+        headers: Headers,
+    },
+    WindowUpdate {
+        stream: u32,
+        delta: u32,
+    },
+    Data {
+        stream: u32,
+        fin: bool,
+        data: Vec<u8>,
+    },
     /// A control frame of a type SPDY/3.1 does not define: the specification says to ignore it.
-    Unknown { kind: u16 },
+    Unknown {
+        kind: u16,
+    },
 }
 
 /// Why a frame could not be read or written.
@@ -93,7 +122,11 @@ impl Decoder {
         let payload = &frame[8..];
         let word = u32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
         if word & 0x8000_0000 == 0 {
-            return Ok(Some(Frame::Data { stream: word, fin: flags & FLAG_FIN != 0, data: payload.to_vec() }));
+            return Ok(Some(Frame::Data {
+                stream: word,
+                fin: flags & FLAG_FIN != 0,
+                data: payload.to_vec(),
+            }));
         }
         let version = ((word >> 16) & 0x7FFF) as u16;
         if version != VERSION {
@@ -103,7 +136,10 @@ impl Decoder {
         let fin = flags & FLAG_FIN != 0;
         let bad_length = || FrameError::Length { kind, length };
         let word_at = |at: usize| -> Result<u32, FrameError> {
-            payload.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]])).ok_or_else(bad_length)
+            payload
+                .get(at..at + 4)
+                .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+                .ok_or_else(bad_length)
         };
         let frame = match kind {
             SYN_STREAM => {
@@ -121,7 +157,9 @@ impl Decoder {
                     Frame::Headers { stream, fin, headers }
                 }
             }
-            RST_STREAM if length == 8 => Frame::RstStream { stream: word_at(0)? & 0x7FFF_FFFF, status: word_at(4)? },
+            RST_STREAM if length == 8 => {
+                Frame::RstStream { stream: word_at(0)? & 0x7FFF_FFFF, status: word_at(4)? }
+            }
             SETTINGS => {
                 let entries = word_at(0)? as usize;
                 if entries.checked_mul(8).and_then(|n| n.checked_add(4)) != Some(length) {
@@ -130,7 +168,9 @@ impl Decoder {
                 Frame::Settings
             }
             PING if length == 4 => Frame::Ping { id: word_at(0)? },
-            GOAWAY if length == 8 => Frame::GoAway { last_stream: word_at(0)? & 0x7FFF_FFFF, status: word_at(4)? },
+            GOAWAY if length == 8 => {
+                Frame::GoAway { last_stream: word_at(0)? & 0x7FFF_FFFF, status: word_at(4)? }
+            }
             WINDOW_UPDATE if length == 8 => {
                 Frame::WindowUpdate { stream: word_at(0)? & 0x7FFF_FFFF, delta: word_at(4)? & 0x7FFF_FFFF }
             }
@@ -307,9 +347,11 @@ fn take_word(rest: &mut &[u8]) -> Result<usize, FrameError> {
 
 fn take_text(rest: &mut &[u8]) -> Result<String, FrameError> {
     let length = take_word(rest)?;
-    let (head, tail) = rest.split_at_checked(length).ok_or_else(|| FrameError::HeaderBlock("truncated".into()))?;
+    let (head, tail) =
+        rest.split_at_checked(length).ok_or_else(|| FrameError::HeaderBlock("truncated".into()))?;
     *rest = tail;
-    String::from_utf8(head.to_vec()).map_err(|_| FrameError::HeaderBlock("a name or value is not UTF-8".into()))
+    String::from_utf8(head.to_vec())
+        .map_err(|_| FrameError::HeaderBlock("a name or value is not UTF-8".into()))
 }
 
 /// The zlib dictionary of SPDY/3's header compression, as its specification defines it.
@@ -353,7 +395,11 @@ mod tests {
     fn frames_survive_a_round_trip() {
         let frames = vec![
             Frame::SynStream { stream: 1, fin: false, headers: headers(&[("streamtype", "error")]) },
-            Frame::SynStream { stream: 3, fin: true, headers: headers(&[("streamtype", "stdout"), ("x", "a\0b")]) },
+            Frame::SynStream {
+                stream: 3,
+                fin: true,
+                headers: headers(&[("streamtype", "stdout"), ("x", "a\0b")]),
+            },
             Frame::SynReply { stream: 1, fin: false, headers: Vec::new() },
             Frame::Headers { stream: 3, fin: true, headers: headers(&[("status", "200")]) },
             Frame::Data { stream: 3, fin: true, data: b"hello".to_vec() },
@@ -398,7 +444,9 @@ mod tests {
     #[test]
     fn header_blocks_name_spdy3s_dictionary() {
         let mut bytes = Vec::new();
-        Encoder::default().encode(&Frame::SynReply { stream: 1, fin: false, headers: Vec::new() }, &mut bytes).unwrap();
+        Encoder::default()
+            .encode(&Frame::SynReply { stream: 1, fin: false, headers: Vec::new() }, &mut bytes)
+            .unwrap();
         // 8 bytes of frame header, 4 of stream ID, then zlib's CMF and FLG (FDICT set) and DICTID.
         assert_eq!(bytes[13] & 0x20, 0x20);
         assert_eq!(u32::from_be_bytes([bytes[14], bytes[15], bytes[16], bytes[17]]), 0xe3c6_a7c2);
@@ -483,6 +531,9 @@ mod tests {
     #[test]
     fn oversized_data_is_refused() {
         let frame = Frame::Data { stream: 1, fin: false, data: vec![0; MAX_FRAME_LENGTH + 1] };
-        assert_eq!(Encoder::default().encode(&frame, &mut Vec::new()), Err(FrameError::TooLarge(MAX_FRAME_LENGTH + 1)));
+        assert_eq!(
+            Encoder::default().encode(&frame, &mut Vec::new()),
+            Err(FrameError::TooLarge(MAX_FRAME_LENGTH + 1))
+        );
     }
 }

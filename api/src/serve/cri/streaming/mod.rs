@@ -88,8 +88,12 @@ pub(super) async fn exec(
     }
     let container =
         ops::containers::inspect(&cri.state, caller, &request.container_id).await.map_err(status)?;
-    let channels =
-        spdy::Channels { stdin: request.stdin, stdout: request.stdout, stderr: request.stderr, tty: request.tty };
+    let channels = spdy::Channels {
+        stdin: request.stdin,
+        stdout: request.stdout,
+        stderr: request.stderr,
+        tty: request.tty,
+    };
     let pending = Pending::Exec { container: container.id, cmd: request.cmd, channels };
     Ok(cri::ExecResponse { url: cri.streams.add("exec", pending) })
 }
@@ -107,8 +111,12 @@ pub(super) async fn attach(
     if request.tty && request.stderr {
         return Err(Status::invalid_argument("Attach: tty and stderr cannot both be true"));
     }
-    let channels =
-        spdy::Channels { stdin: request.stdin, stdout: request.stdout, stderr: request.stderr, tty: request.tty };
+    let channels = spdy::Channels {
+        stdin: request.stdin,
+        stdout: request.stdout,
+        stderr: request.stderr,
+        tty: request.tty,
+    };
     let pending = Pending::Attach { container: container.id, channels };
     Ok(cri::AttachResponse { url: cri.streams.add("attach", pending) })
 }
@@ -183,16 +191,19 @@ async fn serve_stream(State(cri): State<Cri>, Path(token): Path<String>, mut req
         cri.caller("RuntimeService", if matches!(pending, Pending::Exec { .. }) { "Exec" } else { "Attach" });
     let (session, channels, audit_row) = match pending {
         Pending::Exec { container, cmd, channels } => {
-            let config = ExecConfig { cmd, tty: channels.tty, open_stdin: channels.stdin, ..Default::default() };
+            let config =
+                ExecConfig { cmd, tty: channels.tty, open_stdin: channels.stdin, ..Default::default() };
             match ops::containers::exec(&cri.state, &caller, &container, config).await {
                 Ok(exec) => (exec.session, channels, exec.audit_row),
                 Err(e) => return (e.status, e.message).into_response(),
             }
         }
-        Pending::Attach { container, channels } => match ops::containers::attach(&cri.state, &caller, &container).await {
-            Ok(session) => (session, channels, None),
-            Err(e) => return (e.status, e.message).into_response(),
-        },
+        Pending::Attach { container, channels } => {
+            match ops::containers::attach(&cri.state, &caller, &container).await {
+                Ok(session) => (session, channels, None),
+                Err(e) => return (e.status, e.message).into_response(),
+            }
+        }
     };
     let audit = cri.state.audit.clone();
     let end = move |code: Option<i32>| async move {
@@ -242,6 +253,8 @@ fn exit_status(code: Option<i32>) -> serde_json::Value {
             "reason": "NonZeroExitCode",
             "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]},
         }),
-        None => serde_json::json!({"metadata": {}, "status": "Failure", "message": "the process's end is unknown"}),
+        None => {
+            serde_json::json!({"metadata": {}, "status": "Failure", "message": "the process's end is unknown"})
+        }
     }
 }

@@ -12,7 +12,9 @@ use berth_engine::container::{OutputStream, ProcessSession, SessionInput, Sessio
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::TerminalSize;
-use crate::serve::cri::spdy_framing::{Decoder, Encoder, Frame, FrameError, RST_PROTOCOL_ERROR, RST_REFUSED_STREAM};
+use crate::serve::cri::spdy_framing::{
+    Decoder, Encoder, Frame, FrameError, RST_PROTOCOL_ERROR, RST_REFUSED_STREAM,
+};
 
 /// The remotecommand protocol served over SPDY (the client offers it in
 /// `X-Stream-Protocol-Version`).
@@ -237,7 +239,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
             return self.send(&Frame::RstStream { stream, status: RST_PROTOCOL_ERROR }).await;
         }
         self.streams.last = stream;
-        let kind = headers.iter().find(|(name, _)| name == "streamtype").map(|(_, v)| v.as_str()).unwrap_or("");
+        let kind =
+            headers.iter().find(|(name, _)| name == "streamtype").map(|(_, v)| v.as_str()).unwrap_or("");
         let wanted = self.channels.wants(kind);
         match self.streams.slot(kind) {
             Some(slot) if wanted && slot.is_none() => {
@@ -298,10 +301,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
             self.send(&Frame::Data { stream, fin: true, data: Vec::new() }).await?;
         }
         self.send(&Frame::GoAway { last_stream: self.streams.last, status: GOAWAY_OK }).await?;
-        let _ = tokio::time::timeout(CLOSE_WAIT, async {
-            while let Ok(Some(_)) = self.next_frame().await {}
-        })
-        .await;
+        let _ =
+            tokio::time::timeout(CLOSE_WAIT, async { while let Ok(Some(_)) = self.next_frame().await {} })
+                .await;
         self.writer.shutdown().await
     }
 }
