@@ -318,11 +318,15 @@ fn a_pod_runs_end_to_end_over_cri_and_survives_a_daemon_restart() {
 
         // An RPC berth does not honour answers Unimplemented, with a message.
         let refused = rt
-            .port_forward(cri::PortForwardRequest { pod_sandbox_id: pod_id.clone(), port: vec![80] })
+            .checkpoint_container(cri::CheckpointContainerRequest {
+                container_id: c1.clone(),
+                location: "/tmp/nowhere".into(),
+                timeout: 1,
+            })
             .await
-            .expect_err("no port forwarding");
+            .expect_err("no checkpoints");
         assert_eq!(refused.code(), tonic::Code::Unimplemented);
-        assert!(refused.message().contains("PortForward"), "{}", refused.message());
+        assert!(refused.message().contains("CheckpointContainer"), "{}", refused.message());
 
         // Stats and a resource update.
         let stats = rt
@@ -880,6 +884,10 @@ struct SecurityObserved {
     spdy_unknown_protocol: String,
     /// Exec with both a terminal and stderr.
     tty_and_stderr: tonic::Code,
+    /// Port forward to an echo server in the pod: what came back, and whether the error stream
+    /// was empty; then to a port nobody listens on: whether the error stream said so.
+    port_forward: (String, bool),
+    port_forward_refused: bool,
 }
 
 /// Supplemental groups, read-only and masked paths, mount propagation and SPDY streaming, on
@@ -938,6 +946,7 @@ async fn security_scenario(
         ..Default::default()
     });
     let secure = start(&mut rt, secure).await;
+    let echo = start(&mut rt, container_config("echo", "exec nc -ll -p 8080 -e cat", "echo.log")).await;
     let mut ids = Vec::new();
     for (mnt, propagation) in propagated.iter().zip([
         cri::MountPropagation::PropagationBidirectional,
@@ -1030,7 +1039,31 @@ async fn security_scenario(
         .map(|_| tonic::Code::Ok)
         .unwrap_or_else(|e| e.code());
 
-    for id in ids.iter().chain([&secure]) {
+    let forward_url = |rt: &mut RuntimeServiceClient<Channel>| {
+        let mut rt = rt.clone();
+        let request = cri::PortForwardRequest { pod_sandbox_id: pod_id.clone(), port: vec![] };
+        async move { rt.port_forward(request).await.expect("PortForward").into_inner().url }
+    };
+    let forward = |url: String, port: u16| {
+        in_netns_of(netns_pid, move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(berth_tests::spdy::port_forward(&url, port, b"ping\n")).expect("port forward")
+        })
+    };
+    // nc listens once the container runs: a few tries.
+    let mut port_forward = (String::new(), false);
+    for _ in 0..20 {
+        let (data, error) = forward(forward_url(&mut rt).await, 8080);
+        port_forward = (data, error.is_empty());
+        if port_forward.0 == "ping\n" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, error) = forward(forward_url(&mut rt).await, 8081);
+    let port_forward_refused = !error.is_empty();
+
+    for id in ids.iter().chain([&secure, &echo]) {
         rt.stop_container(cri::StopContainerRequest { container_id: id.clone(), timeout: 0 }).await.unwrap();
         rt.remove_container(cri::RemoveContainerRequest { container_id: id.clone() }).await.unwrap();
     }
@@ -1048,6 +1081,8 @@ async fn security_scenario(
         spdy_success,
         spdy_unknown_protocol,
         tty_and_stderr,
+        port_forward,
+        port_forward_refused,
     }
 }
 
@@ -1108,6 +1143,7 @@ fn berth_answers_a_pods_life_as_containerd_does() {
     assert_eq!(berth.spdy.0, "got hi\n");
     assert_eq!(berth.spdy_unknown_protocol, "HTTP/1.1 403");
     assert_eq!(berth.tty_and_stderr, tonic::Code::InvalidArgument);
+    assert_eq!((berth.port_forward, berth.port_forward_refused), (("ping\n".to_string(), true), true));
 }
 
 #[test]

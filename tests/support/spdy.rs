@@ -189,3 +189,64 @@ pub fn has_goaway(bytes: &[u8]) -> bool {
     }
     false
 }
+
+/// One connection through a port forward URL, as kubelet's portforward client makes it: an
+/// error and a data stream for `port`, `send` written then closed; what came back on the data
+/// stream, and the error stream's text.
+pub async fn port_forward(url: &str, port: u16, send: &[u8]) -> Result<(String, String), String> {
+    let (mut tcp, mut buffer) = upgrade(url, &["portforward.k8s.io"]).await?;
+    let mut encoder = Encoder::default();
+    let mut decoder = Decoder::default();
+    let mut out = Vec::new();
+    for (id, kind) in [(1, "error"), (3, "data")] {
+        let headers = vec![
+            ("streamType".to_string(), kind.to_string()),
+            ("port".to_string(), port.to_string()),
+            ("requestID".to_string(), "0".to_string()),
+        ];
+        encoder
+            .encode(&Frame::SynStream { stream: id, fin: false, headers }, &mut out)
+            .map_err(|e| e.to_string())?;
+    }
+    encoder
+        .encode(&Frame::Data { stream: 3, fin: true, data: send.to_vec() }, &mut out)
+        .map_err(|e| e.to_string())?;
+    tcp.write_all(&out).await.map_err(|e| e.to_string())?;
+    let (mut data, mut error) = (Vec::new(), Vec::new());
+    let mut open = vec![1u32, 3];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !open.is_empty() {
+        let Some(frame) = decoder.decode(&mut buffer).map_err(|e| e.to_string())? else {
+            let mut chunk = [0u8; 16384];
+            let n = tokio::time::timeout_at(deadline, tcp.read(&mut chunk))
+                .await
+                .map_err(|_| "the forwarded connection did not end in time")?
+                .map_err(|e| e.to_string())?;
+            if n == 0 {
+                break;
+            }
+            buffer.extend_from_slice(&chunk[..n]);
+            continue;
+        };
+        match frame {
+            Frame::Data { stream, fin, data: bytes } => {
+                if stream == 1 {
+                    error.extend_from_slice(&bytes);
+                } else if stream == 3 {
+                    data.extend_from_slice(&bytes);
+                }
+                if fin {
+                    open.retain(|s| *s != stream);
+                }
+            }
+            Frame::RstStream { stream, .. } => open.retain(|s| *s != stream),
+            Frame::GoAway { .. } => break,
+            _ => {}
+        }
+    }
+    let mut goaway = Vec::new();
+    if encoder.encode(&Frame::GoAway { last_stream: 0, status: 0 }, &mut goaway).is_ok() {
+        let _ = tcp.write_all(&goaway).await;
+    }
+    Ok((String::from_utf8_lossy(&data).to_string(), String::from_utf8_lossy(&error).to_string()))
+}

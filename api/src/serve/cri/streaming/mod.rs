@@ -3,8 +3,9 @@
 //! its request there to one of the two protocols kubelet's clients use: SPDY/3.1
 //! (`spdy.rs`: remotecommand's streams, what kubelet, crictl and critest send) or a WebSocket
 //! of the `v4.channel.k8s.io` protocol (`websocket.rs`). Both end with the same Kubernetes
-//! `Status` JSON. `PortForward` answers `Unimplemented`.
+//! `Status` JSON. `PortForward`'s URL is served over SPDY (`port_forward.rs`).
 
+mod port_forward;
 mod spdy;
 mod websocket;
 
@@ -21,7 +22,7 @@ use hyper_util::rt::TokioIo;
 use k8s_cri::v1 as cri;
 use tonic::Status;
 
-use super::{status, unimplemented, Cri};
+use super::{status, Cri};
 use crate::serve::ops::{self, Caller};
 
 /// How long a URL answered by `Exec` or `Attach` may wait for its client.
@@ -32,6 +33,7 @@ const REQUEST_TTL: Duration = Duration::from_secs(60);
 enum Pending {
     Exec { container: String, cmd: Vec<String>, channels: spdy::Channels },
     Attach { container: String, channels: spdy::Channels },
+    PortForward { pod: String, ports: Vec<u16> },
 }
 
 /// The streaming server's state: its base URL and the requests waiting, by token.
@@ -69,7 +71,12 @@ pub(super) async fn bind() -> Result<(Streams, tokio::net::TcpListener), String>
 /// (SPDY, as remotecommand sends it; GET is taken too).
 pub(super) fn router(cri: Cri) -> axum::Router {
     let serve = axum::routing::get(serve_stream).post(serve_stream);
-    axum::Router::new().route("/exec/{token}", serve.clone()).route("/attach/{token}", serve).with_state(cri)
+    let forward = axum::routing::get(serve_port_forward).post(serve_port_forward);
+    axum::Router::new()
+        .route("/exec/{token}", serve.clone())
+        .route("/attach/{token}", serve)
+        .route("/portforward/{token}", forward)
+        .with_state(cri)
 }
 
 pub(super) async fn exec(
@@ -122,11 +129,19 @@ pub(super) async fn attach(
 }
 
 pub(super) async fn port_forward(
-    _cri: &Cri,
-    _caller: &Caller,
-    _request: cri::PortForwardRequest,
+    cri: &Cri,
+    caller: &Caller,
+    request: cri::PortForwardRequest,
 ) -> Result<cri::PortForwardResponse, Status> {
-    Err(unimplemented("PortForward", "the streaming server has no port forwarding yet"))
+    let pod = ops::pods::status(&cri.state, caller, &request.pod_sandbox_id).await.map_err(status)?;
+    let ports = request
+        .port
+        .iter()
+        .map(|p| u16::try_from(*p).ok().filter(|p| *p > 0))
+        .collect::<Option<Vec<u16>>>()
+        .ok_or_else(|| Status::invalid_argument(format!("PortForward: bad port in {:?}", request.port)))?;
+    let pending = Pending::PortForward { pod: pod.id, ports };
+    Ok(cri::PortForwardResponse { url: cri.streams.add("portforward", pending) })
 }
 
 /// A terminal size as remotecommand sends it.
@@ -144,13 +159,13 @@ enum Upgrade {
     WebSocket(WebSocketUpgrade),
 }
 
-/// An upgrade to `SPDY/3.1` that offers remotecommand's v4, or a WebSocket upgrade; anything
-/// else is answered with the reason.
-async fn upgrade_of(request: &mut Request) -> Result<Upgrade, Response> {
+/// An upgrade to `SPDY/3.1` that offers `protocol`, or a WebSocket upgrade; anything else is
+/// answered with the reason.
+async fn upgrade_of(request: &mut Request, protocol: &str) -> Result<Upgrade, Response> {
     let upgrade = request.headers().get(header::UPGRADE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if upgrade.eq_ignore_ascii_case("SPDY/3.1") {
-        if !offers(request.headers(), spdy::PROTOCOL) {
-            let message = format!("X-Stream-Protocol-Version: only {} is served", spdy::PROTOCOL);
+        if !offers(request.headers(), protocol) {
+            let message = format!("X-Stream-Protocol-Version: only {protocol} is served");
             return Err((StatusCode::FORBIDDEN, message).into_response());
         }
         return Ok(Upgrade::Spdy);
@@ -179,13 +194,52 @@ fn offers(headers: &HeaderMap, protocol: &str) -> bool {
         .any(|offered| offered.trim() == protocol)
 }
 
+/// The answer that switches a request to SPDY/3.1 with `protocol`.
+fn switching_to_spdy(protocol: &str) -> Response {
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::UPGRADE, "SPDY/3.1")
+        .header("X-Stream-Protocol-Version", protocol)
+        .body(axum::body::Body::empty())
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// `/portforward/{token}`: SPDY only, as kubelet's port forward speaks it.
+async fn serve_port_forward(
+    State(cri): State<Cri>,
+    Path(token): Path<String>,
+    mut request: Request,
+) -> Response {
+    match upgrade_of(&mut request, port_forward::PROTOCOL).await {
+        Ok(Upgrade::Spdy) => {}
+        Ok(Upgrade::WebSocket(_)) => {
+            return (StatusCode::BAD_REQUEST, "port forward is served over SPDY/3.1 only").into_response()
+        }
+        Err(response) => return response,
+    }
+    let Some(Pending::PortForward { pod, ports }) = cri.streams.take(&token) else {
+        return (StatusCode::NOT_FOUND, "no such port forward request, or it expired").into_response();
+    };
+    let caller = cri.caller("RuntimeService", "PortForward");
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => port_forward::serve(TokioIo::new(upgraded), cri, caller, pod, ports).await,
+            Err(e) => tracing::debug!(error = %e, "CRI port forward: the SPDY upgrade failed"),
+        }
+    });
+    switching_to_spdy(port_forward::PROTOCOL)
+}
+
 async fn serve_stream(State(cri): State<Cri>, Path(token): Path<String>, mut request: Request) -> Response {
-    let upgrade = match upgrade_of(&mut request).await {
+    let upgrade = match upgrade_of(&mut request, spdy::PROTOCOL).await {
         Ok(upgrade) => upgrade,
         Err(response) => return response,
     };
-    let Some(pending) = cri.streams.take(&token) else {
-        return (StatusCode::NOT_FOUND, "no such stream request, or it expired").into_response();
+    let pending = match cri.streams.take(&token) {
+        Some(pending @ (Pending::Exec { .. } | Pending::Attach { .. })) => pending,
+        _ => return (StatusCode::NOT_FOUND, "no such stream request, or it expired").into_response(),
     };
     let caller =
         cri.caller("RuntimeService", if matches!(pending, Pending::Exec { .. }) { "Exec" } else { "Attach" });
@@ -204,6 +258,7 @@ async fn serve_stream(State(cri): State<Cri>, Path(token): Path<String>, mut req
                 Err(e) => return (e.status, e.message).into_response(),
             }
         }
+        Pending::PortForward { .. } => return StatusCode::NOT_FOUND.into_response(),
     };
     let audit = cri.state.audit.clone();
     let end = move |code: Option<i32>| async move {
@@ -230,13 +285,7 @@ async fn serve_stream(State(cri): State<Cri>, Path(token): Path<String>, mut req
                 };
                 end(code).await;
             });
-            Response::builder()
-                .status(StatusCode::SWITCHING_PROTOCOLS)
-                .header(header::CONNECTION, "Upgrade")
-                .header(header::UPGRADE, "SPDY/3.1")
-                .header("X-Stream-Protocol-Version", spdy::PROTOCOL)
-                .body(axum::body::Body::empty())
-                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+            switching_to_spdy(spdy::PROTOCOL)
         }
     }
 }

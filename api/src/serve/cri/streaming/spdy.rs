@@ -234,7 +234,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<R, W> {
 
     /// Accepts a stream of a type the request wants, once; refuses any other.
     async fn open_stream(&mut self, stream: u32, headers: &[(String, String)]) -> std::io::Result<()> {
-        if stream % 2 == 0 || stream <= self.streams.last {
+        if stream.is_multiple_of(2) || stream <= self.streams.last {
             // Client streams have odd, increasing IDs.
             return self.send(&Frame::RstStream { stream, status: RST_PROTOCOL_ERROR }).await;
         }
