@@ -888,6 +888,8 @@ struct SecurityObserved {
     /// was empty; then to a port nobody listens on: whether the error stream said so.
     port_forward: (String, bool),
     port_forward_refused: bool,
+    /// ExecSync past its timeout: the answer, and whether its process is gone after it.
+    exec_timeout: (tonic::Code, bool),
 }
 
 /// Supplemental groups, read-only and masked paths, mount propagation and SPDY streaming, on
@@ -1062,6 +1064,18 @@ async fn security_scenario(
     }
     let (_, error) = forward(forward_url(&mut rt).await, 8081);
     let port_forward_refused = !error.is_empty();
+    let timed_out = rt
+        .exec_sync(cri::ExecSyncRequest {
+            container_id: secure.clone(),
+            cmd: vec!["sleep".into(), "4321".into()],
+            timeout: 1,
+        })
+        .await
+        .map(|_| tonic::Code::Ok)
+        .unwrap_or_else(|e| e.code());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let processes = exec(&mut rt, &secure, &["sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"]).await;
+    let exec_timeout = (timed_out, !text(&processes.stdout).contains("sleep 4321"));
 
     for id in ids.iter().chain([&secure, &echo]) {
         rt.stop_container(cri::StopContainerRequest { container_id: id.clone(), timeout: 0 }).await.unwrap();
@@ -1083,6 +1097,7 @@ async fn security_scenario(
         tty_and_stderr,
         port_forward,
         port_forward_refused,
+        exec_timeout,
     }
 }
 
@@ -1144,6 +1159,7 @@ fn berth_answers_a_pods_life_as_containerd_does() {
     assert_eq!(berth.spdy_unknown_protocol, "HTTP/1.1 403");
     assert_eq!(berth.tty_and_stderr, tonic::Code::InvalidArgument);
     assert_eq!((berth.port_forward, berth.port_forward_refused), (("ping\n".to_string(), true), true));
+    assert_eq!(berth.exec_timeout, (tonic::Code::DeadlineExceeded, true));
 }
 
 #[test]

@@ -510,6 +510,13 @@ pub(super) async fn exec_sync(
         match tokio::time::timeout(Duration::from_secs(request.timeout as u64), run).await {
             Ok(answer) => answer,
             Err(_) => {
+                // The process does not outlive its timeout (kubelet's probes rely on it). The
+                // session stays open until the monitor reports the end: a kill sent just before
+                // the connection closes could go unread.
+                if let Err(e) = session.input.kill().await {
+                    tracing::debug!(error = %e, "ExecSync: the timed-out process was not killed");
+                }
+                let _ = tokio::time::timeout(Duration::from_secs(2), &mut session.exit).await;
                 if let Some(row) = exec.audit_row {
                     cri.state.audit.exec_ended(row, None, "timed out").await;
                 }
