@@ -597,6 +597,36 @@ mod tests {
         assert_eq!(e.status, 400);
     }
 
+    #[test]
+    fn groups_paths_and_propagation_are_translated() {
+        let b = body(serde_json::json!({
+            "Image": "busybox",
+            "HostConfig": {
+                "GroupAdd": ["audio", "1234"],
+                "MaskedPaths": [],
+                "ReadonlyPaths": ["/proc/sys"],
+                "Binds": ["/srv:/srv:rshared"],
+                "Mounts": [{"Type": "bind", "Source": "/a", "Target": "/b", "BindOptions": {"Propagation": "rslave"}}]
+            }
+        }));
+        let c = container_config(None, b).unwrap();
+        assert_eq!(c.group_add, ["audio", "1234"]);
+        // [] is none (the CLI's systempaths=unconfined); absent keeps the defaults.
+        assert_eq!(c.masked_paths, Some(vec![]));
+        assert_eq!(c.readonly_paths, Some(vec!["/proc/sys".to_string()]));
+        let modes: Vec<Option<&str>> = c.mounts.iter().map(|m| m.propagation.as_deref()).collect();
+        assert_eq!(modes, [Some("rshared"), Some("rslave")]);
+        let c = container_config(None, body(serde_json::json!({"Image": "busybox"}))).unwrap();
+        assert_eq!((c.masked_paths, c.readonly_paths), (None, None));
+        // Propagation is a bind's: on a volume it is refused.
+        let e = container_config(
+            None,
+            body(serde_json::json!({"Image": "b", "HostConfig": {"Binds": ["data:/data:rshared"]}})),
+        )
+        .unwrap_err();
+        assert_eq!(e.status, 400, "{}", e.message);
+    }
+
     /// Users learn what is refused from the README: every refused field is listed there.
     #[test]
     fn the_readme_lists_every_refused_field() {
