@@ -737,6 +737,11 @@ mod tests {
         assert!(run_config(&["--security-opt", "seccomp=/nope.json", "busybox"])
             .unwrap_err()
             .starts_with("opening seccomp profile (/nope.json) failed"));
+        let c =
+            run_config(&["--group-add", "audio", "--group-add", "1234", "-v", "/srv:/srv:rslave", "busybox"])
+                .unwrap();
+        assert_eq!(c.group_add, ["audio", "1234"]);
+        assert_eq!(c.mounts[0].propagation.as_deref(), Some("rslave"));
         assert!(run_config(&["--ulimit", "bogus=1", "busybox"])
             .unwrap_err()
             .contains("invalid ulimit type: bogus"));
