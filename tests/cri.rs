@@ -318,11 +318,15 @@ fn a_pod_runs_end_to_end_over_cri_and_survives_a_daemon_restart() {
 
         // An RPC berth does not honour answers Unimplemented, with a message.
         let refused = rt
-            .port_forward(cri::PortForwardRequest { pod_sandbox_id: pod_id.clone(), port: vec![80] })
+            .checkpoint_container(cri::CheckpointContainerRequest {
+                container_id: c1.clone(),
+                location: "/tmp/nowhere".into(),
+                timeout: 1,
+            })
             .await
-            .expect_err("no port forwarding");
+            .expect_err("no checkpoints");
         assert_eq!(refused.code(), tonic::Code::Unimplemented);
-        assert!(refused.message().contains("PortForward"), "{}", refused.message());
+        assert!(refused.message().contains("CheckpointContainer"), "{}", refused.message());
 
         // Stats and a resource update.
         let stats = rt
@@ -826,6 +830,277 @@ async fn scenario(socket: &Path, log_dir: &Path, netns_pid: u32) -> Observed {
     }
 }
 
+/// Host mounts a test makes for mount propagation, undone (lazily, with what propagated into
+/// them) when it ends, also on failure.
+struct HostMounts(Vec<PathBuf>);
+
+impl HostMounts {
+    fn mount(&mut self, args: &[&str], target: &Path) {
+        let status = std::process::Command::new("mount").args(args).arg(target).status().unwrap();
+        assert!(status.success(), "mount {args:?} {}", target.display());
+        // A change of propagation is no new mount.
+        if !args[0].starts_with("--make-") {
+            self.0.push(target.to_path_buf());
+        }
+    }
+}
+
+impl Drop for HostMounts {
+    fn drop(&mut self) {
+        for target in self.0.iter().rev() {
+            let _ = std::process::Command::new("umount").arg("-l").arg(target).status();
+        }
+    }
+}
+
+/// Runs a streaming URL's session over SPDY (as kubelet's remotecommand client) from inside the
+/// runtime's network namespace, where its streaming server listens.
+fn spdy_stream(netns_pid: u32, url: &str, stdin: Option<&[u8]>, stderr: bool) -> berth_tests::spdy::Session {
+    in_netns_of(netns_pid, || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(berth_tests::spdy::run(url, stdin, stderr)).expect("SPDY session")
+    })
+}
+
+/// What a runtime answered in [`security_scenario`]: the same for berth and containerd.
+#[derive(Debug, PartialEq)]
+struct SecurityObserved {
+    /// `id -G` with supplemental groups 1234 and 5678.
+    groups: String,
+    /// `touch /tmp/x` with /tmp a read-only path: fails, and says why.
+    readonly_path: (bool, bool),
+    /// /etc/hosts masked: reads empty.
+    masked_path: String,
+    /// The propagation ContainerStatus reports for the shared and the slave mount.
+    reported: (i32, i32),
+    /// A host mount seen in the container, a container mount seen on the host: shared, slave.
+    shared: (bool, bool),
+    slave: (bool, bool),
+    /// Exec over SPDY: stdout, stderr, the status's `status`, `reason` and exit code.
+    spdy: (String, String, serde_json::Value, serde_json::Value, serde_json::Value),
+    /// Exec over SPDY of a command that succeeds, without stdin and stderr.
+    spdy_success: (String, serde_json::Value),
+    /// An upgrade that offers no protocol the server speaks: the answer's status line.
+    spdy_unknown_protocol: String,
+    /// Exec with both a terminal and stderr.
+    tty_and_stderr: tonic::Code,
+    /// Port forward to an echo server in the pod: what came back, and whether the error stream
+    /// was empty; then to a port nobody listens on: whether the error stream said so.
+    port_forward: (String, bool),
+    port_forward_refused: bool,
+    /// ExecSync past its timeout: the answer, and whether its process is gone after it.
+    exec_timeout: (tonic::Code, bool),
+}
+
+/// Supplemental groups, read-only and masked paths, mount propagation and SPDY streaming, on
+/// the runtime at `socket`; `host_dir` is a fresh directory for the propagation mounts.
+async fn security_scenario(
+    socket: &Path,
+    log_dir: &Path,
+    netns_pid: u32,
+    host_dir: &Path,
+) -> SecurityObserved {
+    let channel = connect(socket).await;
+    let mut rt = RuntimeServiceClient::new(channel);
+    // A privileged pod: its containers may be privileged (containerd refuses them otherwise).
+    let mut config = pod_config(log_dir);
+    config.linux = Some(cri::LinuxPodSandboxConfig {
+        security_context: Some(cri::LinuxSandboxSecurityContext { privileged: true, ..Default::default() }),
+        ..Default::default()
+    });
+    let request = cri::RunPodSandboxRequest { config: Some(config.clone()), runtime_handler: String::new() };
+    let pod_id = rt.run_pod_sandbox(request).await.expect("RunPodSandbox").into_inner().pod_sandbox_id;
+
+    // Two host directories made shared mounts, as kubelet's volumes for propagation are.
+    let mut host_mounts = HostMounts(Vec::new());
+    let mut propagated = Vec::new();
+    for kind in ["shared", "slave"] {
+        let mnt = host_dir.join(kind).join("mnt");
+        std::fs::create_dir_all(mnt.join("from-host")).unwrap();
+        host_mounts.mount(&["--bind", mnt.to_str().unwrap()], &mnt);
+        host_mounts.mount(&["--make-rshared"], &mnt);
+        propagated.push(mnt);
+    }
+    let sandbox = config.clone();
+    let start = |rt: &mut RuntimeServiceClient<Channel>, config: cri::ContainerConfig| {
+        let request = cri::CreateContainerRequest {
+            pod_sandbox_id: pod_id.clone(),
+            config: Some(config),
+            sandbox_config: Some(sandbox.clone()),
+        };
+        let mut rt = rt.clone();
+        async move {
+            let id = rt.create_container(request).await.expect("CreateContainer").into_inner().container_id;
+            rt.start_container(cri::StartContainerRequest { container_id: id.clone() })
+                .await
+                .expect("StartContainer");
+            id
+        }
+    };
+    let mut secure = container_config("secure", "exec sleep 1000", "secure.log");
+    secure.linux = Some(cri::LinuxContainerConfig {
+        security_context: Some(cri::LinuxContainerSecurityContext {
+            supplemental_groups: vec![1234, 5678],
+            readonly_paths: vec!["/tmp".into()],
+            masked_paths: vec!["/etc/hosts".into()],
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let secure = start(&mut rt, secure).await;
+    let echo = start(&mut rt, container_config("echo", "exec nc -ll -p 8080 -e cat", "echo.log")).await;
+    let mut ids = Vec::new();
+    for (mnt, propagation) in propagated.iter().zip([
+        cri::MountPropagation::PropagationBidirectional,
+        cri::MountPropagation::PropagationHostToContainer,
+    ]) {
+        let name = if ids.is_empty() { "shared" } else { "slave" };
+        let mut c = container_config(name, "exec sleep 1000", &format!("{name}.log"));
+        c.mounts = vec![cri::Mount {
+            container_path: mnt.display().to_string(),
+            host_path: mnt.display().to_string(),
+            propagation: propagation as i32,
+            ..Default::default()
+        }];
+        // Privileged, to mount inside.
+        c.linux = Some(cri::LinuxContainerConfig {
+            security_context: Some(cri::LinuxContainerSecurityContext {
+                privileged: true,
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        ids.push(start(&mut rt, c).await);
+    }
+
+    let groups = text(&exec(&mut rt, &secure, &["id", "-G"]).await.stdout);
+    let touch = exec(&mut rt, &secure, &["touch", "/tmp/x"]).await;
+    let readonly_path = (touch.exit_code != 0, text(&touch.stderr).contains("Read-only file system"));
+    let masked_path = text(&exec(&mut rt, &secure, &["cat", "/etc/hosts"]).await.stdout);
+    let mut reported = Vec::new();
+    let mut seen = Vec::new();
+    for (id, mnt) in ids.iter().zip(&propagated) {
+        reported
+            .push(container_status(&mut rt, id).await.mounts.first().map(|m| m.propagation).unwrap_or(-1));
+        let from_host = mnt.join("from-host");
+        host_mounts.mount(&["-t", "tmpfs", "none"], &from_host);
+        std::fs::write(from_host.join("flag"), "host").unwrap();
+        let in_container = exec(&mut rt, id, &["cat", &from_host.join("flag").display().to_string()]).await;
+        let from_container = mnt.join("from-container");
+        let script = format!(
+            "mkdir -p {d} && mount -t tmpfs none {d} && echo container > {d}/flag",
+            d = from_container.display()
+        );
+        let mounted = exec(&mut rt, id, &["sh", "-c", &script]).await;
+        assert_eq!(mounted.exit_code, 0, "mount in the container: {}", text(&mounted.stderr));
+        let on_host = from_container.join("flag").exists();
+        if on_host {
+            host_mounts.0.push(from_container);
+        }
+        seen.push((text(&in_container.stdout) == "host", on_host));
+    }
+
+    let url = exec_stream_url(&mut rt, &secure, "read line; echo got $line; echo err >&2; exit 5").await;
+    let session = spdy_stream(netns_pid, &url, Some(b"hi\n"), true);
+    let spdy = (
+        session.stdout,
+        session.stderr,
+        session.status["status"].clone(),
+        session.status["reason"].clone(),
+        session.status["details"]["causes"][0]["message"].clone(),
+    );
+    let url = rt
+        .exec(cri::ExecRequest {
+            container_id: secure.clone(),
+            cmd: vec!["echo".into(), "fine".into()],
+            stdout: true,
+            ..Default::default()
+        })
+        .await
+        .expect("Exec")
+        .into_inner()
+        .url;
+    let session = spdy_stream(netns_pid, &url, None, false);
+    let spdy_success = (session.stdout, session.status["status"].clone());
+    let url = exec_stream_url(&mut rt, &secure, "true").await;
+    let refused = in_netns_of(netns_pid, || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(berth_tests::spdy::upgrade(&url, &["v1.bogus.k8s.io"])).map(|_| ()).unwrap_err()
+    });
+    let spdy_unknown_protocol = refused.split(' ').take(2).collect::<Vec<_>>().join(" ");
+    let tty_and_stderr = rt
+        .exec(cri::ExecRequest {
+            container_id: secure.clone(),
+            cmd: vec!["true".into()],
+            tty: true,
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        })
+        .await
+        .map(|_| tonic::Code::Ok)
+        .unwrap_or_else(|e| e.code());
+
+    let forward_url = |rt: &mut RuntimeServiceClient<Channel>| {
+        let mut rt = rt.clone();
+        let request = cri::PortForwardRequest { pod_sandbox_id: pod_id.clone(), port: vec![] };
+        async move { rt.port_forward(request).await.expect("PortForward").into_inner().url }
+    };
+    let forward = |url: String, port: u16| {
+        in_netns_of(netns_pid, move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(berth_tests::spdy::port_forward(&url, port, b"ping\n")).expect("port forward")
+        })
+    };
+    // nc listens once the container runs: a few tries.
+    let mut port_forward = (String::new(), false);
+    for _ in 0..20 {
+        let (data, error) = forward(forward_url(&mut rt).await, 8080);
+        port_forward = (data, error.is_empty());
+        if port_forward.0 == "ping\n" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, error) = forward(forward_url(&mut rt).await, 8081);
+    let port_forward_refused = !error.is_empty();
+    let timed_out = rt
+        .exec_sync(cri::ExecSyncRequest {
+            container_id: secure.clone(),
+            cmd: vec!["sleep".into(), "4321".into()],
+            timeout: 1,
+        })
+        .await
+        .map(|_| tonic::Code::Ok)
+        .unwrap_or_else(|e| e.code());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let processes = exec(&mut rt, &secure, &["sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"]).await;
+    let exec_timeout = (timed_out, !text(&processes.stdout).contains("sleep 4321"));
+
+    for id in ids.iter().chain([&secure, &echo]) {
+        rt.stop_container(cri::StopContainerRequest { container_id: id.clone(), timeout: 0 }).await.unwrap();
+        rt.remove_container(cri::RemoveContainerRequest { container_id: id.clone() }).await.unwrap();
+    }
+    rt.stop_pod_sandbox(cri::StopPodSandboxRequest { pod_sandbox_id: pod_id.clone() }).await.unwrap();
+    rt.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: pod_id }).await.unwrap();
+    drop(host_mounts);
+    SecurityObserved {
+        groups,
+        readonly_path,
+        masked_path,
+        reported: (reported[0], reported[1]),
+        shared: seen[0],
+        slave: seen[1],
+        spdy,
+        spdy_success,
+        spdy_unknown_protocol,
+        tty_and_stderr,
+        port_forward,
+        port_forward_refused,
+        exec_timeout,
+    }
+}
+
 #[test]
 fn berth_answers_a_pods_life_as_containerd_does() {
     let work = tempfile::tempdir().unwrap();
@@ -859,6 +1134,32 @@ fn berth_answers_a_pods_life_as_containerd_does() {
     assert!(berth.run_again_same_id && !reference.run_again_same_id);
     let reference = Observed { run_again_same_id: true, ..reference };
     assert_eq!(berth, reference, "berth (left) and containerd (right) differ");
+
+    let berth_dir = work.path().join("berth-propagation");
+    let containerd_dir = work.path().join("containerd-propagation");
+    let berth = runtime.block_on(security_scenario(
+        &daemon.run_dir().join("cri.sock"),
+        &berth_logs,
+        daemon.pid().unwrap(),
+        &berth_dir,
+    ));
+    let reference = runtime.block_on(security_scenario(
+        &containerd.socket(),
+        &containerd_logs,
+        containerd.child.id(),
+        &containerd_dir,
+    ));
+    assert_eq!(berth, reference, "berth (left) and containerd (right) differ");
+    // What both answer, spelled out.
+    let groups: Vec<&str> = berth.groups.split_whitespace().collect();
+    assert!(groups.contains(&"1234") && groups.contains(&"5678"), "{groups:?}");
+    assert_eq!((berth.readonly_path, berth.masked_path.as_str()), ((true, true), ""));
+    assert_eq!((berth.shared, berth.slave), ((true, true), (true, false)));
+    assert_eq!(berth.spdy.0, "got hi\n");
+    assert_eq!(berth.spdy_unknown_protocol, "HTTP/1.1 403");
+    assert_eq!(berth.tty_and_stderr, tonic::Code::InvalidArgument);
+    assert_eq!((berth.port_forward, berth.port_forward_refused), (("ping\n".to_string(), true), true));
+    assert_eq!(berth.exec_timeout, (tonic::Code::DeadlineExceeded, true));
 }
 
 #[test]
@@ -985,5 +1286,79 @@ fn a_pod_sharing_its_process_namespace_sees_all_its_containers_processes() {
         rt.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: pod_id.clone() })
             .await
             .expect("RemovePodSandbox");
+    });
+}
+
+/// What kubelet's clients could send wrong: SPDY frames that are not SPDY/3 end the session
+/// with a GOAWAY (the server goes on), a mount propagation CRI does not define and a terminal
+/// with stderr are refused.
+#[test]
+fn bad_streams_and_bad_mounts_are_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let conf = cni_conf(work.path());
+    let args = ["--cni-conf-dir", conf.to_str().unwrap(), "--cni-bin-dir", "/usr/lib/cni"];
+    let daemon = Daemon::start_in_netns_with_args(&args);
+    let _pods = PodGuard(daemon.root());
+    daemon.import_busybox("busybox:latest");
+    let socket = daemon.run_dir().join("cri.sock");
+    let netns = daemon.pid().unwrap();
+    let log_dir = work.path().join("logs");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut rt = RuntimeServiceClient::new(connect(&socket).await);
+        let config = pod_config(&log_dir);
+        let request =
+            cri::RunPodSandboxRequest { config: Some(config.clone()), runtime_handler: String::new() };
+        let pod_id = rt.run_pod_sandbox(request).await.expect("RunPodSandbox").into_inner().pod_sandbox_id;
+        let mut bad = container_config("bad", "exec sleep 1000", "bad.log");
+        bad.mounts = vec![cri::Mount {
+            container_path: "/data".into(),
+            host_path: work.path().join("data").display().to_string(),
+            propagation: 7,
+            ..Default::default()
+        }];
+        let create = |config: cri::ContainerConfig| cri::CreateContainerRequest {
+            pod_sandbox_id: pod_id.clone(),
+            config: Some(config),
+            sandbox_config: Some(pod_config(&log_dir)),
+        };
+        let refused = rt.create_container(create(bad)).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+        assert!(refused.message().contains("unknown propagation 7"), "{}", refused.message());
+
+        let id = rt
+            .create_container(create(container_config("app", "exec sleep 1000", "app.log")))
+            .await
+            .unwrap()
+            .into_inner()
+            .container_id;
+        rt.start_container(cri::StartContainerRequest { container_id: id.clone() }).await.unwrap();
+
+        // A control frame of SPDY version 2, then one cut short.
+        let url = exec_stream_url(&mut rt, &id, "true").await;
+        let answer = in_netns_of(netns, || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let garbage = [0x80, 2, 0, 6, 0, 0, 0, 4, 0, 0, 0, 1, 0x80, 3, 0, 1, 0, 0];
+            runtime.block_on(berth_tests::spdy::send_raw(&url, &garbage)).expect("upgrade")
+        });
+        assert!(berth_tests::spdy::has_goaway(&answer), "no GOAWAY: {answer:?}");
+        // The URL is spent; a new one streams as usual.
+        let url = exec_stream_url(&mut rt, &id, "cat; exit 3").await;
+        let session = spdy_stream(netns, &url, Some(b"again\n"), true);
+        assert_eq!(session.stdout, "again\n");
+        assert_eq!(session.status["details"]["causes"][0]["message"], "3");
+        let stale = in_netns_of(netns, || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime
+                .block_on(berth_tests::spdy::upgrade(&url, &["v4.channel.k8s.io"]))
+                .map(|_| ())
+                .unwrap_err()
+        });
+        assert!(stale.starts_with("HTTP/1.1 404"), "{stale}");
+
+        rt.stop_container(cri::StopContainerRequest { container_id: id.clone(), timeout: 0 }).await.unwrap();
+        rt.remove_container(cri::RemoveContainerRequest { container_id: id }).await.unwrap();
+        rt.stop_pod_sandbox(cri::StopPodSandboxRequest { pod_sandbox_id: pod_id.clone() }).await.unwrap();
+        rt.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: pod_id }).await.unwrap();
     });
 }

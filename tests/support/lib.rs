@@ -19,6 +19,7 @@ pub mod cri;
 pub mod docker_diff;
 pub mod dockerd;
 pub mod registry;
+pub mod spdy;
 
 pub mod api;
 pub mod pty;

@@ -61,6 +61,19 @@ pub struct ContainerConfig {
     /// `--ulimit`, over the default `nofile` limit.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ulimits: Vec<crate::security::Ulimit>,
+    /// `--group-add`: more groups for the process, by number or by name (the image's
+    /// /etc/group), added to those of its user.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub group_add: Vec<String>,
+    /// Paths in the container hidden from the process (Docker's `HostConfig.MaskedPaths`):
+    /// `None` keeps the defaults (`/proc/kcore`, `/proc/keys`, ...), `Some` replaces them. A
+    /// privileged container has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub masked_paths: Option<Vec<String>>,
+    /// Paths made read-only for the process (Docker's `HostConfig.ReadonlyPaths`), as
+    /// `masked_paths`: `None` keeps the defaults (`/proc/sys`, ...), `Some` replaces them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readonly_paths: Option<Vec<String>>,
     /// `--userns`: `host` keeps the container in the host's user namespace when the daemon
     /// remaps (`--userns-remap`); empty: the daemon's choice.
     #[serde(skip_serializing_if = "Option::is_none")]

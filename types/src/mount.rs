@@ -49,6 +49,14 @@ impl fmt::Display for MountError {
 
 impl std::error::Error for MountError {}
 
+/// The bind propagation modes Docker takes (`rprivate`, its default, is stored as `None`).
+pub const PROPAGATIONS: &[&str] = &["private", "rprivate", "shared", "rshared", "slave", "rslave"];
+
+/// A propagation mode as stored: `None` for the default, `rprivate`.
+fn stored_propagation(mode: &str) -> Option<String> {
+    (mode != "rprivate").then(|| mode.to_string())
+}
+
 /// The word Docker's messages use for a mount type.
 pub fn type_name(t: MountType) -> &'static str {
     match t {
@@ -77,8 +85,15 @@ pub fn parse_volume(spec: &str) -> Result<Mount, MountError> {
     }
     let mut read_only = false;
     let mut seen_access = false;
+    let mut propagation = None;
     for option in mode.split(',').filter(|o| !o.is_empty()) {
         match option {
+            _ if PROPAGATIONS.contains(&option) => {
+                if propagation.is_some() {
+                    return Err(MountError::new(MountField::Options, format!("invalid mode: {mode}")));
+                }
+                propagation = Some(option);
+            }
             "ro" | "rw" if seen_access => {
                 return Err(MountError::new(MountField::Options, format!("invalid mode: {mode}")))
             }
@@ -86,9 +101,8 @@ pub fn parse_volume(spec: &str) -> Result<Mount, MountError> {
                 seen_access = true;
                 read_only = option == "ro";
             }
-            // SELinux relabelling, macOS consistency hints and the default propagation: no
-            // effect on this engine.
-            "z" | "Z" | "private" | "rprivate" | "consistent" | "cached" | "delegated" => {}
+            // SELinux relabelling and macOS consistency hints: no effect on this engine.
+            "z" | "Z" | "consistent" | "cached" | "delegated" => {}
             _ => return Err(MountError::new(MountField::Options, format!("invalid mode: {mode}"))),
         }
     }
@@ -118,6 +132,7 @@ pub fn parse_volume(spec: &str) -> Result<Mount, MountError> {
         read_only,
         tmpfs_size: None,
         create_mountpoint: mount_type == MountType::Bind,
+        propagation: propagation.and_then(stored_propagation),
     })
 }
 
@@ -166,12 +181,17 @@ pub fn parse_mount(spec: &str) -> Result<Mount, MountError> {
                     parse_memory(&size).map_err(|e| options(format!("invalid value for tmpfs-size: {e}")))?,
                 )
             }
-            // The default propagation and consistency: nothing to change.
-            "bind-propagation" if matches!(value, Some("rprivate") | Some("private")) => {}
+            "bind-propagation" => {
+                let mode = need(MountField::Options, value)?;
+                if !PROPAGATIONS.contains(&mode.as_str()) {
+                    return Err(options(format!("invalid value for bind-propagation: {mode}")));
+                }
+                mount.propagation = stored_propagation(&mode);
+            }
             "consistency" => {}
             "volume-driver" if value == Some("local") => {}
-            "volume-nocopy" | "tmpfs-mode" | "bind-propagation" | "volume-driver" | "volume-label"
-            | "volume-opt" | "volume-subpath" => {
+            "volume-nocopy" | "tmpfs-mode" | "volume-driver" | "volume-label" | "volume-opt"
+            | "volume-subpath" => {
                 return Err(options(format!("--mount option '{field}' is not supported")));
             }
             _ => return Err(options(format!("unexpected key '{key}' in '{field}'"))),
@@ -241,6 +261,14 @@ pub fn validate_mounts(mounts: &[Mount]) -> Result<Vec<Mount>, MountError> {
         if m.tmpfs_size.is_some() && m.mount_type != MountType::Tmpfs {
             return Err(bad(MountField::Options, "field TmpfsOptions must not be specified".into()));
         }
+        if let Some(mode) = &m.propagation {
+            if m.mount_type != MountType::Bind {
+                return Err(bad(MountField::Options, "field BindOptions must not be specified".into()));
+            }
+            if !PROPAGATIONS.contains(&mode.as_str()) {
+                return Err(bad(MountField::Options, format!("invalid propagation mode: {mode}")));
+            }
+        }
         let source = match m.mount_type {
             MountType::Bind => {
                 if m.source.is_empty() {
@@ -277,6 +305,7 @@ pub fn validate_mounts(mounts: &[Mount]) -> Result<Vec<Mount>, MountError> {
             read_only: m.read_only,
             tmpfs_size: m.tmpfs_size,
             create_mountpoint: m.create_mountpoint && m.mount_type == MountType::Bind,
+            propagation: m.propagation.as_deref().and_then(stored_propagation),
         });
     }
     Ok(out)
@@ -460,5 +489,30 @@ mod tests {
         assert!(out[0].create_mountpoint);
         assert!(!out[1].create_mountpoint, "only a bind makes its source");
         assert_eq!(out[2].target, "/t");
+    }
+
+    #[test]
+    fn bind_propagation_as_docker_reads_it() {
+        assert_eq!(parse_volume("/a:/b:rshared").unwrap().propagation.as_deref(), Some("rshared"));
+        assert_eq!(parse_volume("/a:/b:ro,rslave").unwrap().propagation.as_deref(), Some("rslave"));
+        // The default is stored as none.
+        assert_eq!(parse_volume("/a:/b:rprivate").unwrap().propagation, None);
+        assert_eq!(message(parse_volume("/a:/b:shared,slave")), "invalid mode: shared,slave");
+        let m = parse_mount("type=bind,source=/a,target=/b,bind-propagation=shared").unwrap();
+        assert_eq!(m.propagation.as_deref(), Some("shared"));
+        assert_eq!(
+            message(parse_mount("type=bind,source=/a,target=/b,bind-propagation=sideways")),
+            "invalid value for bind-propagation: sideways"
+        );
+        // Only a bind propagates.
+        let volume = parse_volume("data:/b:rshared").unwrap();
+        assert_eq!(
+            message(validate_mounts(&[volume])),
+            "invalid mount config for type \"volume\": field BindOptions must not be specified"
+        );
+        let odd = Mount { propagation: Some("odd".into()), ..mount(MountType::Bind, "/a", "/b") };
+        assert!(message(validate_mounts(&[odd])).contains("invalid propagation mode: odd"));
+        let kept = validate_mounts(&[parse_volume("/a:/b:rslave").unwrap()]).unwrap();
+        assert_eq!(kept[0].propagation.as_deref(), Some("rslave"));
     }
 }

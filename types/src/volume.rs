@@ -74,6 +74,11 @@ pub struct Mount {
     /// Bind only: a missing host path is created as a directory (`-v`, Compose's short syntax)
     /// instead of refused (`--mount`), as Docker's `BindOptions.CreateMountpoint`.
     pub create_mountpoint: bool,
+    /// Bind only: how mounts made under it later propagate between the host and the container
+    /// (Docker's `bind-propagation`): `private`, `shared`, `rshared`, `slave` or `rslave`; `None`
+    /// is Docker's default, `rprivate`. Left out of the JSON when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub propagation: Option<String>,
 }
 
 /// A mount of a container as `inspect` shows it (Docker's Mounts).

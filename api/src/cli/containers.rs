@@ -157,6 +157,9 @@ pub struct CreateArgs {
     /// Ulimit options
     #[arg(long, value_name = "ulimit", value_parser = berth_types::security::parse_ulimit)]
     pub ulimit: Vec<berth_types::security::Ulimit>,
+    /// Add additional groups to join
+    #[arg(long, value_name = "list")]
+    pub group_add: Vec<String>,
     /// User namespace to use ("host" opts out of the daemon's --userns-remap)
     #[arg(long, value_name = "string")]
     pub userns: Option<String>,
@@ -735,6 +738,11 @@ mod tests {
         assert!(run_config(&["--security-opt", "seccomp=/nope.json", "busybox"])
             .unwrap_err()
             .starts_with("opening seccomp profile (/nope.json) failed"));
+        let c =
+            run_config(&["--group-add", "audio", "--group-add", "1234", "-v", "/srv:/srv:rslave", "busybox"])
+                .unwrap();
+        assert_eq!(c.group_add, ["audio", "1234"]);
+        assert_eq!(c.mounts[0].propagation.as_deref(), Some("rslave"));
         assert!(run_config(&["--ulimit", "bogus=1", "busybox"])
             .unwrap_err()
             .contains("invalid ulimit type: bogus"));

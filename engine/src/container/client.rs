@@ -166,6 +166,7 @@ pub(crate) async fn session(
                     }
                 }
                 InputMessage::CloseStdin => push_frame(&mut frame, FRAME_CLOSE_STDIN, &[]),
+                InputMessage::Kill => push_frame(&mut frame, FRAME_KILL, &[]),
                 InputMessage::Resize { cols, rows } => {
                     let mut size = cols.to_be_bytes().to_vec();
                     size.extend_from_slice(&rows.to_be_bytes());

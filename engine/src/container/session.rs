@@ -42,6 +42,7 @@ pub(crate) enum InputMessage {
     Stdin(Vec<u8>),
     CloseStdin,
     Resize { cols: u16, rows: u16 },
+    Kill,
 }
 
 impl SessionInput {
@@ -58,6 +59,11 @@ impl SessionInput {
     /// Sets the terminal size (ignored without a tty).
     pub async fn resize(&self, cols: u16, rows: u16) -> Result<()> {
         self.send(InputMessage::Resize { cols, rows }).await
+    }
+
+    /// Kills an exec'd process (SIGKILL); nothing for an attach session.
+    pub async fn kill(&self) -> Result<()> {
+        self.send(InputMessage::Kill).await
     }
 
     async fn send(&self, message: InputMessage) -> Result<()> {

@@ -29,6 +29,9 @@ pub const FRAME_STDIN: u8 = 16;
 pub const FRAME_CLOSE_STDIN: u8 = 17;
 /// Client → monitor: terminal size, big-endian u16 cols then u16 rows.
 pub const FRAME_RESIZE: u8 = 18;
+/// Client → monitor: kill the exec'd process (SIGKILL), as a CRI ExecSync that timed out does.
+/// Ignored from an attach client.
+pub const FRAME_KILL: u8 = 19;
 
 /// Largest frame payload either side sends or accepts.
 pub const MAX_FRAME: usize = 64 * 1024;

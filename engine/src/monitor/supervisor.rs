@@ -662,6 +662,9 @@ impl Monitor {
                     proc.close_stdin_when_flushed = true;
                     proc.flush_stdin();
                 }
+                (FRAME_KILL, _) if matches!(self.clients[i].kind, ClientKind::Exec { .. }) => {
+                    let _ = nix::sys::signal::kill(Pid::from_raw(proc.pid), Signal::SIGKILL);
+                }
                 (FRAME_RESIZE, size) if size.len() == 4 => {
                     let cols = u16::from_be_bytes([size[0], size[1]]);
                     let rows = u16::from_be_bytes([size[2], size[3]]);

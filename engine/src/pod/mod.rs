@@ -248,6 +248,40 @@ impl Engine {
         .await
     }
 
+    /// A TCP connection to `port` on the loopback of ready pod `id`'s network namespace (the
+    /// host's for a host-network pod): kubelet's port forward. The socket is made by a thread
+    /// of its own that enters the namespace; it stays in that namespace after the thread ends.
+    pub async fn connect_pod_port(&self, id: &str, port: u16) -> Result<std::net::TcpStream> {
+        let id = id.to_string();
+        let netns = self
+            .blocking(move |inner| {
+                let record = refreshed(read(inner, &resolve(inner, &id)?)?);
+                if record.state != PodState::Ready {
+                    return Err(Error::Conflict(format!("pod sandbox {} is not ready", record.id)));
+                }
+                Ok((!record.config.host_network).then(|| paths(inner, &record.id).pins.join("net")))
+            })
+            .await?;
+        let connect = move || -> Result<std::net::TcpStream> {
+            if let Some(netns) = netns {
+                let ns = fs::File::open(&netns).context(|| format!("opening {}", netns.display()))?;
+                nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .map_err(|e| Error::Runtime(format!("entering the pod's network namespace: {e}")))?;
+            }
+            let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(5))
+                .map_err(|e| Error::Conflict(format!("connecting to port {port} in the pod: {e}")))
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("pod-port".into())
+            .spawn(move || {
+                let _ = tx.send(connect());
+            })
+            .context(|| "starting a thread".into())?;
+        rx.await.map_err(|_| Error::Runtime("the port forward thread went away".into()))?
+    }
+
     /// CNI CHECK of a ready pod's network: `Ok` when the plugins find it as they made it.
     pub async fn check_pod_network(&self, id: &str, cni: CniConfig) -> Result<()> {
         let id = id.to_string();

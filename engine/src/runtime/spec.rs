@@ -160,7 +160,8 @@ pub fn build_spec(
         Some(u) => u.to_string(),
         None => image_config.and_then(|c| c.user().clone()).unwrap_or_default(),
     };
-    let user = resolve_user(rootfs, &user_spec)?;
+    let mut user = resolve_user(rootfs, &user_spec)?;
+    add_groups(&mut user, rootfs, &config.group_add)?;
     let security = parse_security_opts(&config.security_opt).map_err(Error::InvalidInput)?;
     // --privileged is every capability, whatever --cap-drop says (as Docker).
     let capabilities = if config.privileged {
@@ -218,15 +219,22 @@ pub fn build_spec(
         );
     }
 
-    // --privileged: nothing of /proc or /sys hidden or read-only.
+    // --privileged: nothing of /proc or /sys hidden or read-only; else the paths asked for
+    // (Docker's MaskedPaths, ReadonlyPaths) or the defaults.
     let (masked, readonly): (Vec<String>, Vec<String>) = if config.privileged {
         (Vec::new(), Vec::new())
     } else {
+        let defaults = |paths: &[&str]| paths.iter().map(|s| s.to_string()).collect();
         (
-            MASKED_PATHS.iter().map(|s| s.to_string()).collect(),
-            READONLY_PATHS.iter().map(|s| s.to_string()).collect(),
+            config.masked_paths.clone().unwrap_or_else(|| defaults(MASKED_PATHS)),
+            config.readonly_paths.clone().unwrap_or_else(|| defaults(READONLY_PATHS)),
         )
     };
+    for path in masked.iter().chain(&readonly) {
+        if !path.starts_with('/') || path.contains('\0') {
+            return Err(Error::InvalidInput(format!("masked or read-only path '{path}' must be absolute")));
+        }
+    }
     let mut linux = LinuxBuilder::default()
         .namespaces(namespaces)
         .devices(devices)
@@ -653,6 +661,9 @@ pub struct UserMount {
     pub read_only: bool,
     /// tmpfs only: its size limit in bytes.
     pub tmpfs_size: Option<u64>,
+    /// Binds and volumes: `private`, `shared`, `rshared`, `slave` or `rslave`; `None` is
+    /// `rprivate`.
+    pub propagation: Option<String>,
 }
 
 /// Adds the container's own mounts to `spec`, after the default ones, replacing a default one
@@ -672,7 +683,11 @@ pub fn add_user_mounts(spec: &mut Spec, mounts: &[UserMount]) -> Result<()> {
                 .destination(&u.destination)
                 .typ("bind")
                 .source(&u.source)
-                .options(vec!["rbind".to_string(), "rprivate".to_string(), access.to_string()])
+                .options(vec![
+                    "rbind".to_string(),
+                    u.propagation.clone().unwrap_or_else(|| "rprivate".to_string()),
+                    access.to_string(),
+                ])
                 .build()
                 .map_err(spec_error)?,
             MountType::Tmpfs => {
@@ -693,6 +708,19 @@ pub fn add_user_mounts(spec: &mut Spec, mounts: &[UserMount]) -> Result<()> {
         all.push(m);
     }
     spec.set_mounts(Some(all));
+    // A shared bind propagates back to the host only if the container's root is shared too
+    // (runc and the built-in runtime make it a slave otherwise), as Docker and containerd set it.
+    let modes: Vec<&str> = mounts.iter().filter_map(|u| u.propagation.as_deref()).collect();
+    let root = if modes.iter().any(|m| m.ends_with("shared")) {
+        Some("rshared")
+    } else if modes.iter().any(|m| m.ends_with("slave")) {
+        Some("rslave")
+    } else {
+        None
+    };
+    if let (Some(root), Some(linux)) = (root, spec.linux_mut().as_mut()) {
+        linux.set_rootfs_propagation(Some(root.to_string()));
+    }
     Ok(())
 }
 
@@ -949,6 +977,29 @@ fn parse_group(text: &str) -> Vec<GroupEntry> {
             })
         })
         .collect()
+}
+
+/// Adds `--group-add`'s groups (numbers, or names in the root filesystem's /etc/group) to the
+/// user's supplementary groups.
+pub fn add_groups(user: &mut User, rootfs: &Path, group_add: &[String]) -> Result<()> {
+    if group_add.is_empty() {
+        return Ok(());
+    }
+    let groups = parse_group(&read_in_root(rootfs, "/etc/group")?.unwrap_or_default());
+    let mut additional = user.additional_gids().clone().unwrap_or_default();
+    for g in group_add {
+        let gid = match g.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => groups.iter().find(|e| e.name == *g).map(|e| e.gid).ok_or_else(|| {
+                Error::InvalidInput(format!("Unable to find group {g}: no matching entries in group file"))
+            })?,
+        };
+        if !additional.contains(&gid) {
+            additional.push(gid);
+        }
+    }
+    user.set_additional_gids(Some(additional));
+    Ok(())
 }
 
 /// Resolves `-u` (`name`, `uid`, `name:group`, `uid:gid`, empty for root) in the root

@@ -141,6 +141,7 @@ pub(crate) fn attach<'a>(
             destination: PathBuf::from(&m.target),
             read_only: m.read_only,
             tmpfs_size: m.tmpfs_size,
+            propagation: m.propagation.clone(),
         })
         .collect();
     attached.mounts.sort_by_key(|m| m.destination.components().count());

@@ -136,12 +136,17 @@ fn to_berth_config(
 
     let mut mounts = Vec::new();
     for m in config.mounts {
-        if m.propagation != cri::MountPropagation::PropagationPrivate as i32 {
-            return Err(Status::invalid_argument(format!(
-                "CreateContainer: mount {}: only private propagation is supported",
-                m.container_path
-            )));
-        }
+        let propagation = match cri::MountPropagation::try_from(m.propagation) {
+            Ok(cri::MountPropagation::PropagationPrivate) => None,
+            Ok(cri::MountPropagation::PropagationHostToContainer) => Some("rslave".to_string()),
+            Ok(cri::MountPropagation::PropagationBidirectional) => Some("rshared".to_string()),
+            Err(_) => {
+                return Err(Status::invalid_argument(format!(
+                    "CreateContainer: mount {}: unknown propagation {}",
+                    m.container_path, m.propagation
+                )))
+            }
+        };
         if m.image.is_some() {
             return Err(Status::invalid_argument("CreateContainer: image volumes are not supported"));
         }
@@ -153,6 +158,7 @@ fn to_berth_config(
             tmpfs_size: None,
             // kubelet makes the host paths; a missing one is made as a directory, as containerd does.
             create_mountpoint: true,
+            propagation,
         });
     }
     let devices = config
@@ -227,6 +233,11 @@ fn apply_security(berth: &mut ContainerConfig, s: cri::LinuxContainerSecurityCon
     if s.no_new_privs {
         berth.security_opt.push("no-new-privileges".into());
     }
+    berth.group_add = s.supplemental_groups.iter().map(|g| g.to_string()).collect();
+    // An empty list means the runtime's defaults, as containerd reads it (proto3 cannot tell
+    // an empty list from none); kubelet sends the defaults, or none for procMount Unmasked.
+    berth.masked_paths = (!s.masked_paths.is_empty()).then_some(s.masked_paths);
+    berth.readonly_paths = (!s.readonly_paths.is_empty()).then_some(s.readonly_paths);
     if let Some(profile) = s.seccomp {
         match cri::security_profile::ProfileType::try_from(profile.profile_type) {
             Ok(cri::security_profile::ProfileType::RuntimeDefault) => {
@@ -391,6 +402,11 @@ fn to_status(c: &ContainerInspect, meta: &CriMetadata) -> cri::ContainerStatus {
             container_path: m.target.clone(),
             host_path: m.source.clone(),
             readonly: m.read_only,
+            propagation: match m.propagation.as_deref() {
+                Some("rslave") | Some("slave") => cri::MountPropagation::PropagationHostToContainer,
+                Some("rshared") | Some("shared") => cri::MountPropagation::PropagationBidirectional,
+                _ => cri::MountPropagation::PropagationPrivate,
+            } as i32,
             ..Default::default()
         })
         .collect();
@@ -494,6 +510,13 @@ pub(super) async fn exec_sync(
         match tokio::time::timeout(Duration::from_secs(request.timeout as u64), run).await {
             Ok(answer) => answer,
             Err(_) => {
+                // The process does not outlive its timeout (kubelet's probes rely on it). The
+                // session stays open until the monitor reports the end: a kill sent just before
+                // the connection closes could go unread.
+                if let Err(e) = session.input.kill().await {
+                    tracing::debug!(error = %e, "ExecSync: the timed-out process was not killed");
+                }
+                let _ = tokio::time::timeout(Duration::from_secs(2), &mut session.exit).await;
                 if let Some(row) = exec.audit_row {
                     cri.state.audit.exec_ended(row, None, "timed out").await;
                 }

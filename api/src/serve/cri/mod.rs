@@ -6,14 +6,15 @@
 //!
 //! One file per service area: `runtime.rs` (the `RuntimeService` trait, which dispatches),
 //! `image.rs` (`ImageService`), `pod.rs` (sandboxes), `container.rs` (containers, exec, logs),
-//! `streaming.rs` (exec, attach and port forward URLs). An RPC berth does not honour yet
-//! answers `Unimplemented` with a message.
+//! `streaming/` (exec, attach and port forward URLs, over SPDY or WebSocket). An RPC berth
+//! does not honour yet answers `Unimplemented` with a message.
 
 mod authority;
 mod container;
 mod image;
 mod pod;
 mod runtime;
+mod spdy_framing;
 mod streaming;
 
 pub(crate) use container::SANDBOX_LABEL;

@@ -50,7 +50,6 @@ pub const REFUSED_FIELDS: &[&str] = &[
     "HostConfig.DnsOptions",
     "HostConfig.DnsSearch",
     "HostConfig.ExtraHosts",
-    "HostConfig.GroupAdd",
     "HostConfig.IpcMode (other than private or shareable)",
     "HostConfig.Cgroup",
     "HostConfig.Links",
@@ -61,9 +60,7 @@ pub const REFUSED_FIELDS: &[&str] = &[
     "HostConfig.ShmSize",
     "HostConfig.Sysctls",
     "HostConfig.Isolation",
-    "HostConfig.MaskedPaths",
-    "HostConfig.ReadonlyPaths",
-    "HostConfig.Mounts: BindOptions.Propagation, NonRecursive; VolumeOptions.DriverConfig; type image, npipe, cluster",
+    "HostConfig.Mounts: BindOptions.NonRecursive; VolumeOptions.DriverConfig; type image, npipe, cluster",
     "NetworkingConfig.EndpointsConfig with more than one network",
 ];
 
@@ -133,6 +130,10 @@ pub fn container_config(
         security_opt: host.security_opt.clone().unwrap_or_default(),
         devices: devices(&host)?,
         ulimits: ulimits(&host)?,
+        group_add: host.group_add.clone().unwrap_or_default(),
+        // `[]` (the CLI's `--security-opt systempaths=unconfined`) is none; absent, the defaults.
+        masked_paths: host.masked_paths.clone(),
+        readonly_paths: host.readonly_paths.clone(),
         userns_mode: non_empty(host.userns_mode.clone()),
         init: host.init.unwrap_or(false),
         stop_signal: non_empty(body.stop_signal.clone()),
@@ -225,7 +226,6 @@ fn refuse_unsupported_host_config(h: &HostConfig) -> Result<(), ApiError> {
     empty("HostConfig.DnsOptions", &h.dns_options)?;
     empty("HostConfig.DnsSearch", &h.dns_search)?;
     empty("HostConfig.ExtraHosts", &h.extra_hosts)?;
-    empty("HostConfig.GroupAdd", &h.group_add)?;
     if h.ipc_mode.as_deref().is_some_and(|m| !matches!(m, "" | "private" | "shareable")) {
         return Err(refuse("HostConfig.IpcMode"));
     }
@@ -247,8 +247,6 @@ fn refuse_unsupported_host_config(h: &HostConfig) -> Result<(), ApiError> {
     if h.isolation.as_ref().is_some_and(|i| !matches!(i.to_string().as_str(), "" | "default")) {
         return Err(refuse("HostConfig.Isolation"));
     }
-    empty("HostConfig.MaskedPaths", &h.masked_paths)?;
-    empty("HostConfig.ReadonlyPaths", &h.readonly_paths)?;
     Ok(())
 }
 
@@ -463,11 +461,14 @@ fn mount(m: &DockerMount) -> Result<Mount, ApiError> {
                 .with_field(field))
         }
     };
+    let mut propagation = None;
     if let Some(bind) = &m.bind_options {
-        let propagation = bind.propagation.as_ref().map(|p| p.to_string()).unwrap_or_default();
-        if !matches!(propagation.as_str(), "" | "rprivate") || bind.non_recursive == Some(true) {
+        if bind.non_recursive == Some(true) {
             return Err(refuse("HostConfig.Mounts.BindOptions"));
         }
+        // Checked with the other mounts' fields by validate_mounts.
+        propagation =
+            bind.propagation.as_ref().map(|p| p.to_string()).filter(|p| !p.is_empty() && p != "rprivate");
     }
     if let Some(volume) = &m.volume_options {
         if volume
@@ -488,6 +489,7 @@ fn mount(m: &DockerMount) -> Result<Mount, ApiError> {
         read_only: m.read_only.unwrap_or(false),
         tmpfs_size,
         create_mountpoint,
+        propagation,
     })
 }
 
@@ -574,7 +576,7 @@ mod tests {
             ),
             (serde_json::json!({"Image": "b", "HostConfig": {"MemorySwap": 1000}}), "HostConfig.MemorySwap"),
             (
-                serde_json::json!({"Image": "b", "HostConfig": {"Mounts": [{"Type": "bind", "Source": "/a", "Target": "/b", "BindOptions": {"Propagation": "rshared"}}]}}),
+                serde_json::json!({"Image": "b", "HostConfig": {"Mounts": [{"Type": "bind", "Source": "/a", "Target": "/b", "BindOptions": {"NonRecursive": true}}]}}),
                 "HostConfig.Mounts.BindOptions",
             ),
             (
@@ -593,6 +595,36 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.status, 400);
+    }
+
+    #[test]
+    fn groups_paths_and_propagation_are_translated() {
+        let b = body(serde_json::json!({
+            "Image": "busybox",
+            "HostConfig": {
+                "GroupAdd": ["audio", "1234"],
+                "MaskedPaths": [],
+                "ReadonlyPaths": ["/proc/sys"],
+                "Binds": ["/srv:/srv:rshared"],
+                "Mounts": [{"Type": "bind", "Source": "/a", "Target": "/b", "BindOptions": {"Propagation": "rslave"}}]
+            }
+        }));
+        let c = container_config(None, b).unwrap();
+        assert_eq!(c.group_add, ["audio", "1234"]);
+        // [] is none (the CLI's systempaths=unconfined); absent keeps the defaults.
+        assert_eq!(c.masked_paths, Some(vec![]));
+        assert_eq!(c.readonly_paths, Some(vec!["/proc/sys".to_string()]));
+        let modes: Vec<Option<&str>> = c.mounts.iter().map(|m| m.propagation.as_deref()).collect();
+        assert_eq!(modes, [Some("rshared"), Some("rslave")]);
+        let c = container_config(None, body(serde_json::json!({"Image": "busybox"}))).unwrap();
+        assert_eq!((c.masked_paths, c.readonly_paths), (None, None));
+        // Propagation is a bind's: on a volume it is refused.
+        let e = container_config(
+            None,
+            body(serde_json::json!({"Image": "b", "HostConfig": {"Binds": ["data:/data:rshared"]}})),
+        )
+        .unwrap_err();
+        assert_eq!(e.status, 400, "{}", e.message);
     }
 
     /// Users learn what is refused from the README: every refused field is listed there.

@@ -65,6 +65,18 @@ pub async fn status(state: &AppState, caller: &Caller, id: &str) -> Result<PodRe
     Ok(state.engine.pod(id).await?)
 }
 
+/// A connection to `port` inside pod `id`'s network (CRI's port forward): an operator's, as an
+/// exec is.
+pub async fn connect_port(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    port: u16,
+) -> Result<std::net::TcpStream, ApiError> {
+    caller.require(Role::Operator)?;
+    Ok(state.engine.connect_pod_port(id, port).await?)
+}
+
 pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<PodRecord>, ApiError> {
     caller.require(Role::Viewer)?;
     Ok(state.engine.list_pods().await?)

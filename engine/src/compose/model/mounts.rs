@@ -62,6 +62,7 @@ pub(super) fn mounts(
                                 .as_ref()
                                 .and_then(|b| b.create_host_path)
                                 .unwrap_or(false),
+                            propagation: None,
                         }
                     }
                     "volume" => Mount {

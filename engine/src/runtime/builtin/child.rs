@@ -200,6 +200,9 @@ pub(super) struct RootfsPlan {
     /// Absolute host path of the rootfs.
     pub path: CString,
     pub root_propagation: c_ulong,
+    /// The host mount the rootfs lies on, made private when the root is shared (a container
+    /// with shared binds), so that binding the rootfs does not propagate back to the host.
+    pub root_parent: Option<CString>,
     pub steps: Vec<Step>,
     pub masked: Vec<CString>,
     pub readonly: Vec<CString>,
@@ -737,6 +740,13 @@ fn setup_rootfs(r: &RootfsPlan, become_root_first: bool) -> ChildResult {
             Stage::Propagation,
             0,
         )?;
+        if let Some(parent) = &r.root_parent {
+            check(
+                libc::mount(null, parent.as_ptr(), null, libc::MS_PRIVATE, NO_DATA),
+                Stage::Propagation,
+                4,
+            )?;
+        }
         // pivot_root needs the new root to be a mount point.
         check(
             libc::mount(r.path.as_ptr(), r.path.as_ptr(), null, libc::MS_BIND | libc::MS_REC, NO_DATA),
@@ -770,8 +780,13 @@ fn setup_rootfs(r: &RootfsPlan, become_root_first: bool) -> ChildResult {
         libc::umask(old_umask);
 
         // pivot_root(".", ".") stacks the old root on the new one; unmounting "." then drops
-        // it, with no directory for it needed in the image (runc's way).
+        // it, with no directory for it needed in the image (runc's way). The old root is made
+        // a slave first, from a descriptor of it: "." alone would name the new root for
+        // mount(2), and turn the container's shared binds into slaves.
+        let old_root = libc::open(c"/".as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC);
+        check(old_root, Stage::Pivot, 6)?;
         check(libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) as c_int, Stage::Pivot, 1)?;
+        check(libc::fchdir(old_root), Stage::Pivot, 5)?;
         check(
             libc::mount(null, c".".as_ptr(), null, libc::MS_REC | libc::MS_SLAVE, NO_DATA),
             Stage::Pivot,
@@ -779,6 +794,7 @@ fn setup_rootfs(r: &RootfsPlan, become_root_first: bool) -> ChildResult {
         )?;
         check(libc::umount2(c".".as_ptr(), libc::MNT_DETACH), Stage::Pivot, 3)?;
         check(libc::chdir(c"/".as_ptr()), Stage::Pivot, 4)?;
+        libc::close(old_root);
         libc::close(root);
 
         for (i, path) in r.masked.iter().enumerate() {

@@ -173,6 +173,24 @@ fn parse_options(options: &[String]) -> (c_ulong, c_ulong, String, bool) {
     (flags, propagation, data.join(","), bind)
 }
 
+/// The mount point (in this process's mount table) that `path` lies on.
+fn mount_point_of(path: &Path) -> Result<Option<PathBuf>> {
+    let path = fs::canonicalize(path).context(|| format!("resolving {}", path.display()))?;
+    let mountinfo =
+        fs::read_to_string("/proc/self/mountinfo").context(|| "reading /proc/self/mountinfo".into())?;
+    let best = mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        // mountinfo escapes space, tab, newline and backslash in octal.
+        .map(|field| {
+            let field = field.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n");
+            PathBuf::from(field.replace("\\134", "\\"))
+        })
+        .filter(|mount| path.starts_with(mount))
+        .max_by_key(|mount| mount.components().count());
+    Ok(best)
+}
+
 /// `path` (absolute, in the container) relative to `root` with every symlink in it resolved
 /// as if `root` were `/`: an absolute link starts again at `root`, `..` never climbs above it.
 /// Components that do not exist are kept as they are (the child makes them).
@@ -1218,6 +1236,13 @@ impl Builtin {
             rootfs: Some(RootfsPlan {
                 path: cstring(rootfs.as_os_str().as_bytes(), "root path")?,
                 root_propagation,
+                root_parent: if root_propagation == libc::MS_SHARED {
+                    mount_point_of(rootfs)?
+                        .map(|p| cstring(p.as_os_str().as_bytes(), "root's mount"))
+                        .transpose()?
+                } else {
+                    None
+                },
                 steps,
                 masked: masked.iter().map(|p| cstring(p, "masked path")).collect::<Result<_>>()?,
                 readonly: readonly.iter().map(|p| cstring(p, "read-only path")).collect::<Result<_>>()?,

@@ -364,3 +364,69 @@ fn security_options() {
     .unwrap_err();
     assert!(err.to_string().contains("not a device node"), "{err}");
 }
+
+#[test]
+fn group_add_adds_groups_by_number_and_by_name() {
+    let root = rootfs();
+    let img = image(None, Some(&["sh"]), &[]);
+    let c = ContainerConfig {
+        user: Some("www".into()),
+        group_add: vec!["1234".into(), "wheel".into()],
+        ..config()
+    };
+    let spec = build_spec(ID, &c, &img, root.path()).unwrap();
+    let user = spec.process().as_ref().unwrap().user().clone();
+    // www's own groups (wheel, audio), then the added ones, each once.
+    assert_eq!(user.additional_gids().clone().unwrap(), [10, 29, 1234]);
+    let c = ContainerConfig { group_add: vec!["nosuchgroup".into()], ..config() };
+    let e = build_spec(ID, &c, &img, root.path()).unwrap_err();
+    assert_eq!(e.to_string(), "Unable to find group nosuchgroup: no matching entries in group file");
+}
+
+#[test]
+fn masked_and_readonly_paths_replace_the_defaults_when_given() {
+    let root = rootfs();
+    let img = image(None, Some(&["sh"]), &[]);
+    let build = |c: ContainerConfig| build_spec(ID, &c, &img, root.path());
+    let spec = build(ContainerConfig {
+        masked_paths: Some(vec!["/etc/secret".into()]),
+        readonly_paths: Some(vec![]),
+        ..config()
+    })
+    .unwrap();
+    let linux = spec.linux().as_ref().unwrap();
+    assert_eq!(linux.masked_paths().clone().unwrap(), ["/etc/secret"]);
+    assert!(linux.readonly_paths().clone().unwrap().is_empty());
+    // Privileged: none, whatever was asked.
+    let spec = build(ContainerConfig { privileged: true, masked_paths: Some(vec!["/x".into()]), ..config() })
+        .unwrap();
+    assert!(spec.linux().as_ref().unwrap().masked_paths().clone().unwrap().is_empty());
+    let e = build(ContainerConfig { readonly_paths: Some(vec!["relative".into()]), ..config() }).unwrap_err();
+    assert!(e.to_string().contains("must be absolute"), "{e}");
+}
+
+#[test]
+fn bind_propagation_reaches_the_mount_and_the_root() {
+    let root = rootfs();
+    let img = image(None, Some(&["sh"]), &[]);
+    let bind = |target: &str, propagation: Option<&str>| UserMount {
+        kind: MountType::Bind,
+        source: PathBuf::from("/srv"),
+        destination: PathBuf::from(target),
+        read_only: false,
+        tmpfs_size: None,
+        propagation: propagation.map(String::from),
+    };
+    let rootfs_propagation = |mounts: &[UserMount]| {
+        let mut spec = build_spec(ID, &config(), &img, root.path()).unwrap();
+        add_user_mounts(&mut spec, mounts).unwrap();
+        let options = spec.mounts().clone().unwrap().last().unwrap().options().clone().unwrap();
+        (options, spec.linux().as_ref().unwrap().rootfs_propagation().clone())
+    };
+    let (options, root_mode) = rootfs_propagation(&[bind("/a", None)]);
+    assert_eq!((options[1].as_str(), root_mode), ("rprivate", None));
+    let (options, root_mode) = rootfs_propagation(&[bind("/a", Some("rslave"))]);
+    assert_eq!((options[1].as_str(), root_mode.as_deref()), ("rslave", Some("rslave")));
+    let (options, root_mode) = rootfs_propagation(&[bind("/a", Some("rslave")), bind("/b", Some("rshared"))]);
+    assert_eq!((options[1].as_str(), root_mode.as_deref()), ("rshared", Some("rshared")));
+}

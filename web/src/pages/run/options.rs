@@ -211,6 +211,7 @@ pub fn mounts(rows: &[MountRow], errors: &mut FieldErrors) -> Vec<Mount> {
             tmpfs_size,
             // As `--mount` (not `-v`): a missing host path is an error, not a new directory.
             create_mountpoint: false,
+            propagation: None,
         };
         // The rows so far (already checked) with this one: an error is this row's, a mount point
         // used twice included.
