@@ -661,6 +661,12 @@ fn set_tag(
     let same_manifest =
         local_image.and_then(|id| inner.images.get(id)).is_some_and(|r| &r.manifest == digest);
     let served_tag = tag.filter(|_| !same_manifest);
+    let reference = tag.map(|t| local_reference(path, t)).transpose()?;
+    // The local tag first, the served one second: a crash in between leaves the tag in both
+    // places (and the unpack marker, which the next start finishes), never in neither.
+    if let (Some(reference), Some(id)) = (&reference, local_image) {
+        inner.images.tag(reference, id)?;
+    }
     let digest_text = digest.to_string();
     inner.distribution.served.update(path, |repo| {
         repo.manifests.insert(digest_text.clone(), media_type.to_string());
@@ -677,17 +683,9 @@ fn set_tag(
             repo.unpacking.remove(t);
         }
     })?;
-    if let Some(t) = tag {
-        let reference = local_reference(path, t)?;
-        match local_image {
-            Some(id) => {
-                inner.images.tag(&reference, id)?;
-            }
-            // The tag now names something that is not an image: no local image keeps it.
-            None => {
-                inner.images.untag(&reference.to_string())?;
-            }
-        }
+    // The tag now names something that is not an image: no local image keeps it.
+    if let (Some(reference), None) = (&reference, local_image) {
+        inner.images.untag(&reference.to_string())?;
     }
     Ok(())
 }
