@@ -762,3 +762,46 @@ fn the_registry_speaks_tls_with_the_daemons_certificate() {
         .unwrap();
     assert_ne!(String::from_utf8_lossy(&plain.stdout), "401");
 }
+
+/// The dashboard's Registries page in chromium (tests/browser/registries.mjs): the daemon
+/// browses its own registry server as a remote registry — search, a repository's tags, a tag's
+/// manifest with platform, config and layers — and deletes the tag. Needs what the browser test
+/// needs (chromium, `npm ci`, the dashboard built into dist/).
+#[test]
+fn the_dashboard_browses_a_registry_and_deletes_a_tag_in_chromium() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the checkout").to_path_buf();
+    for (path, what) in [
+        ("/usr/bin/chromium", "run scripts/setup.sh --test (Debian package chromium)"),
+        ("node_modules/playwright-core", "run npm ci (scripts/setup.sh does)"),
+        ("dist/index.html", "build the dashboard first: trunk build --release --offline"),
+    ] {
+        assert!(root.join(path).exists(), "{path} is missing: {what}");
+    }
+    let (daemon, host) = serving();
+    daemon.import_busybox("busybox:latest");
+    daemon.berth(&["tag", "busybox", "dev/app:1"]).ok();
+    daemon.berth(&["registry", "add", "self", &host]).ok();
+    daemon
+        .berth_stdin(
+            &["login", &host, "-u", "admin", "--password-stdin"],
+            berth_tests::ADMIN_PASSWORD.as_bytes(),
+        )
+        .ok();
+    let out = Command::new("node")
+        .arg(root.join("tests/browser/registries.mjs"))
+        .current_dir(&root)
+        .env("BERTH_URL", format!("http://127.0.0.1:{}", daemon.port()))
+        .env("BERTH_ADMIN_PASSWORD", berth_tests::ADMIN_PASSWORD)
+        .env("REGISTRY_HOST", &host)
+        .env("REPOSITORY", "dev/app")
+        .env("TAG", "1")
+        .env("ARTIFACTS", root.join("target/browser-artifacts"))
+        .output()
+        .expect("running node (scripts/setup.sh installs it)");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    println!("--- registries.mjs ---\n{text}");
+    assert!(out.status.success(), "the browser check of the Registries page failed:\n{text}");
+    // The tag is gone from the registry, as the page said.
+    let listed = daemon.berth(&["search", "--tags", &format!("{host}/dev/app")]);
+    assert!(!listed.stdout.lines().any(|l| l.split_whitespace().next() == Some("1")), "{}", listed.stdout);
+}
