@@ -331,7 +331,9 @@ med = {l: [statistics.median(float(r[k]) for r in rows if r[0] == l) for k in (1
 print(f"image: {image / 1e6:.1f} MB; {len(rows) // len(labels)} rounds; medians")
 print(f"{'server:operation':26} {'wall s':>8} {'MB/s':>8} {'server cpu s':>13} {'client cpu s':>13}")
 for l in labels:
-    print(f"{l:26} {med[l][0]:8.2f} {image / 1e6 / med[l][0]:8.1f} {med[l][1]:13.2f} {med[l][2]:13.2f}")
+    # push-unpack is a wait, not a transfer (the reference's is nothing): no MB/s.
+    rate = f"{image / 1e6 / med[l][0]:8.1f}" if med[l][0] > 0 and "unpack" not in l else f"{'-':>8}"
+    print(f"{l:26} {med[l][0]:8.2f} {rate} {med[l][1]:13.2f} {med[l][2]:13.2f}")
 print("berth/reference throughput (and reference/berth server CPU):")
 for op in ("skopeo-push", "skopeo-pull", "curl-pull", "berth-pull", "berth-push"):
     b, r = med[f"berth:{op}"], med[f"reference:{op}"]
