@@ -47,6 +47,7 @@ impl Engine {
             _ => {}
         }
         let begun = Instant::now();
+        crate::runtime::cgroup::warm_migrations();
         let id = record.id.clone();
         self.blocking(move |inner| ensure_mounted(inner, &id)).await?;
         let mounted = begun.elapsed();
@@ -315,6 +316,8 @@ impl Engine {
             }
             _ => return Err(Error::Conflict(format!("Container {} is not running", record.id))),
         }
+        // The exec'd process joins the container's cgroup.
+        crate::runtime::cgroup::warm_migrations();
         let paths = self.paths(&record.id);
         let (dir, rootfs) = (paths.dir.clone(), paths.rootfs.clone());
         let (tty, open_stdin) = (config.tty, config.open_stdin);
@@ -334,6 +337,8 @@ impl Engine {
     pub(super) async fn ensure_monitor(&self, record: &ContainerRecord) -> Result<PathBuf> {
         let socket = self.paths(&record.id).socket;
         if client::connect(&socket).await.is_none() {
+            // A new monitor is for a start that follows (at once, or after an attach).
+            crate::runtime::cgroup::warm_migrations();
             // Seed the state before the monitor changes it, so the watcher sees the transitions.
             let _ = self.subscribe_state(&record.id);
             let record = record.clone();

@@ -23,6 +23,8 @@ impl Engine {
     /// OCI bundle. Nothing is left behind when it fails.
     pub async fn create_container(&self, config: ContainerConfig) -> Result<CreatedContainer> {
         let begun = Instant::now();
+        // A start usually follows a create.
+        crate::runtime::cgroup::warm_migrations();
         let record = self.blocking(move |inner| create(inner, config)).await?;
         tracing::debug!(container = %record.id, elapsed_us = begun.elapsed().as_micros() as u64, "created");
         self.emit(&record, ContainerAction::Create);

@@ -135,6 +135,97 @@ fn detect() -> io::Result<Layout> {
     Ok(layout)
 }
 
+/// How long after the last [`warm_migrations`] the migration lock is kept ready.
+const WARM_FOR: Duration = Duration::from_millis(250);
+/// Well under one RCU grace period (milliseconds to tens of milliseconds).
+const WARM_EVERY: Duration = Duration::from_millis(2);
+
+/// Readies the kernel's cgroup migration lock for a container start (or exec) that is near.
+///
+/// Every move of a process into a cgroup (a container's first process joining its cgroup: on v1
+/// one write per hierarchy; an exec'd process; runc and crun alike) takes one global kernel
+/// lock, `cgroup_threadgroup_rwsem`, for writing. When no process was moved in the last RCU grace
+/// period, taking it first waits for a whole grace period: measured here, a write to
+/// `cgroup.procs` 20 ms after the previous one costs 10–12 ms, one right after it 0.02 ms, and
+/// that wait was the largest part of a container start (`RUST_LOG=berth_engine=debug`:
+/// `monitor_and_runtime_us`). So while a start is near (the monitor is being made, a start or an
+/// exec was asked for) a thread moves itself into the cgroup it is already in every
+/// [`WARM_EVERY`]: a move that changes nothing but takes the lock, so the grace period is waited
+/// for by that thread, ahead of the start. It stops [`WARM_FOR`] after the last call. The thread
+/// moves alone (`cgroup.threads`, v1 `tasks`): moving the whole daemon this way made each
+/// container create ~6 ms slower (measured). Where the daemon may not write those files this
+/// does nothing.
+pub fn warm_migrations() {
+    static WARMER: OnceLock<Option<&'static Warmer>> = OnceLock::new();
+    let warmer = WARMER.get_or_init(|| {
+        let threads = own_threads_file()?;
+        let file = fs::OpenOptions::new().write(true).open(&threads).ok()?;
+        let warmer: &'static Warmer = Box::leak(Box::new(Warmer {
+            until: std::sync::Mutex::new(None),
+            wake: std::sync::Condvar::new(),
+        }));
+        std::thread::Builder::new().name("cgroup-warmer".into()).spawn(move || warmer.run(file)).ok()?;
+        Some(warmer)
+    });
+    if let Some(w) = warmer {
+        *w.until.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + WARM_FOR);
+        w.wake.notify_one();
+    }
+}
+
+struct Warmer {
+    /// Until when the lock is kept ready; `None` once that passed.
+    until: std::sync::Mutex<Option<Instant>>,
+    wake: std::sync::Condvar,
+}
+
+impl Warmer {
+    fn run(&self, mut threads: fs::File) {
+        let me = nix::unistd::gettid().to_string();
+        loop {
+            {
+                let mut until = self.until.lock().unwrap_or_else(|p| p.into_inner());
+                while until.is_none_or(|at| Instant::now() >= at) {
+                    *until = None;
+                    until = self.wake.wait(until).unwrap_or_else(|p| p.into_inner());
+                }
+            }
+            // This thread, into the cgroup it is in. (Not "0": a move of no thread takes no lock.)
+            if let Err(e) = threads.write_all(me.as_bytes()) {
+                tracing::debug!(error = %e, "moving a thread into its own cgroup failed: no warming");
+                return;
+            }
+            std::thread::sleep(WARM_EVERY);
+        }
+    }
+}
+
+/// The file that moves one thread into the cgroup this process is in: `cgroup.threads` in the
+/// cgroup2 hierarchy when there is one (hybrid too: the lock is the same for every hierarchy),
+/// else `tasks` in the first v1 hierarchy.
+fn own_threads_file() -> Option<PathBuf> {
+    let own = fs::read_to_string("/proc/self/cgroup").ok()?;
+    let layout = layout();
+    let (mount, path, file) = match &layout.unified {
+        Some(unified) => {
+            (unified.as_path(), own.lines().find_map(|l| l.strip_prefix("0::"))?, "cgroup.threads")
+        }
+        None => {
+            let (controllers, mount) = layout.v1.first()?;
+            let path = own.lines().find_map(|l| {
+                let (names, path) = l.split_once(':')?.1.split_once(':')?;
+                let mut names: Vec<&str> = names.split(',').collect();
+                let mut wanted: Vec<&str> = controllers.iter().map(String::as_str).collect();
+                names.sort_unstable();
+                wanted.sort_unstable();
+                (names == wanted).then_some(path)
+            })?;
+            (mount.as_path(), path, "tasks")
+        }
+    };
+    Some(mount.join(path.trim_start_matches('/')).join(file))
+}
+
 /// One container's cgroup: a directory per v1 hierarchy it uses and/or one in the v2 hierarchy.
 #[derive(Debug, Clone)]
 pub struct Cgroup {
@@ -767,4 +858,30 @@ fn attach_device_program(program: &[BpfInsn], dir: &fs::File) -> io::Result<()> 
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_warmer_moves_a_thread_into_the_cgroup_this_process_is_in() {
+        let threads = own_threads_file().expect("cgroups are mounted here");
+        let me = nix::unistd::gettid().to_string();
+        let listed = fs::read_to_string(&threads).unwrap();
+        assert!(listed.lines().any(|t| t == me), "{} does not list {me}", threads.display());
+        // Warming twice starts one thread, which stays where it was, as does every other.
+        warm_migrations();
+        warm_migrations();
+        std::thread::sleep(WARM_EVERY * 3);
+        let listed = fs::read_to_string(&threads).unwrap();
+        let warmer = fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| t.ok())
+            .find(|t| fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == "cgroup-warmer"))
+            .expect("the warmer thread runs");
+        for tid in [me, warmer.file_name().to_string_lossy().into_owned()] {
+            assert!(listed.lines().any(|t| t == tid), "{} does not list {tid}", threads.display());
+        }
+    }
 }

@@ -97,6 +97,10 @@ struct WritableRecord {
     /// through idmapped mounts, and its own files are owned by the mapped ids.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     idmap: Option<IdMap>,
+    /// Created without `durable` (a layer removed after a crash anyway): overlayfs mounts it
+    /// `volatile`, without syncs (see [`overlay::mount`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    volatile: bool,
 }
 
 const WRITABLE_RECORD: &str = "writable.json";
@@ -439,8 +443,12 @@ impl SnapshotStore {
                 }
             }
         }
-        let record =
-            WritableRecord { snapshotter: self.kind, layers: layers.to_vec(), idmap: idmap.cloned() };
+        let record = WritableRecord {
+            snapshotter: self.kind,
+            layers: layers.to_vec(),
+            idmap: idmap.cloned(),
+            volatile: !durable,
+        };
         let json = serde_json::to_vec_pretty(&record).expect("writable record serialises");
         if durable {
             fsutil::write_atomic(&work.path().join(WRITABLE_RECORD), &json)?;
@@ -520,8 +528,16 @@ impl SnapshotStore {
                     lowers.push(dir.join("lower"));
                 }
                 match &record.idmap {
-                    None => overlay::mount(&lowers, &dir.join("upper"), &dir.join("work"), &target)?,
-                    Some(map) => self.mount_mapped(&record.layers, &lowers, &dir, &target, map)?,
+                    None => overlay::mount(
+                        &lowers,
+                        &dir.join("upper"),
+                        &dir.join("work"),
+                        &target,
+                        record.volatile,
+                    )?,
+                    Some(map) => {
+                        self.mount_mapped(&record.layers, &lowers, &dir, &target, map, record.volatile)?
+                    }
                 }
             }
             SnapshotterKind::Copy => {
@@ -556,10 +572,11 @@ impl SnapshotStore {
         dir: &Path,
         target: &Path,
         map: &IdMap,
+        volatile: bool,
     ) -> Result<()> {
         let (upper, work) = (dir.join("upper"), dir.join("work"));
         if !no_idmapped_mounts() {
-            match overlay::mount_idmapped(lowers, &upper, &work, target, map, dir) {
+            match overlay::mount_idmapped(lowers, &upper, &work, target, map, dir, volatile) {
                 Ok(()) => {
                     if !MAPPED_LAYERS_SAID.swap(true, Ordering::Relaxed) {
                         tracing::info!("remapped containers stand on idmapped mounts of the shared layers");
@@ -580,7 +597,7 @@ impl SnapshotStore {
         if copies.is_empty() {
             copies.push(dir.join("lower"));
         }
-        overlay::mount(&copies, &upper, &work, target)
+        overlay::mount(&copies, &upper, &work, target, volatile)
     }
 
     /// The layer `diff_id` copied for the mapping `map`, its files owned by the mapped ids: made

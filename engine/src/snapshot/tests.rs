@@ -375,3 +375,34 @@ fn overlay_mounts_more_layers_than_one_page_of_options_holds() {
     assert_eq!(fs::read_to_string(target.join("file79")).unwrap(), "layer 79");
     assert_eq!(fs::read_to_string(target.join("top")).unwrap(), "layer 79", "the last layer is on top");
 }
+
+#[test]
+fn a_layer_made_without_durability_is_mounted_volatile_and_mounts_again_after_an_unmount() {
+    let (dir, store) = open_store(Some(SnapshotterKind::Overlay));
+    let lower = store.unpack_layer(&lower_layer()[..], Compression::None, None).unwrap();
+    store.create_writable_with("rm", std::slice::from_ref(&lower), false).unwrap();
+    store.create_writable("kept", &[lower]).unwrap();
+    let target = dir.path().join("m");
+    fs::create_dir(&target).unwrap();
+    let volatile = |target: &Path| {
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let line = mountinfo.lines().find(|l| l.split(' ').nth(4) == Some(target.to_str().unwrap())).unwrap();
+        // `volatile`, shown as `fsync=volatile` since Linux 6.12.
+        line.split(" - ").nth(1).unwrap().split(',').any(|o| o == "volatile" || o == "fsync=volatile")
+    };
+    {
+        let _m = mount(&store, "rm", &target);
+        assert!(volatile(&target));
+        fs::write(target.join("written"), b"kept across mounts").unwrap();
+    }
+    // The kernel's marker of a volatile mount stays after the unmount; it is removed before the
+    // next mount, which would fail otherwise.
+    let marker = store.writable_dir("rm").join("work/work/incompat/volatile");
+    assert!(marker.exists());
+    {
+        let _m = mount(&store, "rm", &target);
+        assert_eq!(fs::read(target.join("written")).unwrap(), b"kept across mounts");
+    }
+    let _m = mount(&store, "kept", &target);
+    assert!(!volatile(&target), "a durable layer is mounted with syncs");
+}
