@@ -4,7 +4,9 @@
 # alternating, N rounds. Each round, for each server (fresh storage every time):
 #
 #   skopeo-push   skopeo copy oci:DIR → docker://SERVER      (into an empty server)
+#   push-unpack   then, until berth has unpacked it into a local image (reference: nothing)
 #   skopeo-pull   skopeo copy docker://SERVER → oci:DIR     (into an empty directory)
+#   curl-pull     curl GETs each blob into /dev/null         (the server's share of a pull)
 #   berth-pull    berth pull SERVER/... by a client daemon   (fresh root: every layer moves)
 #   berth-push    berth push SERVER/... by a client daemon   (into an empty server)
 #
@@ -18,7 +20,8 @@
 # The image: IMAGE_MB (default 200) of random data in 4 gzip layers (random data does not
 # compress: the bytes on the wire are the image's size), built once in $BENCH_DIR, plus an image
 # "app" of the same layers and one more of 8 MB. Reports medians of the wall time, the
-# throughput (image bytes / wall time), the server's CPU time, and berth/reference ratios.
+# throughput (image bytes / wall time), the server's and the client's CPU time, berth/reference
+# ratios, and the time to a blob's first byte.
 set -euo pipefail
 
 rounds=${1:-3}
@@ -97,6 +100,16 @@ print(m["size"] + manifest["config"]["size"] + sum(l["size"] for l in manifest["
 EOF
 )
 echo "image: $image_bytes bytes in $oci" >&2
+# Its config and layers, for curl_pull.
+blobs=$(python3 - "$oci" <<'EOF'
+import json, sys
+oci = sys.argv[1]
+index = json.load(open(f"{oci}/index.json"))
+m = next(m for m in index["manifests"] if m["annotations"]["org.opencontainers.image.ref.name"] == "base")
+manifest = json.load(open(f"{oci}/blobs/sha256/{m['digest'][7:]}"))
+print(" ".join(d["digest"] for d in [manifest["config"]] + manifest["layers"]))
+EOF
+)
 
 run=$(mktemp -d /var/tmp/berth-registry-bench.XXXXXX)
 pids=()
@@ -171,19 +184,51 @@ stop() { # PID
 # CPU seconds (user+sys) a process has used so far.
 proc_cpu() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
 
-# timed LABEL CMD...: appends "label wall server-cpu" (the CPU the server used meanwhile).
+# timed LABEL CMD...: appends "label wall server-cpu client-cpu": the CPU the server used
+# meanwhile, and the client's (the command's own, plus that of the daemon $client_pid when set:
+# a berth client's work is done by its daemon).
 timed() {
-    local label=$1 before after TIMEFORMAT='%R'
+    local label=$1 before after client_before=0 client_after=0 TIMEFORMAT='%R %U %S'
     shift
     before=$(proc_cpu "$server_pid")
+    [ -n "${client_pid:-}" ] && client_before=$(proc_cpu "$client_pid")
     if ! { time "$@" >"$run/out" 2>"$run/err"; } 2>"$run/time"; then
         echo "registry_server.sh: $label failed:" >&2
         cat "$run/out" "$run/err" >&2
         exit 1
     fi
     after=$(proc_cpu "$server_pid")
-    awk -v label="$label" -v a="$after" -v b="$before" '{ printf "%s %s %.2f\n", label, $1, a - b }' \
-        "$run/time" >>"$times"
+    [ -n "${client_pid:-}" ] && client_after=$(proc_cpu "$client_pid")
+    awk -v label="$label" -v a="$after" -v b="$before" -v ca="$client_after" -v cb="$client_before" \
+        '{ printf "%s %s %.2f %.2f\n", label, $1, a - b, $2 + $3 + ca - cb }' "$run/time" >>"$times"
+}
+
+# settle KIND NAME: waits until the server has done what a push left it to do (berth: unpack
+# the image into a local one; `image inspect` waits for that).
+settle() {
+    [ "$1" = berth ] || return 0
+    client "$2" image inspect bench/img:1 >/dev/null
+}
+
+# pull_auth KIND: sets auth to the curl arguments of a pull token (berth's; the reference has no
+# authentication), fetched before the timing starts.
+pull_auth() {
+    auth=()
+    [ "$1" = berth ] || return 0
+    local token
+    token=$(curl -sf -u "admin:$password" "http://$server_host/token?scope=repository:bench/img:pull" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+    auth=(-H "Authorization: Bearer $token")
+}
+
+# curl_pull KIND: the image's blobs fetched by curl into /dev/null, one after the other: the
+# server's share of a pull, without a client's hashing and writing. Appends each blob's time to
+# its first byte (s) to $run/ttfb-KIND.
+curl_pull() {
+    for digest in $blobs; do
+        curl -sf -o /dev/null -w '%{time_starttransfer}\n' "${auth[@]}" \
+            "http://$server_host/v2/bench/img/blobs/$digest" >>"$run/ttfb-$1"
+    done
 }
 
 # start_server KIND NAME: berth or reference, fresh; sets server_pid, server_host, creds.
@@ -225,22 +270,32 @@ for round in $(seq 1 "$rounds"); do
         start_server "$kind" "s$round-$kind"
         timed "$kind:skopeo-push" skopeo copy --dest-tls-verify=false "${creds[@]/--creds/--dest-creds}" \
             "oci:$oci:base" "docker://$server_host/bench/img:1"
+        # berth answers the manifest once it is stored, then unpacks the layers into a local
+        # image: that time is measured on its own, and the pulls start on a quiet server.
+        timed "$kind:push-unpack" settle "$kind" "s$round-$kind"
+        sync
         timed "$kind:skopeo-pull" skopeo copy --src-tls-verify=false "${creds[@]/--creds/--src-creds}" \
             "docker://$server_host/bench/img:1" "oci:$r/oci:base"
+        pull_auth "$kind"
+        timed "$kind:curl-pull" curl_pull "$kind"
         start_berth "c$round-$kind"
         client_login "c$round-$kind" "$kind"
+        client_pid=$berth_pid
         timed "$kind:berth-pull" client "c$round-$kind" pull -q "$server_host/bench/img:1"
+        client_pid=
         stop "$berth_pid"
         stop "$server_pid"
         # A berth client pushes into an empty server.
         start_server "$kind" "p$round-$kind"
         client_login pusher "$kind"
         client pusher tag "$seed_host/bench/img:1" "$server_host/bench/img:1"
+        client_pid=$pusher_pid
         timed "$kind:berth-push" client pusher push -q "$server_host/bench/img:1"
+        client_pid=
         client pusher rmi "$server_host/bench/img:1" >/dev/null
         stop "$server_pid"
     done
-    echo "round $round: $(tail -n8 "$times" | awk '{printf "%s %ss  ", $1, $2}')" >&2
+    echo "round $round (load $(cut -d' ' -f1-3 /proc/loadavg)): $(tail -n12 "$times" | awk '{printf "%s %ss  ", $1, $2}')" >&2
     # The disk here is small: a round's trees go before the next (both servers alike).
     rm -rf "$run"/*"$round"-berth "$run"/*"$round"-reference
     sync
@@ -264,7 +319,7 @@ read -r blobs_all bytes_all < <(served)
 stop "$berth_pid"
 stop "$server_pid"
 
-python3 - "$times" "$image_bytes" "$blobs_base" "$bytes_base" "$((blobs_all - blobs_base))" "$((bytes_all - bytes_base))" <<'EOF'
+python3 - "$times" "$image_bytes" "$blobs_base" "$bytes_base" "$((blobs_all - blobs_base))" "$((bytes_all - bytes_base))" "$run" <<'EOF'
 import statistics, sys
 rows = [line.split() for line in open(sys.argv[1])]
 image = int(sys.argv[2])
@@ -272,17 +327,23 @@ labels = []
 for r in rows:
     if r[0] not in labels:
         labels.append(r[0])
-med = {l: (statistics.median(float(r[1]) for r in rows if r[0] == l),
-           statistics.median(float(r[2]) for r in rows if r[0] == l)) for l in labels}
+med = {l: [statistics.median(float(r[k]) for r in rows if r[0] == l) for k in (1, 2, 3)] for l in labels}
 print(f"image: {image / 1e6:.1f} MB; {len(rows) // len(labels)} rounds; medians")
-print(f"{'server:operation':26} {'wall s':>8} {'MB/s':>8} {'server cpu s':>13}")
+print(f"{'server:operation':26} {'wall s':>8} {'MB/s':>8} {'server cpu s':>13} {'client cpu s':>13}")
 for l in labels:
-    print(f"{l:26} {med[l][0]:8.2f} {image / 1e6 / med[l][0]:8.1f} {med[l][1]:13.2f}")
+    # push-unpack is a wait, not a transfer (the reference's is nothing): no MB/s.
+    rate = f"{image / 1e6 / med[l][0]:8.1f}" if med[l][0] > 0 and "unpack" not in l else f"{'-':>8}"
+    print(f"{l:26} {med[l][0]:8.2f} {rate} {med[l][1]:13.2f} {med[l][2]:13.2f}")
 print("berth/reference throughput (and reference/berth server CPU):")
-for op in ("skopeo-push", "skopeo-pull", "berth-pull", "berth-push"):
+for op in ("skopeo-push", "skopeo-pull", "curl-pull", "berth-pull", "berth-push"):
     b, r = med[f"berth:{op}"], med[f"reference:{op}"]
     cpu = f"{r[1] / b[1]:.2f}" if b[1] > 0 else "-"
     print(f"  {op:12} throughput {r[0] / b[0]:.2f}x   server cpu {cpu}x")
+b = med["berth:skopeo-push"][0] + med["berth:push-unpack"][0]
+print(f"  skopeo push until berth's local image exists: {b:.2f} s, {med['reference:skopeo-push'][0] / b:.2f}x the reference's push")
+for kind in ("berth", "reference"):
+    ttfb = [float(t) for t in open(f"{sys.argv[7]}/ttfb-{kind}")]
+    print(f"time to a blob's first byte ({kind}): median {statistics.median(ttfb) * 1000:.1f} ms, max {max(ttfb) * 1000:.1f} ms")
 print(f"second node: first pull of the base image: {sys.argv[3]} blobs, {int(sys.argv[4]) / 1e6:.1f} MB served;")
 print(f"  then the app image (base + one 8 MB layer): {sys.argv[5]} blobs, {int(sys.argv[6]) / 1e6:.1f} MB served")
 EOF

@@ -395,3 +395,117 @@ fn a_crash_during_pull_or_push_leaves_a_store_that_recovers() {
         assert!(covered.names.contains(name), "the pull passed no {name}: {:?}", covered.names);
     }
 }
+
+/// The config digest of what berth's registry at `host` serves for `reference` (skopeo, with
+/// `creds`), None when it serves nothing there.
+fn served_config_with(host: &str, creds: &str, reference: &str) -> Option<String> {
+    let out = std::process::Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false", "--creds", creds])
+        .arg(format!("docker://{host}/{reference}"))
+        .output()
+        .expect("running skopeo");
+    if !out.status.success() {
+        return None;
+    }
+    let manifest: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    manifest["config"]["digest"].as_str().map(str::to_string)
+}
+
+/// A push into the daemon's own registry server answers its manifest before the layers are
+/// unpacked into the local image. A crash at any point from the stored manifest to the local
+/// image's tag leaves a store that recovers: after the restart the tag is served at once, and
+/// the unpack resumes, so that the local image appears whole (never half-unpacked).
+#[test]
+fn a_crash_while_a_pushed_image_unpacks_leaves_a_store_that_recovers() {
+    let host = format!("127.0.0.1:{}", berth_tests::free_port());
+    let serve = ["--registry-listen", host.as_str()];
+    let mut daemon = Daemon::start_with_args(&serve);
+    let work = tempfile::tempdir().expect("work dir");
+    let creds = format!("admin:{}", berth_tests::ADMIN_PASSWORD);
+    let archive = work.path().join("fresh.tar").display().to_string();
+    let target = format!("docker://{host}/crash/unpack:1");
+    // A docker archive of an image with a new layer that the daemon then forgets (its layer and
+    // blobs): the push brings all of it, and the layer has to be unpacked.
+    let prepare = |daemon: &Daemon| {
+        let fresh = fresh_rootfs(work.path(), 0).display().to_string();
+        let _ = std::fs::remove_file(&archive);
+        run_all(
+            daemon,
+            "prepare",
+            &[
+                args(&["import", &fresh, "crash/source:1"]),
+                args(&["save", "-o", &archive, "crash/source:1"]),
+                args(&["rmi", "crash/source:1"]),
+            ],
+        );
+    };
+    let push = || {
+        std::process::Command::new("skopeo")
+            .args(["copy", "--dest-tls-verify=false", "--dest-creds", &creds])
+            .arg(format!("docker-archive:{archive}"))
+            .arg(&target)
+            .output()
+            .expect("running skopeo")
+    };
+    let local_id = |daemon: &Daemon| {
+        let out = daemon.berth(&["image", "inspect", "crash/unpack:1"]);
+        (out.code == 0).then(|| {
+            let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("inspect JSON");
+            v[0]["id"].as_str().expect("an image ID").to_string()
+        })
+    };
+
+    // A first push makes the repository (its first push writes more than the next ones).
+    prepare(&daemon);
+    let out = push();
+    assert!(out.status.success(), "skopeo push: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(local_id(&daemon).is_some(), "the pushed image is not a local image");
+    run_all(&daemon, "after", &[args(&["rmi", "crash/unpack:1"])]);
+    // Which points does a push pass, up to the local image?
+    let log = work.path().join("crash-points.log");
+    prepare(&daemon);
+    daemon.stop();
+    daemon.set_env(&[("BERTH_CRASH_LOG", log.to_str().unwrap())]);
+    daemon.restart_with_args(&serve);
+    let out = push();
+    assert!(out.status.success(), "skopeo push: {}", String::from_utf8_lossy(&out.stderr));
+    // `image inspect` waits for the unpack (the points passed up to there are the push's).
+    assert!(local_id(&daemon).is_some(), "the pushed image is not a local image");
+    let passed: Vec<String> =
+        std::fs::read_to_string(&log).unwrap_or_default().lines().map(str::to_string).collect();
+    run_all(&daemon, "after", &[args(&["rmi", "crash/unpack:1"])]);
+    let stored = passed
+        .iter()
+        .position(|p| p == "distribution.manifest_stored")
+        .unwrap_or_else(|| panic!("the push stored no manifest for an unpack: {passed:?}"));
+    assert!(passed.contains(&"distribution.unpacked".to_string()), "{passed:?}");
+
+    let mut crashes = 0;
+    for k in stored..passed.len() {
+        let at = format!("pushed image unpack at crash point {} ({})", k + 1, passed[k]);
+        prepare(&daemon);
+        daemon.stop();
+        daemon.set_env(&[("BERTH_CRASH_AT", &(k + 1).to_string())]);
+        daemon.restart_with_args(&serve);
+        let _ = push();
+        assert!(wait_until_exited(&mut daemon), "{at}: the daemon did not die at the crash point");
+        daemon.set_env(&[]);
+        daemon.restart_with_args(&serve);
+        // The check holds the collection lock, so it also waits for the resumed unpack.
+        check_consistent(&daemon, &at);
+        // The manifest was stored before the crash: the tag is served, and the local image is
+        // the served one (the unpack resumed at the start).
+        let served = served_config_with(&host, &creds, "crash/unpack:1");
+        assert!(
+            served.is_some(),
+            "{at}: the stored manifest is not served after the restart (points {passed:?})"
+        );
+        assert_eq!(local_id(&daemon), served, "{at}: the local image is not the served one");
+        // And whole: the check of the image's layers.
+        check_consistent(&daemon, &at);
+        run_all(&daemon, &at, &[args(&["rmi", "crash/unpack:1"])]);
+        crashes += 1;
+    }
+    eprintln!("pushed image unpack: {crashes} crashes at {:?}", &passed[stored..]);
+    assert!(crashes > 0);
+}

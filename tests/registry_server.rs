@@ -1,7 +1,8 @@
 //! berth as a registry server (`berth serve --registry-listen`), driven by clients nobody here
 //! wrote: skopeo (copy both ways, inspect, list-tags), another berth daemon pulling and pushing,
 //! and raw HTTP for what the clients do not show (chunked uploads, mounts, a truncated upload,
-//! the referrers API, refusals per role). Everything on 127.0.0.1.
+//! the referrers API, refusals per role). Everything on 127.0.0.1, but for the second node: a
+//! daemon in a network namespace of its own, linked to this one by a veth pair.
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -472,14 +473,81 @@ fn uploads_chunked_mounted_truncated_and_referrers_over_http() {
     assert_eq!((invalid.status, error_code(&invalid).as_str()), (400, "NAME_INVALID"));
 }
 
+/// A veth pair between the host and a daemon's network namespace, with a /30 of 10.199.0.0/16
+/// that exists only on this link (no route out of the machine); removed on drop, so also when
+/// the test fails.
+struct Link {
+    host_end: String,
+    host_address: String,
+    peer_address: String,
+}
+
+fn ip(args: &[&str]) -> std::process::Output {
+    Command::new("ip").args(args).output().expect("running ip")
+}
+
+fn ip_ok(args: &[&str]) {
+    let out = ip(args);
+    assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+impl Link {
+    /// Links the network namespace of process `pid` to the host.
+    fn to_namespace_of(pid: u32) -> Link {
+        let used = String::from_utf8_lossy(&ip(&["-4", "-o", "addr"]).stdout).into_owned();
+        let routes = String::from_utf8_lossy(&ip(&["-4", "route"]).stdout).into_owned();
+        let subnet = (0..250u32)
+            .map(|k| (std::process::id() + k) % 250)
+            .map(|n| format!("10.199.{n}."))
+            .find(|prefix| !used.contains(prefix.as_str()) && !routes.contains(prefix.as_str()))
+            .expect("a free /30 in 10.199.0.0/16");
+        let tag = std::process::id() % 100_000;
+        let link = Link {
+            host_end: format!("brgrh{tag}"),
+            host_address: format!("{subnet}1"),
+            peer_address: format!("{subnet}2"),
+        };
+        let peer_end = format!("brgrn{tag}");
+        ip_ok(&["link", "add", &link.host_end, "type", "veth", "peer", "name", &peer_end]);
+        ip_ok(&["link", "set", &peer_end, "netns", &pid.to_string()]);
+        ip_ok(&["addr", "add", &format!("{}/30", link.host_address), "dev", &link.host_end]);
+        ip_ok(&["link", "set", &link.host_end, "up"]);
+        let netns = format!("--net=/proc/{pid}/ns/net");
+        for args in [
+            vec!["addr", "add", &format!("{}/30", link.peer_address), "dev", &peer_end],
+            vec!["link", "set", &peer_end, "up"],
+        ] {
+            let out = Command::new("nsenter").arg(&netns).arg("ip").args(&args).output().expect("nsenter");
+            assert!(
+                out.status.success(),
+                "ip {args:?} in the namespace: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        link
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        // Removing one end removes the pair.
+        let _ = ip(&["link", "del", &self.host_end]);
+    }
+}
+
 #[test]
 fn a_second_berth_daemon_pulls_and_pushes_through_the_registry() {
-    let (node_a, host) = serving();
+    // Node B is a second host: its own root, and a network namespace whose only way out is a
+    // veth link to this one, in a subnet that exists only on that link.
+    let node_b = Daemon::start_in_netns_with_args(&["--insecure-registry", "10.199.0.0/16"]);
+    let link = Link::to_namespace_of(node_b.pid().expect("node B runs"));
+    // Node A serves its registry on its end of the link (plain HTTP: --insecure).
+    let host = format!("{}:{}", link.host_address, free_port());
+    let node_a = Daemon::start_with_args(&["--registry-listen", &host, "--insecure"]);
     node_a.import_busybox("busybox:latest");
     node_a.user_with_token("olga", "operator", Some("dev"));
     node_a.berth(&["tag", "busybox", "dev/app:1"]).ok();
     // The image was imported over the socket (shared); the team's copy is pushed by node B.
-    let node_b = Daemon::start();
     node_b.berth_stdin(&["login", &host, "-u", "olga", "--password-stdin"], b"olga-password").ok();
     // Node B pulls node A's shared image (any member reads shared repositories)...
     let pulled = node_b.berth(&["pull", &format!("{host}/dev/app:1")]).ok();
@@ -493,7 +561,7 @@ fn a_second_berth_daemon_pulls_and_pushes_through_the_registry() {
         .berth(&["run", "--rm", "--network", "none", &format!("{host}/dev/app:1"), "echo", "from-a"])
         .ok();
     assert_eq!(out.stdout.trim(), "from-a");
-    // Node A's history says who pulled what, from where.
+    // Node A's history says who pulled what, from where: node B's end of the link.
     let audit =
         node_a.call(Some(berth_tests::ADMIN_TOKEN), "GET", "/api/v1/history/audit?api=registry", None);
     assert_eq!(audit.status, 200, "{}", audit.text());
@@ -505,13 +573,15 @@ fn a_second_berth_daemon_pulls_and_pushes_through_the_registry() {
         })
         .unwrap_or_else(|| panic!("no pull in node A's audit log: {rows:?}"));
     assert_eq!((pull["user"].as_str(), pull["method"].as_str()), (Some("olga"), Some("GET")));
-    assert_eq!(pull["address"], "127.0.0.1");
+    assert_eq!(pull["address"], link.peer_address.as_str());
     assert!(pull["path"].as_str().unwrap().starts_with("/v2/dev/app/manifests/"), "{pull}");
     // ... and pushes it back under a new name of its team: the same digest on node A.
     node_b.berth(&["tag", &format!("{host}/dev/app:1"), &format!("{host}/dev/copy:2")]).ok();
     node_b.berth(&["push", &format!("{host}/dev/copy:2")]).ok();
     assert_eq!(inspect(&node_a, "dev/copy:2")["manifest_digest"].as_str(), Some(digest_a.as_str()));
     assert_no_ingest(&node_a);
+    drop(node_b);
+    drop(link);
 }
 
 /// podman with its own storage under `dir` (vfs: no mounts to clean up), no system config.
@@ -691,4 +761,47 @@ fn the_registry_speaks_tls_with_the_daemons_certificate() {
         .output()
         .unwrap();
     assert_ne!(String::from_utf8_lossy(&plain.stdout), "401");
+}
+
+/// The dashboard's Registries page in chromium (tests/browser/registries.mjs): the daemon
+/// browses its own registry server as a remote registry — search, a repository's tags, a tag's
+/// manifest with platform, config and layers — and deletes the tag. Needs what the browser test
+/// needs (chromium, `npm ci`, the dashboard built into dist/).
+#[test]
+fn the_dashboard_browses_a_registry_and_deletes_a_tag_in_chromium() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the checkout").to_path_buf();
+    for (path, what) in [
+        ("/usr/bin/chromium", "run scripts/setup.sh --test (Debian package chromium)"),
+        ("node_modules/playwright-core", "run npm ci (scripts/setup.sh does)"),
+        ("dist/index.html", "build the dashboard first: trunk build --release --offline"),
+    ] {
+        assert!(root.join(path).exists(), "{path} is missing: {what}");
+    }
+    let (daemon, host) = serving();
+    daemon.import_busybox("busybox:latest");
+    daemon.berth(&["tag", "busybox", "dev/app:1"]).ok();
+    daemon.berth(&["registry", "add", "self", &host]).ok();
+    daemon
+        .berth_stdin(
+            &["login", &host, "-u", "admin", "--password-stdin"],
+            berth_tests::ADMIN_PASSWORD.as_bytes(),
+        )
+        .ok();
+    let out = Command::new("node")
+        .arg(root.join("tests/browser/registries.mjs"))
+        .current_dir(&root)
+        .env("BERTH_URL", format!("http://127.0.0.1:{}", daemon.port()))
+        .env("BERTH_ADMIN_PASSWORD", berth_tests::ADMIN_PASSWORD)
+        .env("REGISTRY_HOST", &host)
+        .env("REPOSITORY", "dev/app")
+        .env("TAG", "1")
+        .env("ARTIFACTS", root.join("target/browser-artifacts"))
+        .output()
+        .expect("running node (scripts/setup.sh installs it)");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    println!("--- registries.mjs ---\n{text}");
+    assert!(out.status.success(), "the browser check of the Registries page failed:\n{text}");
+    // The tag is gone from the registry, as the page said.
+    let listed = daemon.berth(&["search", "--tags", &format!("{host}/dev/app")]);
+    assert!(!listed.stdout.lines().any(|l| l.split_whitespace().next() == Some("1")), "{}", listed.stdout);
 }

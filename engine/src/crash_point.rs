@@ -19,8 +19,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 /// Every crash point, for the harness's report (`grep`-able: a new one belongs here too).
-pub const POINTS: &[&str] =
-    &["file.before_rename", "file.after_rename", "blob.before_rename", "blob.after_rename", "history.write"];
+pub const POINTS: &[&str] = &[
+    "file.before_rename",
+    "file.after_rename",
+    "blob.before_rename",
+    "blob.after_rename",
+    "history.write",
+    "distribution.manifest_stored",
+    "distribution.unpacked",
+];
 
 struct Config {
     pid: u32,

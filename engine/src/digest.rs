@@ -75,6 +75,10 @@ impl<W: Write> Sha256Writer<W> {
         self.bytes
     }
 
+    pub fn get_ref(&self) -> &W {
+        &self.inner
+    }
+
     pub fn finish(self) -> (Digest, u64, W) {
         (from_hasher(self.hasher), self.bytes, self.inner)
     }

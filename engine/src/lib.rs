@@ -159,6 +159,8 @@ impl Engine {
         container::recover::recover(&engine);
         // What a build interrupted by a crash left: writable layers, mounts, spools.
         build::clean_leftovers(engine.inner());
+        // Pushed images whose unpack a stop cut short.
+        distribution::resume_unpacks(&engine);
         Ok(engine)
     }
 

@@ -49,6 +49,7 @@ fn create(inner: &EngineInner, mut config: ContainerConfig) -> Result<ContainerR
     }
     crate::monitor::log_file::LogRotation::from_options(config.log_driver.as_deref(), &config.log_opts)?;
     let kind = RuntimeKind::from_str(config.runtime.as_deref().unwrap_or(""))?;
+    inner.distribution.wait_unpacked(&config.image);
     let image = inner.images.resolve(&config.image)?;
     let content = crate::image::read_image(inner, &image)?;
     let image_config = content.config.config().clone().unwrap_or_default();

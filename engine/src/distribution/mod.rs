@@ -15,7 +15,7 @@ pub mod served;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{self, Write};
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -47,6 +47,8 @@ pub const MANIFEST_LIMIT: usize = 4 << 20;
 const PENDING_LIFETIME: Duration = Duration::from_secs(6 * 3600);
 /// An upload nobody has written to for this long is dropped (its partial file with it).
 const UPLOAD_IDLE: Duration = Duration::from_secs(3600);
+/// How long a local user of an image waits for its unpack from a push.
+const UNPACK_WAIT: Duration = Duration::from_secs(600);
 
 /// The distribution spec's error codes the server answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +123,12 @@ pub struct Distribution {
     uploads: Mutex<HashMap<String, Upload>>,
     /// Blobs pushed (or mounted) into repositories that no manifest names yet.
     pending: Mutex<HashMap<Digest, Pending>>,
+    /// Local references (`docker.io/team/app:1`) of pushed images whose layers are being
+    /// unpacked; `unpacked` is notified as each is done.
+    unpacking: Mutex<HashMap<String, usize>>,
+    unpacked: Condvar,
+    /// Serialises the last step of the unpacks (tag the image, drop the served tag).
+    finishing: Mutex<()>,
 }
 
 struct Upload {
@@ -143,7 +151,47 @@ impl Distribution {
             served: ServedIndex::open(root)?,
             uploads: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
+            unpacking: Mutex::new(HashMap::new()),
+            unpacked: Condvar::new(),
+            finishing: Mutex::new(()),
         })
+    }
+
+    /// Waits while the image `name` names (a reference) is being unpacked from a push, so that a
+    /// local user of it (run, inspect, tag, ...) finds it whole or not at all; returns at once
+    /// for anything else, and after `UNPACK_WAIT` at the latest.
+    pub fn wait_unpacked(&self, name: &str) {
+        let Ok(reference) = Reference::parse(name) else { return };
+        if reference.digest().is_some() {
+            return;
+        }
+        let key = reference.to_string();
+        let deadline = Instant::now() + UNPACK_WAIT;
+        let mut unpacking = self.unpacking.lock().expect("unpacking lock");
+        while unpacking.contains_key(&key) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                tracing::warn!(image = key, "still unpacking after {UNPACK_WAIT:?}: not waiting longer");
+                return;
+            }
+            unpacking = self.unpacked.wait_timeout(unpacking, left).expect("unpacking lock").0;
+        }
+    }
+
+    fn unpack_started(&self, key: &str) {
+        *self.unpacking.lock().expect("unpacking lock").entry(key.to_string()).or_default() += 1;
+    }
+
+    fn unpack_ended(&self, key: &str) {
+        let mut unpacking = self.unpacking.lock().expect("unpacking lock");
+        if let Some(n) = unpacking.get_mut(key) {
+            *n -= 1;
+            if *n == 0 {
+                unpacking.remove(key);
+            }
+        }
+        drop(unpacking);
+        self.unpacked.notify_all();
     }
 
     fn link_pending(&self, digest: &Digest, repository: &str) {
@@ -460,19 +508,24 @@ pub async fn put_manifest(
 ) -> DResult<PushedManifest> {
     let gc = crate::registry::GcReadHold::take(engine.inner.clone()).await?;
     let (path, reference) = (path.to_string(), reference.to_string());
-    let result =
-        run(engine, move |inner| put_manifest_blocking(inner, &path, &reference, content_type, &bytes)).await;
+    let shared = engine.inner.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        put_manifest_blocking(&shared, &path, &reference, content_type, &bytes)
+    })
+    .await
+    .expect("distribution task panicked");
     drop(gc);
     result
 }
 
 fn put_manifest_blocking(
-    inner: &EngineInner,
+    shared: &Arc<EngineInner>,
     path: &str,
     reference: &str,
     content_type: Option<String>,
     bytes: &[u8],
 ) -> DResult<PushedManifest> {
+    let inner: &EngineInner = shared;
     let invalid =
         |why: String| DistributionError::new(Code::ManifestInvalid, format!("manifest invalid: {why}"));
     if bytes.len() > MANIFEST_LIMIT {
@@ -548,54 +601,105 @@ fn put_manifest_blocking(
     writer.write_all(bytes).map_err(|e| Error::io("writing the manifest", e))?;
     writer.commit(Some(&digest))?;
 
-    let local_image = match (&tag, is_index) {
-        (Some(_), false) => local_image(inner, &manifest, &digest, &media_type)?,
+    let plan = match (&tag, is_index) {
+        (Some(_), false) => image_plan(inner, &manifest)?,
         _ => None,
     };
-    // The image index keeps one manifest per image (config): when the node already had this
-    // image under another manifest (another compression, say), the tag is served from the served
-    // index, so that what was pushed is what is pulled, byte for byte.
+    let digest_text = digest.to_string();
+    let local_image = match (plan, &tag) {
+        // Layers to unpack: after the answer.
+        (Some(plan), Some(t))
+            if plan.layers.iter().any(|(_, diff_id, _)| !inner.snapshots.has_layer(diff_id)) =>
+        {
+            // The manifest is stored (durably) and served by the tag from now on; the layers are
+            // unpacked into the local image after the answer (see `spawn_unpack`).
+            inner.distribution.served.update(path, |repo| {
+                repo.manifests.insert(digest_text.clone(), media_type.clone());
+                repo.tags.insert(t.clone(), digest_text.clone());
+                repo.unpacking.insert(t.clone(), digest_text.clone());
+            })?;
+            crate::crash_point::pass("distribution.manifest_stored");
+            let config = plan.config.clone();
+            spawn_unpack(
+                shared.clone(),
+                path.to_string(),
+                t.clone(),
+                digest.clone(),
+                media_type.clone(),
+                plan,
+            );
+            let subject = manifest.subject.as_ref().map(|s| s.digest.clone());
+            tracing::info!(repository = path, reference, %digest, media_type, "manifest pushed (layers unpacking)");
+            return Ok(PushedManifest { digest, image: Some(config.to_string()), subject });
+        }
+        // The node has every layer already (an image it pulled, built or had pushed under
+        // another manifest): the local image is made at once.
+        (Some(plan), Some(_)) => {
+            unpack_image(inner, &plan, &digest, &media_type)?;
+            Some(plan.config)
+        }
+        _ => None,
+    };
+    set_tag(inner, path, tag.as_deref(), &digest, &media_type, local_image.as_ref())?;
+    let subject = manifest.subject.as_ref().map(|s| s.digest.clone());
+    tracing::info!(repository = path, reference, %digest, media_type, "manifest pushed");
+    Ok(PushedManifest { digest, image: local_image.map(|d| d.to_string()), subject })
+}
+
+/// Records manifest `digest` in the repository under `tag` (if any): the local image's tag when
+/// it is one, else the served index's. The image index keeps one manifest per image (config):
+/// when the node already had this image under another manifest (another compression, say), the
+/// tag is served from the served index, so that what was pushed is what is pulled, byte for byte.
+fn set_tag(
+    inner: &EngineInner,
+    path: &str,
+    tag: Option<&str>,
+    digest: &Digest,
+    media_type: &str,
+    local_image: Option<&Digest>,
+) -> DResult<()> {
     let same_manifest =
-        local_image.as_ref().and_then(|id| inner.images.get(id)).is_some_and(|r| r.manifest == digest);
-    let served_tag = tag.clone().filter(|_| !same_manifest);
-    let (digest_text, media_type_text) = (digest.to_string(), media_type.clone());
+        local_image.and_then(|id| inner.images.get(id)).is_some_and(|r| &r.manifest == digest);
+    let served_tag = tag.filter(|_| !same_manifest);
+    let reference = tag.map(|t| local_reference(path, t)).transpose()?;
+    // The local tag first, the served one second: a crash in between leaves the tag in both
+    // places (and the unpack marker, which the next start finishes), never in neither.
+    if let (Some(reference), Some(id)) = (&reference, local_image) {
+        inner.images.tag(reference, id)?;
+    }
+    let digest_text = digest.to_string();
     inner.distribution.served.update(path, |repo| {
-        repo.manifests.insert(digest_text.clone(), media_type_text);
-        match (&tag, &served_tag) {
+        repo.manifests.insert(digest_text.clone(), media_type.to_string());
+        match (tag, served_tag) {
             (_, Some(t)) => {
-                repo.tags.insert(t.clone(), digest_text);
+                repo.tags.insert(t.to_string(), digest_text.clone());
             }
             (Some(t), None) => {
                 repo.tags.remove(t);
             }
             (None, None) => {}
         }
-    })?;
-    if let Some(t) = &tag {
-        let reference = local_reference(path, t)?;
-        match &local_image {
-            Some(id) => {
-                inner.images.tag(&reference, id)?;
-            }
-            // The tag now names something that is not an image: no local image keeps it.
-            None => {
-                inner.images.untag(&reference.to_string())?;
-            }
+        if let Some(t) = tag {
+            repo.unpacking.remove(t);
         }
+    })?;
+    // The tag now names something that is not an image: no local image keeps it.
+    if let (Some(reference), None) = (&reference, local_image) {
+        inner.images.untag(&reference.to_string())?;
     }
-    let subject = manifest.subject.as_ref().map(|s| s.digest.clone());
-    tracing::info!(repository = path, reference, %digest, media_type, "manifest pushed");
-    Ok(PushedManifest { digest, image: local_image.map(|d| d.to_string()), subject })
+    Ok(())
 }
 
-/// Makes an image manifest a local image: checks its config, unpacks its layers, adds the record.
-/// `None` for what is not a runnable image here (an artifact, layers of an unknown kind).
-fn local_image(
-    inner: &EngineInner,
-    manifest: &AnyManifest,
-    digest: &Digest,
-    media_type: &str,
-) -> DResult<Option<Digest>> {
+/// What makes an image manifest a local image: its config and its layers (blob, diff ID,
+/// compression), checked before the push is answered.
+struct ImagePlan {
+    config: Digest,
+    layers: Vec<(Digest, Digest, Compression)>,
+}
+
+/// The plan of an image manifest: checks its config against its layers. `None` for what is not a
+/// runnable image here (an artifact, layers of an unknown kind).
+fn image_plan(inner: &EngineInner, manifest: &AnyManifest) -> DResult<Option<ImagePlan>> {
     let invalid =
         |why: String| DistributionError::new(Code::ManifestInvalid, format!("manifest invalid: {why}"));
     let Some(config) = &manifest.config else { return Ok(None) };
@@ -618,29 +722,138 @@ fn local_image(
             diff_ids.len()
         )));
     }
-    let mut compressions = Vec::new();
-    for layer in &manifest.layers {
+    let mut layers = Vec::new();
+    for (layer, diff_id) in manifest.layers.iter().zip(diff_ids) {
         match Compression::from_media_type(&MediaType::from(layer.media_type.as_str())) {
-            Ok(c) => compressions.push(c),
+            Ok(c) => layers.push((blob_digest(&layer.digest)?, diff_id, c)),
             Err(_) => return Ok(None),
         }
     }
-    for ((layer, diff_id), compression) in manifest.layers.iter().zip(&diff_ids).zip(compressions) {
-        let digest = blob_digest(&layer.digest)?;
-        let blob = inner.content.open_blob(&digest)?;
+    Ok(Some(ImagePlan { config: config_digest, layers }))
+}
+
+/// Unpacks a plan's layers and adds the image record.
+fn unpack_image(inner: &EngineInner, plan: &ImagePlan, digest: &Digest, media_type: &str) -> DResult<()> {
+    for (blob, diff_id, compression) in &plan.layers {
+        let file = inner.content.open_blob(blob)?;
         inner
             .snapshots
-            .unpack_layer(io::BufReader::with_capacity(1 << 20, blob), compression, Some(diff_id))
-            .map_err(|e| invalid(format!("layer {}: {e}", layer.digest)))?;
-        inner.snapshots.record_layer_source(diff_id, &digest)?;
+            .unpack_layer(io::BufReader::with_capacity(1 << 20, file), *compression, Some(diff_id))
+            .map_err(|e| DistributionError::new(Code::ManifestInvalid, format!("layer {blob}: {e}")))?;
+        inner.snapshots.record_layer_source(diff_id, blob)?;
     }
     inner.images.add(ImageRecord {
-        id: config_digest.clone(),
+        id: plan.config.clone(),
         manifest: digest.clone(),
         manifest_media_type: media_type.to_string(),
         added: Utc::now(),
     })?;
-    Ok(Some(config_digest))
+    Ok(())
+}
+
+/// Unpacks a pushed image on a thread of its own, after the push was answered: the layers, the
+/// image record, then the tag moves from the served index to the local image. A local user of
+/// the tag waits meanwhile (`Distribution::wait_unpacked`); a pull is served from the manifest.
+/// A failed unpack leaves the tag served as pushed, with no local image.
+fn spawn_unpack(
+    inner: Arc<EngineInner>,
+    path: String,
+    tag: String,
+    digest: Digest,
+    media_type: String,
+    plan: ImagePlan,
+) {
+    let key = match local_reference(&path, &tag) {
+        Ok(r) => r.to_string(),
+        Err(_) => return,
+    };
+    inner.distribution.unpack_started(&key);
+    let spawned = std::thread::Builder::new().name("registry-unpack".into()).spawn({
+        let inner = inner.clone();
+        let (key, path) = (key.clone(), path.clone());
+        move || {
+            // Requests first: the unpack is work the pusher does not wait for.
+            // SAFETY: setpriority on this thread's own ID changes nothing but its priority.
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
+            let started = Instant::now();
+            let result = {
+                // Collection keeps away from the layers until the image record names them.
+                let _gc = inner.gc_lock.read().unwrap_or_else(|p| p.into_inner());
+                unpack_image(&inner, &plan, &digest, &media_type).and_then(|()| {
+                    crate::crash_point::pass("distribution.unpacked");
+                    finish_unpack(&inner, &path, &tag, &digest, &media_type, Some(&plan.config))
+                })
+            };
+            match result {
+                Ok(()) => tracing::info!(
+                    repository = path, tag, %digest, elapsed_ms = started.elapsed().as_millis() as u64,
+                    "pushed image unpacked"
+                ),
+                Err(e) => {
+                    tracing::error!(repository = path, tag, %digest, error = %e.message, "unpacking a pushed image failed: the tag is served, not a local image");
+                    if let Err(e) = finish_unpack(&inner, &path, &tag, &digest, &media_type, None) {
+                        tracing::error!(repository = path, tag, error = %e.message, "recording the failed unpack failed");
+                    }
+                }
+            }
+            inner.distribution.unpack_ended(&key);
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!(repository = path, error = %e, "cannot start the unpack of a pushed image (it resumes at the next start)");
+        inner.distribution.unpack_ended(&key);
+    }
+}
+
+/// The unpack's last step, unless another push of the tag came meanwhile (its own unpack then
+/// finishes it).
+fn finish_unpack(
+    inner: &EngineInner,
+    path: &str,
+    tag: &str,
+    digest: &Digest,
+    media_type: &str,
+    image: Option<&Digest>,
+) -> DResult<()> {
+    let _finishing = inner.distribution.finishing.lock().expect("finishing lock");
+    let current = inner.distribution.served.repository(path).and_then(|r| r.unpacking.get(tag).cloned());
+    if current.as_deref() != Some(digest.as_ref()) {
+        return Ok(());
+    }
+    set_tag(inner, path, Some(tag), digest, media_type, image)
+}
+
+/// Unpacks what pushes left unpacked when the daemon stopped (called once the engine is open).
+pub fn resume_unpacks(engine: &Engine) {
+    for (path, repo) in engine.inner.distribution.served.repositories() {
+        for (tag, digest) in repo.unpacking {
+            let resumed = (|| {
+                let digest = blob_digest(&digest)?;
+                let bytes = engine.inner.content.read(&digest)?;
+                let manifest = parse_manifest(&bytes)
+                    .ok_or_else(|| DistributionError::new(Code::ManifestInvalid, "not a manifest"))?;
+                let media_type = repo.manifests.get(digest.as_ref()).cloned().unwrap_or_default();
+                match image_plan(&engine.inner, &manifest)? {
+                    Some(plan) => spawn_unpack(
+                        engine.inner.clone(),
+                        path.clone(),
+                        tag.clone(),
+                        digest,
+                        media_type,
+                        plan,
+                    ),
+                    None => finish_unpack(&engine.inner, &path, &tag, &digest, &media_type, None)?,
+                }
+                Ok::<_, DistributionError>(())
+            })();
+            match resumed {
+                Ok(()) => tracing::info!(repository = path, tag, "resuming the unpack of a pushed image"),
+                Err(e) => {
+                    tracing::error!(repository = path, tag, error = %e.message, "cannot resume the unpack of a pushed image")
+                }
+            }
+        }
+    }
 }
 
 /// Deletes a tag, or a manifest by digest with every tag that points at it. The blobs stay
@@ -655,14 +868,18 @@ pub async fn delete_manifest(engine: &Engine, path: &str, reference: &str) -> DR
             let text = digest.to_string();
             found |= inner.distribution.served.update(&path, |repo| {
                 repo.tags.retain(|_, d| *d != text);
+                // An unpack under way then leaves the image untagged.
+                repo.unpacking.retain(|_, d| *d != text);
                 repo.manifests.remove(&text).is_some()
             })?;
             for (tag, _) in locals.iter().filter(|(_, r)| r.manifest == digest) {
                 found |= inner.images.untag(&local_reference(&path, tag)?.to_string())?;
             }
         } else {
-            found |=
-                inner.distribution.served.update(&path, |repo| repo.tags.remove(&reference).is_some())?;
+            found |= inner.distribution.served.update(&path, |repo| {
+                repo.unpacking.remove(&reference);
+                repo.tags.remove(&reference).is_some()
+            })?;
             if locals.contains_key(&reference) {
                 found |= inner.images.untag(&local_reference(&path, &reference)?.to_string())?;
             }

@@ -23,6 +23,10 @@ pub struct ServedRepository {
     /// Manifest digest → media type, for every manifest pushed to the repository.
     #[serde(default)]
     pub manifests: BTreeMap<String, String>,
+    /// Tag → manifest digest of images pushed by tag whose layers are still being unpacked into a
+    /// local image (served by `tags` meanwhile); what a crash leaves here is unpacked at start.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unpacking: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

@@ -48,6 +48,7 @@ impl Engine {
     pub async fn inspect_image(&self, name: &str) -> Result<ImageInspect> {
         let name = name.to_string();
         self.blocking(move |inner| {
+            inner.distribution.wait_unpacked(&name);
             let record = inner.images.resolve(&name)?;
             let tags = inner.images.tags(&record.id);
             inspect(inner, &record, tags)
@@ -65,6 +66,7 @@ impl Engine {
                     "refusing to create a tag with a digest reference: {target}"
                 )));
             }
+            inner.distribution.wait_unpacked(&source);
             let record = inner.images.resolve(&source)?;
             if let Some(previous) = inner.images.tag(&reference, &record.id)? {
                 tracing::info!(tag = %reference, from = %previous, to = %record.id, "tag moved");
@@ -86,6 +88,7 @@ impl Engine {
     pub async fn remove_image(&self, name: &str, force: bool) -> Result<Vec<ImageDeleteItem>> {
         let name = name.to_string();
         self.blocking(move |inner| {
+            inner.distribution.wait_unpacked(&name);
             let gc_guard = write_gc_lock(inner);
             let used = images_used_by_containers(inner);
             let record = inner.images.resolve(&name)?;

@@ -62,6 +62,7 @@ pub(super) async fn push(
     let lookup = name.to_string();
     let (record, manifest_bytes) = engine
         .blocking(move |inner| {
+            inner.distribution.wait_unpacked(&lookup);
             let record = inner.images.resolve(&lookup)?;
             let bytes = inner.content.read(&record.manifest)?;
             Ok((record, bytes))

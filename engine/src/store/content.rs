@@ -87,6 +87,7 @@ impl ContentStore {
             path,
             out: Some(Sha256Writer::new(io::BufWriter::with_capacity(1 << 20, file))),
             committed: false,
+            written_back: 0,
         })
     }
 
@@ -134,7 +135,14 @@ pub struct BlobWriter {
     out: Option<Sha256Writer<io::BufWriter<File>>>,
     /// Set once the file is renamed into `blobs/`; until then, drop removes it.
     committed: bool,
+    /// How far the kernel was asked to start writing the file back (see `WRITE_BACK_EVERY`).
+    written_back: u64,
 }
+
+/// A blob being written is handed to the disk every this many bytes (started, not waited for),
+/// so that the fsync of the commit finds little left to write: a large blob's commit then costs
+/// milliseconds instead of the whole file's writeback.
+const WRITE_BACK_EVERY: u64 = 8 << 20;
 
 impl BlobWriter {
     /// Bytes written so far.
@@ -171,7 +179,20 @@ impl BlobWriter {
 
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.out.as_mut().expect("not committed").write(buf)
+        let out = self.out.as_mut().expect("not committed");
+        let n = out.write(buf)?;
+        let written = out.bytes();
+        if written - self.written_back >= WRITE_BACK_EVERY {
+            use std::os::fd::AsRawFd;
+            let fd = out.get_ref().get_ref().as_raw_fd();
+            // Only a hint: what it does not start, the commit's fsync writes.
+            // SAFETY: a plain system call on a descriptor this writer owns.
+            unsafe {
+                libc::sync_file_range(fd, self.written_back as i64, 0, libc::SYNC_FILE_RANGE_WRITE);
+            }
+            self.written_back = written;
+        }
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -49,7 +49,12 @@ pub fn Registries() -> impl IntoView {
         shown.set(None);
         leptos::task::spawn_local(async move {
             let path = format!("/api/v1/registry/tags?repository={}", enc(&name));
-            tags.set(Some(api::get::<Vec<RemoteTag>>(&path).await.map_err(|e| e.message())));
+            tags.set(Some(match api::get::<Vec<RemoteTag>>(&path).await {
+                // A registry knows no repository without tags: distribution answers NAME_UNKNOWN
+                // once its last tag is deleted.
+                Err(api::ApiError::Status { status: 404, .. }) => Ok(Vec::new()),
+                other => other.map_err(|e| e.message()),
+            }));
         });
     };
     let show = move |reference: String| {
@@ -134,6 +139,7 @@ pub fn Registries() -> impl IntoView {
             {move || match tags.get() {
                 None => view! { <Loading what="tags"/> }.into_any(),
                 Some(Err(message)) => view! { <p class="notice failed" role="status">{message}</p> }.into_any(),
+                Some(Ok(list)) if list.is_empty() => view! { <p class="summary">"No tags."</p> }.into_any(),
                 Some(Ok(list)) => {
                     let name = name.clone();
                     view! {
