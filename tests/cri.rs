@@ -40,6 +40,18 @@ impl Drop for PodGuard {
     }
 }
 
+/// A daemon in a network namespace of its own, its pods on the CNI network of [`cni_conf`] under
+/// `work`, busybox imported; with the guard of its pods and its CRI socket.
+fn cri_daemon(work: &Path) -> (Daemon, PodGuard, PathBuf) {
+    let conf = cni_conf(work);
+    let args = ["--cni-conf-dir", conf.to_str().unwrap(), "--cni-bin-dir", "/usr/lib/cni"];
+    let daemon = Daemon::start_in_netns_with_args(&args);
+    let pods = PodGuard(daemon.root());
+    daemon.import_busybox("busybox:latest");
+    let socket = daemon.run_dir().join("cri.sock");
+    (daemon, pods, socket)
+}
+
 /// A CNI configuration directory with a bridge network on [`SUBNET`], its addresses recorded
 /// under the test's directory (not /var/lib/cni).
 fn cni_conf(dir: &Path) -> PathBuf {
@@ -1222,12 +1234,7 @@ fn a_host_network_pod_shares_the_hosts_network_and_hostname() {
 #[test]
 fn a_pod_sharing_its_process_namespace_sees_all_its_containers_processes() {
     let work = tempfile::tempdir().unwrap();
-    let conf = cni_conf(work.path());
-    let args = ["--cni-conf-dir", conf.to_str().unwrap(), "--cni-bin-dir", "/usr/lib/cni"];
-    let daemon = Daemon::start_in_netns_with_args(&args);
-    let _pods = PodGuard(daemon.root());
-    daemon.import_busybox("busybox:latest");
-    let socket = daemon.run_dir().join("cri.sock");
+    let (_daemon, _pods, socket) = cri_daemon(work.path());
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let mut rt = RuntimeServiceClient::new(connect(&socket).await);
@@ -1295,12 +1302,7 @@ fn a_pod_sharing_its_process_namespace_sees_all_its_containers_processes() {
 #[test]
 fn bad_streams_and_bad_mounts_are_refused() {
     let work = tempfile::tempdir().unwrap();
-    let conf = cni_conf(work.path());
-    let args = ["--cni-conf-dir", conf.to_str().unwrap(), "--cni-bin-dir", "/usr/lib/cni"];
-    let daemon = Daemon::start_in_netns_with_args(&args);
-    let _pods = PodGuard(daemon.root());
-    daemon.import_busybox("busybox:latest");
-    let socket = daemon.run_dir().join("cri.sock");
+    let (daemon, _pods, socket) = cri_daemon(work.path());
     let netns = daemon.pid().unwrap();
     let log_dir = work.path().join("logs");
     let runtime = tokio::runtime::Runtime::new().unwrap();

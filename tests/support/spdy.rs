@@ -107,20 +107,9 @@ pub async fn run(url: &str, stdin: Option<&[u8]>, stderr: bool) -> Result<Sessio
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !open.is_empty() {
-        let frame = match decoder.decode(&mut buffer).map_err(|e| e.to_string())? {
-            Some(frame) => frame,
-            None => {
-                let mut chunk = [0u8; 16384];
-                let n = tokio::time::timeout_at(deadline, tcp.read(&mut chunk))
-                    .await
-                    .map_err(|_| "the session did not end in time")?
-                    .map_err(|e| e.to_string())?;
-                if n == 0 {
-                    break;
-                }
-                buffer.extend_from_slice(&chunk[..n]);
-                continue;
-            }
+        let Some(frame) = next_frame(&mut decoder, &mut buffer, &mut tcp, deadline, "the session").await?
+        else {
+            break;
         };
         match frame {
             Frame::Data { stream, fin, data } => {
@@ -216,17 +205,10 @@ pub async fn port_forward(url: &str, port: u16, send: &[u8]) -> Result<(String, 
     let mut open = vec![1u32, 3];
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !open.is_empty() {
-        let Some(frame) = decoder.decode(&mut buffer).map_err(|e| e.to_string())? else {
-            let mut chunk = [0u8; 16384];
-            let n = tokio::time::timeout_at(deadline, tcp.read(&mut chunk))
-                .await
-                .map_err(|_| "the forwarded connection did not end in time")?
-                .map_err(|e| e.to_string())?;
-            if n == 0 {
-                break;
-            }
-            buffer.extend_from_slice(&chunk[..n]);
-            continue;
+        let Some(frame) =
+            next_frame(&mut decoder, &mut buffer, &mut tcp, deadline, "the forwarded connection").await?
+        else {
+            break;
         };
         match frame {
             Frame::Data { stream, fin, data: bytes } => {
@@ -249,4 +231,29 @@ pub async fn port_forward(url: &str, port: u16, send: &[u8]) -> Result<(String, 
         let _ = tcp.write_all(&goaway).await;
     }
     Ok((String::from_utf8_lossy(&data).to_string(), String::from_utf8_lossy(&error).to_string()))
+}
+
+/// The next frame the server sent, reading more from `tcp` as needed; `None` once it closed.
+/// `what` names the exchange in the error when it does not end by `deadline`.
+async fn next_frame(
+    decoder: &mut Decoder,
+    buffer: &mut Vec<u8>,
+    tcp: &mut TcpStream,
+    deadline: tokio::time::Instant,
+    what: &str,
+) -> Result<Option<Frame>, String> {
+    loop {
+        if let Some(frame) = decoder.decode(buffer).map_err(|e| e.to_string())? {
+            return Ok(Some(frame));
+        }
+        let mut chunk = [0u8; 16384];
+        let n = tokio::time::timeout_at(deadline, tcp.read(&mut chunk))
+            .await
+            .map_err(|_| format!("{what} did not end in time"))?
+            .map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    }
 }
