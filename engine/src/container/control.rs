@@ -440,7 +440,7 @@ fn remove_files(inner: &EngineInner, record: &ContainerRecord) -> Result<()> {
     }
     inner.snapshots.remove_writable(&record.id)?;
     let paths = inner.containers.paths(&record.id);
-    inner.snapshots.unmount_all_at(&paths.rootfs)?;
+    inner.snapshots.unmount_all_at(&record.id, &paths.rootfs)?;
     let _ = fs::remove_file(&paths.socket);
     match fs::remove_dir_all(&paths.dir) {
         Ok(()) => Ok(()),

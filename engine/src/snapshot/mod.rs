@@ -72,9 +72,13 @@ pub struct SnapshotStore {
     kind: SnapshotterKind,
     /// Held while a writable layer is mounted or unmounted: the mount and its record change
     /// together. (A stopped container's unmount racing a `cp`'s mount could otherwise leave the
-    /// root filesystem mounted with no record, which `rm` then could not unmount.)
-    mounting: std::sync::Mutex<()>,
+    /// root filesystem mounted with no record, which `rm` then could not unmount.) One lock per
+    /// layer key (striped): an unmount waits for an RCU grace period (~10 ms here), and one lock
+    /// for all made each `run --rm` container's create wait behind the previous one's unmount.
+    mounting: [std::sync::Mutex<()>; MOUNT_LOCK_STRIPES],
 }
+
+const MOUNT_LOCK_STRIPES: usize = 64;
 
 /// What is recorded next to an unpacked layer.
 #[derive(Debug, Serialize, Deserialize)]
@@ -127,7 +131,7 @@ impl SnapshotStore {
         let store = SnapshotStore {
             root: root.to_path_buf(),
             kind: SnapshotterKind::Copy,
-            mounting: std::sync::Mutex::new(()),
+            mounting: std::array::from_fn(|_| std::sync::Mutex::new(())),
         };
         store.clean_tmp()?;
         let kind = match kind {
@@ -506,7 +510,7 @@ impl SnapshotStore {
     /// Mounts the writable layer `key` at `target` (an existing directory): overlayfs over its
     /// layers, or a bind mount of the copy snapshotter's tree.
     pub fn mount_writable(&self, key: &str, target: &Path) -> Result<()> {
-        let _mounting = self.mounting.lock().unwrap_or_else(|p| p.into_inner());
+        let _mounting = self.mount_lock(key);
         let record = self.writable_record(key)?;
         let dir = self.writable_dir(key);
         let recorded = dir.join(MOUNTPOINT_RECORD);
@@ -628,7 +632,7 @@ impl SnapshotStore {
     /// Unmounts the writable layer `key` if it is mounted.
     pub fn unmount_writable(&self, key: &str) -> Result<()> {
         check_key(key)?;
-        let _mounting = self.mounting.lock().unwrap_or_else(|p| p.into_inner());
+        let _mounting = self.mount_lock(key);
         let recorded = self.writable_dir(key).join(MOUNTPOINT_RECORD);
         let target = match fs::read_to_string(&recorded) {
             Ok(target) => PathBuf::from(target),
@@ -647,17 +651,31 @@ impl SnapshotStore {
         if !dir.exists() {
             return Ok(());
         }
+        // A layer made without durability is not synced away either.
+        let durable = !self.writable_record(key).is_ok_and(|r| r.volatile);
         self.unmount_writable(key)?;
         let trash = self.root.join("tmp").join(format!("remove-{:016x}", rand::random::<u64>()));
         fs::rename(&dir, &trash).context(|| format!("moving {} out of the store", dir.display()))?;
-        fsutil::sync_dir(&self.root.join("containers"))?;
+        if durable {
+            fsutil::sync_dir(&self.root.join("containers"))?;
+        }
         remove_path(&trash)
     }
 
-    /// Unmounts whatever is mounted at `target` (a removed container's root filesystem), however
-    /// many mounts are stacked there, so that the directory can be removed.
-    pub fn unmount_all_at(&self, target: &Path) -> Result<()> {
-        let _mounting = self.mounting.lock().unwrap_or_else(|p| p.into_inner());
+    /// The lock of writable layer `key`'s mount (see `mounting`).
+    fn mount_lock(&self, key: &str) -> std::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut hasher);
+        let stripe = (hasher.finish() % MOUNT_LOCK_STRIPES as u64) as usize;
+        self.mounting[stripe].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Unmounts whatever is mounted at `target` (the root filesystem of the removed container
+    /// whose layer is `key`), however many mounts are stacked there, so that the directory can be
+    /// removed.
+    pub fn unmount_all_at(&self, key: &str, target: &Path) -> Result<()> {
+        let _mounting = self.mount_lock(key);
         for _ in 0..16 {
             if !overlay::is_mountpoint(target) {
                 return Ok(());

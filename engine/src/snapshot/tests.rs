@@ -236,7 +236,7 @@ fn mounts_and_unmounts_of_one_writable_layer_do_not_race() {
     struct Unmount<'a>(&'a SnapshotStore, &'a Path);
     impl Drop for Unmount<'_> {
         fn drop(&mut self) {
-            let _ = self.0.unmount_all_at(self.1);
+            let _ = self.0.unmount_all_at("one", self.1);
         }
     }
     let _unmount = Unmount(&store, &target);
@@ -259,7 +259,7 @@ fn mounts_and_unmounts_of_one_writable_layer_do_not_race() {
     });
     store.unmount_writable("one").unwrap();
     let stacked = overlay::is_mountpoint(&target);
-    store.unmount_all_at(&target).unwrap();
+    store.unmount_all_at("one", &target).unwrap();
     assert!(!stacked, "a mount was left without a record (or stacked on another)");
     assert!(!overlay::is_mountpoint(&target));
     store.remove_writable("one").unwrap();
