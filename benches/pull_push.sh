@@ -35,13 +35,9 @@ fi
 layer=$bench_dir/layer.tar.gz
 
 # BERTH_BIN: a berth binary to measure instead of building one (release) here.
-berth=${BERTH_BIN:-}
-if [ -z "$berth" ]; then
-    echo "building berth (release)..." >&2
-    (cd "$repo" && cargo build --release --quiet -p berth)
-    target_dir=$(cd "$repo" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-    berth=$target_dir/release/berth
-fi
+# shellcheck source=benches/lib/release_berth.sh
+. "$repo/benches/lib/release_berth.sh"
+berth=$(release_berth)
 
 run=$(mktemp -d /var/tmp/berth-pull-push.XXXXXX)
 pids=()

@@ -35,13 +35,9 @@ for tool in docker-registry skopeo python3 curl; do
 done
 [ "$(id -u)" = 0 ] || { echo "registry_server.sh: run as root" >&2; exit 1; }
 
-berth=${BERTH_BIN:-}
-if [ -z "$berth" ]; then
-    echo "building berth (release)..." >&2
-    (cd "$repo" && cargo build --release --quiet -p berth)
-    target_dir=$(cd "$repo" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-    berth=$target_dir/release/berth
-fi
+# shellcheck source=benches/lib/release_berth.sh
+. "$repo/benches/lib/release_berth.sh"
+berth=$(release_berth)
 
 # ---- the image: an OCI layout with the tags "base" and "app" ----
 oci=$bench_dir/oci-$image_mb

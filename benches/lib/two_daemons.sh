@@ -24,13 +24,9 @@ if [ -z "${BERTH_BENCH_IN_NETNS:-}" ]; then
 fi
 ip link set lo up
 
-berth=${BERTH_BIN:-}
-if [ -z "$berth" ]; then
-    echo "building berth (release)..." >&2
-    (cd "$repo" && cargo build --release --quiet -p berth)
-    target_dir=$(cd "$repo" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-    berth=$target_dir/release/berth
-fi
+# shellcheck source=benches/lib/release_berth.sh
+. "$repo/benches/lib/release_berth.sh"
+berth=$(release_berth)
 
 work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/berth-bench-$bench.XXXXXX")
 berth_pid=""
