@@ -148,6 +148,26 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Runs a pod of `config` with the namespace `options` (set in `config`, which the pod's
+/// containers are then created with): its ID and the options its status reports.
+async fn run_pod_in_namespaces(
+    rt: &mut RuntimeServiceClient<Channel>,
+    config: &mut cri::PodSandboxConfig,
+    options: cri::NamespaceOption,
+) -> (String, cri::NamespaceOption) {
+    config.linux = Some(cri::LinuxPodSandboxConfig {
+        security_context: Some(cri::LinuxSandboxSecurityContext {
+            namespace_options: Some(options),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let request = cri::RunPodSandboxRequest { config: Some(config.clone()), runtime_handler: String::new() };
+    let pod_id = rt.run_pod_sandbox(request).await.expect("RunPodSandbox").into_inner().pod_sandbox_id;
+    let status = pod_status(rt, &pod_id).await;
+    (pod_id, status.linux.unwrap().namespaces.unwrap().options.unwrap())
+}
+
 async fn pod_status(rt: &mut RuntimeServiceClient<Channel>, id: &str) -> cri::PodSandboxStatus {
     rt.pod_sandbox_status(cri::PodSandboxStatusRequest { pod_sandbox_id: id.into(), verbose: false })
         .await
@@ -1189,22 +1209,12 @@ fn a_host_network_pod_shares_the_hosts_network_and_hostname() {
     runtime.block_on(async {
         let mut rt = RuntimeServiceClient::new(connect(&socket).await);
         let mut config = pod_config(&work.path().join("logs"));
-        config.linux = Some(cri::LinuxPodSandboxConfig {
-            security_context: Some(cri::LinuxSandboxSecurityContext {
-                namespace_options: Some(cri::NamespaceOption {
-                    network: cri::NamespaceMode::Node as i32,
-                    pid: cri::NamespaceMode::Container as i32,
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
+        let host_network = cri::NamespaceOption {
+            network: cri::NamespaceMode::Node as i32,
+            pid: cri::NamespaceMode::Container as i32,
             ..Default::default()
-        });
-        let request =
-            cri::RunPodSandboxRequest { config: Some(config.clone()), runtime_handler: String::new() };
-        let pod_id = rt.run_pod_sandbox(request).await.expect("RunPodSandbox").into_inner().pod_sandbox_id;
-        let status = pod_status(&mut rt, &pod_id).await;
-        let options = status.linux.unwrap().namespaces.unwrap().options.unwrap();
+        };
+        let (pod_id, options) = run_pod_in_namespaces(&mut rt, &mut config, host_network).await;
         assert_eq!(options.network, cri::NamespaceMode::Node as i32);
         let c = rt
             .create_container(cri::CreateContainerRequest {
@@ -1241,18 +1251,7 @@ fn a_pod_sharing_its_process_namespace_sees_all_its_containers_processes() {
         let mut config = pod_config(&work.path().join("logs"));
         // shareProcessNamespace: kubelet asks for POD on the pod and on each container.
         let shared = cri::NamespaceOption { pid: cri::NamespaceMode::Pod as i32, ..Default::default() };
-        config.linux = Some(cri::LinuxPodSandboxConfig {
-            security_context: Some(cri::LinuxSandboxSecurityContext {
-                namespace_options: Some(shared.clone()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        });
-        let request =
-            cri::RunPodSandboxRequest { config: Some(config.clone()), runtime_handler: String::new() };
-        let pod_id = rt.run_pod_sandbox(request).await.expect("RunPodSandbox").into_inner().pod_sandbox_id;
-        let status = pod_status(&mut rt, &pod_id).await;
-        let options = status.linux.unwrap().namespaces.unwrap().options.unwrap();
+        let (pod_id, options) = run_pod_in_namespaces(&mut rt, &mut config, shared.clone()).await;
         assert_eq!(options.pid, cri::NamespaceMode::Pod as i32);
         let mut ids = Vec::new();
         for (name, script) in [("a", "exec sleep 1001"), ("b", "exec sleep 1002")] {
