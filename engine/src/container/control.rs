@@ -332,6 +332,22 @@ impl Engine {
         client::session(&paths.socket, &request, exec_id, tty).await
     }
 
+    /// Starts the monitor of a just-created `--rm` container before anyone asks for it:
+    /// `docker run --rm` attaches and starts right after the create, and the monitor's start-up
+    /// and its prepared start then overlap with the client's own work between those calls.
+    /// Failures are left to the start, which does the same again and reports them.
+    pub(super) async fn monitor_ahead(&self, id: &str) {
+        let Ok(record) = self.inner.containers.resolve(id) else { return };
+        let lock = self.inner.containers.op_lock(&record.id);
+        let _guard = lock.lock().await;
+        if self.inner.containers.read_state(&record.id).status != ContainerStatus::Created {
+            return;
+        }
+        if let Err(e) = self.ensure_monitor(&record).await {
+            tracing::debug!(container = %record.id, error = %e, "no monitor ahead of the start");
+        }
+    }
+
     /// The socket of the container's monitor, starting a monitor (waiting for a start) if none
     /// runs. The caller holds the container's operation lock.
     pub(super) async fn ensure_monitor(&self, record: &ContainerRecord) -> Result<PathBuf> {

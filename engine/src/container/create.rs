@@ -28,6 +28,11 @@ impl Engine {
         let record = self.blocking(move |inner| create(inner, config)).await?;
         tracing::debug!(container = %record.id, elapsed_us = begun.elapsed().as_micros() as u64, "created");
         self.emit(&record, ContainerAction::Create);
+        if record.config.auto_remove {
+            let engine = self.clone();
+            let id = record.id.clone();
+            tokio::spawn(async move { engine.monitor_ahead(&id).await });
+        }
         Ok(CreatedContainer { id: record.id, warnings: Vec::new() })
     }
 }

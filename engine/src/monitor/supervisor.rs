@@ -337,6 +337,11 @@ struct Monitor {
     /// Whether the container ran (or failed to start) under this monitor: once it is done, so
     /// is the monitor.
     ran: bool,
+    /// A container never started gets its next start prepared as soon as the monitor is idle
+    /// (`docker run` attaches and waits before it starts): `prepare_due` until that is done,
+    /// then `prepared` until the start uses it.
+    prepare_due: bool,
+    prepared: bool,
     shutdown: bool,
     /// The health check, when the container has one (issue 8).
     health: Option<Checker>,
@@ -393,6 +398,7 @@ impl Monitor {
         let listener = UnixListener::bind(&config.socket)
             .context(|| format!("listening on {}", config.socket.display()))?;
         listener.set_nonblocking(true).context(|| "setting the socket non-blocking".into())?;
+        let prepare_due = state.status == ContainerStatus::Created;
         let mut monitor = Monitor {
             config,
             runtime,
@@ -413,6 +419,8 @@ impl Monitor {
             tty_size: (80, 24),
             trim_at: Some(Instant::now() + TRIM_DELAY),
             ran: false,
+            prepare_due,
+            prepared: false,
             shutdown: false,
             health: None,
         };
@@ -433,7 +441,16 @@ impl Monitor {
             }
             let health_at = self.health.as_ref().and_then(Checker::wake_at);
             let next = [self.restart_at, self.trim_at, health_at].into_iter().flatten().min();
-            self.poll_once(next.map(|at| at.saturating_duration_since(Instant::now())))?;
+            let timeout = match self.prepare_due {
+                true => Some(Duration::ZERO),
+                false => next.map(|at| at.saturating_duration_since(Instant::now())),
+            };
+            let busy = self.poll_once(timeout)?;
+            if self.prepare_due && !busy {
+                self.prepare_due = false;
+                // A failure is not kept: the start does the same work again and reports it.
+                self.prepared = self.runtime.prepare(&self.config.id, &self.config.bundle).is_ok();
+            }
             if let Some(h) = self.health.as_mut() {
                 let running = self.state.status == ContainerStatus::Running && self.main.is_some();
                 if h.tick(running, self.runtime.as_ref(), &self.config.id, &mut self.state.health) {
@@ -456,8 +473,8 @@ impl Monitor {
         }
     }
 
-    /// One round of poll and whatever became ready.
-    fn poll_once(&mut self, timeout: Option<Duration>) -> Result<()> {
+    /// One round of poll and whatever became ready; whether anything was.
+    fn poll_once(&mut self, timeout: Option<Duration>) -> Result<bool> {
         // Raw pollfds: the set changes every round and mixes owners, which nix's borrowed
         // `PollFd`s make awkward; `poll` itself is one plain call.
         #[derive(Clone, Copy)]
@@ -510,6 +527,7 @@ impl Monitor {
             add(fd, libc::POLLIN, Src::Health);
         }
         let timeout_ms = match timeout {
+            Some(t) if t.is_zero() => 0,
             Some(t) => t.as_millis().min(i32::MAX as u128) as i32 + 1,
             None => -1,
         };
@@ -517,7 +535,7 @@ impl Monitor {
         if n < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {
-                return Ok(());
+                return Ok(true);
             }
             return Err(Error::io("poll", e));
         }
@@ -560,7 +578,7 @@ impl Monitor {
             c.flush();
         }
         self.clients.retain(|c| !c.closed);
-        Ok(())
+        Ok(n > 0)
     }
 
     fn accept(&mut self) {
@@ -831,9 +849,12 @@ impl Monitor {
     }
 
     fn try_start(&mut self) -> Result<i32> {
-        // Whatever a previous run left (a cgroup, runtime state) goes first; deleting an unknown
-        // container is not an error.
-        self.runtime.delete(&self.config.id)?;
+        // Whatever a previous run left (a cgroup, runtime state) goes first (in `prepare`), unless
+        // this start was prepared while the monitor waited for it.
+        self.prepare_due = false;
+        if !std::mem::take(&mut self.prepared) {
+            self.runtime.prepare(&self.config.id, &self.config.bundle)?;
+        }
         let (stdio, pipes) = if self.config.tty {
             let (cols, rows) = self.tty_size;
             (Stdio::Terminal { cols, rows }, None)
@@ -1162,6 +1183,10 @@ impl Monitor {
     /// and clients get what was queued for them (briefly: a stuck client must not keep a dead
     /// container's monitor).
     fn finish(&mut self) {
+        if self.prepared {
+            // A prepared start that never came: its cgroup goes.
+            let _ = self.runtime.delete(&self.config.id);
+        }
         let _ = fs::remove_file(&self.config.socket);
         self.state.monitor_pid = 0;
         self.save_state_logged();

@@ -180,6 +180,14 @@ pub trait Runtime: Send + Sync {
     /// [`Error::CommandFailed`] with 126/127). The process is a child of the caller.
     fn start(&self, id: &str, bundle: &std::path::Path, stdio: Stdio) -> Result<Started>;
 
+    /// Clears what an earlier run of `id` left (as [`Runtime::delete`]) and does ahead the
+    /// part of the next [`Runtime::start`] that needs no process, so that the start itself is
+    /// shorter: the monitor calls it while it waits for the start. A start whose bundle
+    /// changed since reads it again. The default only clears.
+    fn prepare(&self, id: &str, _bundle: &std::path::Path) -> Result<()> {
+        self.delete(id)
+    }
+
     /// Runs another process in the running container `id`: joins its namespaces and cgroup,
     /// takes user, env, cwd, capabilities and rlimits from `process` (see
     /// [`spec::build_exec_process`]). The process is a child of the caller.
@@ -203,6 +211,6 @@ pub trait Runtime: Send + Sync {
     fn pids(&self, id: &str) -> Result<Vec<i32>>;
 
     /// Kills what is left of the container with SIGKILL, removes its cgroup and its runtime
-    /// state. Not an error when the container does not exist (any more).
+    /// state (also what [`Runtime::prepare`] made). Not an error when the container does not exist (any more).
     fn delete(&self, id: &str) -> Result<()>;
 }

@@ -16,6 +16,7 @@ use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use libc::{c_int, c_ulong};
 use oci_spec::runtime::{LinuxNamespaceType, Mount, PosixRlimitType, Process, Spec};
@@ -42,6 +43,33 @@ struct State {
 #[derive(Debug, Clone)]
 pub struct Builtin {
     state_dir: PathBuf,
+    /// A start's work that needs no process, done ahead by [`Runtime::prepare`].
+    prepared: Arc<Mutex<Option<Prepared>>>,
+}
+
+/// What [`Runtime::prepare`] read and made for the next start: the spec and the cgroup.
+#[derive(Debug)]
+struct Prepared {
+    id: String,
+    bundle: PathBuf,
+    /// `config.json`'s identity when it was read: a spec written since (an update of the
+    /// container's limits) makes the start read it again.
+    stamp: Option<BundleStamp>,
+    spec: Spec,
+    rootfs: PathBuf,
+    cgroups_path: PathBuf,
+    cgroup: Cgroup,
+}
+
+/// Inode, size and modification time of a bundle's `config.json` (written by rename, so a new
+/// spec is a new inode).
+#[derive(Debug, PartialEq, Eq)]
+struct BundleStamp(u64, u64, i64, i64);
+
+fn bundle_stamp(bundle: &Path) -> Option<BundleStamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(bundle.join("config.json")).ok()?;
+    Some(BundleStamp(m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
 }
 
 impl Builtin {
@@ -49,7 +77,56 @@ impl Builtin {
     pub fn new(config: &RuntimeConfig) -> Result<Builtin> {
         let state_dir = config.state_root.join("berth");
         fs::create_dir_all(&state_dir).context(|| format!("creating {}", state_dir.display()))?;
-        Ok(Builtin { state_dir })
+        Ok(Builtin { state_dir, prepared: Arc::default() })
+    }
+
+    /// The prepared start of `id` from `bundle`, if one was made and its spec is unchanged; a
+    /// stale one is undone.
+    fn take_prepared(&self, id: &str, bundle: &Path) -> Option<Prepared> {
+        let prepared = self.prepared.lock().unwrap_or_else(|e| e.into_inner()).take()?;
+        if prepared.id == id && prepared.bundle == bundle && prepared.stamp == bundle_stamp(bundle) {
+            return Some(prepared);
+        }
+        let _ = prepared.cgroup.remove();
+        None
+    }
+
+    /// Reads and checks the spec and makes the cgroup: a start's work before its process.
+    fn prepare_start(&self, id: &str, bundle: &Path) -> Result<Prepared> {
+        let stamp = bundle_stamp(bundle);
+        let spec = read_bundle(bundle)?;
+        let linux = spec
+            .linux()
+            .as_ref()
+            .ok_or_else(|| Error::InvalidInput("runtime spec has no linux section".into()))?;
+        if spec.process().is_none() {
+            return Err(Error::InvalidInput("runtime spec has no process".into()));
+        }
+        let root =
+            spec.root().as_ref().ok_or_else(|| Error::InvalidInput("runtime spec has no root".into()))?;
+        let rootfs = if root.path().is_absolute() { root.path().clone() } else { bundle.join(root.path()) };
+        let rootfs = fs::canonicalize(&rootfs).context(|| format!("root filesystem {}", rootfs.display()))?;
+        if linux
+            .namespaces()
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some())
+        {
+            return Err(Error::Unsupported("joining a user namespace in the built-in runtime".into()));
+        }
+        let cgroups_path = linux.cgroups_path().clone().unwrap_or_else(|| cgroup::default_path(id));
+        let cgroup = Cgroup::new(&cgroups_path)?;
+        cgroup.create(linux.resources().as_ref())?;
+        Ok(Prepared {
+            id: id.to_string(),
+            bundle: bundle.to_path_buf(),
+            stamp,
+            spec,
+            rootfs,
+            cgroups_path,
+            cgroup,
+        })
     }
 
     fn state_path(&self, id: &str) -> PathBuf {
@@ -952,38 +1029,25 @@ impl Runtime for Builtin {
         RuntimeKind::Builtin
     }
 
+    fn prepare(&self, id: &str, bundle: &Path) -> Result<()> {
+        self.delete(id)?;
+        let prepared = self.prepare_start(id, bundle)?;
+        *self.prepared.lock().unwrap_or_else(|e| e.into_inner()) = Some(prepared);
+        Ok(())
+    }
+
     fn start(&self, id: &str, bundle: &Path, stdio: Stdio) -> Result<Started> {
         validate_id(id)?;
         if self.running_pid(id)?.is_some() {
             return Err(Error::Conflict(format!("container {id} is already running")));
         }
-        let spec = read_bundle(bundle)?;
-        let linux = spec
-            .linux()
-            .as_ref()
-            .ok_or_else(|| Error::InvalidInput("runtime spec has no linux section".into()))?;
-        let process = spec
-            .process()
-            .as_ref()
-            .ok_or_else(|| Error::InvalidInput("runtime spec has no process".into()))?;
-        let root =
-            spec.root().as_ref().ok_or_else(|| Error::InvalidInput("runtime spec has no root".into()))?;
-        let rootfs = if root.path().is_absolute() { root.path().clone() } else { bundle.join(root.path()) };
-        let rootfs = fs::canonicalize(&rootfs).context(|| format!("root filesystem {}", rootfs.display()))?;
-        if linux
-            .namespaces()
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some())
-        {
-            return Err(Error::Unsupported("joining a user namespace in the built-in runtime".into()));
-        }
-
-        let cgroups_path = linux.cgroups_path().clone().unwrap_or_else(|| cgroup::default_path(id));
-        let cgroup = Cgroup::new(&cgroups_path)?;
-        cgroup.create(linux.resources().as_ref())?;
-        let result = self.start_in_cgroup(id, bundle, &spec, &rootfs, &cgroup, &cgroups_path, process, stdio);
+        let prepared = match self.take_prepared(id, bundle) {
+            Some(p) => p,
+            None => self.prepare_start(id, bundle)?,
+        };
+        let Prepared { spec, rootfs, cgroups_path, cgroup, .. } = &prepared;
+        let process = spec.process().as_ref().expect("checked by prepare_start");
+        let result = self.start_in_cgroup(id, bundle, spec, rootfs, cgroup, cgroups_path, process, stdio);
         if result.is_err() {
             let _ = cgroup.remove();
         }
@@ -1121,6 +1185,17 @@ impl Runtime for Builtin {
 
     fn delete(&self, id: &str) -> Result<()> {
         validate_id(id)?;
+        let prepared = {
+            let mut slot = self.prepared.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.as_ref().is_some_and(|p| p.id == id) {
+                slot.take()
+            } else {
+                None
+            }
+        };
+        if let Some(p) = prepared {
+            p.cgroup.remove()?;
+        }
         self.cgroup_of(id)?.remove()?;
         match fs::remove_file(self.state_path(id)) {
             Ok(()) => Ok(()),
@@ -1143,7 +1218,7 @@ impl Builtin {
         process: &Process,
         stdio: Stdio,
     ) -> Result<Started> {
-        let linux = spec.linux().as_ref().expect("checked by start");
+        let linux = spec.linux().as_ref().expect("checked by prepare_start");
         let procs = cgroup.open_procs()?;
         let mut clone_flags = 0;
         let mut unshare = 0;

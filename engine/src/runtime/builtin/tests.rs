@@ -67,6 +67,38 @@ fn runs_isolated_with_docker_defaults() {
 }
 
 #[test]
+fn a_prepared_start_uses_its_cgroup_and_reads_a_changed_spec_again() {
+    let (_s, rt) = runtime();
+    let script = "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max";
+    let limited = |pids| ContainerConfig {
+        resources: Resources { memory: None, cpus: None, pids_limit: Some(pids) },
+        ..sh(script)
+    };
+    let bundle = Bundle::new(&limited(50));
+    let cgroup = Cgroup::new(Path::new(&format!("/berth/{}", bundle.id))).unwrap();
+
+    // Prepared: the cgroup is made before the start, and delete undoes it.
+    rt.prepare(&bundle.id, bundle.path()).unwrap();
+    assert!(cgroup.dirs().all(|d| d.exists()));
+    rt.delete(&bundle.id).unwrap();
+    assert!(cgroup.dirs().all(|d| !d.exists()));
+
+    // The start takes the prepared spec and cgroup.
+    rt.prepare(&bundle.id, bundle.path()).unwrap();
+    assert_eq!(run(&rt, &bundle), (0, "50\n".to_string()));
+
+    // A spec written after the prepare (an update of the limits) is the one that runs.
+    rt.prepare(&bundle.id, bundle.path()).unwrap();
+    let other = Bundle::new(&limited(77));
+    let mut spec = bundle.spec.clone();
+    let resources = other.spec.linux().as_ref().and_then(|l| l.resources().clone());
+    spec.linux_mut().as_mut().unwrap().set_resources(resources);
+    crate::runtime::write_bundle(bundle.path(), &spec).unwrap();
+    assert_eq!(run(&rt, &bundle), (0, "77\n".to_string()));
+    assert!(cgroup.dirs().all(|d| !d.exists()));
+}
+
+#[test]
 fn a_new_network_namespace_has_loopback_up() {
     let (_s, rt) = runtime();
     let bundle =
