@@ -1,7 +1,7 @@
 //! A container's files and resources through the `berth` CLI against a real daemon: `cp` both
 //! ways (and a link in the container that points at the host, which must not be written
 //! through), `diff`, `commit` then `run` of the committed image, `export`, and `update` of a
-//! memory limit seen in the container's cgroup.
+//! memory limit seen in the container's cgroup (also one given after the start was prepared).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -110,4 +110,36 @@ fn memory_limit(id: &str) -> Option<u64> {
         PathBuf::from(format!("/sys/fs/cgroup/memory/berth/{id}/memory.limit_in_bytes")),
     ];
     candidates.iter().find_map(|p| fs::read_to_string(p).ok()).and_then(|v| v.trim().parse().ok())
+}
+
+/// A `--rm` container's start is prepared (its cgroup made) while it waits to be started: an
+/// update in between is what the container gets, and a removal without a start leaves no cgroup.
+#[test]
+fn a_prepared_start_takes_an_update_and_a_removal_clears_it() {
+    let daemon = Daemon::with_busybox();
+    let script =
+        "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes";
+    let created = daemon.berth(&["create", "--rm", "--memory", "64m", "busybox", "sh", "-c", script]).ok();
+    let id = created.stdout.trim().to_string();
+    wait_for_memory_limit(&id, Some(64 << 20));
+    daemon.berth(&["update", "--memory", "32m", &id]).ok();
+    assert_eq!(daemon.berth(&["start", "-a", &id]).ok().stdout.trim(), (32u64 << 20).to_string());
+
+    let created = daemon.berth(&["create", "--rm", "--memory", "64m", "busybox", "true"]).ok();
+    let id = created.stdout.trim().to_string();
+    wait_for_memory_limit(&id, Some(64 << 20));
+    daemon.berth(&["rm", &id]).ok();
+    wait_for_memory_limit(&id, None);
+}
+
+fn wait_for_memory_limit(id: &str, limit: Option<u64>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while memory_limit(id) != limit {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "memory limit of {id}: {:?}, not {limit:?}",
+            memory_limit(id)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
