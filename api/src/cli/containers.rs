@@ -349,6 +349,10 @@ pub struct StatsArgs {
     /// Do not truncate output
     #[arg(long)]
     pub no_trunc: bool,
+    /// Format output: "table" (default), "json" (one JSON object per line), or a template
+    /// such as 'table {{.Name}}\t{{.CPUPerc}}' or '{{.Container}} {{.MemUsage}}'
+    #[arg(long)]
+    pub format: Option<String>,
     #[arg(value_name = "CONTAINER")]
     pub names: Vec<String>,
 }

@@ -42,6 +42,10 @@ pub struct DfArgs {
     /// Show detailed information on space usage
     #[arg(short, long)]
     pub verbose: bool,
+    /// Format output: "table" (default), "json" (one JSON object per line), or a template
+    /// such as 'table {{.Type}}\t{{.Size}}' or '{{.Type}}: {{.Reclaimable}}'
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -109,8 +113,31 @@ pub async fn check(client: &Client, args: CheckArgs) -> Result<(), CliError> {
     }
 }
 
-/// `berth system df`: Docker's table (`-v`: every image, container and volume).
+/// The fields of one `system df` row, as Docker's `--format` knows them, and their table headers.
+const DF_FIELDS: [(&str, &str); 5] = [
+    ("Active", "ACTIVE"),
+    ("Reclaimable", "RECLAIMABLE"),
+    ("Size", "SIZE"),
+    ("TotalCount", "TOTAL"),
+    ("Type", "TYPE"),
+];
+
+/// Docker's default `system df` table.
+const DF_TABLE: &str = "table {{.Type}}\\t{{.TotalCount}}\\t{{.Active}}\\t{{.Size}}\\t{{.Reclaimable}}";
+
+/// `berth system df`: Docker's table, or each row through `--format` (`-v`: also every image,
+/// container and volume; it takes no `--format`).
 pub async fn df(client: &Client, args: DfArgs) -> Result<(), CliError> {
+    let names: Vec<&str> = DF_FIELDS.iter().map(|(f, _)| *f).collect();
+    let format = match args.format.as_deref() {
+        None | Some("table") => DF_TABLE,
+        Some("json") => "{{json .}}",
+        Some(other) => other,
+    };
+    if args.verbose && args.format.is_some() {
+        return Err(CliError::Usage("berth system df: --format does not apply to --verbose".into()));
+    }
+    let template = Template::parse(format, &names).map_err(CliError::Usage)?;
     let usage: DiskUsage = client.get_json("/api/v1/system/df").await?;
     let active_images = usage.images.iter().filter(|i| i.containers > 0).count();
     let unused_images: u64 = usage.images.iter().filter(|i| i.containers == 0).map(|i| i.image.size).sum();
@@ -127,35 +154,49 @@ pub async fn df(client: &Client, args: DfArgs) -> Result<(), CliError> {
     let volume_size: u64 = usage.volumes.iter().filter_map(|v| v.size).sum();
     let unused_volume_size: u64 =
         usage.volumes.iter().filter(|v| v.used_by.is_empty()).filter_map(|v| v.size).sum();
-    let percent = |part: u64, whole: u64| (part * 100).checked_div(whole).unwrap_or(0);
-    let mut text = format!("{:<15} {:<9} {:<9} {:<9} {}\n", "TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE");
-    text.push_str(&format!(
-        "{:<15} {:<9} {:<9} {:<9} {} ({}%)\n",
-        "Images",
-        usage.images.len(),
-        active_images,
-        human_size(usage.layers_size),
-        human_size(unused_images),
-        percent(unused_images, image_total)
-    ));
-    text.push_str(&format!(
-        "{:<15} {:<9} {:<9} {:<9} {} ({}%)\n",
-        "Containers",
-        usage.containers.len(),
-        running,
-        human_size(container_size),
-        human_size(stopped_size),
-        percent(stopped_size, container_size)
-    ));
-    text.push_str(&format!(
-        "{:<15} {:<9} {:<9} {:<9} {} ({}%)\n",
-        "Local Volumes",
-        usage.volumes.len(),
-        active_volumes,
-        human_size(volume_size),
-        human_size(unused_volume_size),
-        percent(unused_volume_size, volume_size)
-    ));
+    // Docker adds the share only when there is something to take a share of.
+    let reclaimable = |part: u64, whole: u64| match (part * 100).checked_div(whole) {
+        Some(percent) => format!("{} ({percent}%)", human_size(part)),
+        None => human_size(part),
+    };
+    let rows = [
+        (
+            "Images",
+            usage.images.len(),
+            active_images,
+            usage.layers_size,
+            reclaimable(unused_images, image_total),
+        ),
+        (
+            "Containers",
+            usage.containers.len(),
+            running,
+            container_size,
+            reclaimable(stopped_size, container_size),
+        ),
+        (
+            "Local Volumes",
+            usage.volumes.len(),
+            active_volumes,
+            volume_size,
+            reclaimable(unused_volume_size, volume_size),
+        ),
+    ];
+    let mut lines = Vec::new();
+    for (kind, total, active, size, reclaimable) in rows {
+        // The keys and values of Docker's `{{json .}}`, sorted as Go prints a map.
+        let serde_json::Value::Object(fields) = serde_json::json!({
+            "Active": active.to_string(),
+            "Reclaimable": reclaimable,
+            "Size": human_size(size),
+            "TotalCount": total.to_string(),
+            "Type": kind,
+        }) else {
+            unreachable!("json! of an object is an object")
+        };
+        lines.push(template.render(&fields));
+    }
+    let mut text = template.output(lines, &DF_FIELDS);
     if args.verbose {
         text.push_str("\nImages space usage:\n\nREPOSITORY:TAG                          IMAGE ID       SIZE      CONTAINERS\n");
         for i in &usage.images {
