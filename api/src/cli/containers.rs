@@ -31,6 +31,7 @@ pub use export::{export, ExportArgs};
 pub use inspect::inspect;
 pub(crate) use inspect::InspectTemplate;
 pub use list::ps;
+pub(crate) use list::ps_row;
 pub use logs::logs;
 pub use run::{attach, create, run, start};
 pub use stats::{stats, top};

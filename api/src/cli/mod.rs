@@ -236,27 +236,38 @@ pub async fn images(client: &Client, args: ImagesArgs) -> Result<(), CliError> {
     }
     let mut lines = Vec::new();
     for (repository, tag, image) in rows {
-        let size = human_size_with_precision(image.size, 3);
-        let digest = image.repo_digests.first().and_then(|d| d.split_once('@')).map(|(_, d)| d.to_string());
-        // The keys and values of Docker's `{{json .}}`, sorted as Go prints a map.
-        let serde_json::Value::Object(fields) = serde_json::json!({
-            "Containers": "N/A",
-            "CreatedAt": created_at(&image.created),
-            "CreatedSince": time_ago(&image.created, now),
-            "Digest": digest.unwrap_or_else(|| "<none>".into()),
-            "ID": id_of(&image.id),
-            "Repository": repository,
-            "SharedSize": "N/A",
-            "Size": size,
-            "Tag": tag,
-            "UniqueSize": "N/A",
-            "VirtualSize": size,
-        }) else {
-            unreachable!("json! of an object is an object")
-        };
-        lines.push(template.render(&fields));
+        lines.push(template.render(&image_row(image, repository, tag, id_of(&image.id), now)));
     }
     out(&template.output(lines, &IMAGE_FIELDS))
+}
+
+/// One image as Docker's image formatter shows it (`images`, `system df -v`): the keys and
+/// values of its `{{json .}}`, sorted as Go prints a map.
+fn image_row(
+    image: &ImageSummary,
+    repository: String,
+    tag: String,
+    id: String,
+    now: chrono::DateTime<chrono::Utc>,
+) -> serde_json::Map<String, serde_json::Value> {
+    let digest = image.repo_digests.first().and_then(|d| d.split_once('@')).map(|(_, d)| d.to_string());
+    let serde_json::Value::Object(fields) = serde_json::json!({
+        "Containers": "N/A",
+        "CreatedAt": created_at(&image.created),
+        "CreatedSince": time_ago(&image.created, now),
+        "Digest": digest.unwrap_or_else(|| "<none>".into()),
+        "ID": id,
+        "Repository": repository,
+        "SharedSize": "N/A",
+        // Docker's two precisions: 3 digits for Size, 4 for VirtualSize.
+        "Size": human_size_with_precision(image.size, 3),
+        "Tag": tag,
+        "UniqueSize": "N/A",
+        "VirtualSize": human_size(image.size),
+    }) else {
+        unreachable!("json! of an object is an object")
+    };
+    fields
 }
 
 /// Docker's `images REPOSITORY[:TAG]` filter: the repository (and the tag, when given) match,

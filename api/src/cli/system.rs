@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use hyper::Method;
 
 use super::client::{empty_body, query, CliError, Client};
-use super::format::{human_size, Template};
+use super::format::{familiar_repo_tag, human_size, human_size_with_precision, Template};
 use super::{confirm, out, stream};
 
 #[derive(Debug, Subcommand)]
@@ -126,7 +126,7 @@ const DF_FIELDS: [(&str, &str); 5] = [
 const DF_TABLE: &str = "table {{.Type}}\\t{{.TotalCount}}\\t{{.Active}}\\t{{.Size}}\\t{{.Reclaimable}}";
 
 /// `berth system df`: Docker's table, or each row through `--format` (`-v`: also every image,
-/// container and volume; it takes no `--format`).
+/// container and volume; with `--format`, one object holding them all, as Docker's).
 pub async fn df(client: &Client, args: DfArgs) -> Result<(), CliError> {
     let names: Vec<&str> = DF_FIELDS.iter().map(|(f, _)| *f).collect();
     let format = match args.format.as_deref() {
@@ -134,8 +134,13 @@ pub async fn df(client: &Client, args: DfArgs) -> Result<(), CliError> {
         Some("json") => "{{json .}}",
         Some(other) => other,
     };
-    if args.verbose && args.format.is_some() {
-        return Err(CliError::Usage("berth system df: --format does not apply to --verbose".into()));
+    if args.verbose {
+        if let Some(format) = &args.format {
+            let format = if format == "json" { "{{json .}}" } else { format.as_str() };
+            let template = super::containers::InspectTemplate::parse(format).map_err(CliError::Usage)?;
+            let usage: DiskUsage = client.get_json("/api/v1/system/df").await?;
+            return out(&format!("{}\n", template.render(&verbose_object(&usage))?));
+        }
     }
     let template = Template::parse(format, &names).map_err(CliError::Usage)?;
     let usage: DiskUsage = client.get_json("/api/v1/system/df").await?;
@@ -228,6 +233,65 @@ pub async fn df(client: &Client, args: DfArgs) -> Result<(), CliError> {
         }
     }
     out(&text)
+}
+
+/// What `system df -v --format` renders, as Docker's verbose formatter has it: `Images`,
+/// `Containers`, `Volumes` (each row with the fields of `images`, `ps` and `volume ls` and their
+/// sizes; IDs untruncated) and `BuildCache` (berth's build cache is its images: empty).
+fn verbose_object(usage: &DiskUsage) -> serde_json::Value {
+    let now = chrono::Utc::now();
+    let images: Vec<serde_json::Value> = usage
+        .images
+        .iter()
+        .map(|i| {
+            // Docker shows the first tag only.
+            let (repository, tag) = match i.image.repo_tags.first() {
+                Some(t) => familiar_repo_tag(t),
+                None => ("<none>".into(), "<none>".into()),
+            };
+            let mut row = super::image_row(&i.image, repository, tag, i.image.id.clone(), now);
+            row.insert("Containers".into(), i.containers.to_string().into());
+            serde_json::Value::Object(row)
+        })
+        .collect();
+    let containers: Vec<serde_json::Value> = usage
+        .containers
+        .iter()
+        .map(|c| {
+            let mut row = super::containers::ps_row(&c.container, true, now);
+            let id = &c.container.id;
+            let mounts: Vec<&str> = usage
+                .volumes
+                .iter()
+                .filter(|v| v.used_by.iter().any(|u| u == id))
+                .map(|v| v.name.as_str())
+                .collect();
+            row.insert("LocalVolumes".into(), mounts.len().to_string().into());
+            row.insert("Mounts".into(), mounts.join(",").into());
+            row.insert("Networks".into(), c.container.networks.join(",").into());
+            row.insert("Platform".into(), serde_json::Value::Null);
+            row.insert("Size".into(), human_size_with_precision(c.size_rw, 3).into());
+            serde_json::Value::Object(row)
+        })
+        .collect();
+    let volumes: Vec<serde_json::Value> = usage
+        .volumes
+        .iter()
+        .map(|v| {
+            let mut row = super::volume::ls_row(v);
+            for na in ["Availability", "Group", "Status"] {
+                row.insert(na.into(), "N/A".into());
+            }
+            row.insert("Size".into(), v.size.map_or("N/A".into(), human_size).into());
+            serde_json::Value::Object(row)
+        })
+        .collect();
+    serde_json::json!({
+        "Images": images,
+        "Containers": containers,
+        "Volumes": volumes,
+        "BuildCache": [],
+    })
 }
 
 /// `berth system prune`: stopped containers, unused networks, dangling (`-a`: unused) images

@@ -150,24 +150,25 @@ async fn ls(client: &Client, args: LsArgs) -> Result<(), CliError> {
     if args.quiet {
         return out(&volumes.iter().map(|v| format!("{}\n", v.name)).collect::<String>());
     }
-    let lines = volumes
-        .iter()
-        .map(|v| {
-            let labels = v.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
-            let serde_json::Value::Object(fields) = serde_json::json!({
-                "Driver": v.driver,
-                "Labels": labels,
-                "Links": v.used_by.len().to_string(),
-                "Mountpoint": v.mountpoint,
-                "Name": v.name,
-                "Scope": "local",
-            }) else {
-                unreachable!("json! of an object is an object")
-            };
-            template.render(&fields)
-        })
-        .collect();
+    let lines = volumes.iter().map(|v| template.render(&ls_row(v))).collect();
     out(&template.output(lines, &LS_FIELDS))
+}
+
+/// One volume as Docker's volume formatter shows it (`volume ls`, `system df -v`): the keys and
+/// values of its `{{json .}}`, sorted as Go prints a map.
+pub(super) fn ls_row(v: &VolumeInspect) -> serde_json::Map<String, serde_json::Value> {
+    let labels = v.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+    let serde_json::Value::Object(fields) = serde_json::json!({
+        "Driver": v.driver,
+        "Labels": labels,
+        "Links": v.used_by.len().to_string(),
+        "Mountpoint": v.mountpoint,
+        "Name": v.name,
+        "Scope": "local",
+    }) else {
+        unreachable!("json! of an object is an object")
+    };
+    fields
 }
 
 /// `volume ls --filter`: each kind given must match (several values of a kind: any of them).
