@@ -329,13 +329,8 @@ const HISTORY_TABLE: &str = "table {{.ID}}\\t{{.CreatedSince}}\\t{{.CreatedBy}}\
 /// `berth history IMAGE`: the image's layers, newest first, through `--format` if given (`-q`
 /// counts only without it, as with Docker).
 pub async fn history(client: &Client, args: HistoryArgs) -> Result<(), CliError> {
-    let names: Vec<&str> = HISTORY_FIELDS.iter().map(|(f, _)| *f).collect();
-    let format = match args.format.as_deref() {
-        None | Some("table") => HISTORY_TABLE,
-        Some("json") => "{{json .}}",
-        Some(other) => other,
-    };
-    let template = Template::parse(format, &names).map_err(CliError::Usage)?;
+    let template = Template::for_list(args.format.as_deref(), HISTORY_TABLE, &HISTORY_FIELDS)
+        .map_err(CliError::Usage)?;
     let name = path_segment(&args.image);
     let image: ImageInspect = client.get_json(&format!("/api/v1/images/{name}")).await?;
     let entries: Vec<HistoryEntry> = client.get_json(&format!("/api/v1/images/{name}/history")).await?;

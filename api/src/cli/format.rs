@@ -119,6 +119,23 @@ impl Template {
         Ok(Template { table, parts })
     }
 
+    /// The template of a list command's `--format`: its `default` table when none (or `table`)
+    /// is given, `{{json .}}` for `json`, else the template given; `fields` are the command's
+    /// fields with their table headers.
+    pub fn for_list(
+        format: Option<&str>,
+        default: &str,
+        fields: &[(&str, &str)],
+    ) -> Result<Template, String> {
+        let format = match format {
+            None | Some("") | Some("table") => default,
+            Some("json") => "{{json .}}",
+            Some(other) => other,
+        };
+        let names: Vec<&str> = fields.iter().map(|(f, _)| *f).collect();
+        Template::parse(format, &names)
+    }
+
     /// Output of `lines` rendered by this template: an aligned table under a header row for a
     /// `table` template, else one line each.
     pub fn output(&self, lines: Vec<String>, header_names: &[(&str, &str)]) -> String {
@@ -237,6 +254,18 @@ mod tests {
         assert!(Template::parse("{{.Nope}}", &fields).unwrap_err().contains("unsupported action {{.Nope}}"));
         assert!(Template::parse("{{.ID", &fields).unwrap_err().contains("unclosed"));
         assert!(Template::parse("{{range .}}{{end}}", &fields).is_err());
+        let headers = [("ID", "IMAGE ID"), ("Tag", "TAG")];
+        for default in [None, Some(""), Some("table")] {
+            assert_eq!(
+                Template::for_list(default, "table {{.ID}}", &headers),
+                Template::parse("table {{.ID}}", &fields)
+            );
+        }
+        assert_eq!(
+            Template::for_list(Some("json"), "table {{.ID}}", &headers),
+            Template::parse("{{json .}}", &fields)
+        );
+        assert!(Template::for_list(Some("{{.Repository}}"), "", &headers).is_err());
     }
 
     #[test]

@@ -196,13 +196,8 @@ const IMAGES_TABLE: &str = "table {{.Repository}}\\t{{.Tag}}\\t{{.ID}}\\t{{.Crea
 
 /// `berth images`, `berth image ls`.
 pub async fn images(client: &Client, args: ImagesArgs) -> Result<(), CliError> {
-    let names: Vec<&str> = IMAGE_FIELDS.iter().map(|(f, _)| *f).collect();
-    let format = match args.format.as_deref() {
-        None | Some("table") => IMAGES_TABLE,
-        Some("json") => "{{json .}}",
-        Some(other) => other,
-    };
-    let template = Template::parse(format, &names).map_err(CliError::Usage)?;
+    let template =
+        Template::for_list(args.format.as_deref(), IMAGES_TABLE, &IMAGE_FIELDS).map_err(CliError::Usage)?;
     // No intermediate images exist without builds, so --all shows what the default shows.
     let _ = args.all;
     let images: Vec<ImageSummary> = client.get_json("/api/v1/images").await?;

@@ -128,12 +128,6 @@ const DF_TABLE: &str = "table {{.Type}}\\t{{.TotalCount}}\\t{{.Active}}\\t{{.Siz
 /// `berth system df`: Docker's table, or each row through `--format` (`-v`: also every image,
 /// container and volume; with `--format`, one object holding them all, as Docker's).
 pub async fn df(client: &Client, args: DfArgs) -> Result<(), CliError> {
-    let names: Vec<&str> = DF_FIELDS.iter().map(|(f, _)| *f).collect();
-    let format = match args.format.as_deref() {
-        None | Some("table") => DF_TABLE,
-        Some("json") => "{{json .}}",
-        Some(other) => other,
-    };
     if args.verbose {
         if let Some(format) = &args.format {
             let format = if format == "json" { "{{json .}}" } else { format.as_str() };
@@ -142,7 +136,8 @@ pub async fn df(client: &Client, args: DfArgs) -> Result<(), CliError> {
             return out(&format!("{}\n", template.render(&verbose_object(&usage))?));
         }
     }
-    let template = Template::parse(format, &names).map_err(CliError::Usage)?;
+    let template =
+        Template::for_list(args.format.as_deref(), DF_TABLE, &DF_FIELDS).map_err(CliError::Usage)?;
     let usage: DiskUsage = client.get_json("/api/v1/system/df").await?;
     let active_images = usage.images.iter().filter(|i| i.containers > 0).count();
     let unused_images: u64 = usage.images.iter().filter(|i| i.containers == 0).map(|i| i.image.size).sum();

@@ -138,13 +138,8 @@ const LS_TABLE: &str = "table {{.Driver}}\\t{{.Name}}";
 
 async fn ls(client: &Client, args: LsArgs) -> Result<(), CliError> {
     let filters = Filters::parse(&args.filter).map_err(CliError::Usage)?;
-    let names: Vec<&str> = LS_FIELDS.iter().map(|(f, _)| *f).collect();
-    let format = match args.format.as_deref() {
-        None | Some("table") => LS_TABLE,
-        Some("json") => "{{json .}}",
-        Some(other) => other,
-    };
-    let template = Template::parse(format, &names).map_err(CliError::Usage)?;
+    let template =
+        Template::for_list(args.format.as_deref(), LS_TABLE, &LS_FIELDS).map_err(CliError::Usage)?;
     let volumes: Vec<VolumeInspect> = client.get_json("/api/v1/volumes").await?;
     let volumes: Vec<&VolumeInspect> = volumes.iter().filter(|v| filters.matches(v)).collect();
     if args.quiet {

@@ -38,13 +38,8 @@ fn command_cell(command: &str, no_trunc: bool) -> String {
 
 /// `berth ps`.
 pub async fn ps(client: &Client, args: PsArgs) -> Result<(), CliError> {
-    let names: Vec<&str> = PS_FIELDS.iter().map(|(f, _)| *f).collect();
-    let format = match args.format.as_deref() {
-        None | Some("table") => PS_TABLE,
-        Some("json") => "{{json .}}",
-        Some(other) => other,
-    };
-    let template = Template::parse(format, &names).map_err(CliError::Usage)?;
+    let template =
+        Template::for_list(args.format.as_deref(), PS_TABLE, &PS_FIELDS).map_err(CliError::Usage)?;
     let last = if args.latest { Some(1) } else { args.last };
     let all = args.all || last.is_some();
     let mut pairs: Vec<(&str, &str)> = args.filter.iter().map(|f| ("filter", f.as_str())).collect();

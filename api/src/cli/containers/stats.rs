@@ -84,13 +84,8 @@ fn stats_output(template: &Template, samples: &[(String, ContainerStats)], no_tr
 /// `berth stats`: a table refreshed every second (or one sample with `--no-stream`) of the
 /// named containers, else of the running ones (all with `-a`), through `--format` if given.
 pub async fn stats(client: &Client, args: StatsArgs) -> Result<(), CliError> {
-    let names: Vec<&str> = STATS_FIELDS.iter().map(|(f, _)| *f).collect();
-    let format = match args.format.as_deref() {
-        None | Some("table") => STATS_TABLE,
-        Some("json") => "{{json .}}",
-        Some(other) => other,
-    };
-    let template = Template::parse(format, &names).map_err(CliError::Usage)?;
+    let template =
+        Template::for_list(args.format.as_deref(), STATS_TABLE, &STATS_FIELDS).map_err(CliError::Usage)?;
     let interval = Duration::from_secs(1);
     let targets = |client: &Client| {
         let names = args.names.clone();
