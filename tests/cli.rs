@@ -66,7 +66,9 @@ fn import_then_list_and_inspect() {
     assert_eq!(rows[0]["ID"], short(&id));
     assert!(rows[0]["CreatedSince"].as_str().unwrap().ends_with(" ago"));
     assert!(rows[0]["CreatedAt"].as_str().unwrap().ends_with("+0000 UTC"));
-    assert_eq!(rows[0]["Size"], rows[0]["VirtualSize"]);
+    // Docker's precisions: "2.14MB" and "2.14MB", or "1.99MB" and "1.987MB".
+    let (size, virtual_size) = (rows[0]["Size"].as_str().unwrap(), rows[0]["VirtualSize"].as_str().unwrap());
+    assert!(size.ends_with('B') && virtual_size[..3] == size[..3], "{size} {virtual_size}");
     // Templates, as Docker users write them.
     assert_eq!(daemon.berth(&["images", "--format", "{{.ID}}"]).ok().stdout, format!("{}\n", short(&id)));
     let out = daemon.berth(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.Size}}"]).ok();
@@ -307,6 +309,137 @@ fn version_and_info_take_docker_templates() {
     // A field that does not exist, or what is not a template, is a usage error.
     daemon.berth(&["info", "--format", "{{.Nope}}"]).fails_with("template: can't evaluate field Nope");
     daemon.berth(&["version", "--format", "{{Server}}"]).fails_with("unsupported action {{Server}}");
+}
+
+/// Cells of a table row: the text between runs of two or more spaces.
+fn cells(line: &str) -> Vec<&str> {
+    line.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect()
+}
+
+#[test]
+fn stats_takes_docker_formats() {
+    let daemon = Daemon::start();
+    import_busybox(&daemon);
+    let id = daemon
+        .berth(&["run", "-d", "--name", "web", "busybox", "sleep", "600"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let short_id = &id[..12];
+    let stats = |args: &[&str]| daemon.berth(&[&["stats", "--no-stream"], args].concat());
+
+    // The default table is unchanged; `table` alone is the same.
+    let table = stats(&[]).ok();
+    assert_eq!(stats(&["--format", "table"]).ok().stdout, table.stdout);
+    assert_eq!(
+        cells(table.lines()[0]),
+        ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS"]
+    );
+    // json: one object per line, Docker's keys, every value a string.
+    let json = stats(&["--format", "json"]).ok();
+    let row: Value = serde_json::from_str(json.lines()[0]).unwrap();
+    let keys: Vec<&str> = row.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["BlockIO", "CPUPerc", "Container", "ID", "MemPerc", "MemUsage", "Name", "NetIO", "PIDs"]
+    );
+    assert_eq!(row["Container"], short_id);
+    assert_eq!(row["ID"], short_id);
+    assert_eq!(row["Name"], "web");
+    assert_eq!(row["PIDs"], "1");
+    assert!(row["CPUPerc"].as_str().unwrap().ends_with('%'), "{row}");
+    assert!(row["MemUsage"].as_str().unwrap().contains(" / "), "{row}");
+    assert_eq!(stats(&["--format", "{{json .}}"]).ok().stdout.lines().count(), 1);
+    // Templates: .Container is the name the user gave, .ID the (untruncated with --no-trunc) ID.
+    assert_eq!(
+        stats(&["--format", "{{.Container}} {{.Name}} {{.ID}}", "web"]).ok().stdout,
+        format!("web web {short_id}\n")
+    );
+    assert_eq!(stats(&["--no-trunc", "--format", "{{.ID}}"]).ok().stdout, format!("{id}\n"));
+    // `table` gives Docker's headers.
+    let t = stats(&["--format", r"table {{.Container}}\t{{.ID}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}"]).ok();
+    assert_eq!(cells(t.lines()[0]), ["CONTAINER", "CONTAINER ID", "NET I/O", "BLOCK I/O", "PIDS"]);
+    assert_eq!(cells(t.lines()[1]), [short_id, short_id, "0B / 0B", "0B / 0B", "1"]);
+    stats(&["--format", "{{.Nope}}"]).fails_with("unsupported action {{.Nope}}");
+    daemon.berth(&["rm", "-f", "web"]).ok();
+}
+
+#[test]
+fn history_takes_docker_formats() {
+    let daemon = Daemon::start();
+    let id = import_busybox(&daemon);
+    let history = |args: &[&str]| daemon.berth(&[&["history"], args, &["busybox"]].concat());
+
+    let table = history(&[]).ok();
+    assert_eq!(history(&["--format", "table"]).ok().stdout, table.stdout);
+    assert_eq!(cells(table.lines()[0]), ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]);
+    let json = history(&["--format", "json"]).ok();
+    assert_eq!(json.lines().len(), 1, "{}", json.stdout);
+    let row: Value = serde_json::from_str(json.lines()[0]).unwrap();
+    let keys: Vec<&str> = row.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["Comment", "CreatedAt", "CreatedBy", "CreatedSince", "ID", "Size"]);
+    assert_eq!(row["ID"], short(&id));
+    assert_eq!(row["Comment"], "busybox for the tests");
+    assert!(row["CreatedSince"].as_str().unwrap().ends_with(" ago"), "{row}");
+    // Docker's `time.RFC3339`: to the second.
+    let created_at = row["CreatedAt"].as_str().unwrap().to_string();
+    assert!(created_at.len() == 20 && created_at.ends_with('Z'), "{created_at}");
+    assert!(row["Size"].as_str().unwrap().ends_with("MB"), "{row}");
+    // Without --human, sizes in bytes and dates as CreatedAt; --no-trunc gives the full ID.
+    let raw =
+        history(&["--human=false", "--no-trunc", "--format", "{{.ID}} {{.Size}} {{.CreatedSince}}"]).ok();
+    let raw: Vec<&str> = raw.stdout.split_whitespace().collect();
+    assert_eq!(raw[0], id);
+    assert!(raw[1].parse::<u64>().unwrap() > 100_000, "{raw:?}");
+    assert_eq!(raw[2], created_at);
+    let t = history(&["--format", r"table {{.ID}}\t{{.CreatedAt}}\t{{.Comment}}"]).ok();
+    assert_eq!(cells(t.lines()[0]), ["IMAGE", "CREATED AT", "COMMENT"]);
+    assert_eq!(cells(t.lines()[1]), [short(&id), created_at.as_str(), "busybox for the tests"]);
+    // As with Docker, a --format wins over -q.
+    assert_eq!(history(&["-q", "--format", "{{.Comment}}"]).ok().stdout, "busybox for the tests\n");
+    assert_eq!(history(&["-q"]).ok().stdout, format!("{}\n", short(&id)));
+    history(&["--format", "{{.Nope}}"]).fails_with("unsupported action {{.Nope}}");
+}
+
+#[test]
+fn system_df_takes_docker_formats() {
+    let daemon = Daemon::start();
+    import_busybox(&daemon);
+    daemon.berth(&["volume", "create", "data"]).ok();
+    let df = |args: &[&str]| daemon.berth(&[&["system", "df"], args].concat());
+
+    let table = df(&[]).ok();
+    assert_eq!(df(&["--format", "table"]).ok().stdout, table.stdout);
+    assert_eq!(cells(table.lines()[0]), ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]);
+    // Docker's reclaimable share is shown only when there is a size to take it of.
+    assert_eq!(cells(table.lines()[2]), ["Containers", "0", "0", "0B", "0B"]);
+    let json = df(&["--format", "json"]).ok();
+    let rows: Vec<Value> = json.lines().iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 3, "{}", json.stdout);
+    let keys: Vec<&str> = rows[0].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["Active", "Reclaimable", "Size", "TotalCount", "Type"]);
+    assert_eq!(rows[0]["Type"], "Images");
+    assert_eq!(rows[0]["TotalCount"], "1");
+    assert_eq!(rows[2]["Type"], "Local Volumes");
+    assert_eq!(rows[2]["Active"], "0");
+    let out = df(&["--format", "{{.Type}}: {{.TotalCount}} {{.Active}}"]).ok();
+    assert_eq!(out.stdout, "Images: 1 0\nContainers: 0 0\nLocal Volumes: 1 0\n");
+    let t = df(&["--format", r"table {{.Type}}\t{{.TotalCount}}"]).ok();
+    assert_eq!(t.stdout, "TYPE            TOTAL\nImages          1\nContainers      0\nLocal Volumes   1\n");
+    df(&["--format", "{{.Nope}}"]).fails_with("unsupported action {{.Nope}}");
+    assert!(df(&["-v"]).ok().stdout.contains("Images space usage:"));
+    // -v with a format: one object holding every image, container and volume, as Docker's.
+    let verbose: Value = serde_json::from_str(&df(&["-v", "--format", "json"]).ok().stdout).unwrap();
+    assert_eq!(verbose["Images"][0]["Repository"], "busybox");
+    assert_eq!(verbose["Images"][0]["Containers"], "0");
+    assert!(verbose["Images"][0]["ID"].as_str().unwrap().starts_with("sha256:"), "{verbose}");
+    assert_eq!(verbose["Containers"], serde_json::json!([]));
+    assert_eq!(verbose["Volumes"][0]["Name"], "data");
+    assert_eq!(verbose["Volumes"][0]["Links"], "0");
+    assert_eq!(verbose["BuildCache"], serde_json::json!([]));
+    assert_eq!(df(&["-v", "--format", "{{json .Volumes}}"]).ok().stdout, format!("{}\n", verbose["Volumes"]));
+    df(&["-v", "--format", "{{.Type}}"]).fails_with("can't evaluate field Type");
 }
 
 #[test]

@@ -805,3 +805,87 @@ fn the_dashboard_browses_a_registry_and_deletes_a_tag_in_chromium() {
     let listed = daemon.berth(&["search", "--tags", &format!("{host}/dev/app")]);
     assert!(!listed.stdout.lines().any(|l| l.split_whitespace().next() == Some("1")), "{}", listed.stdout);
 }
+
+/// A pushed image whose layer is a valid blob but not a tar: the push is answered 201 and the
+/// tag served, the background unpack fails, and that failure is an `unpack_failed` image event
+/// in berth's history and in the Docker events stream. Nothing half-unpacked stays behind.
+#[test]
+fn a_pushed_image_that_cannot_be_unpacked_is_reported() {
+    let (daemon, host) = serving();
+    let admin = basic("admin", berth_tests::ADMIN_PASSWORD);
+    let h = [("Authorization", admin.as_str())];
+    let upload = |bytes: &[u8]| {
+        let digest = sha256(bytes);
+        let up = request(&host, "POST", &format!("/v2/dev/broken/blobs/uploads/?digest={digest}"), &h, bytes);
+        assert_eq!(up.status, 201, "{}", up.text());
+        digest
+    };
+    // Not all zeros: a zero block would read as the end of an empty archive.
+    let layer = b"this is a layer blob but not a tar archive\n".repeat(50);
+    let layer_digest = upload(&layer);
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+    })
+    .to_string();
+    let config_digest = upload(config.as_bytes());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer.len()}],
+    })
+    .to_string();
+    let manifest_digest = sha256(manifest.as_bytes());
+    let ct = ("Content-Type", "application/vnd.oci.image.manifest.v1+json");
+    let put = request(&host, "PUT", "/v2/dev/broken/manifests/1", &[h[0], ct], manifest.as_bytes());
+    assert_eq!(put.status, 201, "{}", put.text());
+
+    // The event, once the unpack has run: the image's name, the digest and why.
+    let mut found = None;
+    for _ in 0..200 {
+        let events = daemon.http("GET", "/api/v1/events?limit=100", &[], b"").json();
+        found = events.as_array().unwrap().iter().find(|e| e["action"] == "unpack_failed").cloned();
+        if found.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let event = found.expect("no unpack_failed event");
+    assert_eq!(event["type"], "image");
+    assert_eq!(event["subject"], "docker.io/dev/broken:1");
+    assert_eq!(event["outcome"], "failure");
+    let message = event["message"].as_str().unwrap();
+    assert!(message.starts_with(&format!("digest={manifest_digest} error=")), "{message}");
+    assert!(message.contains(&layer_digest), "the error names the layer: {message}");
+
+    // The Docker events stream carries it too, with the error as an attribute.
+    let until = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1;
+    let stream = berth_tests::unix_request(
+        &daemon.docker_socket(),
+        "GET",
+        &format!("/events?since=0&until={until}&filters=%7B%22type%22%3A%5B%22image%22%5D%7D"),
+        None,
+    );
+    assert_eq!(stream.status, 200, "{}", stream.text());
+    let docker: Vec<serde_json::Value> =
+        stream.text().lines().filter(|l| !l.is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect();
+    let unpack = docker.iter().find(|e| e["Action"] == "unpack_failed").expect("in the Docker stream");
+    assert_eq!(unpack["Type"], "image");
+    assert_eq!(unpack["Actor"]["Attributes"]["digest"], manifest_digest.as_str());
+    assert!(unpack["Actor"]["Attributes"]["error"].as_str().unwrap().contains(&layer_digest), "{unpack}");
+
+    // The tag stays served as pushed; no local image has it; the state is consistent.
+    let served = request(&host, "GET", "/v2/dev/broken/manifests/1", &[h[0], ("Accept", ct.1)], b"");
+    assert_eq!((served.status, served.body == manifest.as_bytes()), (200, true));
+    assert!(!daemon.berth(&["images"]).ok().stdout.contains("broken"));
+    let check = daemon.berth(&["system", "check"]);
+    assert!(
+        berth_tests::check_findings(&check.stdout, None).is_empty(),
+        "{}\n{}",
+        check.stdout,
+        check.stderr
+    );
+}

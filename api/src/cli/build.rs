@@ -18,7 +18,7 @@ use hyper::Method;
 use tokio::io::AsyncBufReadExt;
 
 use super::client::{channel_body, path_segment, query, CliError, Client};
-use super::format::{human_size, short_id, time_ago, Table};
+use super::format::{human_size, short_id, time_ago, Template};
 use super::out;
 
 #[derive(Debug, Args)]
@@ -60,9 +60,13 @@ pub struct HistoryArgs {
     /// Only show image IDs
     #[arg(short, long)]
     pub quiet: bool,
-    /// Print sizes and dates in human readable format
+    /// Print sizes and dates in human readable format (no `-H`: that is berth's global --host)
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub human: bool,
+    /// Format output: "table" (default), "json" (one JSON object per line), or a template
+    /// such as 'table {{.ID}}\t{{.CreatedBy}}' or '{{.Size}}'
+    #[arg(long)]
+    pub format: Option<String>,
     #[arg(value_name = "IMAGE")]
     pub image: String,
 }
@@ -309,13 +313,29 @@ impl Write for ChunkWriter {
     }
 }
 
-/// `berth history IMAGE`.
+/// The fields of one `history` row, as Docker's `--format` knows them, and their table headers.
+const HISTORY_FIELDS: [(&str, &str); 6] = [
+    ("Comment", "COMMENT"),
+    ("CreatedAt", "CREATED AT"),
+    ("CreatedBy", "CREATED BY"),
+    ("CreatedSince", "CREATED"),
+    ("ID", "IMAGE"),
+    ("Size", "SIZE"),
+];
+
+/// Docker's default `history` table.
+const HISTORY_TABLE: &str = "table {{.ID}}\\t{{.CreatedSince}}\\t{{.CreatedBy}}\\t{{.Size}}\\t{{.Comment}}";
+
+/// `berth history IMAGE`: the image's layers, newest first, through `--format` if given (`-q`
+/// counts only without it, as with Docker).
 pub async fn history(client: &Client, args: HistoryArgs) -> Result<(), CliError> {
+    let template = Template::for_list(args.format.as_deref(), HISTORY_TABLE, &HISTORY_FIELDS)
+        .map_err(CliError::Usage)?;
     let name = path_segment(&args.image);
     let image: ImageInspect = client.get_json(&format!("/api/v1/images/{name}")).await?;
     let entries: Vec<HistoryEntry> = client.get_json(&format!("/api/v1/images/{name}/history")).await?;
     let id = if args.no_trunc { image.id.clone() } else { short_id(&image.id).to_string() };
-    if args.quiet {
+    if args.quiet && args.format.is_none() {
         let mut text = String::new();
         for (i, _) in entries.iter().enumerate() {
             text.push_str(if i == 0 { &id } else { "<missing>" });
@@ -323,21 +343,29 @@ pub async fn history(client: &Client, args: HistoryArgs) -> Result<(), CliError>
         }
         return out(&text);
     }
-    let mut table = Table::new(&["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]);
+    let now = chrono::Utc::now();
+    let mut lines = Vec::new();
     for (i, e) in entries.iter().enumerate() {
-        let created = if args.human { time_ago(&e.created, chrono::Utc::now()) } else { e.created.clone() };
+        // Docker's `time.RFC3339` of the creation second.
+        let created_at = chrono::DateTime::parse_from_rfc3339(&e.created)
+            .map(|t| t.with_timezone(&chrono::Utc).to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default();
         let mut created_by = e.created_by.replace(['\n', '\t'], " ");
         if !args.no_trunc && created_by.chars().count() > 45 {
             created_by = format!("{}…", created_by.chars().take(44).collect::<String>());
         }
-        let size = if args.human { human_size(e.size) } else { e.size.to_string() };
-        table.row(vec![
-            if i == 0 { id.clone() } else { "<missing>".into() },
-            created,
-            created_by,
-            size,
-            e.comment.clone(),
-        ]);
+        // The keys and values of Docker's `{{json .}}`, sorted as Go prints a map.
+        let serde_json::Value::Object(fields) = serde_json::json!({
+            "Comment": e.comment,
+            "CreatedAt": created_at,
+            "CreatedBy": created_by,
+            "CreatedSince": if args.human { time_ago(&e.created, now) } else { created_at.clone() },
+            "ID": if i == 0 { id.clone() } else { "<missing>".into() },
+            "Size": if args.human { human_size(e.size) } else { e.size.to_string() },
+        }) else {
+            unreachable!("json! of an object is an object")
+        };
+        lines.push(template.render(&fields));
     }
-    out(&table.render())
+    out(&template.output(lines, &HISTORY_FIELDS))
 }

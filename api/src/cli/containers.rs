@@ -31,6 +31,7 @@ pub use export::{export, ExportArgs};
 pub use inspect::inspect;
 pub(crate) use inspect::InspectTemplate;
 pub use list::ps;
+pub(crate) use list::ps_row;
 pub use logs::logs;
 pub use run::{attach, create, run, start};
 pub use stats::{stats, top};
@@ -349,6 +350,10 @@ pub struct StatsArgs {
     /// Do not truncate output
     #[arg(long)]
     pub no_trunc: bool,
+    /// Format output: "table" (default), "json" (one JSON object per line), or a template
+    /// such as 'table {{.Name}}\t{{.CPUPerc}}' or '{{.Container}} {{.MemUsage}}'
+    #[arg(long)]
+    pub format: Option<String>,
     #[arg(value_name = "CONTAINER")]
     pub names: Vec<String>,
 }

@@ -119,6 +119,23 @@ impl Template {
         Ok(Template { table, parts })
     }
 
+    /// The template of a list command's `--format`: its `default` table when none (or `table`)
+    /// is given, `{{json .}}` for `json`, else the template given; `fields` are the command's
+    /// fields with their table headers.
+    pub fn for_list(
+        format: Option<&str>,
+        default: &str,
+        fields: &[(&str, &str)],
+    ) -> Result<Template, String> {
+        let format = match format {
+            None | Some("") | Some("table") => default,
+            Some("json") => "{{json .}}",
+            Some(other) => other,
+        };
+        let names: Vec<&str> = fields.iter().map(|(f, _)| *f).collect();
+        Template::parse(format, &names)
+    }
+
     /// Output of `lines` rendered by this template: an aligned table under a header row for a
     /// `table` template, else one line each.
     pub fn output(&self, lines: Vec<String>, header_names: &[(&str, &str)]) -> String {
@@ -148,7 +165,7 @@ impl Template {
                     Some(other) => out.push_str(&other.to_string()),
                     None => {}
                 },
-                Part::Json => out.push_str(&serde_json::Value::Object(fields.clone()).to_string()),
+                Part::Json => out.push_str(&go_json(&serde_json::Value::Object(fields.clone()))),
             }
         }
         out
@@ -168,6 +185,20 @@ impl Template {
         }
         out
     }
+}
+
+/// JSON as Go's `json.Marshal` writes it: `<`, `>`, `&`, U+2028 and U+2029 escaped (so `<none>`
+/// is `\u003cnone\u003e`, as in Docker's `--format json`). They occur only inside strings, so
+/// replacing them in the serialised text is exact.
+fn go_json(value: &serde_json::Value) -> String {
+    let mut out = String::new();
+    for c in value.to_string().chars() {
+        match c {
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Go's `path.Match` for the `images [REPOSITORY[:TAG]]` filter: `*` is any run of characters
@@ -215,9 +246,26 @@ mod tests {
         assert_eq!(t.header(&[("ID", "IMAGE ID")]), "IMAGE ID\tRepository");
         let t = Template::parse("{{json .}}", &fields).unwrap();
         assert_eq!(t.render(&row), r#"{"ID":"0123","Repository":"busybox","Tag":"latest"}"#);
+        row.insert("Tag".into(), "<none> & more".into());
+        assert_eq!(
+            t.render(&row),
+            r#"{"ID":"0123","Repository":"busybox","Tag":"\u003cnone\u003e \u0026 more"}"#
+        );
         assert!(Template::parse("{{.Nope}}", &fields).unwrap_err().contains("unsupported action {{.Nope}}"));
         assert!(Template::parse("{{.ID", &fields).unwrap_err().contains("unclosed"));
         assert!(Template::parse("{{range .}}{{end}}", &fields).is_err());
+        let headers = [("ID", "IMAGE ID"), ("Tag", "TAG")];
+        for default in [None, Some(""), Some("table")] {
+            assert_eq!(
+                Template::for_list(default, "table {{.ID}}", &headers),
+                Template::parse("table {{.ID}}", &fields)
+            );
+        }
+        assert_eq!(
+            Template::for_list(Some("json"), "table {{.ID}}", &headers),
+            Template::parse("{{json .}}", &fields)
+        );
+        assert!(Template::for_list(Some("{{.Repository}}"), "", &headers).is_err());
     }
 
     #[test]

@@ -196,13 +196,8 @@ const IMAGES_TABLE: &str = "table {{.Repository}}\\t{{.Tag}}\\t{{.ID}}\\t{{.Crea
 
 /// `berth images`, `berth image ls`.
 pub async fn images(client: &Client, args: ImagesArgs) -> Result<(), CliError> {
-    let names: Vec<&str> = IMAGE_FIELDS.iter().map(|(f, _)| *f).collect();
-    let format = match args.format.as_deref() {
-        None | Some("table") => IMAGES_TABLE,
-        Some("json") => "{{json .}}",
-        Some(other) => other,
-    };
-    let template = Template::parse(format, &names).map_err(CliError::Usage)?;
+    let template =
+        Template::for_list(args.format.as_deref(), IMAGES_TABLE, &IMAGE_FIELDS).map_err(CliError::Usage)?;
     // No intermediate images exist without builds, so --all shows what the default shows.
     let _ = args.all;
     let images: Vec<ImageSummary> = client.get_json("/api/v1/images").await?;
@@ -236,27 +231,38 @@ pub async fn images(client: &Client, args: ImagesArgs) -> Result<(), CliError> {
     }
     let mut lines = Vec::new();
     for (repository, tag, image) in rows {
-        let size = human_size_with_precision(image.size, 3);
-        let digest = image.repo_digests.first().and_then(|d| d.split_once('@')).map(|(_, d)| d.to_string());
-        // The keys and values of Docker's `{{json .}}`, sorted as Go prints a map.
-        let serde_json::Value::Object(fields) = serde_json::json!({
-            "Containers": "N/A",
-            "CreatedAt": created_at(&image.created),
-            "CreatedSince": time_ago(&image.created, now),
-            "Digest": digest.unwrap_or_else(|| "<none>".into()),
-            "ID": id_of(&image.id),
-            "Repository": repository,
-            "SharedSize": "N/A",
-            "Size": size,
-            "Tag": tag,
-            "UniqueSize": "N/A",
-            "VirtualSize": size,
-        }) else {
-            unreachable!("json! of an object is an object")
-        };
-        lines.push(template.render(&fields));
+        lines.push(template.render(&image_row(image, repository, tag, id_of(&image.id), now)));
     }
     out(&template.output(lines, &IMAGE_FIELDS))
+}
+
+/// One image as Docker's image formatter shows it (`images`, `system df -v`): the keys and
+/// values of its `{{json .}}`, sorted as Go prints a map.
+fn image_row(
+    image: &ImageSummary,
+    repository: String,
+    tag: String,
+    id: String,
+    now: chrono::DateTime<chrono::Utc>,
+) -> serde_json::Map<String, serde_json::Value> {
+    let digest = image.repo_digests.first().and_then(|d| d.split_once('@')).map(|(_, d)| d.to_string());
+    let serde_json::Value::Object(fields) = serde_json::json!({
+        "Containers": "N/A",
+        "CreatedAt": created_at(&image.created),
+        "CreatedSince": time_ago(&image.created, now),
+        "Digest": digest.unwrap_or_else(|| "<none>".into()),
+        "ID": id,
+        "Repository": repository,
+        "SharedSize": "N/A",
+        // Docker's two precisions: 3 digits for Size, 4 for VirtualSize.
+        "Size": human_size_with_precision(image.size, 3),
+        "Tag": tag,
+        "UniqueSize": "N/A",
+        "VirtualSize": human_size(image.size),
+    }) else {
+        unreachable!("json! of an object is an object")
+    };
+    fields
 }
 
 /// Docker's `images REPOSITORY[:TAG]` filter: the repository (and the tag, when given) match,

@@ -181,13 +181,12 @@ async fn ls(client: &Client, args: LsArgs) -> Result<(), CliError> {
     if args.quiet {
         return out(&networks.iter().map(|n| id(n) + "\n").collect::<String>());
     }
-    let format = match args.format.as_deref() {
-        None | Some("") | Some("table") => "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}",
-        Some("json") => "{{json .}}",
-        Some(other) => other,
-    };
-    let names: Vec<&str> = LS_FIELDS.iter().map(|(f, _)| *f).collect();
-    let template = Template::parse(format, &names).map_err(CliError::Usage)?;
+    let template = Template::for_list(
+        args.format.as_deref(),
+        "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}",
+        &LS_FIELDS,
+    )
+    .map_err(CliError::Usage)?;
     let mut lines = Vec::new();
     for n in &networks {
         let serde_json::Value::Object(fields) = serde_json::json!({

@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use hyper::Method;
 
 use super::client::{empty_body, query, CliError, Client};
-use super::format::{human_size, Template};
+use super::format::{familiar_repo_tag, human_size, human_size_with_precision, Template};
 use super::{confirm, out, stream};
 
 #[derive(Debug, Subcommand)]
@@ -42,6 +42,10 @@ pub struct DfArgs {
     /// Show detailed information on space usage
     #[arg(short, long)]
     pub verbose: bool,
+    /// Format output: "table" (default), "json" (one JSON object per line), or a template
+    /// such as 'table {{.Type}}\t{{.Size}}' or '{{.Type}}: {{.Reclaimable}}'
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -109,8 +113,31 @@ pub async fn check(client: &Client, args: CheckArgs) -> Result<(), CliError> {
     }
 }
 
-/// `berth system df`: Docker's table (`-v`: every image, container and volume).
+/// The fields of one `system df` row, as Docker's `--format` knows them, and their table headers.
+const DF_FIELDS: [(&str, &str); 5] = [
+    ("Active", "ACTIVE"),
+    ("Reclaimable", "RECLAIMABLE"),
+    ("Size", "SIZE"),
+    ("TotalCount", "TOTAL"),
+    ("Type", "TYPE"),
+];
+
+/// Docker's default `system df` table.
+const DF_TABLE: &str = "table {{.Type}}\\t{{.TotalCount}}\\t{{.Active}}\\t{{.Size}}\\t{{.Reclaimable}}";
+
+/// `berth system df`: Docker's table, or each row through `--format` (`-v`: also every image,
+/// container and volume; with `--format`, one object holding them all, as Docker's).
 pub async fn df(client: &Client, args: DfArgs) -> Result<(), CliError> {
+    if args.verbose {
+        if let Some(format) = &args.format {
+            let format = if format == "json" { "{{json .}}" } else { format.as_str() };
+            let template = super::containers::InspectTemplate::parse(format).map_err(CliError::Usage)?;
+            let usage: DiskUsage = client.get_json("/api/v1/system/df").await?;
+            return out(&format!("{}\n", template.render(&verbose_object(&usage))?));
+        }
+    }
+    let template =
+        Template::for_list(args.format.as_deref(), DF_TABLE, &DF_FIELDS).map_err(CliError::Usage)?;
     let usage: DiskUsage = client.get_json("/api/v1/system/df").await?;
     let active_images = usage.images.iter().filter(|i| i.containers > 0).count();
     let unused_images: u64 = usage.images.iter().filter(|i| i.containers == 0).map(|i| i.image.size).sum();
@@ -127,35 +154,49 @@ pub async fn df(client: &Client, args: DfArgs) -> Result<(), CliError> {
     let volume_size: u64 = usage.volumes.iter().filter_map(|v| v.size).sum();
     let unused_volume_size: u64 =
         usage.volumes.iter().filter(|v| v.used_by.is_empty()).filter_map(|v| v.size).sum();
-    let percent = |part: u64, whole: u64| (part * 100).checked_div(whole).unwrap_or(0);
-    let mut text = format!("{:<15} {:<9} {:<9} {:<9} {}\n", "TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE");
-    text.push_str(&format!(
-        "{:<15} {:<9} {:<9} {:<9} {} ({}%)\n",
-        "Images",
-        usage.images.len(),
-        active_images,
-        human_size(usage.layers_size),
-        human_size(unused_images),
-        percent(unused_images, image_total)
-    ));
-    text.push_str(&format!(
-        "{:<15} {:<9} {:<9} {:<9} {} ({}%)\n",
-        "Containers",
-        usage.containers.len(),
-        running,
-        human_size(container_size),
-        human_size(stopped_size),
-        percent(stopped_size, container_size)
-    ));
-    text.push_str(&format!(
-        "{:<15} {:<9} {:<9} {:<9} {} ({}%)\n",
-        "Local Volumes",
-        usage.volumes.len(),
-        active_volumes,
-        human_size(volume_size),
-        human_size(unused_volume_size),
-        percent(unused_volume_size, volume_size)
-    ));
+    // Docker adds the share only when there is something to take a share of.
+    let reclaimable = |part: u64, whole: u64| match (part * 100).checked_div(whole) {
+        Some(percent) => format!("{} ({percent}%)", human_size(part)),
+        None => human_size(part),
+    };
+    let rows = [
+        (
+            "Images",
+            usage.images.len(),
+            active_images,
+            usage.layers_size,
+            reclaimable(unused_images, image_total),
+        ),
+        (
+            "Containers",
+            usage.containers.len(),
+            running,
+            container_size,
+            reclaimable(stopped_size, container_size),
+        ),
+        (
+            "Local Volumes",
+            usage.volumes.len(),
+            active_volumes,
+            volume_size,
+            reclaimable(unused_volume_size, volume_size),
+        ),
+    ];
+    let mut lines = Vec::new();
+    for (kind, total, active, size, reclaimable) in rows {
+        // The keys and values of Docker's `{{json .}}`, sorted as Go prints a map.
+        let serde_json::Value::Object(fields) = serde_json::json!({
+            "Active": active.to_string(),
+            "Reclaimable": reclaimable,
+            "Size": human_size(size),
+            "TotalCount": total.to_string(),
+            "Type": kind,
+        }) else {
+            unreachable!("json! of an object is an object")
+        };
+        lines.push(template.render(&fields));
+    }
+    let mut text = template.output(lines, &DF_FIELDS);
     if args.verbose {
         text.push_str("\nImages space usage:\n\nREPOSITORY:TAG                          IMAGE ID       SIZE      CONTAINERS\n");
         for i in &usage.images {
@@ -187,6 +228,65 @@ pub async fn df(client: &Client, args: DfArgs) -> Result<(), CliError> {
         }
     }
     out(&text)
+}
+
+/// What `system df -v --format` renders, as Docker's verbose formatter has it: `Images`,
+/// `Containers`, `Volumes` (each row with the fields of `images`, `ps` and `volume ls` and their
+/// sizes; IDs untruncated) and `BuildCache` (berth's build cache is its images: empty).
+fn verbose_object(usage: &DiskUsage) -> serde_json::Value {
+    let now = chrono::Utc::now();
+    let images: Vec<serde_json::Value> = usage
+        .images
+        .iter()
+        .map(|i| {
+            // Docker shows the first tag only.
+            let (repository, tag) = match i.image.repo_tags.first() {
+                Some(t) => familiar_repo_tag(t),
+                None => ("<none>".into(), "<none>".into()),
+            };
+            let mut row = super::image_row(&i.image, repository, tag, i.image.id.clone(), now);
+            row.insert("Containers".into(), i.containers.to_string().into());
+            serde_json::Value::Object(row)
+        })
+        .collect();
+    let containers: Vec<serde_json::Value> = usage
+        .containers
+        .iter()
+        .map(|c| {
+            let mut row = super::containers::ps_row(&c.container, true, now);
+            let id = &c.container.id;
+            let mounts: Vec<&str> = usage
+                .volumes
+                .iter()
+                .filter(|v| v.used_by.iter().any(|u| u == id))
+                .map(|v| v.name.as_str())
+                .collect();
+            row.insert("LocalVolumes".into(), mounts.len().to_string().into());
+            row.insert("Mounts".into(), mounts.join(",").into());
+            row.insert("Networks".into(), c.container.networks.join(",").into());
+            row.insert("Platform".into(), serde_json::Value::Null);
+            row.insert("Size".into(), human_size_with_precision(c.size_rw, 3).into());
+            serde_json::Value::Object(row)
+        })
+        .collect();
+    let volumes: Vec<serde_json::Value> = usage
+        .volumes
+        .iter()
+        .map(|v| {
+            let mut row = super::volume::ls_row(v);
+            for na in ["Availability", "Group", "Status"] {
+                row.insert(na.into(), "N/A".into());
+            }
+            row.insert("Size".into(), v.size.map_or("N/A".into(), human_size).into());
+            serde_json::Value::Object(row)
+        })
+        .collect();
+    serde_json::json!({
+        "Images": images,
+        "Containers": containers,
+        "Volumes": volumes,
+        "BuildCache": [],
+    })
 }
 
 /// `berth system prune`: stopped containers, unused networks, dangling (`-a`: unused) images

@@ -138,36 +138,32 @@ const LS_TABLE: &str = "table {{.Driver}}\\t{{.Name}}";
 
 async fn ls(client: &Client, args: LsArgs) -> Result<(), CliError> {
     let filters = Filters::parse(&args.filter).map_err(CliError::Usage)?;
-    let names: Vec<&str> = LS_FIELDS.iter().map(|(f, _)| *f).collect();
-    let format = match args.format.as_deref() {
-        None | Some("table") => LS_TABLE,
-        Some("json") => "{{json .}}",
-        Some(other) => other,
-    };
-    let template = Template::parse(format, &names).map_err(CliError::Usage)?;
+    let template =
+        Template::for_list(args.format.as_deref(), LS_TABLE, &LS_FIELDS).map_err(CliError::Usage)?;
     let volumes: Vec<VolumeInspect> = client.get_json("/api/v1/volumes").await?;
     let volumes: Vec<&VolumeInspect> = volumes.iter().filter(|v| filters.matches(v)).collect();
     if args.quiet {
         return out(&volumes.iter().map(|v| format!("{}\n", v.name)).collect::<String>());
     }
-    let lines = volumes
-        .iter()
-        .map(|v| {
-            let labels = v.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
-            let serde_json::Value::Object(fields) = serde_json::json!({
-                "Driver": v.driver,
-                "Labels": labels,
-                "Links": v.used_by.len().to_string(),
-                "Mountpoint": v.mountpoint,
-                "Name": v.name,
-                "Scope": "local",
-            }) else {
-                unreachable!("json! of an object is an object")
-            };
-            template.render(&fields)
-        })
-        .collect();
+    let lines = volumes.iter().map(|v| template.render(&ls_row(v))).collect();
     out(&template.output(lines, &LS_FIELDS))
+}
+
+/// One volume as Docker's volume formatter shows it (`volume ls`, `system df -v`): the keys and
+/// values of its `{{json .}}`, sorted as Go prints a map.
+pub(super) fn ls_row(v: &VolumeInspect) -> serde_json::Map<String, serde_json::Value> {
+    let labels = v.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+    let serde_json::Value::Object(fields) = serde_json::json!({
+        "Driver": v.driver,
+        "Labels": labels,
+        "Links": v.used_by.len().to_string(),
+        "Mountpoint": v.mountpoint,
+        "Name": v.name,
+        "Scope": "local",
+    }) else {
+        unreachable!("json! of an object is an object")
+    };
+    fields
 }
 
 /// `volume ls --filter`: each kind given must match (several values of a kind: any of them).

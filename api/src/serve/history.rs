@@ -279,6 +279,7 @@ pub fn record_finished_containers(engine: &berth_engine::Engine, pool: SqlitePoo
                     }
                     _ => {}
                 },
+                Ok(EngineEvent::Image(_)) => {}
                 Err(RecvError::Lagged(n)) => {
                     tracing::warn!(missed = n, "the finished-container history fell behind the engine");
                 }

@@ -1,4 +1,5 @@
-//! Engine events: what happened to which container, for the daemon's event log and watchers.
+//! Engine events: what happened to which container (and to an image outside any request), for
+//! the daemon's event log and watchers.
 
 use std::collections::BTreeMap;
 
@@ -8,6 +9,37 @@ use chrono::{DateTime, Utc};
 #[derive(Debug, Clone, PartialEq)]
 pub enum EngineEvent {
     Container(ContainerEvent),
+    Image(ImageEvent),
+}
+
+/// Something that happened to an image in the background, where no request's answer can tell:
+/// the unpack of an image pushed to berth's registry. (Requests on images are recorded by the
+/// operations that answer them.)
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageEvent {
+    /// The local name the image has, or would have had (`docker.io/dev/app:1`).
+    pub reference: String,
+    /// Its manifest digest.
+    pub digest: String,
+    pub action: ImageAction,
+    pub time: DateTime<Utc>,
+}
+
+/// Image event actions berth adds to Docker's (which has no background image work).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageAction {
+    /// A pushed manifest was accepted (201) but its layers could not be unpacked: the registry
+    /// still serves the tag, and no local image has it.
+    UnpackFailed { error: String },
+}
+
+impl ImageAction {
+    /// The event's action name: `unpack_failed` (Docker's style, as `health_status`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ImageAction::UnpackFailed { .. } => "unpack_failed",
+        }
+    }
 }
 
 /// Something that happened to a container.

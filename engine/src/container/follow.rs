@@ -121,7 +121,7 @@ impl Engine {
     }
 
     /// Engine events (container create/start/die/oom/restart/stop/kill/pause/unpause/destroy/
-    /// rename) from now on. A receiver that falls behind gets `RecvError::Lagged`.
+    /// rename; image unpack_failed) from now on. A receiver that falls behind gets `RecvError::Lagged`.
     pub fn subscribe_events(&self) -> broadcast::Receiver<EngineEvent> {
         self.inner.containers.events.subscribe()
     }

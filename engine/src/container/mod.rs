@@ -41,7 +41,7 @@ use crate::error::{Error, Result};
 use crate::runtime::{self, RuntimeConfig};
 use crate::{Engine, EngineInner};
 
-pub use events::{ContainerAction, ContainerEvent, EngineEvent};
+pub use events::{ContainerAction, ContainerEvent, EngineEvent, ImageAction, ImageEvent};
 pub use session::{OutputStream, ProcessSession, SessionInput, SessionOutput};
 pub use store::{ContainerPaths, ContainerRecord, ContainerStore};
 

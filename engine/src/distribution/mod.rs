@@ -24,6 +24,7 @@ use futures_util::{Stream, StreamExt};
 use oci_spec::image::{Digest, MediaType};
 use serde::Deserialize;
 
+use crate::container::{EngineEvent, ImageAction, ImageEvent};
 use crate::digest::{parse_sha256, sha256_of};
 use crate::error::Error;
 use crate::layer::Compression;
@@ -754,7 +755,8 @@ fn unpack_image(inner: &EngineInner, plan: &ImagePlan, digest: &Digest, media_ty
 /// Unpacks a pushed image on a thread of its own, after the push was answered: the layers, the
 /// image record, then the tag moves from the served index to the local image. A local user of
 /// the tag waits meanwhile (`Distribution::wait_unpacked`); a pull is served from the manifest.
-/// A failed unpack leaves the tag served as pushed, with no local image.
+/// A failed unpack leaves the tag served as pushed, with no local image, and sends an
+/// `unpack_failed` image event.
 fn spawn_unpack(
     inner: Arc<EngineInner>,
     path: String,
@@ -794,6 +796,15 @@ fn spawn_unpack(
                     if let Err(e) = finish_unpack(&inner, &path, &tag, &digest, &media_type, None) {
                         tracing::error!(repository = path, tag, error = %e.message, "recording the failed unpack failed");
                     }
+                    // The push was answered long ago: an event is how its pusher and the
+                    // admins learn (none subscribed is fine).
+                    let event = ImageEvent {
+                        reference: key.clone(),
+                        digest: digest.to_string(),
+                        action: ImageAction::UnpackFailed { error: e.message },
+                        time: Utc::now(),
+                    };
+                    let _ = inner.containers.events.send(EngineEvent::Image(event));
                 }
             }
             inner.distribution.unpack_ended(&key);

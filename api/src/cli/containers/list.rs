@@ -38,13 +38,8 @@ fn command_cell(command: &str, no_trunc: bool) -> String {
 
 /// `berth ps`.
 pub async fn ps(client: &Client, args: PsArgs) -> Result<(), CliError> {
-    let names: Vec<&str> = PS_FIELDS.iter().map(|(f, _)| *f).collect();
-    let format = match args.format.as_deref() {
-        None | Some("table") => PS_TABLE,
-        Some("json") => "{{json .}}",
-        Some(other) => other,
-    };
-    let template = Template::parse(format, &names).map_err(CliError::Usage)?;
+    let template =
+        Template::for_list(args.format.as_deref(), PS_TABLE, &PS_FIELDS).map_err(CliError::Usage)?;
     let last = if args.latest { Some(1) } else { args.last };
     let all = args.all || last.is_some();
     let mut pairs: Vec<(&str, &str)> = args.filter.iter().map(|f| ("filter", f.as_str())).collect();
@@ -67,29 +62,36 @@ pub async fn ps(client: &Client, args: PsArgs) -> Result<(), CliError> {
         return out(&text);
     }
     let now = chrono::Utc::now();
-    let mut lines = Vec::new();
-    for c in &containers {
-        let image = match c.image.strip_prefix("sha256:") {
-            Some(hex) if !args.no_trunc => short(hex).to_string(),
-            _ => c.image.clone(),
-        };
-        let serde_json::Value::Object(fields) = serde_json::json!({
-            "Command": command_cell(&c.command, args.no_trunc),
-            "CreatedAt": created_at(&c.created),
-            "ID": id_of(&c.id),
-            "Image": image,
-            "Labels": c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
-            "Names": c.name,
-            "Ports": crate::cli::network::ports_cell(&c.ports),
-            "RunningFor": berth_types::format::time_ago(&c.created, now),
-            "State": c.state.status.as_str(),
-            "Status": if c.status.is_empty() { c.state.human_status(now) } else { c.status.clone() },
-        }) else {
-            unreachable!("json! of an object is an object")
-        };
-        lines.push(template.render(&fields));
-    }
+    let lines = containers.iter().map(|c| template.render(&ps_row(c, args.no_trunc, now))).collect();
     out(&template.output(lines, &PS_FIELDS))
+}
+
+/// One container as Docker's container formatter shows it (`ps`, `system df -v`): the keys and
+/// values of its `{{json .}}`, sorted as Go prints a map.
+pub(crate) fn ps_row(
+    c: &ContainerSummary,
+    no_trunc: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> serde_json::Map<String, serde_json::Value> {
+    let image = match c.image.strip_prefix("sha256:") {
+        Some(hex) if !no_trunc => short(hex).to_string(),
+        _ => c.image.clone(),
+    };
+    let serde_json::Value::Object(fields) = serde_json::json!({
+        "Command": command_cell(&c.command, no_trunc),
+        "CreatedAt": created_at(&c.created),
+        "ID": if no_trunc { c.id.clone() } else { short(&c.id).to_string() },
+        "Image": image,
+        "Labels": c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
+        "Names": c.name,
+        "Ports": crate::cli::network::ports_cell(&c.ports),
+        "RunningFor": berth_types::format::time_ago(&c.created, now),
+        "State": c.state.status.as_str(),
+        "Status": if c.status.is_empty() { c.state.human_status(now) } else { c.status.clone() },
+    }) else {
+        unreachable!("json! of an object is an object")
+    };
+    fields
 }
 
 #[cfg(test)]

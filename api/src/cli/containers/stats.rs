@@ -6,7 +6,7 @@ use berth_types::{ContainerStats, ContainerStatus, ContainerSummary, TopReport};
 
 use super::{container_path, short, StatsArgs, TopArgs};
 use crate::cli::client::{CliError, Client};
-use crate::cli::format::Table;
+use crate::cli::format::{Table, Template};
 use crate::cli::{last_error, out};
 
 pub async fn top(client: &Client, args: TopArgs) -> Result<(), CliError> {
@@ -37,26 +37,55 @@ fn bytes_size(bytes: u64) -> String {
     format!("{text}{}", UNITS[unit])
 }
 
-fn stats_table(samples: &[ContainerStats], no_trunc: bool) -> String {
-    let mut table = Table::new(&["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS"]);
-    for s in samples {
+/// The fields of one `stats` row, as Docker's `--format` knows them, and their table headers.
+const STATS_FIELDS: [(&str, &str); 9] = [
+    ("BlockIO", "BLOCK I/O"),
+    ("CPUPerc", "CPU %"),
+    ("Container", "CONTAINER"),
+    ("ID", "CONTAINER ID"),
+    ("MemPerc", "MEM %"),
+    ("MemUsage", "MEM USAGE / LIMIT"),
+    ("Name", "NAME"),
+    ("NetIO", "NET I/O"),
+    ("PIDs", "PIDS"),
+];
+
+/// berth's default `stats` table: Docker's without NET I/O and BLOCK I/O, which berth does not
+/// measure (their fields print `0B / 0B`, as `docker stats` shows through berth's Docker API).
+const STATS_TABLE: &str =
+    "table {{.ID}}\\t{{.Name}}\\t{{.CPUPerc}}\\t{{.MemUsage}}\\t{{.MemPerc}}\\t{{.PIDs}}";
+
+/// `samples` through `template`; each is paired with what names it in `.Container`: the name the
+/// user gave, else the short ID, as Docker does.
+fn stats_output(template: &Template, samples: &[(String, ContainerStats)], no_trunc: bool) -> String {
+    let mut lines = Vec::new();
+    for (container, s) in samples {
         let mem_percent =
             if s.memory_limit == 0 { 0.0 } else { s.memory_usage as f64 * 100.0 / s.memory_limit as f64 };
-        table.row(vec![
-            if no_trunc { s.id.clone() } else { short(&s.id).to_string() },
-            s.name.clone(),
-            format!("{:.2}%", s.cpu_percent),
-            format!("{} / {}", bytes_size(s.memory_usage), bytes_size(s.memory_limit)),
-            format!("{mem_percent:.2}%"),
-            s.pids.to_string(),
-        ]);
+        // The keys and values of Docker's `{{json .}}`, sorted as Go prints a map.
+        let serde_json::Value::Object(fields) = serde_json::json!({
+            "BlockIO": "0B / 0B",
+            "CPUPerc": format!("{:.2}%", s.cpu_percent),
+            "Container": container,
+            "ID": if no_trunc { s.id.clone() } else { short(&s.id).to_string() },
+            "MemPerc": format!("{mem_percent:.2}%"),
+            "MemUsage": format!("{} / {}", bytes_size(s.memory_usage), bytes_size(s.memory_limit)),
+            "Name": s.name,
+            "NetIO": "0B / 0B",
+            "PIDs": s.pids.to_string(),
+        }) else {
+            unreachable!("json! of an object is an object")
+        };
+        lines.push(template.render(&fields));
     }
-    table.render()
+    template.output(lines, &STATS_FIELDS)
 }
 
 /// `berth stats`: a table refreshed every second (or one sample with `--no-stream`) of the
-/// named containers, else of the running ones (all with `-a`).
+/// named containers, else of the running ones (all with `-a`), through `--format` if given.
 pub async fn stats(client: &Client, args: StatsArgs) -> Result<(), CliError> {
+    let template =
+        Template::for_list(args.format.as_deref(), STATS_TABLE, &STATS_FIELDS).map_err(CliError::Usage)?;
     let interval = Duration::from_secs(1);
     let targets = |client: &Client| {
         let names = args.names.clone();
@@ -71,7 +100,7 @@ pub async fn stats(client: &Client, args: StatsArgs) -> Result<(), CliError> {
             Ok(list
                 .into_iter()
                 .filter(|c| c.state.status == ContainerStatus::Running || all)
-                .map(|c| c.id)
+                .map(|c| short(&c.id).to_string())
                 .collect())
         }
     };
@@ -83,7 +112,7 @@ pub async fn stats(client: &Client, args: StatsArgs) -> Result<(), CliError> {
             let mut errors = Vec::new();
             for name in &names {
                 match client.get_json::<ContainerStats>(&container_path(name, "/stats")).await {
-                    Ok(s) => samples.push(s),
+                    Ok(s) => samples.push((name.clone(), s)),
                     Err(e) => errors.push(e),
                 }
             }
@@ -96,7 +125,7 @@ pub async fn stats(client: &Client, args: StatsArgs) -> Result<(), CliError> {
         let (_, _) = sample(client, &names).await;
         tokio::time::sleep(interval).await;
         let (samples, errors) = sample(client, &names).await;
-        out(&stats_table(&samples, args.no_trunc))?;
+        out(&stats_output(&template, &samples, args.no_trunc))?;
         return last_error(errors);
     }
     loop {
@@ -106,7 +135,7 @@ pub async fn stats(client: &Client, args: StatsArgs) -> Result<(), CliError> {
             return last_error(errors);
         }
         // Clear the screen and redraw, as Docker's live view does.
-        out(&format!("\x1b[2J\x1b[H{}", stats_table(&samples, args.no_trunc)))?;
+        out(&format!("\x1b[2J\x1b[H{}", stats_output(&template, &samples, args.no_trunc)))?;
         tokio::time::sleep(interval).await;
     }
 }

@@ -274,15 +274,28 @@ fn event_time(event: &berth_types::Event) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339(&event.time).map(|t| t.to_utc()).unwrap_or_default()
 }
 
-/// The `key=value` details of an event's message (`id=... image=busybox name=web`).
+/// The `key=value` details of an event's message (`id=... image=busybox name=web`); an
+/// `error=` comes last and its text, spaces and all, runs to the end.
 fn attributes(event: &berth_types::Event) -> std::collections::HashMap<String, String> {
-    event
-        .message
+    let (pairs, error) = match event.message.split_once("error=") {
+        Some((before, error)) if before.is_empty() || before.ends_with(' ') => (before, Some(error)),
+        _ => (event.message.as_str(), None),
+    };
+    let mut attributes: std::collections::HashMap<String, String> = pairs
         .split(' ')
         .filter_map(|pair| pair.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+        .collect();
+    if let Some(error) = error {
+        attributes.insert("error".into(), error.to_string());
+    }
+    attributes
 }
+
+/// Failures that are events in their own right, which Docker reports: not a refused request but
+/// something that happened (a container killed for memory; a pushed image berth could not unpack,
+/// an action berth adds).
+const EVENTS_THAT_ARE_FAILURES: [&str; 2] = ["oom", "unpack_failed"];
 
 /// One event as Docker's events stream carries it (and its older `status`/`id`/`from` fields,
 /// which docker-py and Compose 1.x still read).
@@ -343,7 +356,7 @@ impl EventFilters {
 
     fn matches(&self, event: &berth_types::Event) -> bool {
         // Docker reports what happened, not what was refused.
-        if event.outcome != "success" {
+        if event.outcome != "success" && !EVENTS_THAT_ARE_FAILURES.contains(&event.action.as_str()) {
             return false;
         }
         let attributes = attributes(event);
@@ -404,5 +417,13 @@ mod tests {
         let mut failed = start.clone();
         failed.outcome = "failure".into();
         assert!(!f(&[]).matches(&failed));
+        let mut unpack =
+            event("image", "unpack_failed", "docker.io/dev/app:1", "digest=sha256:ab error=layer x: bad tar");
+        unpack.outcome = "failure".into();
+        assert!(f(&["type=image", "event=unpack_failed"]).matches(&unpack));
+        let m = message(&unpack);
+        assert_eq!(m["Actor"]["ID"], "docker.io/dev/app:1");
+        assert_eq!(m["Actor"]["Attributes"]["digest"], "sha256:ab");
+        assert_eq!(m["Actor"]["Attributes"]["error"], "layer x: bad tar");
     }
 }

@@ -18,7 +18,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use berth_engine::container::{ContainerAction, EngineEvent, WaitCondition};
+use berth_engine::container::{ContainerAction, EngineEvent, ImageAction, WaitCondition};
 use berth_types::{
     ContainerConfig, ContainerInspect, ContainerPruneReport, ContainerStats, ContainerSummary,
     CreatedContainer, ExecConfig, TopReport, WaitResult,
@@ -37,8 +37,8 @@ use crate::serve::state::AppState;
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Writes every engine event (create, start, die with its exit code, oom, restarts by the
-/// restart policy, stop, kill, destroy of `--rm` containers, ...) into the event log, until the
-/// engine goes away. Runs for the daemon's lifetime.
+/// restart policy, stop, kill, destroy of `--rm` containers, ...; an image's `unpack_failed`)
+/// into the event log, until the engine goes away. Runs for the daemon's lifetime.
 pub fn record_engine_events(engine: &berth_engine::Engine, events: EventLog) {
     let mut receiver = engine.subscribe_events();
     tokio::spawn(async move {
@@ -56,6 +56,14 @@ pub fn record_engine_events(engine: &berth_engine::Engine, events: EventLog) {
                         _ => Outcome::Success,
                     };
                     events.record("container", event.action.name(), subject, outcome, &message).await;
+                }
+                Ok(EngineEvent::Image(event)) => {
+                    let ImageAction::UnpackFailed { error } = &event.action;
+                    // `error=` last: its text runs to the end of the message.
+                    let message = format!("digest={} error={error}", event.digest);
+                    events
+                        .record("image", event.action.name(), &event.reference, Outcome::Failure, &message)
+                        .await;
                 }
                 Err(RecvError::Lagged(n)) => {
                     tracing::warn!(missed = n, "the event log fell behind the engine; events were lost");
