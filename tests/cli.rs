@@ -329,12 +329,12 @@ fn stats_takes_docker_formats() {
     let short_id = &id[..12];
     let stats = |args: &[&str]| daemon.berth(&[&["stats", "--no-stream"], args].concat());
 
-    // The default table is unchanged; `table` alone is the same.
+    // Docker's default table; `table` alone is the same.
     let table = stats(&[]).ok();
     assert_eq!(stats(&["--format", "table"]).ok().stdout, table.stdout);
     assert_eq!(
         cells(table.lines()[0]),
-        ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS"]
+        ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"]
     );
     // json: one object per line, Docker's keys, every value a string.
     let json = stats(&["--format", "json"]).ok();
@@ -360,9 +360,65 @@ fn stats_takes_docker_formats() {
     // `table` gives Docker's headers.
     let t = stats(&["--format", r"table {{.Container}}\t{{.ID}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}"]).ok();
     assert_eq!(cells(t.lines()[0]), ["CONTAINER", "CONTAINER ID", "NET I/O", "BLOCK I/O", "PIDS"]);
-    assert_eq!(cells(t.lines()[1]), [short_id, short_id, "0B / 0B", "0B / 0B", "1"]);
+    let row = cells(t.lines()[1]);
+    assert_eq!([row[0], row[1], row[4]], [short_id, short_id, "1"], "{}", t.stdout);
+    assert!(row[2].contains(" / ") && row[3].contains(" / "), "{}", t.stdout);
     stats(&["--format", "{{.Nope}}"]).fails_with("unsupported action {{.Nope}}");
     daemon.berth(&["rm", "-f", "web"]).ok();
+}
+
+/// NET I/O and BLOCK I/O are the container's own: its interfaces' counters (not the loopback's)
+/// and its cgroup's bytes read and written.
+#[test]
+fn stats_counts_the_containers_network_and_block_io() {
+    let daemon = Daemon::start_in_netns();
+    import_busybox(&daemon);
+    // Pings to the bridge's address (in the test's own namespace), then 4 MiB written and synced.
+    let script = "ping -c 3 -W 1 $(ip route | awk '/default/ {print $3}') >/dev/null; \
+                  dd if=/dev/zero of=/data bs=64k count=64 conv=fsync 2>/dev/null; echo done; sleep 600";
+    daemon.berth(&["run", "-d", "--name", "io", "busybox", "sh", "-c", script]).ok();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !daemon.berth(&["logs", "io"]).ok().stdout.contains("done") {
+        assert!(std::time::Instant::now() < deadline, "the container did not finish its I/O");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let row =
+        daemon.berth(&["stats", "--no-stream", "--format", "{{.ID}}|{{.NetIO}}|{{.BlockIO}}", "io"]).ok();
+    let [id, net, block] = row.stdout.trim().splitn(3, '|').collect::<Vec<_>>()[..] else {
+        panic!("{}", row.stdout)
+    };
+    let (rx, tx) = net.split_once(" / ").unwrap();
+    assert!(rx != "0B" && tx != "0B", "NET I/O {net}");
+    // What the kernel counted: cgroup v2 counts every write; v1 counts only on devices with a
+    // throttling rule (kernels since 6.2), so 0 there, which is also what Docker shows.
+    let id = daemon.berth(&["inspect", "-f", "{{.Id}}", id]).ok().stdout.trim().to_string();
+    let (_, written) = block.split_once(" / ").unwrap();
+    match std::fs::read_to_string(format!("/sys/fs/cgroup/berth/{id}/io.stat")) {
+        Ok(_) => assert!(written.ends_with("MB"), "BLOCK I/O {block}"),
+        Err(_) => {
+            let v1 = format!("/sys/fs/cgroup/blkio/berth/{id}/blkio.throttle.io_service_bytes_recursive");
+            let counted = std::fs::read_to_string(&v1).unwrap();
+            let total: u64 = counted
+                .lines()
+                .filter(|l| l.starts_with("Total "))
+                .map(|l| l[6..].parse::<u64>().unwrap())
+                .sum();
+            assert_eq!(total == 0, block == "0B / 0B", "BLOCK I/O {block}, the kernel's count: {counted}");
+        }
+    }
+    // `--network none`: no interface of its own, so nothing counted.
+    daemon.berth(&["run", "-d", "--name", "quiet", "--network", "none", "busybox", "sleep", "600"]).ok();
+    let row = daemon.berth(&["stats", "--no-stream", "--format", "{{.NetIO}}", "quiet"]).ok();
+    assert_eq!(row.stdout, "0B / 0B\n");
+    // The docker CLI reads the same counters through the Docker API.
+    let host = daemon.docker_host();
+    let docker = |name| {
+        let args = ["stats", "--no-stream", "--format", "{{.NetIO}}", name];
+        berth_tests::dockerd::docker_with(&host, &args, None, &[]).ok().stdout
+    };
+    assert!(!docker("io").starts_with("0B / "), "docker stats: {}", docker("io"));
+    assert_eq!(docker("quiet"), "0B / 0B\n");
+    daemon.berth(&["rm", "-f", "io", "quiet"]).ok();
 }
 
 #[test]

@@ -254,6 +254,37 @@ pub struct ContainerStats {
     /// The memory limit, or the host's memory when there is none.
     pub memory_limit: u64,
     pub pids: u64,
+    /// Traffic of each network interface in the container's own network namespace (none for
+    /// the host's network; the loopback is not counted, as Docker).
+    #[serde(default)]
+    pub networks: BTreeMap<String, NetworkIo>,
+    /// Bytes read from and written to each block device, from the container's cgroup.
+    #[serde(default)]
+    pub block_io: Vec<BlockIo>,
+}
+
+/// Counters of one network interface, as the kernel keeps them (`/proc/net/dev`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NetworkIo {
+    pub rx_bytes: u64,
+    pub rx_packets: u64,
+    pub rx_errors: u64,
+    pub rx_dropped: u64,
+    pub tx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_errors: u64,
+    pub tx_dropped: u64,
+}
+
+/// Bytes a container's processes read from and wrote to one block device (`MAJOR:MINOR`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BlockIo {
+    pub major: u64,
+    pub minor: u64,
+    pub read_bytes: u64,
+    pub write_bytes: u64,
 }
 
 /// `POST /api/v1/containers/{id}/exec`.

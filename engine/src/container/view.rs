@@ -101,9 +101,14 @@ impl Engine {
         let state = self.inner.containers.read_state(&record.id);
         let id = record.id.clone();
         let live = matches!(state.status, ContainerStatus::Running | ContainerStatus::Paused);
-        let sample = if live {
+        let (sample, networks) = if live {
             let record = record.clone();
-            self.blocking(move |inner| runtime_of(inner, &record)?.stats(&record.id)).await?
+            let pid = state.pid;
+            self.blocking(move |inner| {
+                let sample = runtime_of(inner, &record)?.stats(&record.id)?;
+                Ok((sample, crate::network::counters::of_process(pid)))
+            })
+            .await?
         } else {
             // Docker shows zeros for a container that does not run.
             Default::default()
@@ -136,6 +141,8 @@ impl Engine {
             memory_usage: sample.memory_usage,
             memory_limit: sample.memory_limit.unwrap_or_else(host_memory),
             pids: sample.pids,
+            networks,
+            block_io: sample.block_io,
         })
     }
 }

@@ -17,6 +17,7 @@
 //! `net.ipv4.conf.<bridge>.forwarding=1` (and the host `net.ipv4.ip_forward=1`); every other
 //! bridge keeps forwarding off, so without nftables networks stay isolated, without NAT.
 
+pub(crate) mod counters;
 mod dns;
 pub(crate) mod endpoint;
 pub(crate) mod firewall;

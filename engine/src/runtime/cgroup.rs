@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use berth_types::BlockIo;
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources};
 
 use super::CgroupStats;
@@ -545,6 +546,7 @@ impl Cgroup {
             stats.memory_limit = num(&read("memory", "memory.max")?);
             stats.pids = num(&read("pids", "pids.current")?).unwrap_or(0);
             stats.oom_kills = key(&read("memory", "memory.events")?, "oom_kill").unwrap_or(0);
+            stats.block_io = parse_io_stat(&read("io", "io.stat")?);
         } else {
             stats.cpu_usage_ns = num(&read("cpuacct", "cpuacct.usage")?).unwrap_or(0);
             stats.memory_usage = num(&read("memory", "memory.usage_in_bytes")?).unwrap_or(0);
@@ -552,6 +554,10 @@ impl Cgroup {
             stats.memory_limit = num(&read("memory", "memory.limit_in_bytes")?).filter(|l| *l < (1 << 62));
             stats.pids = num(&read("pids", "pids.current")?).unwrap_or(0);
             stats.oom_kills = key(&read("memory", "memory.oom_control")?, "oom_kill").unwrap_or(0);
+            // What the throttling layer saw: every request, whichever I/O scheduler the device
+            // has (`blkio.io_service_bytes_recursive` is only filled by the old CFQ scheduler).
+            stats.block_io =
+                parse_blkio_service_bytes(&read("blkio", "blkio.throttle.io_service_bytes_recursive")?);
         }
         Ok(stats)
     }
@@ -860,9 +866,78 @@ fn attach_device_program(program: &[BpfInsn], dir: &fs::File) -> io::Result<()> 
     Ok(())
 }
 
+/// cgroup v2's `io.stat`: `MAJOR:MINOR rbytes=N wbytes=N rios=N ...` per device.
+fn parse_io_stat(text: &str) -> Vec<BlockIo> {
+    let mut devices = Vec::new();
+    for line in text.lines() {
+        let mut fields = line.split_whitespace();
+        let Some(device) = fields.next().and_then(parse_device) else { continue };
+        let mut io = BlockIo { major: device.0, minor: device.1, ..BlockIo::default() };
+        for field in fields {
+            match field.split_once('=') {
+                Some(("rbytes", v)) => io.read_bytes = v.parse().unwrap_or(0),
+                Some(("wbytes", v)) => io.write_bytes = v.parse().unwrap_or(0),
+                _ => {}
+            }
+        }
+        devices.push(io);
+    }
+    devices
+}
+
+/// cgroup v1's `blkio.*io_service_bytes*`: `MAJOR:MINOR Read N` (and Write, Sync, Async,
+/// Discard, Total) per device, then one `Total N` line.
+fn parse_blkio_service_bytes(text: &str) -> Vec<BlockIo> {
+    let mut devices: Vec<BlockIo> = Vec::new();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [device, op, value] = fields[..] else { continue };
+        let (Some((major, minor)), Ok(value)) = (parse_device(device), value.parse::<u64>()) else {
+            continue;
+        };
+        let at = match devices.iter().position(|d| d.major == major && d.minor == minor) {
+            Some(at) => at,
+            None => {
+                devices.push(BlockIo { major, minor, ..BlockIo::default() });
+                devices.len() - 1
+            }
+        };
+        match op {
+            "Read" => devices[at].read_bytes = value,
+            "Write" => devices[at].write_bytes = value,
+            _ => {}
+        }
+    }
+    devices
+}
+
+fn parse_device(text: &str) -> Option<(u64, u64)> {
+    let (major, minor) = text.split_once(':')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn block_io_is_read_from_both_versions_files() {
+        let v2 = "8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n254:0 rbytes=10 wbytes=0 rios=1 wios=0\nbad line\n";
+        assert_eq!(
+            parse_io_stat(v2),
+            vec![
+                BlockIo { major: 8, minor: 0, read_bytes: 4096, write_bytes: 8192 },
+                BlockIo { major: 254, minor: 0, read_bytes: 10, write_bytes: 0 },
+            ]
+        );
+        let v1 = "254:0 Read 12288\n254:0 Write 4096\n254:0 Sync 16384\n254:0 Async 0\n254:0 Discard 0\n254:0 Total 16384\nTotal 16384\n";
+        assert_eq!(
+            parse_blkio_service_bytes(v1),
+            vec![BlockIo { major: 254, minor: 0, read_bytes: 12288, write_bytes: 4096 }]
+        );
+        assert_eq!(parse_blkio_service_bytes("Total 0\n"), vec![]);
+        assert_eq!(parse_io_stat(""), vec![]);
+    }
 
     #[test]
     fn the_warmer_moves_a_thread_into_the_cgroup_this_process_is_in() {

@@ -153,7 +153,7 @@ pub struct Started {
 }
 
 /// Resource use of a container, read from its cgroup.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CgroupStats {
     /// Total CPU time, nanoseconds.
     pub cpu_usage_ns: u64,
@@ -165,6 +165,8 @@ pub struct CgroupStats {
     pub pids: u64,
     /// How many times the kernel's OOM killer killed a process of this cgroup.
     pub oom_kills: u64,
+    /// Bytes read and written per block device.
+    pub block_io: Vec<berth_types::BlockIo>,
 }
 
 /// An OCI runtime, as the monitor uses it. See the [module docs](self) for who reaps, which

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use berth_types::format::human_size_with_precision;
 use berth_types::{ContainerStats, ContainerStatus, ContainerSummary, TopReport};
 
 use super::{container_path, short, StatsArgs, TopArgs};
@@ -50,10 +51,8 @@ const STATS_FIELDS: [(&str, &str); 9] = [
     ("PIDs", "PIDS"),
 ];
 
-/// berth's default `stats` table: Docker's without NET I/O and BLOCK I/O, which berth does not
-/// measure (their fields print `0B / 0B`, as `docker stats` shows through berth's Docker API).
-const STATS_TABLE: &str =
-    "table {{.ID}}\\t{{.Name}}\\t{{.CPUPerc}}\\t{{.MemUsage}}\\t{{.MemPerc}}\\t{{.PIDs}}";
+/// Docker's default `stats` table.
+const STATS_TABLE: &str = "table {{.ID}}\\t{{.Name}}\\t{{.CPUPerc}}\\t{{.MemUsage}}\\t{{.MemPerc}}\\t{{.NetIO}}\\t{{.BlockIO}}\\t{{.PIDs}}";
 
 /// `samples` through `template`; each is paired with what names it in `.Container`: the name the
 /// user gave, else the short ID, as Docker does.
@@ -62,16 +61,28 @@ fn stats_output(template: &Template, samples: &[(String, ContainerStats)], no_tr
     for (container, s) in samples {
         let mem_percent =
             if s.memory_limit == 0 { 0.0 } else { s.memory_usage as f64 * 100.0 / s.memory_limit as f64 };
+        // Docker's `units.HumanSizeWithPrecision(_, 3)` of the sums over interfaces and devices.
+        let pair = |a: u64, b: u64| {
+            format!("{} / {}", human_size_with_precision(a, 3), human_size_with_precision(b, 3))
+        };
+        let net_io = pair(
+            s.networks.values().map(|n| n.rx_bytes).sum(),
+            s.networks.values().map(|n| n.tx_bytes).sum(),
+        );
+        let block_io = pair(
+            s.block_io.iter().map(|d| d.read_bytes).sum(),
+            s.block_io.iter().map(|d| d.write_bytes).sum(),
+        );
         // The keys and values of Docker's `{{json .}}`, sorted as Go prints a map.
         let serde_json::Value::Object(fields) = serde_json::json!({
-            "BlockIO": "0B / 0B",
+            "BlockIO": block_io,
             "CPUPerc": format!("{:.2}%", s.cpu_percent),
             "Container": container,
             "ID": if no_trunc { s.id.clone() } else { short(&s.id).to_string() },
             "MemPerc": format!("{mem_percent:.2}%"),
             "MemUsage": format!("{} / {}", bytes_size(s.memory_usage), bytes_size(s.memory_limit)),
             "Name": s.name,
-            "NetIO": "0B / 0B",
+            "NetIO": net_io,
             "PIDs": s.pids.to_string(),
         }) else {
             unreachable!("json! of an object is an object")

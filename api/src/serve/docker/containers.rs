@@ -763,7 +763,17 @@ fn stats_shape(
             ZERO_TIME.to_string(),
         ),
     };
-    serde_json::json!({
+    // Docker's per-device entries, one per operation (its cgroup v2 names).
+    let block_io: Vec<serde_json::Value> = s
+        .block_io
+        .iter()
+        .flat_map(|d| {
+            [("read", d.read_bytes), ("write", d.write_bytes)].map(|(op, value)| {
+                serde_json::json!({"major": d.major, "minor": d.minor, "op": op, "value": value})
+            })
+        })
+        .collect();
+    let mut answer = serde_json::json!({
         "id": s.id,
         "name": format!("/{}", s.name),
         "read": s.read,
@@ -772,11 +782,15 @@ fn stats_shape(
         "cpu_stats": cpu(s.cpu_usage_ns, system),
         "precpu_stats": precpu,
         "memory_stats": {"usage": s.memory_usage, "limit": s.memory_limit, "stats": {}},
-        "blkio_stats": {},
+        "blkio_stats": {"io_service_bytes_recursive": block_io},
         "num_procs": 0,
         "storage_stats": {},
-        "networks": {}
-    })
+    });
+    // Docker leaves `networks` out for a container without interfaces of its own.
+    if !s.networks.is_empty() {
+        answer["networks"] = serde_json::to_value(&s.networks).expect("counters serialise");
+    }
+    answer
 }
 
 async fn stats(
