@@ -421,6 +421,57 @@ fn stats_counts_the_containers_network_and_block_io() {
     daemon.berth(&["rm", "-f", "io", "quiet"]).ok();
 }
 
+/// MEM USAGE leaves out the page cache not used lately, as the docker CLI computes it: a file
+/// the container wrote stays in its memory cgroup's usage, not in what `stats` shows.
+#[test]
+fn stats_leaves_the_inactive_page_cache_out_of_memory_use() {
+    let daemon = Daemon::start();
+    import_busybox(&daemon);
+    let script = "dd if=/dev/zero of=/tmp/cache bs=1M count=64 2>/dev/null; echo done; sleep 600";
+    let id = daemon
+        .berth(&["run", "-d", "--name", "cache", "busybox", "sh", "-c", script])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !daemon.berth(&["logs", "cache"]).ok().stdout.contains("done") {
+        assert!(std::time::Instant::now() < deadline, "the container did not write its file");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let raw = [
+        format!("/sys/fs/cgroup/berth/{id}/memory.current"),
+        format!("/sys/fs/cgroup/memory/berth/{id}/memory.usage_in_bytes"),
+    ]
+    .iter()
+    .find_map(|p| std::fs::read_to_string(p).ok())
+    .and_then(|v| v.trim().parse::<u64>().ok())
+    .expect("the container's memory cgroup");
+    assert!(raw > 60 << 20, "the written file is in the cgroup's usage: {raw}");
+    let shown = daemon.berth(&["stats", "--no-stream", "--format", "{{.MemUsage}}", "cache"]).ok().stdout;
+    let in_use = binary_size(shown.split(" / ").next().unwrap());
+    assert!(in_use + (32 << 20) < raw, "stats shows {shown} with {raw} bytes in the cgroup");
+    // The docker CLI computes the same from the Docker API's usage and inactive_file.
+    let args = ["stats", "--no-stream", "--format", "{{.MemUsage}}", "cache"];
+    let docker = berth_tests::dockerd::docker_with(&daemon.docker_host(), &args, None, &[]).ok().stdout;
+    let by_docker = binary_size(docker.split(" / ").next().unwrap());
+    assert!(by_docker.abs_diff(in_use) < 4 << 20, "docker stats {docker}, berth stats {shown}");
+    daemon.berth(&["rm", "-f", "cache"]).ok();
+}
+
+/// Docker's `units.BytesSize` text (`1.5MiB`) back to bytes.
+fn binary_size(text: &str) -> u64 {
+    let at = text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len());
+    let unit = match &text[at..] {
+        "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => panic!("unit {other} in {text}"),
+    };
+    (text[..at].parse::<f64>().unwrap() * unit as f64) as u64
+}
+
 #[test]
 fn history_takes_docker_formats() {
     let daemon = Daemon::start();

@@ -251,6 +251,9 @@ pub struct ContainerStats {
     /// Total CPU time used, nanoseconds.
     pub cpu_usage_ns: u64,
     pub memory_usage: u64,
+    /// Page cache not used lately (`inactive_file`), the first memory the kernel reclaims.
+    #[serde(default)]
+    pub memory_inactive_file: u64,
     /// The memory limit, or the host's memory when there is none.
     pub memory_limit: u64,
     pub pids: u64,
@@ -261,6 +264,14 @@ pub struct ContainerStats {
     /// Bytes read from and written to each block device, from the container's cgroup.
     #[serde(default)]
     pub block_io: Vec<BlockIo>,
+}
+
+impl ContainerStats {
+    /// Memory in use without the page cache not used lately: what `docker stats` shows (and
+    /// kubelet calls the working set).
+    pub fn memory_in_use(&self) -> u64 {
+        self.memory_usage.saturating_sub(self.memory_inactive_file)
+    }
 }
 
 /// Counters of one network interface, as the kernel keeps them (`/proc/net/dev`).

@@ -139,6 +139,7 @@ impl Engine {
             cpu_percent,
             cpu_usage_ns: sample.cpu_usage_ns,
             memory_usage: sample.memory_usage,
+            memory_inactive_file: sample.memory_inactive_file,
             memory_limit: sample.memory_limit.unwrap_or_else(host_memory),
             pids: sample.pids,
             networks,

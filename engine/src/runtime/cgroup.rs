@@ -543,6 +543,7 @@ impl Cgroup {
         if self.unified {
             stats.cpu_usage_ns = key(&read("cpu", "cpu.stat")?, "usage_usec").unwrap_or(0) * 1000;
             stats.memory_usage = num(&read("memory", "memory.current")?).unwrap_or(0);
+            stats.memory_inactive_file = key(&read("memory", "memory.stat")?, "inactive_file").unwrap_or(0);
             stats.memory_limit = num(&read("memory", "memory.max")?);
             stats.pids = num(&read("pids", "pids.current")?).unwrap_or(0);
             stats.oom_kills = key(&read("memory", "memory.events")?, "oom_kill").unwrap_or(0);
@@ -550,6 +551,9 @@ impl Cgroup {
         } else {
             stats.cpu_usage_ns = num(&read("cpuacct", "cpuacct.usage")?).unwrap_or(0);
             stats.memory_usage = num(&read("memory", "memory.usage_in_bytes")?).unwrap_or(0);
+            // The hierarchy's total, as v2's figure is.
+            stats.memory_inactive_file =
+                key(&read("memory", "memory.stat")?, "total_inactive_file").unwrap_or(0);
             // v1 reports "no limit" as a huge page-aligned number.
             stats.memory_limit = num(&read("memory", "memory.limit_in_bytes")?).filter(|l| *l < (1 << 62));
             stats.pids = num(&read("pids", "pids.current")?).unwrap_or(0);

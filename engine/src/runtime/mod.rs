@@ -159,6 +159,8 @@ pub struct CgroupStats {
     pub cpu_usage_ns: u64,
     /// Memory in use, bytes (page cache included, as the kernel counts it).
     pub memory_usage: u64,
+    /// The part of that page cache not used lately (`inactive_file`).
+    pub memory_inactive_file: u64,
     /// The memory limit in bytes, `None` when there is none.
     pub memory_limit: Option<u64>,
     /// Number of processes and threads.

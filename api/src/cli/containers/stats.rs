@@ -60,7 +60,7 @@ fn stats_output(template: &Template, samples: &[(String, ContainerStats)], no_tr
     let mut lines = Vec::new();
     for (container, s) in samples {
         let mem_percent =
-            if s.memory_limit == 0 { 0.0 } else { s.memory_usage as f64 * 100.0 / s.memory_limit as f64 };
+            if s.memory_limit == 0 { 0.0 } else { s.memory_in_use() as f64 * 100.0 / s.memory_limit as f64 };
         // Docker's `units.HumanSizeWithPrecision(_, 3)` of the sums over interfaces and devices.
         let pair = |a: u64, b: u64| {
             format!("{} / {}", human_size_with_precision(a, 3), human_size_with_precision(b, 3))
@@ -80,7 +80,7 @@ fn stats_output(template: &Template, samples: &[(String, ContainerStats)], no_tr
             "Container": container,
             "ID": if no_trunc { s.id.clone() } else { short(&s.id).to_string() },
             "MemPerc": format!("{mem_percent:.2}%"),
-            "MemUsage": format!("{} / {}", bytes_size(s.memory_usage), bytes_size(s.memory_limit)),
+            "MemUsage": format!("{} / {}", bytes_size(s.memory_in_use()), bytes_size(s.memory_limit)),
             "Name": s.name,
             "NetIO": net_io,
             "PIDs": s.pids.to_string(),

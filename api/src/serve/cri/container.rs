@@ -592,7 +592,8 @@ pub(super) async fn stats_of(
         }),
         memory: Some(cri::MemoryUsage {
             timestamp: now,
-            working_set_bytes: value(sample.memory_usage),
+            // kubelet's working set: usage less the inactive page cache, as cAdvisor's.
+            working_set_bytes: value(sample.memory_in_use()),
             usage_bytes: value(sample.memory_usage),
             ..Default::default()
         }),

@@ -781,7 +781,13 @@ fn stats_shape(
         "pids_stats": {"current": s.pids},
         "cpu_stats": cpu(s.cpu_usage_ns, system),
         "precpu_stats": precpu,
-        "memory_stats": {"usage": s.memory_usage, "limit": s.memory_limit, "stats": {}},
+        // The docker CLI shows `usage` less `total_inactive_file` (cgroup v1's name, tried first)
+        // or `inactive_file`; dockerd sends both names on v1.
+        "memory_stats": {
+            "usage": s.memory_usage,
+            "limit": s.memory_limit,
+            "stats": {"inactive_file": s.memory_inactive_file, "total_inactive_file": s.memory_inactive_file}
+        },
         "blkio_stats": {"io_service_bytes_recursive": block_io},
         "num_procs": 0,
         "storage_stats": {},

@@ -342,7 +342,7 @@ fn ContainerRow(
                 {move || stats.get().map(|s| format!("{:.1}%", s.cpu_percent)).unwrap_or_else(|| "—".into())}
             </td>
             <td data-label="Memory" class="num">
-                {move || stats.get().map(|s| human_size(s.memory_usage)).unwrap_or_else(|| "—".into())}
+                {move || stats.get().map(|s| human_size(s.memory_in_use())).unwrap_or_else(|| "—".into())}
             </td>
         </tr>
     }

@@ -56,8 +56,8 @@ pub fn Stats(name: String, running: bool) -> impl IntoView {
                 />
                 <Chart
                     title="Memory"
-                    values=Signal::derive(move || samples.with(|s| s.iter().map(|x| x.memory_usage as f64).collect()))
-                    label=Signal::derive(move || samples.with(|s| s.back().map(|x| format!("{} / {} · {} processes", human_size(x.memory_usage), human_size(x.memory_limit), x.pids)).unwrap_or_default()))
+                    values=Signal::derive(move || samples.with(|s| s.iter().map(|x| x.memory_in_use() as f64).collect()))
+                    label=Signal::derive(move || samples.with(|s| s.back().map(|x| format!("{} / {} · {} processes", human_size(x.memory_in_use()), human_size(x.memory_limit), x.pids)).unwrap_or_default()))
                     max=Signal::derive(move || samples.with(|s| s.back().map(|x| x.memory_limit as f64).unwrap_or(1.0)))
                 />
             </div>
