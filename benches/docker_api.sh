@@ -4,6 +4,9 @@
 #
 #   run          `docker run --rm busybox true` (neither daemon has a default bridge, as in the
 #                tests: `serve --bridge none`, `dockerd --bridge=none`; so no network is set up)
+#   run floor    the same command against a stand-in daemon that answers at once with no
+#                container (benches/lib/instant_docker.py): the docker CLI's own time, under any
+#                daemon's; dockerd's run over it is the most any daemon's ratio can be
 #   build cold   `DOCKER_BUILDKIT=0 docker build --no-cache` of benches/build.sh's Dockerfile and
 #                ~50 MB context (benches/build_context.sh)
 #   build cached the same build again, every step from the cache
@@ -57,8 +60,13 @@ echo "== pull image: $big, $(du -sh "$work/registry/data" | cut -f1) in the regi
 # ---- the build context -----------------------------------------------------------------------------
 "$repo/benches/build_context.sh" "$work/context"
 
+# ---- the stand-in daemon of the run floor --------------------------------------------------------
+python3 "$repo/benches/lib/instant_docker.py" "$work/instant.sock" &
+extra_pids="$extra_pids $!"
+for _ in $(seq 100); do [ -S "$work/instant.sock" ] && break; sleep 0.05; done
+
 # ---- run, build, pull: alternating, medians -----------------------------------------------------
-B=$B D=$D CTX=$work/context BIG=$big python3 - "$rounds" "$slow_rounds" <<'EOF' | tee "$work/results"
+B=$B D=$D I=unix://$work/instant.sock CTX=$work/context BIG=$big python3 - "$rounds" "$slow_rounds" <<'EOF' | tee "$work/results"
 import os, statistics, subprocess, sys, time
 
 rounds, slow_rounds = int(sys.argv[1]), int(sys.argv[2])
@@ -89,6 +97,7 @@ def measure(name, n, args, env=None, after=None):
     med = {s: statistics.median(walls[s]) for s in sides}
     print(f"{name:13} berth {med['berth'] * 1000:9.1f} ms   dockerd {med['dockerd'] * 1000:9.1f} ms   "
           f"dockerd/berth {med['dockerd'] / med['berth']:6.2f}x   ({n} rounds)", flush=True)
+    return med
 
 classic = {"DOCKER_BUILDKIT": "0"}
 def remove_pulled(side, i):
@@ -101,7 +110,12 @@ for side in sides:
         sys.exit(f"{side}: the warm-up build failed")
 
 print(f"\nmedians of wall time, alternating; ratios above 1: berth is faster")
-measure("run", rounds, lambda i: ["run", "--rm", "busybox", "true"])
+run = measure("run", rounds, lambda i: ["run", "--rm", "busybox", "true"])
+sides["instant"] = os.environ["I"]
+floor = statistics.median(timed("instant", "run", "--rm", "busybox", "true") for _ in range(rounds))
+del sides["instant"]
+print(f"{'run floor':13} docker CLI alone {floor * 1000:5.1f} ms (stand-in daemon): dockerd/floor "
+      f"{run['dockerd'] / floor:5.2f}x at most for any daemon; berth's own share {(run['berth'] - floor) * 1000:5.1f} ms", flush=True)
 measure("build cold", slow_rounds, lambda i: ["build", "-q", "--no-cache", "-t", f"bench:cold-{i}", ctx], env=classic)
 measure("build cached", slow_rounds, lambda i: ["build", "-q", "-t", "bench:cached", ctx], env=classic)
 measure("pull 100 MB", slow_rounds, lambda i: ["pull", "-q", big], after=remove_pulled)
