@@ -377,11 +377,7 @@ fn stats_counts_the_containers_network_and_block_io() {
     let script = "ping -c 3 -W 1 $(ip route | awk '/default/ {print $3}') >/dev/null; \
                   dd if=/dev/zero of=/data bs=64k count=64 conv=fsync 2>/dev/null; echo done; sleep 600";
     daemon.berth(&["run", "-d", "--name", "io", "busybox", "sh", "-c", script]).ok();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !daemon.berth(&["logs", "io"]).ok().stdout.contains("done") {
-        assert!(std::time::Instant::now() < deadline, "the container did not finish its I/O");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    wait_for_done(&daemon, "io");
     let row =
         daemon.berth(&["stats", "--no-stream", "--format", "{{.ID}}|{{.NetIO}}|{{.BlockIO}}", "io"]).ok();
     let [id, net, block] = row.stdout.trim().splitn(3, '|').collect::<Vec<_>>()[..] else {
@@ -434,11 +430,7 @@ fn stats_leaves_the_inactive_page_cache_out_of_memory_use() {
         .stdout
         .trim()
         .to_string();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !daemon.berth(&["logs", "cache"]).ok().stdout.contains("done") {
-        assert!(std::time::Instant::now() < deadline, "the container did not write its file");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    wait_for_done(&daemon, "cache");
     let raw = [
         format!("/sys/fs/cgroup/berth/{id}/memory.current"),
         format!("/sys/fs/cgroup/memory/berth/{id}/memory.usage_in_bytes"),
@@ -457,6 +449,15 @@ fn stats_leaves_the_inactive_page_cache_out_of_memory_use() {
     let by_docker = binary_size(docker.split(" / ").next().unwrap());
     assert!(by_docker.abs_diff(in_use) < 4 << 20, "docker stats {docker}, berth stats {shown}");
     daemon.berth(&["rm", "-f", "cache"]).ok();
+}
+
+/// Waits until container `name` has logged `done` (its script's work before it sleeps).
+fn wait_for_done(daemon: &Daemon, name: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !daemon.berth(&["logs", name]).ok().stdout.contains("done") {
+        assert!(std::time::Instant::now() < deadline, "{name} did not log done");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 /// Docker's `units.BytesSize` text (`1.5MiB`) back to bytes.
