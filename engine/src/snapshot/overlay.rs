@@ -385,13 +385,32 @@ fn mount_classic(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path, v
         .map_err(|e| Error::io(format!("mounting overlay at {}", target.display()), e.into()))
 }
 
-/// Whether `path` is a mount point in this mount namespace.
+/// Whether `path` is a mount point in this mount namespace. The kernel's mount-root attribute
+/// (`statx`, Linux 5.8) answers at once; reading /proc/self/mountinfo, which every start, attach
+/// and removal did, cost 0.5 ms with fifty containers' overlays (whose options are long) and grew
+/// with each one. The scan stays for kernels without the attribute.
 pub(super) fn is_mountpoint(path: &Path) -> bool {
     let Ok(path) = fs::canonicalize(path) else { return false };
+    mount_root_attribute(&path).unwrap_or_else(|| listed_in_mountinfo(&path))
+}
+
+/// Whether /proc/self/mountinfo has a mount at `path` (canonical).
+pub(super) fn listed_in_mountinfo(path: &Path) -> bool {
     let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else { return false };
     info.lines().any(|line| {
         line.split(' ').nth(4).map(unescape_mountinfo).as_deref() == Some(path.as_os_str().as_bytes())
     })
+}
+
+/// `STATX_ATTR_MOUNT_ROOT` of `path`, or `None` when the kernel does not report it.
+pub(super) fn mount_root_attribute(path: &Path) -> Option<bool> {
+    let c_path = CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: an all-zero statx is a valid value of this plain C struct.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a statx buffer of the right type, both live for the call.
+    let r = unsafe { libc::statx(libc::AT_FDCWD, c_path.as_ptr(), libc::AT_SYMLINK_NOFOLLOW, 0, &mut stx) };
+    let bit = libc::STATX_ATTR_MOUNT_ROOT as u64;
+    (r == 0 && stx.stx_attributes_mask & bit != 0).then_some(stx.stx_attributes & bit != 0)
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.

@@ -113,6 +113,29 @@ fn names(dir: &Path) -> Vec<String> {
 }
 
 #[test]
+fn the_mount_root_attribute_agrees_with_mountinfo() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("target");
+    std::fs::create_dir(&target).unwrap();
+    let mut paths: Vec<std::path::PathBuf> =
+        ["/", "/proc", "/sys", "/sys/fs/cgroup", "/etc", "/proc/1"].iter().map(Into::into).collect();
+    paths.push(target.clone());
+    for path in &paths {
+        let path = std::fs::canonicalize(path).unwrap();
+        let listed = overlay::listed_in_mountinfo(&path);
+        assert_eq!(overlay::mount_root_attribute(&path).unwrap_or(listed), listed, "{}", path.display());
+        assert_eq!(overlay::is_mountpoint(&path), listed, "{}", path.display());
+    }
+    // A bind mount of the directory onto itself, removed at once: both see it.
+    nix::mount::mount(Some(&target), &target, None::<&str>, nix::mount::MsFlags::MS_BIND, None::<&str>)
+        .unwrap();
+    let mounted = (overlay::is_mountpoint(&target), overlay::listed_in_mountinfo(&target));
+    nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH).unwrap();
+    assert_eq!(mounted, (true, true));
+    assert!(!overlay::is_mountpoint(&target));
+}
+
+#[test]
 fn open_picks_overlay_here_and_honours_a_forced_kind() {
     let (_dir, store) = open_store(None);
     assert_eq!(store.kind(), SnapshotterKind::Overlay, "overlayfs works on this machine");
