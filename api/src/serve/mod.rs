@@ -207,7 +207,8 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
         )),
     }
     if let Some(listener) = docker_unix {
-        let service = docker::service(state.clone(), auth::Transport::Unix);
+        let service = docker::service(state.clone(), auth::Transport::Unix)
+            .into_make_service_with_connect_info::<docker::UnixConnection>();
         servers.push(Box::pin(
             axum::serve(listener, service)
                 .with_graceful_shutdown(stop.clone().cancelled_owned())

@@ -147,6 +147,7 @@ pub async fn attach(
 pub fn hijack(mut req: Request, session: ProcessSession, streams: Streams, on_end: OnEnd) -> Response {
     let upgrade = req.headers().get(header::UPGRADE).is_some();
     let pause = pause_before_output(&req);
+    let connection = req.extensions().get::<axum::extract::ConnectInfo<UnixConnection>>().map(|c| c.0);
     let tty = session.tty;
     let content_type = HeaderValue::from_static(if tty { RAW_STREAM } else { MULTIPLEXED_STREAM });
     let ProcessSession { output, input, exit, .. } = session;
@@ -182,7 +183,7 @@ pub fn hijack(mut req: Request, session: ProcessSession, streams: Streams, on_en
             tokio::spawn(async move { copy_stdin(&mut reader, &input).await })
         });
         let writer = std::sync::Arc::new(tokio::sync::Mutex::new(writer));
-        tokio::time::sleep(pause).await;
+        until_output_is_safe(connection, pause).await;
         let end = pump_output(output, &streams, tty, |bytes| {
             let writer = writer.clone();
             async move {
@@ -204,13 +205,53 @@ pub fn hijack(mut req: Request, session: ProcessSession, streams: Streams, on_en
 /// docker-py (and so testcontainers and Compose v1) reads the 101's headers through a buffered
 /// reader and then the raw socket: output that reaches it with the headers is lost (docker-py
 /// issue 3332). dockerd's exec and attach take tens of milliseconds to start, so its first
-/// output comes later; berth's come at once, so for these clients the output waits that long.
+/// output comes later; berth's come at once, so for these clients the output waits (see
+/// [`until_output_is_safe`]): at most this long.
 fn pause_before_output(req: &Request) -> std::time::Duration {
     let agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if agent.contains("docker-sdk-python") || agent.contains("docker-py") {
-        std::time::Duration::from_millis(50)
+        std::time::Duration::from_millis(500)
     } else {
         std::time::Duration::ZERO
+    }
+}
+
+/// The Docker API's Unix socket connection a request came on (its connect info): its
+/// descriptor, open as long as the connection, upgraded or not.
+#[derive(Debug, Clone, Copy)]
+pub struct UnixConnection {
+    fd: std::os::fd::RawFd,
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::UnixListener>>
+    for UnixConnection
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::UnixListener>) -> Self {
+        use std::os::fd::AsRawFd;
+        UnixConnection { fd: stream.io().as_raw_fd() }
+    }
+}
+
+/// Waits until the client can take output. For a client that loses output sent with the 101
+/// (`pause` above zero): on a Unix socket, until it has read the 101 (the socket's unread bytes,
+/// `SIOCOUTQ`, are none) or `pause` passed; elsewhere 50 ms, about how long dockerd takes to
+/// start a process. A fixed wait alone lost output when a busy machine kept the client from
+/// reading in time.
+async fn until_output_is_safe(connection: Option<UnixConnection>, pause: std::time::Duration) {
+    let Some(connection) = connection.filter(|_| !pause.is_zero()) else {
+        tokio::time::sleep(pause.min(std::time::Duration::from_millis(50))).await;
+        return;
+    };
+    let deadline = tokio::time::Instant::now() + pause;
+    loop {
+        let mut unread: libc::c_int = 0;
+        // SAFETY: SIOCOUTQ (TIOCOUTQ) writes one int; the descriptor is the upgraded
+        // connection's, which the caller holds open.
+        let r = unsafe { libc::ioctl(connection.fd, libc::TIOCOUTQ, &mut unread) };
+        if r != 0 || unread == 0 || tokio::time::Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
 }
 

@@ -28,6 +28,8 @@ mod system;
 mod translate;
 mod volumes;
 
+pub use hijack::UnixConnection;
+
 use axum::body::Bytes;
 use axum::extract::{FromRef, FromRequest, Request};
 use axum::http::{header, HeaderValue, StatusCode, Uri};
