@@ -215,6 +215,7 @@ pub trait Runtime: Send + Sync {
     fn pids(&self, id: &str) -> Result<Vec<i32>>;
 
     /// Kills what is left of the container with SIGKILL, removes its cgroup and its runtime
-    /// state (also what [`Runtime::prepare`] made). Not an error when the container does not exist (any more).
+    /// state (also what [`Runtime::prepare`] made). Not an error when the container does not
+    /// exist (any more).
     fn delete(&self, id: &str) -> Result<()>;
 }

@@ -1185,14 +1185,7 @@ impl Runtime for Builtin {
 
     fn delete(&self, id: &str) -> Result<()> {
         validate_id(id)?;
-        let prepared = {
-            let mut slot = self.prepared.lock().unwrap_or_else(|e| e.into_inner());
-            if slot.as_ref().is_some_and(|p| p.id == id) {
-                slot.take()
-            } else {
-                None
-            }
-        };
+        let prepared = self.prepared.lock().unwrap_or_else(|e| e.into_inner()).take_if(|p| p.id == id);
         if let Some(p) = prepared {
             p.cgroup.remove()?;
         }
